@@ -1,0 +1,35 @@
+/* deft/autograd.h - generate the backward graph from the forward graph.
+ *
+ * deft_autograd(g, loss, &opts) appends to g, in reverse order of the forward
+ * nodes, the backward nodes (CONV2D_BWD_DATA, BATCHNORM_BWD, ...) that compute
+ * d(loss)/d(p) for every trainable (non-frozen) PARAM p. It creates:
+ *   - an INPUT value "loss_grad" [1] holding d(total)/d(loss) (set it to 1, or
+ *     1/k when accumulating k micro-batches);
+ *   - for every trainable param p, a value named "<p>.grad" with grad_of = p.
+ * Gradients of a value used several times are summed with ADD nodes. Inputs
+ * of the graph get no gradient unless opts.input_grads is set (tests use it).
+ * Subgraphs that cannot reach a trainable param get no backward nodes
+ * (e.g. no data gradient for the first convolution).
+ */
+#ifndef DEFT_AUTOGRAD_H
+#define DEFT_AUTOGRAD_H
+
+#include "deft/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct deft_autograd_opts {
+    bool input_grads;   /* also produce "<input>.grad" for INPUT values (float inputs only) */
+};
+
+DEFT_API DEFT_NODISCARD enum deft_status deft_autograd(struct deft_graph *g, int loss,
+                                                      const struct deft_autograd_opts *o);
+/* Index of the gradient value of v after deft_autograd, or -1. */
+DEFT_API int deft_grad_of(const struct deft_graph *g, int v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

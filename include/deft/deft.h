@@ -1,0 +1,9 @@
+/* deft/deft.h - include everything public. */
+#ifndef DEFT_H
+#define DEFT_H
+#include "deft/core.h"
+#include "deft/tensor.h"
+#include "deft/graph.h"
+#include "deft/autograd.h"
+#include "deft/runtime.h"
+#endif

@@ -1,0 +1,201 @@
+/* deft/io.h - files: atomic writes, .npy, .safetensors, graph JSON, model files.
+ *
+ * Every function here names the file in its error message (deft_last_error())
+ * and never trusts a byte it reads: sizes, offsets and shapes are checked
+ * before they are used, so a truncated or hostile file gives DEFT_ERR_FORMAT
+ * (or DEFT_ERR_IO when the OS refused), never a crash.
+ *
+ * Writes are atomic: data goes to "<path>.tmp.<pid>" in the same directory,
+ * is fsync'ed, then renamed over <path> and the directory is fsync'ed. A crash
+ * or a full disk leaves either the old file or the new one, never half of one.
+ *
+ * Model files (design §4) are one .safetensors file:
+ *
+ *     // save: params/state from a runtime, plus optimizer state and extra metadata
+ *     struct deft_kv kv[] = {{"train_state", "{\"epoch\": 3}"}};
+ *     deft_model_save("w.safetensors", g, &(struct deft_model_save_opts){
+ *                         .rt = rt, .meta = kv, .n_meta = 1});
+ *
+ *     // load: the graph and every tensor; then fill a runtime by name
+ *     struct deft_model *m;
+ *     deft_model_load("w.safetensors", &m);
+ *     deft_runtime_create(m->graph, &(struct deft_runtime_opts){0}, &rt);
+ *     deft_model_copy_to_runtime(m->file, rt, 0, NULL);
+ *     const char *ts = deft_safetensors_meta(m->file, "train_state");
+ *     ...
+ *     deft_runtime_free(rt);
+ *     deft_model_free(m);
+ */
+#ifndef DEFT_IO_H
+#define DEFT_IO_H
+
+#include "deft/core.h"
+#include "deft/tensor.h"
+#include "deft/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct deft_runtime;
+
+/* A named tensor. In lists the caller passes in, both stay owned by the
+ * caller; in a struct deft_safetensors they are owned by it. */
+struct deft_named_tensor {
+    char *name;
+    struct deft_tensor *tensor;
+};
+
+/* A string key/value pair (safetensors `__metadata__`, model metadata). */
+struct deft_kv {
+    const char *key;
+    const char *value;
+};
+
+/* ---- whole files ------------------------------------------------------- */
+
+/* Read a whole file into a new buffer (freed with deft_free). The buffer has
+ * one extra NUL byte after the data (not counted in *len) so text parsers can
+ * use it directly. Files larger than max_bytes give DEFT_ERR_FORMAT. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_file_read(const char *path, size_t max_bytes,
+                                                       void **data, size_t *len);
+
+/* Write n bytes to path atomically (see top of file). On failure the
+ * temporary file is removed and an existing <path> is left untouched;
+ * the message names the path and the reason ("disk full" for ENOSPC). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_file_write_atomic(const char *path, const void *data,
+                                                               size_t n);
+
+/* Streaming form, for files assembled from parts (a header, then tensors):
+ *     deft_atomic_open(path, &w); deft_atomic_write(w, p, n) ...; deft_atomic_commit(w);
+ * commit and abort free w; after a failed write call abort (or commit, which
+ * then fails and cleans up). */
+struct deft_atomic_file;
+DEFT_API DEFT_NODISCARD enum deft_status deft_atomic_open(const char *path,
+                                                         struct deft_atomic_file **out);
+DEFT_API DEFT_NODISCARD enum deft_status deft_atomic_write(struct deft_atomic_file *w,
+                                                          const void *data, size_t n);
+DEFT_API DEFT_NODISCARD enum deft_status deft_atomic_commit(struct deft_atomic_file *w);
+/* Remove the temporary file and free w (NULL is a no-op). */
+DEFT_API void deft_atomic_abort(struct deft_atomic_file *w);
+
+/* ---- .npy (NumPy) ------------------------------------------------------ */
+/* Supported dtypes: <f4 <f8 <f2 <i8 <i4 |u1 |i1 (and '=' for native little
+ * endian). Rejected with a one-line message: bad magic, unknown version,
+ * fortran_order True, big-endian or structured dtypes, more than
+ * DEFT_MAX_DIMS dims, shape overflow, truncated data, trailing bytes. */
+
+/* Read an .npy file keeping its dtype (*out freed with deft_tensor_free). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_npy_read(const char *path, struct deft_tensor **out);
+/* Read an .npy file and convert any supported dtype to f32. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_npy_read_f32(const char *path,
+                                                          struct deft_tensor **out);
+/* Parse an in-memory .npy image; `name` is used in messages. flags:
+ * DEFT_NPY_TO_F32 converts to f32. (Used by the readers and by fuzzers.) */
+#define DEFT_NPY_TO_F32 0x1
+DEFT_API DEFT_NODISCARD enum deft_status deft_npy_parse(const void *buf, size_t len,
+                                                       const char *name, unsigned flags,
+                                                       struct deft_tensor **out);
+/* Write a host tensor (any dtype but bf16; strided tensors are written in C
+ * order) as .npy version 1.0 (2.0 when the header needs it), atomically. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_npy_write(const char *path,
+                                                       const struct deft_tensor *t);
+
+/* ---- .safetensors ------------------------------------------------------ */
+/* Reader limits: header at most DEFT_SAFETENSORS_MAX_HEADER bytes (the
+ * reference reader's limit). Dtypes: F32 F16 BF16 I8 U8 I32 I64 F64. */
+#define DEFT_SAFETENSORS_MAX_HEADER 100000000u
+
+/* A loaded file. tensors[] is in file (data offset) order; meta[] holds the
+ * `__metadata__` entries in file order. Everything is owned by the struct. */
+struct deft_safetensors {
+    int n_tensors;
+    struct deft_named_tensor *tensors;
+    int n_meta;
+    struct deft_kv *meta;   /* key/value strings owned by the struct */
+};
+
+DEFT_API DEFT_NODISCARD enum deft_status deft_safetensors_read(const char *path,
+                                                              struct deft_safetensors **out);
+/* Parse an in-memory file image; `name` is used in messages. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_safetensors_parse(const void *buf, size_t len,
+                                                               const char *name,
+                                                               struct deft_safetensors **out);
+DEFT_API void deft_safetensors_free(struct deft_safetensors *st);
+/* Tensor by name, or NULL. */
+DEFT_API struct deft_tensor *deft_safetensors_find(const struct deft_safetensors *st,
+                                                  const char *name);
+/* `__metadata__` value by key, or NULL. */
+DEFT_API const char *deft_safetensors_meta(const struct deft_safetensors *st, const char *key);
+
+/* Write tensors (names unique, written sorted by name, data in that order)
+ * and metadata (keys unique, values any UTF-8 text) atomically. The header is
+ * padded with spaces to a multiple of 8 bytes. Tensors must be host tensors;
+ * strided ones are written in C order. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_safetensors_write(const char *path,
+                                                               const struct deft_named_tensor *t,
+                                                               int n, const struct deft_kv *meta,
+                                                               int n_meta);
+
+/* ---- model files ------------------------------------------------------- */
+#define DEFT_MODEL_FORMAT_VERSION "1"
+
+struct deft_model_save_opts {
+    /* Where PARAM and STATE values come from: a runtime (deft_runtime_data),
+     * or, when rt is NULL, `tensors` (one f32 tensor per PARAM/STATE value,
+     * by value name, shapes must match the graph). */
+    struct deft_runtime *rt;
+    const struct deft_named_tensor *tensors;
+    int n_tensors;
+    /* More tensors stored beside the weights, e.g. optimizer state named
+     * "__optim__.momentum.<param name>". Names must not clash. */
+    const struct deft_named_tensor *extra;
+    int n_extra;
+    /* More `__metadata__` entries (e.g. "train_state" JSON). The keys
+     * "deft_format", "graph" and "meta" are reserved. */
+    const struct deft_kv *meta;
+    int n_meta;
+};
+
+/* Save a model: tensors = every PARAM and STATE value (f32, by value name)
+ * plus extras; `__metadata__` = {"deft_format": "1", "graph": <graph JSON>,
+ * "meta": <graph meta as a JSON object>, caller entries...}. g may be NULL
+ * when opts->rt is set (the runtime's graph is used). Atomic. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_model_save(const char *path,
+                                                        const struct deft_graph *g,
+                                                        const struct deft_model_save_opts *opts);
+
+/* A loaded model: the rebuilt graph and the whole file (all tensors, including
+ * extras, and all metadata). */
+struct deft_model {
+    struct deft_graph *graph;
+    struct deft_safetensors *file;
+};
+
+/* Load a model file written by deft_model_save. Checks the format version,
+ * rebuilds the graph and checks that every PARAM/STATE value has an f32
+ * tensor of the right shape. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_model_load(const char *path, struct deft_model **out);
+DEFT_API void deft_model_free(struct deft_model *m);
+
+/* deft_model_copy_to_runtime flags */
+#define DEFT_LOAD_ALLOW_MISSING 0x1  /* a PARAM/STATE with no tensor keeps its value */
+#define DEFT_LOAD_SKIP_MISMATCH 0x2  /* a tensor of another shape is skipped (warning) */
+
+/* Copy tensors into every PARAM and STATE value of rt with the same name.
+ * Tensors may be F32, F64, F16 or BF16 (converted). A missing value or a
+ * shape mismatch is an error naming the tensor (and both shapes) unless the
+ * flags allow it. Tensors that match no value are ignored. *n_copied (may be
+ * NULL) receives the number of values filled. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_model_copy_to_runtime(
+    const struct deft_safetensors *st, struct deft_runtime *rt, unsigned flags, int *n_copied);
+
+/* Convert a host tensor of any float or integer dtype to f32 (dst holds numel
+ * floats). Strided tensors are read in C order. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_tensor_to_f32(const struct deft_tensor *t,
+                                                           float *dst);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,84 @@
+/* deft/runtime.h - compile a graph for a backend, plan memory, run it.
+ *
+ *     struct deft_runtime *rt;
+ *     deft_runtime_create(g, &(struct deft_runtime_opts){.backend = "cpu"}, &rt);
+ *     deft_runtime_set_input(rt, x, batch, n);      // plain NCHW f32
+ *     deft_runtime_run(rt);                         // every node: forward (+ backward)
+ *     deft_runtime_read(rt, logits, out, n);
+ *
+ * Memory: trainable params live in one contiguous block, their gradients in a
+ * second block with the same offsets (so an optimizer is one loop), frozen
+ * params and state in a third; activations and activation gradients share one
+ * arena whose offsets the planner assigns by liveness over the whole
+ * forward+backward schedule.
+ *
+ * The graph must outlive the runtime and must not change while it exists.
+ */
+#ifndef DEFT_RUNTIME_H
+#define DEFT_RUNTIME_H
+
+#include "deft/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct deft_runtime;
+
+struct deft_runtime_opts {
+    const char *backend;   /* "cpu" (oneDNN, default), "ref" (naive reference) */
+    int no_reuse;          /* planner: give every value its own buffer (debugging) */
+};
+
+/* Called after the backward pass with the gradient block (data-parallel
+ * training all-reduces it here). Return non-OK to stop the step. */
+typedef enum deft_status (*deft_grad_hook)(float *grads, size_t n, void *user);
+
+struct deft_runtime_stats {
+    size_t arena_bytes;     /* planned activation arena */
+    size_t naive_bytes;     /* sum of all activation buffers without reuse */
+    size_t param_bytes, grad_bytes, state_bytes, scratch_bytes;
+};
+
+DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_create(const struct deft_graph *g,
+                                                            const struct deft_runtime_opts *o,
+                                                            struct deft_runtime **out);
+DEFT_API void deft_runtime_free(struct deft_runtime *rt);
+DEFT_API const struct deft_graph *deft_runtime_graph(const struct deft_runtime *rt);
+
+/* Copy n floats of plain data into input value v. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_set_input(struct deft_runtime *rt, int v,
+                                                               const float *data, size_t n);
+/* Host pointer to a PARAM or STATE value's plain data (read/write), or to the
+ * gradient of a trainable param (deft_runtime_grad). NULL if not such a value. */
+DEFT_API float *deft_runtime_data(struct deft_runtime *rt, int v);
+DEFT_API float *deft_runtime_grad(struct deft_runtime *rt, int param);
+/* Fill every param/state with its initializer. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_init_params(struct deft_runtime *rt,
+                                                                 uint64_t seed);
+
+/* Run all nodes in order; then the gradient hook (if any). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_run(struct deft_runtime *rt);
+/* Run nodes [first, last). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_run_range(struct deft_runtime *rt, int first,
+                                                               int last);
+/* Copy any value as plain f32 (n must equal its numel). Values not flagged
+ * OUTPUT may have been overwritten by later nodes unless no_reuse was set. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_read(struct deft_runtime *rt, int v,
+                                                          float *dst, size_t n);
+
+/* Trainable parameter and gradient blocks (same length and order). */
+DEFT_API float *deft_runtime_param_block(struct deft_runtime *rt, size_t *n);
+DEFT_API float *deft_runtime_grad_block(struct deft_runtime *rt, size_t *n);
+/* Offset (in floats) of trainable param v in the blocks, or -1. */
+DEFT_API int64_t deft_runtime_param_offset(const struct deft_runtime *rt, int v);
+DEFT_API void deft_runtime_set_grad_hook(struct deft_runtime *rt, deft_grad_hook fn, void *user);
+DEFT_API void deft_runtime_set_step(struct deft_runtime *rt, uint64_t step);
+DEFT_API void deft_runtime_stats(const struct deft_runtime *rt, struct deft_runtime_stats *out);
+/* Per-op-type time accumulated over runs (profiling), printed as a table. */
+DEFT_API void deft_runtime_print_profile(const struct deft_runtime *rt, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

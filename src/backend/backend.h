@@ -1,0 +1,57 @@
+/* backend.h (internal) - the interface every compute backend implements.
+ *
+ * A backend compiles a graph into a program: it chooses a memory layout for
+ * every node-produced value (oneDNN's blocked nChw16c, a device buffer ...),
+ * creates its kernels, and reports how many bytes each value needs. The
+ * runtime then plans one arena by liveness and asks the backend to run nodes
+ * one by one, passing a pointer for every value.
+ *
+ * Layout rule: INPUT, PARAM and STATE values, gradients of params
+ * (value.grad_of names a PARAM) and values flagged DEFT_VF_OUTPUT are always
+ * plain row-major f32 in host-visible memory. Every other value is in the
+ * backend's own layout; read_plain converts one to plain f32 (for tests,
+ * debugging and users).
+ */
+#ifndef DEFT_BACKEND_H
+#define DEFT_BACKEND_H
+
+#include "deft/graph.h"
+
+struct deft_program; /* backend-private */
+
+/* Per-run information a kernel may need. */
+struct deft_run_ctx {
+    uint64_t step;    /* training step counter (dropout masks depend on it) */
+};
+
+struct deft_backend_vtable {
+    const char *name;             /* "ref", "cpu", "cuda" */
+    enum deft_device device;
+    /* Compile graph g (which must outlive the program). Fills value_bytes[v]
+     * for every value (0 for values the runtime owns: inputs, params, state)
+     * and *scratch_bytes (one scratch buffer shared by all nodes, since nodes
+     * run one at a time). */
+    enum deft_status (*compile)(const struct deft_graph *g, struct deft_program **out,
+                                size_t *value_bytes, size_t *scratch_bytes);
+    /* Run node n. ptr[v] is the buffer of value v (NULL for absent optional inputs). */
+    enum deft_status (*run_node)(struct deft_program *p, int n, void *const *ptr, void *scratch,
+                                 const struct deft_run_ctx *rc);
+    /* Copy value v from its backend layout at src into plain f32 dst. */
+    enum deft_status (*read_plain)(struct deft_program *p, int v, const void *src, float *dst);
+    void (*free_program)(struct deft_program *p);
+};
+
+/* Registered backends. */
+extern const struct deft_backend_vtable deft_backend_ref;  /* naive, double accumulation */
+extern const struct deft_backend_vtable deft_backend_cpu;  /* oneDNN + OpenMP */
+const struct deft_backend_vtable *deft_backend_find(const char *name);
+
+/* The reference kernels, usable directly by tests and by other backends as a
+ * fallback: run node n of g with all values plain f32 (opaque values: pool
+ * workspace = int32 argmax per output element, dropout mask = f32 0/scale). */
+enum deft_status deft_ref_run_node(const struct deft_graph *g, int n, void *const *ptr,
+                                   const struct deft_run_ctx *rc);
+/* Bytes the reference layout needs for value v (numel * 4; workspace/mask included). */
+size_t deft_ref_value_bytes(const struct deft_graph *g, int v);
+
+#endif

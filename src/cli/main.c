@@ -1,0 +1,33 @@
+/* main.c - the deft command line: argument parsing and dispatch only. */
+#include <stdio.h>
+#include <string.h>
+#include "deft/deft.h"
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "deft %s - transfer learning for computer vision\n\n"
+            "usage: deft <command> <action> [flags]\n\n"
+            "commands:\n"
+            "  model run    -m MODEL -i input.npy -o output.npy   run a model on a tensor\n"
+            "  model info   -m MODEL | --arch NAME [--size N]     layers, shapes, params, FLOPs\n"
+            "  bench train|infer --arch NAME [--size 224] [--batch 16] [--threads N] [--steps N]\n"
+            "  demo         [--steps N]                           train a small net on generated data\n\n"
+            "  deft <command> --help for the flags of a command; deft --version\n",
+            DEFT_VERSION_STRING);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("deft %s\n", DEFT_VERSION_STRING);
+        return 0;
+    }
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "deft: unknown command '%s' (try 'deft --help')\n", argv[1]);
+    return 2;
+}

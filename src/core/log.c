@@ -1,0 +1,52 @@
+/* log.c - log sink, thread count, clock. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "deft/core.h"
+
+static deft_log_fn log_fn;
+static void *log_user;
+static enum deft_log_level log_level = DEFT_LOG_INFO;
+
+void deft_log_set(deft_log_fn fn, void *user) { log_fn = fn; log_user = user; }
+void deft_log_set_level(enum deft_log_level level) { log_level = level; }
+
+void deft_log(enum deft_log_level level, const char *fmt, ...) {
+    if (level < log_level) return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (log_fn) {
+        log_fn(level, msg, log_user);
+        return;
+    }
+    static const char *const tag[] = {"debug: ", "", "warning: ", "error: "};
+    fprintf(stderr, "%s%s\n", tag[level], msg);
+}
+
+double deft_time_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void deft_set_threads(int n) {
+#ifdef _OPENMP
+    if (n > 0) omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+int deft_get_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
