@@ -1,0 +1,295 @@
+/* runtime.c - compiles a graph for a backend, plans memory, runs nodes.
+ *
+ * Buffers: trainable params in `params` and their gradients in `grads` (same
+ * offsets, 64-byte aligned segments), frozen params + state in `state`,
+ * inputs in `inputs`, everything else in the planned `arena`. */
+#include <string.h>
+#include "deft/runtime.h"
+#include "backend/backend.h"
+#include "runtime/planner.h"
+
+struct deft_runtime {
+    const struct deft_graph *g;
+    const struct deft_backend_vtable *be;
+    struct deft_program *prog;
+    void **ptr;              /* per value */
+    int64_t *param_off;      /* per value: float offset in params/grads, or -1 */
+    float *params, *grads, *state, *inputs;
+    size_t n_params, n_state, n_inputs;
+    char *arena, *scratch;
+    struct deft_runtime_stats stats;
+    deft_grad_hook hook;
+    void *hook_user;
+    uint64_t step;
+    int grad_first_node;     /* hook runs after the last node */
+    double op_time[DEFT_OP_COUNT];
+    long op_calls[DEFT_OP_COUNT];
+};
+
+const struct deft_backend_vtable *deft_backend_find(const char *name) {
+    if (!name || !strcmp(name, "cpu")) return &deft_backend_cpu;
+    if (!strcmp(name, "ref")) return &deft_backend_ref;
+    return NULL;
+}
+
+static size_t seg(int64_t numel) { return ((size_t)numel + 15) / 16 * 16; } /* floats, 64B aligned */
+
+static bool is_param_grad(const struct deft_graph *g, const struct deft_value *v) {
+    if (v->grad_of < 0) return false;
+    const struct deft_value *p = deft_graph_value(g, v->grad_of);
+    return p && p->kind == DEFT_VALUE_PARAM && !(p->flags & DEFT_VF_FROZEN);
+}
+
+static enum deft_status layout_blocks(struct deft_runtime *rt) {
+    const struct deft_graph *g = rt->g;
+    int nv = deft_graph_num_values(g);
+    for (int v = 0; v < nv; v++) {
+        const struct deft_value *val = deft_graph_value(g, v);
+        int64_t n = deft_shape_numel(&val->shape);
+        rt->param_off[v] = -1;
+        if (val->dtype != DEFT_F32 && val->kind != DEFT_VALUE_NODE)
+            return deft_set_error(DEFT_ERR_UNSUPPORTED, "value '%s': only f32 inputs/params are supported",
+                                  val->name);
+        if (val->kind == DEFT_VALUE_PARAM && !(val->flags & DEFT_VF_FROZEN)) {
+            rt->param_off[v] = (int64_t)rt->n_params;
+            rt->n_params += seg(n);
+        } else if (val->kind == DEFT_VALUE_PARAM || val->kind == DEFT_VALUE_STATE) {
+            rt->param_off[v] = (int64_t)rt->n_state;
+            rt->n_state += seg(n);
+        } else if (val->kind == DEFT_VALUE_INPUT) {
+            rt->param_off[v] = (int64_t)rt->n_inputs;
+            rt->n_inputs += seg(n);
+        }
+    }
+    rt->params = deft_malloc_aligned((rt->n_params ? rt->n_params : 16) * sizeof(float));
+    rt->grads = deft_malloc_aligned((rt->n_params ? rt->n_params : 16) * sizeof(float));
+    rt->state = deft_malloc_aligned((rt->n_state ? rt->n_state : 16) * sizeof(float));
+    rt->inputs = deft_malloc_aligned((rt->n_inputs ? rt->n_inputs : 16) * sizeof(float));
+    if (!rt->params || !rt->grads || !rt->state || !rt->inputs)
+        return deft_set_error(DEFT_ERR_NOMEM, "out of memory allocating %zu parameters",
+                              rt->n_params + rt->n_state);
+    memset(rt->params, 0, rt->n_params * sizeof(float));
+    memset(rt->grads, 0, rt->n_params * sizeof(float));
+    memset(rt->state, 0, rt->n_state * sizeof(float));
+    memset(rt->inputs, 0, rt->n_inputs * sizeof(float));
+    for (int v = 0; v < nv; v++) {
+        const struct deft_value *val = deft_graph_value(g, v);
+        if (rt->param_off[v] < 0) continue;
+        if (val->kind == DEFT_VALUE_PARAM && !(val->flags & DEFT_VF_FROZEN))
+            rt->ptr[v] = rt->params + rt->param_off[v];
+        else if (val->kind == DEFT_VALUE_INPUT)
+            rt->ptr[v] = rt->inputs + rt->param_off[v];
+        else
+            rt->ptr[v] = rt->state + rt->param_off[v];
+    }
+    rt->stats.param_bytes = rt->n_params * sizeof(float);
+    rt->stats.grad_bytes = rt->n_params * sizeof(float);
+    rt->stats.state_bytes = rt->n_state * sizeof(float);
+    return DEFT_OK;
+}
+
+static enum deft_status plan_arena(struct deft_runtime *rt, const size_t *value_bytes, bool no_reuse) {
+    const struct deft_graph *g = rt->g;
+    int nv = deft_graph_num_values(g), nn = deft_graph_num_nodes(g);
+    struct deft_plan_item *items = deft_calloc((size_t)nv, sizeof *items);
+    int *item_of = deft_malloc((size_t)nv * sizeof *item_of);
+    enum deft_status s = DEFT_OK;
+    if (!items || !item_of) {
+        s = deft_set_error(DEFT_ERR_NOMEM, "out of memory planning activations");
+        goto done;
+    }
+    int ni = 0;
+    for (int v = 0; v < nv; v++) {
+        const struct deft_value *val = deft_graph_value(g, v);
+        item_of[v] = -1;
+        if (val->kind != DEFT_VALUE_NODE || is_param_grad(g, val)) continue;
+        item_of[v] = ni;
+        int last = (val->flags & DEFT_VF_OUTPUT) ? nn - 1 : val->producer;
+        items[ni++] = (struct deft_plan_item){.bytes = value_bytes[v], .first = val->producer, .last = last};
+        rt->stats.naive_bytes += (value_bytes[v] + 63) / 64 * 64;
+    }
+    for (int n = 0; n < nn; n++) {
+        const struct deft_node *nd = deft_graph_node(g, n);
+        for (int i = 0; i < nd->n_in; i++) {
+            int v = nd->in[i];
+            if (v >= 0 && item_of[v] >= 0 && items[item_of[v]].last < n) items[item_of[v]].last = n;
+        }
+    }
+    if ((s = deft_plan_memory(items, ni, nn > 0 ? nn : 1, no_reuse, &rt->stats.arena_bytes))) goto done;
+    rt->arena = deft_malloc_aligned(rt->stats.arena_bytes ? rt->stats.arena_bytes : 64);
+    if (!rt->arena) {
+        s = deft_set_error(DEFT_ERR_NOMEM, "out of memory allocating a %.1f MiB activation arena",
+                           (double)rt->stats.arena_bytes / (1 << 20));
+        goto done;
+    }
+    for (int v = 0; v < nv; v++) {
+        if (item_of[v] >= 0) rt->ptr[v] = rt->arena + items[item_of[v]].offset;
+        const struct deft_value *val = deft_graph_value(g, v);
+        if (is_param_grad(g, val)) rt->ptr[v] = rt->grads + rt->param_off[val->grad_of];
+    }
+done:
+    deft_free(items);
+    deft_free(item_of);
+    return s;
+}
+
+enum deft_status deft_runtime_create(const struct deft_graph *g, const struct deft_runtime_opts *o,
+                                     struct deft_runtime **out) {
+    *out = NULL;
+    enum deft_status s = deft_graph_validate(g);
+    if (s) return s;
+    const struct deft_backend_vtable *be = deft_backend_find(o ? o->backend : NULL);
+    if (!be) return deft_set_error(DEFT_ERR_NOT_FOUND, "unknown backend '%s' (known: cpu, ref)", o->backend);
+    struct deft_runtime *rt = deft_calloc(1, sizeof *rt);
+    if (!rt) return deft_set_error(DEFT_ERR_NOMEM, "out of memory creating a runtime");
+    rt->g = g;
+    rt->be = be;
+    int nv = deft_graph_num_values(g);
+    size_t *value_bytes = deft_calloc((size_t)nv + 1, sizeof *value_bytes);
+    rt->ptr = deft_calloc((size_t)nv + 1, sizeof *rt->ptr);
+    rt->param_off = deft_calloc((size_t)nv + 1, sizeof *rt->param_off);
+    if (!value_bytes || !rt->ptr || !rt->param_off) {
+        s = deft_set_error(DEFT_ERR_NOMEM, "out of memory creating a runtime");
+        goto fail;
+    }
+    if ((s = layout_blocks(rt))) goto fail;
+    size_t scratch = 0;
+    if ((s = be->compile(g, &rt->prog, value_bytes, &scratch))) {
+        deft_wrap_error(s, "backend %s", be->name);
+        goto fail;
+    }
+    if ((s = plan_arena(rt, value_bytes, o && o->no_reuse))) goto fail;
+    rt->stats.scratch_bytes = scratch;
+    rt->scratch = deft_malloc_aligned(scratch ? scratch : 64);
+    if (!rt->scratch) {
+        s = deft_set_error(DEFT_ERR_NOMEM, "out of memory allocating scratch");
+        goto fail;
+    }
+    deft_free(value_bytes);
+    *out = rt;
+    return DEFT_OK;
+fail:
+    deft_free(value_bytes);
+    deft_runtime_free(rt);
+    return s;
+}
+
+void deft_runtime_free(struct deft_runtime *rt) {
+    if (!rt) return;
+    if (rt->prog) rt->be->free_program(rt->prog);
+    deft_free(rt->ptr);
+    deft_free(rt->param_off);
+    deft_free_aligned(rt->params);
+    deft_free_aligned(rt->grads);
+    deft_free_aligned(rt->state);
+    deft_free_aligned(rt->inputs);
+    deft_free_aligned(rt->arena);
+    deft_free_aligned(rt->scratch);
+    deft_free(rt);
+}
+
+const struct deft_graph *deft_runtime_graph(const struct deft_runtime *rt) { return rt->g; }
+
+enum deft_status deft_runtime_set_input(struct deft_runtime *rt, int v, const float *data, size_t n) {
+    const struct deft_value *val = deft_graph_value(rt->g, v);
+    if (!val || val->kind != DEFT_VALUE_INPUT)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "value %d is not a graph input", v);
+    size_t want = (size_t)deft_shape_numel(&val->shape);
+    if (n != want)
+        return deft_set_error(DEFT_ERR_SHAPE, "input '%s' needs %zu values, got %zu", val->name, want, n);
+    memcpy(rt->ptr[v], data, n * sizeof(float));
+    return DEFT_OK;
+}
+
+float *deft_runtime_data(struct deft_runtime *rt, int v) {
+    const struct deft_value *val = deft_graph_value(rt->g, v);
+    if (!val || (val->kind != DEFT_VALUE_PARAM && val->kind != DEFT_VALUE_STATE &&
+                 val->kind != DEFT_VALUE_INPUT))
+        return NULL;
+    return rt->ptr[v];
+}
+
+float *deft_runtime_grad(struct deft_runtime *rt, int param) {
+    const struct deft_value *val = deft_graph_value(rt->g, param);
+    if (!val || val->kind != DEFT_VALUE_PARAM || (val->flags & DEFT_VF_FROZEN)) return NULL;
+    return rt->grads + rt->param_off[param];
+}
+
+enum deft_status deft_runtime_init_params(struct deft_runtime *rt, uint64_t seed) {
+    int nv = deft_graph_num_values(rt->g);
+    for (int v = 0; v < nv; v++) {
+        const struct deft_value *val = deft_graph_value(rt->g, v);
+        if (val->kind != DEFT_VALUE_PARAM && val->kind != DEFT_VALUE_STATE) continue;
+        enum deft_status s = deft_init_param(val, seed, rt->ptr[v]);
+        if (s) return s;
+    }
+    return DEFT_OK;
+}
+
+enum deft_status deft_runtime_run_range(struct deft_runtime *rt, int first, int last) {
+    int nn = deft_graph_num_nodes(rt->g);
+    if (first < 0 || last > nn || first > last)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "run range [%d, %d) outside 0..%d", first, last, nn);
+    struct deft_run_ctx rc = {.step = rt->step};
+    for (int n = first; n < last; n++) {
+        const struct deft_node *nd = deft_graph_node(rt->g, n);
+        double t0 = deft_time_now();
+        enum deft_status s = rt->be->run_node(rt->prog, n, rt->ptr, rt->scratch, &rc);
+        rt->op_time[nd->op] += deft_time_now() - t0;
+        rt->op_calls[nd->op]++;
+        if (s) return deft_wrap_error(s, "node '%s' (%s)", nd->name, deft_op_name(nd->op));
+    }
+    return DEFT_OK;
+}
+
+enum deft_status deft_runtime_run(struct deft_runtime *rt) {
+    enum deft_status s = deft_runtime_run_range(rt, 0, deft_graph_num_nodes(rt->g));
+    if (s) return s;
+    if (rt->hook && rt->n_params) return rt->hook(rt->grads, rt->n_params, rt->hook_user);
+    return DEFT_OK;
+}
+
+enum deft_status deft_runtime_read(struct deft_runtime *rt, int v, float *dst, size_t n) {
+    const struct deft_value *val = deft_graph_value(rt->g, v);
+    if (!val) return deft_set_error(DEFT_ERR_INVALID_ARG, "no value %d", v);
+    size_t want = (size_t)deft_shape_numel(&val->shape);
+    if (n != want)
+        return deft_set_error(DEFT_ERR_SHAPE, "value '%s' has %zu elements, asked for %zu", val->name, want, n);
+    if (val->kind != DEFT_VALUE_NODE || is_param_grad(rt->g, val)) {
+        memcpy(dst, rt->ptr[v], n * sizeof(float));
+        return DEFT_OK;
+    }
+    return rt->be->read_plain(rt->prog, v, rt->ptr[v], dst);
+}
+
+float *deft_runtime_param_block(struct deft_runtime *rt, size_t *n) {
+    *n = rt->n_params;
+    return rt->params;
+}
+float *deft_runtime_grad_block(struct deft_runtime *rt, size_t *n) {
+    *n = rt->n_params;
+    return rt->grads;
+}
+
+int64_t deft_runtime_param_offset(const struct deft_runtime *rt, int v) {
+    const struct deft_value *val = deft_graph_value(rt->g, v);
+    if (!val || val->kind != DEFT_VALUE_PARAM || (val->flags & DEFT_VF_FROZEN)) return -1;
+    return rt->param_off[v];
+}
+
+void deft_runtime_set_grad_hook(struct deft_runtime *rt, deft_grad_hook fn, void *user) {
+    rt->hook = fn;
+    rt->hook_user = user;
+}
+void deft_runtime_set_step(struct deft_runtime *rt, uint64_t step) { rt->step = step; }
+void deft_runtime_stats(const struct deft_runtime *rt, struct deft_runtime_stats *out) { *out = rt->stats; }
+
+void deft_runtime_print_profile(const struct deft_runtime *rt, FILE *f) {
+    double total = 0;
+    for (int i = 0; i < DEFT_OP_COUNT; i++) total += rt->op_time[i];
+    fprintf(f, "%-30s %8s %10s %6s\n", "op", "calls", "ms", "%");
+    for (int i = 0; i < DEFT_OP_COUNT; i++)
+        if (rt->op_calls[i])
+            fprintf(f, "%-30s %8ld %10.2f %5.1f%%\n", deft_op_name(i), rt->op_calls[i], rt->op_time[i] * 1e3,
+                    total > 0 ? 100 * rt->op_time[i] / total : 0);
+}
