@@ -306,6 +306,13 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_graph_to_json(const struct deft_gr
 DEFT_API DEFT_NODISCARD enum deft_status deft_graph_from_json(const char *json, size_t len,
                                                              struct deft_graph **out);
 
+/* Switch batch-norm nodes between TRAIN and EVAL (FROZEN stays) and dropout
+ * on/off: an inference graph from a training graph. */
+DEFT_API void deft_graph_set_training(struct deft_graph *g, bool training);
+/* Change input value v's shape (e.g. the batch size) and re-infer all shapes. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_graph_reshape_input(struct deft_graph *g, int v,
+                                                                 const struct deft_shape *s);
+
 /* ---- parameters ---- */
 /* Freeze/unfreeze params whose name starts with prefix (NULL = all). Returns count. */
 DEFT_API int deft_graph_freeze(struct deft_graph *g, const char *prefix, bool frozen);

@@ -287,3 +287,24 @@ int deft_graph_freeze(struct deft_graph *g, const char *prefix, bool frozen) {
     }
     return count;
 }
+
+void deft_graph_set_training(struct deft_graph *g, bool training) {
+    for (int n = 0; n < g->n_nodes; n++) {
+        struct deft_node *nd = &g->nodes[n];
+        if (nd->op == DEFT_OP_BATCHNORM && nd->attr.bn.mode != DEFT_BN_FROZEN)
+            nd->attr.bn.mode = training ? DEFT_BN_TRAIN : DEFT_BN_EVAL;
+        if (nd->op == DEFT_OP_DROPOUT) nd->attr.dropout.training = training;
+    }
+}
+
+enum deft_status deft_graph_reshape_input(struct deft_graph *g, int v, const struct deft_shape *s) {
+    if (v < 0 || v >= g->n_values || g->values[v].kind != DEFT_VALUE_INPUT)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "value %d is not a graph input", v);
+    if (s->ndim < 1 || s->ndim > DEFT_MAX_DIMS)
+        return deft_set_error(DEFT_ERR_SHAPE, "bad input rank %d", s->ndim);
+    for (int i = 0; i < s->ndim; i++)
+        if (s->d[i] < 1 || s->d[i] > ((int64_t)1 << 31))
+            return deft_set_error(DEFT_ERR_SHAPE, "input dimension %d is %lld", i, (long long)s->d[i]);
+    g->values[v].shape = *s;
+    return deft_graph_infer_shapes(g);
+}

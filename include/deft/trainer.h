@@ -1,0 +1,65 @@
+/* deft/trainer.h - one object that owns everything a training run needs:
+ * the model graph, the training graph (model + loss + generated backward),
+ * the runtime, the optimizer and the learning-rate schedule; with
+ * checkpoints that resume bit-identically.
+ *
+ *     struct deft_trainer *t;
+ *     deft_trainer_create(&(struct deft_trainer_opts){
+ *         .model = {.arch = "resnet18", .num_classes = 10, .batch = 16, .training = true},
+ *         .optim = {.kind = DEFT_OPTIM_SGD, .momentum = 0.9f},
+ *         .lr = {.kind = DEFT_LR_COSINE, .lr = 0.01f, .total_steps = 1000}, .seed = 1}, &t);
+ *     for (...) deft_trainer_step(t, images, labels, &loss);
+ *     deft_trainer_save(t, "runs/x/weights/latest.safetensors");
+ *
+ * Determinism: the same seed, data and thread count give bit-identical
+ * weights; a checkpoint stores params, BN statistics, optimizer buffers and
+ * the step counter, so resuming continues exactly where the run stopped.
+ */
+#ifndef DEFT_TRAINER_H
+#define DEFT_TRAINER_H
+
+#include "deft/models.h"
+#include "deft/optim.h"
+#include "deft/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct deft_trainer_opts {
+    struct deft_model_opts model;       /* .training is forced on */
+    struct deft_optim_config optim;
+    struct deft_lr_schedule lr;
+    struct deft_loss_attr loss;         /* default: softmax cross-entropy */
+    const char *backend;                /* "cpu" (default) or "ref" */
+    uint64_t seed;                      /* parameter initialization */
+    int accum_steps;                    /* micro-batches per optimizer step (gradient accumulation), 0 -> 1 */
+    const char *const *freeze_prefixes; /* NULL-terminated: params whose names start with these are frozen */
+};
+
+struct deft_trainer;
+
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_create(const struct deft_trainer_opts *o,
+                                                            struct deft_trainer **out);
+DEFT_API void deft_trainer_free(struct deft_trainer *t);
+/* One micro-batch: images [batch, C, H, W] plain f32, labels [batch] class ids
+ * (as floats). Runs forward + backward; every accum_steps micro-batches it
+ * applies the optimizer. *loss receives the batch loss. A NaN/Inf loss gives
+ * DEFT_ERR_NUMERIC and leaves the weights untouched. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images,
+                                                          const float *labels, float *loss);
+/* Number of optimizer steps taken so far. */
+DEFT_API int64_t deft_trainer_steps(const struct deft_trainer *t);
+DEFT_API struct deft_runtime *deft_trainer_runtime(struct deft_trainer *t);
+DEFT_API const struct deft_graph *deft_trainer_model_graph(const struct deft_trainer *t);
+/* Logits of the last step ([batch, classes]), n = batch * classes. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_logits(struct deft_trainer *t, float *dst, size_t n);
+/* Atomic checkpoint: model graph + weights + optimizer state + step. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_save(struct deft_trainer *t, const char *path);
+/* Restore a checkpoint written by deft_trainer_save for the same model. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_resume(struct deft_trainer *t, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,21 @@
+/* args.h (internal to the CLI) - tiny flag parsing helpers. */
+#ifndef DEFT_CLI_ARGS_H
+#define DEFT_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* If argv[*i] is one of the names ("-m", "--model"), store its value (the
+ * next argument, or after '=') in *val, advance *i and return true. Sets
+ * *err when the value is missing. */
+bool arg_str(int argc, char **argv, int *i, const char *short_name, const char *long_name,
+             const char **val, bool *err);
+/* Parse an integer / float flag value; false (and a message) when invalid. */
+bool arg_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out);
+bool arg_parse_float(const char *flag, const char *s, double *out);
+/* Print "deft: <msg>" with the last library error and return the exit code. */
+int cli_fail(int status, const char *what);
+/* Peak resident set size of this process in MiB. */
+double cli_peak_rss_mib(void);
+
+#endif

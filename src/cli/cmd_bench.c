@@ -1,0 +1,120 @@
+/* cmd_bench.c - `deft bench train|infer`: time training steps or forward
+ * passes on random data and print one JSON line (images_per_s, median
+ * latency per batch, peak RSS). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "deft/deft.h"
+#include "deft/trainer.h"
+#include "cli/args.h"
+
+static int bench_usage(FILE *f) {
+    fprintf(f, "usage: deft bench train|infer --arch NAME [--size 224] [--batch 16] [--threads N]\n"
+               "                  [--steps 10] [--warmup 3] [--classes 10] [--backend cpu|ref] [--profile]\n"
+               "Prints one JSON line: images_per_s, latency_ms (median per batch), peak_rss_mib.\n");
+    return f == stdout ? 0 : 2;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return bench_usage(argc < 2 ? stderr : stdout);
+    bool train = !strcmp(argv[1], "train");
+    if (!train && strcmp(argv[1], "infer")) {
+        fprintf(stderr, "deft bench: unknown mode '%s' (train, infer)\n", argv[1]);
+        return 2;
+    }
+    const char *arch = NULL, *size = "224", *batch = "16", *threads = NULL, *steps = "10", *warmup = "3",
+               *classes = "10", *backend = "cpu";
+    bool err = false, profile = false;
+    for (int i = 2; i < argc; i++) {
+        if (arg_str(argc, argv, &i, NULL, "--arch", &arch, &err) || arg_str(argc, argv, &i, NULL, "--size", &size, &err) ||
+            arg_str(argc, argv, &i, NULL, "--batch", &batch, &err) ||
+            arg_str(argc, argv, &i, NULL, "--threads", &threads, &err) ||
+            arg_str(argc, argv, &i, NULL, "--steps", &steps, &err) ||
+            arg_str(argc, argv, &i, NULL, "--warmup", &warmup, &err) ||
+            arg_str(argc, argv, &i, NULL, "--classes", &classes, &err) ||
+            arg_str(argc, argv, &i, NULL, "--backend", &backend, &err)) {
+            if (err) return 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "--profile")) { profile = true; continue; }
+        if (!strcmp(argv[i], "--help")) return bench_usage(stdout);
+        fprintf(stderr, "deft bench: unknown flag '%s'\n", argv[i]);
+        return 2;
+    }
+    if (!arch) {
+        fprintf(stderr, "deft bench: --arch is required (e.g. resnet18, mobilenet_v2)\n");
+        return 2;
+    }
+    long long sz, b, th = 0, st, wu, nc;
+    if (!arg_parse_int("--size", size, 16, 4096, &sz) || !arg_parse_int("--batch", batch, 1, 4096, &b) ||
+        !arg_parse_int("--steps", steps, 1, 100000, &st) || !arg_parse_int("--warmup", warmup, 0, 1000, &wu) ||
+        !arg_parse_int("--classes", classes, 1, 100000, &nc) ||
+        (threads && !arg_parse_int("--threads", threads, 1, 1024, &th)))
+        return 2;
+    if (th) deft_set_threads((int)th);
+    struct deft_model_opts mo = {.arch = arch, .num_classes = (int)nc, .batch = (int)b, .height = (int)sz,
+                                 .width = (int)sz, .training = train};
+    size_t in_n = (size_t)(b * 3 * sz * sz);
+    float *x = malloc(in_n * sizeof(float)), *labels = malloc((size_t)b * sizeof(float));
+    double *lat = malloc((size_t)st * sizeof(double));
+    struct deft_trainer *t = NULL;
+    struct deft_graph *g = NULL;
+    struct deft_runtime *rt = NULL;
+    enum deft_status s = DEFT_OK;
+    int rc = 0;
+    if (!x || !labels || !lat) {
+        fprintf(stderr, "deft bench: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    for (size_t i = 0; i < in_n; i++) x[i] = deft_rng_normal(1, 0, i);
+    for (long long i = 0; i < b; i++) labels[i] = (float)(i % nc);
+    int input = -1, logits = -1;
+    if (train) {
+        s = deft_trainer_create(&(struct deft_trainer_opts){.model = mo, .backend = backend, .seed = 1,
+            .optim = {.kind = DEFT_OPTIM_SGD, .momentum = 0.9f}, .lr = {.lr = 0.01f}}, &t);
+    } else if (!(s = deft_model_build(&mo, &g, &input, &logits))) {
+        if (!(s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = backend}, &rt)))
+            s = deft_runtime_init_params(rt, 1);
+    }
+    if (s) {
+        rc = cli_fail(s, NULL);
+        goto done;
+    }
+    for (long long i = 0; i < wu + st; i++) {
+        double t0 = deft_time_now();
+        float loss;
+        if (train)
+            s = deft_trainer_step(t, x, labels, &loss);
+        else if (!(s = deft_runtime_set_input(rt, input, x, in_n)))
+            s = deft_runtime_run(rt);
+        if (s) {
+            rc = cli_fail(s, NULL);
+            goto done;
+        }
+        if (i >= wu) lat[i - wu] = deft_time_now() - t0;
+    }
+    qsort(lat, (size_t)st, sizeof *lat, cmp_double);
+    double med = lat[st / 2];
+    struct deft_runtime_stats rs;
+    deft_runtime_stats(train ? deft_trainer_runtime(t) : rt, &rs);
+    printf("{\"tool\": \"deft\", \"mode\": \"%s\", \"arch\": \"%s\", \"size\": %lld, \"batch\": %lld, "
+           "\"threads\": %d, \"steps\": %lld, \"images_per_s\": %.2f, \"latency_ms\": %.2f, "
+           "\"min_ms\": %.2f, \"max_ms\": %.2f, \"peak_rss_mib\": %.1f, \"arena_mib\": %.1f}\n",
+           train ? "train" : "infer", arch, sz, b, deft_get_threads(), st, (double)b / med, med * 1e3,
+           lat[0] * 1e3, lat[st - 1] * 1e3, cli_peak_rss_mib(), (double)rs.arena_bytes / (1 << 20));
+    if (profile) deft_runtime_print_profile(train ? deft_trainer_runtime(t) : rt, stderr);
+done:
+    deft_trainer_free(t);
+    deft_runtime_free(rt);
+    deft_graph_free(g);
+    free(x);
+    free(labels);
+    free(lat);
+    return rc;
+}

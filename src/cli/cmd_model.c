@@ -1,0 +1,177 @@
+/* cmd_model.c - `deft model run|info`. */
+#include <stdio.h>
+#include <string.h>
+#include "deft/deft.h"
+#include "deft/io.h"
+#include "deft/models.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+
+static int model_usage(FILE *f) {
+    fprintf(f,
+            "usage: deft model <action> [flags]\n\n"
+            "  run  -m MODEL.safetensors -i input.npy -o output.npy [--backend cpu|ref] [--threads N]\n"
+            "       Run a model on an already-preprocessed float32 NCHW tensor; the batch\n"
+            "       size may differ from the one the model was saved with.\n"
+            "  info -m MODEL.safetensors | --arch NAME [--size N] [--classes N] [--batch N] [--dot]\n"
+            "       Layers, output shapes, parameters and FLOPs (at the given input size).\n");
+    return f == stdout ? 0 : 2;
+}
+
+/* The value a user means by "the output": flagged OUTPUT, else the last node's. */
+static int find_output(const struct deft_graph *g) {
+    for (int v = deft_graph_num_values(g) - 1; v >= 0; v--)
+        if (deft_graph_value(g, v)->flags & DEFT_VF_OUTPUT) return v;
+    int nn = deft_graph_num_nodes(g);
+    return nn ? deft_graph_node(g, nn - 1)->out[0] : -1;
+}
+
+static int find_input(const struct deft_graph *g) {
+    int v = deft_graph_find_value(g, "input_1");
+    if (v >= 0) return v;
+    for (v = 0; v < deft_graph_num_values(g); v++)
+        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT) return v;
+    return -1;
+}
+
+static int model_run(int argc, char **argv) {
+    const char *model = NULL, *in = NULL, *out = NULL, *backend = "cpu", *threads = NULL;
+    bool err = false;
+    for (int i = 1; i < argc; i++) {
+        if (arg_str(argc, argv, &i, "-m", "--model", &model, &err) ||
+            arg_str(argc, argv, &i, "-i", "--input", &in, &err) ||
+            arg_str(argc, argv, &i, "-o", "--output_file", &out, &err) ||
+            arg_str(argc, argv, &i, NULL, "--backend", &backend, &err) ||
+            arg_str(argc, argv, &i, NULL, "--threads", &threads, &err)) {
+            if (err) return 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return model_usage(stdout);
+        fprintf(stderr, "deft model run: unknown flag '%s'\n", argv[i]);
+        return 2;
+    }
+    if (!model || !in || !out) {
+        fprintf(stderr, "deft model run: -m MODEL, -i INPUT.npy and -o OUTPUT.npy are required\n");
+        return 2;
+    }
+    if (threads) {
+        long long t;
+        if (!arg_parse_int("--threads", threads, 1, 1024, &t)) return 2;
+        deft_set_threads((int)t);
+    }
+    struct deft_model *m = NULL;
+    struct deft_tensor *x = NULL, *y = NULL;
+    struct deft_runtime *rt = NULL;
+    int rc = 0;
+    enum deft_status s = deft_model_load(model, &m);
+    if (s) return cli_fail(s, NULL);
+    if ((s = deft_npy_read(in, &x))) {
+        rc = cli_fail(s, NULL);
+        goto done;
+    }
+    struct deft_graph *g = m->graph;
+    int iv = find_input(g), ov = find_output(g);
+    if (iv < 0 || ov < 0) {
+        rc = cli_fail(deft_set_error(DEFT_ERR_FORMAT, "%s: the model has no input or output", model), NULL);
+        goto done;
+    }
+    const struct deft_value *ival = deft_graph_value(g, iv);
+    char want[96], got[96];
+    deft_shape_str(&ival->shape, want, sizeof want);
+    deft_shape_str(&x->shape, got, sizeof got);
+    if (x->dtype != DEFT_F32) {
+        rc = cli_fail(deft_set_error(DEFT_ERR_FORMAT, "%s: dtype is %s; the model needs float32 (%s)", in,
+                                     deft_dtype_name(x->dtype), want), NULL);
+        goto done;
+    }
+    bool same_rest = x->shape.ndim == ival->shape.ndim;
+    for (int d = 1; same_rest && d < x->shape.ndim; d++) same_rest = x->shape.d[d] == ival->shape.d[d];
+    if (!same_rest || x->shape.d[0] < 1) {
+        rc = cli_fail(deft_set_error(DEFT_ERR_SHAPE, "%s: shape %s does not fit the model input '%s' %s "
+                                     "(any batch size)", in, got, ival->name, want), NULL);
+        goto done;
+    }
+    deft_graph_set_training(g, false);
+    if ((s = deft_graph_reshape_input(g, iv, &x->shape))) {
+        rc = cli_fail(s, in);
+        goto done;
+    }
+    if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = backend}, &rt)) ||
+        (s = deft_model_copy_to_runtime(m->file, rt, 0, NULL)) ||
+        (s = deft_runtime_set_input(rt, iv, x->data, (size_t)deft_tensor_numel(x))) ||
+        (s = deft_runtime_run(rt))) {
+        rc = cli_fail(s, model);
+        goto done;
+    }
+    const struct deft_value *oval = deft_graph_value(g, ov);
+    if ((s = deft_tensor_create(DEFT_F32, &oval->shape, &y)) ||
+        (s = deft_runtime_read(rt, ov, y->data, (size_t)deft_tensor_numel(y))) ||
+        (s = deft_npy_write(out, y))) {
+        rc = cli_fail(s, NULL);
+        goto done;
+    }
+    deft_shape_str(&oval->shape, got, sizeof got);
+    printf("wrote %s: '%s' %s\n", out, oval->name, got);
+done:
+    deft_runtime_free(rt);
+    deft_tensor_free(x);
+    deft_tensor_free(y);
+    deft_model_free(m);
+    return rc;
+}
+
+static int model_info(int argc, char **argv) {
+    const char *model = NULL, *arch = NULL, *size = "224", *classes = "1000", *batch = "1";
+    bool err = false, dot = false;
+    for (int i = 1; i < argc; i++) {
+        if (arg_str(argc, argv, &i, "-m", "--model", &model, &err) ||
+            arg_str(argc, argv, &i, NULL, "--arch", &arch, &err) ||
+            arg_str(argc, argv, &i, NULL, "--size", &size, &err) ||
+            arg_str(argc, argv, &i, NULL, "--classes", &classes, &err) ||
+            arg_str(argc, argv, &i, NULL, "--batch", &batch, &err)) {
+            if (err) return 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "--dot")) { dot = true; continue; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return model_usage(stdout);
+        fprintf(stderr, "deft model info: unknown flag '%s'\n", argv[i]);
+        return 2;
+    }
+    long long sz, nc, b;
+    if (!arg_parse_int("--size", size, 8, 8192, &sz) || !arg_parse_int("--classes", classes, 1, 1 << 20, &nc) ||
+        !arg_parse_int("--batch", batch, 1, 1 << 16, &b))
+        return 2;
+    struct deft_graph *g = NULL;
+    struct deft_model *m = NULL;
+    enum deft_status s;
+    if (model) {
+        if ((s = deft_model_load(model, &m))) return cli_fail(s, NULL);
+        g = m->graph;
+    } else if (arch) {
+        if ((s = deft_model_build(&(struct deft_model_opts){.arch = arch, .num_classes = (int)nc,
+                                  .batch = (int)b, .height = (int)sz, .width = (int)sz}, &g, NULL, NULL)))
+            return cli_fail(s, NULL);
+    } else {
+        fprintf(stderr, "deft model info: give -m MODEL or --arch NAME\n");
+        return 2;
+    }
+    if (dot) {
+        deft_graph_print_dot(g, stdout);
+    } else {
+        const char *a = deft_graph_get_meta(g, "arch");
+        printf("model: %s  architecture: %s\n", model ? model : arch, a ? a : "?");
+        deft_graph_print(g, stdout);
+    }
+    if (m) deft_model_free(m);
+    else deft_graph_free(g);
+    return 0;
+}
+
+int cmd_model(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return model_usage(argc < 2 ? stderr : stdout);
+    if (!strcmp(argv[1], "run")) return model_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "info")) return model_info(argc - 1, argv + 1);
+    fprintf(stderr, "deft model: unknown action '%s' (run, info)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,215 @@
+/* trainer.c - model + loss + autograd + runtime + optimizer, and checkpoints. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "deft/trainer.h"
+#include "deft/autograd.h"
+#include "deft/io.h"
+
+struct deft_trainer {
+    struct deft_trainer_opts o;
+    struct deft_graph *model;   /* forward graph as built (saved in checkpoints) */
+    struct deft_graph *train;   /* model + target + loss + backward */
+    struct deft_runtime *rt;
+    struct deft_optim *opt;
+    int input, target, loss, logits, loss_grad;
+    size_t input_n, target_n;
+    int micro;                  /* micro-batches since the last optimizer step */
+    float *accum;               /* gradient accumulation buffer (accum_steps > 1) */
+};
+
+static enum deft_status build_train_graph(struct deft_trainer *t) {
+    enum deft_status s;
+    if ((s = deft_graph_clone(t->model, &t->train))) return s;
+    struct deft_graph *g = t->train;
+    const struct deft_value *lg = deft_graph_value(g, t->logits);
+    int64_t batch = lg->shape.d[0];
+    struct deft_shape ts = {.ndim = 1, .d = {batch}};
+    t->target = deft_input(g, "target", ts);
+    struct deft_loss_attr la = t->o.loss;
+    t->loss = deft_loss(g, "loss", t->logits, t->target, &la);
+    if ((s = deft_graph_status(g))) return s;
+    if (t->o.freeze_prefixes)
+        for (const char *const *p = t->o.freeze_prefixes; *p; p++) deft_graph_freeze(g, *p, true);
+    if ((s = deft_autograd(g, t->loss, NULL))) return s;
+    t->loss_grad = deft_graph_find_value(g, "loss_grad");
+    t->target_n = (size_t)batch;
+    t->input_n = (size_t)deft_shape_numel(&deft_graph_value(g, t->input)->shape);
+    return DEFT_OK;
+}
+
+enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct deft_trainer **out) {
+    *out = NULL;
+    struct deft_trainer *t = deft_calloc(1, sizeof *t);
+    if (!t) return deft_set_error(DEFT_ERR_NOMEM, "out of memory creating a trainer");
+    t->o = *o;
+    t->o.model.training = true;
+    if (t->o.accum_steps < 1) t->o.accum_steps = 1;
+    enum deft_status s;
+    if ((s = deft_model_build(&t->o.model, &t->model, &t->input, &t->logits))) goto fail;
+    if ((s = build_train_graph(t))) goto fail;
+    if ((s = deft_runtime_create(t->train, &(struct deft_runtime_opts){.backend = o->backend}, &t->rt)))
+        goto fail;
+    if ((s = deft_runtime_init_params(t->rt, o->seed))) goto fail;
+    if ((s = deft_optim_create(&t->o.optim, t->rt, &t->opt))) goto fail;
+    if (t->o.accum_steps > 1) {
+        size_t n;
+        deft_runtime_grad_block(t->rt, &n);
+        t->accum = deft_calloc(n ? n : 1, sizeof(float));
+        if (!t->accum) {
+            s = deft_set_error(DEFT_ERR_NOMEM, "out of memory for gradient accumulation");
+            goto fail;
+        }
+    }
+    *out = t;
+    return DEFT_OK;
+fail:
+    deft_trainer_free(t);
+    return s;
+}
+
+void deft_trainer_free(struct deft_trainer *t) {
+    if (!t) return;
+    deft_optim_free(t->opt);
+    deft_runtime_free(t->rt);
+    deft_graph_free(t->train);
+    deft_graph_free(t->model);
+    deft_free(t->accum);
+    deft_free(t);
+}
+
+int64_t deft_trainer_steps(const struct deft_trainer *t) { return deft_optim_steps(t->opt); }
+struct deft_runtime *deft_trainer_runtime(struct deft_trainer *t) { return t->rt; }
+const struct deft_graph *deft_trainer_model_graph(const struct deft_trainer *t) { return t->model; }
+
+enum deft_status deft_trainer_logits(struct deft_trainer *t, float *dst, size_t n) {
+    return deft_runtime_read(t->rt, t->logits, dst, n);
+}
+
+enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, const float *labels,
+                                   float *loss) {
+    enum deft_status s;
+    int64_t step = deft_optim_steps(t->opt);
+    /* each micro-batch contributes 1/k of the mean gradient */
+    float seed = 1.0f / (float)t->o.accum_steps;
+    deft_runtime_set_step(t->rt, (uint64_t)(step * t->o.accum_steps + t->micro));
+    if ((s = deft_runtime_set_input(t->rt, t->input, images, t->input_n)) ||
+        (s = deft_runtime_set_input(t->rt, t->target, labels, t->target_n)) ||
+        (s = deft_runtime_set_input(t->rt, t->loss_grad, &seed, 1)) || (s = deft_runtime_run(t->rt)))
+        return s;
+    float l;
+    if ((s = deft_runtime_read(t->rt, t->loss, &l, 1))) return s;
+    if (loss) *loss = l;
+    if (!isfinite(l)) {
+        t->micro = 0;
+        if (t->accum) {
+            size_t n;
+            deft_runtime_grad_block(t->rt, &n);
+            memset(t->accum, 0, n * sizeof(float));
+        }
+        return deft_set_error(DEFT_ERR_NUMERIC, "loss is %s at step %lld; weights were not updated",
+                              isnan(l) ? "NaN" : "infinite", (long long)step);
+    }
+    size_t n;
+    float *grads = deft_runtime_grad_block(t->rt, &n);
+    if (t->accum) {
+        for (size_t i = 0; i < n; i++) t->accum[i] += grads[i];
+        if (++t->micro < t->o.accum_steps) return DEFT_OK;
+        memcpy(grads, t->accum, n * sizeof(float));
+        memset(t->accum, 0, n * sizeof(float));
+    }
+    t->micro = 0;
+    return deft_optim_step(t->opt, deft_lr_at(&t->o.lr, step));
+}
+
+/* ---- checkpoints ---- */
+
+static enum deft_status collect_tensors(struct deft_trainer *t, struct deft_named_tensor **out,
+                                        struct deft_tensor **store, int *n_out) {
+    int nv = deft_graph_num_values(t->model), n = 0;
+    *out = deft_calloc((size_t)nv + 1, sizeof **out);
+    *store = deft_calloc((size_t)nv + 1, sizeof **store);
+    if (!*out || !*store) return deft_set_error(DEFT_ERR_NOMEM, "out of memory saving a checkpoint");
+    for (int v = 0; v < nv; v++) {
+        const struct deft_value *val = deft_graph_value(t->model, v);
+        if (val->kind != DEFT_VALUE_PARAM && val->kind != DEFT_VALUE_STATE) continue;
+        int tv = deft_graph_find_value(t->train, val->name);
+        float *d = deft_runtime_data(t->rt, tv);
+        if (!d) return deft_set_error(DEFT_ERR_INVALID_ARG, "checkpoint: no data for '%s'", val->name);
+        (*store)[n] = deft_tensor_view(DEFT_F32, &val->shape, d);
+        (*out)[n] = (struct deft_named_tensor){val->name, &(*store)[n]};
+        n++;
+    }
+    *n_out = n;
+    return DEFT_OK;
+}
+
+enum deft_status deft_trainer_save(struct deft_trainer *t, const char *path) {
+    struct deft_named_tensor *tensors = NULL, extra[2];
+    struct deft_tensor *store = NULL, ex[2];
+    int n = 0, n_extra = deft_optim_state_count(t->opt);
+    enum deft_status s = collect_tensors(t, &tensors, &store, &n);
+    if (s) goto done;
+    char names[2][64];
+    for (int i = 0; i < n_extra; i++) {
+        const char *nm;
+        size_t len;
+        float *d = deft_optim_state(t->opt, i, &nm, &len);
+        struct deft_shape sh = {.ndim = 1, .d = {(int64_t)len}};
+        ex[i] = deft_tensor_view(DEFT_F32, &sh, d);
+        snprintf(names[i], sizeof names[i], "__optim__.%s", nm);
+        extra[i] = (struct deft_named_tensor){names[i], &ex[i]};
+    }
+    char state[256];
+    snprintf(state, sizeof state, "{\"step\": %lld, \"optimizer\": \"%s\", \"seed\": %llu}",
+             (long long)deft_optim_steps(t->opt), deft_optim_name(t->o.optim.kind),
+             (unsigned long long)t->o.seed);
+    struct deft_kv kv[1] = {{"train_state", state}};
+    s = deft_model_save(path, t->model, &(struct deft_model_save_opts){
+        .tensors = tensors, .n_tensors = n, .extra = extra, .n_extra = n_extra, .meta = kv, .n_meta = 1});
+done:
+    deft_free(tensors);
+    deft_free(store);
+    return s;
+}
+
+static int64_t parse_step(const char *json) {
+    const char *p = json ? strstr(json, "\"step\"") : NULL;
+    if (!p) return -1;
+    p = strchr(p, ':');
+    if (!p) return -1;
+    char *end;
+    long long v = strtoll(p + 1, &end, 10);
+    return end == p + 1 || v < 0 ? -1 : v;
+}
+
+enum deft_status deft_trainer_resume(struct deft_trainer *t, const char *path) {
+    struct deft_model *m = NULL;
+    enum deft_status s = deft_model_load(path, &m);
+    if (s) return s;
+    if ((s = deft_model_copy_to_runtime(m->file, t->rt, 0, NULL))) goto done;
+    int64_t step = parse_step(deft_safetensors_meta(m->file, "train_state"));
+    if (step < 0) {
+        s = deft_set_error(DEFT_ERR_FORMAT, "%s: no training state (not a checkpoint?)", path);
+        goto done;
+    }
+    for (int i = 0; i < deft_optim_state_count(t->opt); i++) {
+        const char *nm;
+        size_t len;
+        float *d = deft_optim_state(t->opt, i, &nm, &len);
+        char key[64];
+        snprintf(key, sizeof key, "__optim__.%s", nm);
+        struct deft_tensor *ts = deft_safetensors_find(m->file, key);
+        if (!ts || ts->dtype != DEFT_F32 || (size_t)deft_tensor_numel(ts) != len) {
+            s = deft_set_error(DEFT_ERR_FORMAT, "%s: optimizer state '%s' missing or of the wrong size", path, key);
+            goto done;
+        }
+        memcpy(d, ts->data, len * sizeof(float));
+    }
+    deft_optim_set_steps(t->opt, step);
+    t->micro = 0;
+done:
+    deft_model_free(m);
+    return s;
+}
