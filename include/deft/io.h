@@ -160,7 +160,9 @@ struct deft_model_save_opts {
 /* Save a model: tensors = every PARAM and STATE value (f32, by value name)
  * plus extras; `__metadata__` = {"deft_format": "1", "graph": <graph JSON>,
  * "meta": <graph meta as a JSON object>, caller entries...}. g may be NULL
- * when opts->rt is set (the runtime's graph is used). Atomic. */
+ * when opts->rt is set (the runtime's graph is used); it may also be another
+ * graph than the runtime's, e.g. the forward graph cloned before autograd:
+ * values are then matched by name and shape. Atomic. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_model_save(const char *path,
                                                         const struct deft_graph *g,
                                                         const struct deft_model_save_opts *opts);

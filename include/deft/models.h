@@ -65,7 +65,8 @@ struct deft_model_opts {
     enum deft_bn_mode bn_mode;
     /* Dropout probability before the classifier: 0 -> the architecture's
      * default (mobilenet_v2 0.2, resnet none), < 0 -> none. The dropout node
-     * only exists in training graphs. */
+     * ("classifier.0" / "dropout") only exists in training graphs;
+     * deft_graph_set_training(g, false) turns it off for evaluation. */
     float dropout;
     float width_mult;          /* mobilenet_v2 channel multiplier, 0 -> 1.0 */
     bool training;             /* training graph (BN batch stats, dropout) or inference */

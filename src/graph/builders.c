@@ -64,11 +64,11 @@ static int conv_common(struct deft_graph *g, enum deft_op op, const char *name, 
     if (op == DEFT_OP_CONV2D) {
         ws = deft_shape4(k, c / gr, r, s);
         fan_in = (int)(c / gr) * r * s;
-        fan_out = k / gr * r * s;
+        fan_out = k * r * s; /* PyTorch: weight.size(0) * receptive field, whatever the groups */
     } else {
         ws = deft_shape4(c, k / gr, r, s);
         fan_in = k / gr * r * s; /* PyTorch computes fan_in from dim 1 for transposed weights */
-        fan_out = (int)(c / gr) * r * s;
+        fan_out = (int)c * r * s;
     }
     int in[3];
     in[0] = x;

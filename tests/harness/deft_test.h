@@ -48,9 +48,9 @@ bool test_have_torch(void);
 /* A fresh temporary directory (removed by test_summary). */
 const char *test_tmpdir(void);
 
-/* Comparison of float arrays: max |a-b|, and max relative error
- * |a-b| / max(|b|, floor * max|b|) (relative to the array's scale so
- * near-zero entries do not dominate). */
+/* Comparison of float arrays: max |a-b|, and the relative error
+ * max|a-b| / max|b| (relative to the tensor's scale, so entries that are
+ * near zero by cancellation do not dominate). */
 double test_max_abs_diff(const float *a, const float *b, size_t n);
 double test_max_rel_err(const float *a, const float *b, size_t n);
 

@@ -1,0 +1,129 @@
+/* cpu_impl.h (internal) - the cpu backend's program and its node builder.
+ *
+ * compile() turns every node into a short list of steps: oneDNN primitives
+ * (with memory objects created once and re-pointed at each run) and small C
+ * functions (running statistics, bias sums, the reference fallback). Each
+ * value gets one memory descriptor (its layout); an op that wants another
+ * layout for an argument gets a reorder into the shared scratch buffer
+ * (cpu_bind_in / cpu_bind_out do that automatically).
+ *
+ * Scratch layout while node n runs: [temps of n][oneDNN scratchpad of n].
+ */
+#ifndef DEFT_CPU_IMPL_H
+#define DEFT_CPU_IMPL_H
+
+#include "backend/backend.h"
+#include "backend/cpu/dnnl_util.h"
+
+#define CPU_MAX_ARGS 16
+
+enum cpu_buf { CPU_BUF_VALUE = 0, CPU_BUF_TEMP, CPU_BUF_PAD };
+
+struct cpu_mem {
+    dnnl_memory_t mem;
+    enum cpu_buf kind;
+    int v;          /* CPU_BUF_VALUE: value index */
+    size_t off;     /* CPU_BUF_TEMP: byte offset in scratch */
+    size_t bytes;
+};
+
+struct cpu_prog;
+struct cpu_node;
+struct cpu_step;
+typedef enum deft_status (*cpu_step_fn)(struct cpu_prog *p, struct cpu_node *nd,
+                                        const struct cpu_step *s, void *const *ptr,
+                                        char *scratch, const struct deft_run_ctx *rc);
+
+struct cpu_step {
+    dnnl_primitive_t prim;          /* NULL for a function step */
+    int nargs;
+    int arg[CPU_MAX_ARGS];          /* DNNL_ARG_* */
+    int mem[CPU_MAX_ARGS];          /* index into the node's mems */
+    cpu_step_fn fn;
+    int imem[4];                    /* function steps: mems they read/write (-1 unused) */
+};
+
+struct cpu_node {
+    struct cpu_step *steps;
+    int nsteps, cap_steps;
+    struct cpu_mem *mems;
+    int nmems, cap_mems;
+    int pending[DEFT_MAX_OUTPUTS * 2][2]; /* output reorders (temp mem, value mem) */
+    int npending;
+    size_t temp_bytes;              /* scratch temps */
+    size_t pad_bytes;               /* largest oneDNN scratchpad */
+    bool fallback;
+    int sub_v[DEFT_MAX_INPUTS], sub_mem[DEFT_MAX_INPUTS], nsub; /* fallback inputs */
+    void *priv;                     /* op data, freed with deft_free */
+};
+
+struct cpu_prog {
+    const struct deft_graph *g;
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+    int nv, nn;
+    dnnl_memory_desc_t *md;         /* layout of each value */
+    bool *md_set;
+    bool *native_opaque;            /* opaque value made by a oneDNN primitive */
+    struct cpu_node *nodes;
+    void **ptr_tmp;                 /* fallback's substituted pointer array */
+    int threads;
+    /* read_plain cache: one reorder for the last value read */
+    int rp_v;
+    dnnl_primitive_t rp_prim;
+    dnnl_memory_t rp_src, rp_dst;
+};
+
+/* ---- helpers shared by the op files (cpu_backend.c) ---- */
+const struct deft_value *cpu_val(const struct cpu_prog *p, int v);
+/* Must value v be plain f32 (runtime-owned, param gradient, OUTPUT)? */
+bool cpu_value_plain_required(const struct cpu_prog *p, int v);
+/* Choose the layout of node output v: `want`, or plain when required. */
+void cpu_set_md(struct cpu_prog *p, int v, const dnnl_memory_desc_t *want);
+/* A memory object bound to value v's buffer, described by md (raw view). */
+enum deft_status cpu_mem_value(struct cpu_prog *p, struct cpu_node *nd, int v,
+                               const dnnl_memory_desc_t *md, int *mi);
+/* A memory object in this node's scratch temps. */
+enum deft_status cpu_mem_temp(struct cpu_prog *p, struct cpu_node *nd, const dnnl_memory_desc_t *md,
+                              int *mi);
+/* Input v as md `want`: the value itself, or a scratch copy reordered before
+ * the next primitive. */
+enum deft_status cpu_bind_in(struct cpu_prog *p, struct cpu_node *nd, int v,
+                             const dnnl_memory_desc_t *want, int *mi);
+/* Output v produced as md `want`: the value itself, or a scratch temp
+ * reordered into v after the next primitive (cpu_add_prim). v < 0: a temp. */
+enum deft_status cpu_bind_out(struct cpu_prog *p, struct cpu_node *nd, int v,
+                              const dnnl_memory_desc_t *want, int *mi);
+/* The same with an explicit view of v's bytes (5-D grouped weights over a
+ * 4-D plain param, a transposed-conv weight's strides ...). An output view
+ * requires v to be plain. */
+enum deft_status cpu_bind_in_as(struct cpu_prog *p, struct cpu_node *nd, int v,
+                                const dnnl_memory_desc_t *view, const dnnl_memory_desc_t *want,
+                                int *mi);
+enum deft_status cpu_bind_out_as(struct cpu_prog *p, struct cpu_node *nd, int v,
+                                 const dnnl_memory_desc_t *view, const dnnl_memory_desc_t *want,
+                                 int *mi);
+/* Create the primitive of pd and append it with these args (plus the
+ * scratchpad), then the pending output reorders. Does not destroy pd. */
+enum deft_status cpu_add_prim(struct cpu_prog *p, struct cpu_node *nd, const_dnnl_primitive_desc_t pd,
+                              int nargs, const int *args, const int *mems);
+/* Append a reorder step between two mems. */
+enum deft_status cpu_add_reorder(struct cpu_prog *p, struct cpu_node *nd, int from, int to);
+/* Append a function step with up to 4 mems. */
+enum deft_status cpu_add_fn(struct cpu_prog *p, struct cpu_node *nd, cpu_step_fn fn, int m0, int m1,
+                            int m2, int m3);
+/* Pointer of a mem for this run. */
+void *cpu_mem_ptr(const struct cpu_node *nd, int mi, void *const *ptr, char *scratch);
+/* Same value shape as dnnl dims. */
+void cpu_dims(const struct deft_shape *s, int64_t *dims);
+
+/* ---- op families: return DEFT_ERR_UNSUPPORTED to fall back to ref ---- */
+enum deft_status cpu_compile_conv(struct cpu_prog *p, int n, struct cpu_node *nd);
+enum deft_status cpu_compile_batchnorm(struct cpu_prog *p, int n, struct cpu_node *nd);
+enum deft_status cpu_compile_eltwise(struct cpu_prog *p, int n, struct cpu_node *nd);
+enum deft_status cpu_compile_pool(struct cpu_prog *p, int n, struct cpu_node *nd);
+enum deft_status cpu_compile_binary(struct cpu_prog *p, int n, struct cpu_node *nd);
+enum deft_status cpu_compile_linear(struct cpu_prog *p, int n, struct cpu_node *nd);
+enum deft_status cpu_compile_softmax(struct cpu_prog *p, int n, struct cpu_node *nd);
+
+#endif

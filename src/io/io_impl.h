@@ -1,0 +1,23 @@
+/* io_impl.h - io module internals shared by npy.c, safetensors.c and
+ * model_file.c (not installed). */
+#ifndef DEFT_IO_IMPL_H
+#define DEFT_IO_IMPL_H
+
+#include "deft/io.h"
+
+/* Copy t's elements in C order into dst (numel * dtype size bytes), honouring
+ * strides; a contiguous tensor is one memcpy. */
+void deft_io_gather(const struct deft_tensor *t, void *dst);
+/* Bytes of a host tensor as it will be written: numel * dtype size, with
+ * overflow and sanity checks. `what` names the file/tensor in the message. */
+enum deft_status deft_io_tensor_bytes(const struct deft_tensor *t, const char *what,
+                                      size_t *nbytes);
+/* Checked numel of a shape read from a file: every dim >= 0 and the byte
+ * size (numel * elem) fits in int64. Returns false on overflow. */
+bool deft_io_shape_bytes(const struct deft_shape *s, size_t elem, uint64_t *nbytes);
+float deft_io_f16_to_f32(uint16_t h);
+float deft_io_bf16_to_f32(uint16_t h);
+/* The graph's meta map as one JSON object text (deft_free it); graph_json.c. */
+enum deft_status deft_graph_meta_to_json(const struct deft_graph *g, char **json);
+
+#endif

@@ -1,0 +1,70 @@
+/* resnet.c - ResNet v1.5 exactly as torchvision lays it out (stride on the
+ * 3x3 conv of Bottleneck), so torchvision state_dicts load by name; plus
+ * TAO's resnet10 (BasicBlock x [1,1,1,1]).
+ *
+ *   conv1 7x7/2 - bn1 - relu - maxpool 3x3/2 - layer1..layer4 - avgpool - flatten - fc
+ */
+#include <stdio.h>
+#include "models/models_impl.h"
+
+/* BasicBlock: conv3x3(stride) bn relu conv3x3 bn (+ shortcut) relu */
+static int basic_block(struct deft_model_ctx *m, const char *p, int x, int in_ch, int planes,
+                       int stride) {
+    int y = deft_model_conv(m, deft_model_name(m, "%s.conv1", p), x, planes, 3, stride, 1, 1);
+    y = deft_model_bn(m, deft_model_name(m, "%s.bn1", p), y);
+    y = deft_act(m->g, deft_model_name(m, "%s.relu1", p), y, DEFT_ACT_RELU, 0);
+    y = deft_model_conv(m, deft_model_name(m, "%s.conv2", p), y, planes, 3, 1, 1, 1);
+    y = deft_model_bn(m, deft_model_name(m, "%s.bn2", p), y);
+    int sc = x;
+    if (stride != 1 || in_ch != planes) {
+        sc = deft_model_conv(m, deft_model_name(m, "%s.downsample.0", p), x, planes, 1, stride, 0, 1);
+        sc = deft_model_bn(m, deft_model_name(m, "%s.downsample.1", p), sc);
+    }
+    y = deft_add(m->g, deft_model_name(m, "%s.add", p), y, sc);
+    return deft_act(m->g, deft_model_name(m, "%s.relu2", p), y, DEFT_ACT_RELU, 0);
+}
+
+/* Bottleneck: conv1x1 bn relu conv3x3(stride) bn relu conv1x1(4x) bn (+ shortcut) relu */
+static int bottleneck(struct deft_model_ctx *m, const char *p, int x, int in_ch, int planes,
+                      int stride) {
+    int out_ch = planes * 4;
+    int y = deft_model_conv(m, deft_model_name(m, "%s.conv1", p), x, planes, 1, 1, 0, 1);
+    y = deft_model_bn(m, deft_model_name(m, "%s.bn1", p), y);
+    y = deft_act(m->g, deft_model_name(m, "%s.relu1", p), y, DEFT_ACT_RELU, 0);
+    y = deft_model_conv(m, deft_model_name(m, "%s.conv2", p), y, planes, 3, stride, 1, 1);
+    y = deft_model_bn(m, deft_model_name(m, "%s.bn2", p), y);
+    y = deft_act(m->g, deft_model_name(m, "%s.relu2", p), y, DEFT_ACT_RELU, 0);
+    y = deft_model_conv(m, deft_model_name(m, "%s.conv3", p), y, out_ch, 1, 1, 0, 1);
+    y = deft_model_bn(m, deft_model_name(m, "%s.bn3", p), y);
+    int sc = x;
+    if (stride != 1 || in_ch != out_ch) {
+        sc = deft_model_conv(m, deft_model_name(m, "%s.downsample.0", p), x, out_ch, 1, stride, 0, 1);
+        sc = deft_model_bn(m, deft_model_name(m, "%s.downsample.1", p), sc);
+    }
+    y = deft_add(m->g, deft_model_name(m, "%s.add", p), y, sc);
+    return deft_act(m->g, deft_model_name(m, "%s.relu3", p), y, DEFT_ACT_RELU, 0);
+}
+
+int deft_model_resnet(struct deft_model_ctx *m, int x, const void *cfg) {
+    const struct deft_resnet_cfg *c = cfg;
+    int y = deft_model_conv(m, "conv1", x, 64, 7, 2, 3, 1);
+    y = deft_model_bn(m, "bn1", y);
+    y = deft_act(m->g, "relu", y, DEFT_ACT_RELU, 0);
+    y = deft_pool(m->g, "maxpool", y, &(struct deft_pool_attr){
+                      .kind = DEFT_POOL_MAX, .kernel = {3, 3}, .stride = {2, 2},
+                      .pad = {1, 1, 1, 1}});
+    int in_ch = 64, expansion = c->bottleneck ? 4 : 1;
+    for (int l = 0; l < 4; l++) {
+        int planes = 64 << l;
+        for (int b = 0; b < c->blocks[l]; b++) {
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "layer%d.%d", l + 1, b);
+            int stride = (l > 0 && b == 0) ? 2 : 1;
+            y = c->bottleneck ? bottleneck(m, prefix, y, in_ch, planes, stride)
+                              : basic_block(m, prefix, y, in_ch, planes, stride);
+            in_ch = planes * expansion;
+        }
+    }
+    if (m->features_only) return y;
+    return deft_model_head(m, y, "dropout", "fc", false);
+}
