@@ -262,7 +262,9 @@ enum deft_status deft_npy_parse(const void *buf, size_t len, const char *name, u
 static enum deft_status npy_read_file(const char *path, unsigned flags, struct deft_tensor **out) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return deft_set_error(DEFT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!f) /* a missing file is the user's input error (exit 2), not a runtime failure */
+        return deft_set_error(errno == ENOENT ? DEFT_ERR_NOT_FOUND : DEFT_ERR_IO, "cannot open %s: %s", path,
+                              strerror(errno));
     enum deft_status s = DEFT_OK;
     char *hdr = NULL;
     struct deft_tensor *t = NULL;

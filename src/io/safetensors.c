@@ -337,7 +337,9 @@ enum deft_status deft_safetensors_parse(const void *buf, size_t len, const char 
 enum deft_status deft_safetensors_read(const char *path, struct deft_safetensors **out) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return deft_set_error(DEFT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!f) /* a missing file is the user's input error (exit 2), not a runtime failure */
+        return deft_set_error(errno == ENOENT ? DEFT_ERR_NOT_FOUND : DEFT_ERR_IO, "cannot open %s: %s", path,
+                              strerror(errno));
     enum deft_status s;
     char *h = NULL;
     unsigned char pre[8];

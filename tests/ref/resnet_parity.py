@@ -39,7 +39,7 @@ def main():
         sd[k] = w[k]
     m.load_state_dict(sd)
     m.train()
-    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+    opt = torch.optim.SGD(m.parameters(), lr=0.0005, momentum=0.9)
     lossf = torch.nn.CrossEntropyLoss()
     losses = []
     for step in range(steps):
