@@ -35,7 +35,7 @@ static void make_batch(float *x, float *labels, int batch, uint64_t seed, int64_
                     }
                     }
                     size_t i = (((size_t)n * 3 + (size_t)c) * SIZE + (size_t)h) * SIZE + (size_t)w;
-                    x[i] = 0.5f * v + 0.6f * deft_rng_normal(seed, 13, idx * 4096 + i % 4096);
+                    x[i] = 0.3f * v + 1.2f * deft_rng_normal(seed, 13, idx * 4096 + i % 4096);
                 }
     }
 }
@@ -99,7 +99,7 @@ int cmd_demo(int argc, char **argv) {
     enum deft_status s = deft_trainer_create(&(struct deft_trainer_opts){
         .model = {.arch = "resnet10", .num_classes = CLASSES, .batch = (int)batch, .height = SIZE, .width = SIZE},
         .optim = {.kind = DEFT_OPTIM_SGD, .momentum = 0.9f, .weight_decay = 5e-4f},
-        .lr = {.kind = DEFT_LR_COSINE, .lr = 0.05f, .min_lr = 0.001f, .total_steps = steps, .warmup_steps = 5},
+        .lr = {.kind = DEFT_LR_COSINE, .lr = 0.02f, .min_lr = 0.0005f, .total_steps = steps, .warmup_steps = 5},
         .backend = backend, .seed = (uint64_t)seed}, &t);
     if (s) return cli_fail(s, NULL);
     if (resume && (s = deft_trainer_resume(t, ckpt))) {

@@ -292,7 +292,7 @@ static void test_bad_files(void) {
     write_raw(p, magic, n);
     CHECK(deft_npy_read(p, &t) == DEFT_ERR_FORMAT && strstr(deft_last_error(), "version 4.0"),
           "future version: %s", deft_last_error());
-    CHECK(deft_npy_read(tmp_path("does-not-exist.npy"), &t) == DEFT_ERR_IO &&
+    CHECK(deft_npy_read(tmp_path("does-not-exist.npy"), &t) == DEFT_ERR_NOT_FOUND &&
               strstr(deft_last_error(), "does-not-exist.npy"),
           "missing file: %s", deft_last_error());
 

@@ -258,7 +258,7 @@ static void test_corrupt_set(void) {
         struct deft_safetensors *s2 = NULL;
         CHECK(deft_safetensors_parse("\x10\0\0\0\0\0\0\0", len, "short", &s2) == F, "len %zu", len);
     }
-    CHECK(deft_safetensors_read(tmp_path("missing.safetensors"), &st) == DEFT_ERR_IO &&
+    CHECK(deft_safetensors_read(tmp_path("missing.safetensors"), &st) == DEFT_ERR_NOT_FOUND &&
               strstr(deft_last_error(), "missing.safetensors"),
           "missing file: %s", deft_last_error());
 }
