@@ -170,7 +170,7 @@ static enum deft_status loss_run(const struct deft_graph *g, const struct deft_n
     const struct deft_loss_attr *a = &nd->attr.loss;
     const float *x = ref_in(nd, ptr, 0), *t = ref_in(nd, ptr, 1);
     if (a->kind == DEFT_LOSS_SOFTMAX_CE) {
-        struct ce_geom G;
+        struct ce_geom G = {0};
         st = ce_geom(g, nd, &G);
         if (st) return st;
         *loss = softmax_ce(&G, a->label_smoothing, x, t, dx, scale);
