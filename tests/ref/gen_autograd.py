@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_ops import ACTS, as_list, parse_value  # noqa: E402  (shared with the per-kernel test)
 
@@ -142,7 +143,7 @@ def loss(c):
     x, t = c.t("x"), c.t("target")
     kind = a["kind"]
     if kind == 0:
-        tt = t.long() if t.dim() == 1 else t
+        tt = t.long() if t.dim() == x.dim() - 1 else t
         return F.cross_entropy(x, tt, label_smoothing=a["smoothing"])
     if kind == 1:
         return F.binary_cross_entropy_with_logits(x, t)
@@ -159,6 +160,7 @@ OPS = {
     "conv2d": conv2d, "conv_transpose2d": conv_transpose2d, "batchnorm": batchnorm, "act": act,
     "pool": pool, "global_avgpool": lambda c: F.adaptive_avg_pool2d(c.t("x"), 1),
     "add": lambda c: c.t("a") + c.t("b"), "mul": lambda c: c.t("a") * c.t("b"),
+    "mul_self": lambda c: c.t("a") * c.t("a"),
     "concat": concat, "slice": slice_, "pad": pad,
     "reshape": lambda c: c.t("x").reshape(as_list(c.a["shape"])),
     "upsample": upsample,
