@@ -35,6 +35,7 @@ struct deft_trainer_opts {
     uint64_t seed;                      /* parameter initialization */
     int accum_steps;                    /* micro-batches per optimizer step (gradient accumulation), 0 -> 1 */
     const char *const *freeze_prefixes; /* NULL-terminated: params whose names start with these are frozen */
+    bool soft_targets;                  /* labels are [batch, classes] probabilities (mixup) instead of ids */
 };
 
 struct deft_trainer;
@@ -54,6 +55,16 @@ DEFT_API struct deft_runtime *deft_trainer_runtime(struct deft_trainer *t);
 DEFT_API const struct deft_graph *deft_trainer_model_graph(const struct deft_trainer *t);
 /* Logits of the last step ([batch, classes]), n = batch * classes. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_logits(struct deft_trainer *t, float *dst, size_t n);
+/* Inference with the current weights (BN running statistics, no dropout):
+ * n <= batch images in, n x classes logits out. The evaluation runtime is
+ * built on first use and refreshed from the training weights when they moved. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_predict(struct deft_trainer *t, const float *images,
+                                                             int n, float *logits);
+/* L2 norm of the gradient reaching the classifier (its weight) in the last
+ * step: ~0 means no gradient reaches the head (a dead ReLU before it). */
+DEFT_API double deft_trainer_head_grad_norm(struct deft_trainer *t);
+DEFT_API int deft_trainer_batch(const struct deft_trainer *t);
+DEFT_API int deft_trainer_num_classes(const struct deft_trainer *t);
 /* Atomic checkpoint: model graph + weights + optimizer state + step. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_save(struct deft_trainer *t, const char *path);
 /* Restore a checkpoint written by deft_trainer_save for the same model. */

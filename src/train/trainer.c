@@ -17,6 +17,10 @@ struct deft_trainer {
     size_t input_n, target_n;
     int micro;                  /* micro-batches since the last optimizer step */
     float *accum;               /* gradient accumulation buffer (accum_steps > 1) */
+    struct deft_graph *eval;    /* model in inference mode, built on first predict */
+    struct deft_runtime *eval_rt;
+    int64_t eval_synced_at;     /* optimizer step the eval weights were copied at, -1 never */
+    int batch, classes;
 };
 
 static enum deft_status build_train_graph(struct deft_trainer *t) {
@@ -25,7 +29,11 @@ static enum deft_status build_train_graph(struct deft_trainer *t) {
     struct deft_graph *g = t->train;
     const struct deft_value *lg = deft_graph_value(g, t->logits);
     int64_t batch = lg->shape.d[0];
-    struct deft_shape ts = {.ndim = 1, .d = {batch}};
+    int64_t classes = lg->shape.d[1];
+    struct deft_shape ts = t->o.soft_targets ? (struct deft_shape){.ndim = 2, .d = {batch, classes}}
+                                             : (struct deft_shape){.ndim = 1, .d = {batch}};
+    t->batch = (int)batch;
+    t->classes = (int)classes;
     t->target = deft_input(g, "target", ts);
     struct deft_loss_attr la = t->o.loss;
     t->loss = deft_loss(g, "loss", t->logits, t->target, &la);
@@ -34,7 +42,7 @@ static enum deft_status build_train_graph(struct deft_trainer *t) {
         for (const char *const *p = t->o.freeze_prefixes; *p; p++) deft_graph_freeze(g, *p, true);
     if ((s = deft_autograd(g, t->loss, NULL))) return s;
     t->loss_grad = deft_graph_find_value(g, "loss_grad");
-    t->target_n = (size_t)batch;
+    t->target_n = (size_t)deft_shape_numel(&ts);
     t->input_n = (size_t)deft_shape_numel(&deft_graph_value(g, t->input)->shape);
     return DEFT_OK;
 }
@@ -45,6 +53,7 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
     if (!t) return deft_set_error(DEFT_ERR_NOMEM, "out of memory creating a trainer");
     t->o = *o;
     t->o.model.training = true;
+    t->eval_synced_at = -1;
     if (t->o.accum_steps < 1) t->o.accum_steps = 1;
     enum deft_status s;
     if ((s = deft_model_build(&t->o.model, &t->model, &t->input, &t->logits))) goto fail;
@@ -71,6 +80,8 @@ fail:
 
 void deft_trainer_free(struct deft_trainer *t) {
     if (!t) return;
+    deft_runtime_free(t->eval_rt);
+    deft_graph_free(t->eval);
     deft_optim_free(t->opt);
     deft_runtime_free(t->rt);
     deft_graph_free(t->train);
@@ -85,6 +96,67 @@ const struct deft_graph *deft_trainer_model_graph(const struct deft_trainer *t) 
 
 enum deft_status deft_trainer_logits(struct deft_trainer *t, float *dst, size_t n) {
     return deft_runtime_read(t->rt, t->logits, dst, n);
+}
+
+int deft_trainer_batch(const struct deft_trainer *t) { return t->batch; }
+int deft_trainer_num_classes(const struct deft_trainer *t) { return t->classes; }
+
+/* Copy params and state by name from the training runtime. */
+static enum deft_status sync_eval(struct deft_trainer *t) {
+    int nv = deft_graph_num_values(t->eval);
+    for (int v = 0; v < nv; v++) {
+        const struct deft_value *val = deft_graph_value(t->eval, v);
+        if (val->kind != DEFT_VALUE_PARAM && val->kind != DEFT_VALUE_STATE) continue;
+        const float *src = deft_runtime_data(t->rt, deft_graph_find_value(t->train, val->name));
+        float *dst = deft_runtime_data(t->eval_rt, v);
+        if (!src || !dst) return deft_set_error(DEFT_ERR_INVALID_ARG, "evaluation: no weights for '%s'", val->name);
+        memcpy(dst, src, (size_t)deft_shape_numel(&val->shape) * sizeof(float));
+    }
+    t->eval_synced_at = deft_optim_steps(t->opt);
+    return DEFT_OK;
+}
+
+enum deft_status deft_trainer_predict(struct deft_trainer *t, const float *images, int n, float *logits) {
+    enum deft_status s;
+    if (n < 1 || n > t->batch)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "predict: %d images for a batch of %d", n, t->batch);
+    if (!t->eval) {
+        if ((s = deft_graph_clone(t->model, &t->eval))) return s;
+        deft_graph_set_training(t->eval, false);
+        if ((s = deft_runtime_create(t->eval, &(struct deft_runtime_opts){.backend = t->o.backend}, &t->eval_rt)))
+            return s;
+    }
+    if (t->eval_synced_at != deft_optim_steps(t->opt) && (s = sync_eval(t))) return s;
+    size_t per = t->input_n / (size_t)t->batch;
+    /* a short final batch is padded by repeating its first image */
+    float *buf = deft_runtime_data(t->eval_rt, t->input);
+    memcpy(buf, images, (size_t)n * per * sizeof(float));
+    for (int i = n; i < t->batch; i++) memcpy(buf + (size_t)i * per, images, per * sizeof(float));
+    if ((s = deft_runtime_run(t->eval_rt))) return s;
+    float *all = deft_malloc((size_t)t->batch * (size_t)t->classes * sizeof(float));
+    if (!all) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    s = deft_runtime_read(t->eval_rt, t->logits, all, (size_t)t->batch * (size_t)t->classes);
+    if (!s) memcpy(logits, all, (size_t)n * (size_t)t->classes * sizeof(float));
+    deft_free(all);
+    return s;
+}
+
+double deft_trainer_head_grad_norm(struct deft_trainer *t) {
+    /* walk back from the logits through parameter-free nodes (flatten, pooling,
+     * ReLU in SqueezeNet's head) to the layer that owns the classifier weight */
+    const struct deft_value *lg = deft_graph_value(t->train, t->logits);
+    const struct deft_node *nd = deft_graph_node(t->train, lg->producer);
+    while (nd && !(nd->n_in >= 2 && deft_graph_value(t->train, nd->in[1])->kind == DEFT_VALUE_PARAM)) {
+        const struct deft_value *x = deft_graph_value(t->train, nd->in[0]);
+        nd = x && x->kind == DEFT_VALUE_NODE ? deft_graph_node(t->train, x->producer) : NULL;
+    }
+    if (!nd) return -1;
+    const float *gr = deft_runtime_grad(t->rt, nd->in[1]);
+    if (!gr) return -1;
+    double sq = 0;
+    int64_t n = deft_shape_numel(&deft_graph_value(t->train, nd->in[1])->shape);
+    for (int64_t i = 0; i < n; i++) sq += (double)gr[i] * gr[i];
+    return sqrt(sq);
 }
 
 enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, const float *labels,
