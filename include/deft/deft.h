@@ -6,4 +6,8 @@
 #include "deft/graph.h"
 #include "deft/autograd.h"
 #include "deft/runtime.h"
+#include "deft/optim.h"
+#include "deft/models.h"
+#include "deft/io.h"
+#include "deft/trainer.h"
 #endif

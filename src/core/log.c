@@ -1,6 +1,8 @@
 /* log.c - log sink, thread count, clock. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -15,6 +17,12 @@ void deft_log_set(deft_log_fn fn, void *user) { log_fn = fn; log_user = user; }
 void deft_log_set_level(enum deft_log_level level) { log_level = level; }
 
 void deft_log(enum deft_log_level level, const char *fmt, ...) {
+    static int env_checked;
+    if (!env_checked) { /* DEFT_LOG=debug shows kernel choices and other internals */
+        const char *e = getenv("DEFT_LOG");
+        if (e && !strcmp(e, "debug")) log_level = DEFT_LOG_DEBUG;
+        env_checked = 1;
+    }
     if (level < log_level) return;
     char msg[2048];
     va_list ap;

@@ -145,7 +145,7 @@ dnnl_status_t deft_dnnl_pd_create(dnnl_primitive_desc_t *pd, const void *desc,
     const char *impl = deft_dnnl_pd_impl(*pd);
     deft_log(DEFT_LOG_DEBUG, "cpu: %s %s: %s", node_name, what, impl);
     if (warn_slow && (strstr(impl, "gemm") || strstr(impl, "ref")))
-        deft_log(DEFT_LOG_WARN, "cpu: %s %s uses the slow oneDNN implementation '%s'", node_name,
+        deft_log(DEFT_LOG_DEBUG, "cpu: %s %s uses the slow oneDNN implementation '%s'", node_name,
                  what, impl);
     return dnnl_success;
 }
