@@ -36,11 +36,66 @@
  * The graph metadata carries "arch" ("\"resnet18\""), "num_classes" ("10")
  * and "input_shape" ("[3,224,224]"), as JSON text.
  *
- * Architectures (deft_model_arch_names() lists them):
- *   resnet10                 BasicBlock x [1,1,1,1] (TAO's resnet10; no torchvision peer)
- *   resnet18, resnet34       BasicBlock x [2,2,2,2], [3,4,6,3]
+ * Architectures (deft_model_arch_names() lists them; params at 1000 classes):
+ *   resnet10                 BasicBlock x [1,1,1,1] (TAO's resnet10; no torchvision peer)   5.42M
+ *   resnet18, resnet34       BasicBlock x [2,2,2,2], [3,4,6,3]                       11.69M, 21.80M
  *   resnet50/101/152         Bottleneck (v1.5: stride on the 3x3) x [3,4,6,3], [3,4,23,3], [3,8,36,3]
- *   mobilenet_v2             torchvision layout, ReLU6, optional width multiplier
+ *   mobilenet_v2             torchvision layout, ReLU6, optional width multiplier            3.50M
+ *   vgg16, vgg19             torchvision (no BN; conv bias; classifier 4096-4096 with
+ *                            dropout 0.5; AdaptiveAvgPool 7x7 done exactly at any size)  138.36M, 143.67M
+ *   vgg16_bn, vgg19_bn       torchvision with BN after every conv                      138.37M, 143.68M
+ *   mobilenet_v1             no torchvision peer: Keras/TAO layout, width 1.0, ReLU6.
+ *                            features.0 (.0 conv 3x3/2 32, .1 bn, .2 relu6), features.1..13
+ *                            depthwise-separable blocks (.0.{0,1,2} depthwise conv/bn/relu6,
+ *                            .1.{0,1,2} pointwise), avgpool, classifier.0 dropout 0.2,
+ *                            classifier.1 linear                                            4.23M
+ *   efficientnet_b0..b3      torchvision layout (features.N.M.block.K..., SiLU, squeeze-
+ *                            excitation, classifier.0 dropout 0.2/0.2/0.3/0.3); default input
+ *                            224/240/260/300. Stochastic depth is omitted: it is the
+ *                            identity at inference, so eval outputs match torchvision, but
+ *                            training runs without it (a little less regularization).
+ *                                                                    5.29M, 7.79M, 9.11M, 12.23M
+ *   googlenet                torchvision with aux_logits=False, transform_input=False (BN eps
+ *                            1e-3 in every BasicConv2d, "conv1.conv"/"conv1.bn"/"conv1.relu";
+ *                            inception branches joined by concat "inception3a.cat")        6.62M
+ *   squeezenet1_0, 1_1       torchvision (fire modules "features.3.squeeze"... joined by concat
+ *                            "features.3.cat"; classifier.0 dropout 0.5, classifier.1 conv,
+ *                            classifier.2 relu, classifier.3 global avg pool, flatten)  1.25M, 1.24M
+ *   darknet19                no torchvision peer: YOLO9000's classifier (conv+BN+leaky 0.1,
+ *                            5 maxpool stages), named like timm's cspnet family below:
+ *                            stem.conv1.{conv,bn,act}, stages.S.pool, stages.S.blocks.J.{conv,bn,act},
+ *                            head.fc (avg pool + linear, equal to darknet's 1x1 conv + avg pool)
+ *                                                                                         20.84M
+ *   darknet53, cspdarknet53  no torchvision peer: timm's cspnet.py layout and names
+ *                            (stem.conv1.conv/.bn, stages.S.conv_down, stages.S.blocks.J.conv1/
+ *                            conv2, cspdarknet's conv_exp / conv_transition_b / conv_transition,
+ *                            head.fc), so timm state_dicts load by name; leaky ReLU slope 0.1
+ *                            (darknet's; timm uses 0.01), BN weights all 1 (timm zero-inits the
+ *                            last BN of each block).                               41.61M, 27.64M
+ *
+ * TAO's names: arch "resnet"/"vgg"/"darknet"/"cspdarknet" with n_layers ("resnet" + 18 ->
+ * resnet18), "squeezenet" (-> squeezenet1_0, TAO's fire2..fire9 layout), "mobilenet_v1",
+ * "mobilenet_v2", "googlenet", "efficientnet_b0" as they are.
+ *
+ * Initializers the architectures add: vgg convs kaiming-normal (fan_out) with zero bias and
+ * N(0, 0.01) linears; squeezenet kaiming-uniform (a=0: U(+-sqrt(6/fan_in))), final conv
+ * N(0, 0.01), zero biases; googlenet N(0, 0.01) (torchvision's trunc_normal at +-2 is the
+ * same to float precision), fc bias PyTorch's default; efficientnet kaiming-normal convs,
+ * linear U(+-1/sqrt(out_features)) with zero bias; mobilenet_v1 / darknets as mobilenet_v2.
+ * (A value's fan_in/fan_out fields are the initializer's parameters: where torchvision's
+ * rule is not one of enum deft_init's, they are set so that the formula gives it.)
+ *
+ * Freeze blocks (TAO's freeze_blocks; deft_model_freeze_blocks): block 0 is the stem, block
+ * i the i-th stage, as follows (deft_model_block_prefixes lists the param prefixes):
+ *   resnet*          0 conv1+bn1, 1..4 layer1..layer4                          (TAO's definition)
+ *   vgg*             0 nothing (no stem), 1..5 the convs of conv block 1..5 (TAO's block_1..5)
+ *   mobilenet_v1     0 stem, 1..13 the depthwise-separable blocks              (features.i)
+ *   mobilenet_v2     0 stem, 1..17 the inverted residual blocks, 18 the last 1x1 conv (features.i)
+ *   efficientnet_b*  0 stem, 1..7 the MBConv stages, 8 the last 1x1 conv          (features.i)
+ *   googlenet        0 conv1..conv3, 1..9 inception3a, 3b, 4a..4e, 5a, 5b
+ *   squeezenet*      0 the first conv, 1..8 the fire modules in order (fire2..fire9)
+ *   darknet*         0 stem, 1..5 stages.0..stages.4
+ * Classifier heads belong to no block.
  */
 #ifndef DEFT_MODELS_H
 #define DEFT_MODELS_H
@@ -75,6 +130,10 @@ struct deft_model_opts {
      * detection/segmentation heads and feature extraction. */
     bool features_only;
     uint64_t seed;             /* dropout mask seed */
+    /* TAO's n_layers: 0 = use arch as is; with a family name ("resnet", "vgg",
+     * "darknet", "cspdarknet") it picks the depth ("resnet" + 18 -> resnet18);
+     * with a full name it must agree ("resnet18" + 50 is an error). */
+    int n_layers;
 };
 
 /* Build the network described by *o. On success *out owns a new graph (free
@@ -93,6 +152,27 @@ DEFT_API const char *const *deft_model_arch_names(void);
 
 /* True when deft_model_build knows `arch` (case-insensitive). */
 DEFT_API bool deft_model_arch_known(const char *arch);
+
+/* The registry name for TAO's arch + n_layers ("resnet", 18 -> "resnet18";
+ * "squeezenet", 0 -> "squeezenet1_0"; "ResNet50", 0 -> "resnet50"). *name is a
+ * static string (NULL on error). Errors as deft_model_build's, plus
+ * DEFT_ERR_INVALID_ARG for a family without n_layers or a contradiction. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_model_resolve_arch(const char *arch, int n_layers,
+                                                                const char **name);
+
+/* Freeze blocks (see the table above). Number of blocks of arch (valid indices
+ * 0..n-1), or -1 for an unknown arch (error set). */
+DEFT_API int deft_model_num_blocks(const char *arch);
+/* The param-name prefixes of a block, comma-separated into buf ("conv1.,bn1.";
+ * truncated to cap, may be NULL): returns their number (0 for vgg's block 0),
+ * -1 for an unknown arch or a block out of range (error set). */
+DEFT_API int deft_model_block_prefixes(const char *arch, int block, char *buf, size_t cap);
+/* Freeze (DEFT_VF_FROZEN) every param of the listed blocks (deft_graph_freeze
+ * by prefix; BN running stats are state, not params). arch NULL = the graph's
+ * "arch" metadata. Returns the number of params newly frozen, or -1 (error
+ * set, graph unchanged) for an unknown arch or a block out of range. */
+DEFT_API int deft_model_freeze_blocks(struct deft_graph *g, const char *arch, const int *blocks,
+                                      int n);
 
 #ifdef __cplusplus
 }

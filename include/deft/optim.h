@@ -58,6 +58,7 @@ enum deft_lr_kind {
     DEFT_LR_EXPONENTIAL,   /* lr * gamma^(step / step_size) */
     DEFT_LR_COSINE,        /* min + (lr - min) * (1 + cos(pi * t)) / 2 */
     DEFT_LR_SOFT_START_ANNEALING, /* TAO: exp ramp min->lr until soft_start, hold, exp decay to min from annealing_start */
+    DEFT_LR_CALLBACK,      /* fn(ctx, step): schedules defined by a task (TAO's per-network ones) */
     DEFT_LR_COUNT
 };
 
@@ -71,6 +72,8 @@ struct deft_lr_schedule {
     float gamma;
     float soft_start;      /* fraction of the run */
     float annealing_start; /* fraction of the run */
+    double (*fn)(const void *ctx, int64_t step); /* DEFT_LR_CALLBACK */
+    const void *ctx;
 };
 
 DEFT_API float deft_lr_at(const struct deft_lr_schedule *s, int64_t step);

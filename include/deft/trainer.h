@@ -64,6 +64,10 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_predict(struct deft_traine
  * step: ~0 means no gradient reaches the head (a dead ReLU before it). */
 DEFT_API double deft_trainer_head_grad_norm(struct deft_trainer *t);
 DEFT_API int deft_trainer_batch(const struct deft_trainer *t);
+/* Set a metadata entry (JSON text) on the model graph saved in checkpoints
+ * (class names, preprocessing ...). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_set_meta(struct deft_trainer *t, const char *key,
+                                                              const char *json);
 DEFT_API int deft_trainer_num_classes(const struct deft_trainer *t);
 /* Atomic checkpoint: model graph + weights + optimizer state + step. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_save(struct deft_trainer *t, const char *path);

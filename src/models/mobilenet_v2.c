@@ -69,3 +69,12 @@ int deft_model_mobilenet_v2(struct deft_model_ctx *m, int x, const void *cfg) {
     if (m->features_only) return y;
     return deft_model_head(m, y, "classifier.0", "classifier.1", true);
 }
+
+/* Block i = features.i: 0 the stem, 1..17 the inverted residual blocks, 18 the last 1x1 conv. */
+int deft_model_mobilenet_v2_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX],
+                                   int max) {
+    (void)cfg;
+    if (block < 0 || block > 18 || max < 1) return -1;
+    snprintf(out[0], DEFT_MODEL_PREFIX_MAX, "features.%d.", block);
+    return 1;
+}

@@ -11,7 +11,11 @@ struct arch_entry {
     const char *name;
     deft_model_family_fn build;
     const void *cfg;
-    float default_dropout; /* before the classifier in training graphs */
+    float default_dropout;        /* before the classifier in training graphs */
+    deft_model_blocks_fn blocks;  /* freeze_blocks: block index -> param prefixes */
+    const char *family;           /* TAO's arch name when it takes n_layers ("resnet"), else NULL */
+    int depth;                    /* TAO's n_layers for that family (18 for resnet18) */
+    int size;                     /* default input height/width, 0 -> 224 */
 };
 
 static const struct deft_resnet_cfg resnet10 = {false, {1, 1, 1, 1}};
@@ -20,29 +24,76 @@ static const struct deft_resnet_cfg resnet34 = {false, {3, 4, 6, 3}};
 static const struct deft_resnet_cfg resnet50 = {true, {3, 4, 6, 3}};
 static const struct deft_resnet_cfg resnet101 = {true, {3, 4, 23, 3}};
 static const struct deft_resnet_cfg resnet152 = {true, {3, 8, 36, 3}};
+static const struct deft_vgg_cfg vgg16 = {16, false}, vgg19 = {19, false};
+static const struct deft_vgg_cfg vgg16_bn = {16, true}, vgg19_bn = {19, true};
+static const struct deft_squeezenet_cfg squeezenet1_0 = {10}, squeezenet1_1 = {11};
+/* torchvision's (width, depth) multipliers; resolution and dropout in the table */
+static const struct deft_efficientnet_cfg effnet_b0 = {1.0, 1.0}, effnet_b1 = {1.0, 1.1};
+static const struct deft_efficientnet_cfg effnet_b2 = {1.1, 1.2}, effnet_b3 = {1.2, 1.4};
+static const struct deft_darknet_cfg darknet19 = {DEFT_DARKNET19}, darknet53 = {DEFT_DARKNET53};
+static const struct deft_darknet_cfg cspdarknet53 = {DEFT_CSPDARKNET53};
 
 static const struct arch_entry archs[] = {
-    {"resnet10", deft_model_resnet, &resnet10, 0.0f},
-    {"resnet18", deft_model_resnet, &resnet18, 0.0f},
-    {"resnet34", deft_model_resnet, &resnet34, 0.0f},
-    {"resnet50", deft_model_resnet, &resnet50, 0.0f},
-    {"resnet101", deft_model_resnet, &resnet101, 0.0f},
-    {"resnet152", deft_model_resnet, &resnet152, 0.0f},
-    {"mobilenet_v2", deft_model_mobilenet_v2, NULL, 0.2f},
+    {"resnet10", deft_model_resnet, &resnet10, 0.0f, deft_model_resnet_blocks, "resnet", 10, 0},
+    {"resnet18", deft_model_resnet, &resnet18, 0.0f, deft_model_resnet_blocks, "resnet", 18, 0},
+    {"resnet34", deft_model_resnet, &resnet34, 0.0f, deft_model_resnet_blocks, "resnet", 34, 0},
+    {"resnet50", deft_model_resnet, &resnet50, 0.0f, deft_model_resnet_blocks, "resnet", 50, 0},
+    {"resnet101", deft_model_resnet, &resnet101, 0.0f, deft_model_resnet_blocks, "resnet", 101, 0},
+    {"resnet152", deft_model_resnet, &resnet152, 0.0f, deft_model_resnet_blocks, "resnet", 152, 0},
+    {"mobilenet_v2", deft_model_mobilenet_v2, NULL, 0.2f, deft_model_mobilenet_v2_blocks, NULL, 0, 0},
+    {"vgg16", deft_model_vgg, &vgg16, 0.5f, deft_model_vgg_blocks, "vgg", 16, 0},
+    {"vgg19", deft_model_vgg, &vgg19, 0.5f, deft_model_vgg_blocks, "vgg", 19, 0},
+    {"vgg16_bn", deft_model_vgg, &vgg16_bn, 0.5f, deft_model_vgg_blocks, NULL, 16, 0},
+    {"vgg19_bn", deft_model_vgg, &vgg19_bn, 0.5f, deft_model_vgg_blocks, NULL, 19, 0},
+    {"mobilenet_v1", deft_model_mobilenet_v1, NULL, 0.2f, deft_model_mobilenet_v1_blocks, NULL, 0, 0},
+    {"efficientnet_b0", deft_model_efficientnet, &effnet_b0, 0.2f, deft_model_efficientnet_blocks,
+     NULL, 0, 224},
+    {"efficientnet_b1", deft_model_efficientnet, &effnet_b1, 0.2f, deft_model_efficientnet_blocks,
+     NULL, 0, 240},
+    {"efficientnet_b2", deft_model_efficientnet, &effnet_b2, 0.3f, deft_model_efficientnet_blocks,
+     NULL, 0, 260},
+    {"efficientnet_b3", deft_model_efficientnet, &effnet_b3, 0.3f, deft_model_efficientnet_blocks,
+     NULL, 0, 300},
+    {"googlenet", deft_model_googlenet, NULL, 0.2f, deft_model_googlenet_blocks, NULL, 0, 0},
+    {"squeezenet1_0", deft_model_squeezenet, &squeezenet1_0, 0.5f, deft_model_squeezenet_blocks,
+     NULL, 0, 0},
+    {"squeezenet1_1", deft_model_squeezenet, &squeezenet1_1, 0.5f, deft_model_squeezenet_blocks,
+     NULL, 0, 0},
+    {"darknet19", deft_model_darknet, &darknet19, 0.0f, deft_model_darknet_blocks, "darknet", 19, 0},
+    {"darknet53", deft_model_darknet, &darknet53, 0.0f, deft_model_darknet_blocks, "darknet", 53, 0},
+    {"cspdarknet53", deft_model_darknet, &cspdarknet53, 0.0f, deft_model_darknet_blocks,
+     "cspdarknet", 53, 0},
 };
 #define N_ARCHS ((int)(sizeof archs / sizeof archs[0]))
 
-static const char *const arch_names[] = {"resnet10",  "resnet18",  "resnet34",     "resnet50",
-                                         "resnet101", "resnet152", "mobilenet_v2", NULL};
+static const char *const arch_names[] = {
+    "resnet10",        "resnet18",        "resnet34",        "resnet50",      "resnet101",
+    "resnet152",       "mobilenet_v2",    "vgg16",           "vgg19",         "vgg16_bn",
+    "vgg19_bn",        "mobilenet_v1",    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
+    "efficientnet_b3", "googlenet",       "squeezenet1_0",   "squeezenet1_1", "darknet19",
+    "darknet53",       "cspdarknet53",    NULL};
 _Static_assert(sizeof arch_names / sizeof arch_names[0] == N_ARCHS + 1,
                "arch_names must list every registry entry");
+
+/* Other spellings of a registry name (TAO's without n_layers). */
+static const struct { const char *alias, *name; } aliases[] = {
+    {"squeezenet", "squeezenet1_0"}, /* TAO's squeezenet: conv1 96 7x7/2 + fire2..fire9 (v1.0) */
+};
 
 const char *const *deft_model_arch_names(void) { return arch_names; }
 
 static const struct arch_entry *find_arch(const char *name) {
     for (int i = 0; i < N_ARCHS; i++)
         if (strcasecmp(archs[i].name, name) == 0) return &archs[i];
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcasecmp(aliases[i].alias, name) == 0) return find_arch(aliases[i].name);
     return NULL;
+}
+
+static bool is_family(const char *name) {
+    for (int i = 0; i < N_ARCHS; i++)
+        if (archs[i].family && strcasecmp(archs[i].family, name) == 0) return true;
+    return false;
 }
 
 bool deft_model_arch_known(const char *arch) { return arch && find_arch(arch); }
@@ -75,10 +126,14 @@ static enum deft_status unknown_arch(const char *arch) {
     int best_d = 1 << 20, len = (int)strlen(arch);
     for (int i = 0; i < N_ARCHS && k < sizeof known; i++) {
         k += (size_t)snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "", archs[i].name);
-        int d = len < 256 ? edit_distance(arch, archs[i].name) : 1 << 20;
-        if (d < best_d) {
-            best_d = d;
-            best = archs[i].name;
+        /* a typo of a family name ("restnet") suggests the family (used with n_layers) */
+        for (int f = 0; f < 2; f++) {
+            const char *cand = f ? archs[i].family : archs[i].name;
+            int d = cand && len < 256 ? edit_distance(arch, cand) : 1 << 20;
+            if (d < best_d) {
+                best_d = d;
+                best = cand;
+            }
         }
     }
     /* close enough to be a typo: a couple of edits, or a third of the name */
@@ -131,6 +186,65 @@ int deft_model_bn(struct deft_model_ctx *m, const char *name, int x) {
     return deft_batchnorm(m->g, name, x, m->bn);
 }
 
+int deft_model_bn_eps(struct deft_model_ctx *m, const char *name, int x, float eps) {
+    return deft_batchnorm_ex(m->g, name, x,
+                             &(struct deft_bn_attr){.eps = eps, .momentum = 0.1f, .mode = m->bn});
+}
+
+struct deft_value *deft_model_weight_of(struct deft_model_ctx *m, int y) {
+    return input_param(m->g, y, 1);
+}
+
+struct deft_value *deft_model_bias_of(struct deft_model_ctx *m, int y) {
+    return input_param(m->g, y, 2);
+}
+
+int deft_model_conv_bias(struct deft_model_ctx *m, const char *name, int x, int out_ch, int kernel,
+                         int stride, int pad) {
+    struct deft_conv_attr a = {.stride = {stride, stride}, .pad = {pad, pad, pad, pad},
+                               .dilation = {1, 1}, .groups = 1};
+    int y = deft_conv2d(m->g, name, x, out_ch, kernel, kernel, &a, true);
+    struct deft_value *w = input_param(m->g, y, 1), *b = input_param(m->g, y, 2);
+    if (w) {
+        w->init = DEFT_INIT_KAIMING_NORMAL_FAN_OUT;
+        w->fan_out = out_ch * kernel * kernel;
+    }
+    if (b) b->init = DEFT_INIT_ZEROS;
+    return y;
+}
+
+int deft_model_adaptive_avgpool(struct deft_model_ctx *m, const char *name, int x, int oh, int ow) {
+    if (x < 0) return -1;
+    const struct deft_shape *s = &deft_graph_value(m->g, x)->shape;
+    int64_t h = s->d[2], w = s->d[3];
+    if (h == oh && w == ow) return x;
+    if (h % oh == 0 && w % ow == 0) {
+        int kh = (int)(h / oh), kw = (int)(w / ow);
+        return deft_pool(m->g, name, x, &(struct deft_pool_attr){
+                             .kind = DEFT_POOL_AVG, .kernel = {kh, kw}, .stride = {kh, kw}});
+    }
+    if (oh > DEFT_MAX_INPUTS || ow > DEFT_MAX_INPUTS) {
+        deft_set_error(DEFT_ERR_SHAPE, "%s: adaptive average pool %lldx%lld -> %dx%d not supported",
+                       name, (long long)h, (long long)w, oh, ow);
+        return -1;
+    }
+    /* PyTorch's bins: rows [floor(i*h/oh), ceil((i+1)*h/oh)), the same for columns. */
+    int rows[DEFT_MAX_INPUTS], cols[DEFT_MAX_INPUTS];
+    char base[DEFT_MODEL_NAME_MAX];
+    snprintf(base, sizeof base, "%s", name);
+    for (int i = 0; i < oh; i++) {
+        int64_t r0 = i * h / oh, r1 = ((i + 1) * h + oh - 1) / oh;
+        int r = deft_slice(m->g, deft_model_name(m, "%s.r%d", base, i), x, 2, r0, r1);
+        for (int j = 0; j < ow; j++) {
+            int64_t c0 = j * w / ow, c1 = ((j + 1) * w + ow - 1) / ow;
+            int c = deft_slice(m->g, deft_model_name(m, "%s.r%dc%d", base, i, j), r, 3, c0, c1);
+            cols[j] = deft_global_avgpool(m->g, deft_model_name(m, "%s.r%dc%d.mean", base, i, j), c);
+        }
+        rows[i] = deft_concat(m->g, deft_model_name(m, "%s.r%d.cat", base, i), cols, ow, 3);
+    }
+    return deft_concat(m->g, base, rows, oh, 2);
+}
+
 int deft_model_head(struct deft_model_ctx *m, int x, const char *dropout_name, const char *fc_name,
                     bool normal_init) {
     int y = deft_global_avgpool(m->g, "avgpool", x);
@@ -144,6 +258,132 @@ int deft_model_head(struct deft_model_ctx *m, int x, const char *dropout_name, c
         if (b) b->init = DEFT_INIT_ZEROS;
     }
     return y;
+}
+
+/* ---- names: arch (+ TAO's n_layers) -> registry entry --------------------- */
+
+static enum deft_status resolve(const char *arch, int n_layers, const struct arch_entry **out) {
+    *out = NULL;
+    if (!arch || !arch[0])
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "model options: arch is not set");
+    if (n_layers < 0)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "model options: n_layers %d is negative",
+                              n_layers);
+    const struct arch_entry *e = find_arch(arch);
+    if (e) {
+        /* "resnet18" with n_layers 18 (or 0) is fine, with 50 a contradiction */
+        if (n_layers && e->depth && e->depth != n_layers)
+            return deft_set_error(DEFT_ERR_INVALID_ARG,
+                                  "model options: arch '%s' contradicts n_layers %d", arch, n_layers);
+        *out = e;
+        return DEFT_OK;
+    }
+    if (!is_family(arch)) return unknown_arch(arch);
+    char depths[160];
+    size_t k = 0;
+    for (int i = 0; i < N_ARCHS; i++) {
+        if (!archs[i].family || strcasecmp(archs[i].family, arch) != 0) continue;
+        if (archs[i].depth == n_layers) {
+            *out = &archs[i];
+            return DEFT_OK;
+        }
+        if (k < sizeof depths)
+            k += (size_t)snprintf(depths + k, sizeof depths - k, "%s%d", k ? ", " : "", archs[i].depth);
+    }
+    if (!n_layers)
+        return deft_set_error(DEFT_ERR_INVALID_ARG,
+                              "model options: arch '%s' needs n_layers (one of %s)", arch, depths);
+    return deft_set_error(DEFT_ERR_NOT_FOUND, "model options: %s has no %d-layer variant (n_layers: %s)",
+                          arch, n_layers, depths);
+}
+
+enum deft_status deft_model_resolve_arch(const char *arch, int n_layers, const char **name) {
+    const struct arch_entry *e;
+    enum deft_status s = resolve(arch, n_layers, &e);
+    if (name) *name = s ? NULL : e->name;
+    return s;
+}
+
+/* ---- freeze blocks ------------------------------------------------------- */
+
+#define MAX_PREFIXES 32
+
+/* The registry entry named by `arch`, or by the graph's "arch" metadata when arch is NULL. */
+static enum deft_status entry_for(const struct deft_graph *g, const char *arch,
+                                  const struct arch_entry **e) {
+    char buf[64];
+    if (!arch && g) {
+        const char *m = deft_graph_get_meta(g, "arch");
+        size_t n = m ? strlen(m) : 0;
+        if (n < 3 || n - 2 >= sizeof buf || m[0] != '"' || m[n - 1] != '"')
+            return deft_set_error(DEFT_ERR_INVALID_ARG,
+                                  "freeze_blocks: no arch given and the graph has no \"arch\" metadata");
+        memcpy(buf, m + 1, n - 2);
+        buf[n - 2] = 0;
+        arch = buf;
+    }
+    return resolve(arch, 0, e);
+}
+
+static int prefixes_of(const struct arch_entry *e, int block, char (*out)[DEFT_MODEL_PREFIX_MAX]) {
+    int n = block < 0 ? -1 : e->blocks(e->cfg, block, out, MAX_PREFIXES);
+    if (n < 0) {
+        int nb = 0;
+        char tmp[MAX_PREFIXES][DEFT_MODEL_PREFIX_MAX];
+        while (nb < 256 && e->blocks(e->cfg, nb, tmp, MAX_PREFIXES) >= 0) nb++;
+        deft_set_error(DEFT_ERR_INVALID_ARG, "%s: freeze block %d out of range (0..%d)", e->name, block,
+                       nb - 1);
+    }
+    return n;
+}
+
+int deft_model_num_blocks(const char *arch) {
+    const struct arch_entry *e;
+    if (resolve(arch, 0, &e)) return -1;
+    char tmp[MAX_PREFIXES][DEFT_MODEL_PREFIX_MAX];
+    int nb = 0;
+    while (nb < 256 && e->blocks(e->cfg, nb, tmp, MAX_PREFIXES) >= 0) nb++;
+    return nb;
+}
+
+int deft_model_block_prefixes(const char *arch, int block, char *buf, size_t cap) {
+    const struct arch_entry *e;
+    if (resolve(arch, 0, &e)) return -1;
+    char pre[MAX_PREFIXES][DEFT_MODEL_PREFIX_MAX];
+    int n = prefixes_of(e, block, pre);
+    if (n < 0) return -1;
+    size_t k = 0;
+    if (buf && cap) buf[0] = 0;
+    for (int i = 0; i < n && buf && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? "," : "", pre[i]);
+    return n;
+}
+
+int deft_model_freeze_blocks(struct deft_graph *g, const char *arch, const int *blocks, int n) {
+    if (!g || (n > 0 && !blocks) || n < 0) {
+        deft_set_error(DEFT_ERR_INVALID_ARG, "deft_model_freeze_blocks: bad arguments");
+        return -1;
+    }
+    const struct arch_entry *e;
+    if (entry_for(g, arch, &e)) return -1;
+    char pre[MAX_PREFIXES][DEFT_MODEL_PREFIX_MAX];
+    for (int i = 0; i < n; i++) /* validate all first: nothing changes on error */
+        if (prefixes_of(e, blocks[i], pre) < 0) return -1;
+    /* Count each param once even when a block is listed twice. */
+    int before = 0, after = 0;
+    for (int v = 0; v < deft_graph_num_values(g); v++) {
+        const struct deft_value *val = deft_graph_value(g, v);
+        before += val->kind == DEFT_VALUE_PARAM && (val->flags & DEFT_VF_FROZEN);
+    }
+    for (int i = 0; i < n; i++) {
+        int np = prefixes_of(e, blocks[i], pre);
+        for (int j = 0; j < np; j++) (void)deft_graph_freeze(g, pre[j], true);
+    }
+    for (int v = 0; v < deft_graph_num_values(g); v++) {
+        const struct deft_value *val = deft_graph_value(g, v);
+        after += val->kind == DEFT_VALUE_PARAM && (val->flags & DEFT_VF_FROZEN);
+    }
+    return after - before;
 }
 
 /* ---- entry point --------------------------------------------------------- */
@@ -171,15 +411,15 @@ enum deft_status deft_model_build(const struct deft_model_opts *o, struct deft_g
                                   int *input, int *logits) {
     if (!out) return deft_set_error(DEFT_ERR_INVALID_ARG, "deft_model_build: out is NULL");
     *out = NULL;
-    if (!o || !o->arch || !o->arch[0])
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "model options: arch is not set");
-    const struct arch_entry *e = find_arch(o->arch);
-    if (!e) return unknown_arch(o->arch);
+    if (!o) return deft_set_error(DEFT_ERR_INVALID_ARG, "model options: arch is not set");
+    const struct arch_entry *e;
+    enum deft_status s = resolve(o->arch, o->n_layers, &e);
+    if (s) return s;
 
     int classes = o->num_classes ? o->num_classes : 1000;
     int batch = o->batch ? o->batch : 1, ch = o->channels ? o->channels : 3;
-    int h = o->height ? o->height : 224, w = o->width ? o->width : 224;
-    enum deft_status s;
+    int size = e->size ? e->size : 224;
+    int h = o->height ? o->height : size, w = o->width ? o->width : size;
     if ((s = check_dim("num_classes", classes, 1 << 24)) || (s = check_dim("batch", batch, 1 << 20)) ||
         (s = check_dim("channels", ch, 1 << 16)) || (s = check_dim("height", h, 1 << 16)) ||
         (s = check_dim("width", w, 1 << 16)))

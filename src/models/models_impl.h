@@ -46,9 +46,56 @@ int deft_model_bn(struct deft_model_ctx *m, const char *name, int x);
 int deft_model_head(struct deft_model_ctx *m, int x, const char *dropout_name,
                     const char *fc_name, bool normal_init);
 
+/* Conv with bias (torchvision: kaiming-normal fan_out weight, zero bias):
+ * vgg, squeeze-excitation. */
+int deft_model_conv_bias(struct deft_model_ctx *m, const char *name, int x, int out_ch, int kernel,
+                         int stride, int pad);
+/* BN in the context's mode with another eps (googlenet 1e-3). */
+int deft_model_bn_eps(struct deft_model_ctx *m, const char *name, int x, float eps);
+/* The params (slot 1 weight, slot 2 bias) of the node that produced y, or
+ * NULL: builders adjust initializers through these. */
+struct deft_value *deft_model_weight_of(struct deft_model_ctx *m, int y);
+struct deft_value *deft_model_bias_of(struct deft_model_ctx *m, int y);
+/* torch.nn.AdaptiveAvgPool2d((oh, ow)): nothing when the map already has that
+ * size, one avg pool when it divides evenly, else PyTorch's exact bins built
+ * from slices, global average pools and concats (nodes "<name>.r<i>c<j>"...). */
+int deft_model_adaptive_avgpool(struct deft_model_ctx *m, const char *name, int x, int oh, int ow);
+
+/* Freeze blocks: a family writes the param-name prefixes of block `block`
+ * (each ending in '.') into out[0..max) and returns how many, or -1 when the
+ * block index is out of range for the architecture. */
+#define DEFT_MODEL_PREFIX_MAX 48
+typedef int (*deft_model_blocks_fn)(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX],
+                                    int max);
+
 /* families */
 struct deft_resnet_cfg { bool bottleneck; int blocks[4]; };
 int deft_model_resnet(struct deft_model_ctx *m, int x, const void *cfg);
+int deft_model_resnet_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX], int max);
 int deft_model_mobilenet_v2(struct deft_model_ctx *m, int x, const void *cfg);
+int deft_model_mobilenet_v2_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX],
+                                   int max);
+int deft_model_mobilenet_v1(struct deft_model_ctx *m, int x, const void *cfg);
+int deft_model_mobilenet_v1_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX],
+                                   int max);
+struct deft_vgg_cfg { int depth; bool bn; };
+int deft_model_vgg(struct deft_model_ctx *m, int x, const void *cfg);
+int deft_model_vgg_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX], int max);
+struct deft_squeezenet_cfg { int version; /* 10 = 1_0, 11 = 1_1 */ };
+int deft_model_squeezenet(struct deft_model_ctx *m, int x, const void *cfg);
+int deft_model_squeezenet_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX],
+                                 int max);
+int deft_model_googlenet(struct deft_model_ctx *m, int x, const void *cfg);
+int deft_model_googlenet_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX],
+                                int max);
+struct deft_efficientnet_cfg { double width, depth; };
+int deft_model_efficientnet(struct deft_model_ctx *m, int x, const void *cfg);
+int deft_model_efficientnet_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX],
+                                   int max);
+enum deft_darknet_kind { DEFT_DARKNET19, DEFT_DARKNET53, DEFT_CSPDARKNET53 };
+struct deft_darknet_cfg { enum deft_darknet_kind kind; };
+int deft_model_darknet(struct deft_model_ctx *m, int x, const void *cfg);
+int deft_model_darknet_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX],
+                              int max);
 
 #endif

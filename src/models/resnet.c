@@ -68,3 +68,16 @@ int deft_model_resnet(struct deft_model_ctx *m, int x, const void *cfg) {
     if (m->features_only) return y;
     return deft_model_head(m, y, "dropout", "fc", false);
 }
+
+/* TAO: block 0 = conv1 (+ its BN), block i = layer i. */
+int deft_model_resnet_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX], int max) {
+    (void)cfg;
+    if (block < 0 || block > 4 || max < 2) return -1;
+    if (block == 0) {
+        snprintf(out[0], DEFT_MODEL_PREFIX_MAX, "conv1.");
+        snprintf(out[1], DEFT_MODEL_PREFIX_MAX, "bn1.");
+        return 2;
+    }
+    snprintf(out[0], DEFT_MODEL_PREFIX_MAX, "layer%d.", block);
+    return 1;
+}

@@ -5,7 +5,7 @@
 #include "deft/optim.h"
 
 static const char *const lr_names[] = {"constant", "step", "exponential", "cosine",
-                                       "soft_start_annealing"};
+                                       "soft_start_annealing", "callback"};
 _Static_assert(sizeof lr_names / sizeof lr_names[0] == DEFT_LR_COUNT, "lr names");
 
 const char *deft_lr_name(enum deft_lr_kind k) { return (unsigned)k < DEFT_LR_COUNT ? lr_names[k] : "?"; }
@@ -25,6 +25,7 @@ static double base_lr(const struct deft_lr_schedule *s, int64_t step) {
         double span = 1.0 - s->annealing_start;
         return s->lr * pow(lo / s->lr, span > 0 ? (t - s->annealing_start) / span : 1.0);
     }
+    case DEFT_LR_CALLBACK: return s->fn ? s->fn(s->ctx, step) : s->lr;
     default: return s->lr;
     }
 }

@@ -99,6 +99,9 @@ enum deft_status deft_trainer_logits(struct deft_trainer *t, float *dst, size_t 
 }
 
 int deft_trainer_batch(const struct deft_trainer *t) { return t->batch; }
+enum deft_status deft_trainer_set_meta(struct deft_trainer *t, const char *key, const char *json) {
+    return deft_graph_set_meta(t->model, key, json);
+}
 int deft_trainer_num_classes(const struct deft_trainer *t) { return t->classes; }
 
 /* Copy params and state by name from the training runtime. */

@@ -5,7 +5,7 @@ Usage: model_manifest.py ARCH:CLASSES[:flops] ...
 
 For each request prints, one item per line (whitespace separated, easy to parse in C):
 
-    model <arch> <classes>
+    model <arch> <classes> <size>           size: the input height = width used below (224)
     param <name> <ndim> <d0> <d1> ...       trainable parameters (state_dict order)
     state <name> <ndim> <d0> ...            buffers, except num_batches_tracked
     out <module> <ndim> <d0> ...            output shape of every Conv2d/Linear (only with :flops)
@@ -30,9 +30,16 @@ def no_init(tensor, *args, **kwargs):
     return tensor
 
 
+# constructor arguments beyond num_classes
+EXTRA = {
+    # no auxiliary classifiers, no input re-normalization, our initializer stubs
+    "googlenet": dict(aux_logits=False, transform_input=False, init_weights=False),
+}
+
+
 def manifest(arch, classes, flops):
-    m = getattr(torchvision.models, arch)(num_classes=classes).eval()
-    print("model %s %d" % (arch, classes))
+    m = getattr(torchvision.models, arch)(num_classes=classes, **EXTRA.get(arch, {})).eval()
+    print("model %s %d 224" % (arch, classes))
     params = dict(m.named_parameters())
     for name, t in m.state_dict().items():
         if name.endswith("num_batches_tracked"):
@@ -67,7 +74,7 @@ def main():
     # Only names and shapes matter: skip the (slow) random initialization, and
     # run the FLOPs forward pass on the meta device (shapes, no arithmetic).
     for fn in ("kaiming_uniform_", "kaiming_normal_", "uniform_", "normal_", "constant_",
-               "zeros_", "ones_"):
+               "zeros_", "ones_", "trunc_normal_", "xavier_uniform_"):
         setattr(torch.nn.init, fn, no_init)
     for req in sys.argv[1:]:
         parts = req.split(":")
