@@ -9,6 +9,7 @@ static void usage(FILE *f) {
             "deft %s - transfer learning for computer vision\n\n"
             "usage: deft <command> <action> [flags]\n\n"
             "commands:\n"
+            "  classification train|evaluate|inference -e SPEC ...   (deft classification --help)\n"
             "  model run    -m MODEL -i input.npy -o output.npy   run a model on a tensor\n"
             "  model info   -m MODEL | --arch NAME [--size N]     layers, shapes, params, FLOPs\n"
             "  bench train|infer --arch NAME [--size 224] [--batch 16] [--threads N] [--steps N]\n"

@@ -1,0 +1,55 @@
+/* deft/classification.h - the classification workflow: train, evaluate and
+ * inference actions driven by a spec file (TAO TF1 protobuf text, TAO
+ * PyTorch YAML or deft's native YAML; see deft/spec.h).
+ *
+ *     deft classification train    -e spec.yaml -r runs/exp1 [--resume]
+ *     deft classification evaluate -e spec.yaml [-m MODEL] -r runs/exp1
+ *     deft classification inference -m MODEL -i image|dir|list.txt [-o out.csv]
+ *
+ * Results directory (design.md §3): status.json, metrics.csv,
+ * events.out.tfevents.*, weights/{classification_<arch>_epoch_NNN,latest,best}.safetensors,
+ * plots/{loss,accuracy}.{png,svg}, evaluate/results.json, inference/results.csv.
+ * A saved model records its class names ("class_names") and preprocessing
+ * ("preprocess") in its metadata, so evaluate and inference need no spec to
+ * preprocess images the way training did.
+ */
+#ifndef DEFT_CLASSIFICATION_H
+#define DEFT_CLASSIFICATION_H
+
+#include <signal.h>
+#include <stdio.h>
+#include "deft/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct deft_cls_args {
+    const char *spec;                  /* -e */
+    const char *results_dir;           /* -r */
+    const char *model;                 /* -m (evaluate/inference) */
+    const char *const *overrides;      /* --set key=value */
+    int n_overrides;
+    bool dry_run;                      /* parse, print, list paths; touch nothing */
+    bool resume;                       /* continue from <results_dir>/weights/latest.safetensors */
+    const char *resume_from;           /* or from this checkpoint */
+    int threads;                       /* 0: spec / all cores */
+    const char *backend;               /* "cpu" (default) or "ref" */
+    volatile sig_atomic_t *stop;       /* set asynchronously (SIGINT): checkpoint and stop */
+    FILE *out;                         /* progress and tables (stdout) */
+    /* inference */
+    const char *input;                 /* image, directory or .txt list of paths */
+    const char *output_file;           /* CSV (default <results_dir>/inference/results.csv) */
+    int top_k;
+    bool fatal_corrupt;                /* corrupt image: stop instead of skip */
+};
+
+/* DEFT_ERR_CANCELLED when stopped by *stop (a checkpoint was written first). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_cls_train(const struct deft_cls_args *a);
+DEFT_API DEFT_NODISCARD enum deft_status deft_cls_evaluate(const struct deft_cls_args *a);
+DEFT_API DEFT_NODISCARD enum deft_status deft_cls_inference(const struct deft_cls_args *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,462 @@
+/* cls_train.c - `deft classification train`: spec -> data loaders -> trainer,
+ * with validation, checkpoints (latest/best/every N epochs), resume, status.json,
+ * metrics.csv, TensorBoard events, plots, collapse warnings and SIGINT safety. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "deft/classification.h"
+#include "deft/data.h"
+#include "deft/io.h"
+#include "deft/report.h"
+#include "deft/spec.h"
+#include "deft/trainer.h"
+#include "tasks/classification/cls_common.h"
+#include "tasks/classification/cls_metrics.h"
+#include "tasks/common/progress.h"
+
+struct run {
+    const struct deft_cls_args *a;
+    struct deft_cls_config cfg;
+    bool cfg_loaded;
+    const char *arch;                 /* registry name */
+    struct deft_dataset *train_ds, *val_ds;
+    struct deft_loader *train_ld, *val_ld;
+    struct deft_trainer *t;
+    struct deft_events *ev;
+    struct cls_lr_ctx lr;
+    int batch, classes, epochs, spe;  /* spe: steps per epoch */
+    size_t img_n;                     /* floats per batch of images */
+    float *images, *labels, *logits;
+    char dir[2048], wdir[2100];
+    double *hist;                     /* per epoch: train loss, train acc, val loss, val acc */
+    double best;
+    FILE *out;
+};
+
+static bool file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static enum deft_status open_data(struct run *r) {
+    const struct deft_cls_train_config *tc = &r->cfg.train_config;
+    enum deft_status s = deft_dataset_open(tc->train_dataset_path, NULL, 0, &r->train_ds);
+    if (s) return deft_wrap_error(s, "train_dataset_path");
+    if (tc->val_dataset_path && tc->val_dataset_path[0]) {
+        if ((s = deft_dataset_open(tc->val_dataset_path, NULL, 0, &r->val_ds))) return deft_wrap_error(s, "val_dataset_path");
+        if ((s = deft_dataset_check_classes(r->train_ds, "train", r->val_ds, "val"))) return s;
+    }
+    r->classes = r->train_ds->num_classes;
+    if (r->cfg.model_config.num_classes && r->cfg.model_config.num_classes != r->classes)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: model_config.num_classes is %d but %s has %d class folders",
+                              r->cfg.source_path, r->cfg.model_config.num_classes, tc->train_dataset_path, r->classes);
+    r->batch = tc->batch_size_per_gpu;
+    if (r->train_ds->num_samples < r->batch)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %d training images, fewer than batch_size_per_gpu %d",
+                              tc->train_dataset_path, r->train_ds->num_samples, r->batch);
+    struct deft_loader_opts lo;
+    deft_loader_opts_defaults(&lo);
+    lo.batch_size = r->batch;
+    lo.num_threads = tc->n_workers < 1 ? 1 : tc->n_workers > 4 ? 4 : tc->n_workers;
+    lo.shuffle = true;
+    lo.drop_last = true; /* a fixed batch keeps BN statistics and the plan stable */
+    lo.strict = r->a->fatal_corrupt;
+    lo.seed = (uint64_t)tc->random_seed;
+    lo.mixup_alpha = (float)tc->mixup_alpha;
+    if ((s = cls_transform_from_config(&r->cfg, true, &lo.transform))) return s;
+    if ((s = deft_loader_create(&lo, r->train_ds, &r->train_ld))) return s;
+    if (r->val_ds) {
+        lo.shuffle = false;
+        lo.drop_last = false;
+        lo.mixup_alpha = 0;
+        if ((s = cls_transform_from_config(&r->cfg, false, &lo.transform))) return s;
+        if ((s = deft_loader_create(&lo, r->val_ds, &r->val_ld))) return s;
+    }
+    r->spe = deft_loader_num_batches(r->train_ld);
+    return DEFT_OK;
+}
+
+static void optim_from_config(const struct deft_cls_config *c, struct deft_optim_config *o) {
+    const struct deft_cls_optimizer_config *oc = &c->train_config.optimizer;
+    const struct deft_cls_reg_config *rg = &c->train_config.reg_config;
+    memset(o, 0, sizeof *o);
+    switch (oc->kind) {
+    case DEFT_CLS_OPTIM_ADAM:
+        o->kind = DEFT_OPTIM_ADAM;
+        o->beta1 = (float)oc->adam.beta_1, o->beta2 = (float)oc->adam.beta_2, o->eps = (float)oc->adam.epsilon;
+        break;
+    case DEFT_CLS_OPTIM_ADAMW:
+        o->kind = DEFT_OPTIM_ADAMW;
+        o->beta1 = (float)oc->adamw.beta_1, o->beta2 = (float)oc->adamw.beta_2, o->eps = (float)oc->adamw.epsilon;
+        o->weight_decay = (float)oc->adamw.weight_decay;
+        break;
+    case DEFT_CLS_OPTIM_RMSPROP:
+        o->kind = DEFT_OPTIM_RMSPROP;
+        o->rho = (float)oc->rmsprop.rho, o->eps = (float)oc->rmsprop.epsilon;
+        break;
+    default:
+        o->kind = DEFT_OPTIM_SGD;
+        o->momentum = (float)oc->sgd.momentum;
+        o->nesterov = oc->sgd.nesterov;
+    }
+    /* Keras regularizers on Conv2D/Dense kernels: L2 wd*sum(w^2) -> gradient 2*wd*w */
+    if (rg->type == DEFT_CLS_REG_L2 && o->kind != DEFT_OPTIM_ADAMW) o->weight_decay = (float)(2 * rg->weight_decay);
+    if (rg->type == DEFT_CLS_REG_L1) o->l1 = (float)rg->weight_decay;
+    o->clip_grad_norm = (float)c->train_config.clip_grad_norm;
+}
+
+/* Load a pretrained safetensors file by name with shape checks; print TAO's
+ * per-layer status table. */
+static enum deft_status load_pretrained(struct run *r, const char *path) {
+    struct deft_safetensors *st = NULL;
+    enum deft_status s = deft_safetensors_read(path, &st);
+    if (s) return deft_wrap_error(s, "pretrained_model_path");
+    struct deft_runtime *rt = deft_trainer_runtime(r->t);
+    const struct deft_graph *g = deft_trainer_model_graph(r->t);
+    int loaded = 0, mismatch = 0, missing = 0;
+    fprintf(r->out, "loading pretrained weights from %s\n%-44s %s\n", path, "tensor", "status");
+    for (int v = 0; v < deft_graph_num_values(g) && !s; v++) {
+        const struct deft_value *val = deft_graph_value(g, v);
+        if (val->kind != DEFT_VALUE_PARAM && val->kind != DEFT_VALUE_STATE) continue;
+        struct deft_tensor *src = deft_safetensors_find(st, val->name);
+        const char *status;
+        char buf[200];
+        if (!src) {
+            status = "no weights (initialized)";
+            missing++;
+        } else if (!deft_shape_equal(&src->shape, &val->shape)) {
+            char a[96], b[96];
+            snprintf(buf, sizeof buf, "shape mismatch %s vs %s -> re-initialized", deft_shape_str(&src->shape, a, sizeof a),
+                     deft_shape_str(&val->shape, b, sizeof b));
+            status = buf;
+            mismatch++;
+        } else {
+            const struct deft_graph *tg = deft_runtime_graph(rt);
+            s = deft_tensor_to_f32(src, deft_runtime_data(rt, deft_graph_find_value(tg, val->name)));
+            status = "loaded";
+            loaded++;
+        }
+        fprintf(r->out, "%-44s %s\n", val->name, status);
+    }
+    deft_safetensors_free(st);
+    fprintf(r->out, "pretrained: %d loaded, %d shape mismatch, %d without weights\n", loaded, mismatch, missing);
+    if (!s && loaded == 0)
+        deft_log(DEFT_LOG_WARN, "%s: no tensor matched the model by name and shape; is it the right file?", path);
+    return s;
+}
+
+static enum deft_status make_trainer(struct run *r) {
+    const struct deft_cls_config *c = &r->cfg;
+    struct deft_trainer_opts to = {0};
+    to.model = (struct deft_model_opts){.arch = r->arch, .num_classes = r->classes, .batch = r->batch,
+                                        .height = c->model_config.input_height, .width = c->model_config.input_width,
+                                        .bn_mode = c->model_config.freeze_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
+                                        .dropout = (float)c->model_config.dropout, .training = true,
+                                        .seed = (uint64_t)c->train_config.random_seed};
+    optim_from_config(c, &to.optim);
+    r->lr = (struct cls_lr_ctx){.cfg = &r->cfg, .steps_per_epoch = r->spe, .total_steps = (int64_t)r->spe * r->epochs};
+    to.lr = (struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = cls_lr_at, .ctx = &r->lr};
+    to.loss = (struct deft_loss_attr){.kind = DEFT_LOSS_SOFTMAX_CE, .label_smoothing = (float)c->train_config.label_smoothing};
+    to.backend = r->a->backend;
+    to.seed = (uint64_t)c->train_config.random_seed;
+    to.soft_targets = deft_loader_soft_labels(r->train_ld);
+    /* freeze_blocks -> name prefixes; freeze_backbone -> everything but the head */
+    char prefixes[8192] = "";
+    size_t used = 0;
+    for (int i = 0; i < c->model_config.n_freeze_blocks; i++) {
+        int n = deft_model_block_prefixes(r->arch, c->model_config.freeze_blocks[i], prefixes + used,
+                                          sizeof prefixes - used - 1);
+        if (n < 0) return deft_wrap_error(DEFT_ERR_INVALID_ARG, "%s: model_config.freeze_blocks", c->source_path);
+        used = strlen(prefixes);
+        if (n > 0 && used + 1 < sizeof prefixes) prefixes[used++] = ',', prefixes[used] = 0;
+    }
+    const char *list[256];
+    int nl = 0;
+    for (char *p = prefixes; *p && nl < 255;) { /* split the comma-separated prefixes in place */
+        char *comma = strchr(p, ',');
+        if (comma) *comma = 0;
+        if (*p) list[nl++] = p;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    list[nl] = NULL;
+    to.freeze_prefixes = nl ? list : NULL;
+    enum deft_status s = deft_trainer_create(&to, &r->t);
+    if (s) return s;
+    r->epochs = c->train_config.n_epochs;
+    char *cn = cls_class_names_to_json(r->train_ds->classes, r->classes);
+    char *pp = cls_preprocess_to_json(&(struct deft_transform){0});
+    struct deft_transform et;
+    if (!(s = cls_transform_from_config(c, false, &et))) {
+        deft_free(pp);
+        pp = cls_preprocess_to_json(&et);
+    }
+    if (!s && (!cn || !pp)) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    if (!s) s = deft_trainer_set_meta(r->t, "class_names", cn);
+    if (!s) s = deft_trainer_set_meta(r->t, "preprocess", pp);
+    if (!s) s = deft_trainer_set_meta(r->t, "network", "\"classification\"");
+    deft_free(cn);
+    deft_free(pp);
+    return s;
+}
+
+static void softmax_ce(const float *logits, const float *labels, int n, int c, double *loss_sum) {
+    for (int i = 0; i < n; i++) {
+        const float *l = logits + (size_t)i * (size_t)c;
+        double m = l[0], z = 0;
+        for (int j = 1; j < c; j++) m = l[j] > m ? l[j] : m;
+        for (int j = 0; j < c; j++) z += exp(l[j] - m);
+        int y = (int)labels[i];
+        if (y >= 0 && y < c) *loss_sum += log(z) + m - l[y];
+    }
+}
+
+static enum deft_status validate(struct run *r, int epoch, struct cls_metrics *m, double *loss) {
+    enum deft_status s = cls_metrics_init(m, r->classes, 1);
+    if (s) return s;
+    if ((s = deft_loader_start_epoch(r->val_ld, 0))) return s;
+    double lsum = 0;
+    for (;;) {
+        int n = 0;
+        if ((s = deft_loader_next(r->val_ld, r->images, r->labels, &n))) return s;
+        if (n == 0) break;
+        if ((s = deft_trainer_predict(r->t, r->images, n, r->logits))) return s;
+        cls_metrics_add(m, r->logits, r->labels, n);
+        softmax_ce(r->logits, r->labels, n, r->classes, &lsum);
+    }
+    *loss = m->total ? lsum / (double)m->total : NAN;
+    (void)epoch;
+    return DEFT_OK;
+}
+
+static enum deft_status save_ckpt(struct run *r, const char *name) {
+    char path[2400];
+    snprintf(path, sizeof path, "%s/%s", r->wdir, name);
+    return deft_trainer_save(r->t, path);
+}
+
+static void write_plots(struct run *r, int n_epochs) {
+    char path[2300];
+    double tl[4096], ta[4096], vl[4096], va[4096];
+    int n = n_epochs < 4096 ? n_epochs : 4096;
+    for (int e = 0; e < n; e++) {
+        tl[e] = r->hist[4 * e], ta[e] = r->hist[4 * e + 1], vl[e] = r->hist[4 * e + 2], va[e] = r->hist[4 * e + 3];
+    }
+    struct deft_plot_series ls[2] = {{"train loss", NULL, tl, n}, {"val loss", NULL, vl, n}};
+    struct deft_plot_series as[2] = {{"train top-1", NULL, ta, n}, {"val top-1", NULL, va, n}};
+    snprintf(path, sizeof path, "%s/plots/loss", r->dir);
+    if (deft_plot_lines(path, "Loss", "epoch", "loss", ls, 2)) deft_log(DEFT_LOG_WARN, "plot: %s", deft_last_error());
+    snprintf(path, sizeof path, "%s/plots/accuracy", r->dir);
+    if (deft_plot_lines(path, "Accuracy", "epoch", "top-1", as, 2)) deft_log(DEFT_LOG_WARN, "plot: %s", deft_last_error());
+}
+
+static void collapse_warnings(struct run *r, const struct cls_metrics *m, int epoch) {
+    if (r->classes > 1 && m->total > 1 && cls_metrics_majority_share(m) >= 0.999) {
+        int cls = 0;
+        int64_t best = -1;
+        for (int p = 0; p < r->classes; p++) {
+            int64_t col = 0;
+            for (int t = 0; t < r->classes; t++) col += m->confusion[(size_t)t * (size_t)r->classes + (size_t)p];
+            if (col > best) best = col, cls = p;
+        }
+        deft_log(DEFT_LOG_WARN, "epoch %d: every validation image is predicted as '%s': training has collapsed. "
+                 "Likely causes: a learning rate too high for this network (try 10x lower), or no gradient reaching "
+                 "the head (dead ReLUs).", epoch + 1, r->train_ds->classes[cls]);
+    }
+    double gn = deft_trainer_head_grad_norm(r->t);
+    if (gn >= 0 && gn < 1e-12)
+        deft_log(DEFT_LOG_WARN, "epoch %d: no gradient reaches the classifier (norm %.1e): the ReLU before it is "
+                 "dead (SqueezeNet does this at too high a learning rate); lower the learning rate and retrain.",
+                 epoch + 1, gn);
+}
+
+static enum deft_status train_loop(struct run *r, int64_t start_step) {
+    enum deft_status s = DEFT_OK;
+    struct progress pg;
+    int64_t total = (int64_t)r->spe * r->epochs;
+    progress_init(&pg, r->out, total, start_step);
+    int start_epoch = (int)(start_step / r->spe), skip = (int)(start_step % r->spe);
+    double t0 = deft_time_now();
+    for (int e = start_epoch; e < r->epochs; e++) {
+        if ((s = deft_loader_start_epoch(r->train_ld, e))) return s;
+        double lsum = 0;
+        int64_t correct = 0, seen = 0, steps = 0;
+        double te = deft_time_now();
+        for (int b = 0;; b++) {
+            int n = 0;
+            if ((s = deft_loader_next(r->train_ld, r->images, r->labels, &n))) return s;
+            if (n == 0) break;
+            if (e == start_epoch && b < skip) continue;
+            float loss;
+            s = deft_trainer_step(r->t, r->images, r->labels, &loss);
+            if (s == DEFT_ERR_NUMERIC) {
+                progress_end(&pg);
+                return deft_wrap_error(s, "epoch %d, step %d (the last good checkpoint is %s/latest.safetensors)",
+                                       e + 1, b + 1, r->wdir);
+            }
+            if (s) return s;
+            lsum += loss;
+            steps++;
+            if (!deft_loader_soft_labels(r->train_ld) && !deft_trainer_logits(r->t, r->logits, (size_t)r->batch * (size_t)r->classes)) {
+                for (int i = 0; i < n; i++) {
+                    const float *l = r->logits + (size_t)i * (size_t)r->classes;
+                    int best = 0;
+                    for (int j = 1; j < r->classes; j++) best = l[j] > l[best] ? j : best;
+                    correct += best == (int)r->labels[i];
+                }
+                seen += n;
+            }
+            int64_t done = (int64_t)e * r->spe + b + 1;
+            char label[64], tail[160];
+            snprintf(label, sizeof label, "epoch %d/%d", e + 1, r->epochs);
+            snprintf(tail, sizeof tail, "step %d/%d loss %.4f lr %.2e %.1f img/s", b + 1, r->spe, lsum / (double)steps,
+                     deft_lr_at(&(struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = cls_lr_at, .ctx = &r->lr}, done - 1),
+                     (double)(steps * r->batch) / (deft_time_now() - te));
+            progress_update(&pg, label, done, tail, false);
+            if (r->a->stop && *r->a->stop) {
+                progress_end(&pg);
+                if ((s = save_ckpt(r, "latest.safetensors"))) return s;
+                fprintf(r->out, "interrupted at epoch %d step %d: checkpoint written to %s/latest.safetensors "
+                        "(resume with --resume)\n", e + 1, b + 1, r->wdir);
+                return deft_set_error(DEFT_ERR_CANCELLED, "training interrupted");
+            }
+        }
+        progress_end(&pg);
+        int64_t step = deft_trainer_steps(r->t);
+        double lr = deft_lr_at(&(struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = cls_lr_at, .ctx = &r->lr}, step - 1);
+        double tl = steps ? lsum / (double)steps : NAN, ta = seen ? (double)correct / (double)seen : NAN;
+        double vl = NAN, va = NAN;
+        struct cls_metrics m = {0};
+        int val_every = r->cfg.train_config.val_every > 0 ? r->cfg.train_config.val_every : 1;
+        bool do_val = r->val_ld && ((e + 1) % val_every == 0 || e + 1 == r->epochs);
+        if (do_val) {
+            if ((s = validate(r, e, &m, &vl))) {
+                cls_metrics_release(&m);
+                return s;
+            }
+            va = cls_metrics_top1(&m);
+            collapse_warnings(r, &m, e);
+        }
+        cls_metrics_release(&m);
+        r->hist[4 * e] = tl, r->hist[4 * e + 1] = ta, r->hist[4 * e + 2] = vl, r->hist[4 * e + 3] = va;
+        fprintf(r->out, "epoch %d/%d: loss %.4f  train top-1 %.4f  val loss %.4f  val top-1 %.4f  lr %.2e  %.0fs\n",
+                e + 1, r->epochs, tl, ta, vl, va, lr, deft_time_now() - t0);
+        fflush(r->out);
+        struct deft_metric extra[1] = {{"train_top1", ta}}, val[2] = {{"loss", vl}, {"top1", va}};
+        struct deft_epoch_record rec = {.epoch = e + 1, .step = step, .loss = tl, .lr = lr, .time = deft_time_now() - t0,
+                                        .extra = extra, .n_extra = 1, .val = val, .n_val = 2};
+        if ((s = deft_report_epoch(r->dir, &rec))) return s;
+        if (!(s = deft_events_scalar(r->ev, "loss", step, (float)tl)) && !(s = deft_events_scalar(r->ev, "lr", step, (float)lr)) &&
+            !(s = deft_events_scalar(r->ev, "train_top1", step, (float)ta)) &&
+            !(do_val && ((s = deft_events_scalar(r->ev, "val_loss", step, (float)vl)) ||
+                         (s = deft_events_scalar(r->ev, "val_top1", step, (float)va)))))
+            s = deft_events_flush(r->ev);
+        if (s) return s;
+        write_plots(r, e + 1);
+        if ((s = save_ckpt(r, "latest.safetensors"))) return s;
+        int every = r->cfg.train_config.checkpoint_interval;
+        if (every > 0 && ((e + 1) % every == 0 || e + 1 == r->epochs)) {
+            char name[256];
+            snprintf(name, sizeof name, "classification_%s_epoch_%03d.safetensors", r->arch, e + 1);
+            if ((s = save_ckpt(r, name))) return s;
+        }
+        if (do_val && va > r->best) {
+            r->best = va;
+            if ((s = save_ckpt(r, "best.safetensors"))) return s;
+        }
+    }
+    return DEFT_OK;
+}
+
+static enum deft_status dry_run(struct run *r) {
+    fprintf(r->out, "# resolved configuration (%s, %s)\n", r->cfg.source_path, deft_spec_format_name(r->cfg.format));
+    deft_cls_config_print(&r->cfg, r->out);
+    const char *paths[16], *names[16];
+    int n = deft_cls_config_paths(&r->cfg, DEFT_CLS_PATHS_TRAIN, paths, names, 16);
+    fprintf(r->out, "# paths it would read:\n");
+    for (int i = 0; i < n && i < 16; i++)
+        fprintf(r->out, "#   %-36s %s%s\n", names[i], paths[i], file_exists(paths[i]) ? "" : "   (missing)");
+    fprintf(r->out, "# architecture: %s\n", r->arch);
+    return deft_cls_config_validate_paths(&r->cfg, DEFT_CLS_PATHS_TRAIN, false);
+}
+
+enum deft_status deft_cls_train(const struct deft_cls_args *a) {
+    struct run r = {.a = a, .out = a->out ? a->out : stdout, .best = -1};
+    enum deft_status s = deft_cls_config_load(a->spec, a->overrides, a->n_overrides, &r.cfg);
+    if (s) return s;
+    r.cfg_loaded = true;
+    if ((s = deft_model_resolve_arch(r.cfg.model_config.arch, r.cfg.model_config.n_layers, &r.arch))) {
+        deft_wrap_error(s, "%s: model_config.arch", a->spec);
+        goto done;
+    }
+    if (a->dry_run) {
+        s = dry_run(&r);
+        goto done;
+    }
+    const char *dir = a->results_dir && a->results_dir[0] ? a->results_dir : r.cfg.results_dir;
+    if (!dir || !dir[0]) {
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "no results directory: give -r DIR (or results_dir in the spec)");
+        goto done;
+    }
+    snprintf(r.dir, sizeof r.dir, "%s", dir);
+    snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
+    if ((s = deft_cls_config_validate_paths(&r.cfg, DEFT_CLS_PATHS_TRAIN, true))) goto done;
+    if (a->threads > 0) deft_set_threads(a->threads);
+    else if (r.cfg.train_config.threads > 0) deft_set_threads(r.cfg.train_config.threads);
+    char sub[2200];
+    snprintf(sub, sizeof sub, "%s/plots", r.dir);
+    if ((s = cls_mkdirs(r.wdir)) || (s = cls_mkdirs(sub))) goto done;
+    if ((s = open_data(&r))) goto done;
+    r.epochs = r.cfg.train_config.n_epochs;
+    if ((s = make_trainer(&r))) goto done;
+    r.img_n = (size_t)r.batch * 3 * (size_t)r.cfg.model_config.input_height * (size_t)r.cfg.model_config.input_width;
+    r.images = deft_malloc(r.img_n * sizeof(float));
+    r.labels = deft_malloc((size_t)r.batch * (size_t)r.classes * sizeof(float));
+    r.logits = deft_malloc((size_t)r.batch * (size_t)r.classes * sizeof(float));
+    r.hist = deft_calloc((size_t)r.epochs * 4 + 4, sizeof(double));
+    if (!r.images || !r.labels || !r.logits || !r.hist) {
+        s = deft_set_error(DEFT_ERR_NOMEM, "out of memory for a batch of %d images", r.batch);
+        goto done;
+    }
+    int64_t start = 0;
+    char ck[2400];
+    snprintf(ck, sizeof ck, "%s/latest.safetensors", r.wdir);
+    const char *from = a->resume_from ? a->resume_from : a->resume ? ck : NULL;
+    if (from) {
+        if ((s = deft_trainer_resume(r.t, from))) goto done;
+        start = deft_trainer_steps(r.t);
+        /* restore the curve history for the plots from metrics that were saved */
+        fprintf(r.out, "resumed from %s at step %lld (epoch %lld)\n", from, (long long)start, (long long)(start / r.spe) + 1);
+    } else {
+        const char *pre = r.cfg.train_config.pretrained_model_path;
+        if (pre && pre[0] && (s = load_pretrained(&r, pre))) goto done;
+    }
+    if ((s = deft_events_open(r.dir, &r.ev))) goto done;
+    struct deft_graph_stats gs;
+    deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
+    fprintf(r.out, "training %s (%lld params, %lld trainable) on %d images of %d classes, %d epochs x %d steps of %d, "
+            "%d threads -> %s\n", r.arch, (long long)gs.params, (long long)gs.trainable_params, r.train_ds->num_samples,
+            r.classes, r.epochs, r.spe, r.batch, deft_get_threads(), r.dir);
+    s = train_loop(&r, start);
+    struct deft_loader_stats ls;
+    deft_loader_get_stats(r.train_ld, &ls);
+    if (ls.corrupt_skipped)
+        deft_log(DEFT_LOG_WARN, "%lld corrupt or unreadable images were skipped (see the warnings above)",
+                 (long long)ls.corrupt_skipped);
+    if (!s) fprintf(r.out, "done: best val top-1 %.4f; weights in %s\n", r.best, r.wdir);
+done:
+    if (r.ev && deft_events_close(r.ev)) deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
+    deft_trainer_free(r.t);
+    deft_loader_free(r.train_ld);
+    deft_loader_free(r.val_ld);
+    deft_dataset_free(r.train_ds);
+    deft_dataset_free(r.val_ds);
+    deft_free(r.images);
+    deft_free(r.labels);
+    deft_free(r.logits);
+    deft_free(r.hist);
+    if (r.cfg_loaded) deft_cls_config_free(&r.cfg);
+    return s;
+}
