@@ -443,7 +443,7 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     struct deft_loader_stats ls;
     deft_loader_get_stats(r.train_ld, &ls);
     if (ls.corrupt_skipped)
-        deft_log(DEFT_LOG_WARN, "%lld corrupt or unreadable images were skipped (see the warnings above)",
+        deft_log(DEFT_LOG_WARN, "corrupt or unreadable images were skipped %lld times (see the warnings above)",
                  (long long)ls.corrupt_skipped);
     if (!s) fprintf(r.out, "done: best val top-1 %.4f; weights in %s\n", r.best, r.wdir);
 done:
