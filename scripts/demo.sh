@@ -1,9 +1,9 @@
 #!/bin/sh
-# make demo: train resnet10 on generated images and show the loss falling.
-# (Until the classification workflow lands, this is deft's main job.)
+# make demo: generate a small labelled image set, then train -> evaluate ->
+# inference with deft classification, ending with the accuracy reached.
 BUILD=${1:-build}
 set -e
-"$BUILD/deft" demo --steps ${STEPS:-60} -r ${DIR:-runs/demo}
+"$BUILD/deft" demo -r ${DIR:-runs/demo} ${EPOCHS:+--epochs $EPOCHS}
 echo
-echo "next: '$BUILD/deft model info -m ${DIR:-runs/demo}/weights/latest.safetensors' shows the layers;"
-echo "      '$BUILD/deft bench train --arch resnet18' times a training step."
+echo "next: '$BUILD/deft classification --help', the spec is ${DIR:-runs/demo}/spec.yaml;"
+echo "      plots are in ${DIR:-runs/demo}/plots, TensorBoard events in ${DIR:-runs/demo}."

@@ -53,14 +53,14 @@ static int mkdirs(const char *path) {
 }
 
 static int demo_usage(FILE *f) {
-    fprintf(f, "usage: deft demo [-r DIR] [--steps 60] [--batch 32] [--seed 1] [--threads N]\n"
+    fprintf(f, "usage: deft demo --synthetic [-r DIR] [--steps 60] [--batch 32] [--seed 1] [--threads N]\n"
                "                 [--checkpoint_every 10] [--resume] [--backend cpu|ref]\n"
                "Trains resnet10 on generated 32x32 images (4 pattern classes) and prints the loss.\n"
                "Checkpoints go to DIR/weights/latest.safetensors (default DIR: runs/demo).\n");
     return f == stdout ? 0 : 2;
 }
 
-int cmd_demo(int argc, char **argv) {
+int demo_synthetic(int argc, char **argv) {
     const char *dir = "runs/demo", *steps_s = "60", *batch_s = "32", *seed_s = "1", *threads = NULL,
                *every_s = "10", *backend = "cpu";
     bool err = false, resume = false;

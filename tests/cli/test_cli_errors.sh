@@ -23,7 +23,7 @@ expect_err() {
     fi
 }
 
-$DEFT demo --steps 2 --batch 4 -r "$T/run" >/dev/null 2>&1 || { echo "FAIL: demo did not run"; exit 1; }
+$DEFT demo --synthetic --steps 2 --batch 4 -r "$T/run" >/dev/null 2>&1 || { echo "FAIL: demo did not run"; exit 1; }
 M=$T/run/weights/latest.safetensors
 [ -f "$M" ] && ok || bad "no checkpoint written"
 
