@@ -389,7 +389,11 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     r.cfg_loaded = true;
     if ((s = deft_model_resolve_arch(r.cfg.model_config.arch, r.cfg.model_config.n_layers, &r.arch))) {
         deft_wrap_error(s, "%s: model_config.arch", a->spec);
-        goto done;
+        if (!a->dry_run) goto done;
+        /* a dry run reports the spec as parsed; the real run stops here */
+        deft_log(DEFT_LOG_WARN, "%s (a real run stops here)", deft_last_error());
+        r.arch = r.cfg.model_config.arch;
+        s = DEFT_OK;
     }
     if (a->dry_run) {
         s = dry_run(&r);
