@@ -424,6 +424,8 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
         s = deft_set_error(DEFT_ERR_NOMEM, "out of memory for a batch of %d images", r.batch);
         goto done;
     }
+    /* epochs before a resume are unknown here: NaN leaves them out of the plots */
+    for (int i = 0; i < r.epochs * 4 + 4; i++) r.hist[i] = NAN;
     int64_t start = 0;
     char ck[2400];
     snprintf(ck, sizeof ck, "%s/latest.safetensors", r.wdir);
@@ -431,7 +433,6 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     if (from) {
         if ((s = deft_trainer_resume(r.t, from))) goto done;
         start = deft_trainer_steps(r.t);
-        /* restore the curve history for the plots from metrics that were saved */
         fprintf(r.out, "resumed from %s at step %lld (epoch %lld)\n", from, (long long)start, (long long)(start / r.spe) + 1);
     } else {
         const char *pre = r.cfg.train_config.pretrained_model_path;
