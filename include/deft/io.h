@@ -137,6 +137,42 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_safetensors_write(const char *path
                                                                int n, const struct deft_kv *meta,
                                                                int n_meta);
 
+/* ---- PyTorch checkpoints (.pth / .pt) ----------------------------------- */
+/* Read a torch.save file (the ZIP format of torch >= 1.6, or the legacy
+ * format of older versions) WITHOUT executing anything: a restricted
+ * unpickler accepts only collections.OrderedDict, torch._utils._rebuild_tensor
+ * {,_v2,_v3}, _rebuild_parameter, torch.<X>Storage and torch dtypes; any other
+ * Python global is refused with an error naming it (DEFT_ERR_UNSUPPORTED).
+ * The dict of tensors is the value of "state_dict", "model_state_dict" or
+ * "model" when that holds tensors (nested wrappers are followed), else the
+ * top-level dict; other entries (epoch, optimizer, ...) are ignored and a
+ * leading "module." (DataParallel) is removed from names. The result is the
+ * same struct the safetensors reader gives: named contiguous host tensors in
+ * the dict's order, keeping their dtype (f32, f64, f16, bf16, i64, i32, i8,
+ * u8; torch int16 becomes i32 and bool u8), plus the metadata entry
+ * "source_format" ("pytorch zip" / "pytorch legacy"). Views, strides and
+ * shared storages are honoured (every element is checked to lie inside its
+ * storage). ZIP entries must be stored (uncompressed, as torch writes them);
+ * CRC-32s are verified. TorchScript archives are refused. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_pth_read(const char *path,
+                                                      struct deft_safetensors **out);
+/* The same on an in-memory file image; `name` is used in messages (fuzzers). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_pth_parse(const void *buf, size_t len,
+                                                       const char *name,
+                                                       struct deft_safetensors **out);
+/* Weights of any supported format, detected from the file's content (not its
+ * extension): ZIP -> torch.save, legacy torch magic -> legacy torch.save,
+ * safetensors header -> safetensors. Keras HDF5 and ONNX files are recognized
+ * and refused with DEFT_ERR_UNSUPPORTED (not implemented yet); anything else
+ * is DEFT_ERR_FORMAT. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_weights_read(const char *path,
+                                                          struct deft_safetensors **out);
+/* The format deft_weights_read would pick: *format = "pth", "pth-legacy",
+ * "safetensors", "hdf5", "onnx", "pickle" or "unknown" (static strings).
+ * Fails only when the file cannot be opened. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_weights_format(const char *path,
+                                                            const char **format);
+
 /* ---- model files ------------------------------------------------------- */
 #define DEFT_MODEL_FORMAT_VERSION "1"
 

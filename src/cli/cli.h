@@ -8,4 +8,7 @@ struct cli_command {
 };
 extern const struct cli_command cli_commands[];
 
+/* `deft model import` (cmd_import.c). */
+int cmd_model_import(int argc, char **argv);
+
 #endif

@@ -1,4 +1,4 @@
-/* cmd_model.c - `deft model run|info`. */
+/* cmd_model.c - `deft model run|info|import`. */
 #include <stdio.h>
 #include <string.h>
 #include "deft/deft.h"
@@ -14,7 +14,10 @@ static int model_usage(FILE *f) {
             "       Run a model on an already-preprocessed float32 NCHW tensor; the batch\n"
             "       size may differ from the one the model was saved with.\n"
             "  info -m MODEL.safetensors | --arch NAME [--size N] [--classes N] [--batch N] [--dot]\n"
-            "       Layers, output shapes, parameters and FLOPs (at the given input size).\n");
+            "       Layers, output shapes, parameters and FLOPs (at the given input size).\n"
+            "  import -i WEIGHTS -o OUT.safetensors [--arch NAME] [--num_classes N]\n"
+            "       Pretrained weights (PyTorch .pth/.pt, safetensors) into deft; see\n"
+            "       `deft model import --help`.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -172,6 +175,7 @@ int cmd_model(int argc, char **argv) {
         return model_usage(argc < 2 ? stderr : stdout);
     if (!strcmp(argv[1], "run")) return model_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) return model_info(argc - 1, argv + 1);
-    fprintf(stderr, "deft model: unknown action '%s' (run, info)\n", argv[1]);
+    if (!strcmp(argv[1], "import")) return cmd_model_import(argc - 1, argv + 1);
+    fprintf(stderr, "deft model: unknown action '%s' (run, info, import)\n", argv[1]);
     return 2;
 }

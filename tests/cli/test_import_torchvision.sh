@@ -1,0 +1,49 @@
+#!/bin/sh
+# `deft model import` of real torch.save files, checked against torchvision:
+# the ImageNet SqueezeNet 1.0 of ../shared/models on ../shared/data/sample_images,
+# and torchvision architectures with random weights saved by PyTorch here.
+DEFT=${DEFT_BIN:-build/deft}
+SRC=${DEFT_SOURCE_DIR:-.}
+REF="/usr/bin/python3 $SRC/tests/ref/torchvision_import.py"
+/usr/bin/python3 -c "import torch, torchvision, PIL" 2>/dev/null || { echo "SKIP: python3 torch/torchvision not available"; exit 77; }
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+SQ=$SRC/../shared/models/squeezenet1_0_imagenet_deepcompression/squeezenet1_0_imagenet.pth
+IMGS=$SRC/../shared/data/sample_images
+if [ -f "$SQ" ] && [ -d "$IMGS" ]; then
+    $REF prep "$IMGS" "$T/x.npy" &&
+    $REF squeezenet "$SQ" "$T/x.npy" "$T/ref.npy" &&
+    $DEFT model import -i "$SQ" -o "$T/sq.safetensors" --arch squeezenet1_0 >/dev/null &&
+    $DEFT model run -m "$T/sq.safetensors" -i "$T/x.npy" -o "$T/y.npy" >/dev/null &&
+    $REF compare "$T/y.npy" "$T/ref.npy" 1e-3 && ok "squeezenet1_0 ImageNet .pth on sample_images" ||
+        bad "squeezenet1_0 ImageNet .pth on sample_images"
+else
+    echo "skip squeezenet: ../shared not present"
+fi
+for a in resnet18 mobilenet_v2 vgg16 googlenet efficientnet_b0; do
+    $REF random $a "$T" &&
+    $DEFT model import -i "$T/$a.pth" -o "$T/$a.safetensors" --arch $a >/dev/null &&
+    $DEFT model run -m "$T/$a.safetensors" -i "$T/${a}_in.npy" -o "$T/${a}_y.npy" >/dev/null &&
+    $REF compare "$T/${a}_y.npy" "$T/${a}_ref.npy" 1e-3 && ok "$a random weights" || bad "$a random weights"
+    rm -f "$T/$a.pth" "$T/$a.safetensors"
+done
+# a tensor of the wrong shape: exit 2 naming the tensor
+/usr/bin/python3 -c "
+import torch, torchvision, sys
+sd = torchvision.models.resnet18().state_dict(); sd['layer1.0.conv1.weight'] = torch.zeros(64, 64, 1, 1)
+torch.save(sd, sys.argv[1])" "$T/badshape.pth"
+$DEFT model import -i "$T/badshape.pth" -o "$T/bs.safetensors" --arch resnet18 2>"$T/err" >/dev/null
+rc=$?
+[ $rc -eq 2 ] && grep -q "layer1.0.conv1.weight" "$T/err" && ok "wrong shape: exit 2 naming the tensor" ||
+    { bad "wrong shape (exit $rc)"; cat "$T/err"; }
+# a truncated zip: exit 2 naming the file
+head -c 100000 "$T/badshape.pth" >"$T/trunc.pth"
+$DEFT model import -i "$T/trunc.pth" -o "$T/tr.safetensors" 2>"$T/err" >/dev/null
+rc=$?
+[ $rc -eq 2 ] && grep -q "trunc.pth" "$T/err" && ok "truncated zip: exit 2 naming the file" ||
+    { bad "truncated zip (exit $rc)"; cat "$T/err"; }
+[ -e "$T/tr.safetensors" ] && bad "truncated import left an output file"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,57 @@
+"""Reference side of test_import_torchvision.sh.
+
+prep DIR OUT.npy            torchvision-preprocessed images of DIR (resize 256,
+                            center crop 224, ImageNet mean/std), one batch
+squeezenet PTH IN.npy OUT   torchvision squeezenet1_0 logits with the .pth weights
+random ARCH OUTDIR          torchvision ARCH with random weights: ARCH.pth,
+                            ARCH_in.npy (2 random images), ARCH_ref.npy (logits)
+compare A.npy B.npy TOL     max abs diff and top-1 agreement; exit 1 if over TOL
+"""
+import os, sys
+import numpy as np
+import torch, torchvision
+from PIL import Image
+import torchvision.transforms as T
+
+torch.set_num_threads(2)
+cmd = sys.argv[1]
+if cmd == "prep":
+    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
+                    T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    names = sorted(f for f in os.listdir(sys.argv[2]) if f.lower().endswith((".jpg", ".png")))
+    x = torch.stack([tf(Image.open(os.path.join(sys.argv[2], f)).convert("RGB")) for f in names])
+    np.save(sys.argv[3], x.numpy().astype(np.float32))
+    print("prepared %d images" % len(names))
+elif cmd == "squeezenet":
+    m = torchvision.models.squeezenet1_0()
+    m.load_state_dict(torch.load(sys.argv[2]))
+    m.eval()
+    with torch.no_grad():
+        y = m(torch.from_numpy(np.load(sys.argv[3])))
+    np.save(sys.argv[4], y.numpy())
+elif cmd == "random":
+    arch, out = sys.argv[2], sys.argv[3]
+    torch.manual_seed(0)
+    kw = {"aux_logits": False, "init_weights": True} if arch == "googlenet" else {}
+    m = getattr(torchvision.models, arch)(**kw)
+    m.eval()
+    # non-trivial BN statistics so eval-mode BN is really exercised
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.1, 0.1)
+            mod.running_var.uniform_(0.5, 1.5)
+    torch.save(m.state_dict(), os.path.join(out, arch + ".pth"))
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        y = m(x)
+    np.save(os.path.join(out, arch + "_in.npy"), x.numpy())
+    np.save(os.path.join(out, arch + "_ref.npy"), y.numpy())
+elif cmd == "compare":
+    a, b, tol = np.load(sys.argv[2]), np.load(sys.argv[3]), float(sys.argv[4])
+    a = a.reshape(a.shape[0], -1); b = b.reshape(b.shape[0], -1)
+    if a.shape != b.shape:
+        print("shape mismatch", a.shape, b.shape); sys.exit(1)
+    d = float(np.abs(a - b).max())
+    same = int((a.argmax(1) == b.argmax(1)).sum())
+    print("max abs diff %.3g, top-1 identical %d/%d" % (d, same, a.shape[0]))
+    sys.exit(0 if d <= tol and same == a.shape[0] else 1)
