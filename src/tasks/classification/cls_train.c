@@ -107,11 +107,12 @@ static void optim_from_config(const struct deft_cls_config *c, struct deft_optim
     o->clip_grad_norm = (float)c->train_config.clip_grad_norm;
 }
 
-/* Load a pretrained safetensors file by name with shape checks; print TAO's
+/* Load pretrained weights (any format deft_weights_read knows: .pth, .pt,
+ * .safetensors) by name with shape checks; print TAO's
  * per-layer status table. */
 static enum deft_status load_pretrained(struct run *r, const char *path) {
     struct deft_safetensors *st = NULL;
-    enum deft_status s = deft_safetensors_read(path, &st);
+    enum deft_status s = deft_weights_read(path, &st);
     if (s) return deft_wrap_error(s, "pretrained_model_path");
     struct deft_runtime *rt = deft_trainer_runtime(r->t);
     const struct deft_graph *g = deft_trainer_model_graph(r->t);
