@@ -160,11 +160,33 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_pth_read(const char *path,
 DEFT_API DEFT_NODISCARD enum deft_status deft_pth_parse(const void *buf, size_t len,
                                                        const char *name,
                                                        struct deft_safetensors **out);
+/* ---- ONNX ------------------------------------------------------------- */
+/* Read an ONNX model (protobuf, tensors inside the file). With graph != NULL
+ * the whole graph is converted into deft's IR (an inference graph: batch-norm
+ * in eval mode, dropout removed, a symbolic batch dimension becomes 1 and can
+ * be changed with deft_graph_reshape_input) and *weights holds one f32 tensor
+ * per PARAM/STATE value, by value name, ready for deft_model_save. Tensor
+ * names are the file's, except generated ones ("onnx::Conv_191"), which are
+ * named after the module path in the node name ("layer1.0.conv1.weight").
+ * An op deft cannot convert gives DEFT_ERR_UNSUPPORTED naming the op and
+ * node. With graph == NULL, *weights holds the initializers as they are
+ * (names and dtypes; floats as f32, integers as i64). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_read(const char *path, struct deft_graph **graph,
+                                                       struct deft_safetensors **weights);
+/* The same on an in-memory file image; `name` is used in messages. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_parse(const void *buf, size_t len,
+                                                        const char *name,
+                                                        struct deft_graph **graph,
+                                                        struct deft_safetensors **weights);
+DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_weights_parse(const void *buf, size_t len,
+                                                                const char *name,
+                                                                struct deft_safetensors **weights);
+
 /* Weights of any supported format, detected from the file's content (not its
  * extension): ZIP -> torch.save, legacy torch magic -> legacy torch.save,
- * safetensors header -> safetensors. Keras HDF5 and ONNX files are recognized
- * and refused with DEFT_ERR_UNSUPPORTED (not implemented yet); anything else
- * is DEFT_ERR_FORMAT. */
+ * safetensors header -> safetensors, ONNX -> its initializers. Keras HDF5
+ * files are recognized and refused with DEFT_ERR_UNSUPPORTED (not
+ * implemented yet); anything else is DEFT_ERR_FORMAT. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_weights_read(const char *path,
                                                           struct deft_safetensors **out);
 /* The format deft_weights_read would pick: *format = "pth", "pth-legacy",

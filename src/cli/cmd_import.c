@@ -7,36 +7,65 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "deft/deft.h"
+#include "deft/data.h"
 #include "deft/io.h"
 #include "deft/models.h"
 #include "deft/runtime.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 
-/* torchvision's ImageNet preprocessing (what its pretrained weights expect). */
-static const char *const torchvision_preprocess =
-    "{\"channel_order\": \"rgb\", \"divisor\": 255, \"mean\": [0.485, 0.456, 0.406], "
-    "\"std\": [0.229, 0.224, 0.225], \"height\": 224, \"width\": 224, "
-    "\"resize\": \"center_crop\", \"crop_padding\": 32}";
+/* The "preprocess" metadata every later action (evaluate, inference,
+ * calibration, DeepStream config) applies to images for this model. */
+static enum deft_status preprocess_json(const char *mode_name, int h, int w, char *out, size_t n) {
+    enum deft_preprocess_mode mode;
+    enum deft_status s = deft_preprocess_parse(mode_name, &mode);
+    if (s) return s;
+    struct deft_preprocess p;
+    deft_preprocess_init(&p, mode);
+    snprintf(out, n,
+             "{\"channel_order\": \"%s\", \"divisor\": %.9g, \"mean\": [%.9g, %.9g, %.9g], "
+             "\"std\": [%.9g, %.9g, %.9g], \"height\": %d, \"width\": %d, "
+             "\"resize\": \"center_crop\", \"crop_padding\": %d}",
+             p.bgr ? "bgr" : "rgb", p.divisor, p.mean[0], p.mean[1], p.mean[2], p.std[0], p.std[1],
+             p.std[2], h, w, h >= 64 ? 32 : 0);
+    return DEFT_OK;
+}
 
 static int import_usage(FILE *f) {
     fprintf(f,
-            "usage: deft model import -i WEIGHTS -o OUT.safetensors [--arch NAME] [--num_classes N]\n"
-            "                         [--class_names A,B,...] [--skip_mismatch]\n\n"
-            "  Read pretrained weights without Python: a PyTorch torch.save file (.pth/.pt,\n"
-            "  zip or legacy format; only tensor state dicts, nothing in the file is ever\n"
-            "  executed) or a .safetensors file. The format is detected from the content.\n\n"
-            "  without --arch  write the tensors as a plain .safetensors (names as in the file,\n"
-            "                  a DataParallel 'module.' prefix removed)\n"
-            "  --arch NAME     build that deft architecture (e.g. resnet18; torchvision names)\n"
-            "                  and load the tensors into it by name, checking every shape; write\n"
-            "                  a deft model file with torchvision's ImageNet preprocessing\n"
+            "usage: deft model import -i FILE -o OUT.safetensors [--arch NAME] [--num_classes N]\n"
+            "                         [--class_names A,B,...] [--skip_mismatch]\n"
+            "                         [--preprocess torchvision|torch|caffe|tf]\n\n"
+            "  Read a pretrained network without Python. The format is detected from the\n"
+            "  content, not the extension:\n"
+            "    PyTorch torch.save (.pth/.pt, zip or legacy): only tensor state dicts; nothing in\n"
+            "      the file is ever executed\n"
+            "    ONNX (.onnx): the whole graph becomes a deft model (any network built from the\n"
+            "      ops deft converts; an unsupported op is named), or with --arch its initializers\n"
+            "      load by name\n"
+            "    safetensors\n\n"
+            "  without --arch  a .pth/.safetensors is written as a plain .safetensors of named\n"
+            "                  tensors (a DataParallel 'module.' prefix removed); an ONNX file as\n"
+            "                  a deft model file (run it with `deft model run`)\n"
+            "  --arch NAME     build that deft architecture (e.g. resnet18, squeezenet1_0:\n"
+            "                  torchvision names) and load the tensors into it by name, checking\n"
+            "                  every shape; write a deft model file\n"
             "  --num_classes N classifier size (default: read from the file's classifier tensor)\n"
             "  --class_names   comma-separated class names (default class_0, class_1, ...)\n"
             "  --skip_mismatch keep the architecture's initial values for tensors whose shape\n"
-            "                  differs (e.g. a new classifier head) instead of failing\n");
+            "                  differs (e.g. a new classifier head) instead of failing\n"
+            "  --preprocess M  the input preprocessing the weights expect, recorded in the model\n"
+            "                  and used by every later action (default torchvision: x/255, ImageNet\n"
+            "                  mean and std; torch is TAO's variant, caffe BGR minus mean, tf\n"
+            "                  x/127.5-1)\n");
     return f == stdout ? 0 : 2;
 }
+
+struct import_opts {
+    const char *in, *out, *arch, *class_names, *preprocess;
+    int num_classes;
+    bool skip_mismatch;
+};
 
 /* The classifier size the file implies for arch: build the graph at 1 and 2
  * classes (shapes only, no data), find a param whose shape follows the class
@@ -106,9 +135,10 @@ static int count_names(const char *list) {
     return n;
 }
 
-static int import_into_arch(const char *in, const char *out, const char *arch, int num_classes,
-                            const char *class_names, bool skip_mismatch,
-                            const struct deft_safetensors *st) {
+static int import_into_arch(const struct import_opts *o, const struct deft_safetensors *st) {
+    const char *in = o->in, *out = o->out, *arch = o->arch, *class_names = o->class_names;
+    int num_classes = o->num_classes;
+    bool skip_mismatch = o->skip_mismatch;
     struct deft_graph *g = NULL;
     struct deft_runtime *rt = NULL;
     char *cn = NULL;
@@ -137,7 +167,9 @@ static int import_into_arch(const char *in, const char *out, const char *arch, i
         rc = cli_fail(deft_set_error(DEFT_ERR_NOMEM, "out of memory"), NULL);
         goto done;
     }
-    if ((s = deft_graph_set_meta(g, "preprocess", torchvision_preprocess)) ||
+    char pre[512];
+    if ((s = preprocess_json(o->preprocess, 224, 224, pre, sizeof pre)) ||
+        (s = deft_graph_set_meta(g, "preprocess", pre)) ||
         (s = deft_graph_set_meta(g, "class_names", cn)) ||
         (s = deft_runtime_create(g, &(struct deft_runtime_opts){0}, &rt)) ||
         (s = deft_runtime_init_params(rt, 42))) {
@@ -179,57 +211,122 @@ done:
     return rc;
 }
 
+/* An ONNX file's whole graph into a deft model file. */
+static int import_onnx_graph(const struct import_opts *o) {
+    struct deft_graph *g = NULL;
+    struct deft_safetensors *w = NULL;
+    char *cn = NULL;
+    int rc = 0;
+    enum deft_status s = deft_onnx_read(o->in, &g, &w);
+    if (s) return cli_fail(s, NULL);
+    const char *nc = deft_graph_get_meta(g, "num_classes");
+    int classes = nc ? atoi(nc) : 0;
+    if (o->class_names && classes != count_names(o->class_names)) {
+        fprintf(stderr, "deft model import: --class_names lists %d names but the model has %d "
+                "outputs\n", count_names(o->class_names), classes);
+        rc = 2;
+        goto done;
+    }
+    int iv = -1;
+    for (int v = 0; v < deft_graph_num_values(g) && iv < 0; v++)
+        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT) iv = v;
+    const struct deft_value *in = deft_graph_value(g, iv);
+    char pre[512];
+    if (in->shape.ndim == 4 && in->shape.d[1] == 3 &&
+        ((s = preprocess_json(o->preprocess, (int)in->shape.d[2], (int)in->shape.d[3], pre,
+                              sizeof pre)) ||
+         (s = deft_graph_set_meta(g, "preprocess", pre)))) {
+        rc = cli_fail(s, NULL);
+        goto done;
+    }
+    if (classes > 0 && ((cn = class_names_json(o->class_names, classes)) == NULL ||
+                        (s = deft_graph_set_meta(g, "class_names", cn)))) {
+        rc = cli_fail(s ? s : deft_set_error(DEFT_ERR_NOMEM, "out of memory"), NULL);
+        goto done;
+    }
+    if ((s = deft_model_save(o->out, g, &(struct deft_model_save_opts){
+                                            .tensors = w->tensors, .n_tensors = w->n_tensors}))) {
+        rc = cli_fail(s, NULL);
+        goto done;
+    }
+    struct deft_graph_stats gs;
+    deft_graph_stats(g, &gs);
+    char sh[64];
+    printf("imported the ONNX graph of %s: %d nodes, %lld parameters, input '%s' %s -> %s\n",
+           o->in, gs.nodes, (long long)gs.params, in->name, deft_shape_str(&in->shape, sh, sizeof sh),
+           o->out);
+done:
+    cJSON_free(cn);
+    deft_safetensors_free(w);
+    deft_graph_free(g);
+    return rc;
+}
+
 int cmd_model_import(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *arch = NULL, *ncs = NULL, *names = NULL;
-    bool err = false, skip_mismatch = false;
+    struct import_opts o = {.preprocess = "torchvision"};
+    const char *ncs = NULL;
+    bool err = false;
     for (int i = 1; i < argc; i++) {
-        if (arg_str(argc, argv, &i, "-i", "--input", &in, &err) ||
-            arg_str(argc, argv, &i, "-o", "--output_file", &out, &err) ||
-            arg_str(argc, argv, &i, NULL, "--arch", &arch, &err) ||
+        if (arg_str(argc, argv, &i, "-i", "--input", &o.in, &err) ||
+            arg_str(argc, argv, &i, "-o", "--output_file", &o.out, &err) ||
+            arg_str(argc, argv, &i, NULL, "--arch", &o.arch, &err) ||
             arg_str(argc, argv, &i, NULL, "--num_classes", &ncs, &err) ||
-            arg_str(argc, argv, &i, NULL, "--class_names", &names, &err)) {
+            arg_str(argc, argv, &i, NULL, "--class_names", &o.class_names, &err) ||
+            arg_str(argc, argv, &i, NULL, "--preprocess", &o.preprocess, &err)) {
             if (err) return 2;
             continue;
         }
         if (!strcmp(argv[i], "--skip_mismatch")) {
-            skip_mismatch = true;
+            o.skip_mismatch = true;
             continue;
         }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return import_usage(stdout);
-        fprintf(stderr, "deft model import: unknown flag '%s'\n", argv[i]);
+        fprintf(stderr, "deft model import: unknown flag '%s' (see deft model import --help)\n",
+                argv[i]);
         return 2;
     }
-    if (!in || !out) {
-        fprintf(stderr, "deft model import: -i WEIGHTS and -o OUT.safetensors are required\n");
+    if (!o.in || !o.out) {
+        fprintf(stderr, "deft model import: -i FILE and -o OUT.safetensors are required\n");
         return 2;
     }
     long long nc = 0;
     if (ncs && !arg_parse_int("--num_classes", ncs, 1, 1000000, &nc)) return 2;
-    if ((ncs || names || skip_mismatch) && !arch) {
-        fprintf(stderr, "deft model import: --num_classes, --class_names and --skip_mismatch "
-                "need --arch\n");
+    o.num_classes = (int)nc;
+    enum deft_preprocess_mode pm;
+    if (deft_preprocess_parse(o.preprocess, &pm)) return cli_fail(DEFT_ERR_INVALID_ARG, NULL);
+    const char *fmt;
+    enum deft_status s = deft_weights_format(o.in, &fmt);
+    if (s) return cli_fail(s, NULL);
+    bool onnx_graph = !strcmp(fmt, "onnx") && !o.arch;
+    if ((ncs || o.skip_mismatch) && !o.arch) {
+        fprintf(stderr, "deft model import: --num_classes and --skip_mismatch need --arch\n");
         return 2;
     }
+    if (o.class_names && !o.arch && !onnx_graph) {
+        fprintf(stderr, "deft model import: --class_names needs --arch (or an ONNX file)\n");
+        return 2;
+    }
+    const char *names = o.class_names;
     if (names && (!*names || strstr(names, ",,") || names[strlen(names) - 1] == ',')) {
         fprintf(stderr, "deft model import: --class_names has an empty name\n");
         return 2;
     }
-    if (arch && !deft_model_arch_known(arch)) {
+    if (o.arch && !deft_model_arch_known(o.arch)) {
         struct deft_graph *g = NULL; /* for the "did you mean" message */
-        enum deft_status s = deft_model_build(&(struct deft_model_opts){.arch = arch}, &g, NULL, NULL);
+        s = deft_model_build(&(struct deft_model_opts){.arch = o.arch}, &g, NULL, NULL);
         deft_graph_free(g);
         return cli_fail(s ? s : DEFT_ERR_NOT_FOUND, NULL);
     }
+    if (onnx_graph) return import_onnx_graph(&o);
     struct deft_safetensors *st = NULL;
-    enum deft_status s = deft_weights_read(in, &st);
-    if (s) return cli_fail(s, NULL);
+    if ((s = deft_weights_read(o.in, &st))) return cli_fail(s, NULL);
     int rc;
-    if (arch) {
-        rc = import_into_arch(in, out, arch, (int)nc, names, skip_mismatch, st);
+    if (o.arch) {
+        rc = import_into_arch(&o, st);
     } else {
-        s = deft_safetensors_write(out, st->tensors, st->n_tensors, st->meta, st->n_meta);
+        s = deft_safetensors_write(o.out, st->tensors, st->n_tensors, st->meta, st->n_meta);
         rc = s ? cli_fail(s, NULL) : 0;
-        if (!s) printf("wrote %d tensors from %s to %s\n", st->n_tensors, in, out);
+        if (!s) printf("wrote %d tensors from %s to %s\n", st->n_tensors, o.in, o.out);
     }
     deft_safetensors_free(st);
     return rc;

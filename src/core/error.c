@@ -51,6 +51,7 @@ int deft_status_exit_code(enum deft_status s) {
     case DEFT_ERR_INVALID_ARG:
     case DEFT_ERR_SHAPE:
     case DEFT_ERR_FORMAT:
+    case DEFT_ERR_UNSUPPORTED: /* the input asks for what deft does not do (an ONNX op, a pickle global) */
     case DEFT_ERR_NOT_FOUND: return 2;
     default: return 1;
     }

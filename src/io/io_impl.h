@@ -15,6 +15,10 @@ enum deft_status deft_io_tensor_bytes(const struct deft_tensor *t, const char *w
 /* Checked numel of a shape read from a file: every dim >= 0 and the byte
  * size (numel * elem) fits in int64. Returns false on overflow. */
 bool deft_io_shape_bytes(const struct deft_shape *s, size_t elem, uint64_t *nbytes);
+/* DEFT_ERR_FORMAT naming the first tensor name that occurs twice in st
+ * ("<file>: two tensors are named 'x'<note>"). */
+enum deft_status deft_io_check_unique_names(const struct deft_safetensors *st, const char *file,
+                                            const char *note);
 float deft_io_f16_to_f32(uint16_t h);
 float deft_io_bf16_to_f32(uint16_t h);
 /* The graph's meta map as one JSON object text (deft_free it); graph_json.c. */

@@ -234,10 +234,6 @@ static const struct pk_obj *find_state_dict(const struct pk_obj *top) {
 
 static void free_out(struct deft_safetensors *st) { deft_safetensors_free(st); }
 
-static int cmp_name(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static enum deft_status collect(struct pth *p, const struct pk_obj *top, const char *format,
                                 struct deft_safetensors **out) {
     if (top->kind == PK_TENSOR)
@@ -267,7 +263,6 @@ static enum deft_status collect(struct pth *p, const struct pk_obj *top, const c
     st->tensors = deft_calloc(nt, sizeof *st->tensors);
     st->meta = deft_calloc(1, sizeof *st->meta);
     enum deft_status s = DEFT_OK;
-    const char **names = NULL;
     if (!st->tensors || !st->meta) goto oom;
     st->meta[0].key = deft_strdup("source_format");
     st->meta[0].value = deft_strdup(format);
@@ -290,23 +285,13 @@ static enum deft_status collect(struct pth *p, const struct pk_obj *top, const c
         if (!nt_->name) goto oom;
     }
     /* names must be unique (after stripping "module.") */
-    names = deft_malloc((size_t)st->n_tensors * sizeof *names);
-    if (!names) goto oom;
-    for (int i = 0; i < st->n_tensors; i++) names[i] = st->tensors[i].name;
-    qsort(names, (size_t)st->n_tensors, sizeof *names, cmp_name);
-    for (int i = 1; i < st->n_tensors; i++)
-        if (!strcmp(names[i - 1], names[i])) {
-            s = deft_set_error(DEFT_ERR_FORMAT, "%s: two tensors are named '%s' (after removing "
-                               "a 'module.' prefix)", p->name, names[i]);
-            goto fail;
-        }
-    deft_free(names);
+    if ((s = deft_io_check_unique_names(st, p->name, " (after removing a 'module.' prefix)")))
+        goto fail;
     *out = st;
     return DEFT_OK;
 oom:
     s = deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", p->name);
 fail:
-    deft_free(names);
     free_out(st);
     return s;
 }
@@ -538,9 +523,7 @@ enum deft_status deft_weights_read(const char *path, struct deft_safetensors **o
     if (!strcmp(fmt, "hdf5"))
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: Keras HDF5 import is not implemented yet",
                               path);
-    if (!strcmp(fmt, "onnx"))
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s looks like an ONNX model: ONNX weight "
-                              "import is not implemented yet", path);
+    if (!strcmp(fmt, "onnx")) return deft_onnx_read(path, NULL, out);
     if (!strcmp(fmt, "pickle"))
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s is a bare Python pickle, not a torch.save "
                               "file: save the state dict with torch.save", path);

@@ -67,6 +67,26 @@ static void st_free_partial(struct deft_safetensors *st) {
 
 void deft_safetensors_free(struct deft_safetensors *st) { st_free_partial(st); }
 
+static int cmp_str_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+enum deft_status deft_io_check_unique_names(const struct deft_safetensors *st, const char *file,
+                                            const char *note) {
+    if (st->n_tensors < 2) return DEFT_OK;
+    const char **names = deft_malloc((size_t)st->n_tensors * sizeof *names);
+    if (!names) return deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", file);
+    for (int i = 0; i < st->n_tensors; i++) names[i] = st->tensors[i].name;
+    qsort(names, (size_t)st->n_tensors, sizeof *names, cmp_str_ptr);
+    enum deft_status s = DEFT_OK;
+    for (int i = 1; i < st->n_tensors && !s; i++)
+        if (!strcmp(names[i - 1], names[i]))
+            s = deft_set_error(DEFT_ERR_FORMAT, "%s: two tensors are named '%s'%s", file, names[i],
+                               note ? note : "");
+    deft_free(names);
+    return s;
+}
+
 /* A JSON number that is an exact non-negative integer <= 2^53. */
 static bool json_u53(const cJSON *j, uint64_t *out) {
     if (!cJSON_IsNumber(j)) return false;

@@ -5,6 +5,12 @@ prep DIR OUT.npy            torchvision-preprocessed images of DIR (resize 256,
 squeezenet PTH IN.npy OUT   torchvision squeezenet1_0 logits with the .pth weights
 random ARCH OUTDIR          torchvision ARCH with random weights: ARCH.pth,
                             ARCH_in.npy (2 random images), ARCH_ref.npy (logits)
+random_onnx ARCH OUTDIR     the same, exported with torch.onnx (opset 13, dynamic
+                            batch) as ARCH.onnx instead of ARCH.pth
+cifar_prep DIR OUT.npy      images of DIR resized to 32x32, ImageNet mean/std (the
+                            cifar10_resnet20 recipe)
+opencv MODEL.onnx IN OUT    OpenCV DNN's output for the model on IN.npy
+unsupported OUT.onnx        a valid ONNX model with an op deft does not convert (Erf)
 compare A.npy B.npy TOL     max abs diff and top-1 agreement; exit 1 if over TOL
 """
 import os, sys
@@ -29,7 +35,7 @@ elif cmd == "squeezenet":
     with torch.no_grad():
         y = m(torch.from_numpy(np.load(sys.argv[3])))
     np.save(sys.argv[4], y.numpy())
-elif cmd == "random":
+elif cmd in ("random", "random_onnx"):
     arch, out = sys.argv[2], sys.argv[3]
     torch.manual_seed(0)
     kw = {"aux_logits": False, "init_weights": True} if arch == "googlenet" else {}
@@ -40,12 +46,40 @@ elif cmd == "random":
         if isinstance(mod, torch.nn.BatchNorm2d):
             mod.running_mean.uniform_(-0.1, 0.1)
             mod.running_var.uniform_(0.5, 1.5)
-    torch.save(m.state_dict(), os.path.join(out, arch + ".pth"))
     x = torch.randn(2, 3, 224, 224)
+    if cmd == "random":
+        torch.save(m.state_dict(), os.path.join(out, arch + ".pth"))
+    else:
+        torch.onnx.export(m, x[:1], os.path.join(out, arch + ".onnx"), input_names=["input"],
+                          output_names=["logits"], opset_version=13,
+                          dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
     with torch.no_grad():
         y = m(x)
     np.save(os.path.join(out, arch + "_in.npy"), x.numpy())
     np.save(os.path.join(out, arch + "_ref.npy"), y.numpy())
+elif cmd == "cifar_prep":
+    tf = T.Compose([T.Resize((32, 32)), T.ToTensor(),
+                    T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    names = sorted(f for f in os.listdir(sys.argv[2]) if f.lower().endswith((".jpg", ".png")))
+    x = torch.stack([tf(Image.open(os.path.join(sys.argv[2], f)).convert("RGB")) for f in names])
+    np.save(sys.argv[3], x.numpy().astype(np.float32))
+elif cmd == "opencv":
+    import cv2
+    net = cv2.dnn.readNetFromONNX(sys.argv[2])
+    net.setInput(np.load(sys.argv[3]))
+    np.save(sys.argv[4], net.forward().astype(np.float32))
+elif cmd == "unsupported":
+    import onnx
+    from onnx import helper, TensorProto
+    w = helper.make_tensor("conv.weight", TensorProto.FLOAT, [4, 3, 1, 1], [0.1] * 12)
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "conv.weight"], ["c"], name="/conv/Conv"),
+         helper.make_node("Erf", ["c"], ["y"], name="/act/Erf")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(m)
+    onnx.save(m, sys.argv[2])
 elif cmd == "compare":
     a, b, tol = np.load(sys.argv[2]), np.load(sys.argv[3]), float(sys.argv[4])
     a = a.reshape(a.shape[0], -1); b = b.reshape(b.shape[0], -1)

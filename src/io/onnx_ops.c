@@ -1,0 +1,499 @@
+/* onnx_ops.c - one converter per ONNX op onto deft's IR (default domain,
+ * opsets 7-20 as torch.onnx, tf2onnx and keras2onnx write them for CNNs).
+ * A converter reads the current node's inputs and attributes through the
+ * oi_* helpers, adds deft nodes and binds the node's first output. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "io/onnx_impl.h"
+
+#define BAD(...) oi_fail(im, DEFT_ERR_UNSUPPORTED, __VA_ARGS__)
+
+static int in_ndim(struct onnx_imp *im, int v) { return deft_graph_value(im->g, v)->shape.ndim; }
+static const struct deft_shape *in_shape(struct onnx_imp *im, int v) {
+    return &deft_graph_value(im->g, v)->shape;
+}
+
+/* pads for auto_pad SAME_UPPER / SAME_LOWER (kernel already dilated). */
+static void same_pads(int64_t in, int64_t k, int64_t stride, bool upper, int64_t *begin,
+                      int64_t *end) {
+    int64_t out = (in + stride - 1) / stride;
+    int64_t total = (out - 1) * stride + k - in;
+    if (total < 0) total = 0;
+    *begin = upper ? total / 2 : total - total / 2;
+    *end = total - *begin;
+}
+
+/* strides, dilations, pads (top, left, bottom, right) of a conv or pool over x. */
+static enum deft_status window_attrs(struct onnx_imp *im, int x, const int64_t kernel[2],
+                                     int stride[2], int dil[2], int pad[4]) {
+    int64_t st[4] = {1, 1}, dl[4] = {1, 1}, pd[8] = {0, 0, 0, 0};
+    int ns = oi_attr_ints(im, "strides", st, 2), nd = oi_attr_ints(im, "dilations", dl, 2),
+        np = oi_attr_ints(im, "pads", pd, 4);
+    if (ns < 0 || nd < 0 || np < 0) return im->status;
+    if ((ns && ns != 2) || (nd && nd != 2) || (np && np != 4))
+        return BAD("only 2-D windows are supported");
+    char buf[32];
+    const char *ap = oi_attr_s(im, "auto_pad", "NOTSET", buf, sizeof buf);
+    const struct deft_shape *s = in_shape(im, x);
+    for (int i = 0; i < 2; i++) {
+        if (st[i] < 1 || st[i] > 1024 || dl[i] < 1 || dl[i] > 1024)
+            return BAD("stride or dilation out of range");
+        stride[i] = (int)st[i];
+        dil[i] = (int)dl[i];
+        if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER"))
+            same_pads(s->d[2 + i], (kernel[i] - 1) * dl[i] + 1, st[i], ap[5] == 'U', &pd[i],
+                      &pd[i + 2]);
+        else if (!strcmp(ap, "VALID"))
+            pd[i] = pd[i + 2] = 0;
+        else if (strcmp(ap, "NOTSET"))
+            return BAD("auto_pad '%s' is not supported", ap);
+    }
+    for (int i = 0; i < 4; i++) {
+        if (pd[i] < 0 || pd[i] > 4096) return BAD("padding %lld is not supported", (long long)pd[i]);
+        pad[i] = (int)pd[i];
+    }
+    return DEFT_OK;
+}
+
+static enum deft_status conv(struct onnx_imp *im, bool transposed) {
+    int x = oi_act(im, 0);
+    int w = x < 0 ? -1 : oi_weight(im, 1, "weight", DEFT_VALUE_PARAM);
+    int b = w >= 0 && oi_has_input(im, 2) ? oi_weight(im, 2, "bias", DEFT_VALUE_PARAM) : -1;
+    if (x < 0 || w < 0 || (oi_has_input(im, 2) && b < 0)) return oi_bind(im, -1);
+    const struct deft_shape *ws = in_shape(im, w);
+    if (ws->ndim != 4 || in_ndim(im, x) != 4) return BAD("only 2-D convolutions are supported");
+    int64_t groups = oi_attr_i(im, "group", 1);
+    if (groups < 1 || groups > 65536)
+        return BAD("group %lld", (long long)groups);
+    struct deft_attr a = {.has_bias = b >= 0};
+    a.conv.groups = (int)groups;
+    if (window_attrs(im, x, (int64_t[2]){ws->d[2], ws->d[3]}, a.conv.stride, a.conv.dilation,
+                     a.conv.pad))
+        return im->status;
+    if (transposed) {
+        int64_t op[2] = {0, 0};
+        if (oi_attr_ints(im, "output_padding", op, 2) < 0) return im->status;
+        if (oi_attr(im, "output_shape")) return BAD("output_shape is not supported; give pads");
+        a.conv.output_padding[0] = (int)op[0];
+        a.conv.output_padding[1] = (int)op[1];
+    }
+    int in[3] = {x, w, b};
+    return oi_bind(im, oi_add_node(im, transposed ? DEFT_OP_CONV_TRANSPOSE2D : DEFT_OP_CONV2D,
+                                   true, in, b >= 0 ? 3 : 2, &a));
+}
+static enum deft_status op_conv(struct onnx_imp *im) { return conv(im, false); }
+static enum deft_status op_conv_transpose(struct onnx_imp *im) { return conv(im, true); }
+
+static enum deft_status op_batchnorm(struct onnx_imp *im) {
+    int in[5] = {oi_act(im, 0), -1, -1, -1, -1};
+    static const char *const sfx[] = {"", "weight", "bias", "running_mean", "running_var"};
+    for (int i = 1; i < 5 && in[i - 1] >= 0; i++)
+        in[i] = oi_weight(im, i, sfx[i], i <= 2 ? DEFT_VALUE_PARAM : DEFT_VALUE_STATE);
+    if (in[4] < 0) return oi_bind(im, -1);
+    if (oi_attr_i(im, "training_mode", 0)) return BAD("training_mode=1 is not supported");
+    struct deft_attr a = {.bn = {.eps = oi_attr_f(im, "epsilon", 1e-5f),
+                                 .momentum = 1.0f - oi_attr_f(im, "momentum", 0.9f),
+                                 .mode = DEFT_BN_EVAL}};
+    return oi_bind(im, oi_add_node(im, DEFT_OP_BATCHNORM, true, in, 5, &a));
+}
+
+static enum deft_status act(struct onnx_imp *im, enum deft_act_kind k, float alpha) {
+    int x = oi_act(im, 0);
+    struct deft_attr a = {.act = {k, alpha}};
+    return oi_bind(im, x < 0 ? -1 : oi_add_node(im, DEFT_OP_ACT, false, &x, 1, &a));
+}
+static enum deft_status op_relu(struct onnx_imp *im) { return act(im, DEFT_ACT_RELU, 0); }
+static enum deft_status op_sigmoid(struct onnx_imp *im) { return act(im, DEFT_ACT_SIGMOID, 0); }
+static enum deft_status op_tanh(struct onnx_imp *im) { return act(im, DEFT_ACT_TANH, 0); }
+static enum deft_status op_hardswish(struct onnx_imp *im) { return act(im, DEFT_ACT_HARDSWISH, 0); }
+static enum deft_status op_leaky_relu(struct onnx_imp *im) {
+    return act(im, DEFT_ACT_LEAKY_RELU, oi_attr_f(im, "alpha", 0.01f));
+}
+
+/* Clip to [0, 6] is relu6 and to [0, inf) relu; bounds are attributes before
+ * opset 11 and constant inputs from then on. */
+static enum deft_status op_clip(struct onnx_imp *im) {
+    float lo = -INFINITY, hi = INFINITY;
+    if (im->opset < 11) {
+        lo = oi_attr_f(im, "min", lo);
+        hi = oi_attr_f(im, "max", hi);
+    } else {
+        for (int i = 1; i <= 2; i++) {
+            if (!oi_has_input(im, i)) continue;
+            const struct deft_tensor *t = oi_const(im, i);
+            if (!t) return im->status;
+            if (deft_tensor_numel(t) != 1) return BAD("Clip bounds must be scalars");
+            float v;
+            if (deft_tensor_to_f32(t, &v)) return DEFT_ERR_NOMEM;
+            if (i == 1) lo = v; else hi = v;
+        }
+    }
+    if (lo == 0 && hi == 6) return act(im, DEFT_ACT_RELU6, 0);
+    if (lo == 0 && isinf(hi) && hi > 0) return act(im, DEFT_ACT_RELU, 0);
+    return BAD("Clip to [%g, %g] is not supported (only [0, 6] and [0, inf))", lo, hi);
+}
+
+static enum deft_status pool(struct onnx_imp *im, enum deft_pool_kind kind) {
+    int x = oi_act(im, 0);
+    if (x < 0) return oi_bind(im, -1);
+    if (in_ndim(im, x) != 4) return BAD("only 2-D pooling is supported");
+    if (im->node->n_output > 1 && im->node->output[1] && *im->node->output[1])
+        return BAD("the Indices output is not supported");
+    int64_t k[4] = {0, 0};
+    if (oi_attr_ints(im, "kernel_shape", k, 2) != 2 || k[0] < 1 || k[1] < 1 || k[0] > 4096 ||
+        k[1] > 4096)
+        return im->status ? im->status : BAD("kernel_shape must give 2 sizes");
+    struct deft_attr a = {.pool = {.kind = kind, .kernel = {(int)k[0], (int)k[1]},
+                                   .ceil_mode = oi_attr_i(im, "ceil_mode", 0) != 0,
+                                   .count_include_pad = oi_attr_i(im, "count_include_pad", 0) != 0}};
+    int dil[2];
+    if (window_attrs(im, x, k, a.pool.stride, dil, a.pool.pad)) return im->status;
+    if (dil[0] != 1 || dil[1] != 1) return BAD("dilated pooling is not supported");
+    return oi_bind(im, oi_add_node(im, DEFT_OP_POOL, false, &x, 1, &a));
+}
+static enum deft_status op_maxpool(struct onnx_imp *im) { return pool(im, DEFT_POOL_MAX); }
+static enum deft_status op_avgpool(struct onnx_imp *im) { return pool(im, DEFT_POOL_AVG); }
+
+static enum deft_status op_global_avgpool(struct onnx_imp *im) {
+    int x = oi_act(im, 0);
+    if (x >= 0 && in_ndim(im, x) != 4) return BAD("only [N, C, H, W] inputs are supported");
+    struct deft_attr a = {0};
+    return oi_bind(im, x < 0 ? -1 : oi_add_node(im, DEFT_OP_GLOBAL_AVGPOOL, false, &x, 1, &a));
+}
+
+/* Add, Mul; Sub and Div by a constant become Add of -c and Mul by 1/c. */
+static enum deft_status binary(struct onnx_imp *im, enum deft_op op, int invert) {
+    int a = oi_act(im, 0), b;
+    if (a < 0) return oi_bind(im, -1);
+    if (invert) {
+        const struct deft_tensor *c = oi_has_input(im, 1) ? oi_const(im, 1) : NULL;
+        if (!c) return im->status ? im->status : BAD("second input missing");
+        struct deft_tensor *t;
+        struct deft_shape sh = c->shape.ndim ? c->shape : (struct deft_shape){.ndim = 1, .d = {1}};
+        if (deft_tensor_create(DEFT_F32, &sh, &t)) return DEFT_ERR_NOMEM;
+        float *f = t->data;
+        if (deft_tensor_to_f32(c, f)) {
+            deft_tensor_free(t);
+            return DEFT_ERR_NOMEM;
+        }
+        for (int64_t i = 0; i < deft_tensor_numel(t); i++) f[i] = invert == 1 ? -f[i] : 1.0f / f[i];
+        b = oi_new_weight(im, invert == 1 ? "neg" : "reciprocal", DEFT_VALUE_STATE, t);
+    } else {
+        b = oi_act(im, 1);
+    }
+    if (b < 0) return oi_bind(im, -1);
+    struct deft_attr at = {0};
+    return oi_bind(im, oi_add_node(im, op, false, (int[2]){a, b}, 2, &at));
+}
+static enum deft_status op_add(struct onnx_imp *im) { return binary(im, DEFT_OP_ADD, 0); }
+static enum deft_status op_mul(struct onnx_imp *im) { return binary(im, DEFT_OP_MUL, 0); }
+static enum deft_status op_sub(struct onnx_imp *im) { return binary(im, DEFT_OP_ADD, 1); }
+static enum deft_status op_div(struct onnx_imp *im) { return binary(im, DEFT_OP_MUL, 2); }
+
+static enum deft_status op_concat(struct onnx_imp *im) {
+    int n = (int)im->node->n_input;
+    if (n < 1 || n > DEFT_MAX_INPUTS)
+        return BAD("Concat of %d inputs (deft takes 1 to %d)", n, DEFT_MAX_INPUTS);
+    int in[DEFT_MAX_INPUTS];
+    for (int i = 0; i < n; i++)
+        if ((in[i] = oi_act(im, i)) < 0) return oi_bind(im, -1);
+    int64_t axis = oi_attr_i(im, "axis", 1), r = in_ndim(im, in[0]);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r) return BAD("axis out of range");
+    struct deft_attr a = {.concat = {(int)axis}};
+    return oi_bind(im, oi_add_node(im, DEFT_OP_CONCAT, false, in, n, &a));
+}
+
+/* Reshape to s, keeping the batch free when the first dimension is the
+ * input's batch, so the model follows batch-size changes. */
+static enum deft_status reshape_to(struct onnx_imp *im, int x, struct deft_shape s, bool batch_free) {
+    if (batch_free) s.d[0] = -1;
+    struct deft_attr a = {.shape = s};
+    return oi_bind(im, oi_add_node(im, DEFT_OP_RESHAPE, false, &x, 1, &a));
+}
+
+static enum deft_status op_flatten(struct onnx_imp *im) {
+    int x = oi_act(im, 0);
+    if (x < 0) return oi_bind(im, -1);
+    const struct deft_shape *s = in_shape(im, x);
+    int64_t axis = oi_attr_i(im, "axis", 1);
+    if (axis < 0) axis += s->ndim;
+    if (axis < 0 || axis > s->ndim) return BAD("axis out of range");
+    struct deft_shape o = {.ndim = 2, .d = {1, 1}};
+    for (int d = 0; d < s->ndim; d++) o.d[d < axis ? 0 : 1] *= s->d[d];
+    return reshape_to(im, x, o, axis == 1);
+}
+
+static enum deft_status op_reshape(struct onnx_imp *im) {
+    int x = oi_act(im, 0);
+    const struct deft_tensor *t = x < 0 ? NULL : oi_const(im, 1);
+    if (!t) return oi_bind(im, -1);
+    const struct deft_shape *s = in_shape(im, x);
+    int64_t n = deft_tensor_numel(t);
+    if (t->dtype != DEFT_I64 || t->shape.ndim != 1 || n < 1 || n > DEFT_MAX_DIMS)
+        return BAD("the shape input must be 1 to %d int64 values", DEFT_MAX_DIMS);
+    const int64_t *q = t->data;
+    struct deft_shape o = {.ndim = (int)n};
+    int infer = -1;
+    int64_t known = 1, total = deft_shape_numel(s);
+    for (int d = 0; d < o.ndim; d++) {
+        o.d[d] = q[d] == 0 && !oi_attr_i(im, "allowzero", 0) && d < s->ndim ? s->d[d] : q[d];
+        if (o.d[d] == -1) {
+            if (infer >= 0) return BAD("two -1 entries in the shape");
+            infer = d;
+        } else if (o.d[d] < 0 || o.d[d] > ((int64_t)1 << 40)) {
+            return BAD("bad shape entry %lld", (long long)o.d[d]);
+        } else {
+            known *= o.d[d];
+        }
+    }
+    if (infer >= 0) o.d[infer] = known ? total / known : 0;
+    if (deft_shape_numel(&o) != total) return BAD("the shape does not keep the element count");
+    bool batch_free = s->ndim >= 1 && o.ndim >= 1 && (q[0] == 0 || q[0] == -1 || q[0] == s->d[0]) &&
+                      o.d[0] == s->d[0];
+    return reshape_to(im, x, o, batch_free);
+}
+
+/* Gemm (A [N, K] times B, plus C) and MatMul with a constant 2-D B: linear
+ * layers. Weights are stored as deft's [M, K]; a transposed or scaled weight
+ * gets a converted copy. */
+static enum deft_status linear(struct onnx_imp *im, bool gemm) {
+    int x = oi_act(im, 0);
+    if (x < 0) return oi_bind(im, -1);
+    if (in_ndim(im, x) != 2) return BAD("only 2-D inputs are supported");
+    int64_t trans_a = gemm ? oi_attr_i(im, "transA", 0) : 0;
+    int64_t trans_b = gemm ? oi_attr_i(im, "transB", 0) : 0;
+    float alpha = gemm ? oi_attr_f(im, "alpha", 1.0f) : 1.0f;
+    float beta = gemm ? oi_attr_f(im, "beta", 1.0f) : 1.0f;
+    if (trans_a) return BAD("transA=1 is not supported");
+    const struct deft_tensor *bt = oi_const(im, 1);
+    if (!bt) return im->status;
+    if (bt->shape.ndim != 2) return BAD("B must be a 2-D constant");
+    int64_t k = in_shape(im, x)->d[1];
+    int64_t m = trans_b ? bt->shape.d[0] : bt->shape.d[1];
+    if ((trans_b ? bt->shape.d[1] : bt->shape.d[0]) != k)
+        return oi_fail(im, DEFT_ERR_SHAPE, "B does not match the input's %lld features", (long long)k);
+    int w;
+    if (trans_b && alpha == 1.0f) {
+        w = oi_weight(im, 1, "weight", DEFT_VALUE_PARAM);
+    } else {
+        struct deft_tensor *t, *src;
+        if (deft_tensor_create(DEFT_F32, &(struct deft_shape){.ndim = 2, .d = {m, k}}, &t))
+            return DEFT_ERR_NOMEM;
+        if (deft_tensor_create(DEFT_F32, &bt->shape, &src) || deft_tensor_to_f32(bt, src->data)) {
+            deft_tensor_free(t);
+            deft_tensor_free(src);
+            return DEFT_ERR_NOMEM;
+        }
+        const float *b = src->data;
+        float *o = t->data;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < k; j++) o[i * k + j] = alpha * (trans_b ? b[i * k + j] : b[j * m + i]);
+        deft_tensor_free(src);
+        w = oi_new_weight(im, "weight", DEFT_VALUE_PARAM, t);
+    }
+    int bias = -1;
+    if (w >= 0 && gemm && oi_has_input(im, 2)) {
+        const struct deft_tensor *c = oi_const(im, 2);
+        if (!c) return im->status;
+        int64_t cn = deft_tensor_numel(c);
+        bool row = cn == m && (c->shape.ndim == 1 || (c->shape.ndim == 2 && c->shape.d[0] == 1));
+        if (!row) return BAD("only a bias of shape [M] or [1, M] is supported for C");
+        if (c->shape.ndim == 1 && beta == 1.0f) {
+            bias = oi_weight(im, 2, "bias", DEFT_VALUE_PARAM);
+        } else {
+            struct deft_tensor *t;
+            if (deft_tensor_create(DEFT_F32, &(struct deft_shape){.ndim = 1, .d = {m}}, &t))
+                return DEFT_ERR_NOMEM;
+            float *f = t->data;
+            if (deft_tensor_to_f32(c, f)) {
+                deft_tensor_free(t);
+                return DEFT_ERR_NOMEM;
+            }
+            for (int64_t i = 0; i < m; i++) f[i] *= beta;
+            bias = oi_new_weight(im, "bias", DEFT_VALUE_PARAM, t);
+        }
+        if (bias < 0) return oi_bind(im, -1);
+    }
+    if (w < 0) return oi_bind(im, -1);
+    struct deft_attr a = {.has_bias = bias >= 0};
+    int in[3] = {x, w, bias};
+    return oi_bind(im, oi_add_node(im, DEFT_OP_LINEAR, true, in, bias >= 0 ? 3 : 2, &a));
+}
+static enum deft_status op_gemm(struct onnx_imp *im) { return linear(im, true); }
+static enum deft_status op_matmul(struct onnx_imp *im) { return linear(im, false); }
+
+/* Identity, and Dropout at inference: the output is the input. The exporter
+ * also shares equal constants through Identity nodes: those stay constants. */
+static enum deft_status op_identity(struct onnx_imp *im) {
+    if (!oi_input_is_const(im, 0)) return oi_bind(im, oi_act(im, 0));
+    const struct deft_tensor *c = oi_const(im, 0);
+    struct deft_tensor *t;
+    if (!c) return im->status;
+    if (deft_tensor_create(c->dtype, &c->shape, &t)) return DEFT_ERR_NOMEM;
+    memcpy(t->data, c->data, deft_tensor_nbytes(c));
+    return oi_bind_const(im, t);
+}
+
+static enum deft_status op_softmax(struct onnx_imp *im) {
+    int x = oi_act(im, 0);
+    if (x < 0) return oi_bind(im, -1);
+    int r = in_ndim(im, x);
+    int64_t axis = oi_attr_i(im, "axis", im->opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r) return BAD("axis out of range");
+    /* before opset 13 Softmax flattens from axis on: the same only for the last axis */
+    if (im->opset < 13 && axis != r - 1) return BAD("Softmax over a middle axis before opset 13");
+    struct deft_attr a = {.softmax = {(int)axis}};
+    return oi_bind(im, oi_add_node(im, DEFT_OP_SOFTMAX, false, &x, 1, &a));
+}
+
+static enum deft_status op_pad(struct onnx_imp *im) {
+    int x = oi_act(im, 0);
+    if (x < 0) return oi_bind(im, -1);
+    char buf[32];
+    if (strcmp(oi_attr_s(im, "mode", "constant", buf, sizeof buf), "constant"))
+        return BAD("mode '%s' is not supported (only constant zeros)", buf);
+    int r = in_ndim(im, x);
+    int64_t p[2 * DEFT_MAX_DIMS] = {0};
+    int np;
+    float value = 0;
+    if (im->opset < 11) {
+        if ((np = oi_attr_ints(im, "pads", p, 2 * DEFT_MAX_DIMS)) < 0) return im->status;
+        value = oi_attr_f(im, "value", 0);
+    } else {
+        const struct deft_tensor *t = oi_const(im, 1);
+        if (!t) return im->status;
+        if (t->dtype != DEFT_I64 || deft_tensor_numel(t) > 2 * DEFT_MAX_DIMS)
+            return BAD("pads must be int64");
+        np = (int)deft_tensor_numel(t);
+        memcpy(p, t->data, (size_t)np * sizeof *p);
+        if (oi_has_input(im, 2)) {
+            const struct deft_tensor *v = oi_const(im, 2);
+            if (!v) return im->status;
+            if (deft_tensor_numel(v) != 1 || deft_tensor_to_f32(v, &value)) return BAD("bad value");
+        }
+        if (oi_has_input(im, 3)) return BAD("the axes input is not supported");
+    }
+    if (np != 2 * r) return BAD("pads has %d entries for a rank-%d input", np, r);
+    if (value != 0) return BAD("padding with %g is not supported (only zeros)", value);
+    struct deft_attr a = {0};
+    for (int d = 0; d < r; d++) {
+        if (p[d] < 0 || p[d + r] < 0 || p[d] > 4096 || p[d + r] > 4096)
+            return BAD("negative or huge pads are not supported");
+        a.pad.before[d] = p[d];
+        a.pad.after[d] = p[d + r];
+    }
+    return oi_bind(im, oi_add_node(im, DEFT_OP_PAD, false, &x, 1, &a));
+}
+
+/* Resize / Upsample of H and W by constant scales or sizes: nearest (PyTorch's
+ * floor rule, or integer factors) and bilinear (align_corners or half-pixel). */
+static enum deft_status op_resize(struct onnx_imp *im) {
+    int x = oi_act(im, 0);
+    if (x < 0) return oi_bind(im, -1);
+    const struct deft_shape *s = in_shape(im, x);
+    if (s->ndim != 4) return BAD("only [N, C, H, W] inputs are supported");
+    bool upsample_op = !strcmp(im->node->op_type, "Upsample");
+    float scale[4] = {1, 1, 1, 1};
+    int64_t out_h = 0, out_w = 0;
+    const struct deft_tensor *t = NULL;
+    int scales_in = upsample_op || im->opset < 11 ? 1 : 2;
+    if (upsample_op && im->opset < 9) {
+        const Onnx__AttributeProto *a = oi_attr(im, "scales");
+        if (!a || a->n_floats != 4) return BAD("scales must give 4 factors");
+        for (int i = 0; i < 4; i++) scale[i] = a->floats[i];
+    } else if (oi_has_input(im, scales_in) &&
+               (t = oi_const(im, scales_in)) && deft_tensor_numel(t) > 0) {
+        if (deft_tensor_numel(t) != 4 || deft_tensor_to_f32(t, scale)) return BAD("scales must give 4 factors");
+    } else if (!upsample_op && im->opset >= 11 && oi_has_input(im, 3)) {
+        if (!(t = oi_const(im, 3))) return im->status;
+        if (t->dtype != DEFT_I64 || deft_tensor_numel(t) != 4) return BAD("sizes must give 4 sizes");
+        const int64_t *q = t->data;
+        if (q[0] != s->d[0] || q[1] != s->d[1]) return BAD("only H and W may be resized");
+        out_h = q[2];
+        out_w = q[3];
+    } else if (im->status) {
+        return im->status;
+    } else {
+        return BAD("neither scales nor sizes is given");
+    }
+    if (!out_h) {
+        if (scale[0] != 1 || scale[1] != 1) return BAD("only H and W may be resized");
+        out_h = (int64_t)floorf((float)s->d[2] * scale[2]);
+        out_w = (int64_t)floorf((float)s->d[3] * scale[3]);
+    }
+    if (out_h < 1 || out_w < 1 || out_h > 65536 || out_w > 65536) return BAD("bad output size");
+    char mb[32], cb[40], nb[32];
+    const char *mode = oi_attr_s(im, "mode", "nearest", mb, sizeof mb);
+    const char *ct = oi_attr_s(im, "coordinate_transformation_mode",
+                               im->opset >= 11 ? "half_pixel" : "asymmetric", cb, sizeof cb);
+    const char *nm = oi_attr_s(im, "nearest_mode", "round_prefer_floor", nb, sizeof nb);
+    struct deft_attr a = {.shape = {.ndim = 4, .d = {0, 0, out_h, out_w}}};
+    if (!strcmp(mode, "nearest")) {
+        bool integer = out_h % s->d[2] == 0 && out_w % s->d[3] == 0;
+        bool floor_rule = !strcmp(ct, "asymmetric") && (!strcmp(nm, "floor") || im->opset < 11);
+        if (!floor_rule && !(integer && strcmp(ct, "align_corners")))
+            return BAD("nearest resize with %s / %s is not supported", ct, nm);
+        a.upsample.mode = DEFT_UPSAMPLE_NEAREST;
+    } else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear")) {
+        a.upsample.mode = DEFT_UPSAMPLE_BILINEAR;
+        if (!strcmp(ct, "align_corners"))
+            a.upsample.align_corners = true;
+        else if (strcmp(ct, "half_pixel") && strcmp(ct, "pytorch_half_pixel"))
+            return BAD("linear resize with %s is not supported", ct);
+    } else {
+        return BAD("mode '%s' is not supported", mode);
+    }
+    return oi_bind(im, oi_add_node(im, DEFT_OP_UPSAMPLE, false, &x, 1, &a));
+}
+
+static enum deft_status op_constant(struct onnx_imp *im) {
+    const Onnx__AttributeProto *a;
+    struct deft_tensor *t = NULL;
+    enum deft_status s;
+    if ((a = oi_attr(im, "value")) && a->t) {
+        if ((s = deft_onnx_tensor(a->t, im->file, &t))) return s;
+        return oi_bind_const(im, t);
+    }
+    bool f = (a = oi_attr(im, "value_float")) || (a = oi_attr(im, "value_floats"));
+    if (!f && !(a = oi_attr(im, "value_int")) && !(a = oi_attr(im, "value_ints")))
+        return BAD("only tensor, float and int values are supported");
+    bool list = a->name[strlen(a->name) - 1] == 's'; /* value_floats, value_ints */
+    int64_t n = f ? (list ? (int64_t)a->n_floats : 1) : (list ? (int64_t)a->n_ints : 1);
+    if (n < 1 || n > (1 << 24)) return BAD("empty or huge constant");
+    struct deft_shape sh = {.ndim = list ? 1 : 0, .d = {n}};
+    if ((s = deft_tensor_create(f ? DEFT_F32 : DEFT_I64, &sh, &t))) return s;
+    for (int64_t i = 0; i < n; i++) {
+        if (f) ((float *)t->data)[i] = list ? a->floats[i] : a->f;
+        else ((int64_t *)t->data)[i] = list ? a->ints[i] : a->i;
+    }
+    return oi_bind_const(im, t);
+}
+
+struct onnx_op { const char *name; enum deft_status (*convert)(struct onnx_imp *im); };
+static const struct onnx_op onnx_ops[] = {
+    {"Add", op_add}, {"AveragePool", op_avgpool}, {"BatchNormalization", op_batchnorm},
+    {"Clip", op_clip}, {"Concat", op_concat}, {"Constant", op_constant}, {"Conv", op_conv},
+    {"ConvTranspose", op_conv_transpose}, {"Div", op_div}, {"Dropout", op_identity},
+    {"Flatten", op_flatten}, {"Gemm", op_gemm}, {"GlobalAveragePool", op_global_avgpool},
+    {"HardSwish", op_hardswish}, {"Identity", op_identity}, {"LeakyRelu", op_leaky_relu},
+    {"MatMul", op_matmul}, {"MaxPool", op_maxpool}, {"Mul", op_mul}, {"Pad", op_pad},
+    {"Relu", op_relu}, {"Reshape", op_reshape}, {"Resize", op_resize}, {"Sigmoid", op_sigmoid},
+    {"Softmax", op_softmax}, {"Sub", op_sub}, {"Tanh", op_tanh}, {"Upsample", op_resize},
+};
+
+enum deft_status oi_convert_node(struct onnx_imp *im) {
+    const Onnx__NodeProto *n = im->node;
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
+        return BAD("ops of domain '%s' are not supported", n->domain);
+    for (size_t i = 0; i < sizeof onnx_ops / sizeof onnx_ops[0]; i++)
+        if (!strcmp(onnx_ops[i].name, n->op_type)) return onnx_ops[i].convert(im);
+    char list[400];
+    size_t l = 0;
+    for (size_t i = 0; i < sizeof onnx_ops / sizeof onnx_ops[0] && l < sizeof list; i++)
+        l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", onnx_ops[i].name);
+    return oi_fail(im, DEFT_ERR_UNSUPPORTED, "unsupported ONNX op '%s'; deft imports %s",
+                   n->op_type, list);
+}

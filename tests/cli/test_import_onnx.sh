@@ -1,0 +1,65 @@
+#!/bin/sh
+# `deft model import` of ONNX files, whole graph into deft's IR, checked
+# against the peers: the ImageNet SqueezeNet 1.0 .onnx of ../shared/models
+# against torchvision with the same weights' .pth, cifar10_resnet20.onnx
+# (32x32) against OpenCV DNN, torchvision architectures with random weights
+# exported by torch.onnx here against PyTorch; then bad input: an
+# unsupported op and a truncated file exit 2 naming the op / file.
+DEFT=${DEFT_BIN:-build/deft}
+SRC=${DEFT_SOURCE_DIR:-.}
+REF="/usr/bin/python3 $SRC/tests/ref/torchvision_import.py"
+/usr/bin/python3 -c "import torch, torchvision, onnx, PIL" 2>/dev/null ||
+    { echo "SKIP: python3 torch/torchvision/onnx not available"; exit 77; }
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+M=$SRC/../shared/models
+IMGS=$SRC/../shared/data/sample_images
+SQ=$M/squeezenet1_0_imagenet_deepcompression/squeezenet1_0_imagenet
+if [ -f "$SQ.onnx" ] && [ -d "$IMGS" ]; then
+    $REF prep "$IMGS" "$T/x.npy" >/dev/null &&
+    $REF squeezenet "$SQ.pth" "$T/x.npy" "$T/ref.npy" &&
+    $DEFT model import -i "$SQ.onnx" -o "$T/sq.safetensors" >/dev/null &&
+    $DEFT model run -m "$T/sq.safetensors" -i "$T/x.npy" -o "$T/y.npy" >/dev/null &&
+    $REF compare "$T/y.npy" "$T/ref.npy" 1e-3 && ok "squeezenet1_0 ImageNet .onnx vs torchvision" ||
+        bad "squeezenet1_0 ImageNet .onnx vs torchvision"
+    R20=$M/cifar10_resnet20/cifar10_resnet20.onnx
+    if /usr/bin/python3 -c "import cv2" 2>/dev/null; then
+        $REF cifar_prep "$IMGS" "$T/x32.npy" &&
+        $REF opencv "$R20" "$T/x32.npy" "$T/ref32.npy" &&
+        $DEFT model import -i "$R20" -o "$T/r20.safetensors" >/dev/null &&
+        $DEFT model run -m "$T/r20.safetensors" -i "$T/x32.npy" -o "$T/y32.npy" >/dev/null &&
+        $REF compare "$T/y32.npy" "$T/ref32.npy" 1e-3 && ok "cifar10_resnet20 .onnx (32x32) vs OpenCV DNN" ||
+            bad "cifar10_resnet20 .onnx (32x32) vs OpenCV DNN"
+    else
+        echo "skip cifar10_resnet20: python3-opencv not available"
+    fi
+else
+    echo "skip squeezenet/cifar10_resnet20: ../shared not present"
+fi
+for a in resnet18 mobilenet_v2 googlenet efficientnet_b0; do
+    $REF random_onnx $a "$T" 2>/dev/null &&
+    $DEFT model import -i "$T/$a.onnx" -o "$T/$a.safetensors" >/dev/null &&
+    $DEFT model run -m "$T/$a.safetensors" -i "$T/${a}_in.npy" -o "$T/${a}_y.npy" >/dev/null &&
+    $REF compare "$T/${a}_y.npy" "$T/${a}_ref.npy" 1e-3 && ok "$a exported by torch.onnx" ||
+        bad "$a exported by torch.onnx"
+    rm -f "$T/$a.onnx" "$T/$a.safetensors"
+done
+# an op deft does not convert: exit 2 naming the op and the node
+$REF unsupported "$T/erf.onnx"
+$DEFT model import -i "$T/erf.onnx" -o "$T/erf.safetensors" 2>"$T/err" >/dev/null
+rc=$?
+[ $rc -eq 2 ] && grep -q "'Erf'" "$T/err" && grep -q "/act/Erf" "$T/err" &&
+    ok "unsupported op: exit 2 naming the op" || { bad "unsupported op (exit $rc)"; cat "$T/err"; }
+[ -e "$T/erf.safetensors" ] && bad "a failed import left an output file"
+# a truncated ONNX file: exit 2 naming the file
+if [ -f "$SQ.onnx" ]; then
+    head -c 300000 "$SQ.onnx" >"$T/trunc.onnx"
+    $DEFT model import -i "$T/trunc.onnx" -o "$T/tr.safetensors" 2>"$T/err" >/dev/null
+    rc=$?
+    [ $rc -eq 2 ] && grep -q "trunc.onnx" "$T/err" && ok "truncated ONNX: exit 2 naming the file" ||
+        { bad "truncated ONNX (exit $rc)"; cat "$T/err"; }
+fi
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
