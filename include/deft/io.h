@@ -184,7 +184,9 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_weights_parse(const void *buf
 
 /* Weights of any supported format, detected from the file's content (not its
  * extension): ZIP -> torch.save, legacy torch magic -> legacy torch.save,
- * safetensors header -> safetensors, ONNX -> its initializers. Keras HDF5
+ * safetensors header -> safetensors, ONNX -> its weights (named as
+ * deft_onnx_read names them; the raw initializers when the graph does not
+ * convert). Keras HDF5
  * files are recognized and refused with DEFT_ERR_UNSUPPORTED (not
  * implemented yet); anything else is DEFT_ERR_FORMAT. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_weights_read(const char *path,

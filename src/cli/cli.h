@@ -11,4 +11,14 @@ extern const struct cli_command cli_commands[];
 /* `deft model import` (cmd_import.c). */
 int cmd_model_import(int argc, char **argv);
 
+struct deft_safetensors;
+/* The classifier size a file of named tensors implies for arch (0 when it has
+ * no classifier tensor); weights_arch.c. */
+int cli_infer_num_classes(const char *arch, const struct deft_safetensors *st);
+/* The deft architecture whose parameters the file matches best by name and
+ * shape (every named match must also match in shape), or NULL; *matched of
+ * its *total parameter/state tensors are in the file. */
+const char *cli_guess_arch(const struct deft_safetensors *st, int *num_classes, int *matched,
+                           int *total);
+
 #endif

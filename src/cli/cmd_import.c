@@ -67,38 +67,6 @@ struct import_opts {
     bool skip_mismatch;
 };
 
-/* The classifier size the file implies for arch: build the graph at 1 and 2
- * classes (shapes only, no data), find a param whose shape follows the class
- * count and read that dimension from the file's tensor of the same name.
- * 0 when the file has no such tensor. */
-static int infer_num_classes(const char *arch, const struct deft_safetensors *st) {
-    struct deft_graph *g1 = NULL, *g2 = NULL;
-    int n = 0;
-    if (deft_model_build(&(struct deft_model_opts){.arch = arch, .num_classes = 1}, &g1, NULL, NULL) ||
-        deft_model_build(&(struct deft_model_opts){.arch = arch, .num_classes = 2}, &g2, NULL, NULL))
-        goto done;
-    for (int v = 0; v < deft_graph_num_values(g1) && !n; v++) {
-        const struct deft_value *a = deft_graph_value(g1, v);
-        if (a->kind != DEFT_VALUE_PARAM) continue;
-        int w = deft_graph_find_value(g2, a->name);
-        if (w < 0) continue;
-        const struct deft_value *b = deft_graph_value(g2, w);
-        if (b->shape.ndim != a->shape.ndim || deft_shape_equal(&a->shape, &b->shape)) continue;
-        const struct deft_tensor *t = deft_safetensors_find(st, a->name);
-        if (!t || t->shape.ndim != a->shape.ndim) continue;
-        for (int k = 0; k < a->shape.ndim; k++)
-            if (a->shape.d[k] != b->shape.d[k] && t->shape.d[k] >= 1 && t->shape.d[k] <= 1000000) {
-                n = (int)t->shape.d[k];
-                break;
-            }
-    }
-done:
-    deft_graph_free(g1);
-    deft_graph_free(g2);
-    deft_clear_error();
-    return n;
-}
-
 /* ["class_0", ...] or the given comma-separated names as a JSON array. */
 static char *class_names_json(const char *list, int n) {
     cJSON *a = cJSON_CreateArray();
@@ -147,7 +115,7 @@ static int import_into_arch(const struct import_opts *o, const struct deft_safet
     bool inferred = false;
     if (!num_classes && class_names) num_classes = count_names(class_names);
     if (!num_classes) {
-        num_classes = infer_num_classes(arch, st);
+        num_classes = cli_infer_num_classes(arch, st);
         inferred = num_classes > 0;
     }
     if (class_names && num_classes != count_names(class_names)) {

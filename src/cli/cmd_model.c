@@ -13,10 +13,12 @@ static int model_usage(FILE *f) {
             "  run  -m MODEL.safetensors -i input.npy -o output.npy [--backend cpu|ref] [--threads N]\n"
             "       Run a model on an already-preprocessed float32 NCHW tensor; the batch\n"
             "       size may differ from the one the model was saved with.\n"
-            "  info -m MODEL.safetensors | --arch NAME [--size N] [--classes N] [--batch N] [--dot]\n"
-            "       Layers, output shapes, parameters and FLOPs (at the given input size).\n"
-            "  import -i WEIGHTS -o OUT.safetensors [--arch NAME] [--num_classes N]\n"
-            "       Pretrained weights (PyTorch .pth/.pt, safetensors) into deft; see\n"
+            "  info -m FILE | --arch NAME [--size N] [--classes N] [--batch N] [--dot]\n"
+            "       Layers, output shapes, parameters and FLOPs (at the given input size) of a\n"
+            "       deft model, an ONNX graph, or a weights file (.pth, .safetensors): for\n"
+            "       weights, the architecture is --arch or guessed from tensor names and shapes.\n"
+            "  import -i FILE -o OUT.safetensors [--arch NAME] [--num_classes N] [--preprocess M]\n"
+            "       A pretrained network (PyTorch .pth/.pt, ONNX, safetensors) into deft; see\n"
             "       `deft model import --help`.\n");
     return f == stdout ? 0 : 2;
 }
@@ -123,6 +125,87 @@ done:
     return rc;
 }
 
+/* A deft model file: safetensors with "deft_format" metadata. */
+static bool is_model_file(const char *path, const char *fmt) {
+    if (strcmp(fmt, "safetensors")) return false;
+    struct deft_safetensors *st = NULL;
+    if (deft_safetensors_read(path, &st)) {
+        deft_clear_error();
+        return true; /* let deft_model_load report what is wrong */
+    }
+    bool yes = deft_safetensors_meta(st, "deft_format") != NULL;
+    deft_safetensors_free(st);
+    return yes;
+}
+
+/* Tensors of arch's graph found in st with the same shape. */
+static int count_matching(const struct deft_graph *g, const struct deft_safetensors *st, int *total) {
+    int matched = 0;
+    *total = 0;
+    for (int v = 0; v < deft_graph_num_values(g); v++) {
+        const struct deft_value *a = deft_graph_value(g, v);
+        if (a->kind != DEFT_VALUE_PARAM && a->kind != DEFT_VALUE_STATE) continue;
+        (*total)++;
+        const struct deft_tensor *t = deft_safetensors_find(st, a->name);
+        matched += t && deft_shape_equal(&t->shape, &a->shape);
+    }
+    return matched;
+}
+
+static void print_tensors(const struct deft_safetensors *st) {
+    printf("%-56s %-5s %s\n", "tensor", "dtype", "shape");
+    for (int i = 0; i < st->n_tensors; i++) {
+        char sh[96];
+        printf("%-56s %-5s %s\n", st->tensors[i].name, deft_dtype_name(st->tensors[i].tensor->dtype),
+               deft_shape_str(&st->tensors[i].tensor->shape, sh, sizeof sh));
+    }
+}
+
+/* info on a file of named weights (.pth, plain .safetensors, ...): the
+ * architecture it fits (--arch, or guessed from names and shapes) with its
+ * layers and FLOPs, else the tensors themselves. */
+static int weights_info(const char *path, const char *fmt, const char *arch, int size, int batch,
+                        bool dot) {
+    struct deft_safetensors *st = NULL;
+    enum deft_status s = deft_weights_read(path, &st);
+    if (s) return cli_fail(s, NULL);
+    int64_t numel = 0;
+    for (int i = 0; i < st->n_tensors; i++) numel += deft_tensor_numel(st->tensors[i].tensor);
+    int nc = 0, matched = 0, total = 0;
+    const char *how = arch ? "given" : "guessed from tensor names and shapes";
+    if (!arch)
+        arch = cli_guess_arch(st, &nc, &matched, &total);
+    else
+        nc = cli_infer_num_classes(arch, st);
+    struct deft_graph *g = NULL;
+    int rc = 0;
+    if (arch && (s = deft_model_build(&(struct deft_model_opts){.arch = arch,
+                                                               .num_classes = nc ? nc : 1000,
+                                                               .batch = batch, .height = size,
+                                                               .width = size},
+                                      &g, NULL, NULL))) {
+        rc = cli_fail(s, NULL);
+    } else if (dot && g) {
+        deft_graph_print_dot(g, stdout);
+    } else {
+        printf("weights: %s  format: %s  %d tensors, %lld values\n", path, fmt, st->n_tensors,
+               (long long)numel);
+        if (g) {
+            matched = count_matching(g, st, &total);
+            printf("architecture: %s (%s); %d of its %d tensors are in the file with the same "
+                   "shape; %d classes\n", arch, how, matched, total, nc ? nc : 1000);
+            deft_graph_print(g, stdout);
+        } else {
+            printf("architecture: unknown (no deft architecture matches the tensor names; "
+                   "--arch NAME compares with one)\n");
+            print_tensors(st);
+        }
+    }
+    deft_graph_free(g);
+    deft_safetensors_free(st);
+    return rc;
+}
+
 static int model_info(int argc, char **argv) {
     const char *model = NULL, *arch = NULL, *size = "224", *classes = "1000", *batch = "1";
     bool err = false, dot = false;
@@ -147,7 +230,15 @@ static int model_info(int argc, char **argv) {
     struct deft_graph *g = NULL;
     struct deft_model *m = NULL;
     enum deft_status s;
-    if (model) {
+    const char *fmt = NULL;
+    if (model && (s = deft_weights_format(model, &fmt))) return cli_fail(s, NULL);
+    if (model && !strcmp(fmt, "onnx")) {
+        struct deft_safetensors *w = NULL;
+        if ((s = deft_onnx_read(model, &g, &w))) return cli_fail(s, NULL);
+        deft_safetensors_free(w);
+    } else if (model && !is_model_file(model, fmt)) {
+        return weights_info(model, fmt, arch, (int)sz, (int)b, dot);
+    } else if (model) {
         if ((s = deft_model_load(model, &m))) return cli_fail(s, NULL);
         g = m->graph;
     } else if (arch) {

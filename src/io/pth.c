@@ -523,7 +523,19 @@ enum deft_status deft_weights_read(const char *path, struct deft_safetensors **o
     if (!strcmp(fmt, "hdf5"))
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: Keras HDF5 import is not implemented yet",
                               path);
-    if (!strcmp(fmt, "onnx")) return deft_onnx_read(path, NULL, out);
+    if (!strcmp(fmt, "onnx")) {
+        /* names as the graph importer gives them ("layer1.0.conv1.weight" for a
+         * generated "onnx::Conv_191"); the raw initializers when the graph has
+         * an op deft does not convert */
+        struct deft_graph *g = NULL;
+        s = deft_onnx_read(path, &g, out);
+        deft_graph_free(g);
+        if (s == DEFT_ERR_UNSUPPORTED || s == DEFT_ERR_SHAPE) {
+            deft_clear_error();
+            s = deft_onnx_read(path, NULL, out);
+        }
+        return s;
+    }
     if (!strcmp(fmt, "pickle"))
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s is a bare Python pickle, not a torch.save "
                               "file: save the state dict with torch.save", path);

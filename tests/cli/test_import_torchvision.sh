@@ -27,6 +27,9 @@ for a in resnet18 mobilenet_v2 vgg16 googlenet efficientnet_b0; do
     $DEFT model import -i "$T/$a.pth" -o "$T/$a.safetensors" --arch $a >/dev/null &&
     $DEFT model run -m "$T/$a.safetensors" -i "$T/${a}_in.npy" -o "$T/${a}_y.npy" >/dev/null &&
     $REF compare "$T/${a}_y.npy" "$T/${a}_ref.npy" 1e-3 && ok "$a random weights" || bad "$a random weights"
+    # model info on the bare .pth recognizes the architecture from names and shapes
+    $DEFT model info -m "$T/$a.pth" >"$T/info" 2>&1 && grep -q "^architecture: $a (guessed" "$T/info" &&
+        ok "model info guesses $a" || { bad "model info guesses $a"; head -3 "$T/info"; }
     rm -f "$T/$a.pth" "$T/$a.safetensors"
 done
 # a tensor of the wrong shape: exit 2 naming the tensor
