@@ -182,13 +182,23 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_weights_parse(const void *buf
                                                                 const char *name,
                                                                 struct deft_safetensors **weights);
 
+/* ---- Keras HDF5 -------------------------------------------------------- */
+/* Read the weights of a Keras 2 .h5/.hdf5 (model.save or save_weights; TAO's
+ * pretrained files) through libhdf5: layer_names / weight_names (split
+ * attributes joined), fixed or variable-length strings. Tensors are named
+ * "<weight directory>.<role>" ("conv1/kernel:0" -> "conv1.weight"; gamma ->
+ * weight, beta -> bias, moving_mean/variance -> running_mean/var) and
+ * converted to deft's layouts (conv HWIO -> OIHW, depthwise -> [C*M, 1, H, W],
+ * dense [in, out] -> [out, in]), f32. Metadata source_format "keras hdf5". */
+DEFT_API DEFT_NODISCARD enum deft_status deft_keras_h5_read(const char *path,
+                                                           struct deft_safetensors **out);
+
 /* Weights of any supported format, detected from the file's content (not its
  * extension): ZIP -> torch.save, legacy torch magic -> legacy torch.save,
  * safetensors header -> safetensors, ONNX -> its weights (named as
  * deft_onnx_read names them; the raw initializers when the graph does not
- * convert). Keras HDF5
- * files are recognized and refused with DEFT_ERR_UNSUPPORTED (not
- * implemented yet); anything else is DEFT_ERR_FORMAT. */
+ * convert), Keras HDF5 -> deft_keras_h5_read; anything else is
+ * DEFT_ERR_FORMAT. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_weights_read(const char *path,
                                                           struct deft_safetensors **out);
 /* The format deft_weights_read would pick: *format = "pth", "pth-legacy",

@@ -15,6 +15,12 @@ enum deft_status deft_io_tensor_bytes(const struct deft_tensor *t, const char *w
 /* Checked numel of a shape read from a file: every dim >= 0 and the byte
  * size (numel * elem) fits in int64. Returns false on overflow. */
 bool deft_io_shape_bytes(const struct deft_shape *s, size_t elem, uint64_t *nbytes);
+/* Tensor lists the readers build (deft_safetensors_free frees them): an empty
+ * list with the metadata entry source_format = format; add takes ownership of
+ * t (freed on failure) and copies name. */
+enum deft_status deft_io_tensor_list_new(const char *format, struct deft_safetensors **out);
+enum deft_status deft_io_tensor_list_add(struct deft_safetensors *st, const char *name,
+                                         struct deft_tensor *t);
 /* DEFT_ERR_FORMAT naming the first tensor name that occurs twice in st
  * ("<file>: two tensors are named 'x'<note>"). */
 enum deft_status deft_io_check_unique_names(const struct deft_safetensors *st, const char *file,

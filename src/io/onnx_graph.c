@@ -243,24 +243,8 @@ static void node_name(const struct onnx_imp *im, bool has_params, char *out, siz
 /* ---- values ------------------------------------------------------------------------ */
 
 static enum deft_status store_tensor(struct onnx_imp *im, const char *vname, struct deft_tensor *t) {
-    struct deft_safetensors *w = im->w;
-    if (w->n_tensors == im->cap_w) {
-        int cap = im->cap_w * 2;
-        struct deft_named_tensor *nt = deft_realloc(w->tensors, (size_t)cap * sizeof *nt);
-        if (!nt) {
-            deft_tensor_free(t);
-            return oi_fail(im, DEFT_ERR_NOMEM, "out of memory");
-        }
-        w->tensors = nt;
-        im->cap_w = cap;
-    }
-    char *nm = deft_strdup(vname);
-    if (!nm) {
-        deft_tensor_free(t);
-        return oi_fail(im, DEFT_ERR_NOMEM, "out of memory");
-    }
-    w->tensors[w->n_tensors++] = (struct deft_named_tensor){nm, t};
-    return DEFT_OK;
+    enum deft_status s = deft_io_tensor_list_add(im->w, vname, t);
+    return s ? oi_fail(im, s, "out of memory") : DEFT_OK;
 }
 
 /* f32 copy of a constant, a 0-d scalar as [1] (deft values have a rank). */
@@ -531,9 +515,9 @@ enum deft_status deft_onnx_parse(const void *buf, size_t len, const char *file,
     enum deft_status s = deft_onnx_unpack(buf, len, file, &mv);
     if (s) return s;
     const Onnx__ModelProto *m = mv;
-    struct onnx_imp im = {.file = file, .opset = default_opset(m), .gp = m->graph, .cap_w = 64};
+    struct onnx_imp im = {.file = file, .opset = default_opset(m), .gp = m->graph};
     if ((s = deft_graph_create(&im.g))) goto done;
-    if ((s = deft_onnx_tensor_list(im.cap_w, "onnx", &im.w))) goto done;
+    if ((s = deft_io_tensor_list_new("onnx", &im.w))) goto done;
     if ((s = import_graph(&im, m)) || (s = set_meta(&im, m))) goto done;
 done:
     imp_free(&im);

@@ -9,8 +9,6 @@
 
 static inline const char *str_or_empty(const char *s) { return s ? s : ""; }
 
-/* An empty tensor list with the metadata entry source_format = `format`. */
-enum deft_status deft_onnx_tensor_list(int cap, const char *format, struct deft_safetensors **out);
 /* Decode a ModelProto (freed with deft_onnx_free); DEFT_ERR_FORMAT when the
  * protobuf does not decode or has no graph. */
 enum deft_status deft_onnx_unpack(const void *buf, size_t len, const char *file, void **model);
@@ -38,7 +36,6 @@ struct onnx_imp {
     int *hash;                      /* open addressing into ents, -1 = empty */
     int hash_cap;
     struct deft_safetensors *w;     /* data of every PARAM/STATE value, by value name */
-    int cap_w;
     const Onnx__NodeProto *node;    /* being converted (messages, names) */
     enum deft_status status;        /* first error oi_fail reported */
 };

@@ -181,27 +181,6 @@ void deft_onnx_free(void *model) {
     if (model) onnx__model_proto__free_unpacked(model, &pb_allocator);
 }
 
-enum deft_status deft_onnx_tensor_list(int cap, const char *format,
-                                       struct deft_safetensors **out) {
-    *out = NULL;
-    struct deft_safetensors *st = deft_calloc(1, sizeof *st);
-    if (st) st->tensors = deft_calloc((size_t)(cap > 0 ? cap : 1), sizeof *st->tensors);
-    if (st) st->meta = deft_calloc(1, sizeof *st->meta);
-    if (!st || !st->tensors || !st->meta) {
-        deft_safetensors_free(st);
-        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    }
-    st->meta[0].key = deft_strdup("source_format");
-    st->meta[0].value = deft_strdup(format);
-    st->n_meta = 1;
-    if (!st->meta[0].key || !st->meta[0].value) {
-        deft_safetensors_free(st);
-        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    }
-    *out = st;
-    return DEFT_OK;
-}
-
 enum deft_status deft_onnx_weights_parse(const void *buf, size_t len, const char *file,
                                          struct deft_safetensors **out) {
     *out = NULL;
@@ -219,7 +198,7 @@ enum deft_status deft_onnx_weights_parse(const void *buf, size_t len, const char
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: too many initializers", file);
         goto done;
     }
-    if ((s = deft_onnx_tensor_list((int)g->n_initializer, "onnx", &st))) goto done;
+    if ((s = deft_io_tensor_list_new("onnx", &st))) goto done;
     for (size_t i = 0; i < g->n_initializer; i++) {
         const Onnx__TensorProto *t = g->initializer[i];
         const char *nm = t->name;
@@ -227,13 +206,9 @@ enum deft_status deft_onnx_weights_parse(const void *buf, size_t len, const char
             s = deft_set_error(DEFT_ERR_FORMAT, "%s: initializer %zu has no name", file, i);
             goto done;
         }
-        struct deft_named_tensor *nt = &st->tensors[st->n_tensors];
-        if ((s = deft_onnx_tensor(t, file, &nt->tensor))) goto done;
-        st->n_tensors++;
-        if (!(nt->name = deft_strdup(nm))) {
-            s = deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", file);
+        struct deft_tensor *tt;
+        if ((s = deft_onnx_tensor(t, file, &tt)) || (s = deft_io_tensor_list_add(st, nm, tt)))
             goto done;
-        }
     }
     if ((s = deft_io_check_unique_names(st, file, NULL))) goto done;
 done:

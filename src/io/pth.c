@@ -520,9 +520,7 @@ enum deft_status deft_weights_read(const char *path, struct deft_safetensors **o
     if (s) return s;
     if (!strcmp(fmt, "pth") || !strcmp(fmt, "pth-legacy")) return deft_pth_read(path, out);
     if (!strcmp(fmt, "safetensors")) return deft_safetensors_read(path, out);
-    if (!strcmp(fmt, "hdf5"))
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: Keras HDF5 import is not implemented yet",
-                              path);
+    if (!strcmp(fmt, "hdf5")) return deft_keras_h5_read(path, out);
     if (!strcmp(fmt, "onnx")) {
         /* names as the graph importer gives them ("layer1.0.conv1.weight" for a
          * generated "onnx::Conv_191"); the raw initializers when the graph has

@@ -67,6 +67,45 @@ static void st_free_partial(struct deft_safetensors *st) {
 
 void deft_safetensors_free(struct deft_safetensors *st) { st_free_partial(st); }
 
+enum deft_status deft_io_tensor_list_new(const char *format, struct deft_safetensors **out) {
+    *out = NULL;
+    struct deft_safetensors *st = deft_calloc(1, sizeof *st);
+    if (st) st->tensors = deft_calloc(1, sizeof *st->tensors);
+    if (st) st->meta = deft_calloc(1, sizeof *st->meta);
+    if (st && st->tensors && st->meta) {
+        st->meta[0].key = deft_strdup("source_format");
+        st->meta[0].value = deft_strdup(format);
+        st->n_meta = 1;
+    }
+    if (!st || !st->tensors || !st->meta || !st->meta[0].key || !st->meta[0].value) {
+        deft_safetensors_free(st);
+        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    }
+    *out = st;
+    return DEFT_OK;
+}
+
+enum deft_status deft_io_tensor_list_add(struct deft_safetensors *st, const char *name,
+                                         struct deft_tensor *t) {
+    /* the capacity is the next power of two above n: grow when n reaches one */
+    int n = st->n_tensors;
+    if (n && (n & (n - 1)) == 0) {
+        struct deft_named_tensor *nt = deft_realloc(st->tensors, (size_t)n * 2 * sizeof *nt);
+        if (!nt) {
+            deft_tensor_free(t);
+            return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        }
+        st->tensors = nt;
+    }
+    char *nm = deft_strdup(name);
+    if (!nm) {
+        deft_tensor_free(t);
+        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    }
+    st->tensors[st->n_tensors++] = (struct deft_named_tensor){nm, t};
+    return DEFT_OK;
+}
+
 static int cmp_str_ptr(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
