@@ -267,6 +267,31 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_model_copy_to_runtime(
 DEFT_API DEFT_NODISCARD enum deft_status deft_tensor_to_f32(const struct deft_tensor *t,
                                                            float *dst);
 
+/* ---- SHA-256 and downloads ------------------------------------------------ */
+struct deft_sha256 { uint32_t h[8]; uint64_t len; uint8_t buf[64]; size_t n; };
+DEFT_API void deft_sha256_init(struct deft_sha256 *s);
+DEFT_API void deft_sha256_update(struct deft_sha256 *s, const void *data, size_t n);
+/* The digest as 64 lowercase hex digits and a NUL. */
+DEFT_API void deft_sha256_final(struct deft_sha256 *s, char hex[65]);
+DEFT_API DEFT_NODISCARD enum deft_status deft_sha256_file(const char *path, char hex[65]);
+/* hex (a full digest) starts with expected (8 to 64 hex digits, any case). */
+DEFT_API bool deft_sha256_matches(const char *hex, const char *expected);
+
+struct deft_download_opts {
+    const char *sha256;      /* expected digest or a prefix of it (>= 8 hex digits); NULL: unchecked */
+    long connect_timeout_s;  /* 0 -> 30 */
+    /* called as bytes arrive: done so far (including a resumed part) and the
+     * total (-1 when the server does not say) */
+    void (*progress)(void *user, int64_t done, int64_t total);
+    void *user;
+};
+/* Download an http(s) URL to path (see download.c): "<path>.part" is resumed
+ * when present; on success it is checked (DEFT_ERR_FORMAT and removed on a
+ * mismatch), fsync'ed and renamed onto path. Network failures are DEFT_ERR_IO
+ * with curl's reason ("Could not resolve host") and keep the .part file. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_download(const char *url, const char *path,
+                                                      const struct deft_download_opts *o);
+
 #ifdef __cplusplus
 }
 #endif

@@ -174,6 +174,22 @@ DEFT_API int deft_model_block_prefixes(const char *arch, int block, char *buf, s
 DEFT_API int deft_model_freeze_blocks(struct deft_graph *g, const char *arch, const int *blocks,
                                       int n);
 
+/* ---- pretrained weights catalogue (deft model download NAME) ---------- */
+struct deft_pretrained {
+    const char *name;   /* "resnet18" */
+    const char *arch;   /* the deft architecture the weights load into */
+    const char *file;   /* "resnet18-f37072fd.pth": ends in its SHA-256's first 8 hex digits */
+    const char *about;  /* accuracy and size, one line */
+};
+/* The catalogue, terminated by an entry with name NULL. */
+DEFT_API const struct deft_pretrained *deft_pretrained_all(void);
+/* By name (case-insensitive), or NULL. */
+DEFT_API const struct deft_pretrained *deft_pretrained_find(const char *name);
+/* Its URL: https://download.pytorch.org/models/<file>, or under $DEFT_MODEL_MIRROR. */
+DEFT_API void deft_pretrained_url(const struct deft_pretrained *p, char *url, size_t n);
+/* The SHA-256 prefix its file name carries (8 hex digits). */
+DEFT_API void deft_pretrained_sha256_prefix(const struct deft_pretrained *p, char out[9]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,10 @@ extern const struct cli_command cli_commands[];
 /* `deft model import` (cmd_import.c). */
 int cmd_model_import(int argc, char **argv);
 
+/* `deft model download` and `deft model list` (cmd_download.c). */
+int cmd_model_download(int argc, char **argv);
+int cmd_model_list(int argc, char **argv);
+
 struct deft_safetensors;
 /* The classifier size a file of named tensors implies for arch (0 when it has
  * no classifier tensor); weights_arch.c. */

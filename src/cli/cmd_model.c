@@ -19,7 +19,10 @@ static int model_usage(FILE *f) {
             "       weights, the architecture is --arch or guessed from tensor names and shapes.\n"
             "  import -i FILE -o OUT.safetensors [--arch NAME] [--num_classes N] [--preprocess M]\n"
             "       A pretrained network (PyTorch .pth/.pt, ONNX, safetensors) into deft; see\n"
-            "       `deft model import --help`.\n");
+            "       `deft model import --help`.\n"
+            "  download NAME|URL [-o DIR] [--sha256 HEX]\n"
+            "       Pretrained weights from the catalogue or a URL: progress, resume, checksum.\n"
+            "  list Catalogue names and architectures.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -267,6 +270,8 @@ int cmd_model(int argc, char **argv) {
     if (!strcmp(argv[1], "run")) return model_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) return model_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import")) return cmd_model_import(argc - 1, argv + 1);
-    fprintf(stderr, "deft model: unknown action '%s' (run, info, import)\n", argv[1]);
+    if (!strcmp(argv[1], "download")) return cmd_model_download(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "list")) return cmd_model_list(argc - 1, argv + 1);
+    fprintf(stderr, "deft model: unknown action '%s' (run, info, import, download, list)\n", argv[1]);
     return 2;
 }
