@@ -11,10 +11,20 @@ missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-echo "install-deps: installing$missing"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+if [ -n "$missing" ]; then
+    echo "install-deps: installing$missing"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+# onnxruntime-node (the ONNX peer of the tests) into ./node_modules; its install
+# script only fetches GPU providers, so it is skipped. Tests skip without it.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = "--test" ] && [ ! -d "$ROOT/node_modules/onnxruntime-node" ] && command -v npm >/dev/null; then
+    echo "install-deps: npm install onnxruntime-node"
+    (cd "$ROOT" && npm install --no-save --no-audit --no-fund --ignore-scripts onnxruntime-node@1 >/dev/null 2>&1) ||
+        echo "install-deps: npm could not install onnxruntime-node; tests that need it will skip"
+fi
+exit 0

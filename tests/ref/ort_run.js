@@ -1,0 +1,40 @@
+// Reference side of the ONNX tests: run MODEL.onnx in onnxruntime-node on a
+// float32 .npy (the model's first input) and save its first output as .npy.
+//   node ort_run.js MODEL.onnx IN.npy OUT.npy
+const fs = require('fs');
+const path = require('path');
+let ort;
+for (const p of [process.env.DEFT_NODE_MODULES, path.join(__dirname, '..', '..', 'node_modules')]) {
+  try { if (p) { ort = require(path.join(p, 'onnxruntime-node')); break; } } catch (e) { }
+}
+if (!ort) { console.error('onnxruntime-node not installed'); process.exit(77); }
+
+function readNpy(file) {
+  const b = fs.readFileSync(file);
+  const major = b[6];
+  const hl = major === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
+  const off = major === 1 ? 10 : 12;
+  const header = b.toString('latin1', off, off + hl);
+  if (!/'descr': '<f4'/.test(header) || /'fortran_order': True/.test(header)) throw new Error('need C-order <f4');
+  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').map(s => s.trim()).filter(s => s).map(Number);
+  const data = new Float32Array(b.buffer.slice(b.byteOffset + off + hl, b.byteOffset + b.length));
+  return { shape, data };
+}
+
+function writeNpy(file, shape, data) {
+  let h = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  while ((10 + h.length + 1) % 64) h += ' ';
+  h += '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1'); head[6] = 1; head[7] = 0; head.writeUInt16LE(h.length, 8);
+  fs.writeFileSync(file, Buffer.concat([head, Buffer.from(h, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+}
+
+(async () => {
+  const [model, inp, out] = process.argv.slice(2);
+  const s = await ort.InferenceSession.create(model);
+  const x = readNpy(inp);
+  const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) });
+  const y = r[s.outputNames[0]];
+  writeNpy(out, y.dims, y.data);
+})().catch(e => { console.error(e.message); process.exit(1); });
