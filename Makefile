@@ -7,7 +7,7 @@ ifeq ($(CUDA),1)
 CMAKE_FLAGS += -DDEFT_CUDA=ON
 endif
 
-.PHONY: all deps test-deps test asan bench demo clean install
+.PHONY: all deps test-deps test asan bench demo clean install fuzz
 
 all: deps $(BUILD)/Makefile
 	@$(MAKE) --no-print-directory -C $(BUILD) -j$(JOBS)
@@ -31,6 +31,10 @@ asan: test-deps
 
 bench: test-deps all
 	@./bench/run.sh $(BUILD)
+
+# make fuzz T=onnx S=600: one libFuzzer target (tests/fuzz/fuzz_<T>.c) for S seconds
+fuzz: all
+	@./scripts/fuzz.sh $(T) $(or $(S),60)
 
 demo: all
 	@./scripts/demo.sh $(BUILD)

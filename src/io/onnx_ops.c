@@ -75,6 +75,7 @@ static enum deft_status conv(struct onnx_imp *im, bool transposed) {
         int64_t op[2] = {0, 0};
         if (oi_attr_ints(im, "output_padding", op, 2) < 0) return im->status;
         if (oi_attr(im, "output_shape")) return BAD("output_shape is not supported; give pads");
+        if (op[0] < 0 || op[1] < 0 || op[0] > 64 || op[1] > 64) return BAD("output_padding out of range");
         a.conv.output_padding[0] = (int)op[0];
         a.conv.output_padding[1] = (int)op[1];
     }
@@ -244,6 +245,8 @@ static enum deft_status op_reshape(struct onnx_imp *im) {
             infer = d;
         } else if (o.d[d] < 0 || o.d[d] > ((int64_t)1 << 40)) {
             return BAD("bad shape entry %lld", (long long)o.d[d]);
+        } else if (o.d[d] && known > total / o.d[d]) {
+            return BAD("the shape does not keep the element count");
         } else {
             known *= o.d[d];
         }
@@ -421,6 +424,8 @@ static enum deft_status op_resize(struct onnx_imp *im) {
     }
     if (!out_h) {
         if (scale[0] != 1 || scale[1] != 1) return BAD("only H and W may be resized");
+        if (!(scale[2] > 0 && scale[2] <= 1024 && scale[3] > 0 && scale[3] <= 1024))
+            return BAD("scale factors out of range");
         out_h = (int64_t)floorf((float)s->d[2] * scale[2]);
         out_w = (int64_t)floorf((float)s->d[3] * scale[3]);
     }
