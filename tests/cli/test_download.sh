@@ -3,14 +3,9 @@
 # --sha256, an interrupted download resumed by the next run, a catalogue name
 # through $DEFT_MODEL_MIRROR with a file whose hash does not match its name,
 # an already-present file, and a server that is not there (offline).
-DEFT=${DEFT_BIN:-build/deft}
-SRC=${DEFT_SOURCE_DIR:-.}
-T=$(mktemp -d)
+. "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 PIDS=""
 trap 'for p in $PIDS; do kill $p 2>/dev/null; done; rm -rf "$T"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 serve() { # DIR PORTFILE [--cut N] -> sets PORT
     /usr/bin/python3 "$SRC/tests/ref/http_server.py" "$@" &
     PIDS="$PIDS $!"
@@ -60,5 +55,4 @@ rc=$?
 $DEFT model download not_a_model >"$T/log" 2>&1
 [ $? -eq 2 ] && grep -q "deft model list" "$T/log" && ok "unknown name: exit 2 pointing at the list" ||
     { bad "unknown name"; cat "$T/log"; }
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -5,15 +5,10 @@
 # (32x32) against OpenCV DNN, torchvision architectures with random weights
 # exported by torch.onnx here against PyTorch; then bad input: an
 # unsupported op and a truncated file exit 2 naming the op / file.
-DEFT=${DEFT_BIN:-build/deft}
-SRC=${DEFT_SOURCE_DIR:-.}
+. "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 REF="/usr/bin/python3 $SRC/tests/ref/torchvision_import.py"
 /usr/bin/python3 -c "import torch, torchvision, onnx, PIL" 2>/dev/null ||
     { echo "SKIP: python3 torch/torchvision/onnx not available"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 M=$SRC/../shared/models
 IMGS=$SRC/../shared/data/sample_images
 SQ=$M/squeezenet1_0_imagenet_deepcompression/squeezenet1_0_imagenet
@@ -61,5 +56,4 @@ if [ -f "$SQ.onnx" ]; then
     [ $rc -eq 2 ] && grep -q "trunc.onnx" "$T/err" && ok "truncated ONNX: exit 2 naming the file" ||
         { bad "truncated ONNX (exit $rc)"; cat "$T/err"; }
 fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -2,14 +2,9 @@
 # `deft model import` of real torch.save files, checked against torchvision:
 # the ImageNet SqueezeNet 1.0 of ../shared/models on ../shared/data/sample_images,
 # and torchvision architectures with random weights saved by PyTorch here.
-DEFT=${DEFT_BIN:-build/deft}
-SRC=${DEFT_SOURCE_DIR:-.}
+. "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 REF="/usr/bin/python3 $SRC/tests/ref/torchvision_import.py"
 /usr/bin/python3 -c "import torch, torchvision, PIL" 2>/dev/null || { echo "SKIP: python3 torch/torchvision not available"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 SQ=$SRC/../shared/models/squeezenet1_0_imagenet_deepcompression/squeezenet1_0_imagenet.pth
 IMGS=$SRC/../shared/data/sample_images
 if [ -f "$SQ" ] && [ -d "$IMGS" ]; then
@@ -48,5 +43,4 @@ rc=$?
 [ $rc -eq 2 ] && grep -q "trunc.pth" "$T/err" && ok "truncated zip: exit 2 naming the file" ||
     { bad "truncated zip (exit $rc)"; cat "$T/err"; }
 [ -e "$T/tr.safetensors" ] && bad "truncated import left an output file"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -2,15 +2,10 @@
 # Every ONNX op deft converts, checked against onnxruntime-node: the small
 # models of tests/fuzz/make_onnx_seeds.py (written here by python3-onnx) run
 # in both on the same random input; max abs diff <= 1e-4.
-DEFT=${DEFT_BIN:-build/deft}
-SRC=${DEFT_SOURCE_DIR:-.}
+. "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 /usr/bin/python3 -c "import onnx, numpy" 2>/dev/null || { echo "SKIP: python3-onnx not available"; exit 77; }
 command -v node >/dev/null && [ -d "${DEFT_NODE_MODULES:-$SRC/node_modules}/onnxruntime-node" ] ||
     { echo "SKIP: onnxruntime-node not installed (scripts/install-deps.sh --test)"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 /usr/bin/python3 "$SRC/tests/fuzz/make_onnx_seeds.py" "$T/m" >/dev/null || { echo "FAIL: seeds"; exit 1; }
 for f in "$T"/m/*.onnx; do
     n=$(basename "$f" .onnx)
@@ -29,5 +24,4 @@ d = float(np.abs(a.reshape(b.shape) - b).max()) if a.size == b.size else float('
 print('  %s: output %s, max abs diff %.3g' % (sys.argv[3], list(b.shape), d))
 sys.exit(0 if d <= 1e-4 else 1)" "$T/$n.y.npy" "$T/$n.ref.npy" "$n" && ok "$n vs onnxruntime" || bad "$n vs onnxruntime"
 done
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

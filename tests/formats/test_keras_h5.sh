@@ -2,14 +2,9 @@
 # Keras HDF5 weights in TAO's layout (written here with h5py from known
 # arrays) imported by `deft model import`: every tensor identical after the
 # layout conversion; bad HDF5 input exits 2 naming the file.
-DEFT=${DEFT_BIN:-build/deft}
-SRC=${DEFT_SOURCE_DIR:-.}
+. "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 REF="/usr/bin/python3 $SRC/tests/ref/keras_h5.py"
 /usr/bin/python3 -c "import h5py, numpy" 2>/dev/null || { echo "SKIP: python3-h5py not available"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 for v in weights model; do
     $REF write "$T/$v.h5" "$T/$v.npz" $v &&
     $DEFT model import -i "$T/$v.h5" -o "$T/$v.safetensors" >/dev/null &&
@@ -29,5 +24,4 @@ rc=$?
 [ $rc -eq 2 ] && grep -q "trunc.h5" "$T/err" && ok "truncated HDF5: exit 2" ||
     { bad "truncated HDF5 (exit $rc)"; cat "$T/err"; }
 [ -e "$T/t.safetensors" ] || [ -e "$T/p.safetensors" ] && bad "a failed import left an output file"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

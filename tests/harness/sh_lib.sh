@@ -1,0 +1,13 @@
+# sh_lib.sh - sourced by the shell tests (tests/*/test_*.sh):
+#     . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
+# gives DEFT (the binary), SRC (the source tree), a scratch directory T
+# removed at exit, ok/bad to count checks and finish to print the summary
+# line and set the exit status.
+DEFT=${DEFT_BIN:-build/deft}
+SRC=${DEFT_SOURCE_DIR:-.}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+finish() { echo "$pass passed, $fail failed"; [ $fail -eq 0 ]; }
