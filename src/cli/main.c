@@ -10,8 +10,10 @@ static void usage(FILE *f) {
             "usage: deft <command> <action> [flags]\n\n"
             "commands:\n"
             "  classification train|evaluate|inference -e SPEC ...   (deft classification --help)\n"
-            "  model run    -m MODEL -i input.npy -o output.npy   run a model on a tensor\n"
-            "  model info   -m MODEL | --arch NAME [--size N]     layers, shapes, params, FLOPs\n"
+            "  model run    -m MODEL -i input.npy -o output.npy    run a model on a tensor\n"
+            "  model import -i FILE -o OUT [--arch NAME]          pretrained .pth/.onnx/.h5/.safetensors\n"
+            "  model download NAME|URL [-o DIR]                   pretrained weights (model list: names)\n"
+            "  model info   -m FILE | --arch NAME [--size N]      layers, shapes, params, FLOPs\n"
             "  bench train|infer --arch NAME [--size 224] [--batch 16] [--threads N] [--steps N]\n"
             "  demo         [--steps N]                           train a small net on generated data\n\n"
             "  deft <command> --help for the flags of a command; deft --version\n",
