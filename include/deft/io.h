@@ -246,7 +246,8 @@ struct deft_model {
 
 /* Load a model file written by deft_model_save. Checks the format version,
  * rebuilds the graph and checks that every PARAM/STATE value has an f32
- * tensor of the right shape. */
+ * tensor of the right shape. An ONNX file loads too (deft_onnx_read: its
+ * graph and weights; no preprocessing or class metadata). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_model_load(const char *path, struct deft_model **out);
 DEFT_API void deft_model_free(struct deft_model *m);
 

@@ -154,8 +154,15 @@ enum deft_status deft_model_load(const char *path, struct deft_model **out) {
     *out = NULL;
     struct deft_model *m = deft_calloc(1, sizeof *m);
     if (!m) return deft_set_error(DEFT_ERR_NOMEM, "loading %s: out of memory", path);
-    enum deft_status s = deft_safetensors_read(path, &m->file);
+    const char *format;
+    enum deft_status s = deft_weights_format(path, &format);
     if (s) goto fail;
+    if (!strcmp(format, "onnx")) { /* an ONNX graph is a model too (an exported one, say) */
+        if ((s = deft_onnx_read(path, &m->graph, &m->file))) goto fail;
+        *out = m;
+        return DEFT_OK;
+    }
+    if ((s = deft_safetensors_read(path, &m->file))) goto fail;
     const char *fmt = deft_safetensors_meta(m->file, "deft_format");
     const char *gj = deft_safetensors_meta(m->file, "graph");
     const char *mj = deft_safetensors_meta(m->file, "meta");

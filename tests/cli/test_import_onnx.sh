@@ -27,6 +27,10 @@ if [ -f "$SQ.onnx" ] && [ -d "$IMGS" ]; then
         $DEFT model run -m "$T/r20.safetensors" -i "$T/x32.npy" -o "$T/y32.npy" >/dev/null &&
         $REF compare "$T/y32.npy" "$T/ref32.npy" 1e-3 && ok "cifar10_resnet20 .onnx (32x32) vs OpenCV DNN" ||
             bad "cifar10_resnet20 .onnx (32x32) vs OpenCV DNN"
+        # the .onnx itself is a model for `deft model run` (and every action that loads one)
+        $DEFT model run -m "$R20" -i "$T/x32.npy" -o "$T/z32.npy" >/dev/null &&
+        $REF compare "$T/z32.npy" "$T/ref32.npy" 1e-3 && ok "deft model run -m cifar10_resnet20.onnx directly" ||
+            bad "deft model run -m cifar10_resnet20.onnx directly"
     else
         echo "skip cifar10_resnet20: python3-opencv not available"
     fi
