@@ -209,7 +209,8 @@ static void weight_name(const struct onnx_imp *im, const char *file_name, const 
     else if (im->node->name && *im->node->name)
         snprintf(base, sizeof base, "%s.%s", im->node->name, suffix);
     else
-        snprintf(base, sizeof base, "%s.%s", str_or_empty(im->node->output[0]), suffix);
+        snprintf(base, sizeof base, "%s.%s",
+                 im->node->n_output ? str_or_empty(im->node->output[0]) : "weight", suffix);
     unique_name(im, base, out, n);
 }
 

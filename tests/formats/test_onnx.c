@@ -85,6 +85,37 @@ static void check_seed(const char *path) {
     deft_free(img);
 }
 
+/* Inputs that once crashed the fuzzer (tests/fuzz/regress/onnx): a status, no leak. */
+static int replay_regressions(const char *src) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/regress/onnx", src ? src : ".");
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        void *img = NULL;
+        size_t len = 0;
+        if (deft_file_read(path, (size_t)1 << 24, &img, &len)) continue;
+        long live = deft_alloc_live();
+        struct deft_graph *g = NULL;
+        struct deft_safetensors *w = NULL;
+        enum deft_status s = deft_onnx_parse(img, len, path, &g, &w);
+        CHECK((s == DEFT_OK) == (g != NULL), "%s: status and result agree", path);
+        deft_graph_free(g);
+        deft_safetensors_free(w);
+        CHECK(deft_alloc_live() == live, "%s: leak", path);
+        printf("regression %s: %s\n", e->d_name, s ? deft_last_error() : "read");
+        deft_free(img);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
 int main(void) {
     const char *src = getenv("DEFT_SOURCE_DIR");
     char dir[4096];
@@ -103,5 +134,6 @@ int main(void) {
     }
     closedir(d);
     CHECK(n >= 4, "%d seed models", n);
+    CHECK(replay_regressions(src) >= 2, "regression inputs replayed");
     return test_summary();
 }
