@@ -16,26 +16,44 @@
 
 /* The "preprocess" metadata every later action (evaluate, inference,
  * calibration, DeepStream config) applies to images for this model. */
-static enum deft_status preprocess_json(const char *mode_name, int h, int w, char *out, size_t n) {
-    enum deft_preprocess_mode mode;
-    enum deft_status s = deft_preprocess_parse(mode_name, &mode);
-    if (s) return s;
-    struct deft_preprocess p;
-    deft_preprocess_init(&p, mode);
+static void preprocess_json(const struct deft_preprocess *p, int h, int w, char *out, size_t n) {
     snprintf(out, n,
              "{\"channel_order\": \"%s\", \"divisor\": %.9g, \"mean\": [%.9g, %.9g, %.9g], "
              "\"std\": [%.9g, %.9g, %.9g], \"height\": %d, \"width\": %d, "
              "\"resize\": \"center_crop\", \"crop_padding\": %d}",
-             p.bgr ? "bgr" : "rgb", p.divisor, p.mean[0], p.mean[1], p.mean[2], p.std[0], p.std[1],
-             p.std[2], h, w, h >= 64 ? 32 : 0);
-    return DEFT_OK;
+             p->bgr ? "bgr" : "rgb", p->divisor, p->mean[0], p->mean[1], p->mean[2], p->std[0],
+             p->std[1], p->std[2], h, w, h >= 64 ? 32 : 0);
+}
+
+/* "a,b,c" (or one value for all three channels) into v[3]. */
+static bool parse_triple(const char *flag, const char *txt, float v[3], bool positive) {
+    float x[3];
+    int n = 0;
+    const char *p = txt;
+    while (n < 3) {
+        char *end;
+        x[n] = strtof(p, &end);
+        if (end == p || (positive && !(x[n] > 0))) break;
+        n++;
+        if (*end == 0) break;
+        if (*end != ',') { n = -1; break; }
+        p = end + 1;
+    }
+    if (n != 1 && n != 3) {
+        fprintf(stderr, "deft model import: %s wants 1 or 3 %snumbers separated by commas, got "
+                "'%s'\n", flag, positive ? "positive " : "", txt);
+        return false;
+    }
+    for (int i = 0; i < 3; i++) v[i] = x[n == 1 ? 0 : i];
+    return true;
 }
 
 static int import_usage(FILE *f) {
     fprintf(f,
             "usage: deft model import -i FILE -o OUT.safetensors [--arch NAME] [--num_classes N]\n"
             "                         [--class_names A,B,...] [--skip_mismatch]\n"
-            "                         [--preprocess torchvision|torch|caffe|tf]\n\n"
+            "                         [--preprocess torchvision|torch|caffe|tf] [--mean R,G,B]\n"
+            "                         [--std R,G,B] [--divisor D] [--channel_order rgb|bgr]\n\n"
             "  Read a pretrained network without Python. The format is detected from the\n"
             "  content, not the extension:\n"
             "    PyTorch torch.save (.pth/.pt, zip or legacy): only tensor state dicts; nothing in\n"
@@ -57,12 +75,16 @@ static int import_usage(FILE *f) {
             "  --preprocess M  the input preprocessing the weights expect, recorded in the model\n"
             "                  and used by every later action (default torchvision: x/255, ImageNet\n"
             "                  mean and std; torch is TAO's variant, caffe BGR minus mean, tf\n"
-            "                  x/127.5-1)\n");
+            "                  x/127.5-1)\n"
+            "  --mean, --std, --divisor, --channel_order  set those explicitly (after --preprocess):\n"
+            "                  the network sees (x / divisor - mean) / std, x in 0..255, channels in\n"
+            "                  that order; mean and std are given in that order too\n");
     return f == stdout ? 0 : 2;
 }
 
 struct import_opts {
-    const char *in, *out, *arch, *class_names, *preprocess;
+    const char *in, *out, *arch, *class_names;
+    struct deft_preprocess pre;
     int num_classes;
     bool skip_mismatch;
 };
@@ -136,8 +158,8 @@ static int import_into_arch(const struct import_opts *o, const struct deft_safet
         goto done;
     }
     char pre[512];
-    if ((s = preprocess_json(o->preprocess, 224, 224, pre, sizeof pre)) ||
-        (s = deft_graph_set_meta(g, "preprocess", pre)) ||
+    preprocess_json(&o->pre, 224, 224, pre, sizeof pre);
+    if ((s = deft_graph_set_meta(g, "preprocess", pre)) ||
         (s = deft_graph_set_meta(g, "class_names", cn)) ||
         (s = deft_runtime_create(g, &(struct deft_runtime_opts){0}, &rt)) ||
         (s = deft_runtime_init_params(rt, 42))) {
@@ -200,10 +222,10 @@ static int import_onnx_graph(const struct import_opts *o) {
         if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT) iv = v;
     const struct deft_value *in = deft_graph_value(g, iv);
     char pre[512];
+    if (in->shape.ndim == 4 && in->shape.d[1] == 3)
+        preprocess_json(&o->pre, (int)in->shape.d[2], (int)in->shape.d[3], pre, sizeof pre);
     if (in->shape.ndim == 4 && in->shape.d[1] == 3 &&
-        ((s = preprocess_json(o->preprocess, (int)in->shape.d[2], (int)in->shape.d[3], pre,
-                              sizeof pre)) ||
-         (s = deft_graph_set_meta(g, "preprocess", pre)))) {
+        (s = deft_graph_set_meta(g, "preprocess", pre))) {
         rc = cli_fail(s, NULL);
         goto done;
     }
@@ -231,8 +253,8 @@ done:
 }
 
 int cmd_model_import(int argc, char **argv) {
-    struct import_opts o = {.preprocess = "torchvision"};
-    const char *ncs = NULL;
+    struct import_opts o = {0};
+    const char *ncs = NULL, *mode = "torchvision", *mean = NULL, *std = NULL, *div = NULL, *order = NULL;
     bool err = false;
     for (int i = 1; i < argc; i++) {
         if (arg_str(argc, argv, &i, "-i", "--input", &o.in, &err) ||
@@ -240,7 +262,11 @@ int cmd_model_import(int argc, char **argv) {
             arg_str(argc, argv, &i, NULL, "--arch", &o.arch, &err) ||
             arg_str(argc, argv, &i, NULL, "--num_classes", &ncs, &err) ||
             arg_str(argc, argv, &i, NULL, "--class_names", &o.class_names, &err) ||
-            arg_str(argc, argv, &i, NULL, "--preprocess", &o.preprocess, &err)) {
+            arg_str(argc, argv, &i, NULL, "--preprocess", &mode, &err) ||
+            arg_str(argc, argv, &i, NULL, "--mean", &mean, &err) ||
+            arg_str(argc, argv, &i, NULL, "--std", &std, &err) ||
+            arg_str(argc, argv, &i, NULL, "--divisor", &div, &err) ||
+            arg_str(argc, argv, &i, NULL, "--channel_order", &order, &err)) {
             if (err) return 2;
             continue;
         }
@@ -253,6 +279,20 @@ int cmd_model_import(int argc, char **argv) {
                 argv[i]);
         return 2;
     }
+    enum deft_preprocess_mode pm;
+    if (deft_preprocess_parse(mode, &pm)) return cli_fail(DEFT_ERR_INVALID_ARG, NULL);
+    deft_preprocess_init(&o.pre, pm);
+    float d3[3];
+    if ((mean && !parse_triple("--mean", mean, o.pre.mean, false)) ||
+        (std && !parse_triple("--std", std, o.pre.std, true)) ||
+        (div && !parse_triple("--divisor", div, d3, true)))
+        return 2;
+    if (div) o.pre.divisor = d3[0];
+    if (order && strcmp(order, "rgb") && strcmp(order, "bgr")) {
+        fprintf(stderr, "deft model import: --channel_order is rgb or bgr, not '%s'\n", order);
+        return 2;
+    }
+    if (order) o.pre.bgr = !strcmp(order, "bgr");
     if (!o.in || !o.out) {
         fprintf(stderr, "deft model import: -i FILE and -o OUT.safetensors are required\n");
         return 2;
@@ -260,8 +300,6 @@ int cmd_model_import(int argc, char **argv) {
     long long nc = 0;
     if (ncs && !arg_parse_int("--num_classes", ncs, 1, 1000000, &nc)) return 2;
     o.num_classes = (int)nc;
-    enum deft_preprocess_mode pm;
-    if (deft_preprocess_parse(o.preprocess, &pm)) return cli_fail(DEFT_ERR_INVALID_ARG, NULL);
     const char *fmt;
     enum deft_status s = deft_weights_format(o.in, &fmt);
     if (s) return cli_fail(s, NULL);

@@ -27,6 +27,13 @@ if [ -f "$SQ.onnx" ] && [ -d "$IMGS" ]; then
         $DEFT model run -m "$T/r20.safetensors" -i "$T/x32.npy" -o "$T/y32.npy" >/dev/null &&
         $REF compare "$T/y32.npy" "$T/ref32.npy" 1e-3 && ok "cifar10_resnet20 .onnx (32x32) vs OpenCV DNN" ||
             bad "cifar10_resnet20 .onnx (32x32) vs OpenCV DNN"
+        # a later action uses what the import recorded (preprocessing, class names)
+        $DEFT model import -i "$R20" -o "$T/r20n.safetensors" \
+            --class_names airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck >/dev/null &&
+        $DEFT classification inference -m "$T/r20n.safetensors" -i "$IMGS" -o "$T/r20.csv" >/dev/null 2>&1 &&
+        grep -q "chelsea.png,cat," "$T/r20.csv" && grep -q "eagle.jpg,bird," "$T/r20.csv" &&
+            ok "classification inference with the imported cifar10_resnet20: chelsea cat, eagle bird" ||
+            { bad "classification inference with the imported ONNX"; cat "$T/r20.csv"; }
         # the .onnx itself is a model for `deft model run` (and every action that loads one)
         $DEFT model run -m "$R20" -i "$T/x32.npy" -o "$T/z32.npy" >/dev/null &&
         $REF compare "$T/z32.npy" "$T/ref32.npy" 1e-3 && ok "deft model run -m cifar10_resnet20.onnx directly" ||

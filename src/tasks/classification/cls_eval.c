@@ -47,9 +47,12 @@ static enum deft_status model_run_open(struct model_run *mr, const char *path, i
         (s = cls_transform_from_meta(g, path, &mr->tf)))
         return s;
     mr->input = deft_graph_find_value(g, "input_1");
+    for (int v = 0; v < deft_graph_num_values(g) && mr->input < 0; v++) /* an imported graph's own name */
+        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT && deft_graph_value(g, v)->shape.ndim == 4)
+            mr->input = v;
     mr->logits = find_logits(g);
     if (mr->input < 0 || mr->logits < 0)
-        return deft_set_error(DEFT_ERR_FORMAT, "%s: not a classification model (no input_1 or output)", path);
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: not a classification model (no image input or no output)", path);
     const struct deft_value *lv = deft_graph_value(g, mr->logits);
     if (lv->shape.ndim != 2 || lv->shape.d[1] != mr->n_classes)
         return deft_set_error(DEFT_ERR_FORMAT, "%s: %d class names but the output has shape [%lld, %lld]", path,
