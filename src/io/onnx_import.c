@@ -160,8 +160,55 @@ enum deft_status deft_onnx_tensor(const void *tensor_proto, const char *file,
 
 /* ---- the file ---------------------------------------------------------------- */
 
+/* protobuf-c decodes nested messages recursively with no depth limit; a
+ * hostile file nesting graphs in attributes in graphs could exhaust the stack.
+ * So walk the wire format first with the generated descriptors and refuse
+ * nesting deeper than this (real models nest a subgraph or two). */
+#define ONNX_MAX_DEPTH 64
+
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return true;
+    }
+    return false;
+}
+
+/* 1: fine, 0: malformed (protobuf-c will say so), -1: too deep */
+static int check_depth(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end,
+                       int depth) {
+    if (depth > ONNX_MAX_DEPTH) return -1;
+    while (p < end) {
+        uint64_t tag, n;
+        if (!read_varint(&p, end, &tag)) return 0;
+        switch (tag & 7) {
+        case 0: if (!read_varint(&p, end, &n)) return 0; break;
+        case 1: if (end - p < 8) return 0; p += 8; break;
+        case 5: if (end - p < 4) return 0; p += 4; break;
+        case 2: {
+            if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p)) return 0;
+            const ProtobufCFieldDescriptor *f =
+                d ? protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3)) : NULL;
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                int r = check_depth(f->descriptor, p, p + n, depth + 1);
+                if (r <= 0) return r;
+            }
+            p += n;
+            break;
+        }
+        default: return 0; /* groups: not in onnx.proto */
+        }
+    }
+    return 1;
+}
+
 enum deft_status deft_onnx_unpack(const void *buf, size_t len, const char *file, void **model) {
     *model = NULL;
+    if (check_depth(&onnx__model_proto__descriptor, buf, (const uint8_t *)buf + len, 0) < 0)
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: messages nested more than %d deep (not a "
+                              "model deft reads)", file, ONNX_MAX_DEPTH);
     pb_oom = false;
     Onnx__ModelProto *m = onnx__model_proto__unpack(&pb_allocator, len, buf);
     if (!m)
