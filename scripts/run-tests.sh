@@ -7,7 +7,7 @@ LOG=$(mktemp)
 ctest --test-dir "$BUILD" --output-on-failure ${CTEST_ARGS:-} 2>&1 | tee "$LOG"
 rc=$?
 passed=$(grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed" "$LOG")
-failed=$(grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(\*\*\*|Failed|Exception|Timeout)" "$LOG")
+failed=$(grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(\*\*\*Failed|\*\*\*Exception|\*\*\*Timeout|Not Run| Failed)" "$LOG")
 skipped=$(grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*Skipped" "$LOG")
 rm -f "$LOG"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -16,13 +16,25 @@
 
 /* The "preprocess" metadata every later action (evaluate, inference,
  * calibration, DeepStream config) applies to images for this model. */
+/* The shortest decimal that reads back as the same float ("0.485", not "0.485000014"). */
+static const char *short_float(float v, char buf[32]) {
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, 32, "%.*g", prec, v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
 static void preprocess_json(const struct deft_preprocess *p, int h, int w, char *out, size_t n) {
+    char b[7][32];
     snprintf(out, n,
-             "{\"channel_order\": \"%s\", \"divisor\": %.9g, \"mean\": [%.9g, %.9g, %.9g], "
-             "\"std\": [%.9g, %.9g, %.9g], \"height\": %d, \"width\": %d, "
+             "{\"channel_order\": \"%s\", \"divisor\": %s, \"mean\": [%s, %s, %s], "
+             "\"std\": [%s, %s, %s], \"height\": %d, \"width\": %d, "
              "\"resize\": \"center_crop\", \"crop_padding\": %d}",
-             p->bgr ? "bgr" : "rgb", p->divisor, p->mean[0], p->mean[1], p->mean[2], p->std[0],
-             p->std[1], p->std[2], h, w, h >= 64 ? 32 : 0);
+             p->bgr ? "bgr" : "rgb", short_float(p->divisor, b[0]), short_float(p->mean[0], b[1]),
+             short_float(p->mean[1], b[2]), short_float(p->mean[2], b[3]),
+             short_float(p->std[0], b[4]), short_float(p->std[1], b[5]),
+             short_float(p->std[2], b[6]), h, w, h >= 64 ? 32 : 0);
 }
 
 /* "a,b,c" (or one value for all three channels) into v[3]. */

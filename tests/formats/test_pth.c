@@ -351,9 +351,9 @@ static void test_detection(void) {
     CHECK(st && st->n_tensors == 1, "safetensors via deft_weights_read");
     deft_safetensors_free(st);
     write_file(tmp_path("k.h5"), "\x89HDF\r\n\x1a\n\0\0\0\0", 12);
-    expect_refusal("k.h5", DEFT_ERR_UNSUPPORTED, "Keras HDF5 import is not implemented yet");
+    expect_refusal("k.h5", DEFT_ERR_FORMAT, "not a readable HDF5 file"); /* detected, then read */
     write_file(tmp_path("m.onnx"), "\x08\x07\x12\x07pytorch", 10);
-    expect_refusal("m.onnx", DEFT_ERR_UNSUPPORTED, "ONNX");
+    expect_refusal("m.onnx", DEFT_ERR_FORMAT, "not a valid ONNX model");
     write_file(tmp_path("junk.bin"), "hello world, not weights", 24);
     expect_refusal("junk.bin", DEFT_ERR_FORMAT, "unrecognized");
     write_file(tmp_path("empty.pt"), "", 0);
