@@ -1073,6 +1073,21 @@ int deft_cls_config_paths(const struct deft_cls_config *c, unsigned which, const
     return k;
 }
 
+/* The line of the spec file that holds a path value, for "file:line:" in
+ * messages (0 when the value is not written there, e.g. it came from --set). */
+static int line_of_value(const char *file, const char *value) {
+    FILE *f = file ? fopen(file, "r") : NULL;
+    if (!f) return 0;
+    char buf[4096];
+    int line = 0, found = 0;
+    while (!found && fgets(buf, sizeof buf, f)) {
+        line++;
+        if (strstr(buf, value)) found = line;
+    }
+    fclose(f);
+    return found;
+}
+
 enum deft_status deft_cls_config_validate_paths(const struct deft_cls_config *c, unsigned which,
                                                 bool strict) {
     const char *paths[8], *names[8];
@@ -1082,14 +1097,18 @@ enum deft_status deft_cls_config_validate_paths(const struct deft_cls_config *c,
     for (int i = 0; i < n && i < 8; i++) {
         struct stat st;
         if (stat(paths[i], &st) == 0) continue;
+        char where[4200];
+        int line = line_of_value(c->source_path, paths[i]);
+        if (line) snprintf(where, sizeof where, "%s:%d", src, line);
+        else snprintf(where, sizeof where, "%s", src);
         if (strict) {
             if (!s)
                 s = deft_set_error(DEFT_ERR_NOT_FOUND, "%s: %s: '%s' does not exist (fix the path in the spec "
-                                   "or use --set %s=...)", src, names[i], paths[i], names[i]);
+                                   "or use --set %s=...)", where, names[i], paths[i], names[i]);
             else
-                deft_log(DEFT_LOG_ERROR, "%s: %s: '%s' does not exist", src, names[i], paths[i]);
+                deft_log(DEFT_LOG_ERROR, "%s: %s: '%s' does not exist", where, names[i], paths[i]);
         } else {
-            deft_log(DEFT_LOG_WARN, "%s: %s: '%s' does not exist", src, names[i], paths[i]);
+            deft_log(DEFT_LOG_WARN, "%s: %s: '%s' does not exist", where, names[i], paths[i]);
         }
     }
     return s;

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Bad training specs exit 2 with the spec's file:line in the message: an
+# unknown key, a wrong type, a missing required field (with --dry_run), and
+# a path that does not exist (in a real run).
+. "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
+S=$SRC/specs/hymenoptera_resnet18_scratch.yaml
+sed 's/n_epochs:/n_epoch:/' "$S" >"$T/unknown.yaml"
+sed 's/n_epochs: [0-9]*/n_epochs: many/' "$S" >"$T/type.yaml"
+grep -v "train_dataset_path" "$S" >"$T/missing.yaml"
+sed "s|train_dataset_path: .*|train_dataset_path: $T/nonexistent/train|; s|val_dataset_path: .*|val_dataset_path: $T|" "$S" >"$T/path.yaml"
+expect() { # name, pattern, deft args...
+    name=$1 pat=$2; shift 2
+    $DEFT "$@" >"$T/out" 2>&1
+    rc=$?
+    [ $rc -eq 2 ] && grep -qE "$pat" "$T/out" && ok "$name: exit 2, $(grep -oE "$pat" "$T/out" | head -1)" ||
+        { bad "$name (exit $rc)"; cat "$T/out"; }
+}
+expect "unknown key" "unknown.yaml:[0-9]+:[0-9]+: unknown key 'n_epoch'" classification train -e "$T/unknown.yaml" -r "$T/r" --dry_run
+expect "wrong type" "type.yaml:[0-9]+:[0-9]+: train_config.n_epochs: expected an integer" classification train -e "$T/type.yaml" -r "$T/r" --dry_run
+expect "missing field" "missing.yaml:[0-9]+:[0-9]+: train_config is missing required field 'train_dataset_path'" classification train -e "$T/missing.yaml" -r "$T/r" --dry_run
+expect "bad path" "path.yaml:[0-9]+: train_config.train_dataset_path: '[^']*' does not exist" classification train -e "$T/path.yaml" -r "$T/r"
+finish
