@@ -593,27 +593,20 @@ static enum deft_status run(struct pk *p, struct pk_obj **out) {
             for (size_t i = from; i < p->sp && !s; i++) s = seq_push(p, a, p->stack[i]);
             p->sp = from;
             break;
-        case 'q':
-            if (!need(p, 1)) return fmt(p, "truncated BINPUT");
-            s = memo_put(p, p->buf[p->pos++]);
-            break;
+        case 'q': /* BINPUT, LONG_BINPUT, BINGET, LONG_BINGET: a 1- or 4-byte memo index */
         case 'r':
-            if (!need(p, 4)) return fmt(p, "truncated LONG_BINPUT");
-            p->pos += 4;
-            s = memo_put(p, u32le(p->buf + p->pos - 4));
+        case 'h':
+        case 'j': {
+            size_t w = op == 'q' || op == 'h' ? 1 : 4;
+            if (!need(p, w)) return fmt(p, "truncated memo opcode");
+            uint64_t idx = w == 1 ? p->buf[p->pos] : u32le(p->buf + p->pos);
+            p->pos += w;
+            s = op == 'q' || op == 'r' ? memo_put(p, idx) : memo_get(p, idx);
             break;
+        }
         case 0x94: /* MEMOIZE */
             s = memo_put(p, p->memo_next);
             if (!s) p->memo_next++;
-            break;
-        case 'h':
-            if (!need(p, 1)) return fmt(p, "truncated BINGET");
-            s = memo_get(p, p->buf[p->pos++]);
-            break;
-        case 'j':
-            if (!need(p, 4)) return fmt(p, "truncated LONG_BINGET");
-            p->pos += 4;
-            s = memo_get(p, u32le(p->buf + p->pos - 4));
             break;
         case 'c': { /* GLOBAL module\nname\n */
             char mod[PK_MAX_GLOBAL_NAME], name[PK_MAX_GLOBAL_NAME];
