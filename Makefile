@@ -12,7 +12,8 @@ endif
 all: deps $(BUILD)/Makefile
 	@$(MAKE) --no-print-directory -C $(BUILD) -j$(JOBS)
 
-$(BUILD)/Makefile:
+# deps first even under make -j: cmake's find_library needs the packages installed
+$(BUILD)/Makefile: | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 
 deps:
