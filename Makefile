@@ -33,8 +33,8 @@ asan: test-deps
 bench: test-deps all
 	@./bench/run.sh $(BUILD)
 
-# make fuzz T=onnx S=600: one libFuzzer target (tests/fuzz/fuzz_<T>.c) for S seconds
-fuzz: all
+# make fuzz T=onnx S=600: one libFuzzer target (tests/fuzz/fuzz_<T>.c) for S seconds; T=all: each
+fuzz: deps
 	@./scripts/fuzz.sh $(T) $(or $(S),60)
 
 demo: all

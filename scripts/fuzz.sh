@@ -1,31 +1,42 @@
 #!/bin/sh
 # make fuzz T=<target> S=<seconds>: build tests/fuzz/fuzz_<target>.c with
-# libFuzzer + ASan + UBSan against the whole library (clang), then run it for
-# S seconds on its corpus (tests/fuzz/corpus/<target>, new inputs go to a
-# scratch copy). Exit 0 when no crash, leak or timeout was found; a crash
-# leaves its reproducer in build-fuzz/<target>/.
+# libFuzzer + ASan + UBSan (clang; the library is instrumented once, in
+# build-fuzz/), then run it for S seconds on its corpus
+# (tests/fuzz/corpus/<target>; new inputs go to build-fuzz/<target>/corpus).
+# Exit 0 when no crash, leak or timeout was found; a crash leaves its
+# reproducer in build-fuzz/<target>/ (copy it to tests/fuzz/regress/<target>/
+# once fixed: the ctest fuzz_replay_<target> replays it from then on).
+#   T=all: every target for S seconds each (CI: `make fuzz T=all S=15`).
+#   MERGE=1: afterwards merge the new inputs into the committed corpus
+#            (libFuzzer -merge=1 keeps only inputs that add coverage).
 set -eu
-T=${1:?usage: scripts/fuzz.sh TARGET SECONDS}
+T=${1:?usage: scripts/fuzz.sh TARGET|all SECONDS}
 S=${2:-60}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SRC=$ROOT/tests/fuzz/fuzz_$T.c
-[ -f "$SRC" ] || { echo "fuzz: no target $SRC (have: $(ls "$ROOT"/tests/fuzz/fuzz_*.c | sed 's/.*fuzz_//; s/\.c$//' | tr '\n' ' '))"; exit 2; }
-OUT=$ROOT/build-fuzz/$T
-mkdir -p "$OUT/corpus"
-# the generated ONNX bindings come from the normal build
-[ -f "$ROOT/build/gen/onnx/onnx.pb-c.c" ] || make -C "$ROOT" --no-print-directory >/dev/null
-LIBSRC=$(find "$ROOT/src" -name '*.c' -not -path '*/src/cli/*')
-BIN=$OUT/fuzz_$T
-if [ ! -x "$BIN" ] || [ -n "$(find "$ROOT/src" "$SRC" -newer "$BIN" -name '*.[ch]' | head -1)" ]; then
-    echo "fuzz: building $BIN"
-    clang -std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -O1 -g \
-        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -w \
-        -I"$ROOT/include" -I"$ROOT/src" -I"$ROOT/build/gen" $(pkg-config --cflags hdf5 libcurl) \
-        $LIBSRC "$ROOT/build/gen/onnx/onnx.pb-c.c" "$SRC" -o "$BIN" \
-        $(pkg-config --libs hdf5 libcurl libprotobuf-c libcjson yaml-0.1 libpng) -ljpeg -ldnnl -lm -fopenmp -lpthread
+BUILD=$ROOT/build-fuzz
+targets() { ls "$ROOT"/tests/fuzz/fuzz_*.c | sed 's/.*fuzz_//; s/\.c$//'; }
+if [ "$T" = all ]; then
+    rc=0
+    for t in $(targets); do "$0" "$t" "$S" || rc=1; done
+    exit $rc
 fi
-[ -d "$ROOT/tests/fuzz/corpus/$T" ] && cp -n "$ROOT/tests/fuzz/corpus/$T"/* "$OUT/corpus/" 2>/dev/null || true
+[ -f "$ROOT/tests/fuzz/fuzz_$T.c" ] || { echo "fuzz: no target tests/fuzz/fuzz_$T.c (have: $(targets | tr '\n' ' '))"; exit 2; }
+command -v clang >/dev/null || { echo "fuzz: clang is needed (apt-get install clang)"; exit 2; }
+[ -f "$BUILD/Makefile" ] || CC=clang cmake -S "$ROOT" -B "$BUILD" -DDEFT_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+make --no-print-directory -C "$BUILD" -j"$(nproc)" "fuzz_$T" >/dev/null
+OUT=$BUILD/$T
+mkdir -p "$OUT/corpus"
+SEEDS=$ROOT/tests/fuzz/corpus/$T
+[ -d "$SEEDS" ] && cp -n "$SEEDS"/* "$OUT/corpus/" 2>/dev/null || true
 cd "$OUT"
 echo "fuzz: running $T for ${S}s"
-ASAN_OPTIONS=detect_leaks=1 "$BIN" -max_total_time="$S" -timeout=10 -rss_limit_mb=2048 \
-    -max_len=65536 -print_final_stats=1 corpus
+ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=1 "$BUILD/fuzz_$T" -max_total_time="$S" -timeout=10 \
+    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 corpus 2>&1 | tee "$OUT/last.log" |
+    grep -E "^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs|stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)" || true
+grep -q "Done [0-9]* runs\|DONE" "$OUT/last.log" || { echo "fuzz: $T FAILED (see $OUT/last.log)"; exit 1; }
+if [ "${MERGE:-0}" = 1 ]; then
+    mkdir -p "$SEEDS"
+    "$BUILD/fuzz_$T" -merge=1 -max_len=65536 "$SEEDS" "$OUT/corpus" >/dev/null 2>&1
+    echo "fuzz: $T corpus now $(ls "$SEEDS" | wc -l) files, $(du -sk "$SEEDS" | cut -f1) KiB"
+fi
+echo "fuzz: $T ok"

@@ -231,6 +231,12 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_dataset_open(const char *root,
  * with deft_string_list_free. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_read_class_list(const char *path, char ***names,
                                                              int *num);
+/* The same on text in memory (len bytes, no NUL needed); `name` is used in
+ * messages. At most DEFT_MAX_CLASSES names; a NUL byte is refused. */
+#define DEFT_MAX_CLASSES 100000
+DEFT_API DEFT_NODISCARD enum deft_status deft_class_list_parse(const char *text, size_t len,
+                                                              const char *name, char ***names,
+                                                              int *num);
 DEFT_API void deft_string_list_free(char **list, int n);
 DEFT_API void deft_dataset_free(struct deft_dataset *ds);
 /* DEFT_ERR_INVALID_ARG, naming the classes that differ, unless a and b have

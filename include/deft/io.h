@@ -192,6 +192,11 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_weights_parse(const void *buf
  * dense [in, out] -> [out, in]), f32. Metadata source_format "keras hdf5". */
 DEFT_API DEFT_NODISCARD enum deft_status deft_keras_h5_read(const char *path,
                                                            struct deft_safetensors **out);
+/* The same on an in-memory file image (libhdf5's core driver); `name` is
+ * used in messages. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_keras_h5_parse(const void *buf, size_t len,
+                                                            const char *name,
+                                                            struct deft_safetensors **out);
 
 /* Weights of any supported format, detected from the file's content (not its
  * extension): ZIP -> torch.save, legacy torch magic -> legacy torch.save,

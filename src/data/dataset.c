@@ -215,43 +215,62 @@ fail:
     return st;
 }
 
-enum deft_status deft_read_class_list(const char *path, char ***names, int *num) {
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The first name listed twice, or NULL (sorted copy: O(n log n) for long lists). */
+static const char *find_duplicate(char *const *v, int n, enum deft_status *st) {
+    *st = DEFT_OK;
+    if (n < 2) return NULL;
+    char **s = deft_malloc((size_t)n * sizeof *s);
+    if (!s) {
+        *st = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_name);
+    const char *dup = NULL;
+    for (int i = 1; i < n && !dup; i++)
+        if (!strcmp(s[i - 1], s[i])) dup = s[i];
+    deft_free(s);
+    return dup;
+}
+
+enum deft_status deft_class_list_parse(const char *text, size_t len, const char *name, char ***names,
+                                       int *num) {
     *names = NULL;
     *num = 0;
-    uint8_t *data;
-    size_t n;
-    enum deft_status st = deft_read_file(path, (size_t)16 << 20, &data, &n);
-    if (st != DEFT_OK) return st;
-    data[n] = 0;
+    if (memchr(text, 0, len))
+        return deft_set_error(DEFT_ERR_PARSE, "%s: a NUL byte: not a text file of class names", name);
     struct strvec v = {0};
-    char *p = (char *)data;
+    enum deft_status st = DEFT_OK;
     int line = 0;
-    while (p && *p) {
-        char *nl = strchr(p, '\n');
-        if (nl) *nl = 0;
+    for (const char *p = text, *end = text + len; p < end && st == DEFT_OK;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end, *s = p;
         line++;
-        char *s = p, *e = p + strlen(p);
-        while (*s == ' ' || *s == '\t' || *s == '\r') s++;
+        while (s < e && (*s == ' ' || *s == '\t' || *s == '\r')) s++;
         while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) e--;
-        if (e > s) {
-            size_t len = (size_t)(e - s);
-            char *name = deft_malloc(len + 1);
-            if (name) {
-                memcpy(name, s, len);
-                name[len] = 0;
-            }
-            if ((st = sv_push(&v, name)) != DEFT_OK) break;
-            for (int j = 0; j < v.n - 1; j++)
-                if (!strcmp(v.v[j], name)) {
-                    st = deft_set_error(DEFT_ERR_PARSE, "%s:%d: class '%s' listed twice", path, line, name);
-                    break;
-                }
-            if (st != DEFT_OK) break;
+        p = nl ? nl + 1 : end;
+        if (e == s) continue;
+        if (v.n == DEFT_MAX_CLASSES) {
+            st = deft_set_error(DEFT_ERR_PARSE, "%s:%d: more than %d class names", name, line,
+                                DEFT_MAX_CLASSES);
+            break;
         }
-        p = nl ? nl + 1 : NULL;
+        char *cls = deft_malloc((size_t)(e - s) + 1);
+        if (cls) {
+            memcpy(cls, s, (size_t)(e - s));
+            cls[e - s] = 0;
+        }
+        st = sv_push(&v, cls);
     }
-    deft_free(data);
-    if (st == DEFT_OK && v.n == 0) st = deft_set_error(DEFT_ERR_PARSE, "%s: no class names", path);
+    if (st == DEFT_OK && v.n == 0) st = deft_set_error(DEFT_ERR_PARSE, "%s: no class names", name);
+    if (st == DEFT_OK) {
+        const char *dup = find_duplicate(v.v, v.n, &st);
+        if (dup) st = deft_set_error(DEFT_ERR_PARSE, "%s: class '%s' listed twice", name, dup);
+    }
     if (st != DEFT_OK) {
         deft_string_list_free(v.v, v.n);
         return st;
@@ -259,6 +278,18 @@ enum deft_status deft_read_class_list(const char *path, char ***names, int *num)
     *names = v.v;
     *num = v.n;
     return DEFT_OK;
+}
+
+enum deft_status deft_read_class_list(const char *path, char ***names, int *num) {
+    *names = NULL;
+    *num = 0;
+    uint8_t *data;
+    size_t n;
+    enum deft_status st = deft_read_file(path, (size_t)16 << 20, &data, &n);
+    if (st != DEFT_OK) return st;
+    st = deft_class_list_parse((const char *)data, n, path, names, num);
+    deft_free(data);
+    return st;
 }
 
 static bool has_class(const struct deft_dataset *d, const char *name) {

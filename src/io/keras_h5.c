@@ -257,7 +257,21 @@ static enum deft_status read_layers(hid_t wg, const char *file,
     return s;
 }
 
-enum deft_status deft_keras_h5_read(const char *path, struct deft_safetensors **out) {
+/* Open path, or (image != NULL) an in-memory file image through the core
+ * driver; the file is read-only either way. */
+static hid_t open_h5(const char *path, const void *image, size_t len) {
+    if (!image) return H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return -1;
+    hid_t f = -1;
+    if (H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 && H5Pset_file_image(fapl, (void *)image, len) >= 0)
+        f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
+static enum deft_status keras_h5_load(const char *path, const void *image, size_t len,
+                                      struct deft_safetensors **out) {
     *out = NULL;
     H5E_auto2_t old_fn;
     void *old_data;
@@ -265,7 +279,7 @@ enum deft_status deft_keras_h5_read(const char *path, struct deft_safetensors **
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are ours to report */
     enum deft_status s = DEFT_OK;
     struct deft_safetensors *st = NULL;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), root = -1, wg = -1;
+    hid_t f = open_h5(path, image, len), root = -1, wg = -1;
     if (f < 0) {
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: not a readable HDF5 file", path);
         goto done;
@@ -301,4 +315,16 @@ done:
     }
     *out = st;
     return DEFT_OK;
+}
+
+enum deft_status deft_keras_h5_read(const char *path, struct deft_safetensors **out) {
+    return keras_h5_load(path, NULL, 0, out);
+}
+
+enum deft_status deft_keras_h5_parse(const void *buf, size_t len, const char *name,
+                                     struct deft_safetensors **out) {
+    *out = NULL;
+    if (len < 8 || memcmp(buf, "\211HDF\r\n\032\n", 8) != 0)
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: not an HDF5 file (no signature)", name);
+    return keras_h5_load(name, buf, len, out);
 }

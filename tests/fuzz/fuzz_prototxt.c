@@ -10,7 +10,7 @@
 #include "deft/spec.h"
 #include "spec/spec_impl.h"
 
-static char *print_body(const struct deft_cls_config *c, size_t *n) {
+__attribute__((noinline)) static char *print_body(const struct deft_cls_config *c, size_t *n) {
     char *buf = NULL;
     FILE *f = open_memstream(&buf, n);
     if (!f) abort();

@@ -15,7 +15,7 @@ static const char *const sets[] = {
     "train_config.image_mean.r=1", "model_config.arch=\"vgg\"", "train_config.lr_config.cosine.soft_start=0.1",
 };
 
-static char *print_body(const struct deft_cls_config *c, size_t *n) {
+__attribute__((noinline)) static char *print_body(const struct deft_cls_config *c, size_t *n) {
     char *buf = NULL;
     FILE *f = open_memstream(&buf, n);
     if (!f) abort();
