@@ -123,7 +123,12 @@ static int input_ent(struct onnx_imp *im, int i) {
         return -1;
     }
     if (en->proto && !en->constant) {
-        if (deft_onnx_tensor(en->proto, im->file, &en->constant)) return -1;
+        enum deft_status s = deft_onnx_tensor(en->proto, im->file, &en->constant);
+        if (s) {
+            /* keep the status: converters read im->status after a NULL constant */
+            if (!im->status) im->status = s;
+            return -1;
+        }
         en->proto = NULL;
     }
     return e;
@@ -325,7 +330,10 @@ enum deft_status oi_bind(struct onnx_imp *im, int v) {
     if (v < 0) {
         if (im->status) return im->status;
         enum deft_status gs = deft_graph_status(im->g);
-        return gs ? gs : oi_fail(im, DEFT_ERR_INVALID_ARG, "conversion failed");
+        if (gs) return gs;
+        char why[256];
+        snprintf(why, sizeof why, "%s", deft_last_error());
+        return oi_fail(im, DEFT_ERR_INVALID_ARG, "conversion failed%s%s", *why ? ": " : "", why);
     }
     if (!im->node->n_output) return oi_fail(im, DEFT_ERR_FORMAT, "the node has no output");
     return ent_add(im, im->node->output[0], v, NULL, NULL);
@@ -349,11 +357,13 @@ int oi_add_node(struct onnx_imp *im, enum deft_op op, bool has_params, const int
     node_name(im, has_params, nm, sizeof nm);
     int n = deft_graph_add_node(im->g, op, nm, in, n_in, a);
     if (n < 0) {
-        /* shape inference refused the node: say which ONNX node it was */
+        /* shape inference refused the node (or memory ran out): say which
+         * ONNX node it was, keeping out-of-memory distinct from a bad shape */
+        enum deft_status gs = deft_graph_status(im->g);
         char msg[512];
         snprintf(msg, sizeof msg, "%s", deft_last_error());
         deft_clear_error();
-        return oi_fail(im, DEFT_ERR_SHAPE, "%s", msg), -1;
+        return oi_fail(im, gs == DEFT_ERR_NOMEM ? DEFT_ERR_NOMEM : DEFT_ERR_SHAPE, "%s", msg), -1;
     }
     return deft_graph_node(im->g, n)->out[0];
 }
