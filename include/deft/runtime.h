@@ -70,6 +70,8 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_read(struct deft_runtime *
 /* Trainable parameter and gradient blocks (same length and order). */
 DEFT_API float *deft_runtime_param_block(struct deft_runtime *rt, size_t *n);
 DEFT_API float *deft_runtime_grad_block(struct deft_runtime *rt, size_t *n);
+/* Non-trainable state (batch-norm running statistics) in one block. */
+DEFT_API float *deft_runtime_state_block(struct deft_runtime *rt, size_t *n);
 /* Offset (in floats) of trainable param v in the blocks, or -1. */
 DEFT_API int64_t deft_runtime_param_offset(const struct deft_runtime *rt, int v);
 DEFT_API void deft_runtime_set_grad_hook(struct deft_runtime *rt, deft_grad_hook fn, void *user);

@@ -222,6 +222,7 @@ struct deft_cls_train_config {
     bool save_best;               /* also keep best.safetensors (by validation accuracy) */
     int threads;                  /* 0: all cores (the CLI's --threads wins) */
     double clip_grad_norm;        /* > 0: clip the global gradient norm */
+    int skip_nonfinite_batches;   /* 0: stop at a NaN/Inf loss; N: skip up to N such batches */
 };
 
 struct deft_cls_eval_config {

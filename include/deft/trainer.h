@@ -51,6 +51,10 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_step(struct deft_trainer *
                                                           const float *labels, float *loss);
 /* Number of optimizer steps taken so far. */
 DEFT_API int64_t deft_trainer_steps(const struct deft_trainer *t);
+/* Count a batch that was left out (a non-finite loss the caller chose to
+ * skip) as a step without an update, so the LR schedule and the resume
+ * position stay aligned with the data. */
+DEFT_API void deft_trainer_skip_step(struct deft_trainer *t);
 DEFT_API struct deft_runtime *deft_trainer_runtime(struct deft_trainer *t);
 DEFT_API const struct deft_graph *deft_trainer_model_graph(const struct deft_trainer *t);
 /* Logits of the last step ([batch, classes]), n = batch * classes. */

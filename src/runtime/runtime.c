@@ -266,6 +266,10 @@ float *deft_runtime_param_block(struct deft_runtime *rt, size_t *n) {
     *n = rt->n_params;
     return rt->params;
 }
+float *deft_runtime_state_block(struct deft_runtime *rt, size_t *n) {
+    *n = rt->n_state;
+    return rt->state;
+}
 float *deft_runtime_grad_block(struct deft_runtime *rt, size_t *n) {
     *n = rt->n_params;
     return rt->grads;

@@ -259,6 +259,8 @@ static const struct deft_spec_field train_fields[] = {
     F_BOOL(T, save_best, "true", EXT, "keep best.safetensors by validation accuracy"),
     F_INT(T, threads, NULL, 0, 4096, GE | LE | EXT, "CPU threads (0 all; --threads wins)"),
     F_FLT(T, clip_grad_norm, NULL, 0, 0, GE | EXT, "clip the global gradient norm (0 off)"),
+    F_INT(T, skip_nonfinite_batches, NULL, 0, 0, GE | EXT,
+          "batches with a NaN/Inf loss to skip (counted, no update) before stopping (0 stop at once)"),
 };
 #undef T
 static const struct deft_spec_schema train_schema = SCHEMA("TrainConfig", train_fields);

@@ -17,6 +17,7 @@ struct deft_trainer {
     size_t input_n, target_n;
     int micro;                  /* micro-batches since the last optimizer step */
     float *accum;               /* gradient accumulation buffer (accum_steps > 1) */
+    float *state_before;        /* BN running stats before the step: restored after a NaN loss */
     struct deft_graph *eval;    /* model in inference mode, built on first predict */
     struct deft_runtime *eval_rt;
     int64_t eval_synced_at;     /* optimizer step the eval weights were copied at, -1 never */
@@ -62,6 +63,12 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
         goto fail;
     if ((s = deft_runtime_init_params(t->rt, o->seed))) goto fail;
     if ((s = deft_optim_create(&t->o.optim, t->rt, &t->opt))) goto fail;
+    size_t ns;
+    deft_runtime_state_block(t->rt, &ns);
+    if (!(t->state_before = deft_malloc((ns ? ns : 1) * sizeof(float)))) {
+        s = deft_set_error(DEFT_ERR_NOMEM, "out of memory for the batch-norm statistics");
+        goto fail;
+    }
     if (t->o.accum_steps > 1) {
         size_t n;
         deft_runtime_grad_block(t->rt, &n);
@@ -87,10 +94,15 @@ void deft_trainer_free(struct deft_trainer *t) {
     deft_graph_free(t->train);
     deft_graph_free(t->model);
     deft_free(t->accum);
+    deft_free(t->state_before);
     deft_free(t);
 }
 
 int64_t deft_trainer_steps(const struct deft_trainer *t) { return deft_optim_steps(t->opt); }
+
+void deft_trainer_skip_step(struct deft_trainer *t) {
+    deft_optim_set_steps(t->opt, deft_optim_steps(t->opt) + 1);
+}
 struct deft_runtime *deft_trainer_runtime(struct deft_trainer *t) { return t->rt; }
 const struct deft_graph *deft_trainer_model_graph(const struct deft_trainer *t) { return t->model; }
 
@@ -169,6 +181,9 @@ enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, 
     /* each micro-batch contributes 1/k of the mean gradient */
     float seed = 1.0f / (float)t->o.accum_steps;
     deft_runtime_set_step(t->rt, (uint64_t)(step * t->o.accum_steps + t->micro));
+    size_t ns;
+    float *state = deft_runtime_state_block(t->rt, &ns);
+    memcpy(t->state_before, state, ns * sizeof(float));
     if ((s = deft_runtime_set_input(t->rt, t->input, images, t->input_n)) ||
         (s = deft_runtime_set_input(t->rt, t->target, labels, t->target_n)) ||
         (s = deft_runtime_set_input(t->rt, t->loss_grad, &seed, 1)) || (s = deft_runtime_run(t->rt)))
@@ -177,6 +192,8 @@ enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, 
     if ((s = deft_runtime_read(t->rt, t->loss, &l, 1))) return s;
     if (loss) *loss = l;
     if (!isfinite(l)) {
+        /* the forward pass already folded this batch into the running stats */
+        memcpy(state, t->state_before, ns * sizeof(float));
         t->micro = 0;
         if (t->accum) {
             size_t n;
@@ -195,7 +212,9 @@ enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, 
         memset(t->accum, 0, n * sizeof(float));
     }
     t->micro = 0;
-    return deft_optim_step(t->opt, deft_lr_at(&t->o.lr, step));
+    s = deft_optim_step(t->opt, deft_lr_at(&t->o.lr, step));
+    if (s == DEFT_ERR_NUMERIC) memcpy(state, t->state_before, ns * sizeof(float)); /* NaN gradient */
+    return s;
 }
 
 /* ---- checkpoints ---- */

@@ -273,8 +273,35 @@ static void collapse_warnings(struct run *r, const struct cls_metrics *m, int ep
                  epoch + 1, gn);
 }
 
+/* DEFT_FAULT_NAN_STEP=k (tests): batch k (0-based over the whole run) is
+ * filled with NaN, so the real detection path sees a non-finite loss. */
+static int64_t fault_nan_step(void) {
+    const char *v = getenv("DEFT_FAULT_NAN_STEP");
+    return v && *v ? strtoll(v, NULL, 10) : -1;
+}
+
+/* A non-finite loss: skip the batch while the spec allows, else stop. */
+static enum deft_status on_nonfinite(struct run *r, struct progress *pg, int e, int b, int *skipped) {
+    int allowed = r->cfg.train_config.skip_nonfinite_batches;
+    if (*skipped < allowed) {
+        ++*skipped;
+        deft_log(DEFT_LOG_WARN, "epoch %d, step %d: %s; batch skipped (%d of %d allowed by "
+                 "train_config.skip_nonfinite_batches)", e + 1, b + 1, deft_last_error(), *skipped, allowed);
+        deft_clear_error();
+        deft_trainer_skip_step(r->t);
+        return DEFT_OK;
+    }
+    progress_end(pg);
+    return deft_wrap_error(DEFT_ERR_NUMERIC, "epoch %d, step %d%s (the last good checkpoint is "
+                           "%s/latest.safetensors)", e + 1, b + 1,
+                           allowed ? ", after the batches train_config.skip_nonfinite_batches allows" : "",
+                           r->wdir);
+}
+
 static enum deft_status train_loop(struct run *r, int64_t start_step) {
     enum deft_status s = DEFT_OK;
+    int64_t nan_at = fault_nan_step();
+    int skipped = 0;
     struct progress pg;
     int64_t total = (int64_t)r->spe * r->epochs;
     progress_init(&pg, r->out, total, start_step);
@@ -291,11 +318,12 @@ static enum deft_status train_loop(struct run *r, int64_t start_step) {
             if (n == 0) break;
             if (e == start_epoch && b < skip) continue;
             float loss;
+            if ((int64_t)e * r->spe + b == nan_at)
+                for (size_t i = 0; i < r->img_n; i++) r->images[i] = NAN;
             s = deft_trainer_step(r->t, r->images, r->labels, &loss);
             if (s == DEFT_ERR_NUMERIC) {
-                progress_end(&pg);
-                return deft_wrap_error(s, "epoch %d, step %d (the last good checkpoint is %s/latest.safetensors)",
-                                       e + 1, b + 1, r->wdir);
+                if ((s = on_nonfinite(r, &pg, e, b, &skipped))) return s;
+                continue;
             }
             if (s) return s;
             lsum += loss;
