@@ -7,6 +7,8 @@
 # reproducer in build-fuzz/<target>/ (copy it to tests/fuzz/regress/<target>/
 # once fixed: the ctest fuzz_replay_<target> replays it from then on).
 #   T=all: every target for S seconds each (CI: `make fuzz T=all S=15`).
+#   RUNS=N: N inputs with a fixed seed instead of S seconds: a reproducible
+#           run (CI uses this, so a run that passed once passes again).
 #   MERGE=1: afterwards merge the new inputs into the committed corpus
 #            (libFuzzer -merge=1 keeps only inputs that add coverage).
 set -eu
@@ -29,11 +31,13 @@ mkdir -p "$OUT/corpus"
 SEEDS=$ROOT/tests/fuzz/corpus/$T
 [ -d "$SEEDS" ] && cp -n "$SEEDS"/* "$OUT/corpus/" 2>/dev/null || true
 cd "$OUT"
-echo "fuzz: running $T for ${S}s"
-ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=1 "$BUILD/fuzz_$T" -max_total_time="$S" -timeout=10 \
+if [ -n "${RUNS:-}" ]; then LIMIT="-runs=$RUNS -seed=1"; echo "fuzz: running $T for $RUNS inputs"
+else LIMIT="-max_total_time=$S"; echo "fuzz: running $T for ${S}s"; fi
+ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=1 "$BUILD/fuzz_$T" $LIMIT -timeout=10 \
     -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 corpus 2>&1 | tee "$OUT/last.log" |
     grep -E "^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs|stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)" || true
 grep -q "Done [0-9]* runs\|DONE" "$OUT/last.log" || { echo "fuzz: $T FAILED (see $OUT/last.log)"; exit 1; }
+echo "fuzz: $T coverage: $(grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*/[0-9]*[a-zA-Z]*' "$OUT/last.log" | tail -1)"
 if [ "${MERGE:-0}" = 1 ]; then
     mkdir -p "$SEEDS"
     "$BUILD/fuzz_$T" -merge=1 -max_len=65536 "$SEEDS" "$OUT/corpus" >/dev/null 2>&1

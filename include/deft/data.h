@@ -44,7 +44,8 @@ struct deft_decode_opts {
     int min_w, min_h;
     /* Limits on the dimensions the file declares, checked before any pixel
      * buffer is allocated (decompression-bomb guard). 0 = default
-     * (DEFT_IMAGE_MAX_SIDE per side, DEFT_IMAGE_MAX_PIXELS in all). */
+     * (DEFT_IMAGE_MAX_SIDE per side, DEFT_IMAGE_MAX_PIXELS in all, or the
+     * environment's DEFT_MAX_IMAGE_SIDE / DEFT_MAX_IMAGE_PIXELS). */
     int max_w, max_h;
     int64_t max_pixels;
 };

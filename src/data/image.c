@@ -10,6 +10,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
 #include <jerror.h>
@@ -44,8 +45,19 @@ struct limits {
     int64_t max_pixels;
 };
 
+/* The defaults, or what DEFT_MAX_IMAGE_SIDE / DEFT_MAX_IMAGE_PIXELS say (for
+ * users with legitimately huge images: aerial tiles, whole-slide scans). */
+static int64_t env_limit(const char *name, int64_t def, int64_t cap) {
+    const char *v = getenv(name);
+    if (!v || !*v) return def;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    return *end || x <= 0 ? def : x > cap ? cap : x;
+}
+
 static struct limits get_limits(const struct deft_decode_opts *o) {
-    struct limits l = {DEFT_IMAGE_MAX_SIDE, DEFT_IMAGE_MAX_SIDE, DEFT_IMAGE_MAX_PIXELS};
+    int side = (int)env_limit("DEFT_MAX_IMAGE_SIDE", DEFT_IMAGE_MAX_SIDE, 1 << 20);
+    struct limits l = {side, side, env_limit("DEFT_MAX_IMAGE_PIXELS", DEFT_IMAGE_MAX_PIXELS, (int64_t)1 << 40)};
     if (o && o->max_w > 0) l.max_w = o->max_w;
     if (o && o->max_h > 0) l.max_h = o->max_h;
     if (o && o->max_pixels > 0) l.max_pixels = o->max_pixels;
@@ -56,7 +68,8 @@ static enum deft_status check_dims(const char *fmt, int64_t w, int64_t h, const 
     if (w <= 0 || h <= 0) return deft_set_error(DEFT_ERR_FORMAT, "%s: invalid size %lldx%lld", fmt, (long long)w, (long long)h);
     if (w > l->max_w || h > l->max_h || w * h > l->max_pixels)
         return deft_set_error(DEFT_ERR_INVALID_ARG,
-                              "%s: declared size %lldx%lld exceeds the limit (%dx%d, %lld pixels)",
+                              "%s: declared size %lldx%lld exceeds the limit (%dx%d, %lld pixels; "
+                              "DEFT_MAX_IMAGE_SIDE / DEFT_MAX_IMAGE_PIXELS raise it)",
                               fmt, (long long)w, (long long)h, l->max_w, l->max_h,
                               (long long)l->max_pixels);
     return DEFT_OK;

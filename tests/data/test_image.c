@@ -198,6 +198,17 @@ int main(void) {
     CHECK(deft_image_load(P("bomb.png"), NULL, &im) == DEFT_ERR_INVALID_ARG, "png bomb: %s", deft_last_error());
     CHECK(strstr(deft_last_error(), "100000x100000") != NULL, "png bomb message: %s", deft_last_error());
     CHECK(deft_image_load(P("bomb.jpg"), NULL, &im) == DEFT_ERR_INVALID_ARG, "jpeg bomb: %s", deft_last_error());
+    /* the limits are the user's to raise or lower */
+    CHECK(deft_image_load(P("big.jpg"), NULL, &im) == DEFT_OK, "big.jpg loads: %s", deft_last_error());
+    if (im.rgb) deft_image_free(&im);
+    setenv("DEFT_MAX_IMAGE_SIDE", "8", 1);
+    CHECK(deft_image_load(P("big.jpg"), NULL, &im) == DEFT_ERR_INVALID_ARG &&
+              strstr(deft_last_error(), "DEFT_MAX_IMAGE_SIDE"), "DEFT_MAX_IMAGE_SIDE=8: %s", deft_last_error());
+    unsetenv("DEFT_MAX_IMAGE_SIDE");
+    setenv("DEFT_MAX_IMAGE_PIXELS", "100", 1);
+    CHECK(deft_image_load(P("big.jpg"), NULL, &im) == DEFT_ERR_INVALID_ARG, "DEFT_MAX_IMAGE_PIXELS=100: %s",
+          deft_last_error());
+    unsetenv("DEFT_MAX_IMAGE_PIXELS");
     CHECK(deft_image_load(P("nope.jpg"), NULL, &im) == DEFT_ERR_IO, "missing file");
     CHECK(strstr(deft_last_error(), "nope.jpg") != NULL, "message names the file: %s", deft_last_error());
 
