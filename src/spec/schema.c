@@ -848,7 +848,7 @@ void deft_spec_override_oneofs(const struct deft_spec_schema *s, void *obj,
 /* ---- printing ------------------------------------------------------------ */
 
 /* YAML double-quoted string; characters YAML does not allow raw (C0/C1
- * controls, U+FFFE/U+FFFF) are escaped, so the text reads back to the same bytes. */
+ * controls, U+FFFE/U+FFFF) or reads as line breaks (U+2028/U+2029) are escaped, so the text reads back to the same bytes. */
 static void print_string(FILE *f, const char *s) {
     fputc('"', f);
     const unsigned char *p = (const unsigned char *)(s ? s : "");
@@ -865,7 +865,8 @@ static void print_string(FILE *f, const char *s) {
         else if (cp == '\t') fputs("\\t", f);
         else if (cp == '\r') fputs("\\r", f);
         else if (cp < 0x20 || cp == 0x7f) fprintf(f, "\\x%02x", cp);
-        else if ((cp >= 0x80 && cp <= 0x9f) || cp == 0xfeff || cp == 0xfffe || cp == 0xffff)
+        else if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
+                 cp == 0xfffe || cp == 0xffff) /* U+2028/9: YAML line breaks, folded if raw */
             fprintf(f, "\\u%04x", cp);
         else fwrite(p, 1, (size_t)n, f);
         p += n;
