@@ -405,7 +405,7 @@ const char *oi_attr_s(const struct onnx_imp *im, const char *name, const char *d
     const Onnx__AttributeProto *a = oi_attr(im, name);
     if (!a || !a->has_s) return def;
     size_t l = a->s.len < n - 1 ? a->s.len : n - 1;
-    memcpy(buf, a->s.data, l);
+    if (l) memcpy(buf, a->s.data, l);
     buf[l] = 0;
     return buf;
 }

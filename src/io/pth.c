@@ -388,14 +388,14 @@ static enum deft_status parse_legacy(struct pth *p, struct deft_safetensors **ou
     ns = 0;
     for (struct pk_obj *q = p->arena.all; q; q = q->next_alloc)
         if (q->kind == PK_STORAGE) sts[ns++] = q;
-    qsort(sts, ns, sizeof *sts, cmp_storage);
+    if (ns > 1) qsort(sts, ns, sizeof *sts, cmp_storage);
     s = read_blobs(p, keys, sts, ns, &pos);
     deft_free(sts);
     if (s) return s;
     if (pos != p->len)
         return deft_set_error(DEFT_ERR_FORMAT, "%s: %zu unexpected bytes after the last storage",
                               p->name, p->len - pos);
-    qsort(p->blobs, p->n_blobs, sizeof *p->blobs, cmp_blob);
+    if (p->n_blobs > 1) qsort(p->blobs, p->n_blobs, sizeof *p->blobs, cmp_blob);
     for (size_t i = 1; i < p->n_blobs; i++)
         if (!strcmp(p->blobs[i - 1].key, p->blobs[i].key))
             return deft_set_error(DEFT_ERR_FORMAT, "%s: storage '%.40s' appears twice", p->name,
