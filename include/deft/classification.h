@@ -64,6 +64,7 @@ struct deft_cls_export_args {
     int opset;                  /* 0 -> 13 */
     int trt_version;            /* cal.bin header, 0 -> 8601 (TensorRT 8.6.1) */
     bool dynamic_batch, logits, relu6_as_relu, gen_ds_config;
+    bool qdq_fusion;            /* Q/DQ also on Add and pooling inputs (TensorRT fusion) */
     int threads;
     uint64_t seed;
     FILE *out;

@@ -196,8 +196,11 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_weights_parse(const void *buf
  * weights: one tensor per PARAM/STATE value by name (a model file's).
  * With act_amax set the graph is explicitly quantized (QDQ): int8 weights
  * with per-output-channel scales, and a QuantizeLinear/DequantizeLinear pair
- * with scale amax/127 on each activation entering a Conv, ConvTranspose,
- * Gemm, pooling or Add. Atomic. */
+ * with scale amax/127 on each activation entering a Conv, ConvTranspose or
+ * Gemm (each tensor is rounded once, right where it is computed in INT8);
+ * with qdq_fusion also on the inputs of Add and pooling, the placement
+ * TensorRT needs to fuse residual adds (more rounding: slightly less
+ * accurate in runtimes that do not fuse). Atomic. */
 struct deft_onnx_export_opts {
     int opset;                /* 11..17; 0 -> 13 */
     bool dynamic_batch;       /* batch dimension "batch" (symbolic) instead of fixed */
@@ -205,6 +208,7 @@ struct deft_onnx_export_opts {
     const char *output_name;  /* the single output's name (NULL: the deft value's name) */
     bool relu6_as_relu;
     const float *act_amax;    /* per deft value index; <= 0: leave that tensor in float */
+    bool qdq_fusion;          /* also Q/DQ the inputs of Add and pooling (TensorRT fuses them) */
     const struct deft_kv *meta; /* ModelProto.metadata_props */
     int n_meta;
 };

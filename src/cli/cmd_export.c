@@ -24,7 +24,8 @@ static int export_usage(FILE *f) {
         "  --cal_json_file F           the ranges as TAO's calib.json {\"tensor_scales\": {...}}\n"
         "  --qdq_file OUT_qdq.onnx     also an explicitly quantized ONNX (QuantizeLinear/\n"
         "                              DequantizeLinear, int8 per-channel weights) for onnxruntime\n"
-        "                              and TensorRT\n"
+        "                              and TensorRT: Q/DQ on the inputs of Conv and Gemm\n"
+        "  --qdq_fusion                also on Add and pooling inputs, TensorRT's fusion placement\n"
         "  --trt_version V             cal.bin header (NV_TENSORRT_VERSION, default 8601)\n"
         "  --gen_ds_config             labels.txt and nvinfer_config.txt beside OUT.onnx\n"
         "  --opset N                   11..17 (default 13)\n"
@@ -79,6 +80,7 @@ int cmd_cls_export(int argc, char **argv) {
         if (!strcmp(argv[i], "--gen_ds_config")) a.gen_ds_config = true;
         else if (!strcmp(argv[i], "--dynamic_batch")) a.dynamic_batch = true;
         else if (!strcmp(argv[i], "--logits")) a.logits = true;
+        else if (!strcmp(argv[i], "--qdq_fusion")) a.qdq_fusion = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return export_usage(stdout);
         else {
             fprintf(stderr, "deft classification export: unknown flag '%s' (see --help)\n", argv[i]);

@@ -428,8 +428,11 @@ static bool emit_act(struct ox *x, const struct deft_node *nd) {
     }
 }
 
+/* Input of an op quantized only in the TensorRT-fusion placement. */
+static const char *fin(struct ox *x, int v) { return x->o->qdq_fusion ? qin(x, v) : act_name(x, v); }
+
 static bool emit_pool(struct ox *x, const struct deft_node *nd) {
-    const char *in = qin(x, nd->in[0]);
+    const char *in = fin(x, nd->in[0]);
     if (!in) return false;
     const struct deft_pool_attr *a = &nd->attr.pool;
     bool avg = a->kind == DEFT_POOL_AVG;
@@ -553,8 +556,8 @@ static bool emit_linear(struct ox *x, const struct deft_node *nd) {
 static bool emit_binary(struct ox *x, const struct deft_node *nd) {
     bool add = nd->op == DEFT_OP_ADD;
     /* both inputs of a residual Add are quantized, so TensorRT fuses it into the conv */
-    const char *a = add ? qin(x, nd->in[0]) : act_name(x, nd->in[0]);
-    const char *b = add ? qin(x, nd->in[1]) : act_name(x, nd->in[1]);
+    const char *a = add ? fin(x, nd->in[0]) : act_name(x, nd->in[0]);
+    const char *b = add ? fin(x, nd->in[1]) : act_name(x, nd->in[1]);
     if (!a || !b) return false;
     node(x, add ? "Add" : "Mul", nd->name, (const char *[]){a, b}, 2, out_name(x, nd->out[0]));
     return true;
@@ -569,7 +572,7 @@ static bool emit_node(struct ox *x, int n) {
     case DEFT_OP_ACT: return emit_act(x, nd);
     case DEFT_OP_POOL: return emit_pool(x, nd);
     case DEFT_OP_GLOBAL_AVGPOOL:
-        if (!(in = qin(x, nd->in[0]))) return false;
+        if (!(in = fin(x, nd->in[0]))) return false;
         node(x, "GlobalAveragePool", nd->name, &in, 1, out_name(x, nd->out[0]));
         return true;
     case DEFT_OP_ADD: case DEFT_OP_MUL: return emit_binary(x, nd);

@@ -123,8 +123,8 @@ static enum deft_status write_ds(const char *dir, const char *onnx, const char *
         "onnx-file=%s\n"
         "labelfile-path=labels.txt\n"
         "%s%s%s"
-        "net-scale-factor=%.10g\n"
-        "offsets=%.9g;%.9g;%.9g\n"
+        "net-scale-factor=%.9g\n"
+        "offsets=%.7g;%.7g;%.7g\n"
         "model-color-format=%d\n"
         "infer-dims=3;%d;%d\n"
         "maintain-aspect-ratio=0\n"
@@ -263,6 +263,7 @@ enum deft_status deft_cls_export(const struct deft_cls_export_args *a) {
         if (a->qdq_file) {
             struct deft_onnx_export_opts q = eo;
             q.act_amax = amax;
+            q.qdq_fusion = a->qdq_fusion;
             if ((s = deft_onnx_export(a->qdq_file, g, m->file, &q, NULL))) goto done;
             remember(&w, a->qdq_file);
             fprintf(out, "wrote %s (explicit INT8: QuantizeLinear/DequantizeLinear)\n", a->qdq_file);
