@@ -16,7 +16,7 @@
 
 int cmd_model_init(int argc, char **argv) {
     const char *arch = NULL, *out = NULL, *size = "224", *classes = "1000", *seed = "42",
-               *mode = "torchvision";
+               *mode = "torchvision", *cnames = NULL;
     bool err = false;
     for (int i = 1; i < argc; i++) {
         if (arg_str(argc, argv, &i, NULL, "--arch", &arch, &err) ||
@@ -24,13 +24,15 @@ int cmd_model_init(int argc, char **argv) {
             arg_str(argc, argv, &i, NULL, "--size", &size, &err) ||
             arg_str(argc, argv, &i, NULL, "--classes", &classes, &err) ||
             arg_str(argc, argv, &i, NULL, "--seed", &seed, &err) ||
-            arg_str(argc, argv, &i, NULL, "--preprocess", &mode, &err)) {
+            arg_str(argc, argv, &i, NULL, "--preprocess", &mode, &err) ||
+            arg_str(argc, argv, &i, NULL, "--class_names", &cnames, &err)) {
             if (err) return 2;
             continue;
         }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: deft model init --arch NAME -o OUT.safetensors [--size N] [--classes N]\n"
                    "                       [--seed N] [--preprocess torchvision|torch|caffe|tf]\n"
+                   "                       [--class_names A,B,...]\n"
                    "  A model of that architecture with freshly initialized weights\n"
                    "  (class names class_0..; for tests, benchmarks and export checks).\n");
             return 0;
@@ -64,10 +66,24 @@ int cmd_model_init(int argc, char **argv) {
         rc = cli_fail(deft_set_error(DEFT_ERR_NOMEM, "out of memory"), NULL);
         goto done;
     }
+    const char *p = cnames;
     for (int c = 0; c < nc; c++) {
-        char b[32];
-        snprintf(b, sizeof b, "class_%d", c);
+        char b[256];
+        size_t l = p ? strcspn(p, ",") : 0;
+        if (p && (l == 0 || l >= sizeof b)) {
+            rc = 2;
+            fprintf(stderr, "deft model init: --class_names needs %lld non-empty names\n", nc);
+            goto done;
+        }
+        if (p) snprintf(b, sizeof b, "%.*s", (int)l, p);
+        else snprintf(b, sizeof b, "class_%d", c);
+        p = p ? (p[l] ? p + l + 1 : p + l) : NULL;
         names[c] = deft_strdup(b);
+    }
+    if (p && *p) {
+        fprintf(stderr, "deft model init: --class_names has more than %lld names\n", nc);
+        rc = 2;
+        goto done;
     }
     pre = cls_preprocess_to_json(&tf);
     cn = cls_class_names_to_json(names, (int)nc);

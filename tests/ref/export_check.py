@@ -6,6 +6,10 @@
                                                     shape inference; input/output names
   export_check.py opencv MODEL.onnx IN.npy OUT.npy  OpenCV DNN forward
   export_check.py compare A.npy B.npy TOL [softmax] max abs diff (optionally softmax(A) vs B)
+  export_check.py calib_ref MODEL.onnx X.npy CALIB.json METHOD [PCT]
+                                                    every tensor's range recomputed from
+                                                    OpenCV DNN's activations on the same
+                                                    images (NVIDIA's published algorithms)
   export_check.py calcache CAL.bin CALIB.json MODEL.onnx
                                                     header, every line, scale == amax/127,
                                                     names == the graph's activation tensors
@@ -114,6 +118,87 @@ def calcache(cal, js, onnx_path):
     print('  %d tensors, header %s' % (len(names), lines[0]))
 
 
+def kl_curve(h):
+    """KL(P||Q) for keeping i = 128..2048 bins (formats.md 2.3), vectorized."""
+    h = h.astype(np.float64).copy()
+    h[0] = h[1]
+    cs, nzs = np.concatenate([[0], np.cumsum(h)]), np.concatenate([[0], np.cumsum(h != 0)])
+    kl = np.full(2049, np.inf)
+    for i in range(128, 2049):
+        lo = (np.arange(129) * i) // 128
+        g = np.searchsorted(lo, np.arange(i), side='right') - 1
+        gsum, gnz = cs[lo[1:]] - cs[lo[:-1]], nzs[lo[1:]] - nzs[lo[:-1]]
+        q = np.where(h[:i] != 0, gsum[g] / np.maximum(gnz[g], 1), 0.0)
+        p = h[:i].copy()
+        p[i - 1] += h[i:].sum()
+        m = p > 0
+        if q.sum() == 0 or (q[m] == 0).any():
+            continue
+        p, q = p / p.sum(), q / q.sum()
+        kl[i] = float((p[m] * np.log(p[m] / q[m])).sum())
+    return kl
+
+
+def ref_amax(a, method, pct):
+    """The calibrators as formats.md 2.3 describes them, on |a|: (amax, bin
+    width, KL curve or None)."""
+    a = np.abs(a.astype(np.float64)).ravel()
+    mx = float(a.max())
+    if mx == 0 or method == 'minmax':
+        return mx, mx / 2048, None
+    h, _ = np.histogram(a, bins=2048, range=(0, mx))
+    if method == 'percentile':
+        c = np.cumsum(h) / h.sum()
+        return (int(np.argmax(c >= pct / 100.0)) + 1) * mx / 2048, mx / 2048, None
+    kl = kl_curve(h)
+    best = int(np.flatnonzero(kl == kl.min())[-1])  # ties: the larger range
+    return best * mx / 2048, mx / 2048, kl
+
+
+def calib_ref(onnx_path, xs, js, method, pct=99.99):
+    import cv2
+    import onnx
+    m = onnx.load(onnx_path)
+    amax = json.load(open(js))['tensor_scales']
+    # Softmax/Sigmoid outputs have the fixed range [0, 1] (DEFT_ONNX_RANGE_UNIT)
+    nodes = [n for n in m.graph.node if n.op_type not in ('Softmax', 'Sigmoid', 'HardSigmoid')]
+    outs = [n.output[0] for n in nodes]
+    net = cv2.dnn.readNetFromONNX(onnx_path)
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    x = np.load(xs)
+    net.setInput(x)
+    have = set(net.getLayerNames())  # OpenCV names a layer 'onnx_node!<node name>'
+    sel = [n for n in nodes if n.output[0] in amax and 'onnx_node!' + n.name in have]
+    acts = dict(zip([n.output[0] for n in sel], net.forward(['onnx_node!' + n.name for n in sel])))
+    acts['input_1'] = x
+    worst, n, flat = 0.0, 0, 0
+    for name, a in acts.items():
+        ref, bin_w, kl = ref_amax(a, method, float(pct))
+        got = amax[name]
+        # deft's and OpenCV's activations differ by float rounding: a value
+        # may land in the next bin, so allow two bins (and 1e-4 relative);
+        # the KL curve can be flat, so for entropy deft's choice may also be
+        # anywhere its divergence is within 1% of the minimum
+        tol = 2 * bin_w + 1e-4 * max(ref, 1e-6)
+        near_min = kl is not None and 128 <= round(got / bin_w) <= 2048 and \
+            kl[int(round(got / bin_w))] <= kl.min() * 1.01 + 1e-12
+        if abs(got - ref) > tol and not near_min:
+            print('  %s: amax %.6g, reference %.6g (bin %.3g)' % (name, got, ref, bin_w))
+            sys.exit(1)
+        worst = max(worst, abs(got - ref) / max(bin_w, 1e-12))
+        flat += abs(got - ref) > tol
+        n += 1
+    for n_ in m.graph.node:
+        if n_.op_type in ('Softmax', 'Sigmoid', 'HardSigmoid') and amax[n_.output[0]] != 1.0:
+            print('  %s: amax %r, [0, 1] expected' % (n_.output[0], amax[n_.output[0]]))
+            sys.exit(1)
+    if n < len(outs) // 2:
+        print('  only %d of %d tensors compared' % (n, len(outs)))
+        sys.exit(1)
+    print('  %s: %d tensors recomputed, %d within 2 bins, %d elsewhere on a flat KL minimum '
+          '(largest difference %.0f bins)' % (method, n, n - flat, flat, worst))
+
+
 if __name__ == '__main__':
     c = sys.argv[1]
     if c == 'perturb_bn':
@@ -124,6 +209,8 @@ if __name__ == '__main__':
         opencv(*sys.argv[2:5])
     elif c == 'compare':
         compare(sys.argv[2], sys.argv[3], sys.argv[4], len(sys.argv) > 5)
+    elif c == 'calib_ref':
+        calib_ref(*sys.argv[2:])
     elif c == 'calcache':
         calcache(*sys.argv[2:5])
     else:
