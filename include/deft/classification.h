@@ -44,6 +44,33 @@ struct deft_cls_args {
     bool fatal_corrupt;                /* corrupt image: stop instead of skip */
 };
 
+/* `deft classification export`: the model as ONNX for deployment, with
+ * INT8 post-training calibration (cal.bin for TensorRT's implicit
+ * quantization, a QDQ ONNX for explicit quantization) and DeepStream files. */
+struct deft_cls_export_args {
+    const char *model;          /* -m: deft model file (or an ONNX file) */
+    const char *output_file;    /* -o OUT.onnx: the float graph */
+    const char *spec;           /* -e: calibration images from its train_dataset_path */
+    const char *const *overrides;
+    int n_overrides;
+    const char *data_type;      /* "fp32" (default), "fp16", "int8" */
+    const char *cal_image_dir;  /* calibration images: flat or class folders */
+    const char *cal_cache_file; /* default <dir of -o>/cal.bin */
+    const char *cal_json_file;  /* optional {"tensor_scales": {name: amax}} (TAO's calib.json) */
+    const char *qdq_file;       /* optional explicitly quantized ONNX */
+    const char *calibrator;     /* entropy (default), minmax, percentile */
+    double percentile;          /* 0 -> 99.99 */
+    int batches, batch_size;    /* 0 -> 10 x 16 (TAO's defaults) */
+    int opset;                  /* 0 -> 13 */
+    int trt_version;            /* cal.bin header, 0 -> 8601 (TensorRT 8.6.1) */
+    bool dynamic_batch, logits, relu6_as_relu, gen_ds_config;
+    bool qdq_fusion;            /* Q/DQ also on Add and pooling inputs (TensorRT fusion) */
+    int threads;
+    uint64_t seed;
+    FILE *out;
+};
+DEFT_API DEFT_NODISCARD enum deft_status deft_cls_export(const struct deft_cls_export_args *a);
+
 /* DEFT_ERR_CANCELLED when stopped by *stop (a checkpoint was written first). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_cls_train(const struct deft_cls_args *a);
 DEFT_API DEFT_NODISCARD enum deft_status deft_cls_evaluate(const struct deft_cls_args *a);

@@ -10,4 +10,5 @@
 #include "deft/models.h"
 #include "deft/io.h"
 #include "deft/trainer.h"
+#include "deft/quant.h"
 #endif

@@ -156,7 +156,8 @@ struct deft_pool_attr {
     bool ceil_mode;
 };
 struct deft_concat_attr { int axis; };
-struct deft_slice_attr { int64_t start[DEFT_MAX_DIMS], end[DEFT_MAX_DIMS]; }; /* per dim, step 1 */
+/* per dim, step 1; end -1 = to the end of the dim (so a batch-size change keeps the whole batch) */
+struct deft_slice_attr { int64_t start[DEFT_MAX_DIMS], end[DEFT_MAX_DIMS]; };
 struct deft_pad_attr { int64_t before[DEFT_MAX_DIMS], after[DEFT_MAX_DIMS]; };  /* zeros */
 struct deft_upsample_attr { enum deft_upsample_mode mode; bool align_corners; };
 struct deft_dropout_attr { float p; bool training; uint64_t seed; };

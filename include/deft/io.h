@@ -182,6 +182,58 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_weights_parse(const void *buf
                                                                 const char *name,
                                                                 struct deft_safetensors **weights);
 
+/* ---- ONNX export ------------------------------------------------------- */
+/* Write the inference part of a deft graph as an ONNX model (onnx_export.c):
+ * only the nodes the graph's outputs (values flagged DEFT_VF_OUTPUT) need;
+ * batch-norm folded into the convolution before it (a BN with no conv before
+ * it stays a BatchNormalization); dropout dropped; value, node and
+ * initializer names are deft's ("layer1.0.conv1", "layer1.0.conv1.weight"),
+ * the input keeps its name ("input_1"). The default opset 13 / IR 7 is the
+ * highest every TensorRT 8.x/10.x parser takes (formats.md §1.5).
+ * Decompositions at that opset: relu6 -> Clip(0, 6) (or Relu(x)-Relu(x-6) with
+ * relu6_as_relu, which OpenCV DNN 4.6 reads), swish -> x*Sigmoid(x),
+ * hardswish -> x*HardSigmoid(x) below opset 14, upsample -> Resize.
+ * weights: one tensor per PARAM/STATE value by name (a model file's).
+ * With act_amax set the graph is explicitly quantized (QDQ): int8 weights
+ * with per-output-channel scales, and a QuantizeLinear/DequantizeLinear pair
+ * with scale amax/127 on each activation entering a Conv, ConvTranspose or
+ * Gemm (each tensor is rounded once, right where it is computed in INT8);
+ * with qdq_fusion also on the inputs of Add and pooling, the placement
+ * TensorRT needs to fuse residual adds (more rounding: slightly less
+ * accurate in runtimes that do not fuse). Atomic. */
+struct deft_onnx_export_opts {
+    int opset;                /* 11..17; 0 -> 13 */
+    bool dynamic_batch;       /* batch dimension "batch" (symbolic) instead of fixed */
+    bool softmax;             /* append Softmax over the last axis of a single output */
+    const char *output_name;  /* the single output's name (NULL: the deft value's name) */
+    bool relu6_as_relu;
+    const float *act_amax;    /* per deft value index; <= 0: leave that tensor in float */
+    bool qdq_fusion;          /* also Q/DQ the inputs of Add and pooling (TensorRT fuses them) */
+    const struct deft_kv *meta; /* ModelProto.metadata_props */
+    int n_meta;
+};
+/* What an ONNX activation tensor holds, for calibration caches: the range of
+ * deft value `value` (SAME), [0, 1] (UNIT, a sigmoid inside a decomposition)
+ * or the value's range shifted by 6 (PLUS6, x-6 inside relu6-as-relu). */
+enum deft_onnx_range { DEFT_ONNX_RANGE_SAME = 0, DEFT_ONNX_RANGE_UNIT, DEFT_ONNX_RANGE_PLUS6 };
+struct deft_onnx_tensor_ref {
+    char *name;
+    int value;
+    enum deft_onnx_range range;
+};
+/* Every activation tensor of the written graph (input, node outputs) in
+ * graph order; freed with deft_onnx_export_info_free. */
+struct deft_onnx_export_info {
+    int n;
+    struct deft_onnx_tensor_ref *t;
+};
+DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_export(const char *path,
+                                                         const struct deft_graph *g,
+                                                         const struct deft_safetensors *weights,
+                                                         const struct deft_onnx_export_opts *o,
+                                                         struct deft_onnx_export_info *info);
+DEFT_API void deft_onnx_export_info_free(struct deft_onnx_export_info *info);
+
 /* ---- Keras HDF5 -------------------------------------------------------- */
 /* Read the weights of a Keras 2 .h5/.hdf5 (model.save or save_weights; TAO's
  * pretrained files) through libhdf5: layer_names / weight_names (split

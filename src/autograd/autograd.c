@@ -162,7 +162,7 @@ static enum deft_status backward_node(struct ad *a, int f) {
         const struct deft_shape *xs = &g->values[x].shape;
         for (int d = 0; d < xs->ndim; d++) {
             pa.pad.before[d] = nd.attr.slice.start[d];
-            pa.pad.after[d] = xs->d[d] - nd.attr.slice.end[d];
+            pa.pad.after[d] = nd.attr.slice.end[d] == -1 ? 0 : xs->d[d] - nd.attr.slice.end[d];
         }
         int in[1] = {dy};
         return acc(a, x, out0(a, emit(a, DEFT_OP_PAD, f, "bwd", in, 1, &pa)));

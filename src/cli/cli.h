@@ -8,6 +8,13 @@ struct cli_command {
 };
 extern const struct cli_command cli_commands[];
 
+/* `deft classification export` (cmd_export.c). */
+int cmd_cls_export(int argc, char **argv);
+
+/* `deft model init` and `deft model preprocess` (cmd_model_tools.c). */
+int cmd_model_init(int argc, char **argv);
+int cmd_model_preprocess(int argc, char **argv);
+
 /* `deft model import` (cmd_import.c). */
 int cmd_model_import(int argc, char **argv);
 

@@ -10,7 +10,7 @@
 static int model_usage(FILE *f) {
     fprintf(f,
             "usage: deft model <action> [flags]\n\n"
-            "  run  -m MODEL.safetensors -i input.npy -o output.npy [--backend cpu|ref] [--threads N]\n"
+            "  run  -m MODEL.safetensors|.onnx -i input.npy -o output.npy [--backend cpu|ref] [--threads N]\n"
             "       Run a model on an already-preprocessed float32 NCHW tensor; the batch\n"
             "       size may differ from the one the model was saved with.\n"
             "  info -m FILE | --arch NAME [--size N] [--classes N] [--batch N] [--dot]\n"
@@ -22,7 +22,11 @@ static int model_usage(FILE *f) {
             "       `deft model import --help`.\n"
             "  download NAME|URL [-o DIR] [--sha256 HEX]\n"
             "       Pretrained weights from the catalogue or a URL: progress, resume, checksum.\n"
-            "  list Catalogue names and architectures.\n");
+            "  list Catalogue names and architectures.\n"
+            "  init --arch NAME -o OUT.safetensors [--size N] [--classes N] [--seed N]\n"
+            "       A model with freshly initialized weights.\n"
+            "  preprocess -m MODEL -i DIR|IMAGE -o OUT.npy [--list OUT.txt]\n"
+            "       Images preprocessed as the model records it, as one .npy batch.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -272,6 +276,8 @@ int cmd_model(int argc, char **argv) {
     if (!strcmp(argv[1], "import")) return cmd_model_import(argc - 1, argv + 1);
     if (!strcmp(argv[1], "download")) return cmd_model_download(argc - 1, argv + 1);
     if (!strcmp(argv[1], "list")) return cmd_model_list(argc - 1, argv + 1);
-    fprintf(stderr, "deft model: unknown action '%s' (run, info, import, download, list)\n", argv[1]);
+    if (!strcmp(argv[1], "init")) return cmd_model_init(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "preprocess")) return cmd_model_preprocess(argc - 1, argv + 1);
+    fprintf(stderr, "deft model: unknown action '%s' (run, info, import, download, list, init, preprocess)\n", argv[1]);
     return 2;
 }

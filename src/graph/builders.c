@@ -166,7 +166,7 @@ int deft_slice(struct deft_graph *g, const char *name, int x, int axis, int64_t 
     const struct deft_shape *s = &g->values[x].shape;
     for (int d = 0; d < s->ndim; d++) {
         at.slice.start[d] = 0;
-        at.slice.end[d] = s->d[d];
+        at.slice.end[d] = -1; /* to the end: follows batch-size changes */
     }
     at.slice.start[axis] = start;
     at.slice.end[axis] = end;

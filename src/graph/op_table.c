@@ -226,6 +226,7 @@ static enum deft_status infer_slice(struct deft_graph *g, struct deft_node *nd) 
     struct deft_shape y = *x;
     for (int d = 0; d < x->ndim; d++) {
         int64_t b = nd->attr.slice.start[d], e = nd->attr.slice.end[d];
+        if (e == -1) e = x->d[d]; /* -1: to the end of the dimension */
         if (b < 0 || e > x->d[d] || b >= e)
             FAIL("slice [%lld, %lld) out of range for dimension %d of size %lld", (long long)b,
                  (long long)e, d, (long long)x->d[d]);

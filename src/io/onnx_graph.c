@@ -497,6 +497,15 @@ static enum deft_status set_meta(struct onnx_imp *im, const Onnx__ModelProto *m)
     if ((s = deft_graph_set_meta(im->g, "arch", "\"onnx\"")) ||
         (s = deft_graph_set_meta(im->g, "source_format", "\"onnx\"")))
         return s;
+    /* what deft's exporter records (onnx_export.c): class names, preprocessing
+     * and the output's kind, so evaluate/inference run an exported file */
+    static const char *const keep[] = {"class_names", "preprocess", "output_kind"};
+    for (size_t i = 0; i < m->n_metadata_props; i++) {
+        const Onnx__StringStringEntryProto *e = m->metadata_props[i];
+        for (size_t k = 0; e->key && e->value && k < sizeof keep / sizeof keep[0]; k++)
+            if (!strcmp(e->key, keep[k]) && (s = deft_graph_set_meta(im->g, keep[k], e->value)))
+                return s;
+    }
     /* a single [N, C] output: a classifier with C classes */
     if (m->graph->n_output == 1) {
         int e = ent_find(im, str_or_empty(m->graph->output[0]->name));

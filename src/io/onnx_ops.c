@@ -454,6 +454,55 @@ static enum deft_status op_resize(struct onnx_imp *im) {
     return oi_bind(im, oi_add_node(im, DEFT_OP_UPSAMPLE, false, &x, 1, &a));
 }
 
+/* Slice with constant starts/ends/axes and unit steps (what deft's exporter
+ * and torch.onnx write for crops and adaptive pooling bins). */
+static enum deft_status op_slice(struct onnx_imp *im) {
+    int x = oi_act(im, 0);
+    if (x < 0) return oi_bind(im, -1);
+    if (im->opset < 10) return BAD("Slice before opset 10 (attributes) is not supported");
+    const struct deft_shape *s = in_shape(im, x);
+    const struct deft_tensor *st = oi_const(im, 1), *en = st ? oi_const(im, 2) : NULL;
+    if (!en) return im->status;
+    int64_t n = deft_tensor_numel(st), ax[DEFT_MAX_DIMS];
+    if (st->dtype != DEFT_I64 || en->dtype != DEFT_I64 || n != deft_tensor_numel(en) || n < 1 ||
+        n > s->ndim)
+        return BAD("starts/ends must be int64 of the same length");
+    for (int64_t i = 0; i < n; i++) ax[i] = i;
+    if (oi_has_input(im, 3)) {
+        const struct deft_tensor *a = oi_const(im, 3);
+        if (!a) return im->status;
+        if (a->dtype != DEFT_I64 || deft_tensor_numel(a) != n) return BAD("axes must be int64, one per start");
+        memcpy(ax, a->data, (size_t)n * sizeof *ax);
+    }
+    if (oi_has_input(im, 4)) {
+        const struct deft_tensor *p = oi_const(im, 4);
+        if (!p) return im->status;
+        for (int64_t i = 0; i < deft_tensor_numel(p); i++)
+            if (p->dtype != DEFT_I64 || ((const int64_t *)p->data)[i] != 1) return BAD("only steps of 1 are supported");
+    }
+    for (int64_t i = 0; i < n && x >= 0; i++) {
+        int64_t d = ax[i] < 0 ? ax[i] + s->ndim : ax[i], dim;
+        if (d < 0 || d >= s->ndim) return BAD("axis out of range");
+        dim = in_shape(im, x)->d[d];
+        int64_t b = ((const int64_t *)st->data)[i], e = ((const int64_t *)en->data)[i];
+        if (b < 0) b += dim;
+        if (e < 0) e += dim;
+        b = b < 0 ? 0 : b > dim ? dim : b;
+        e = e < 0 ? 0 : e > dim ? dim : e;
+        if (e <= b) return BAD("empty slice");
+        struct deft_attr a = {0};
+        const struct deft_shape *cs = in_shape(im, x);
+        for (int k = 0; k < cs->ndim; k++) {
+            a.slice.start[k] = 0;
+            a.slice.end[k] = -1; /* the whole dimension, whatever the batch */
+        }
+        a.slice.start[d] = b;
+        a.slice.end[d] = e;
+        x = oi_add_node(im, DEFT_OP_SLICE, false, &x, 1, &a);
+    }
+    return oi_bind(im, x);
+}
+
 static enum deft_status op_constant(struct onnx_imp *im) {
     const Onnx__AttributeProto *a;
     struct deft_tensor *t = NULL;
@@ -485,7 +534,7 @@ static const struct onnx_op onnx_ops[] = {
     {"Flatten", op_flatten}, {"Gemm", op_gemm}, {"GlobalAveragePool", op_global_avgpool},
     {"HardSwish", op_hardswish}, {"Identity", op_identity}, {"LeakyRelu", op_leaky_relu},
     {"MatMul", op_matmul}, {"MaxPool", op_maxpool}, {"Mul", op_mul}, {"Pad", op_pad},
-    {"Relu", op_relu}, {"Reshape", op_reshape}, {"Resize", op_resize}, {"Sigmoid", op_sigmoid},
+    {"Relu", op_relu}, {"Reshape", op_reshape}, {"Resize", op_resize}, {"Sigmoid", op_sigmoid}, {"Slice", op_slice},
     {"Softmax", op_softmax}, {"Sub", op_sub}, {"Tanh", op_tanh}, {"Upsample", op_resize},
 };
 

@@ -23,6 +23,7 @@ struct model_run {
     struct deft_transform tf;
     char **classes;
     int n_classes, batch, input, logits;
+    bool probabilities; /* the output is softmax already (an ONNX deft exported) */
     size_t per_image;
 };
 
@@ -51,6 +52,8 @@ static enum deft_status model_run_open(struct model_run *mr, const char *path, i
         if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT && deft_graph_value(g, v)->shape.ndim == 4)
             mr->input = v;
     mr->logits = find_logits(g);
+    const char *kind = deft_graph_get_meta(g, "output_kind");
+    mr->probabilities = kind && !strcmp(kind, "\"probabilities\"");
     if (mr->input < 0 || mr->logits < 0)
         return deft_set_error(DEFT_ERR_FORMAT, "%s: not a classification model (no image input or no output)", path);
     const struct deft_value *lv = deft_graph_value(g, mr->logits);
@@ -296,6 +299,10 @@ enum deft_status deft_cls_inference(const struct deft_cls_args *a) {
             double mx = l[0], z = 0;
             for (int c = 1; c < mr.n_classes; c++) mx = l[c] > mx ? l[c] : mx;
             for (int c = 0; c < mr.n_classes; c++) z += exp(l[c] - mx);
+            if (mr.probabilities) { /* exp(log p - 0) / 1 = p */
+                mx = 0;
+                z = 1;
+            }
             len += (size_t)snprintf(csv + len, cap - len, "%s", paths[idx[j]]);
             bool used[4096] = {0};
             for (int r = 0; r < k; r++) {
@@ -303,7 +310,8 @@ enum deft_status deft_cls_inference(const struct deft_cls_args *a) {
                 for (int c = 0; c < mr.n_classes; c++)
                     if ((c >= 4096 || !used[c]) && (best < 0 || l[c] > l[best])) best = c;
                 if (best < 4096) used[best] = true;
-                len += (size_t)snprintf(csv + len, cap - len, ",%s,%.6f", mr.classes[best], exp(l[best] - mx) / z);
+                double conf = mr.probabilities ? l[best] : exp(l[best] - mx) / z;
+                len += (size_t)snprintf(csv + len, cap - len, ",%s,%.6f", mr.classes[best], conf);
             }
             len += (size_t)snprintf(csv + len, cap - len, "\n");
         }
