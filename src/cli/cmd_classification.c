@@ -5,6 +5,7 @@
 #include "deft/classification.h"
 #include "deft/spec.h"
 #include "cli/args.h"
+#include "cli/cli.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -20,7 +21,9 @@ static int usage(FILE *f) {
             "actions:\n"
             "  train      -e SPEC -r DIR [--resume | --resume_from CKPT] [--dry_run]\n"
             "  evaluate   -e SPEC [-m MODEL] [-r DIR]\n"
-            "  inference  -m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]\n\n"
+            "  inference  -m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]\n"
+            "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
+            "             [-r DIR] [--target_ratio R | --target_flops R] [--sweep [-e SPEC]]  (prune --help)\n\n"
             "common flags:\n"
             "  -e, --experiment_spec_file SPEC  TAO protobuf-text (.txt), TAO PyTorch YAML or deft YAML\n"
             "  -r, --results_dir DIR            where weights, logs and plots go\n"
@@ -39,8 +42,9 @@ int cmd_classification(int argc, char **argv) {
         return 0;
     }
     const char *action = argv[1];
+    if (!strcmp(action, "prune")) return cmd_classification_prune(argc, argv);
     if (strcmp(action, "train") && strcmp(action, "evaluate") && strcmp(action, "inference")) {
-        fprintf(stderr, "deft classification: unknown action '%s' (train, evaluate, inference)\n", action);
+        fprintf(stderr, "deft classification: unknown action '%s' (train, evaluate, inference, prune)\n", action);
         return 2;
     }
     struct deft_cls_args a = {.out = stdout, .backend = "cpu", .stop = &stop_requested};
