@@ -43,10 +43,17 @@ static bool has_units(const struct deft_prune_plan *p, int v) {
     return false;
 }
 
+/* v carries channels of a layer that may lose filters (not -el excluded) */
+static bool has_prunable(const struct deft_prune_plan *p, int v) {
+    for (int c = 0; p->map[v] && c < p->map_n[v]; c++)
+        if (p->map[v][c] >= 0 && !p->units[unit_of_id(p, p->map[v][c])].full) return true;
+    return false;
+}
+
 /* the first prunable layer feeding value v (for messages) */
 static const char *first_layer(const struct deft_prune_plan *p, int v) {
     for (int c = 0; p->map[v] && c < p->map_n[v]; c++)
-        if (p->map[v][c] >= 0) return node_name(p, p->units[unit_of_id(p, p->map[v][c])].node);
+        if (p->map[v][c] >= 0 && !p->units[unit_of_id(p, p->map[v][c])].full) return node_name(p, p->units[unit_of_id(p, p->map[v][c])].node);
     return "?";
 }
 
@@ -62,7 +69,7 @@ static enum deft_status set_map(struct deft_prune_plan *p, int v, const int *src
 static enum deft_status copy_map(struct deft_prune_plan *p, int dst, int src) {
     if (!p->map[src]) return DEFT_OK;
     if (channels(p, dst) != p->map_n[src]) {
-        if (!has_units(p, src)) return DEFT_OK;
+        if (!has_prunable(p, src)) return DEFT_OK;
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "pruning: '%s' changes the channel count of '%s' (pruned "
                               "layer '%s'); exclude that layer with -el", deft_graph_value(p->g, dst)->name,
                               deft_graph_value(p->g, src)->name, first_layer(p, src));
@@ -86,6 +93,12 @@ static int identity_unit(struct deft_prune_plan *p, int v) {
     for (int c = 0; c < p->map_n[v]; c++)
         if (p->map[v][c] != p->units[u].base + c) return -2;
     return u;
+}
+
+static bool is_excluded(const struct deft_prune_plan *p, const char *name) {
+    for (int i = 0; i < p->n_excl; i++)
+        if (!strcmp(p->excl[i], name)) return true;
+    return false;
 }
 
 /* Per-filter L2 norm of the kernel (row-major: filters on axis 0), normalized. */
@@ -141,6 +154,7 @@ static enum deft_status new_unit(struct deft_prune_plan *p, const struct deft_sa
     *un = (struct pr_unit){.node = node, .n = n, .base = p->total, .parent = u};
     enum deft_status s = filter_stat(p, w, node, n, &un->stat);
     if (s) return s;
+    p->units[u].full = is_excluded(p, nd->name);
     p->n_units++;
     p->total += n;
     int out = nd->out[0];
@@ -165,6 +179,7 @@ static enum deft_status depthwise(struct deft_prune_plan *p, const struct deft_s
         if (st) return st;
         for (int i = 0; i < c; i++) p->units[u].stat[i] = pr_combine2(p->units[u].stat[i], s[i], p->o.eq);
         deft_free(s);
+        if (is_excluded(p, nd->name)) p->units[u].full = true;
     }
     enum deft_status st = copy_map(p, nd->out[0], x);
     return st ? st : add_layer(p, node, PR_DEPTHWISE, u, c);
@@ -176,7 +191,7 @@ static enum deft_status conv(struct deft_prune_plan *p, const struct deft_safete
     int cin = channels(p, nd->in[0]), k = (int)deft_graph_value(p->g, nd->in[1])->shape.d[0];
     if (groups == 1) return new_unit(p, w, node, PR_CONV);
     if (groups == cin && k == cin) return depthwise(p, w, node);
-    if (groups == cin && has_units(p, nd->in[0]))
+    if (groups == cin && has_prunable(p, nd->in[0]))
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "pruning: depthwise conv '%s' has depth multiplier %d (TAO "
                               "prunes only 1); exclude '%s' with -el", nd->name, k / cin, first_layer(p, nd->in[0]));
     /* other grouped convs: channels would have to go in whole groups; keep
@@ -217,9 +232,9 @@ static enum deft_status eltwise(struct deft_prune_plan *p, int node) {
 static enum deft_status concat(struct deft_prune_plan *p, int node) {
     const struct deft_node *nd = deft_graph_node(p->g, node);
     int out = nd->out[0];
-    bool any = false;
-    for (int i = 0; i < nd->n_in; i++) any |= has_units(p, nd->in[i]);
-    if (!any) return DEFT_OK;
+    bool any = false, prunable = false;
+    for (int i = 0; i < nd->n_in; i++) any |= has_units(p, nd->in[i]), prunable |= has_prunable(p, nd->in[i]);
+    if (!any || (nd->attr.concat.axis != 1 && !prunable)) return DEFT_OK;
     if (nd->attr.concat.axis != 1)
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "pruning: concat '%s' is not on the channel axis but its "
                               "inputs come from pruned layers; exclude them with -el", nd->name);
@@ -250,6 +265,7 @@ static enum deft_status reshape(struct deft_prune_plan *p, int node) {
         for (int k = 0; k < c * hw; k++) p->map[out][k] = p->map[x][k / hw];
         return DEFT_OK;
     }
+    if (!has_prunable(p, x)) return DEFT_OK; /* its producers stay whole: channels pass unchanged */
     return deft_set_error(DEFT_ERR_UNSUPPORTED, "pruning: reshape '%s' after the prunable layer '%s' is not supported "
                           "(only flatten is); exclude '%s' with -el", nd->name, first_layer(p, x), first_layer(p, x));
 }
@@ -259,6 +275,7 @@ static enum deft_status slice_or_pad(struct deft_prune_plan *p, int node) {
     int x = nd->in[0];
     if (!has_units(p, x)) return DEFT_OK;
     int c = channels(p, x);
+    if (!has_prunable(p, x)) return DEFT_OK;
     bool touches = nd->op == DEFT_OP_SLICE ? (nd->attr.slice.start[1] != 0 || nd->attr.slice.end[1] < c)
                                            : (nd->attr.pad.before[1] != 0 || nd->attr.pad.after[1] != 0);
     if (touches)
@@ -308,16 +325,19 @@ static enum deft_status visit(struct deft_prune_plan *p, const struct deft_safet
     }
 }
 
-/* -el names, model outputs: whole. */
-static enum deft_status exclusions(struct deft_prune_plan *p, const struct deft_prune_opts *o) {
-    for (int i = 0; i < o->n_excluded; i++) {
-        int n = deft_graph_find_node(p->g, o->excluded[i]);
-        if (n < 0)
+/* -el names must be layers; they are applied as the walk meets them. */
+static enum deft_status check_excluded(struct deft_prune_plan *p, const struct deft_prune_opts *o) {
+    for (int i = 0; i < o->n_excluded; i++)
+        if (!o->excluded[i] || deft_graph_find_node(p->g, o->excluded[i]) < 0)
             return deft_set_error(DEFT_ERR_NOT_FOUND, "-el: the model has no layer named '%s' (see `deft model info`)",
-                                  o->excluded[i]);
-        for (int l = 0; l < p->n_layers; l++)
-            if (p->layers[l].node == n && p->layers[l].unit >= 0) p->units[p->layers[l].unit].full = true;
-    }
+                                  o->excluded[i] ? o->excluded[i] : "(null)");
+    p->excl = o->excluded;
+    p->n_excl = o->n_excluded;
+    return DEFT_OK;
+}
+
+/* Layers whose channels reach a model output keep them all. */
+static enum deft_status exclusions(struct deft_prune_plan *p) {
     for (int v = 0; v < deft_graph_num_values(p->g); v++)
         if (deft_graph_value(p->g, v)->flags & DEFT_VF_OUTPUT) force_full(p, v);
     return DEFT_OK;
@@ -363,8 +383,10 @@ enum deft_status deft_prune_analyze(const struct deft_graph *g, const struct def
         p->map_n = deft_calloc((size_t)nv + 1, sizeof *p->map_n);
         if (!p->map || !p->map_n) s = deft_set_error(DEFT_ERR_NOMEM, "pruning: out of memory");
     }
+    if (!s) s = check_excluded(p, o);
     for (int n = 0; !s && n < deft_graph_num_nodes(p->g); n++) s = visit(p, w, n);
-    if (!s) s = exclusions(p, o);
+    if (!s) s = exclusions(p);
+    p->excl = NULL, p->n_excl = 0; /* the caller's strings */
     if (!s && !(p->keep = deft_calloc((size_t)p->total + 1, 1))) s = deft_set_error(DEFT_ERR_NOMEM, "pruning: out of memory");
     if (!s && (!(p->ret = deft_calloc((size_t)p->n_units + 1, sizeof *p->ret)) ||
                !(p->ret_n = deft_calloc((size_t)p->n_units + 1, sizeof *p->ret_n))))

@@ -44,6 +44,8 @@ struct deft_prune_plan {
     bool decided;
     struct deft_prune_counts before;
     bool have_before;
+    const char *const *excl;     /* -el names, during analysis only */
+    int n_excl;
 };
 
 /* prune_rules.c: TAO's arithmetic */
