@@ -93,6 +93,11 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_prune_search(struct deft_prune_pla
                                                           bool flops, float *threshold);
 /* The largest threshold at which some layer still changes (sweeps stop there). */
 DEFT_API float deft_prune_max_threshold(const struct deft_prune_plan *p);
+/* Up to n thresholds for a sweep: 0, then quantiles of all filter scores, so
+ * that each step prunes about as many filters (trained nets crowd their
+ * scores near 1, where an even grid would skip the whole trade-off).
+ * Returns how many (ascending, distinct). */
+DEFT_API int deft_prune_sweep_thresholds(const struct deft_prune_plan *p, float *out, int n);
 
 /* Per prunable layer (conv, depthwise conv, linear), in graph order. */
 struct deft_prune_layer {

@@ -2,6 +2,7 @@
  * the threshold search behind --target_ratio/--target_flops, and the
  * per-layer view the report prints. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "prune/prune_impl.h"
 
@@ -78,6 +79,29 @@ float deft_prune_max_threshold(const struct deft_prune_plan *p) {
     for (int u = 0; u < p->n_units; u++)
         for (int i = 0; i < p->units[u].n; i++) m = p->units[u].stat[i] > m ? p->units[u].stat[i] : m;
     return m;
+}
+
+static int by_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+int deft_prune_sweep_thresholds(const struct deft_prune_plan *p, float *out, int n) {
+    if (n < 1) return 0;
+    float *all = deft_malloc((size_t)(p->total ? p->total : 1) * sizeof(float));
+    int m = 0, k = 0;
+    out[k++] = 0;
+    if (!all) return k;
+    for (int u = 0; u < p->n_units; u++)
+        if (!p->units[u].full)
+            for (int i = 0; i < p->units[u].n; i++) all[m++] = p->units[u].stat[i];
+    qsort(all, (size_t)m, sizeof *all, by_float);
+    for (int i = 1; i < n && m > 0; i++) {
+        float t = all[(size_t)(m - 1) * (size_t)i / (size_t)(n - 1)];
+        if (t > out[k - 1]) out[k++] = t;
+    }
+    deft_free(all);
+    return k;
 }
 
 static enum deft_status ratio_at(struct deft_prune_plan *p, float t, bool flops, double *r) {

@@ -97,20 +97,20 @@ static enum deft_status eval_candidate(const struct deft_cls_prune_args *a, stru
     return s;
 }
 
-/* Thresholds from 0 to where nothing more changes, in 20 steps. */
+/* Thresholds from 0 through the quantiles of the filter scores. */
 static enum deft_status sweep(const struct deft_cls_prune_args *a, struct deft_prune_plan *p,
                               const struct deft_model *m, const char *dir, FILE *out) {
     enum { N = 21 };
     double th[N], pr[N], fr[N], acc[N];
-    float tmax = deft_prune_max_threshold(p);
-    if (!(tmax > 0)) tmax = 1;
+    float tq[N];
+    int nt = deft_prune_sweep_thresholds(p, tq, N);
     char tmp[4200], path[4200];
     snprintf(tmp, sizeof tmp, "%s/.sweep_candidate.safetensors", dir);
     fprintf(out, "%-10s %-12s %-12s %s\n", "threshold", "param_ratio", "flops_ratio", a->spec ? "val_top1" : "");
     enum deft_status s = DEFT_OK;
-    for (int i = 0; i < N && !s; i++) {
+    for (int i = 0; i < nt && !s; i++) {
         struct deft_prune_counts c;
-        th[i] = tmax * i / (N - 1);
+        th[i] = tq[i];
         acc[i] = NAN;
         if ((s = deft_prune_decide(p, (float)th[i])) || (s = deft_prune_counts(p, &c))) break;
         pr[i] = (double)c.params_after / (double)c.params_before;
@@ -125,13 +125,12 @@ static enum deft_status sweep(const struct deft_cls_prune_args *a, struct deft_p
     snprintf(path, sizeof path, "%s/sweep.csv", dir);
     char csv[N * 96 + 64];
     size_t len = (size_t)snprintf(csv, sizeof csv, "threshold,param_ratio,flops_ratio,val_top1\n");
-    for (int i = 0; i < N; i++)
-        len += (size_t)snprintf(csv + len, sizeof csv - len, "%.6g,%.6f,%.6f,%s%.6f\n", th[i], pr[i], fr[i], "",
-                                isfinite(acc[i]) ? acc[i] : NAN);
+    for (int i = 0; i < nt; i++)
+        len += (size_t)snprintf(csv + len, sizeof csv - len, "%.6g,%.6f,%.6f,%.6f\n", th[i], pr[i], fr[i], acc[i]);
     if ((s = deft_file_write_atomic(path, csv, len))) return s;
     snprintf(path, sizeof path, "%s/sweep", dir);
-    struct deft_plot_series ser[3] = {{"parameter ratio", th, pr, N}, {"FLOPs ratio", th, fr, N},
-                                      {"val top-1 (no retraining)", th, acc, a->spec ? N : 0}};
+    struct deft_plot_series ser[3] = {{"parameter ratio", th, pr, nt}, {"FLOPs ratio", th, fr, nt},
+                                      {"val top-1 (no retraining)", th, acc, a->spec ? nt : 0}};
     if ((s = deft_plot_lines(path, "Pruning sweep", "threshold", "ratio / accuracy", ser, a->spec ? 3 : 2))) return s;
     fprintf(out, "sweep: %s/sweep.csv, sweep.svg, sweep.png\n", dir);
     return DEFT_OK;
