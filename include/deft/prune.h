@@ -18,9 +18,11 @@
  * inputs are still sliced); a group with such a member keeps everything.
  *
  * The analysis is generic over deft's IR (any architecture built from the
- * forward ops); patterns it cannot prune (a reshape or channel slice after a
- * prunable layer, a concat in front of an add ...) fail with an error that
- * names the layers, before anything is written.
+ * forward ops). A layer whose channels are sliced (a CSP split, TAO's
+ * Split) or that feeds a grouped (not depthwise) conv is kept whole; patterns
+ * it cannot prune (a reshape after a prunable layer, a concat in front of an
+ * add ...) fail with an error that names the layers, before anything is
+ * written.
  *
  *     struct deft_prune_plan *p;
  *     deft_prune_analyze(model->graph, model->file, &(struct deft_prune_opts){

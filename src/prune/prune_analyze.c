@@ -278,9 +278,10 @@ static enum deft_status slice_or_pad(struct deft_prune_plan *p, int node) {
     if (!has_prunable(p, x)) return DEFT_OK;
     bool touches = nd->op == DEFT_OP_SLICE ? (nd->attr.slice.start[1] != 0 || nd->attr.slice.end[1] < c)
                                            : (nd->attr.pad.before[1] != 0 || nd->attr.pad.after[1] != 0);
-    if (touches)
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "pruning: %s '%s' cuts the channels of the prunable layer '%s'; "
-                              "exclude '%s' with -el", deft_op_name(nd->op), nd->name, first_layer(p, x), first_layer(p, x));
+    if (touches) { /* TAO keeps the conv before a Split whole: so do we, for any channel cut */
+        force_full(p, x);
+        return DEFT_OK;
+    }
     return copy_map(p, nd->out[0], x);
 }
 
