@@ -4,7 +4,7 @@
 # with the spec it was trained with, pointed at the pruned model
 # (train_config.pretrained_model_path), and compared: validation top-1 before
 # and after, parameter and FLOPs ratios, and inference latency of both with
-# `deft bench infer -m` (interleaved runs, median of the medians).
+# `deft bench infer -m` (batch 1, 1 thread, 3 interleaved runs, median of the medians).
 #
 #   bench/prune_hymenoptera.sh [BUILD]
 #   MODELS="squeezenet_ft resnet18"  baselines in $MODEL_DIR (default /tmp/models):
@@ -29,7 +29,7 @@ PRUNE_FLAGS_resnet18=${PRUNE_FLAGS_resnet18:-""}
 spec_of() { case $1 in squeezenet_ft) echo hymenoptera_squeezenet_finetune ;; resnet18) echo hymenoptera_resnet18_scratch ;;
     *) echo "hymenoptera_$1" ;; esac; }
 top1() { $DEFT classification evaluate -e "$1" -m "$2" --threads "$THREADS" 2>&1 | sed -n 's/^top-1 accuracy: \([0-9.]*\).*/\1/p'; }
-lat() { $DEFT bench infer -m "$1" --batch 1 --steps 20 --warmup 3 --threads "$THREADS" | sed 's/.*"latency_ms": \([0-9.]*\).*/\1/'; }
+lat() { $DEFT bench infer -m "$1" --batch 1 --steps 15 --warmup 2 --threads 1 | sed 's/.*"latency_ms": \([0-9.]*\).*/\1/'; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 printf "%-14s %-9s %-9s %-9s %-9s %-10s %-10s %s\n" model top1 pruned retrained params flops "ms(b1)" speedup
 for m in $MODELS; do
