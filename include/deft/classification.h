@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include "deft/core.h"
+#include "deft/prune.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,6 +71,26 @@ struct deft_cls_export_args {
     FILE *out;
 };
 DEFT_API DEFT_NODISCARD enum deft_status deft_cls_export(const struct deft_cls_export_args *a);
+
+/* `deft classification prune` (deft/prune.h has the rules): load -m, prune
+ * at opts.threshold (or at the threshold found for target_ratio /
+ * target_flops), print TAO's log line and a per-layer table, write the
+ * pruned model to output and <results_dir>/prune/report.json. With sweep, a
+ * table (and prune/sweep.{csv,json,svg,png}) of parameter ratio, FLOPs ratio
+ * and, with a spec, validation top-1 without retraining, per threshold. */
+struct deft_cls_prune_args {
+    const char *model, *output, *results_dir;
+    const char *spec;                  /* -e: the sweep's validation set */
+    const char *const *overrides;
+    int n_overrides;
+    struct deft_prune_opts opts;
+    double target_ratio, target_flops; /* 0: off */
+    bool sweep;
+    int threads;
+    const char *backend;
+    FILE *out;
+};
+DEFT_API DEFT_NODISCARD enum deft_status deft_cls_prune(const struct deft_cls_prune_args *a);
 
 /* DEFT_ERR_CANCELLED when stopped by *stop (a checkpoint was written first). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_cls_train(const struct deft_cls_args *a);

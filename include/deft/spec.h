@@ -131,6 +131,7 @@ struct deft_cls_model_config {
     /* deft extensions */
     int num_classes;              /* 0: from the dataset's class folders */
     bool freeze_backbone;         /* train the head only (TAO PyTorch freeze_backbone) */
+    bool load_graph;              /* TAO: take the graph of pretrained_model_path (a pruned model) */
 };
 
 struct deft_cls_sgd { double lr, decay, momentum; bool nesterov; };
@@ -197,6 +198,7 @@ struct deft_cls_train_config {
     char *train_dataset_path;     /* <dir>/<class>/<image> (required) */
     char *val_dataset_path;
     char *pretrained_model_path;  /* "" = train from scratch */
+    char *pruned_model_path;      /* TAO (YOLO/SSD): a pruned model, graph and weights */
     struct deft_cls_optimizer_config optimizer;
     int batch_size_per_gpu, n_epochs, n_workers;
     struct deft_cls_reg_config reg_config;

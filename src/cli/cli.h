@@ -22,6 +22,9 @@ int cmd_model_import(int argc, char **argv);
 int cmd_model_download(int argc, char **argv);
 int cmd_model_list(int argc, char **argv);
 
+/* `deft classification prune` (cmd_prune.c). */
+int cmd_classification_prune(int argc, char **argv);
+
 struct deft_safetensors;
 /* The classifier size a file of named tensors implies for arch (0 when it has
  * no classifier tensor); weights_arch.c. */

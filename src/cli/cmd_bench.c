@@ -11,6 +11,8 @@
 static int bench_usage(FILE *f) {
     fprintf(f, "usage: deft bench train|infer --arch NAME [--size 224] [--batch 16] [--threads N]\n"
                "                  [--steps 10] [--warmup 3] [--classes 10] [--backend cpu|ref] [--profile]\n"
+               "       deft bench infer -m MODEL [--batch 16] ...   (a model file: its graph and weights,\n"
+               "                  e.g. a pruned model; --size changes its input size)\n"
                "Prints one JSON line: images_per_s, latency_ms (median per batch), peak_rss_mib.\n");
     return f == stdout ? 0 : 2;
 }
@@ -20,6 +22,70 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+static int report(const char *mode, const char *what, long long sz, long long b, long long st, const double *lat,
+                  struct deft_runtime *rt, bool profile) {
+    double med = lat[st / 2];
+    struct deft_runtime_stats rs;
+    deft_runtime_stats(rt, &rs);
+    printf("{\"tool\": \"deft\", \"mode\": \"%s\", \"arch\": \"%s\", \"size\": %lld, \"batch\": %lld, "
+           "\"threads\": %d, \"steps\": %lld, \"images_per_s\": %.2f, \"latency_ms\": %.2f, "
+           "\"min_ms\": %.2f, \"max_ms\": %.2f, \"peak_rss_mib\": %.1f, \"arena_mib\": %.1f}\n",
+           mode, what, sz, b, deft_get_threads(), st, (double)b / med, med * 1e3,
+           lat[0] * 1e3, lat[st - 1] * 1e3, cli_peak_rss_mib(), (double)rs.arena_bytes / (1 << 20));
+    if (profile) deft_runtime_print_profile(rt, stderr);
+    return 0;
+}
+
+/* Forward passes of a model file (its own graph: pruned models included). */
+static int bench_model(const char *path, int size, int batch, int steps, int warmup, const char *backend,
+                       bool profile) {
+    struct deft_model *m = NULL;
+    struct deft_runtime *rt = NULL;
+    float *x = NULL;
+    double *lat = malloc((size_t)steps * sizeof(double));
+    int rc = 0, input = -1;
+    enum deft_status s = deft_model_load(path, &m);
+    if (s) goto fail;
+    struct deft_graph *g = m->graph;
+    input = deft_graph_find_value(g, "input_1");
+    for (int v = 0; v < deft_graph_num_values(g) && input < 0; v++)
+        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT && deft_graph_value(g, v)->shape.ndim == 4) input = v;
+    if (input < 0) {
+        s = deft_set_error(DEFT_ERR_FORMAT, "%s: no image input", path);
+        goto fail;
+    }
+    struct deft_shape in = deft_graph_value(g, input)->shape;
+    in.d[0] = batch;
+    if (size) in.d[2] = in.d[3] = size;
+    deft_graph_set_training(g, false);
+    if ((s = deft_graph_reshape_input(g, input, &in)) ||
+        (s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = backend}, &rt)) ||
+        (s = deft_model_copy_to_runtime(m->file, rt, 0, NULL)))
+        goto fail;
+    size_t n = (size_t)deft_shape_numel(&in);
+    if (!(x = malloc(n * sizeof(float))) || !lat) {
+        s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) x[i] = deft_rng_normal(1, 0, i);
+    for (int i = 0; i < warmup + steps; i++) {
+        double t0 = deft_time_now();
+        if ((s = deft_runtime_set_input(rt, input, x, n)) || (s = deft_runtime_run(rt))) goto fail;
+        if (i >= warmup) lat[i - warmup] = deft_time_now() - t0;
+    }
+    qsort(lat, (size_t)steps, sizeof *lat, cmp_double);
+    rc = report("infer", path, in.d[2], batch, steps, lat, rt, profile);
+    goto done;
+fail:
+    rc = cli_fail(s, NULL);
+done:
+    deft_runtime_free(rt);
+    deft_model_free(m);
+    free(x);
+    free(lat);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return bench_usage(argc < 2 ? stderr : stdout);
     bool train = !strcmp(argv[1], "train");
@@ -27,11 +93,12 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "deft bench: unknown mode '%s' (train, infer)\n", argv[1]);
         return 2;
     }
-    const char *arch = NULL, *size = "224", *batch = "16", *threads = NULL, *steps = "10", *warmup = "3",
+    const char *arch = NULL, *model = NULL, *size = NULL, *batch = "16", *threads = NULL, *steps = "10", *warmup = "3",
                *classes = "10", *backend = "cpu";
     bool err = false, profile = false;
     for (int i = 2; i < argc; i++) {
         if (arg_str(argc, argv, &i, NULL, "--arch", &arch, &err) || arg_str(argc, argv, &i, NULL, "--size", &size, &err) ||
+            arg_str(argc, argv, &i, "-m", "--model", &model, &err) ||
             arg_str(argc, argv, &i, NULL, "--batch", &batch, &err) ||
             arg_str(argc, argv, &i, NULL, "--threads", &threads, &err) ||
             arg_str(argc, argv, &i, NULL, "--steps", &steps, &err) ||
@@ -46,17 +113,18 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "deft bench: unknown flag '%s'\n", argv[i]);
         return 2;
     }
-    if (!arch) {
-        fprintf(stderr, "deft bench: --arch is required (e.g. resnet18, mobilenet_v2)\n");
+    if (!arch == !model || (model && train)) {
+        fprintf(stderr, "deft bench: give --arch NAME (e.g. resnet18, mobilenet_v2) or, for infer, -m MODEL\n");
         return 2;
     }
-    long long sz, b, th = 0, st, wu, nc;
-    if (!arg_parse_int("--size", size, 16, 4096, &sz) || !arg_parse_int("--batch", batch, 1, 4096, &b) ||
+    long long sz = 224, b, th = 0, st, wu, nc;
+    if ((size && !arg_parse_int("--size", size, 16, 4096, &sz)) || !arg_parse_int("--batch", batch, 1, 4096, &b) ||
         !arg_parse_int("--steps", steps, 1, 100000, &st) || !arg_parse_int("--warmup", warmup, 0, 1000, &wu) ||
         !arg_parse_int("--classes", classes, 1, 100000, &nc) ||
         (threads && !arg_parse_int("--threads", threads, 1, 1024, &th)))
         return 2;
     if (th) deft_set_threads((int)th);
+    if (model) return bench_model(model, size ? (int)sz : 0, (int)b, (int)st, (int)wu, backend, profile);
     struct deft_model_opts mo = {.arch = arch, .num_classes = (int)nc, .batch = (int)b, .height = (int)sz,
                                  .width = (int)sz, .training = train};
     size_t in_n = (size_t)(b * 3 * sz * sz);
@@ -100,15 +168,7 @@ int cmd_bench(int argc, char **argv) {
         if (i >= wu) lat[i - wu] = deft_time_now() - t0;
     }
     qsort(lat, (size_t)st, sizeof *lat, cmp_double);
-    double med = lat[st / 2];
-    struct deft_runtime_stats rs;
-    deft_runtime_stats(train ? deft_trainer_runtime(t) : rt, &rs);
-    printf("{\"tool\": \"deft\", \"mode\": \"%s\", \"arch\": \"%s\", \"size\": %lld, \"batch\": %lld, "
-           "\"threads\": %d, \"steps\": %lld, \"images_per_s\": %.2f, \"latency_ms\": %.2f, "
-           "\"min_ms\": %.2f, \"max_ms\": %.2f, \"peak_rss_mib\": %.1f, \"arena_mib\": %.1f}\n",
-           train ? "train" : "infer", arch, sz, b, deft_get_threads(), st, (double)b / med, med * 1e3,
-           lat[0] * 1e3, lat[st - 1] * 1e3, cli_peak_rss_mib(), (double)rs.arena_bytes / (1 << 20));
-    if (profile) deft_runtime_print_profile(train ? deft_trainer_runtime(t) : rt, stderr);
+    report(train ? "train" : "infer", arch, sz, b, st, lat, train ? deft_trainer_runtime(t) : rt, profile);
 done:
     deft_trainer_free(t);
     deft_runtime_free(rt);

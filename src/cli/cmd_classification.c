@@ -24,6 +24,8 @@ static int usage(FILE *f) {
             "  inference  -m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]\n"
             "  export     -m MODEL -o OUT.onnx [--data_type int8 --cal_image_dir DIR] [--qdq_file F]\n"
             "             [--gen_ds_config]  (deft classification export --help)\n"
+            "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
+            "             [-r DIR] [--target_ratio R | --target_flops R] [--sweep [-e SPEC]]  (prune --help)\n"
             "  (-m of evaluate/inference may be an ONNX file deft exported)\n\n"
             "common flags:\n"
             "  -e, --experiment_spec_file SPEC  TAO protobuf-text (.txt), TAO PyTorch YAML or deft YAML\n"
@@ -44,8 +46,9 @@ int cmd_classification(int argc, char **argv) {
     }
     const char *action = argv[1];
     if (!strcmp(action, "export")) return cmd_cls_export(argc - 1, argv + 1);
+    if (!strcmp(action, "prune")) return cmd_classification_prune(argc, argv);
     if (strcmp(action, "train") && strcmp(action, "evaluate") && strcmp(action, "inference")) {
-        fprintf(stderr, "deft classification: unknown action '%s' (train, evaluate, inference, export)\n", action);
+        fprintf(stderr, "deft classification: unknown action '%s' (train, evaluate, inference, export, prune)\n", action);
         return 2;
     }
     struct deft_cls_args a = {.out = stdout, .backend = "cpu", .stop = &stop_requested};

@@ -81,6 +81,8 @@ static const struct deft_spec_field model_fields[] = {
     F_STR(T, byom_model, NULL, IGN, "TAO bring-your-own-model file"),
     F_INT(T, num_classes, NULL, 0, 100000, GE | LE | EXT, "number of classes (0: from the dataset folders)"),
     F_BOOL(T, freeze_backbone, NULL, EXT, "train only the classifier head"),
+    F_BOOL(T, load_graph, NULL, EXT, "use the graph of pretrained_model_path (retraining a pruned model; "
+           "automatic for pruned deft models)"),
 };
 #undef T
 static const struct deft_spec_schema model_schema = SCHEMA("ModelConfig", model_fields);
@@ -230,6 +232,7 @@ static const struct deft_spec_field train_fields[] = {
     F_STR(T, train_dataset_path, NULL, REQ, "training images: <dir>/<class>/<image>"),
     F_STR(T, val_dataset_path, NULL, 0, "validation images, same layout (\"\": none)"),
     F_STR(T, pretrained_model_path, NULL, 0, "weights to start from (\"\": from scratch)"),
+    F_STR(T, pruned_model_path, NULL, EXT, "a pruned deft model to retrain (its graph and weights)"),
     F_MSG(T, optimizer, optim_schema, 0, "one of sgd / adam / rmsprop / adamw"),
     F_INT(T, batch_size_per_gpu, "64", 1, 65536, GE | LE | REQ, "images per batch (per device)"),
     F_INT(T, n_epochs, "80", 1, 1000000, GE | LE | REQ, "passes over the training set"),
@@ -1060,6 +1063,7 @@ int deft_cls_config_paths(const struct deft_cls_config *c, unsigned which, const
         {"train_config.train_dataset_path", c->train_config.train_dataset_path, DEFT_CLS_PATHS_TRAIN},
         {"train_config.val_dataset_path", c->train_config.val_dataset_path, DEFT_CLS_PATHS_TRAIN},
         {"train_config.pretrained_model_path", c->train_config.pretrained_model_path, DEFT_CLS_PATHS_TRAIN},
+        {"train_config.pruned_model_path", c->train_config.pruned_model_path, DEFT_CLS_PATHS_TRAIN},
         {"eval_config.eval_dataset_path", c->eval_config.eval_dataset_path, DEFT_CLS_PATHS_EVAL},
         {"eval_config.model_path", c->eval_config.model_path, DEFT_CLS_PATHS_EVAL},
     };

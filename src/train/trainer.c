@@ -48,6 +48,39 @@ static enum deft_status build_train_graph(struct deft_trainer *t) {
     return DEFT_OK;
 }
 
+/* The caller's graph as the model: batch size, training mode, BN mode. */
+static enum deft_status adopt_graph(struct deft_trainer *t) {
+    const struct deft_model_opts *mo = &t->o.model;
+    enum deft_status s = deft_graph_clone(t->o.graph, &t->model);
+    if (s) return s;
+    struct deft_graph *g = t->model;
+    t->input = deft_graph_find_value(g, "input_1");
+    for (int v = 0; v < deft_graph_num_values(g) && t->input < 0; v++)
+        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT && deft_graph_value(g, v)->shape.ndim == 4) t->input = v;
+    t->logits = -1;
+    for (int v = deft_graph_num_values(g) - 1; v >= 0 && t->logits < 0; v--)
+        if (deft_graph_value(g, v)->flags & DEFT_VF_OUTPUT) t->logits = v;
+    if (t->input < 0 || t->logits < 0 || deft_graph_value(g, t->logits)->shape.ndim != 2)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "the model graph has no image input or no [batch, classes] output");
+    int64_t classes = deft_graph_value(g, t->logits)->shape.d[1];
+    if (mo->num_classes && mo->num_classes != classes)
+        return deft_set_error(DEFT_ERR_SHAPE, "the model graph has %lld outputs but the data has %d classes",
+                              (long long)classes, mo->num_classes);
+    struct deft_shape in = deft_graph_value(g, t->input)->shape;
+    in.d[0] = mo->batch > 0 ? mo->batch : 1;
+    if (mo->height > 0) in.d[2] = mo->height;
+    if (mo->width > 0) in.d[3] = mo->width;
+    if ((s = deft_graph_reshape_input(g, t->input, &in)))
+        return deft_wrap_error(s, "the model graph does not take %lldx%lld input", (long long)in.d[2], (long long)in.d[3]);
+    deft_graph_set_training(g, true);
+    for (int n = 0; n < deft_graph_num_nodes(g); n++) {
+        struct deft_node *nd = deft_graph_node_mut(g, n);
+        if (nd->op == DEFT_OP_BATCHNORM) nd->attr.bn.mode = mo->bn_mode == DEFT_BN_FROZEN ? DEFT_BN_FROZEN : DEFT_BN_TRAIN;
+    }
+    deft_graph_value_mut(g, t->logits)->flags |= DEFT_VF_OUTPUT;
+    return deft_graph_status(g);
+}
+
 enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct deft_trainer **out) {
     *out = NULL;
     struct deft_trainer *t = deft_calloc(1, sizeof *t);
@@ -57,7 +90,10 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
     t->eval_synced_at = -1;
     if (t->o.accum_steps < 1) t->o.accum_steps = 1;
     enum deft_status s;
-    if ((s = deft_model_build(&t->o.model, &t->model, &t->input, &t->logits))) goto fail;
+    if (t->o.graph) s = adopt_graph(t);
+    else s = deft_model_build(&t->o.model, &t->model, &t->input, &t->logits);
+    t->o.graph = NULL; /* borrowed for the call only */
+    if (s) goto fail;
     if ((s = build_train_graph(t))) goto fail;
     if ((s = deft_runtime_create(t->train, &(struct deft_runtime_opts){.backend = o->backend}, &t->rt)))
         goto fail;

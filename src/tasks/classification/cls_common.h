@@ -26,6 +26,10 @@ struct cls_lr_ctx {
 };
 double cls_lr_at(const void *ctx, int64_t step);
 
+/* deft_cls_evaluate, also returning the top-1 accuracy (top1 may be NULL). */
+struct deft_cls_args;
+enum deft_status cls_evaluate(const struct deft_cls_args *a, double *top1);
+
 /* mkdir -p */
 enum deft_status cls_mkdirs(const char *path);
 

@@ -87,7 +87,9 @@ static enum deft_status model_run_batch(struct model_run *mr, const float *image
     return s;
 }
 
-enum deft_status deft_cls_evaluate(const struct deft_cls_args *a) {
+enum deft_status deft_cls_evaluate(const struct deft_cls_args *a) { return cls_evaluate(a, NULL); }
+
+enum deft_status cls_evaluate(const struct deft_cls_args *a, double *top1) {
     FILE *out = a->out ? a->out : stdout;
     struct deft_cls_config cfg;
     enum deft_status s = deft_cls_config_load(a->spec, a->overrides, a->n_overrides, &cfg);
@@ -140,6 +142,7 @@ enum deft_status deft_cls_evaluate(const struct deft_cls_args *a) {
         progress_update(&pg, "evaluate", b + 1, "", false);
     }
     progress_end(&pg);
+    if (top1) *top1 = cls_metrics_top1(&m);
     cls_metrics_print(&m, (const char *const *)mr.classes, out);
     if (a->results_dir && a->results_dir[0]) {
         char dir[4096], path[4200];

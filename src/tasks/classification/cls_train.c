@@ -21,6 +21,7 @@ struct run {
     struct deft_cls_config cfg;
     bool cfg_loaded;
     const char *arch;                 /* registry name */
+    const char *graph_from;           /* model file whose graph is trained (pruned), or NULL */
     struct deft_dataset *train_ds, *val_ds;
     struct deft_loader *train_ld, *val_ld;
     struct deft_trainer *t;
@@ -148,9 +149,35 @@ static enum deft_status load_pretrained(struct run *r, const char *path) {
     return s;
 }
 
+/* The model file whose graph training starts from (a pruned model), or NULL:
+ * train_config.pruned_model_path, or pretrained_model_path with load_graph
+ * or holding a pruned deft model (its graph cannot be rebuilt from arch). */
+static const char *graph_source(const struct deft_cls_config *c) {
+    const struct deft_cls_train_config *tc = &c->train_config;
+    if (tc->pruned_model_path && tc->pruned_model_path[0]) return tc->pruned_model_path;
+    const char *pre = tc->pretrained_model_path;
+    if (!pre || !pre[0]) return NULL;
+    if (c->model_config.load_graph) return pre;
+    struct deft_safetensors *st = NULL;
+    const char *fmt;
+    if (deft_weights_format(pre, &fmt) || strcmp(fmt, "safetensors") || deft_safetensors_read(pre, &st)) return NULL;
+    const char *meta = deft_safetensors_meta(st, "meta");
+    bool pruned = meta && strstr(meta, "\"pruned\"") && deft_safetensors_meta(st, "graph");
+    deft_safetensors_free(st);
+    return pruned ? pre : NULL;
+}
+
 static enum deft_status make_trainer(struct run *r) {
     const struct deft_cls_config *c = &r->cfg;
     struct deft_trainer_opts to = {0};
+    struct deft_model *gm = NULL;
+    r->graph_from = graph_source(c);
+    if (r->graph_from) {
+        enum deft_status s = deft_model_load(r->graph_from, &gm);
+        if (s) return deft_wrap_error(s, "%s: the model to retrain", c->source_path);
+        to.graph = gm->graph;
+        fprintf(r->out, "training the graph of %s (pruned or loaded model)\n", r->graph_from);
+    }
     to.model = (struct deft_model_opts){.arch = r->arch, .num_classes = r->classes, .batch = r->batch,
                                         .height = c->model_config.input_height, .width = c->model_config.input_width,
                                         .bn_mode = c->model_config.freeze_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
@@ -185,7 +212,8 @@ static enum deft_status make_trainer(struct run *r) {
     list[nl] = NULL;
     to.freeze_prefixes = nl ? list : NULL;
     enum deft_status s = deft_trainer_create(&to, &r->t);
-    if (s) return s;
+    deft_model_free(gm);
+    if (s) return r->graph_from ? deft_wrap_error(s, "%s", r->graph_from) : s;
     r->epochs = c->train_config.n_epochs;
     char *cn = cls_class_names_to_json(r->train_ds->classes, r->classes);
     char *pp = cls_preprocess_to_json(&(struct deft_transform){0});
@@ -464,7 +492,7 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
         start = deft_trainer_steps(r.t);
         fprintf(r.out, "resumed from %s at step %lld (epoch %lld)\n", from, (long long)start, (long long)(start / r.spe) + 1);
     } else {
-        const char *pre = r.cfg.train_config.pretrained_model_path;
+        const char *pre = r.graph_from ? r.graph_from : r.cfg.train_config.pretrained_model_path;
         if (pre && pre[0] && (s = load_pretrained(&r, pre))) goto done;
     }
     if ((s = deft_events_open(r.dir, &r.ev))) goto done;

@@ -1,0 +1,196 @@
+/* cls_prune.c - `deft classification prune`: TAO's prune action (tao.md §2.8)
+ * plus a threshold search and a sweep that shows the trade-off first. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "deft/classification.h"
+#include "deft/io.h"
+#include "deft/prune.h"
+#include "deft/report.h"
+#include "tasks/classification/cls_common.h"
+
+static void print_layers(const struct deft_prune_plan *p, FILE *out) {
+    fprintf(out, "%-40s %-10s %8s    %-8s\n", "layer", "type", "before", "after");
+    for (int i = 0; i < deft_prune_num_layers(p); i++) {
+        struct deft_prune_layer l;
+        deft_prune_layer_info(p, i, &l);
+        fprintf(out, "%-40s %-10s %8d -> %-8d%s\n", l.name, l.type, l.before, l.after, l.excluded ? " (kept whole)" : "");
+    }
+}
+
+static cJSON *layers_json(const struct deft_prune_plan *p) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < deft_prune_num_layers(p); i++) {
+        struct deft_prune_layer l;
+        deft_prune_layer_info(p, i, &l);
+        cJSON *o = cJSON_CreateObject(), *r = cJSON_CreateArray();
+        if (!o || !r) {
+            cJSON_Delete(o);
+            cJSON_Delete(r);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        for (int k = 0; k < l.after; k++) cJSON_AddItemToArray(r, cJSON_CreateNumber(l.retained ? l.retained[k] : k));
+        cJSON_AddStringToObject(o, "name", l.name);
+        cJSON_AddStringToObject(o, "type", l.type);
+        cJSON_AddNumberToObject(o, "before", l.before);
+        cJSON_AddNumberToObject(o, "after", l.after);
+        cJSON_AddItemToObject(o, "retained", r);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+static enum deft_status write_json(const char *path, cJSON *root) {
+    char *txt = root ? cJSON_Print(root) : NULL;
+    enum deft_status s = txt ? deft_file_write_atomic(path, txt, strlen(txt)) : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    cJSON_free(txt);
+    return s;
+}
+
+static enum deft_status write_report(const struct deft_prune_plan *p, const struct deft_prune_counts *c,
+                                     float threshold, const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/report.json", dir);
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    cJSON_AddNumberToObject(root, "pruning_ratio", (double)c->params_after / (double)c->params_before);
+    cJSON_AddNumberToObject(root, "threshold", threshold);
+    cJSON_AddNumberToObject(root, "params_before", (double)c->params_before);
+    cJSON_AddNumberToObject(root, "params_after", (double)c->params_after);
+    cJSON_AddNumberToObject(root, "flops_before", (double)c->flops_before);
+    cJSON_AddNumberToObject(root, "flops_after", (double)c->flops_after);
+    cJSON *l = layers_json(p);
+    if (l) cJSON_AddItemToObject(root, "layers", l);
+    enum deft_status s = l ? write_json(path, root) : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    cJSON_Delete(root);
+    return s;
+}
+
+/* Save the candidate at the plan's current decision. */
+static enum deft_status save_pruned(struct deft_prune_plan *p, const struct deft_model *m, const char *path) {
+    struct deft_graph *g2;
+    struct deft_named_tensor *t;
+    int n;
+    enum deft_status s = deft_prune_apply(p, m->file, &g2, &t, &n);
+    if (s) return s;
+    s = deft_model_save(path, g2, &(struct deft_model_save_opts){.tensors = t, .n_tensors = n});
+    deft_prune_tensors_free(t, n);
+    deft_graph_free(g2);
+    return s;
+}
+
+static enum deft_status eval_candidate(const struct deft_cls_prune_args *a, struct deft_prune_plan *p,
+                                       const struct deft_model *m, const char *tmp, double *top1) {
+    enum deft_status s = save_pruned(p, m, tmp);
+    if (s) return s;
+    FILE *null = fopen("/dev/null", "w");
+    struct deft_cls_args ea = {.spec = a->spec, .model = tmp, .overrides = a->overrides, .n_overrides = a->n_overrides,
+                               .threads = a->threads, .backend = a->backend ? a->backend : "cpu",
+                               .out = null ? null : stderr};
+    s = cls_evaluate(&ea, top1);
+    if (null) fclose(null);
+    unlink(tmp);
+    return s;
+}
+
+/* Thresholds from 0 through the quantiles of the filter scores. */
+static enum deft_status sweep(const struct deft_cls_prune_args *a, struct deft_prune_plan *p,
+                              const struct deft_model *m, const char *dir, FILE *out) {
+    enum { N = 21 };
+    double th[N], pr[N], fr[N], acc[N];
+    float tq[N];
+    int nt = deft_prune_sweep_thresholds(p, tq, N);
+    char tmp[4200], path[4200];
+    snprintf(tmp, sizeof tmp, "%s/.sweep_candidate.safetensors", dir);
+    fprintf(out, "%-10s %-12s %-12s %s\n", "threshold", "param_ratio", "flops_ratio", a->spec ? "val_top1" : "");
+    enum deft_status s = DEFT_OK;
+    for (int i = 0; i < nt && !s; i++) {
+        struct deft_prune_counts c;
+        th[i] = tq[i];
+        acc[i] = NAN;
+        if ((s = deft_prune_decide(p, (float)th[i])) || (s = deft_prune_counts(p, &c))) break;
+        pr[i] = (double)c.params_after / (double)c.params_before;
+        fr[i] = (double)c.flops_after / (double)c.flops_before;
+        if (a->spec && (s = eval_candidate(a, p, m, tmp, &acc[i]))) break;
+        fprintf(out, "%-10.4f %-12.4f %-12.4f", th[i], pr[i], fr[i]);
+        if (a->spec) fprintf(out, " %.4f", acc[i]);
+        fprintf(out, "\n");
+        fflush(out);
+    }
+    if (s) return s;
+    snprintf(path, sizeof path, "%s/sweep.csv", dir);
+    char csv[N * 96 + 64];
+    size_t len = (size_t)snprintf(csv, sizeof csv, "threshold,param_ratio,flops_ratio,val_top1\n");
+    for (int i = 0; i < nt; i++)
+        len += (size_t)snprintf(csv + len, sizeof csv - len, "%.6g,%.6f,%.6f,%.6f\n", th[i], pr[i], fr[i], acc[i]);
+    if ((s = deft_file_write_atomic(path, csv, len))) return s;
+    snprintf(path, sizeof path, "%s/sweep", dir);
+    struct deft_plot_series ser[3] = {{"parameter ratio", th, pr, nt}, {"FLOPs ratio", th, fr, nt},
+                                      {"val top-1 (no retraining)", th, acc, a->spec ? nt : 0}};
+    if ((s = deft_plot_lines(path, "Pruning sweep", "threshold", "ratio / accuracy", ser, a->spec ? 3 : 2))) return s;
+    fprintf(out, "sweep: %s/sweep.csv, sweep.svg, sweep.png\n", dir);
+    return DEFT_OK;
+}
+
+static enum deft_status choose(const struct deft_cls_prune_args *a, struct deft_prune_plan *p, float *th, FILE *out) {
+    *th = a->opts.threshold;
+    if (!(a->target_ratio > 0 || a->target_flops > 0)) return deft_prune_decide(p, *th);
+    bool fl = a->target_flops > 0;
+    double target = fl ? a->target_flops : a->target_ratio;
+    enum deft_status s = deft_prune_search(p, target, fl, th);
+    if (!s) fprintf(out, "threshold found for a %s ratio of %.4f: %.6g\n", fl ? "FLOPs" : "parameter", target, *th);
+    return s;
+}
+
+enum deft_status deft_cls_prune(const struct deft_cls_prune_args *a) {
+    FILE *out = a->out ? a->out : stdout;
+    if (!a->model) return deft_set_error(DEFT_ERR_INVALID_ARG, "prune needs -m MODEL");
+    if (!a->output && !a->sweep) return deft_set_error(DEFT_ERR_INVALID_ARG, "prune needs -o OUT (or --sweep)");
+    if (a->threads > 0) deft_set_threads(a->threads);
+    char dir[4096];
+    if (a->results_dir && a->results_dir[0]) {
+        snprintf(dir, sizeof dir, "%s/prune", a->results_dir);
+    } else { /* beside the output */
+        const char *o = a->output ? a->output : a->model, *sl = strrchr(o, '/');
+        snprintf(dir, sizeof dir, "%.*s/prune", sl ? (int)(sl - o) : 1, sl ? o : ".");
+    }
+    struct deft_model *m = NULL;
+    struct deft_prune_plan *p = NULL;
+    enum deft_status s = deft_model_load(a->model, &m);
+    if (s) return s;
+    fprintf(out, "Exploring graph for retainable indices\n");
+    if ((s = deft_prune_analyze(m->graph, m->file, &a->opts, &p))) {
+        s = deft_wrap_error(s, "%s", a->model);
+        goto done;
+    }
+    if ((s = cls_mkdirs(dir))) goto done;
+    if (a->sweep && (s = sweep(a, p, m, dir, out))) goto done;
+    if (!a->output) goto done;
+    float th;
+    struct deft_prune_counts c;
+    if ((s = choose(a, p, &th, out)) || (s = deft_prune_counts(p, &c))) goto done;
+    fprintf(out, "Pruning model and appending pruned nodes to new graph\n");
+    print_layers(p, out);
+    if ((s = save_pruned(p, m, a->output))) goto done;
+    struct deft_model *check = NULL; /* what we wrote must load back */
+    if ((s = deft_model_load(a->output, &check))) {
+        s = deft_wrap_error(s, "the pruned model does not reload (a bug: please report)");
+        unlink(a->output);
+        goto done;
+    }
+    deft_model_free(check);
+    if ((s = write_report(p, &c, th, dir))) goto done;
+    fprintf(out, "params %lld -> %lld, FLOPs %.4g G -> %.4g G (ratio %.4f)\n", (long long)c.params_before,
+            (long long)c.params_after, (double)c.flops_before * 1e-9, (double)c.flops_after * 1e-9,
+            (double)c.flops_after / (double)c.flops_before);
+    fprintf(out, "Pruning ratio (pruned model / original model): %.6f\n", (double)c.params_after / (double)c.params_before);
+    fprintf(out, "pruned model: %s; report: %s/report.json\n", a->output, dir);
+done:
+    deft_prune_plan_free(p);
+    deft_model_free(m);
+    return s;
+}
