@@ -30,4 +30,12 @@ float deft_io_bf16_to_f32(uint16_t h);
 /* The graph's meta map as one JSON object text (deft_free it); graph_json.c. */
 enum deft_status deft_graph_meta_to_json(const struct deft_graph *g, char **json);
 
+/* Run fn(ctx) in a child process with a time and memory limit and return its
+ * tensors (sandbox.c): for readers built on libraries that trust their input
+ * (libhdf5). input_bytes (the file's size) scales the limits; name is used in
+ * messages. */
+typedef enum deft_status (*deft_io_reader_fn)(void *ctx, struct deft_safetensors **out);
+enum deft_status deft_io_sandboxed(const char *name, size_t input_bytes, deft_io_reader_fn fn, void *ctx,
+                                   struct deft_safetensors **out);
+
 #endif

@@ -12,7 +12,9 @@
  * are converted: conv kernels HWIO -> OIHW, depthwise HW,C,M -> (C*M),1,H,W,
  * Conv2DTranspose HW,O,I -> I,O,H,W (the same permutation), dense [in, out]
  * -> [out, in]. */
+#include <errno.h>
 #include <hdf5.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include "io/io_impl.h"
@@ -317,8 +319,24 @@ done:
     return DEFT_OK;
 }
 
+/* libhdf5 runs in a child process (sandbox.c): it trusts the sizes a file
+ * declares, and a forged file can make it allocate gigabytes or spin. */
+struct h5_job {
+    const char *path;
+    const void *image;
+    size_t len;
+};
+static enum deft_status h5_job_run(void *ctx, struct deft_safetensors **out) {
+    const struct h5_job *j = ctx;
+    return keras_h5_load(j->path, j->image, j->len, out);
+}
+
 enum deft_status deft_keras_h5_read(const char *path, struct deft_safetensors **out) {
-    return keras_h5_load(path, NULL, 0, out);
+    *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return deft_set_error(DEFT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct h5_job j = {path, NULL, 0};
+    return deft_io_sandboxed(path, (size_t)sb.st_size, h5_job_run, &j, out);
 }
 
 enum deft_status deft_keras_h5_parse(const void *buf, size_t len, const char *name,
@@ -326,5 +344,6 @@ enum deft_status deft_keras_h5_parse(const void *buf, size_t len, const char *na
     *out = NULL;
     if (len < 8 || memcmp(buf, "\211HDF\r\n\032\n", 8) != 0)
         return deft_set_error(DEFT_ERR_FORMAT, "%s: not an HDF5 file (no signature)", name);
-    return keras_h5_load(name, buf, len, out);
+    struct h5_job j = {name, buf, len};
+    return deft_io_sandboxed(name, len, h5_job_run, &j, out);
 }
