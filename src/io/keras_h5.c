@@ -336,6 +336,7 @@ enum deft_status deft_keras_h5_read(const char *path, struct deft_safetensors **
     struct stat sb;
     if (stat(path, &sb) != 0) return deft_set_error(DEFT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct h5_job j = {path, NULL, 0};
+    H5open(); /* once, here: each child starts with the library initialized */
     return deft_io_sandboxed(path, (size_t)sb.st_size, h5_job_run, &j, out);
 }
 
@@ -345,5 +346,6 @@ enum deft_status deft_keras_h5_parse(const void *buf, size_t len, const char *na
     if (len < 8 || memcmp(buf, "\211HDF\r\n\032\n", 8) != 0)
         return deft_set_error(DEFT_ERR_FORMAT, "%s: not an HDF5 file (no signature)", name);
     struct h5_job j = {name, buf, len};
+    H5open();
     return deft_io_sandboxed(name, len, h5_job_run, &j, out);
 }

@@ -99,6 +99,8 @@ static void child_signals(void) {
     signal(SIGPIPE, SIG_IGN);
 #ifdef DEFT_UNDER_ASAN
     __sanitizer_set_death_callback(NULL); /* ASan reports, then the child exits 1 */
+    const char *reports = getenv("DEFT_SANDBOX_REPORTS"); /* scripts/fuzz.sh reads them */
+    if (reports && *reports) __sanitizer_set_report_path(reports);
 #endif
 }
 
