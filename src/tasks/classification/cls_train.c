@@ -507,7 +507,10 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     if (ls.corrupt_skipped)
         deft_log(DEFT_LOG_WARN, "corrupt or unreadable images were skipped %lld times (see the warnings above)",
                  (long long)ls.corrupt_skipped);
-    if (!s) fprintf(r.out, "done: best val top-1 %.4f; weights in %s\n", r.best, r.wdir);
+    if (!s && start >= (int64_t)r.epochs * r.spe)
+        fprintf(r.out, "done: the run had already finished its %d epochs; weights in %s\n", r.epochs, r.wdir);
+    else if (!s && r.best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
+    else if (!s) fprintf(r.out, "done: best val top-1 %.4f (this run); weights in %s\n", r.best, r.wdir);
 done:
     if (r.ev && deft_events_close(r.ev)) deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
     deft_trainer_free(r.t);
