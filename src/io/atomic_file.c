@@ -5,7 +5,10 @@
  * path is untouched, so a crash or a full disk never destroys a finished
  * checkpoint (design §4, §8).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -239,4 +242,32 @@ enum deft_status deft_file_write_atomic(const char *path, const void *data, size
         return s;
     }
     return deft_atomic_commit(w);
+}
+
+/* "<name>.tmp.<pid>" of a writer that no longer runs: what SIGKILL or a power
+ * cut leaves behind mid-write. A live writer's file (kill(pid, 0) succeeds,
+ * or the pid is ours) is left alone. */
+static bool stale_tmp(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name) return false;
+    const char *d = t + 5;
+    char *end;
+    long pid = strtol(d, &end, 10);
+    if (end == d || *end || pid <= 0 || pid > INT_MAX) return false;
+    if ((pid_t)pid == getpid()) return false;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+int deft_atomic_sweep_stale(const char *dir) {
+    DIR *dp = opendir(dir);
+    if (!dp) return 0;
+    int n = 0;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(dp)))
+        if (stale_tmp(e->d_name) && snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path &&
+            unlink(path) == 0)
+            n++;
+    closedir(dp);
+    return n;
 }

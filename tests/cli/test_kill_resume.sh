@@ -44,6 +44,10 @@ train_config:
   checkpoint_interval: 1000
 EOF2
 train() { $DEFT classification train -e "$T/spec.yaml" --threads 1 "$@"; }
+# in the background the run must be deft's own process, not a subshell
+# running the function: kill -9 of the subshell would leave deft running on
+# as a second writer into the results directory
+train_bg() { exec $DEFT classification train -e "$T/spec.yaml" --threads 1 "$@"; }
 digest() { /usr/bin/python3 - "$1" <<'PY'
 import sys, json, struct, hashlib
 b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
@@ -60,19 +64,21 @@ DELAYS=$(awk -v s="$SEED" -v n="$KILLS" 'BEGIN { srand(s); for (i = 0; i < n; i+
 good=0 landed=0 i=0
 for d in $DELAYS; do
     i=$((i + 1))
-    if [ -f "$LATEST" ]; then train -r "$R" --resume >>"$T/kill.log" 2>&1 &
-    else train -r "$R" >>"$T/kill.log" 2>&1 & fi
+    if [ -f "$LATEST" ]; then train_bg -r "$R" --resume >>"$T/kill.log" 2>&1 &
+    else train_bg -r "$R" >>"$T/kill.log" 2>&1 & fi
     pid=$!
     if [ $i -eq 1 ]; then # the first kill only once a checkpoint exists
         w=0; while [ ! -f "$LATEST" ] && [ $w -lt 600 ] && kill -0 $pid 2>/dev/null; do sleep 0.05; w=$((w + 1)); done
     fi
     sleep "$(awk -v d="$d" 'BEGIN { printf "%.3f", d / 1000 }')"
-    kill -9 $pid 2>/dev/null && landed=$((landed + 1))
+    kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
+    [ $? -eq 137 ] && landed=$((landed + 1)) # died of the SIGKILL, not finished before it
     if $DEFT model info -m "$LATEST" >"$T/info.log" 2>&1; then good=$((good + 1))
     else echo "after kill $i (${d} ms): latest checkpoint not loadable: $(tail -1 "$T/info.log")"; fi
 done
 echo "kills landed during training: $landed/$KILLS; loadable latest checkpoint after each: $good/$KILLS"
+pgrep -f "classification train -e $T/spec.yaml" >/dev/null && bad "a killed run is still running"
 [ $good -eq "$KILLS" ] && ok "latest checkpoint loadable after every kill ($good/$KILLS)" || bad "loadable after $good of $KILLS kills"
 [ $landed -ge $((KILLS / 2)) ] && ok "$landed kills landed mid-run" || bad "only $landed kills landed (runs ended before the kill)"
 train -r "$R" --resume >>"$T/kill.log" 2>&1 && tail -1 "$R/status.json" | grep -q '"epoch":20,' &&

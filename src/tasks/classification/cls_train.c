@@ -469,6 +469,9 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     char sub[2200];
     snprintf(sub, sizeof sub, "%s/plots", r.dir);
     if ((s = cls_mkdirs(r.wdir)) || (s = cls_mkdirs(sub))) goto done;
+    int stale = deft_atomic_sweep_stale(r.wdir);
+    if (stale) deft_log(DEFT_LOG_INFO, "removed %d temporary file%s left in %s by a run that was killed", stale,
+                        stale == 1 ? "" : "s", r.wdir);
     if ((s = open_data(&r))) goto done;
     r.epochs = r.cfg.train_config.n_epochs;
     if ((s = make_trainer(&r))) goto done;
