@@ -122,25 +122,50 @@ static void child_limits(size_t input_bytes) {
 
 /* ---- parent: read and parse ------------------------------------------------ */
 
+/* The child's pipe, read straight into the tensors (no second copy of the
+ * weights); at most cap bytes in all. */
 struct cursor {
-    const unsigned char *p;
-    size_t n, at;
+    int fd;
+    unsigned char buf[1 << 16];
+    size_t pos, len;
+    uint64_t total, cap;
+    bool io_error, over;
 };
 static bool get(struct cursor *c, void *dst, size_t n) {
-    if (c->n - c->at < n) return false;
-    memcpy(dst, c->p + c->at, n);
-    c->at += n;
+    unsigned char *d = dst;
+    if (n > c->cap - c->total) {
+        c->over = true;
+        return false;
+    }
+    while (n) {
+        if (c->pos == c->len) {
+            ssize_t r = read(c->fd, c->buf, sizeof c->buf);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) c->io_error = true;
+            if (r <= 0) return false;
+            c->pos = 0, c->len = (size_t)r;
+        }
+        size_t k = c->len - c->pos < n ? c->len - c->pos : n;
+        memcpy(d, c->buf + c->pos, k);
+        c->pos += k, c->total += k, d += k, n -= k;
+    }
     return true;
+}
+static bool at_eof(struct cursor *c) {
+    unsigned char x;
+    return c->pos == c->len && !get(c, &x, 1) && !c->io_error && !c->over;
 }
 static bool get_u64(struct cursor *c, uint64_t *v) { return get(c, v, sizeof *v); }
 static char *get_str(struct cursor *c) {
     uint64_t n;
-    if (!get_u64(c, &n) || n > c->n - c->at) return NULL;
+    if (!get_u64(c, &n) || n > c->cap - c->total) return NULL;
     char *s = deft_malloc((size_t)n + 1);
     if (!s) return NULL;
-    memcpy(s, c->p + c->at, (size_t)n);
+    if (!get(c, s, (size_t)n)) {
+        deft_free(s);
+        return NULL;
+    }
     s[n] = 0;
-    c->at += (size_t)n;
     return s;
 }
 
@@ -162,12 +187,13 @@ static enum deft_status get_tensor(struct cursor *c, struct deft_safetensors *st
     }
     uint64_t want = 0;
     ok = ok && deft_io_shape_bytes(&sh, deft_dtype_size((enum deft_dtype)dtype), &want) && get_u64(c, &nbytes) &&
-         nbytes == want && nbytes <= c->n - c->at;
+         nbytes == want && nbytes <= c->cap - c->total;
     struct deft_tensor *t = NULL;
     enum deft_status s = ok ? deft_tensor_create((enum deft_dtype)dtype, &sh, &t) : bad_stream(name);
-    if (!s) {
-        memcpy(t->data, c->p + c->at, (size_t)nbytes);
-        c->at += (size_t)nbytes;
+    if (!s && !get(c, t->data, (size_t)nbytes)) {
+        deft_tensor_free(t);
+        s = bad_stream(name);
+    } else if (!s) {
         s = deft_io_tensor_list_add(st, tn, t);
     }
     deft_free(tn);
@@ -205,40 +231,13 @@ static enum deft_status parse_stream(struct cursor *c, const char *name, struct 
     }
     if (!s && (!get_u64(c, &n) || n > INT32_MAX)) s = bad_stream(name);
     for (uint64_t i = 0; !s && i < n; i++) s = get_tensor(c, st, name);
-    if (!s && c->at != c->n) s = bad_stream(name);
+    if (!s && !at_eof(c)) s = bad_stream(name);
     if (s) {
         deft_safetensors_free(st);
         return s;
     }
     *out = st;
     return DEFT_OK;
-}
-
-/* Everything the child writes, up to cap bytes (-1 beyond it). */
-static long long drain(int fd, unsigned char **buf, size_t cap) {
-    size_t n = 0, sz = 1 << 16;
-    unsigned char *b = deft_malloc(sz);
-    if (!b) return -2;
-    for (;;) {
-        if (n == sz) {
-            unsigned char *nb = sz < cap ? deft_realloc(b, sz * 2) : NULL;
-            if (!nb) {
-                deft_free(b);
-                return sz < cap ? -2 : -1;
-            }
-            b = nb, sz *= 2;
-        }
-        ssize_t r = read(fd, b + n, sz - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            deft_free(b);
-            return -3;
-        }
-        if (r == 0) break;
-        n += (size_t)r;
-    }
-    *buf = b;
-    return (long long)n;
 }
 
 static enum deft_status child_failed(const char *name, int wst, size_t input_bytes) {
@@ -273,27 +272,38 @@ enum deft_status deft_io_sandboxed(const char *name, size_t input_bytes, deft_io
         child_run(fds[1], fn, ctx);
     }
     close(fds[1]);
-    unsigned char *buf = NULL;
     /* the tensors of a legitimate file are at most a few times its size
      * (float16 widened, compression undone) */
-    size_t cap = (size_t)256 << 20;
-    if (input_bytes < (SIZE_MAX - cap) / 64) cap += input_bytes * 64;
-    long long n = drain(fds[0], &buf, cap);
-    if (n == -1) kill(pid, SIGKILL);
+    struct cursor *c = deft_calloc(1, sizeof *c);
+    if (!c) {
+        kill(pid, SIGKILL);
+        close(fds[0]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        return deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", name);
+    }
+    c->fd = fds[0];
+    c->cap = (uint64_t)256 << 20;
+    if (input_bytes < (UINT64_MAX - c->cap) / 64) c->cap += (uint64_t)input_bytes * 64;
+    enum deft_status s = parse_stream(c, name, out);
+    bool over = c->over, io_error = c->io_error;
+    uint64_t cap = c->cap;
+    deft_free(c);
+    if (s) kill(pid, SIGKILL); /* it may be blocked writing the rest */
     close(fds[0]);
     int wst = 0;
     while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
     }
-    enum deft_status s;
-    if (n == -2) s = deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", name);
-    else if (n == -1) s = deft_set_error(DEFT_ERR_FORMAT, "%s: the file's reader produced over %zu MB of tensors", name,
-                                         cap >> 20);
-    else if (n < 0) s = deft_set_error(DEFT_ERR_IO, "%s: reading from the reader's process failed", name);
-    else if (!WIFEXITED(wst) || WEXITSTATUS(wst) != 0) s = child_failed(name, wst, input_bytes);
-    else {
-        struct cursor c = {buf, (size_t)n, 0};
-        s = parse_stream(&c, name, out);
+    bool child_ok = WIFEXITED(wst) && WEXITSTATUS(wst) == 0;
+    if (!s && !child_ok) s = child_failed(name, wst, input_bytes);
+    else if (s && over) s = deft_set_error(DEFT_ERR_FORMAT, "%s: the file's reader produced over %llu MB of tensors",
+                                           name, (unsigned long long)(cap >> 20));
+    else if (s && io_error) s = deft_set_error(DEFT_ERR_IO, "%s: reading from the reader's process failed", name);
+    else if (s && !child_ok && s != DEFT_ERR_NOMEM && !(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL))
+        s = child_failed(name, wst, input_bytes); /* a crash mid-stream, not the error the child sent */
+    if (s && *out) {
+        deft_safetensors_free(*out);
+        *out = NULL;
     }
-    deft_free(buf);
     return s;
 }
