@@ -91,6 +91,10 @@ static long env_long(const char *name, long dflt) {
     return v && *v && !*end && x > 0 ? x : dflt;
 }
 
+static long time_limit(size_t input_bytes) {
+    return env_long("DEFT_SANDBOX_SECONDS", 10 + (long)(input_bytes >> 23));
+}
+
 /* The caller's handlers (a CLI's Ctrl-C handler, a fuzzer's crash reporter)
  * are not the child's: a crash or the alarm just ends it. */
 static void child_signals(void) {
@@ -105,7 +109,7 @@ static void child_signals(void) {
 }
 
 static void child_limits(size_t input_bytes) {
-    alarm((unsigned)env_long("DEFT_SANDBOX_SECONDS", 10 + (long)(input_bytes >> 23)));
+    alarm((unsigned)time_limit(input_bytes));
 #ifndef DEFT_UNDER_ASAN
     long pages = 0, page = sysconf(_SC_PAGESIZE);
     FILE *f = fopen("/proc/self/statm", "r");
@@ -244,7 +248,7 @@ static enum deft_status child_failed(const char *name, int wst, size_t input_byt
     if (WIFSIGNALED(wst) && WTERMSIG(wst) == SIGALRM)
         return deft_set_error(DEFT_ERR_FORMAT, "%s: the file's reader ran past its time limit (%ld s): "
                               "the file is malformed (DEFT_SANDBOX_SECONDS raises the limit)", name,
-                              env_long("DEFT_SANDBOX_SECONDS", 10 + (long)(input_bytes >> 23)));
+                              time_limit(input_bytes));
     if (WIFSIGNALED(wst))
         return deft_set_error(DEFT_ERR_FORMAT, "%s: the file's reader crashed (signal %d): the file is malformed, "
                               "or needs more memory than DEFT_SANDBOX_MEMORY_MB allows", name, WTERMSIG(wst));

@@ -8,10 +8,7 @@
 # no file behind.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 REF="/usr/bin/python3 $SRC/tests/ref/export_check.py"
-/usr/bin/python3 -c "import onnx, numpy, cv2" 2>/dev/null ||
-    { echo "SKIP: python3-onnx / numpy / opencv not available"; exit 77; }
-command -v node >/dev/null && [ -d "${DEFT_NODE_MODULES:-$SRC/node_modules}/onnxruntime-node" ] ||
-    { echo "SKIP: onnxruntime-node not installed"; exit 77; }
+need_onnx_peers
 DATA=$SRC/../shared/data/hymenoptera_256/train
 [ -d "$DATA" ] || { echo "SKIP: ../shared/data/hymenoptera_256 not present"; exit 77; }
 # 8 calibration images (4 per class, class folders): 2 batches x 4 = all of them

@@ -8,10 +8,7 @@
 # own import of the exported file.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 REF="/usr/bin/python3 $SRC/tests/ref/export_check.py"
-/usr/bin/python3 -c "import onnx, numpy, cv2" 2>/dev/null ||
-    { echo "SKIP: python3-onnx / numpy / opencv not available"; exit 77; }
-command -v node >/dev/null && [ -d "${DEFT_NODE_MODULES:-$SRC/node_modules}/onnxruntime-node" ] ||
-    { echo "SKIP: onnxruntime-node not installed (scripts/install-deps.sh --test)"; exit 77; }
+need_onnx_peers
 # arch:size (the smallest input each takes): one of each family but VGG (its
 # 25088x4096 classifier makes a 540 MB file: a minute of checks); EXPORT_ARCHS
 # (bench/export_archs.sh) gives the whole list, VGG included

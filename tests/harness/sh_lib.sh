@@ -11,3 +11,11 @@ pass=0 fail=0
 ok()  { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 finish() { echo "$pass passed, $fail failed"; [ $fail -eq 0 ]; }
+# Skip (exit 77) unless the ONNX peers are installed: python3-onnx, numpy,
+# OpenCV (Debian) and onnxruntime-node (npm, scripts/install-deps.sh --test).
+need_onnx_peers() {
+    /usr/bin/python3 -c "import onnx, numpy, cv2" 2>/dev/null ||
+        { echo "SKIP: python3-onnx / numpy / opencv not available"; exit 77; }
+    command -v node >/dev/null && [ -d "${DEFT_NODE_MODULES:-$SRC/node_modules}/onnxruntime-node" ] ||
+        { echo "SKIP: onnxruntime-node not installed (scripts/install-deps.sh --test)"; exit 77; }
+}

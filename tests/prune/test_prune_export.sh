@@ -7,10 +7,7 @@
 # on logits, identical argmax); the ONNX carries the pruned channel counts.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 REF="/usr/bin/python3 $SRC/tests/ref/export_check.py"
-/usr/bin/python3 -c "import onnx, numpy, cv2" 2>/dev/null ||
-    { echo "SKIP: python3-onnx / numpy / opencv not available"; exit 77; }
-command -v node >/dev/null && [ -d "${DEFT_NODE_MODULES:-$SRC/node_modules}/onnxruntime-node" ] ||
-    { echo "SKIP: onnxruntime-node not installed (scripts/install-deps.sh --test)"; exit 77; }
+need_onnx_peers
 ARCHS="resnet18:32 squeezenet1_0:64 mobilenet_v2:32"
 [ -n "${DEFT_ASAN:-}" ] && ARCHS="squeezenet1_0:64"
 for as in $ARCHS; do
