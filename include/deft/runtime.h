@@ -25,10 +25,20 @@ extern "C" {
 
 struct deft_runtime;
 
+/* Mixed precision (--use_amp): 16-bit products in the GEMMs and
+ * convolutions, fp32 storage, accumulation and master weights. */
+enum deft_amp { DEFT_AMP_OFF = 0, DEFT_AMP_BF16, DEFT_AMP_FP16 };
+
 struct deft_runtime_opts {
-    const char *backend;   /* "cpu" (oneDNN, default), "ref" (naive reference) */
+    const char *backend;   /* "cpu" (oneDNN, default), "ref" (naive reference),
+                              "cuda" (NVIDIA GPU, builds with CUDA=1), "cuda-emu" (its host emulation) */
     int no_reuse;          /* planner: give every value its own buffer (debugging) */
+    int device_index;      /* cuda: GPU index (--gpu_index) */
+    enum deft_amp amp;     /* cuda: mixed precision; other backends compute in fp32 */
 };
+
+/* Names of the backends this build has, comma-separated ("cpu, ref, cuda-emu"). */
+DEFT_API const char *deft_backend_names(void);
 
 /* Called after the backward pass with the gradient block (data-parallel
  * training all-reduces it here). Return non-OK to stop the step. */

@@ -24,26 +24,58 @@ struct deft_run_ctx {
     uint64_t step;    /* training step counter (dropout masks depend on it) */
 };
 
+/* Options a backend may honour (others ignore them). */
+struct deft_backend_opts {
+    int device_index;        /* cuda: which GPU */
+    int amp;                 /* enum deft_amp: 16-bit GEMM products, fp32 storage */
+};
+
+/* One optimizer update over a contiguous segment of the parameter block,
+ * with src/optim/optim.c's formulas (kind: enum deft_optim_kind). */
+struct deft_optim_seg_args {
+    float *params, *buf0, *buf1;
+    const float *grads;
+    int64_t n;
+    int kind, decay, first, nesterov, decoupled;
+    float lr, gscale, momentum, weight_decay, l1, beta1, beta2, eps, rho, bc1, bc2s;
+};
+
 struct deft_backend_vtable {
-    const char *name;             /* "ref", "cpu", "cuda" */
+    const char *name;             /* "ref", "cpu", "cuda", "cuda-emu" */
     enum deft_device device;
     /* Compile graph g (which must outlive the program). Fills value_bytes[v]
      * for every value (0 for values the runtime owns: inputs, params, state)
      * and *scratch_bytes (one scratch buffer shared by all nodes, since nodes
      * run one at a time). */
-    enum deft_status (*compile)(const struct deft_graph *g, struct deft_program **out,
-                                size_t *value_bytes, size_t *scratch_bytes);
+    enum deft_status (*compile)(const struct deft_graph *g, const struct deft_backend_opts *o,
+                                struct deft_program **out, size_t *value_bytes, size_t *scratch_bytes);
     /* Run node n. ptr[v] is the buffer of value v (NULL for absent optional inputs). */
     enum deft_status (*run_node)(struct deft_program *p, int n, void *const *ptr, void *scratch,
                                  const struct deft_run_ctx *rc);
     /* Copy value v from its backend layout at src into plain f32 dst. */
     enum deft_status (*read_plain)(struct deft_program *p, int v, const void *src, float *dst);
     void (*free_program)(struct deft_program *p);
+    /* Optional (NULL: host memory, synchronous). Device backends allocate
+     * every buffer the runtime owns through alloc (memory the host can read
+     * after sync), queue work asynchronously and finish it in sync; the
+     * runtime calls sync before the host touches any buffer. */
+    void *(*alloc)(struct deft_program *p, size_t bytes);
+    void (*free_mem)(struct deft_program *p, void *mem);
+    enum deft_status (*sync)(struct deft_program *p);
+    /* Optional: run the optimizer's per-element update and gradient
+     * statistics where the parameters live (see deft/optim.h). */
+    enum deft_status (*optim_segment)(struct deft_program *p, const struct deft_optim_seg_args *a);
+    enum deft_status (*grad_stats)(struct deft_program *p, const float *g, size_t n, double *sumsq,
+                                   bool *finite);
 };
 
 /* Registered backends. */
 extern const struct deft_backend_vtable deft_backend_ref;  /* naive, double accumulation */
 extern const struct deft_backend_vtable deft_backend_cpu;  /* oneDNN + OpenMP */
+extern const struct deft_backend_vtable deft_backend_cuda_emu; /* the CUDA backend on the host (tests) */
+#ifdef DEFT_HAVE_CUDA
+extern const struct deft_backend_vtable deft_backend_cuda; /* NVIDIA GPUs: cuBLAS + kernels */
+#endif
 const struct deft_backend_vtable *deft_backend_find(const char *name);
 
 /* The reference kernels, usable directly by tests and by other backends as a

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include "deft/optim.h"
+#include "runtime/device.h"
 
 struct segment { int64_t off, n; bool decay; };
 
@@ -16,6 +17,7 @@ struct deft_optim {
     struct segment *seg;
     int n_seg;
     int64_t steps;
+    struct deft_runtime *rt;  /* buffers come from its backend; updates run there when it can */
 };
 
 static const char *const optim_names[] = {"sgd", "adam", "adamw", "rmsprop"};
@@ -40,6 +42,7 @@ enum deft_status deft_optim_create(const struct deft_optim_config *c, struct def
     struct deft_optim *o = deft_calloc(1, sizeof *o);
     if (!o) return deft_set_error(DEFT_ERR_NOMEM, "out of memory creating an optimizer");
     o->c = *c;
+    o->rt = rt;
     if (o->c.beta1 == 0) o->c.beta1 = 0.9f;
     if (o->c.beta2 == 0) o->c.beta2 = 0.999f;
     if (o->c.eps == 0) o->c.eps = 1e-8f;
@@ -49,7 +52,7 @@ enum deft_status deft_optim_create(const struct deft_optim_config *c, struct def
     o->n_buf = c->kind == DEFT_OPTIM_SGD ? (c->momentum > 0 ? 1 : 0)
              : c->kind == DEFT_OPTIM_RMSPROP ? (c->momentum > 0 ? 2 : 1) : 2;
     for (int i = 0; i < o->n_buf; i++) {
-        o->buf[i] = deft_malloc_aligned((o->n ? o->n : 1) * sizeof(float));
+        o->buf[i] = deft_runtime_device_alloc(rt, (o->n ? o->n : 1) * sizeof(float));
         if (!o->buf[i]) goto nomem;
         memset(o->buf[i], 0, o->n * sizeof(float));
     }
@@ -73,7 +76,7 @@ nomem:
 
 void deft_optim_free(struct deft_optim *o) {
     if (!o) return;
-    for (int i = 0; i < 2; i++) deft_free_aligned(o->buf[i]);
+    for (int i = 0; i < 2; i++) deft_runtime_device_free(o->rt, o->buf[i]);
     deft_free(o->seg);
     deft_free(o);
 }
@@ -149,23 +152,57 @@ static void step_segment(struct deft_optim *o, const struct segment *s, float lr
     }
 }
 
+/* The same update as step_segment, by the backend where the parameters live. */
+static enum deft_status device_segment(struct deft_optim *o, const struct segment *s, float lr, float gscale) {
+    const struct deft_optim_config *c = &o->c;
+    const struct deft_backend_vtable *be = deft_runtime_backend(o->rt);
+    double t = (double)(o->steps + 1);
+    struct deft_optim_seg_args a = {
+        .params = o->params + s->off, .grads = o->grads + s->off, .n = s->n,
+        .buf0 = o->buf[0] ? o->buf[0] + s->off : NULL, .buf1 = o->buf[1] ? o->buf[1] + s->off : NULL,
+        .kind = c->kind, .decay = s->decay, .first = o->steps == 0, .nesterov = c->nesterov,
+        .decoupled = c->kind == DEFT_OPTIM_ADAMW && s->decay && c->weight_decay > 0,
+        .lr = lr, .gscale = gscale, .momentum = c->momentum, .weight_decay = c->weight_decay, .l1 = c->l1,
+        .beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps, .rho = c->rho,
+        .bc1 = (float)(1.0 - pow(c->beta1, t)), .bc2s = (float)sqrt(1.0 - pow(c->beta2, t))};
+    return be->optim_segment(deft_runtime_program(o->rt), &a);
+}
+
+static enum deft_status grad_stats(struct deft_optim *o, double *sumsq, bool *finite) {
+    const struct deft_backend_vtable *be = deft_runtime_backend(o->rt);
+    if (be->grad_stats) return be->grad_stats(deft_runtime_program(o->rt), o->grads, o->n, sumsq, finite);
+    double sq = 0;
+    bool fin = true;
+    #pragma omp parallel for reduction(+ : sq) reduction(&& : fin)
+    for (size_t i = 0; i < o->n; i++) {
+        float g = o->grads[i];
+        fin = fin && isfinite(g);
+        sq += (double)g * g;
+    }
+    *sumsq = sq;
+    *finite = fin;
+    return DEFT_OK;
+}
+
 enum deft_status deft_optim_step(struct deft_optim *o, float lr) {
     double sq = 0;
     bool finite = true;
-    #pragma omp parallel for reduction(+ : sq) reduction(&& : finite)
-    for (size_t i = 0; i < o->n; i++) {
-        float g = o->grads[i];
-        finite = finite && isfinite(g);
-        sq += (double)g * g;
-    }
+    enum deft_status st = grad_stats(o, &sq, &finite);
+    if (st) return st;
     if (!finite)
         return deft_set_error(DEFT_ERR_NUMERIC, "gradient contains NaN or Inf at step %lld; parameters not updated",
                               (long long)o->steps);
     float gscale = 1.0f;
     if (o->c.clip_grad_norm > 0 && sqrt(sq) > o->c.clip_grad_norm)
         gscale = (float)(o->c.clip_grad_norm / (sqrt(sq) + 1e-6));
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < o->n_seg; i++) step_segment(o, &o->seg[i], lr, gscale);
+    if (deft_runtime_backend(o->rt)->optim_segment) {
+        for (int i = 0; i < o->n_seg && !st; i++) st = device_segment(o, &o->seg[i], lr, gscale);
+        if (!st) st = deft_runtime_sync(o->rt);
+        if (st) return st;
+    } else {
+        #pragma omp parallel for schedule(dynamic, 1)
+        for (int i = 0; i < o->n_seg; i++) step_segment(o, &o->seg[i], lr, gscale);
+    }
     o->steps++;
     return DEFT_OK;
 }

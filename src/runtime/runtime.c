@@ -7,6 +7,7 @@
 #include "deft/runtime.h"
 #include "backend/backend.h"
 #include "runtime/planner.h"
+#include "runtime/device.h"
 
 struct deft_runtime {
     const struct deft_graph *g;
@@ -29,7 +30,37 @@ struct deft_runtime {
 const struct deft_backend_vtable *deft_backend_find(const char *name) {
     if (!name || !strcmp(name, "cpu")) return &deft_backend_cpu;
     if (!strcmp(name, "ref")) return &deft_backend_ref;
+    if (!strcmp(name, "cuda-emu")) return &deft_backend_cuda_emu;
+#ifdef DEFT_HAVE_CUDA
+    if (!strcmp(name, "cuda")) return &deft_backend_cuda;
+#endif
     return NULL;
+}
+
+const char *deft_backend_names(void) {
+#ifdef DEFT_HAVE_CUDA
+    return "cpu, ref, cuda, cuda-emu";
+#else
+    return "cpu, ref, cuda-emu (cuda: build with make CUDA=1)";
+#endif
+}
+
+/* Buffers the runtime owns come from the backend when it has an allocator
+ * (device-reachable memory), else from the host heap. */
+void *deft_runtime_device_alloc(struct deft_runtime *rt, size_t bytes) {
+    if (rt->be->alloc) return rt->be->alloc(rt->prog, bytes ? bytes : 64);
+    return deft_malloc_aligned(bytes ? bytes : 64);
+}
+void deft_runtime_device_free(struct deft_runtime *rt, void *mem) {
+    if (!mem) return;
+    if (rt->be->free_mem) rt->be->free_mem(rt->prog, mem);
+    else deft_free_aligned(mem);
+}
+const struct deft_backend_vtable *deft_runtime_backend(const struct deft_runtime *rt) { return rt->be; }
+struct deft_program *deft_runtime_program(const struct deft_runtime *rt) { return rt->prog; }
+
+enum deft_status deft_runtime_sync(struct deft_runtime *rt) {
+    return rt->be->sync ? rt->be->sync(rt->prog) : DEFT_OK;
 }
 
 static size_t seg(int64_t numel) { return ((size_t)numel + 15) / 16 * 16; } /* floats, 64B aligned */
@@ -61,10 +92,10 @@ static enum deft_status layout_blocks(struct deft_runtime *rt) {
             rt->n_inputs += seg(n);
         }
     }
-    rt->params = deft_malloc_aligned((rt->n_params ? rt->n_params : 16) * sizeof(float));
-    rt->grads = deft_malloc_aligned((rt->n_params ? rt->n_params : 16) * sizeof(float));
-    rt->state = deft_malloc_aligned((rt->n_state ? rt->n_state : 16) * sizeof(float));
-    rt->inputs = deft_malloc_aligned((rt->n_inputs ? rt->n_inputs : 16) * sizeof(float));
+    rt->params = deft_runtime_device_alloc(rt, (rt->n_params ? rt->n_params : 16) * sizeof(float));
+    rt->grads = deft_runtime_device_alloc(rt, (rt->n_params ? rt->n_params : 16) * sizeof(float));
+    rt->state = deft_runtime_device_alloc(rt, (rt->n_state ? rt->n_state : 16) * sizeof(float));
+    rt->inputs = deft_runtime_device_alloc(rt, (rt->n_inputs ? rt->n_inputs : 16) * sizeof(float));
     if (!rt->params || !rt->grads || !rt->state || !rt->inputs)
         return deft_set_error(DEFT_ERR_NOMEM, "out of memory allocating %zu parameters",
                               rt->n_params + rt->n_state);
@@ -116,7 +147,7 @@ static enum deft_status plan_arena(struct deft_runtime *rt, const size_t *value_
         }
     }
     if ((s = deft_plan_memory(items, ni, nn > 0 ? nn : 1, no_reuse, &rt->stats.arena_bytes))) goto done;
-    rt->arena = deft_malloc_aligned(rt->stats.arena_bytes ? rt->stats.arena_bytes : 64);
+    rt->arena = deft_runtime_device_alloc(rt, rt->stats.arena_bytes);
     if (!rt->arena) {
         s = deft_set_error(DEFT_ERR_NOMEM, "out of memory allocating a %.1f MiB activation arena",
                            (double)rt->stats.arena_bytes / (1 << 20));
@@ -139,7 +170,9 @@ enum deft_status deft_runtime_create(const struct deft_graph *g, const struct de
     enum deft_status s = deft_graph_validate(g);
     if (s) return s;
     const struct deft_backend_vtable *be = deft_backend_find(o ? o->backend : NULL);
-    if (!be) return deft_set_error(DEFT_ERR_NOT_FOUND, "unknown backend '%s' (known: cpu, ref)", o->backend);
+    if (!be)
+        return deft_set_error(DEFT_ERR_NOT_FOUND, "unknown backend '%s' (this build has: %s)", o->backend,
+                              deft_backend_names());
     struct deft_runtime *rt = deft_calloc(1, sizeof *rt);
     if (!rt) return deft_set_error(DEFT_ERR_NOMEM, "out of memory creating a runtime");
     rt->g = g;
@@ -152,15 +185,16 @@ enum deft_status deft_runtime_create(const struct deft_graph *g, const struct de
         s = deft_set_error(DEFT_ERR_NOMEM, "out of memory creating a runtime");
         goto fail;
     }
-    if ((s = layout_blocks(rt))) goto fail;
     size_t scratch = 0;
-    if ((s = be->compile(g, &rt->prog, value_bytes, &scratch))) {
+    const struct deft_backend_opts bo = {.device_index = o ? o->device_index : 0, .amp = o ? (int)o->amp : 0};
+    if ((s = be->compile(g, &bo, &rt->prog, value_bytes, &scratch))) {
         deft_wrap_error(s, "backend %s", be->name);
         goto fail;
     }
+    if ((s = layout_blocks(rt))) goto fail;
     if ((s = plan_arena(rt, value_bytes, o && o->no_reuse))) goto fail;
     rt->stats.scratch_bytes = scratch;
-    rt->scratch = deft_malloc_aligned(scratch ? scratch : 64);
+    rt->scratch = deft_runtime_device_alloc(rt, scratch);
     if (!rt->scratch) {
         s = deft_set_error(DEFT_ERR_NOMEM, "out of memory allocating scratch");
         goto fail;
@@ -176,15 +210,16 @@ fail:
 
 void deft_runtime_free(struct deft_runtime *rt) {
     if (!rt) return;
-    if (rt->prog) rt->be->free_program(rt->prog);
+    if (rt->prog) (void)deft_runtime_sync(rt);
     deft_free(rt->ptr);
     deft_free(rt->param_off);
-    deft_free_aligned(rt->params);
-    deft_free_aligned(rt->grads);
-    deft_free_aligned(rt->state);
-    deft_free_aligned(rt->inputs);
-    deft_free_aligned(rt->arena);
-    deft_free_aligned(rt->scratch);
+    deft_runtime_device_free(rt, rt->params);
+    deft_runtime_device_free(rt, rt->grads);
+    deft_runtime_device_free(rt, rt->state);
+    deft_runtime_device_free(rt, rt->inputs);
+    deft_runtime_device_free(rt, rt->arena);
+    deft_runtime_device_free(rt, rt->scratch);
+    if (rt->prog) rt->be->free_program(rt->prog);
     deft_free(rt);
 }
 
@@ -237,9 +272,13 @@ enum deft_status deft_runtime_run_range(struct deft_runtime *rt, int first, int 
         enum deft_status s = rt->be->run_node(rt->prog, n, rt->ptr, rt->scratch, &rc);
         rt->op_time[nd->op] += deft_time_now() - t0;
         rt->op_calls[nd->op]++;
-        if (s) return deft_wrap_error(s, "node '%s' (%s)", nd->name, deft_op_name(nd->op));
+        if (s) {
+            (void)deft_runtime_sync(rt);
+            return deft_wrap_error(s, "node '%s' (%s)", nd->name, deft_op_name(nd->op));
+        }
     }
-    return DEFT_OK;
+    /* Device backends queue work: finish it so the host may read any buffer. */
+    return deft_runtime_sync(rt);
 }
 
 enum deft_status deft_runtime_run(struct deft_runtime *rt) {

@@ -853,7 +853,7 @@ static void test_vtable(void) {
     size_t *vb = calloc((size_t)nv, sizeof *vb);
     size_t scratch = 1;
     struct deft_program *prog = NULL;
-    CHECK_OK(vt->compile(g, &prog, vb, &scratch));
+    CHECK_OK(vt->compile(g, NULL, &prog, vb, &scratch));
     CHECK(scratch == 0, "ref scratch %zu", scratch);
     CHECK(vb[x] == 0, "input value bytes %zu", vb[x]);
     CHECK(vb[y] == 3 * 36 * 4, "conv output bytes %zu", vb[y]);

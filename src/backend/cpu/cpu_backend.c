@@ -344,7 +344,8 @@ static enum deft_status compile_node(struct cpu_prog *p, int n, struct cpu_node 
     }
 }
 
-static enum deft_status cpu_compile(const struct deft_graph *g, struct deft_program **out,
+static enum deft_status cpu_compile(const struct deft_graph *g, const struct deft_backend_opts *o,
+                                    struct deft_program **out,
                                     size_t *value_bytes, size_t *scratch_bytes) {
     *out = NULL;
     struct cpu_prog *p = deft_calloc(1, sizeof *p);

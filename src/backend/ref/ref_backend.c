@@ -90,7 +90,8 @@ enum deft_status deft_ref_run_node(const struct deft_graph *g, int n, void *cons
     return k(g, n, ptr, rc);
 }
 
-static enum deft_status ref_compile(const struct deft_graph *g, struct deft_program **out,
+static enum deft_status ref_compile(const struct deft_graph *g, const struct deft_backend_opts *o,
+                                    struct deft_program **out,
                                     size_t *value_bytes, size_t *scratch_bytes) {
     *out = NULL;
     struct deft_program *p = deft_calloc(1, sizeof *p);
