@@ -35,7 +35,9 @@ struct deft_cls_args {
     bool resume;                       /* continue from <results_dir>/weights/latest.safetensors */
     const char *resume_from;           /* or from this checkpoint */
     int threads;                       /* 0: spec / all cores */
-    const char *backend;               /* "cpu" (default) or "ref" */
+    const char *backend;               /* "cpu" (default), "ref", "cuda", "cuda-emu" */
+    int gpu_index;                     /* --gpu_index */
+    int amp;                           /* --use_amp: enum deft_amp */
     volatile sig_atomic_t *stop;       /* set asynchronously (SIGINT): checkpoint and stop */
     FILE *out;                         /* progress and tables (stdout) */
     /* inference */

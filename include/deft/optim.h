@@ -43,6 +43,9 @@ DEFT_API void deft_optim_free(struct deft_optim *o);
 /* One update with learning rate lr. Fails with DEFT_ERR_NUMERIC (and leaves
  * the parameters untouched) if any gradient is NaN/Inf. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_optim_step(struct deft_optim *o, float lr);
+/* The same with gradients that carry a loss scale: each is multiplied by
+ * grad_scale (1/loss_scale) first (clipping sees the unscaled norm). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_optim_step_scaled(struct deft_optim *o, float lr, float grad_scale);
 DEFT_API int64_t deft_optim_steps(const struct deft_optim *o);
 /* Optimizer state for checkpoints: i-th buffer (0..count-1), parallel to the
  * param block. deft_optim_set_steps restores the step counter. */

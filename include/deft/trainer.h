@@ -31,7 +31,9 @@ struct deft_trainer_opts {
     struct deft_optim_config optim;
     struct deft_lr_schedule lr;
     struct deft_loss_attr loss;         /* default: softmax cross-entropy */
-    const char *backend;                /* "cpu" (default) or "ref" */
+    const char *backend;                /* "cpu" (default), "ref", "cuda", "cuda-emu" */
+    int device_index;                   /* cuda: GPU index */
+    int amp;                            /* enum deft_amp; fp16 adds dynamic loss scaling */
     uint64_t seed;                      /* parameter initialization */
     int accum_steps;                    /* micro-batches per optimizer step (gradient accumulation), 0 -> 1 */
     const char *const *freeze_prefixes; /* NULL-terminated: params whose names start with these are frozen */

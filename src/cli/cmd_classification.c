@@ -1,9 +1,11 @@
 /* cmd_classification.c - `deft classification train|evaluate|inference`. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "deft/classification.h"
 #include "deft/spec.h"
+#include "deft/runtime.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 
@@ -31,8 +33,11 @@ static int usage(FILE *f) {
             "  -e, --experiment_spec_file SPEC  TAO protobuf-text (.txt), TAO PyTorch YAML or deft YAML\n"
             "  -r, --results_dir DIR            where weights, logs and plots go\n"
             "  --set key.path=value             override a spec field (repeatable)\n"
-            "  --threads N, --backend cpu|ref, --fatal_corrupt (stop on a corrupt image)\n"
-            "  -k KEY, --gpus N, --gpu_index I, --use_amp, --log_file F  accepted for TAO compatibility\n"
+            "  --threads N, --backend cpu|ref|cuda|cuda-emu, --fatal_corrupt (stop on a corrupt image)\n"
+            "  --gpu_index I                    which GPU (--backend cuda; builds with make CUDA=1)\n"
+            "  --use_amp [bf16|fp16]            mixed precision on the GPU: 16-bit products, fp32 weights;\n"
+            "                                   fp16 adds dynamic loss scaling (default bf16)\n"
+            "  --gpus N                         1 (one GPU per process); -k KEY, --log_file F accepted for TAO\n"
             "  --help-spec                      every spec field with type, default and meaning\n\n"
             "Ctrl-C during training writes a checkpoint and stops; --resume continues exactly.\n");
     return f == stdout ? 0 : 2;
@@ -82,21 +87,47 @@ int cmd_classification(int argc, char **argv) {
             fprintf(stderr, "deft: note: -k/--key ignored (deft models are not encrypted)\n");
             continue;
         }
-        if (arg_str(argc, argv, &i, NULL, "--gpus", &val, &err) || arg_str(argc, argv, &i, NULL, "--gpu_index", &val, &err) ||
-            arg_str(argc, argv, &i, NULL, "--log_file", &val, &err)) {
+        if (arg_str(argc, argv, &i, NULL, "--gpus", &val, &err)) {
             if (err) return 2;
+            if (strcmp(val, "1")) {
+                fprintf(stderr, "deft: --gpus %s: deft drives one GPU per process; pick it with --gpu_index\n", val);
+                return 2;
+            }
+            continue;
+        }
+        if (arg_str(argc, argv, &i, NULL, "--gpu_index", &val, &err)) {
+            char *end;
+            if (err) return 2;
+            long gi = strtol(val, &end, 10);
+            if (*end || end == val || gi < 0 || gi > 1024) {
+                fprintf(stderr, "deft: --gpu_index '%s': expected a GPU number (0, 1, ...)\n", val);
+                return 2;
+            }
+            a.gpu_index = (int)gi;
+            continue;
+        }
+        if (arg_str(argc, argv, &i, NULL, "--log_file", &val, &err)) {
+            if (err) return 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "--use_amp")) {
+            a.amp = DEFT_AMP_BF16;
+            if (i + 1 < argc && (!strcmp(argv[i + 1], "bf16") || !strcmp(argv[i + 1], "fp16")))
+                a.amp = !strcmp(argv[++i], "fp16") ? DEFT_AMP_FP16 : DEFT_AMP_BF16;
             continue;
         }
         if (!strcmp(argv[i], "--dry_run")) a.dry_run = true;
         else if (!strcmp(argv[i], "--resume")) a.resume = true;
         else if (!strcmp(argv[i], "--fatal_corrupt")) a.fatal_corrupt = true;
-        else if (!strcmp(argv[i], "--use_amp")) continue;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout);
         else {
             fprintf(stderr, "deft classification %s: unknown flag '%s' (see --help)\n", action, argv[i]);
             return 2;
         }
     }
+    if (a.amp && strncmp(a.backend, "cuda", 4))
+        fprintf(stderr, "deft: note: --use_amp applies to --backend cuda; the %s backend computes in fp32\n",
+                a.backend);
     a.overrides = sets;
     long long v;
     if (threads) {

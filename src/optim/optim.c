@@ -184,7 +184,9 @@ static enum deft_status grad_stats(struct deft_optim *o, double *sumsq, bool *fi
     return DEFT_OK;
 }
 
-enum deft_status deft_optim_step(struct deft_optim *o, float lr) {
+enum deft_status deft_optim_step(struct deft_optim *o, float lr) { return deft_optim_step_scaled(o, lr, 1.0f); }
+
+enum deft_status deft_optim_step_scaled(struct deft_optim *o, float lr, float grad_scale) {
     double sq = 0;
     bool finite = true;
     enum deft_status st = grad_stats(o, &sq, &finite);
@@ -192,9 +194,10 @@ enum deft_status deft_optim_step(struct deft_optim *o, float lr) {
     if (!finite)
         return deft_set_error(DEFT_ERR_NUMERIC, "gradient contains NaN or Inf at step %lld; parameters not updated",
                               (long long)o->steps);
-    float gscale = 1.0f;
-    if (o->c.clip_grad_norm > 0 && sqrt(sq) > o->c.clip_grad_norm)
-        gscale = (float)(o->c.clip_grad_norm / (sqrt(sq) + 1e-6));
+    float gscale = grad_scale;
+    const double norm = sqrt(sq) * grad_scale;
+    if (o->c.clip_grad_norm > 0 && norm > o->c.clip_grad_norm)
+        gscale = (float)(grad_scale * o->c.clip_grad_norm / (norm + 1e-6));
     if (deft_runtime_backend(o->rt)->optim_segment) {
         for (int i = 0; i < o->n_seg && !st; i++) st = device_segment(o, &o->seg[i], lr, gscale);
         if (!st) st = deft_runtime_sync(o->rt);

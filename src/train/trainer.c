@@ -16,6 +16,8 @@ struct deft_trainer {
     int input, target, loss, logits, loss_grad;
     size_t input_n, target_n;
     int micro;                  /* micro-batches since the last optimizer step */
+    float loss_scale;           /* fp16 AMP: dynamic loss scale (1 otherwise) */
+    int good_steps;             /* finite steps since the scale last changed */
     float *accum;               /* gradient accumulation buffer (accum_steps > 1) */
     float *state_before;        /* BN running stats before the step: restored after a NaN loss */
     struct deft_graph *eval;    /* model in inference mode, built on first predict */
@@ -95,7 +97,8 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
     t->o.graph = NULL; /* borrowed for the call only */
     if (s) goto fail;
     if ((s = build_train_graph(t))) goto fail;
-    if ((s = deft_runtime_create(t->train, &(struct deft_runtime_opts){.backend = o->backend}, &t->rt)))
+    if ((s = deft_runtime_create(t->train, &(struct deft_runtime_opts){.backend = o->backend,
+                                   .device_index = o->device_index, .amp = o->amp}, &t->rt)))
         goto fail;
     if ((s = deft_runtime_init_params(t->rt, o->seed))) goto fail;
     if ((s = deft_optim_create(&t->o.optim, t->rt, &t->opt))) goto fail;
@@ -174,7 +177,8 @@ enum deft_status deft_trainer_predict(struct deft_trainer *t, const float *image
     if (!t->eval) {
         if ((s = deft_graph_clone(t->model, &t->eval))) return s;
         deft_graph_set_training(t->eval, false);
-        if ((s = deft_runtime_create(t->eval, &(struct deft_runtime_opts){.backend = t->o.backend}, &t->eval_rt)))
+        if ((s = deft_runtime_create(t->eval, &(struct deft_runtime_opts){.backend = t->o.backend,
+                                   .device_index = t->o.device_index, .amp = t->o.amp}, &t->eval_rt)))
             return s;
     }
     if (t->eval_synced_at != deft_optim_steps(t->opt) && (s = sync_eval(t))) return s;
@@ -215,7 +219,8 @@ enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, 
     enum deft_status s;
     int64_t step = deft_optim_steps(t->opt);
     /* each micro-batch contributes 1/k of the mean gradient */
-    float seed = 1.0f / (float)t->o.accum_steps;
+    if (t->loss_scale <= 0) t->loss_scale = t->o.amp == DEFT_AMP_FP16 ? 65536.0f : 1.0f;
+    float seed = t->loss_scale / (float)t->o.accum_steps;
     deft_runtime_set_step(t->rt, (uint64_t)(step * t->o.accum_steps + t->micro));
     size_t ns;
     float *state = deft_runtime_state_block(t->rt, &ns);
@@ -248,8 +253,23 @@ enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, 
         memset(t->accum, 0, n * sizeof(float));
     }
     t->micro = 0;
-    s = deft_optim_step(t->opt, deft_lr_at(&t->o.lr, step));
+    s = deft_optim_step_scaled(t->opt, deft_lr_at(&t->o.lr, step), 1.0f / t->loss_scale);
     if (s == DEFT_ERR_NUMERIC) memcpy(state, t->state_before, ns * sizeof(float)); /* NaN gradient */
+    if (t->o.amp == DEFT_AMP_FP16) {
+        /* Dynamic loss scaling (as torch.cuda.amp.GradScaler): an overflow
+         * skips the step and halves the scale; 2000 clean steps double it. */
+        if (s == DEFT_ERR_NUMERIC && t->loss_scale > 1.0f) {
+            deft_log(DEFT_LOG_DEBUG, "fp16 overflow at step %lld: loss scale %g -> %g, step skipped",
+                     (long long)step, t->loss_scale, t->loss_scale / 2);
+            t->loss_scale /= 2;
+            t->good_steps = 0;
+            return DEFT_OK;
+        }
+        if (!s && ++t->good_steps >= 2000) {
+            t->loss_scale *= 2;
+            t->good_steps = 0;
+        }
+    }
     return s;
 }
 

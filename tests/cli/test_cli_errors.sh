@@ -80,5 +80,9 @@ expect_err "unknown arch (bench)" "unknown architecture 'resnet19'" $DEFT bench 
 expect_err "unknown arch (info)" "did you mean" $DEFT model info --arch mobilenetv2
 expect_err "unknown command" "unknown command" $DEFT frobnicate
 expect_err "bad flag value" "--batch" $DEFT bench train --arch resnet18 --batch many
+# GPU flags: the CPU-only build names the backends it has; one GPU per process
+expect_err "cuda backend absent or no GPU" "cuda" $DEFT bench train --arch resnet18 --batch 2 --size 32 --steps 1 --backend cuda
+expect_err "--gpus 2" "one GPU per process" $DEFT classification train -e x.yaml --gpus 2
+expect_err "--gpu_index bad" "gpu_index" $DEFT classification train -e x.yaml --gpu_index one
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

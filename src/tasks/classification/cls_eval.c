@@ -39,7 +39,8 @@ static int find_logits(const struct deft_graph *g) {
     return -1;
 }
 
-static enum deft_status model_run_open(struct model_run *mr, const char *path, int batch, const char *backend) {
+static enum deft_status model_run_open(struct model_run *mr, const char *path, int batch,
+                                       const struct deft_cls_args *a) {
     memset(mr, 0, sizeof *mr);
     enum deft_status s = deft_model_load(path, &mr->m);
     if (s) return s;
@@ -63,7 +64,8 @@ static enum deft_status model_run_open(struct model_run *mr, const char *path, i
     deft_graph_set_training(g, false);
     struct deft_shape in = deft_shape4(batch, 3, mr->tf.out_h, mr->tf.out_w);
     if ((s = deft_graph_reshape_input(g, mr->input, &in))) return deft_wrap_error(s, "%s", path);
-    if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = backend}, &mr->rt)) ||
+    if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = a->backend, .device_index = a->gpu_index,
+                                                             .amp = a->amp}, &mr->rt)) ||
         (s = deft_model_copy_to_runtime(mr->m->file, mr->rt, 0, NULL)))
         return deft_wrap_error(s, "%s", path);
     mr->batch = batch;
@@ -113,7 +115,7 @@ enum deft_status cls_evaluate(const struct deft_cls_args *a, double *top1) {
     if (a->threads > 0) deft_set_threads(a->threads);
     int batch = cfg.eval_config.batch_size > 0 ? cfg.eval_config.batch_size : 32;
     if (batch > 256) batch = 256;
-    if ((s = model_run_open(&mr, model, batch, a->backend))) goto done;
+    if ((s = model_run_open(&mr, model, batch, a))) goto done;
     if ((s = deft_dataset_open(data, (const char *const *)mr.classes, mr.n_classes, &ds))) goto done;
     struct deft_loader_opts lo;
     deft_loader_opts_defaults(&lo);
@@ -250,7 +252,7 @@ enum deft_status deft_cls_inference(const struct deft_cls_args *a) {
     if (s) return s;
     if (a->threads > 0) deft_set_threads(a->threads);
     int batch = n < 16 ? n : 16;
-    if ((s = model_run_open(&mr, a->model, batch, a->backend))) goto done;
+    if ((s = model_run_open(&mr, a->model, batch, a))) goto done;
     int k = a->top_k > 0 ? (a->top_k < mr.n_classes ? a->top_k : mr.n_classes) : 1;
     images = deft_malloc((size_t)batch * mr.per_image * sizeof(float));
     logits = deft_malloc((size_t)batch * (size_t)mr.n_classes * sizeof(float));

@@ -188,6 +188,8 @@ static enum deft_status make_trainer(struct run *r) {
     to.lr = (struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = cls_lr_at, .ctx = &r->lr};
     to.loss = (struct deft_loss_attr){.kind = DEFT_LOSS_SOFTMAX_CE, .label_smoothing = (float)c->train_config.label_smoothing};
     to.backend = r->a->backend;
+    to.device_index = r->a->gpu_index;
+    to.amp = r->a->amp;
     to.seed = (uint64_t)c->train_config.random_seed;
     to.soft_targets = deft_loader_soft_labels(r->train_ld);
     /* freeze_blocks -> name prefixes; freeze_backbone -> everything but the head */
