@@ -10,7 +10,8 @@
 
 static int bench_usage(FILE *f) {
     fprintf(f, "usage: deft bench train|infer --arch NAME [--size 224] [--batch 16] [--threads N]\n"
-               "                  [--steps 10] [--warmup 3] [--classes 10] [--backend cpu|ref] [--profile]\n"
+               "                  [--steps 10] [--warmup 3] [--classes 10] [--backend cpu|ref|cuda|cuda-emu] [--profile]\n"
+               "                  [--gpu_index I] [--use_amp [bf16|fp16]]  (cuda)\n"
                "       deft bench infer -m MODEL [--batch 16] ...   (a model file: its graph and weights,\n"
                "                  e.g. a pruned model; --size changes its input size)\n"
                "Prints one JSON line: images_per_s, latency_ms (median per batch), peak_rss_mib.\n");
@@ -94,8 +95,9 @@ int cmd_bench(int argc, char **argv) {
         return 2;
     }
     const char *arch = NULL, *model = NULL, *size = NULL, *batch = "16", *threads = NULL, *steps = "10", *warmup = "3",
-               *classes = "10", *backend = "cpu";
+               *classes = "10", *backend = "cpu", *gpu = "0";
     bool err = false, profile = false;
+    int amp = DEFT_AMP_OFF;
     for (int i = 2; i < argc; i++) {
         if (arg_str(argc, argv, &i, NULL, "--arch", &arch, &err) || arg_str(argc, argv, &i, NULL, "--size", &size, &err) ||
             arg_str(argc, argv, &i, "-m", "--model", &model, &err) ||
@@ -104,11 +106,18 @@ int cmd_bench(int argc, char **argv) {
             arg_str(argc, argv, &i, NULL, "--steps", &steps, &err) ||
             arg_str(argc, argv, &i, NULL, "--warmup", &warmup, &err) ||
             arg_str(argc, argv, &i, NULL, "--classes", &classes, &err) ||
-            arg_str(argc, argv, &i, NULL, "--backend", &backend, &err)) {
+            arg_str(argc, argv, &i, NULL, "--backend", &backend, &err) ||
+            arg_str(argc, argv, &i, NULL, "--gpu_index", &gpu, &err)) {
             if (err) return 2;
             continue;
         }
         if (!strcmp(argv[i], "--profile")) { profile = true; continue; }
+        if (!strcmp(argv[i], "--use_amp")) {
+            amp = DEFT_AMP_BF16;
+            if (i + 1 < argc && (!strcmp(argv[i + 1], "bf16") || !strcmp(argv[i + 1], "fp16")))
+                amp = !strcmp(argv[++i], "fp16") ? DEFT_AMP_FP16 : DEFT_AMP_BF16;
+            continue;
+        }
         if (!strcmp(argv[i], "--help")) return bench_usage(stdout);
         fprintf(stderr, "deft bench: unknown flag '%s'\n", argv[i]);
         return 2;
@@ -117,11 +126,12 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "deft bench: give --arch NAME (e.g. resnet18, mobilenet_v2) or, for infer, -m MODEL\n");
         return 2;
     }
-    long long sz = 224, b, th = 0, st, wu, nc;
+    long long sz = 224, b, th = 0, st, wu, nc, gi;
     if ((size && !arg_parse_int("--size", size, 16, 4096, &sz)) || !arg_parse_int("--batch", batch, 1, 4096, &b) ||
         !arg_parse_int("--steps", steps, 1, 100000, &st) || !arg_parse_int("--warmup", warmup, 0, 1000, &wu) ||
         !arg_parse_int("--classes", classes, 1, 100000, &nc) ||
-        (threads && !arg_parse_int("--threads", threads, 1, 1024, &th)))
+        (threads && !arg_parse_int("--threads", threads, 1, 1024, &th)) ||
+        !arg_parse_int("--gpu_index", gpu, 0, 1024, &gi))
         return 2;
     if (th) deft_set_threads((int)th);
     if (model) return bench_model(model, size ? (int)sz : 0, (int)b, (int)st, (int)wu, backend, profile);
@@ -145,9 +155,11 @@ int cmd_bench(int argc, char **argv) {
     int input = -1, logits = -1;
     if (train) {
         s = deft_trainer_create(&(struct deft_trainer_opts){.model = mo, .backend = backend, .seed = 1,
+            .device_index = (int)gi, .amp = amp,
             .optim = {.kind = DEFT_OPTIM_SGD, .momentum = 0.9f}, .lr = {.lr = 0.01f}}, &t);
     } else if (!(s = deft_model_build(&mo, &g, &input, &logits))) {
-        if (!(s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = backend}, &rt)))
+        if (!(s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = backend, .device_index = (int)gi,
+                                                                     .amp = (enum deft_amp)amp}, &rt)))
             s = deft_runtime_init_params(rt, 1);
     }
     if (s) {
