@@ -85,5 +85,11 @@ enum deft_status deft_ref_run_node(const struct deft_graph *g, int n, void *cons
                                    const struct deft_run_ctx *rc);
 /* Bytes the reference layout needs for value v (numel * 4; workspace/mask included). */
 size_t deft_ref_value_bytes(const struct deft_graph *g, int v);
+/* Copy value v from the reference layout at src into plain f32 dst (the
+ * max-pool workspace's int32 indices as floats). */
+enum deft_status deft_ref_read_plain(const struct deft_graph *g, int v, const void *src, float *dst);
+/* An error naming the value when node n lacks a buffer for a present, non-empty value. */
+enum deft_status deft_ref_check_buffers(const char *backend, const struct deft_graph *g, int n,
+                                        void *const *ptr);
 
 #endif

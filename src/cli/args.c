@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include "deft/core.h"
+#include "deft/runtime.h"
 #include "cli/args.h"
 
 bool arg_str(int argc, char **argv, int *i, const char *short_name, const char *long_name,
@@ -69,4 +70,12 @@ double cli_peak_rss_mib(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (double)ru.ru_maxrss / 1024.0;
+}
+
+bool arg_amp(int argc, char **argv, int *i, int *amp) {
+    if (strcmp(argv[*i], "--use_amp")) return false;
+    *amp = DEFT_AMP_BF16;
+    if (*i + 1 < argc && (!strcmp(argv[*i + 1], "bf16") || !strcmp(argv[*i + 1], "fp16")))
+        *amp = !strcmp(argv[++*i], "fp16") ? DEFT_AMP_FP16 : DEFT_AMP_BF16;
+    return true;
 }

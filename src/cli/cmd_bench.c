@@ -112,12 +112,7 @@ int cmd_bench(int argc, char **argv) {
             continue;
         }
         if (!strcmp(argv[i], "--profile")) { profile = true; continue; }
-        if (!strcmp(argv[i], "--use_amp")) {
-            amp = DEFT_AMP_BF16;
-            if (i + 1 < argc && (!strcmp(argv[i + 1], "bf16") || !strcmp(argv[i + 1], "fp16")))
-                amp = !strcmp(argv[++i], "fp16") ? DEFT_AMP_FP16 : DEFT_AMP_BF16;
-            continue;
-        }
+        if (arg_amp(argc, argv, &i, &amp)) continue;
         if (!strcmp(argv[i], "--help")) return bench_usage(stdout);
         fprintf(stderr, "deft bench: unknown flag '%s'\n", argv[i]);
         return 2;

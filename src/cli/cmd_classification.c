@@ -96,13 +96,8 @@ int cmd_classification(int argc, char **argv) {
             continue;
         }
         if (arg_str(argc, argv, &i, NULL, "--gpu_index", &val, &err)) {
-            char *end;
-            if (err) return 2;
-            long gi = strtol(val, &end, 10);
-            if (*end || end == val || gi < 0 || gi > 1024) {
-                fprintf(stderr, "deft: --gpu_index '%s': expected a GPU number (0, 1, ...)\n", val);
-                return 2;
-            }
+            long long gi;
+            if (err || !arg_parse_int("--gpu_index", val, 0, 1024, &gi)) return 2;
             a.gpu_index = (int)gi;
             continue;
         }
@@ -110,12 +105,7 @@ int cmd_classification(int argc, char **argv) {
             if (err) return 2;
             continue;
         }
-        if (!strcmp(argv[i], "--use_amp")) {
-            a.amp = DEFT_AMP_BF16;
-            if (i + 1 < argc && (!strcmp(argv[i + 1], "bf16") || !strcmp(argv[i + 1], "fp16")))
-                a.amp = !strcmp(argv[++i], "fp16") ? DEFT_AMP_FP16 : DEFT_AMP_BF16;
-            continue;
-        }
+        if (arg_amp(argc, argv, &i, &a.amp)) continue;
         if (!strcmp(argv[i], "--dry_run")) a.dry_run = true;
         else if (!strcmp(argv[i], "--resume")) a.resume = true;
         else if (!strcmp(argv[i], "--fatal_corrupt")) a.fatal_corrupt = true;

@@ -91,6 +91,7 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
     t->o.model.training = true;
     t->eval_synced_at = -1;
     if (t->o.accum_steps < 1) t->o.accum_steps = 1;
+    t->loss_scale = t->o.amp == DEFT_AMP_FP16 ? 65536.0f : 1.0f;
     enum deft_status s;
     if (t->o.graph) s = adopt_graph(t);
     else s = deft_model_build(&t->o.model, &t->model, &t->input, &t->logits);
@@ -219,7 +220,6 @@ enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, 
     enum deft_status s;
     int64_t step = deft_optim_steps(t->opt);
     /* each micro-batch contributes 1/k of the mean gradient */
-    if (t->loss_scale <= 0) t->loss_scale = t->o.amp == DEFT_AMP_FP16 ? 65536.0f : 1.0f;
     float seed = t->loss_scale / (float)t->o.accum_steps;
     deft_runtime_set_step(t->rt, (uint64_t)(step * t->o.accum_steps + t->micro));
     size_t ns;

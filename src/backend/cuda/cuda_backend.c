@@ -33,6 +33,13 @@ static enum deft_status compile_with(const struct cuda_api *api, const struct de
         deft_free(p);
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s", err);
     }
+    /* Allocated once: the optimizer asks for gradient statistics every step. */
+    p->gstat = api->alloc(2 * CUDA_GSTAT_PARTS * sizeof(double));
+    if (!p->gstat) {
+        api->close(p->ctx);
+        deft_free(p);
+        return deft_set_error(DEFT_ERR_NOMEM, "%s backend: out of memory", api->name);
+    }
     const int nv = deft_graph_num_values(g), nn = deft_graph_num_nodes(g);
     for (int v = 0; v < nv; v++)
         value_bytes[v] = deft_graph_value(g, v)->kind == DEFT_VALUE_NODE ? deft_ref_value_bytes(g, v) : 0;
@@ -62,13 +69,9 @@ static enum deft_status cuda_run_node(struct deft_program *p, int n, void *const
     if (!nd) return deft_set_error(DEFT_ERR_INVALID_ARG, "%s backend: node %d out of range", p->api->name, n);
     cuda_op_fn fn = cuda_op_for(nd->op);
     if (!fn) return run_fallback(p, n, ptr, rc);
-    for (int i = 0; i < nd->n_in + nd->n_out; i++) {
-        int v = i < nd->n_in ? nd->in[i] : nd->out[i - nd->n_in];
-        if (v >= 0 && !ptr[v] && deft_ref_value_bytes(p->g, v) > 0)
-            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s backend: node %s: no buffer for %s", p->api->name,
-                                  nd->name ? nd->name : "?", deft_graph_value(p->g, v)->name);
-    }
-    enum deft_status s = fn(p, nd, n, ptr, scratch, rc);
+    enum deft_status s = deft_ref_check_buffers(p->api->name, p->g, n, ptr);
+    if (s) return s;
+    s = fn(p, nd, n, ptr, scratch, rc);
     if (s == DEFT_ERR_UNSUPPORTED) return run_fallback(p, n, ptr, rc);
     return s;
 }
@@ -81,26 +84,14 @@ static enum deft_status cuda_sync(struct deft_program *p) {
 }
 
 static enum deft_status cuda_read_plain(struct deft_program *p, int v, const void *src, float *dst) {
+    /* The reference layout, once queued work is done. */
     enum deft_status s = cuda_sync(p);
-    if (s) return s;
-    const struct deft_value *val = deft_graph_value(p->g, v);
-    if (!val) return deft_set_error(DEFT_ERR_INVALID_ARG, "%s backend: value %d out of range", p->api->name, v);
-    const int64_t cnt = deft_shape_numel(&val->shape);
-    if (cnt <= 0) return DEFT_OK;
-    const struct deft_node *nd = val->kind == DEFT_VALUE_NODE && val->producer >= 0 && val->slot == 1
-                                     ? deft_graph_node(p->g, val->producer) : NULL;
-    if (nd && nd->op == DEFT_OP_POOL) { /* int32 argmax, given as floats */
-        const int64_t have = deft_shape_numel(&deft_graph_value(p->g, nd->out[0])->shape);
-        const int32_t *ws = src;
-        for (int64_t i = 0; i < cnt; i++) dst[i] = i < have ? (float)ws[i] : 0.0f;
-        return DEFT_OK;
-    }
-    memcpy(dst, src, (size_t)cnt * sizeof(float));
-    return DEFT_OK;
+    return s ? s : deft_ref_read_plain(p->g, v, src, dst);
 }
 
 static void cuda_free_program(struct deft_program *p) {
     if (!p) return;
+    if (p->gstat) p->api->free(p->gstat);
     if (p->ctx) p->api->close(p->ctx);
     deft_free(p);
 }
@@ -120,22 +111,19 @@ static enum deft_status cuda_optim_segment(struct deft_program *p, const struct 
     return cuda_launch(p, CK_OPTIM, s->n, &a);
 }
 
-#define GSTAT_PARTS 512
 static enum deft_status cuda_grad_stats(struct deft_program *p, const float *g, size_t n, double *sumsq,
                                         bool *finite) {
-    double *part = p->api->alloc(2 * GSTAT_PARTS * sizeof(double));
-    if (!part) return deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", p->api->name);
-    const int64_t parts = n < GSTAT_PARTS ? (int64_t)(n ? n : 1) : GSTAT_PARTS;
-    union ck_args a = {.gstat = {.g = g, .part = part, .part2 = part + GSTAT_PARTS, .n = (int64_t)n,
+    double *part = p->gstat;
+    const int64_t parts = n < CUDA_GSTAT_PARTS ? (int64_t)(n ? n : 1) : CUDA_GSTAT_PARTS;
+    union ck_args a = {.gstat = {.g = g, .part = part, .part2 = part + CUDA_GSTAT_PARTS, .n = (int64_t)n,
                                  .parts = parts}};
     enum deft_status s = cuda_launch(p, CK_GSTAT, parts, &a);
     if (!s) s = cuda_sync(p);
     double sq = 0, bad = 0;
     for (int64_t j = 0; !s && j < parts; j++) {
         sq += part[j];
-        bad += part[GSTAT_PARTS + j];
+        bad += part[CUDA_GSTAT_PARTS + j];
     }
-    p->api->free(part);
     *sumsq = sq;
     *finite = bad == 0;
     return s;

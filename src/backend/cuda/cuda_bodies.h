@@ -130,11 +130,26 @@ CUDA_HD void ck_copy_body(int64_t i, const struct ck_copy *a) {
 }
 
 /* ---- pooling (ref/pool.c semantics: first maximum wins, NaN wins) ---- */
+/* Average window of output (p, q) clipped to the image, and its divisor (the
+ * window clipped to the padded image with count_include_pad). */
+CUDA_HD int64_t ck_avg_window(const struct ck_pool *a, int64_t p, int64_t q, int64_t *hs, int64_t *he,
+                              int64_t *ws, int64_t *we) {
+    *hs = p * a->sh - a->pt;
+    *ws = q * a->sw - a->pl;
+    *he = ck_min(*hs + a->kh, a->h + a->pb);
+    *we = ck_min(*ws + a->kw, a->w + a->pr);
+    const int64_t padded = (*he - *hs) * (*we - *ws);
+    *hs = ck_max(*hs, 0);
+    *ws = ck_max(*ws, 0);
+    *he = ck_min(*he, a->h);
+    *we = ck_min(*we, a->w);
+    return a->include_pad ? padded : ck_max(*he - *hs, 0) * ck_max(*we - *ws, 0);
+}
 CUDA_HD void ck_pool_fwd(int64_t i, const struct ck_pool *a) {
     const int64_t pq = a->p * a->q, pl = i / pq, p = (i % pq) / a->q, q = i % a->q;
     const float *xp = a->x + pl * a->h * a->w;
-    int64_t hs = p * a->sh - a->pt, ws = q * a->sw - a->pl;
     if (a->max) {
+        int64_t hs = p * a->sh - a->pt, ws = q * a->sw - a->pl;
         int64_t he = ck_min(hs + a->kh, a->h), we = ck_min(ws + a->kw, a->w);
         hs = ck_max(hs, 0);
         ws = ck_max(ws, 0);
@@ -155,13 +170,8 @@ CUDA_HD void ck_pool_fwd(int64_t i, const struct ck_pool *a) {
         if (a->ws_out) a->ws_out[i] = (int32_t)idx;
         return;
     }
-    int64_t he = ck_min(hs + a->kh, a->h + a->pb), we = ck_min(ws + a->kw, a->w + a->pr);
-    const int64_t padded = (he - hs) * (we - ws);
-    hs = ck_max(hs, 0);
-    ws = ck_max(ws, 0);
-    he = ck_min(he, a->h);
-    we = ck_min(we, a->w);
-    const int64_t cnt = a->include_pad ? padded : ck_max(he - hs, 0) * ck_max(we - ws, 0);
+    int64_t hs, he, ws, we;
+    const int64_t cnt = ck_avg_window(a, p, q, &hs, &he, &ws, &we);
     double sum = 0;
     for (int64_t ih = hs; ih < he; ih++)
         for (int64_t iw = ws; iw < we; iw++) sum += xp[ih * a->w + iw];
@@ -184,14 +194,8 @@ CUDA_HD void ck_pool_bwd(int64_t i, const struct ck_pool *a) {
                 if (a->ws_in[pl * a->p * a->q + o] == (int32_t)(ih * a->w + iw)) acc += dyp[o];
                 continue;
             }
-            int64_t hs = p * a->sh - a->pt, ws = q * a->sw - a->pl;
-            int64_t he = ck_min(hs + a->kh, a->h + a->pb), we = ck_min(ws + a->kw, a->w + a->pr);
-            const int64_t padded = (he - hs) * (we - ws);
-            hs = ck_max(hs, 0);
-            ws = ck_max(ws, 0);
-            he = ck_min(he, a->h);
-            we = ck_min(we, a->w);
-            const int64_t cnt = a->include_pad ? padded : ck_max(he - hs, 0) * ck_max(we - ws, 0);
+            int64_t hs, he, ws, we;
+            const int64_t cnt = ck_avg_window(a, p, q, &hs, &he, &ws, &we);
             if (cnt > 0 && ih >= hs && ih < he && iw >= ws && iw < we) acc += dyp[o] / (double)cnt;
         }
     a->y[i] = (float)acc;

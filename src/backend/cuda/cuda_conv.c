@@ -5,6 +5,7 @@
  * buffer fits CONV_COL_LIMIT, so scratch stays bounded at any batch size.
  */
 #include "backend/cuda/cuda_impl.h"
+#include "backend/shape_views.h"
 
 #define CONV_COL_LIMIT ((int64_t)32 << 20) /* floats of the column buffer (128 MiB) */
 
@@ -139,8 +140,8 @@ size_t cuda_conv_scratch(const struct deft_graph *g, const struct deft_node *nd)
     case DEFT_OP_CONV2D_BWD_DATA: xv = nd->out[0], wv = nd->in[1], yv = nd->in[0]; break;
     case DEFT_OP_CONV2D_BWD_WEIGHTS: xv = nd->in[1], wv = nd->out[0], yv = nd->in[0]; break;
     case DEFT_OP_LINEAR_BWD_WEIGHTS: {
-        const struct deft_shape *s = &deft_graph_value(g, nd->in[0])->shape;
-        int64_t m = s->ndim ? s->d[s->ndim - 1] : 1, rows = m ? deft_shape_numel(s) / m : 0;
+        int64_t rows, m;
+        view_rows(&deft_graph_value(g, nd->in[0])->shape, &rows, &m);
         return (size_t)(m * cuda_parts(rows)) * sizeof(double) + (size_t)m * 3 * sizeof(float) + 256;
     }
     default: return 0;
@@ -150,46 +151,48 @@ size_t cuda_conv_scratch(const struct deft_graph *g, const struct deft_node *nd)
     return col_offset(G.k, G.n * G.p * G.q) + (size_t)(chunk_images(&G) * col_per_image(&G)) * sizeof(float);
 }
 
-static bool plain_2d(const struct deft_graph *g, int v) {
-    return deft_graph_value(g, v)->shape.ndim == 4;
+/* The conv of node nd (x, w, y: its input, weight and output values in the
+ * forward view); false unless x is 4-D. */
+static bool node_geom(const struct deft_program *p, const struct deft_node *nd, int xv, int wv, int yv,
+                      struct conv_geom *G) {
+    if (deft_graph_value(p->g, xv)->shape.ndim != 4) return false;
+    conv_geom(p->g, nd, xv, wv, yv, G);
+    return true;
+}
+static float *conv_col(char *scratch, const struct conv_geom *G) {
+    return col_buffer(scratch, G->k, G->n * G->p * G->q);
 }
 
+/* CONV2D: in x, w, [b]; out y. */
 enum deft_status cuda_conv2d(struct deft_program *p, const struct deft_node *nd, int n,
                              void *const *ptr, char *scratch, const struct deft_run_ctx *rc) {
-    if (!plain_2d(p->g, nd->in[0])) return DEFT_ERR_UNSUPPORTED;
     struct conv_geom G;
-    conv_geom(p->g, nd, nd->in[0], nd->in[1], nd->out[0], &G);
+    if (!node_geom(p, nd, nd->in[0], nd->in[1], nd->out[0], &G)) return DEFT_ERR_UNSUPPORTED;
     const float *b = nd->n_in > 2 && nd->in[2] >= 0 ? ptr[nd->in[2]] : NULL;
-    return conv_fwd(p, &G, ptr[nd->in[0]], ptr[nd->in[1]], b, ptr[nd->out[0]],
-                    col_buffer(scratch, G.k, G.n * G.p * G.q));
+    return conv_fwd(p, &G, ptr[nd->in[0]], ptr[nd->in[1]], b, ptr[nd->out[0]], conv_col(scratch, &G));
 }
 
 /* CONV2D_BWD_DATA: in dy, w; out dx. */
 enum deft_status cuda_conv2d_bwd_data(struct deft_program *p, const struct deft_node *nd, int n,
                                       void *const *ptr, char *scratch, const struct deft_run_ctx *rc) {
-    if (!plain_2d(p->g, nd->out[0])) return DEFT_ERR_UNSUPPORTED;
     struct conv_geom G;
-    conv_geom(p->g, nd, nd->out[0], nd->in[1], nd->in[0], &G);
-    return conv_bwd_data(p, &G, ptr[nd->in[0]], ptr[nd->in[1]], ptr[nd->out[0]],
-                         col_buffer(scratch, G.k, G.n * G.p * G.q));
+    if (!node_geom(p, nd, nd->out[0], nd->in[1], nd->in[0], &G)) return DEFT_ERR_UNSUPPORTED;
+    return conv_bwd_data(p, &G, ptr[nd->in[0]], ptr[nd->in[1]], ptr[nd->out[0]], conv_col(scratch, &G));
 }
 
 /* CONV2D_BWD_WEIGHTS: in dy, x; out dw, [db]. */
 enum deft_status cuda_conv2d_bwd_weights(struct deft_program *p, const struct deft_node *nd, int n,
                                          void *const *ptr, char *scratch, const struct deft_run_ctx *rc) {
-    if (!plain_2d(p->g, nd->in[1])) return DEFT_ERR_UNSUPPORTED;
     struct conv_geom G;
-    conv_geom(p->g, nd, nd->in[1], nd->out[0], nd->in[0], &G);
+    if (!node_geom(p, nd, nd->in[1], nd->out[0], nd->in[0], &G)) return DEFT_ERR_UNSUPPORTED;
     float *db = nd->n_out > 1 && nd->out[1] >= 0 ? ptr[nd->out[1]] : NULL;
-    return conv_bwd_weights(p, &G, ptr[nd->in[0]], ptr[nd->in[1]], ptr[nd->out[0]], db,
-                            col_buffer(scratch, G.k, G.n * G.p * G.q), scratch);
+    return conv_bwd_weights(p, &G, ptr[nd->in[0]], ptr[nd->in[1]], ptr[nd->out[0]], db, conv_col(scratch, &G),
+                            scratch);
 }
 
 /* x viewed as [rows, k] (k = last dim), w [m, k]. */
 static void linear_dims(const struct deft_graph *g, int xv, int wv, int64_t *rows, int64_t *k, int64_t *m) {
-    const struct deft_shape *s = &deft_graph_value(g, xv)->shape;
-    *k = s->ndim > 0 ? s->d[s->ndim - 1] : 1;
-    *rows = *k > 0 ? deft_shape_numel(s) / *k : 0;
+    view_rows(&deft_graph_value(g, xv)->shape, rows, k);
     *m = deft_graph_value(g, wv)->shape.d[0];
 }
 

@@ -11,12 +11,15 @@
 #include "backend/backend.h"
 #include "backend/cuda/cuda_dev.h"
 
+#define CUDA_GSTAT_PARTS 512
+
 struct deft_program {
     const struct deft_graph *g;
     const struct cuda_api *api;
     struct cuda_ctx *ctx;
     size_t scratch_bytes;
     long fallback_nodes; /* nodes run by the host reference kernels (counted per run) */
+    double *gstat;       /* CUDA_GSTAT_PARTS x 2 partial sums of the gradient statistics */
 };
 
 /* A device call failed: the api's message, as a deft error. */

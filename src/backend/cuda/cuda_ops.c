@@ -3,6 +3,7 @@
  * cuda_bodies.h. Geometry follows the reference kernels (src/backend/ref). */
 #include <string.h>
 #include "backend/cuda/cuda_impl.h"
+#include "backend/shape_views.h"
 
 #define OPFN(name)                                                                              \
     static enum deft_status name(struct deft_program *p, const struct deft_node *nd, int n,    \
@@ -38,26 +39,13 @@ OPFN(op_act_bwd) {
     return cuda_launch(p, CK_ACT_BWD, numel(p, nd->out[0]), &a);
 }
 
-/* Element strides of `in` read as shape `out` (0 along broadcast dims), as ref/elementwise.c. */
-static void bcast_strides(const struct deft_shape *in, const struct deft_shape *out, int64_t *st) {
-    int64_t acc = 1;
-    for (int i = out->ndim - 1; i >= 0; i--) {
-        int j = i - (out->ndim - in->ndim);
-        if (j < 0) {
-            st[i] = 0;
-            continue;
-        }
-        st[i] = (in->d[j] == 1 && out->d[i] != 1) ? 0 : acc;
-        acc *= in->d[j];
-    }
-}
 static enum deft_status binary(struct deft_program *p, const struct deft_node *nd, void *const *ptr, bool mul) {
     const struct deft_shape *ys = shape_of(p, nd->out[0]);
     union ck_args a = {.binary = {.a = in_ptr(nd, ptr, 0), .b = in_ptr(nd, ptr, 1), .y = out_ptr(nd, ptr, 0),
                                   .ndim = ys->ndim, .mul = mul}};
     for (int i = 0; i < ys->ndim; i++) a.binary.yd[i] = ys->d[i];
-    bcast_strides(shape_of(p, nd->in[0]), ys, a.binary.sa);
-    bcast_strides(shape_of(p, nd->in[1]), ys, a.binary.sb);
+    view_bcast_strides(shape_of(p, nd->in[0]), ys, a.binary.sa);
+    view_bcast_strides(shape_of(p, nd->in[1]), ys, a.binary.sb);
     return cuda_launch(p, CK_BINARY, deft_shape_numel(ys), &a);
 }
 OPFN(op_add) { return binary(p, nd, ptr, false); }
@@ -81,25 +69,18 @@ OPFN(op_reduce_to) {
     return cuda_launch(p, CK_REDUCE_TO, yn, &a);
 }
 
-static void strides(const struct deft_shape *s, int64_t *st) {
-    int64_t acc = 1;
-    for (int i = s->ndim - 1; i >= 0; i--) {
-        st[i] = acc;
-        acc *= s->d[i];
-    }
-}
 OPFN(op_concat) {
     const struct deft_shape *ys = shape_of(p, nd->out[0]);
     int axis = nd->attr.concat.axis;
     if (axis < 0) axis += ys->ndim;
     if (axis < 0 || axis >= ys->ndim) return DEFT_ERR_UNSUPPORTED;
     int64_t yst[DEFT_MAX_DIMS], off = 0;
-    strides(ys, yst);
+    view_strides(ys, yst);
     for (int k = 0; k < nd->n_in; k++) {
         const struct deft_shape *xs = shape_of(p, nd->in[k]);
         union ck_args a = {.copy = {.x = ptr[nd->in[k]], .y = out_ptr(nd, ptr, 0), .ndim = ys->ndim,
                                     .obase = off * yst[axis]}};
-        strides(xs, a.copy.is);
+        view_strides(xs, a.copy.is);
         for (int i = 0; i < ys->ndim; i++) {
             a.copy.rd[i] = a.copy.id[i] = xs->d[i];
             a.copy.os[i] = yst[i];
@@ -110,37 +91,23 @@ OPFN(op_concat) {
     }
     return DEFT_OK;
 }
-OPFN(op_slice) {
+/* Slice and pad: every output element y[c] reads x[c + istart] (zero outside x). */
+static enum deft_status window_copy(struct deft_program *p, const struct deft_node *nd, void *const *ptr,
+                                    bool pad) {
     const struct deft_shape *xs = shape_of(p, nd->in[0]), *ys = shape_of(p, nd->out[0]);
     if (xs->ndim != ys->ndim) return DEFT_ERR_UNSUPPORTED;
     union ck_args a = {.copy = {.x = in_ptr(nd, ptr, 0), .y = out_ptr(nd, ptr, 0), .ndim = ys->ndim}};
-    strides(xs, a.copy.is);
-    strides(ys, a.copy.os);
+    view_strides(xs, a.copy.is);
+    view_strides(ys, a.copy.os);
     for (int i = 0; i < ys->ndim; i++) {
-        int64_t s = nd->attr.slice.start[i];
-        if (s < 0) s += xs->d[i];
-        if (s < 0) s = 0;
-        if (s > xs->d[i] - ys->d[i]) s = xs->d[i] - ys->d[i];
-        a.copy.istart[i] = s;
-        a.copy.rd[i] = ys->d[i];
-        a.copy.id[i] = xs->d[i];
-    }
-    if (ys->ndim == 0) return cuda_launch(p, CK_COPY, 1, &a);
-    return cuda_launch(p, CK_COPY, deft_shape_numel(ys), &a);
-}
-OPFN(op_pad) {
-    const struct deft_shape *xs = shape_of(p, nd->in[0]), *ys = shape_of(p, nd->out[0]);
-    if (xs->ndim != ys->ndim) return DEFT_ERR_UNSUPPORTED;
-    union ck_args a = {.copy = {.x = in_ptr(nd, ptr, 0), .y = out_ptr(nd, ptr, 0), .ndim = ys->ndim}};
-    strides(xs, a.copy.is);
-    strides(ys, a.copy.os);
-    for (int i = 0; i < ys->ndim; i++) {
-        a.copy.istart[i] = -nd->attr.pad.before[i];
+        a.copy.istart[i] = pad ? -nd->attr.pad.before[i] : view_slice_start(xs, ys, nd->attr.slice.start[i], i);
         a.copy.rd[i] = ys->d[i];
         a.copy.id[i] = xs->d[i];
     }
     return cuda_launch(p, CK_COPY, deft_shape_numel(ys), &a);
 }
+OPFN(op_slice) { return window_copy(p, nd, ptr, false); }
+OPFN(op_pad) { return window_copy(p, nd, ptr, true); }
 OPFN(op_reshape) {
     CUDA_TRY(p, p->api->copy(p->ctx, out_ptr(nd, ptr, 0), in_ptr(nd, ptr, 0),
                              (size_t)numel(p, nd->out[0]) * sizeof(float)), "copy");
@@ -194,20 +161,13 @@ OPFN(op_gap_bwd) {
     return cuda_launch(p, CK_GAP_BWD, planes * plane, &a);
 }
 
-/* x[n, c, *] as (outer n, channels c, inner plane), as ref/batchnorm.c. */
-static void bn_dims(const struct deft_shape *s, int64_t *nb, int64_t *c, int64_t *plane) {
-    *nb = s->ndim > 0 ? s->d[0] : 1;
-    *c = s->ndim > 1 ? s->d[1] : 1;
-    *plane = 1;
-    for (int i = 2; i < s->ndim; i++) *plane *= s->d[i];
-}
 /* BN scratch: part, part2 (c*parts doubles each), coef (3c floats). */
 static size_t bn_scratch(int64_t c, int64_t per_channel) {
     return (size_t)(2 * c * cuda_parts(per_channel)) * sizeof(double) + (size_t)(3 * c) * sizeof(float);
 }
 OPFN(op_batchnorm) {
     int64_t nb, c, plane;
-    bn_dims(shape_of(p, nd->in[0]), &nb, &c, &plane);
+    view_channels(shape_of(p, nd->in[0]), &nb, &c, &plane);
     const int64_t parts = cuda_parts(nb * plane);
     double *part = (double *)scratch, *part2 = part + c * parts;
     const bool train = nd->attr.bn.mode == DEFT_BN_TRAIN;
@@ -235,7 +195,7 @@ OPFN(op_batchnorm) {
 /* BATCHNORM_BWD: in dy, x, gamma, save_mean, save_var; out dx, [dgamma], [dbeta]. */
 OPFN(op_batchnorm_bwd) {
     int64_t nb, c, plane;
-    bn_dims(shape_of(p, nd->in[1]), &nb, &c, &plane);
+    view_channels(shape_of(p, nd->in[1]), &nb, &c, &plane);
     const int64_t parts = cuda_parts(nb * plane);
     double *part = (double *)scratch, *part2 = part + c * parts;
     union ck_args cs = {.chsum = {.x = in_ptr(nd, ptr, 0), .x2 = in_ptr(nd, ptr, 1), .mean = in_ptr(nd, ptr, 3),
@@ -271,15 +231,8 @@ OPFN(op_dropout_bwd) {
 
 static bool softmax_dims(const struct deft_program *p, const struct deft_node *nd, int v, int64_t *lines,
                          int64_t *dim, int64_t *inner) {
-    const struct deft_shape *s = shape_of(p, v);
-    int axis = nd->attr.softmax.axis;
-    if (axis < 0) axis += s->ndim;
-    if (axis < 0 || axis >= s->ndim) return false;
-    int64_t outer = 1;
-    *inner = 1;
-    for (int i = 0; i < axis; i++) outer *= s->d[i];
-    for (int i = axis + 1; i < s->ndim; i++) *inner *= s->d[i];
-    *dim = s->d[axis];
+    int64_t outer;
+    if (!view_axis(shape_of(p, v), nd->attr.softmax.axis, &outer, dim, inner)) return false;
     *lines = outer * *inner;
     return true;
 }
@@ -353,7 +306,7 @@ size_t cuda_node_scratch(const struct deft_graph *g, int n) {
     switch (nd->op) {
     case DEFT_OP_BATCHNORM:
     case DEFT_OP_BATCHNORM_BWD:
-        bn_dims(&deft_graph_value(g, nd->in[nd->op == DEFT_OP_BATCHNORM ? 0 : 1])->shape, &nb, &c, &plane);
+        view_channels(&deft_graph_value(g, nd->in[nd->op == DEFT_OP_BATCHNORM ? 0 : 1])->shape, &nb, &c, &plane);
         return bn_scratch(c, nb * plane);
     case DEFT_OP_LOSS:
     case DEFT_OP_LOSS_BWD:

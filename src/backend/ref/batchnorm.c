@@ -11,14 +11,6 @@
 #include <math.h>
 #include "backend/ref/ref_impl.h"
 
-/* x[n, c, *] viewed as (outer n, channels c, inner plane). */
-static void bn_dims(const struct deft_shape *s, int64_t *nb, int64_t *c, int64_t *plane) {
-    *nb = s->ndim > 0 ? s->d[0] : 1;
-    *c = s->ndim > 1 ? s->d[1] : 1;
-    *plane = 1;
-    for (int i = 2; i < s->ndim; i++) *plane *= s->d[i];
-}
-
 /* BATCHNORM: in x, gamma, beta, running_mean, running_var; out y, save_mean, save_var. */
 enum deft_status deft_ref_batchnorm(const struct deft_graph *g, int n, void *const *ptr,
                                     const struct deft_run_ctx *rc) {
@@ -28,7 +20,7 @@ enum deft_status deft_ref_batchnorm(const struct deft_graph *g, int n, void *con
     float *rmean = ref_in(nd, ptr, 3), *rvar = ref_in(nd, ptr, 4);
     float *y = ref_out(nd, ptr, 0), *smean = ref_out(nd, ptr, 1), *svar = ref_out(nd, ptr, 2);
     int64_t nb, c, plane;
-    bn_dims(ref_shape(g, nd->in[0]), &nb, &c, &plane);
+    view_channels(ref_shape(g, nd->in[0]), &nb, &c, &plane);
     const int64_t m = nb * plane;
     const bool train = a->mode == DEFT_BN_TRAIN;
     if (!train && (!rmean || !rvar))
@@ -89,7 +81,7 @@ enum deft_status deft_ref_batchnorm_bwd(const struct deft_graph *g, int n, void 
     const float *smean = ref_in(nd, ptr, 3), *svar = ref_in(nd, ptr, 4);
     float *dx = ref_out(nd, ptr, 0), *dgamma = ref_out(nd, ptr, 1), *dbeta = ref_out(nd, ptr, 2);
     int64_t nb, c, plane;
-    bn_dims(ref_shape(g, nd->in[1]), &nb, &c, &plane);
+    view_channels(ref_shape(g, nd->in[1]), &nb, &c, &plane);
     const int64_t m = nb * plane;
     const bool train = a->mode == DEFT_BN_TRAIN;
 

@@ -7,22 +7,6 @@
 #include <string.h>
 #include "backend/ref/ref_impl.h"
 
-/* Strides (in elements) of a tensor of shape `in` read as if it had shape `out`:
- * 0 along broadcast dimensions. */
-static void bcast_strides(const struct deft_shape *in, const struct deft_shape *out,
-                          int64_t *st) {
-    int64_t acc = 1;
-    for (int i = out->ndim - 1; i >= 0; i--) {
-        int j = i - (out->ndim - in->ndim);
-        if (j < 0) {
-            st[i] = 0;
-            continue;
-        }
-        st[i] = (in->d[j] == 1 && out->d[i] != 1) ? 0 : acc;
-        acc *= in->d[j];
-    }
-}
-
 /* Offset of row `row` (all dims but the last) given per-dim strides. */
 static int64_t row_offset(const struct deft_shape *out, const int64_t *st, int64_t row) {
     int64_t off = 0;
@@ -53,8 +37,8 @@ static enum deft_status binary(const struct deft_graph *g, int n, void *const *p
         return DEFT_OK;
     }
     int64_t sa[DEFT_MAX_DIMS], sb[DEFT_MAX_DIMS];
-    bcast_strides(as, ys, sa);
-    bcast_strides(bs, ys, sb);
+    view_bcast_strides(as, ys, sa);
+    view_bcast_strides(bs, ys, sb);
     const int64_t inner = ys->d[ys->ndim - 1], rows = cnt / inner;
     const int64_t ia = sa[ys->ndim - 1], ib = sb[ys->ndim - 1];
     #pragma omp parallel for
@@ -100,7 +84,7 @@ enum deft_status deft_ref_reduce_to(const struct deft_graph *g, int n, void *con
         acc[0] = x[0];
     } else {
         int64_t sy[DEFT_MAX_DIMS];
-        bcast_strides(ys, xs, sy);
+        view_bcast_strides(ys, xs, sy);
         const int64_t inner = xs->d[xs->ndim - 1], rows = xn / (inner > 0 ? inner : 1);
         const int64_t iy = sy[xs->ndim - 1];
         for (int64_t r = 0; r < rows && inner > 0; r++) {

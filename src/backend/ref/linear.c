@@ -5,9 +5,7 @@
 
 /* x viewed as [rows, k] where k is x's last dimension. */
 static void linear_dims(const struct deft_graph *g, int x, int64_t *rows, int64_t *k) {
-    const struct deft_shape *s = ref_shape(g, x);
-    *k = s->ndim > 0 ? s->d[s->ndim - 1] : 1;
-    *rows = *k > 0 ? deft_shape_numel(s) / *k : 0;
+    view_rows(ref_shape(g, x), rows, k);
 }
 
 static double *alloc_acc(int64_t len) {

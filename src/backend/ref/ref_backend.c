@@ -79,15 +79,22 @@ enum deft_status deft_ref_run_node(const struct deft_graph *g, int n, void *cons
     if (!k)
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "ref backend: op %d (node %s) not supported",
                               (int)nd->op, nd->name ? nd->name : "?");
+    enum deft_status s = deft_ref_check_buffers("ref", g, n, ptr);
+    return s ? s : k(g, n, ptr, rc);
+}
+
+enum deft_status deft_ref_check_buffers(const char *backend, const struct deft_graph *g, int n,
+                                        void *const *ptr) {
     /* Every present, non-empty value needs a buffer; a NULL here is a caller bug
      * that would otherwise crash inside a kernel. */
+    const struct deft_node *nd = deft_graph_node(g, n);
     for (int i = 0; i < nd->n_in + nd->n_out; i++) {
         int v = i < nd->n_in ? nd->in[i] : nd->out[i - nd->n_in];
         if (v >= 0 && !ptr[v] && deft_ref_value_bytes(g, v) > 0)
-            return deft_set_error(DEFT_ERR_INVALID_ARG, "ref backend: node %s: no buffer for %s",
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s backend: node %s: no buffer for %s", backend,
                                   nd->name ? nd->name : "?", deft_graph_value(g, v)->name);
     }
-    return k(g, n, ptr, rc);
+    return DEFT_OK;
 }
 
 static enum deft_status ref_compile(const struct deft_graph *g, const struct deft_backend_opts *o,
@@ -113,15 +120,19 @@ static enum deft_status ref_run_node(struct deft_program *p, int n, void *const 
 
 static enum deft_status ref_read_plain(struct deft_program *p, int v, const void *src,
                                        float *dst) {
-    const struct deft_value *val = deft_graph_value(p->g, v);
-    if (!val) return deft_set_error(DEFT_ERR_INVALID_ARG, "ref backend: value %d out of range", v);
+    return deft_ref_read_plain(p->g, v, src, dst);
+}
+
+enum deft_status deft_ref_read_plain(const struct deft_graph *g, int v, const void *src, float *dst) {
+    const struct deft_value *val = deft_graph_value(g, v);
+    if (!val) return deft_set_error(DEFT_ERR_INVALID_ARG, "value %d out of range", v);
     const int64_t cnt = deft_shape_numel(&val->shape);
     if (cnt <= 0) return DEFT_OK;
     if (val->kind == DEFT_VALUE_NODE && val->producer >= 0 && val->slot == 1 &&
-        deft_graph_node(p->g, val->producer)->op == DEFT_OP_POOL) {
+        deft_graph_node(g, val->producer)->op == DEFT_OP_POOL) {
         /* The max-pool workspace holds int32 indices: give them as floats. */
-        const struct deft_node *nd = deft_graph_node(p->g, val->producer);
-        const int64_t have = ref_numel(p->g, nd->out[0]);
+        const struct deft_node *nd = deft_graph_node(g, val->producer);
+        const int64_t have = ref_numel(g, nd->out[0]);
         const int32_t *ws = src;
         for (int64_t i = 0; i < cnt; i++) dst[i] = i < have ? (float)ws[i] : 0.0f;
         return DEFT_OK;

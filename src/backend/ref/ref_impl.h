@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "backend/backend.h"
+#include "backend/shape_views.h"
 
 typedef enum deft_status (*deft_ref_kernel)(const struct deft_graph *g, int n, void *const *ptr,
                                             const struct deft_run_ctx *rc);

@@ -7,13 +7,6 @@
 #include <string.h>
 #include "backend/ref/ref_impl.h"
 
-static void contiguous_strides(const struct deft_shape *s, int64_t *st) {
-    int64_t acc = 1;
-    for (int i = s->ndim - 1; i >= 0; i--) {
-        st[i] = acc;
-        acc *= s->d[i];
-    }
-}
 
 /* CONCAT: in x0..x(n-1); out y, joined along attr.concat.axis. */
 enum deft_status deft_ref_concat(const struct deft_graph *g, int n, void *const *ptr,
@@ -59,14 +52,8 @@ enum deft_status deft_ref_slice(const struct deft_graph *g, int n, void *const *
         return DEFT_OK;
     }
     int64_t start[DEFT_MAX_DIMS], xst[DEFT_MAX_DIMS];
-    contiguous_strides(xs, xst);
-    for (int i = 0; i < nd_; i++) {
-        int64_t s = nd->attr.slice.start[i];
-        if (s < 0) s += xs->d[i]; /* Python-style negative start */
-        if (s < 0) s = 0;
-        if (s > xs->d[i] - ys->d[i]) s = xs->d[i] - ys->d[i];
-        start[i] = s;
-    }
+    view_strides(xs, xst);
+    for (int i = 0; i < nd_; i++) start[i] = view_slice_start(xs, ys, nd->attr.slice.start[i], i);
     const int64_t inner = ys->d[nd_ - 1], rows = cnt / inner;
     #pragma omp parallel for
     for (int64_t r = 0; r < rows; r++) {
@@ -97,7 +84,7 @@ enum deft_status deft_ref_pad(const struct deft_graph *g, int n, void *const *pt
         return DEFT_OK;
     }
     int64_t xst[DEFT_MAX_DIMS];
-    contiguous_strides(xs, xst);
+    view_strides(xs, xst);
     const int64_t *before = nd->attr.pad.before;
     const int64_t inner = ys->d[nd_ - 1], rows = cnt / inner, xw = xs->d[nd_ - 1];
     #pragma omp parallel for

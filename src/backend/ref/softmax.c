@@ -7,16 +7,9 @@
 
 static enum deft_status softmax_dims(const struct deft_graph *g, const struct deft_node *nd, int v,
                                      int64_t *outer, int64_t *dim, int64_t *inner) {
-    const struct deft_shape *s = ref_shape(g, v);
-    int axis = nd->attr.softmax.axis;
-    if (axis < 0) axis += s->ndim;
-    if (axis < 0 || axis >= s->ndim)
+    if (!view_axis(ref_shape(g, v), nd->attr.softmax.axis, outer, dim, inner))
         return deft_set_error(DEFT_ERR_SHAPE, "ref softmax %s: bad axis %d", nd->name,
                               nd->attr.softmax.axis);
-    *outer = *inner = 1;
-    for (int i = 0; i < axis; i++) *outer *= s->d[i];
-    for (int i = axis + 1; i < s->ndim; i++) *inner *= s->d[i];
-    *dim = s->d[axis];
     return DEFT_OK;
 }
 
