@@ -34,6 +34,7 @@ struct deft_trainer_opts {
     const char *backend;                /* "cpu" (default), "ref", "cuda", "cuda-emu" */
     int device_index;                   /* cuda: GPU index */
     int amp;                            /* enum deft_amp; fp16 adds dynamic loss scaling */
+    float loss_scale;                   /* fp16: initial loss scale, 0 -> 65536 (GradScaler's) */
     uint64_t seed;                      /* parameter initialization */
     int accum_steps;                    /* micro-batches per optimizer step (gradient accumulation), 0 -> 1 */
     const char *const *freeze_prefixes; /* NULL-terminated: params whose names start with these are frozen */
@@ -59,6 +60,8 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_step(struct deft_trainer *
                                                           const float *labels, float *loss);
 /* Number of optimizer steps taken so far. */
 DEFT_API int64_t deft_trainer_steps(const struct deft_trainer *t);
+/* The current dynamic loss scale (1 unless fp16 AMP). */
+DEFT_API float deft_trainer_loss_scale(const struct deft_trainer *t);
 /* Count a batch that was left out (a non-finite loss the caller chose to
  * skip) as a step without an update, so the LR schedule and the resume
  * position stay aligned with the data. */

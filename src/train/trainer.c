@@ -91,7 +91,7 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
     t->o.model.training = true;
     t->eval_synced_at = -1;
     if (t->o.accum_steps < 1) t->o.accum_steps = 1;
-    t->loss_scale = t->o.amp == DEFT_AMP_FP16 ? 65536.0f : 1.0f;
+    t->loss_scale = t->o.amp != DEFT_AMP_FP16 ? 1.0f : t->o.loss_scale > 0 ? t->o.loss_scale : 65536.0f;
     enum deft_status s;
     if (t->o.graph) s = adopt_graph(t);
     else s = deft_model_build(&t->o.model, &t->model, &t->input, &t->logits);
@@ -139,6 +139,7 @@ void deft_trainer_free(struct deft_trainer *t) {
 }
 
 int64_t deft_trainer_steps(const struct deft_trainer *t) { return deft_optim_steps(t->opt); }
+float deft_trainer_loss_scale(const struct deft_trainer *t) { return t->loss_scale; }
 
 void deft_trainer_skip_step(struct deft_trainer *t) {
     deft_optim_set_steps(t->opt, deft_optim_steps(t->opt) + 1);

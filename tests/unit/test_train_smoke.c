@@ -3,7 +3,9 @@
  * emulation, whose optimizer update runs as device kernels), and the
  * generated backward graph has no data-gradient node for the first
  * convolution. cuda-emu must also end with the reference's weights, and its
- * fp16 AMP run (16-bit products, dynamic loss scaling) must still learn. */
+ * fp16 AMP run (16-bit products, dynamic loss scaling) must still learn.
+ * The trainer's loss scaling: a scale too large for fp16 makes the first
+ * steps overflow; each is skipped (weights untouched) and halves the scale. */
 #include <string.h>
 #include "deft_test.h"
 #include <math.h>
@@ -86,6 +88,40 @@ static double train(const char *backend, int steps, enum deft_amp amp, int slot)
     return l / first;
 }
 
+#include "deft/trainer.h"
+static void loss_scaling(void) {
+    struct deft_trainer *t;
+    const float start = 1099511627776.0f; /* 2^40: products overflow fp16's 65504 */
+    CHECK_OK(deft_trainer_create(&(struct deft_trainer_opts){
+        .model = {.arch = "resnet10", .num_classes = 2, .batch = 2, .height = 16, .width = 16},
+        .optim = {.kind = DEFT_OPTIM_SGD, .momentum = 0.9f}, .lr = {.lr = 0.01f}, .backend = "cuda-emu",
+        .amp = DEFT_AMP_FP16, .loss_scale = start, .seed = 1}, &t));
+    if (!t) return;
+    float x[2 * 3 * 16 * 16], y[2] = {0, 1}, l = 0;
+    for (int i = 0; i < 2 * 3 * 16 * 16; i++) x[i] = deft_rng_normal(3, 0, (uint64_t)i);
+    int calls = 0;
+    while (deft_trainer_loss_scale(t) == start && calls < 10) {
+        CHECK_OK(deft_trainer_step(t, x, y, &l));
+        calls++;
+    }
+    const int64_t skipped = calls - deft_trainer_steps(t);
+    printf("fp16 loss scaling: scale 2^40 -> %g after %d calls, %lld skipped, loss %.4f\n",
+           deft_trainer_loss_scale(t), calls, (long long)skipped, l);
+    CHECK(deft_trainer_loss_scale(t) == start / 2, "an overflow halves the scale (now %g)", deft_trainer_loss_scale(t));
+    CHECK(skipped == 1 && deft_trainer_steps(t) == 0, "the overflowing step was skipped (%lld steps)",
+          (long long)deft_trainer_steps(t));
+    for (int i = 0; i < 60 && deft_trainer_steps(t) < 3; i++) CHECK_OK(deft_trainer_step(t, x, y, &l));
+    CHECK(deft_trainer_steps(t) > 0 && isfinite(l), "training resumes once the scale fits (%lld steps, loss %g)",
+          (long long)deft_trainer_steps(t), l);
+    size_t np;
+    const float *pb = deft_runtime_param_block(deft_trainer_runtime(t), &np);
+    bool finite = true;
+    for (size_t i = 0; i < np; i++) finite = finite && isfinite(pb[i]);
+    CHECK(finite, "weights stay finite through the skipped steps");
+    printf("  then scale %g, %lld optimizer steps\n", deft_trainer_loss_scale(t), (long long)deft_trainer_steps(t));
+    deft_trainer_free(t);
+}
+
 int main(void) {
     long live0 = deft_alloc_live();
     double r_ref = train("ref", 30, DEFT_AMP_OFF, 0);
@@ -103,6 +139,7 @@ int main(void) {
     CHECK(worst <= 1e-4 * (scale > 1 ? scale : 1), "cuda-emu weights differ from ref by %.3g", worst);
     double r_fp16 = train("cuda-emu", 30, DEFT_AMP_FP16, 3);
     CHECK(r_fp16 < 0.5, "cuda-emu fp16 AMP: loss ratio %.3f should fall below 0.5", r_fp16);
+    loss_scaling();
     CHECK(deft_alloc_live() == live0, "leaked %ld blocks", deft_alloc_live() - live0);
     return test_summary();
 }
