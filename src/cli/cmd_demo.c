@@ -54,7 +54,7 @@ static int mkdirs(const char *path) {
 
 static int demo_usage(FILE *f) {
     fprintf(f, "usage: deft demo --synthetic [-r DIR] [--steps 60] [--batch 32] [--seed 1] [--threads N]\n"
-               "                 [--checkpoint_every 10] [--resume] [--backend cpu|ref]\n"
+               "                 [--checkpoint_every 10] [--resume] [--backend cpu|ref|cuda|cuda-emu]\n"
                "Trains resnet10 on generated 32x32 images (4 pattern classes) and prints the loss.\n"
                "Checkpoints go to DIR/weights/latest.safetensors (default DIR: runs/demo).\n");
     return f == stdout ? 0 : 2;

@@ -10,7 +10,7 @@
 static int model_usage(FILE *f) {
     fprintf(f,
             "usage: deft model <action> [flags]\n\n"
-            "  run  -m MODEL.safetensors|.onnx -i input.npy -o output.npy [--backend cpu|ref] [--threads N]\n"
+            "  run  -m MODEL.safetensors|.onnx -i input.npy -o output.npy [--backend cpu|ref|cuda|cuda-emu] [--threads N]\n"
             "       Run a model on an already-preprocessed float32 NCHW tensor; the batch\n"
             "       size may differ from the one the model was saved with.\n"
             "  info -m FILE | --arch NAME [--size N] [--classes N] [--batch N] [--dot]\n"

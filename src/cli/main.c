@@ -16,8 +16,10 @@ static void usage(FILE *f) {
             "  model info   -m FILE | --arch NAME [--size N]      layers, shapes, params, FLOPs\n"
             "  bench train|infer --arch NAME [--size 224] [--batch 16] [--threads N] [--steps N]\n"
             "  demo         [--steps N]                           train a small net on generated data\n\n"
-            "  deft <command> --help for the flags of a command; deft --version\n",
-            DEFT_VERSION_STRING);
+            "  deft <command> --help for the flags of a command; deft --version\n\n"
+            "backends (--backend): %s;\n"
+            "  on a GPU: --backend cuda [--gpu_index I] [--use_amp [bf16|fp16]]\n",
+            DEFT_VERSION_STRING, deft_backend_names());
 }
 
 int main(int argc, char **argv) {
@@ -26,7 +28,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("deft %s\n", DEFT_VERSION_STRING);
+        printf("deft %s (backends: %s)\n", DEFT_VERSION_STRING, deft_backend_names());
         return 0;
     }
     for (const struct cli_command *c = cli_commands; c->name; c++)
