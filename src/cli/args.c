@@ -72,10 +72,15 @@ double cli_peak_rss_mib(void) {
     return (double)ru.ru_maxrss / 1024.0;
 }
 
-bool arg_amp(int argc, char **argv, int *i, int *amp) {
+bool arg_amp(int argc, char **argv, int *i, int *amp, bool *err) {
     if (strcmp(argv[*i], "--use_amp")) return false;
     *amp = DEFT_AMP_BF16;
-    if (*i + 1 < argc && (!strcmp(argv[*i + 1], "bf16") || !strcmp(argv[*i + 1], "fp16")))
-        *amp = !strcmp(argv[++*i], "fp16") ? DEFT_AMP_FP16 : DEFT_AMP_BF16;
+    if (*i + 1 >= argc || argv[*i + 1][0] == '-') return true;
+    const char *mode = argv[++*i];
+    if (!strcmp(mode, "fp16")) *amp = DEFT_AMP_FP16;
+    else if (strcmp(mode, "bf16")) {
+        fprintf(stderr, "deft: --use_amp takes bf16 or fp16, got '%s'\n", mode);
+        *err = true;
+    }
     return true;
 }

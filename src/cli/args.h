@@ -13,8 +13,9 @@ bool arg_str(int argc, char **argv, int *i, const char *short_name, const char *
 /* Parse an integer / float flag value; false (and a message) when invalid. */
 bool arg_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out);
 /* --use_amp [bf16|fp16] at argv[*i] (bf16 when no mode follows): true and
- * *amp (enum deft_amp) set if it is that flag. */
-bool arg_amp(int argc, char **argv, int *i, int *amp);
+ * *amp (enum deft_amp) set if it is that flag; *err (message printed) when
+ * another word follows it. */
+bool arg_amp(int argc, char **argv, int *i, int *amp, bool *err);
 bool arg_parse_float(const char *flag, const char *s, double *out);
 /* Print "deft: <msg>" with the last library error and return the exit code. */
 int cli_fail(int status, const char *what);

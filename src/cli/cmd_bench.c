@@ -112,7 +112,10 @@ int cmd_bench(int argc, char **argv) {
             continue;
         }
         if (!strcmp(argv[i], "--profile")) { profile = true; continue; }
-        if (arg_amp(argc, argv, &i, &amp)) continue;
+        if (arg_amp(argc, argv, &i, &amp, &err)) {
+            if (err) return 2;
+            continue;
+        }
         if (!strcmp(argv[i], "--help")) return bench_usage(stdout);
         fprintf(stderr, "deft bench: unknown flag '%s'\n", argv[i]);
         return 2;

@@ -105,7 +105,10 @@ int cmd_classification(int argc, char **argv) {
             if (err) return 2;
             continue;
         }
-        if (arg_amp(argc, argv, &i, &a.amp)) continue;
+        if (arg_amp(argc, argv, &i, &a.amp, &err)) {
+            if (err) return 2;
+            continue;
+        }
         if (!strcmp(argv[i], "--dry_run")) a.dry_run = true;
         else if (!strcmp(argv[i], "--resume")) a.resume = true;
         else if (!strcmp(argv[i], "--fatal_corrupt")) a.fatal_corrupt = true;
