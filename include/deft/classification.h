@@ -79,7 +79,9 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_cls_export(const struct deft_cls_e
  * target_flops), print TAO's log line and a per-layer table, write the
  * pruned model to output and <results_dir>/prune/report.json. With sweep, a
  * table (and prune/sweep.{csv,json,svg,png}) of parameter ratio, FLOPs ratio
- * and, with a spec, validation top-1 without retraining, per threshold. */
+ * and, with a spec, validation top-1 without retraining, per threshold.
+ * With sensitivity, the same per layer: each prunable group alone kept at
+ * 3/4, 1/2 and 1/4 of its filters (prune/sensitivity.csv). */
 struct deft_cls_prune_args {
     const char *model, *output, *results_dir;
     const char *spec;                  /* -e: the sweep's validation set */
@@ -87,7 +89,7 @@ struct deft_cls_prune_args {
     int n_overrides;
     struct deft_prune_opts opts;
     double target_ratio, target_flops; /* 0: off */
-    bool sweep;
+    bool sweep, sensitivity;
     int threads;
     const char *backend;
     FILE *out;

@@ -84,6 +84,16 @@ DEFT_API void deft_prune_plan_free(struct deft_prune_plan *p);
 
 /* Choose the retained filters at this threshold (the other options stay). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_prune_decide(struct deft_prune_plan *p, float threshold);
+/* For a per-layer sensitivity scan: only the equalization group of `layer`
+ * (an index of deft_prune_layer_info) is pruned, keeping its best
+ * ceil(fraction * N) filters by the same ranking (then raised to
+ * min_num_filters and rounded up to granularity); every other layer keeps all.
+ * DEFT_ERR_INVALID_ARG when that layer is kept whole. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_prune_decide_layer(struct deft_prune_plan *p, int layer,
+                                                                double fraction);
+/* The group id of a layer (layers tied by add/mul or a depthwise conv share
+ * one), or -1 when the layer is kept whole. */
+DEFT_API int deft_prune_layer_group(const struct deft_prune_plan *p, int layer);
 /* Parameter and FLOP counts of the original and of the decided pruned graph. */
 struct deft_prune_counts { int64_t params_before, params_after, flops_before, flops_after; };
 DEFT_API DEFT_NODISCARD enum deft_status deft_prune_counts(struct deft_prune_plan *p,

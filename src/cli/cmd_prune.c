@@ -10,11 +10,14 @@ static int prune_usage(FILE *f) {
     fprintf(f,
             "usage: deft classification prune -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|intersection|\n"
             "           arithmetic_mean|geometric_mean] [-pg 8] [-nf 16] [-el LAYER ...] [-r DIR]\n"
-            "           [--target_ratio R | --target_flops R] [--sweep [-e SPEC]] [--threads N]\n\n"
+            "           [--target_ratio R | --target_flops R] [--sweep [-e SPEC]] [--sensitivity [-e SPEC]]\n"
+            "           [--threads N]\n\n"
             "TAO's min_weight pruning: filters ranked by kernel L2 norm, normalized per layer; a layer keeps the\n"
             "filters above the threshold (at least -nf, a multiple of -pg); layers joined by add/mul keep the same.\n"
             "  --target_ratio R  find the threshold leaving R of the parameters (--target_flops: of the FLOPs)\n"
             "  --sweep           parameter/FLOPs ratio per threshold (-e SPEC: validation top-1 too, no retraining)\n"
+            "  --sensitivity     per layer: the ratios (and -e: top-1) with that layer alone kept at 3/4, 1/2, 1/4\n"
+            "                    of its filters; the layers that lose little are the ones to prune, -el the rest\n"
             "Writes OUT (a deft model; retrain with train_config.pretrained_model_path: OUT) and\n"
             "DIR/prune/report.json (DIR defaults to OUT's directory).\n");
     return f == stdout ? 0 : 2;
@@ -84,6 +87,7 @@ int cmd_classification_prune(int argc, char **argv) {
             continue;
         }
         if (!strcmp(argv[i], "--sweep")) a.sweep = true;
+        else if (!strcmp(argv[i], "--sensitivity")) a.sensitivity = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return prune_usage(stdout);
         else {
             fprintf(stderr, "deft classification prune: unknown flag '%s' (see --help)\n", argv[i]);
@@ -126,8 +130,8 @@ int cmd_classification_prune(int argc, char **argv) {
         fprintf(stderr, "deft classification prune: -m MODEL is required\n");
         return 2;
     }
-    if (!a.output && !a.sweep) {
-        fprintf(stderr, "deft classification prune: -o OUT is required (or --sweep to only look)\n");
+    if (!a.output && !a.sweep && !a.sensitivity) {
+        fprintf(stderr, "deft classification prune: -o OUT is required (or --sweep / --sensitivity to only look)\n");
         return 2;
     }
     enum deft_status s = deft_cls_prune(&a);

@@ -6,11 +6,20 @@
 #include <string.h>
 #include "prune/prune_impl.h"
 
-/* One group: members' scores combined, TAO's count rule, top-k. */
-static enum deft_status decide_group(struct deft_prune_plan *p, int root, float threshold, const float **rows,
-                                     float *comb) {
+/* What one decision asks of the groups: TAO's threshold rule everywhere, or
+ * (only >= 0) the group rooted at `only` keeps its `fraction` best filters
+ * and every other group keeps all. */
+struct pr_ask {
+    float threshold;
+    int only;
+    double fraction;
+};
+
+/* One group: members' scores combined, the count rule, top-k. */
+static enum deft_status decide_group(struct deft_prune_plan *p, int root, const struct pr_ask *ask,
+                                     const float **rows, float *comb) {
     int m = 0, n = p->units[root].n;
-    bool full = false;
+    bool full = ask->only >= 0 && ask->only != root;
     for (int u = 0; u < p->n_units; u++)
         if (pr_find(p, u) == root) {
             rows[m++] = p->units[u].stat;
@@ -18,29 +27,29 @@ static enum deft_status decide_group(struct deft_prune_plan *p, int root, float 
         }
     if (!p->ret[root] && !(p->ret[root] = deft_malloc((size_t)(n ? n : 1) * sizeof(int))))
         return deft_set_error(DEFT_ERR_NOMEM, "pruning: out of memory");
-    int k;
+    int k = n;
     if (full) {
         for (int i = 0; i < n; i++) p->ret[root][i] = i;
-        k = n;
     } else {
         if (m == 1) memcpy(comb, rows[0], (size_t)n * sizeof(float));
         else pr_combine(rows, m, n, p->o.eq, comb);
-        k = pr_retained(comb, n, threshold, p->o.min_num_filters, p->o.granularity, p->ret[root]);
-        if (k < 0) return deft_set_error(DEFT_ERR_NOMEM, "pruning: out of memory");
+        int mn = p->o.min_num_filters, gr = p->o.granularity;
+        k = ask->only >= 0 ? pr_round_count((int)ceil(ask->fraction * n - 1e-9), n, mn, gr)
+                           : pr_retained_count(comb, n, ask->threshold, mn, gr);
+        if (pr_top_k(comb, n, k, p->ret[root]) < 0) return deft_set_error(DEFT_ERR_NOMEM, "pruning: out of memory");
     }
     p->ret_n[root] = k;
     return DEFT_OK;
 }
 
-enum deft_status deft_prune_decide(struct deft_prune_plan *p, float threshold) {
-    if (!isfinite(threshold)) return deft_set_error(DEFT_ERR_INVALID_ARG, "pruning: threshold is not a number");
+static enum deft_status decide(struct deft_prune_plan *p, const struct pr_ask *ask) {
     int maxn = 1;
     for (int u = 0; u < p->n_units; u++) maxn = p->units[u].n > maxn ? p->units[u].n : maxn;
     const float **rows = deft_malloc((size_t)(p->n_units ? p->n_units : 1) * sizeof *rows);
     float *comb = deft_malloc((size_t)maxn * sizeof(float));
     enum deft_status s = rows && comb ? DEFT_OK : deft_set_error(DEFT_ERR_NOMEM, "pruning: out of memory");
     for (int u = 0; !s && u < p->n_units; u++)
-        if (pr_find(p, u) == u) s = decide_group(p, u, threshold, rows, comb);
+        if (pr_find(p, u) == u) s = decide_group(p, u, ask, rows, comb);
     deft_free(rows);
     deft_free(comb);
     if (s) return s;
@@ -49,9 +58,34 @@ enum deft_status deft_prune_decide(struct deft_prune_plan *p, float threshold) {
         int r = pr_find(p, u);
         for (int i = 0; i < p->ret_n[r]; i++) p->keep[p->units[u].base + p->ret[r][i]] = 1;
     }
-    p->o.threshold = threshold;
     p->decided = true;
     return DEFT_OK;
+}
+
+enum deft_status deft_prune_decide(struct deft_prune_plan *p, float threshold) {
+    if (!isfinite(threshold)) return deft_set_error(DEFT_ERR_INVALID_ARG, "pruning: threshold is not a number");
+    enum deft_status s = decide(p, &(struct pr_ask){.threshold = threshold, .only = -1});
+    if (!s) p->o.threshold = threshold;
+    return s;
+}
+
+int deft_prune_layer_group(const struct deft_prune_plan *p, int layer) {
+    if (layer < 0 || layer >= p->n_layers || p->layers[layer].unit < 0) return -1;
+    struct deft_prune_plan *q = (struct deft_prune_plan *)p; /* pr_find compresses paths only */
+    int r = pr_find(q, p->layers[layer].unit);
+    for (int u = 0; u < p->n_units; u++)
+        if (pr_find(q, u) == r && p->units[u].full) return -1;
+    return r;
+}
+
+enum deft_status deft_prune_decide_layer(struct deft_prune_plan *p, int layer, double fraction) {
+    if (!(fraction > 0 && fraction <= 1))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "pruning: keep fraction %g is not in (0, 1]", fraction);
+    int r = deft_prune_layer_group(p, layer);
+    if (r < 0)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "pruning: layer %d is kept whole (excluded, an output, or "
+                              "tied to one)", layer);
+    return decide(p, &(struct pr_ask){.only = r, .fraction = fraction});
 }
 
 enum deft_status deft_prune_counts(struct deft_prune_plan *p, struct deft_prune_counts *c) {

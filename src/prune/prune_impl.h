@@ -53,8 +53,12 @@ void pr_normalize(float *s, int n, enum deft_prune_norm norm);
 float pr_combine2(float a, float b, enum deft_prune_eq eq);
 /* element-wise over m vectors of length n (rows of `stats`) into out */
 void pr_combine(const float *const *stats, int m, int n, enum deft_prune_eq eq, float *out);
-/* retained indices (ascending) into idx; returns their count, -1 out of memory */
-int pr_retained(const float *s, int n, float threshold, int min_num_filters, int granularity, int *idx);
+/* TAO's count rule: filters above threshold, raised to min(min_num_filters, n),
+ * rounded up to granularity, capped at n (pr_round_count: the last three steps) */
+int pr_retained_count(const float *s, int n, float threshold, int min_num_filters, int granularity);
+int pr_round_count(int k, int n, int min_num_filters, int granularity);
+/* the k best scores' indices (ascending) into idx; returns k, -1 out of memory */
+int pr_top_k(const float *s, int n, int k, int *idx);
 
 /* prune_analyze.c */
 int pr_find(struct deft_prune_plan *p, int u);

@@ -74,13 +74,20 @@ static int by_score(const void *a, const void *b) {
 
 static int by_index(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
-int pr_retained(const float *s, int n, float threshold, int min_num_filters, int granularity, int *idx) {
+int pr_retained_count(const float *s, int n, float threshold, int min_num_filters, int granularity) {
     int k = 0;
     for (int i = 0; i < n; i++) k += s[i] > threshold;
+    return pr_round_count(k, n, min_num_filters, granularity);
+}
+
+int pr_round_count(int k, int n, int min_num_filters, int granularity) {
     int lo = min_num_filters < n ? min_num_filters : n;
     if (k < lo) k = lo;
     if (granularity > 1) k = (k + granularity - 1) / granularity * granularity;
-    if (k > n) k = n;
+    return k > n ? n : k;
+}
+
+int pr_top_k(const float *s, int n, int k, int *idx) {
     struct scored *sc = malloc((size_t)(n ? n : 1) * sizeof *sc);
     if (!sc) return -1;
     for (int i = 0; i < n; i++) sc[i] = (struct scored){s[i], i};

@@ -73,10 +73,32 @@ $DEFT bench infer -m "$T/pp.safetensors" --batch 2 --steps 2 --warmup 1 --size 3
 $DEFT classification prune -m "$M" --sweep -r "$T/sw" >"$T/swlog" 2>&1 && [ -f "$T/sw/prune/sweep.csv" ] &&
     [ -f "$T/sw/prune/sweep.png" ] && [ "$(wc -l <"$T/sw/prune/sweep.csv")" -gt 5 ] &&
     ok "--sweep writes the table and plot" || { bad "--sweep"; cat "$T/swlog"; }
+# --sensitivity: each group alone at 3/4, 1/2, 1/4 of its filters, evaluated
+# without retraining; layer1.0.conv1 at 1/2 removes 32 filters (3x3x64 each,
+# 4 BN values each) and 32 input channels of layer1.0.conv2 (64 x 3x3 each)
+$DEFT classification prune -m "$M" --sensitivity -e "$T/spec.yaml" -r "$T/se" >"$T/selog" 2>&1 &&
+    /usr/bin/python3 - "$T/se/prune/sensitivity.csv" "$T/pr/prune/report.json" <<'PY' && ok "--sensitivity: counts, ratios, tied groups, top-1" || { bad "--sensitivity"; cat "$T/selog"; }
+import csv, json, math, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+before = json.load(open(sys.argv[2]))["params_before"]
+names = {r["layer"] for r in rows}
+assert len(rows) == 3 * len(names), (len(rows), len(names))
+for r in rows:
+    b, a, k = int(r["before"]), int(r["after"]), float(r["keep"])
+    want = min(b, max(16 if b >= 16 else b, -(-math.ceil(k * b) // 8) * 8))
+    assert a == want, (r, want)
+    assert 0 <= float(r["val_top1"]) <= 1 and float(r["param_ratio"]) < 1, r
+r = [r for r in rows if r["layer"] == "layer1.0.conv1" and r["keep"] == "0.50"][0]
+want = 1 - (32 * 64 * 9 + 32 * 4 + 64 * 32 * 9) / before
+assert abs(float(r["param_ratio"]) - want) < 1e-6, (r, want)
+assert int([r for r in rows if r["layer"] == "conv1"][0]["tied_layers"]) >= 2  # conv1 + the residual adds
+assert "layer4.0.conv1" in names and "fc" not in names  # the head reaches the output: kept whole
+PY
 # bad usage: exit 2 with a message, nothing written
+printf 'model_config:\n  arch: resnet10\n  archh: resnet10\n' >"$T/typo.yaml"
 for args in "-m $M" "-m $M -o $T/x.safetensors -n foo" "-m $M -o $T/x.safetensors -eq bar" \
     "-m $M -o $T/x.safetensors --target_ratio 1.5" "-m $M -o $T/x.safetensors -pg 0" \
-    "-m $M -o $T/x.safetensors --target_ratio 0.000001"; do
+    "-m $M -o $T/x.safetensors --target_ratio 0.000001" "-m $M --sensitivity -e $T/typo.yaml"; do
     $DEFT classification prune $args >/dev/null 2>"$T/err"
     rc=$?
     [ $rc = 2 ] && [ -s "$T/err" ] && [ ! -e "$T/x.safetensors" ] && ok "prune $args -> exit 2" ||

@@ -136,6 +136,94 @@ static enum deft_status sweep(const struct deft_cls_prune_args *a, struct deft_p
     return DEFT_OK;
 }
 
+/* The layers sharing group g (first name, "+N tied" after it). */
+static void group_label(const struct deft_prune_plan *p, int g, char *buf, size_t size) {
+    int n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < deft_prune_num_layers(p); i++) {
+        if (deft_prune_layer_group(p, i) != g) continue;
+        struct deft_prune_layer l;
+        deft_prune_layer_info(p, i, &l);
+        if (n++ == 0) snprintf(buf, size, "%s", l.name);
+    }
+    if (n > 1) snprintf(buf + strlen(buf), size - strlen(buf), " (+%d tied)", n - 1);
+}
+
+static bool group_seen(const struct deft_prune_plan *p, int layer, int g) {
+    for (int j = 0; j < layer; j++)
+        if (deft_prune_layer_group(p, j) == g) return true;
+    return false;
+}
+
+/* Each prunable group alone at three keep fractions: how much it saves and,
+ * with a spec, what it costs in top-1 before retraining. */
+static enum deft_status sensitivity(const struct deft_cls_prune_args *a, struct deft_prune_plan *p,
+                                    const struct deft_model *m, const char *dir, FILE *out) {
+    static const double keep[] = {0.75, 0.5, 0.25};
+    char tmp[4200], path[4200], label[256];
+    double base = NAN;
+    enum deft_status s = DEFT_OK;
+    snprintf(tmp, sizeof tmp, "%s/.sensitivity_candidate.safetensors", dir);
+    if (a->spec) {
+        FILE *null = fopen("/dev/null", "w");
+        struct deft_cls_args ea = {.spec = a->spec, .model = a->model, .overrides = a->overrides,
+                                   .n_overrides = a->n_overrides, .threads = a->threads,
+                                   .backend = a->backend ? a->backend : "cpu", .out = null ? null : stderr};
+        s = cls_evaluate(&ea, &base);
+        if (null) fclose(null);
+        if (s) return s;
+        fprintf(out, "unpruned val top-1: %.4f\n", base);
+    }
+    size_t cap = 4096, len = 0;
+    char *csv = deft_malloc(cap);
+    if (!csv) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    len = (size_t)snprintf(csv, cap, "layer,tied_layers,keep,before,after,param_ratio,flops_ratio,val_top1\n");
+    fprintf(out, "%-44s %-5s %-13s %-12s %-12s %s\n", "layer", "keep", "filters", "param_ratio", "flops_ratio",
+            a->spec ? "val_top1 (drop)" : "");
+    for (int i = 0; i < deft_prune_num_layers(p) && !s; i++) {
+        int g = deft_prune_layer_group(p, i);
+        if (g < 0 || group_seen(p, i, g)) continue;
+        group_label(p, g, label, sizeof label);
+        int tied = 0;
+        for (int j = 0; j < deft_prune_num_layers(p); j++) tied += deft_prune_layer_group(p, j) == g;
+        for (int k = 0; k < 3 && !s; k++) {
+            struct deft_prune_counts c;
+            struct deft_prune_layer l;
+            double top1 = NAN;
+            if ((s = deft_prune_decide_layer(p, i, keep[k])) || (s = deft_prune_counts(p, &c))) break;
+            deft_prune_layer_info(p, i, &l);
+            if (a->spec && (s = eval_candidate(a, p, m, tmp, &top1))) break;
+            double pr = (double)c.params_after / (double)c.params_before;
+            double fr = (double)c.flops_after / (double)c.flops_before;
+            char filt[32];
+            snprintf(filt, sizeof filt, "%d -> %d", l.before, l.after);
+            fprintf(out, "%-44s %-5.2f %-13s %-12.4f %-12.4f", label, keep[k], filt, pr, fr);
+            if (a->spec) fprintf(out, " %.4f (%+.4f)", top1, top1 - base);
+            fprintf(out, "\n");
+            fflush(out);
+            if (cap - len < 512) {
+                char *bigger = deft_realloc(csv, cap * 2);
+                if (!bigger) {
+                    s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                csv = bigger;
+                cap *= 2;
+            }
+            len += (size_t)snprintf(csv + len, cap - len, "%s,%d,%.2f,%d,%d,%.6f,%.6f,%.6f\n", l.name, tied, keep[k],
+                                    l.before, l.after, pr, fr, top1);
+        }
+    }
+    if (!s) {
+        snprintf(path, sizeof path, "%s/sensitivity.csv", dir);
+        s = deft_file_write_atomic(path, csv, len);
+        if (!s) fprintf(out, "sensitivity: %s (no retraining: a layer that costs little here is a safe one to prune; "
+                        "-el the costly ones)\n", path);
+    }
+    deft_free(csv);
+    return s;
+}
+
 static enum deft_status choose(const struct deft_cls_prune_args *a, struct deft_prune_plan *p, float *th, FILE *out) {
     *th = a->opts.threshold;
     if (!(a->target_ratio > 0 || a->target_flops > 0)) return deft_prune_decide(p, *th);
@@ -149,7 +237,8 @@ static enum deft_status choose(const struct deft_cls_prune_args *a, struct deft_
 enum deft_status deft_cls_prune(const struct deft_cls_prune_args *a) {
     FILE *out = a->out ? a->out : stdout;
     if (!a->model) return deft_set_error(DEFT_ERR_INVALID_ARG, "prune needs -m MODEL");
-    if (!a->output && !a->sweep) return deft_set_error(DEFT_ERR_INVALID_ARG, "prune needs -o OUT (or --sweep)");
+    if (!a->output && !a->sweep && !a->sensitivity)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "prune needs -o OUT (or --sweep / --sensitivity)");
     if (a->threads > 0) deft_set_threads(a->threads);
     char dir[4096];
     if (a->results_dir && a->results_dir[0]) {
@@ -169,6 +258,7 @@ enum deft_status deft_cls_prune(const struct deft_cls_prune_args *a) {
     }
     if ((s = cls_mkdirs(dir))) goto done;
     if (a->sweep && (s = sweep(a, p, m, dir, out))) goto done;
+    if (a->sensitivity && (s = sensitivity(a, p, m, dir, out))) goto done;
     if (!a->output) goto done;
     float th;
     struct deft_prune_counts c;
