@@ -7,7 +7,13 @@
  * while staying well-conditioned: ReLU networks amplify float32 rounding, and
  * with larger learning rates or fresh random-label batches PyTorch's own
  * float32 and float64 runs already differ by 1-4% after 10 steps (measured),
- * so no float32 implementation could track them within 1e-3. */
+ * so no float32 implementation could track them within 1e-3.
+ *
+ * The reference is PyTorch in float64. Its float32 run is measured in the same
+ * script, and the bound is 1e-3 or twice PyTorch's own float32 error,
+ * whichever is larger: on some CPUs (an AMD EPYC, torch 1.13) PyTorch's float32
+ * lands 7e-2 (gradient) and 5e-3 (loss curve) from float64 on this batch, where
+ * on an Intel Xeon it stayed within 1e-3. A wrong kernel is off by O(1). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +65,19 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref/resnet_parity.py %s %d", test_source_dir(), dir, STEPS);
     CHECK(system(cmd) == 0, "reference script failed: %s", cmd);
 
+    int64_t eshape[8];
+    int end;
+    snprintf(path, sizeof path, "%s/torch32_err.npy", dir);
+    float *t32 = test_npy_read(path, eshape, &end);
+    CHECK(t32 && eshape[0] == 2, "no measure of PyTorch's float32 error");
+    double gtol = 1e-3, ltol = 1e-3;
+    if (t32) {
+        gtol = fmax(gtol, 2.0 * t32[0]);
+        ltol = fmax(ltol, 2.0 * t32[1]);
+        printf("PyTorch float32 vs float64: gradient %.2e, loss curve %.2e -> bounds %.2e, %.2e\n", t32[0], t32[1],
+               gtol, ltol);
+        free(t32);
+    }
     float losses[STEPS];
     for (int s = 0; s < STEPS; s++) {
         CHECK_OK(deft_trainer_step(t, x + (size_t)(s % NB) * B * 3 * S * S, y + (s % NB) * B, &losses[s]));
@@ -86,7 +105,7 @@ int main(void) {
         printf("step 0: %d parameter gradients compared, worst max relative error %.2e (%s)\n", compared,
                worst, worst_name);
         CHECK(compared == 62, "expected 62 parameter tensors, compared %d", compared);
-        CHECK(worst <= 1e-3, "gradient error %.2e above 1e-3 (%s)", worst, worst_name);
+        CHECK(worst <= gtol, "gradient error %.2e above %.2e (%s)", worst, gtol, worst_name);
     }
     int64_t shape[8];
     int nd;
@@ -101,7 +120,7 @@ int main(void) {
             if (e > worst) worst = e;
         }
         CHECK(fabs(losses[0] - ref[0]) / fabs(ref[0]) <= 1e-4, "step-0 loss differs by more than 1e-4");
-        CHECK(worst <= 1e-3, "loss curve differs by %.2e (> 1e-3 relative)", worst);
+        CHECK(worst <= ltol, "loss curve differs by %.2e (> %.2e relative)", worst, ltol);
         free(ref);
     }
     free(x);
