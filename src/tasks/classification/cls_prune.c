@@ -83,16 +83,22 @@ static enum deft_status save_pruned(struct deft_prune_plan *p, const struct deft
     return s;
 }
 
+/* Validation top-1 of a model file on the spec's evaluation set, quietly. */
+static enum deft_status eval_model(const struct deft_cls_prune_args *a, const char *model, double *top1) {
+    FILE *null = fopen("/dev/null", "w");
+    struct deft_cls_args ea = {.spec = a->spec, .model = model, .overrides = a->overrides,
+                               .n_overrides = a->n_overrides, .threads = a->threads,
+                               .backend = a->backend ? a->backend : "cpu", .out = null ? null : stderr};
+    enum deft_status s = cls_evaluate(&ea, top1);
+    if (null) fclose(null);
+    return s;
+}
+
 static enum deft_status eval_candidate(const struct deft_cls_prune_args *a, struct deft_prune_plan *p,
                                        const struct deft_model *m, const char *tmp, double *top1) {
     enum deft_status s = save_pruned(p, m, tmp);
     if (s) return s;
-    FILE *null = fopen("/dev/null", "w");
-    struct deft_cls_args ea = {.spec = a->spec, .model = tmp, .overrides = a->overrides, .n_overrides = a->n_overrides,
-                               .threads = a->threads, .backend = a->backend ? a->backend : "cpu",
-                               .out = null ? null : stderr};
-    s = cls_evaluate(&ea, top1);
-    if (null) fclose(null);
+    s = eval_model(a, tmp, top1);
     unlink(tmp);
     return s;
 }
@@ -136,6 +142,17 @@ static enum deft_status sweep(const struct deft_cls_prune_args *a, struct deft_p
     return DEFT_OK;
 }
 
+/* Grow *buf to hold at least need bytes. */
+static enum deft_status reserve(char **buf, size_t *cap, size_t need) {
+    if (need <= *cap) return DEFT_OK;
+    size_t n = *cap * 2 > need ? *cap * 2 : need;
+    char *b = deft_realloc(*buf, n);
+    if (!b) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    *buf = b;
+    *cap = n;
+    return DEFT_OK;
+}
+
 /* The layers sharing group g (first name, "+N tied" after it). */
 static void group_label(const struct deft_prune_plan *p, int g, char *buf, size_t size) {
     int n = 0;
@@ -165,13 +182,7 @@ static enum deft_status sensitivity(const struct deft_cls_prune_args *a, struct 
     enum deft_status s = DEFT_OK;
     snprintf(tmp, sizeof tmp, "%s/.sensitivity_candidate.safetensors", dir);
     if (a->spec) {
-        FILE *null = fopen("/dev/null", "w");
-        struct deft_cls_args ea = {.spec = a->spec, .model = a->model, .overrides = a->overrides,
-                                   .n_overrides = a->n_overrides, .threads = a->threads,
-                                   .backend = a->backend ? a->backend : "cpu", .out = null ? null : stderr};
-        s = cls_evaluate(&ea, &base);
-        if (null) fclose(null);
-        if (s) return s;
+        if ((s = eval_model(a, a->model, &base))) return s;
         fprintf(out, "unpruned val top-1: %.4f\n", base);
     }
     size_t cap = 4096, len = 0;
@@ -201,15 +212,7 @@ static enum deft_status sensitivity(const struct deft_cls_prune_args *a, struct 
             if (a->spec) fprintf(out, " %.4f (%+.4f)", top1, top1 - base);
             fprintf(out, "\n");
             fflush(out);
-            if (cap - len < 512) {
-                char *bigger = deft_realloc(csv, cap * 2);
-                if (!bigger) {
-                    s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-                    break;
-                }
-                csv = bigger;
-                cap *= 2;
-            }
+            if ((s = reserve(&csv, &cap, len + 512))) break;
             len += (size_t)snprintf(csv + len, cap - len, "%s,%d,%.2f,%d,%d,%.6f,%.6f,%.6f\n", l.name, tied, keep[k],
                                     l.before, l.after, pr, fr, top1);
         }
