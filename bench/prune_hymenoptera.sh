@@ -43,9 +43,9 @@ for m in $MODELS; do
     $DEFT classification train -e "$spec" -r "$OUT/$m.retrain" --threads "$THREADS" \
         --set train_config.pretrained_model_path="$OUT/$m.pruned.safetensors" >"$OUT/$m.retrain.log" 2>&1
     rep=$OUT/$m.prune/prune/report.json
-    pr=$(sed -n 's/.*"pruning_ratio": *\([0-9.e-]*\).*/\1/p' "$rep" | head -1)
-    fb=$(sed -n 's/.*"flops_before": *\([0-9.e+]*\).*/\1/p' "$rep" | head -1)
-    fa=$(sed -n 's/.*"flops_after": *\([0-9.e+]*\).*/\1/p' "$rep" | head -1)
+    pr=$(sed -n 's/.*"pruning_ratio":[[:space:]]*\([0-9.e-]*\).*/\1/p' "$rep" | head -1)
+    fb=$(sed -n 's/.*"flops_before":[[:space:]]*\([0-9.e+]*\).*/\1/p' "$rep" | head -1)
+    fa=$(sed -n 's/.*"flops_after":[[:space:]]*\([0-9.e+]*\).*/\1/p' "$rep" | head -1)
     t0=$(top1 "$spec" "$base")
     t1=$(top1 "$spec" "$OUT/$m.pruned.safetensors")
     t2=$(top1 "$spec" "$OUT/$m.retrain/weights/best.safetensors")
