@@ -3,6 +3,7 @@
  * YAML share them) plus deft extensions, the TAO PyTorch classification YAML
  * mapped onto the same struct, flavour detection, --set, resolution and
  * semantic checks, printing, --help-spec and the input-path list. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1003,7 +1004,9 @@ enum deft_status deft_cls_config_load(const char *path, const char *const *overr
     memset(out, 0, sizeof *out);
     if (!path) return deft_set_error(DEFT_ERR_INVALID_ARG, "no spec file given (-e spec.yaml)");
     FILE *f = fopen(path, "rb");
-    if (!f) return deft_set_error(DEFT_ERR_IO, "cannot open spec file '%s'", path);
+    if (!f && (errno == ENOENT || errno == ENOTDIR)) /* a wrong -e path is bad input (exit 2) */
+        return deft_set_error(DEFT_ERR_NOT_FOUND, "spec file '%s' does not exist (check the -e path)", path);
+    if (!f) return deft_set_error(DEFT_ERR_IO, "cannot open spec file '%s': %s", path, strerror(errno));
     size_t cap = 4096, n = 0;
     char *buf = deft_malloc(cap);
     enum deft_status s = buf ? DEFT_OK : deft_set_error(DEFT_ERR_NOMEM, "out of memory");

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Bad training specs exit 2 with the spec's file:line in the message: an
 # unknown key, a wrong type, a missing required field (with --dry_run), and
-# a path that does not exist (in a real run).
+# a path that does not exist (in a real run), and a spec file that does not exist.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 S=$SRC/specs/hymenoptera_resnet18_scratch.yaml
 sed 's/n_epochs:/n_epoch:/' "$S" >"$T/unknown.yaml"
@@ -19,4 +19,5 @@ expect "unknown key" "unknown.yaml:[0-9]+:[0-9]+: unknown key 'n_epoch'" classif
 expect "wrong type" "type.yaml:[0-9]+:[0-9]+: train_config.n_epochs: expected an integer" classification train -e "$T/type.yaml" -r "$T/r" --dry_run
 expect "missing field" "missing.yaml:[0-9]+:[0-9]+: train_config is missing required field 'train_dataset_path'" classification train -e "$T/missing.yaml" -r "$T/r" --dry_run
 expect "bad path" "path.yaml:[0-9]+: train_config.train_dataset_path: '[^']*' does not exist" classification train -e "$T/path.yaml" -r "$T/r"
+expect "no spec file" "spec file '[^']*nope.yaml' does not exist" classification train -e "$T/nope.yaml" -r "$T/r"
 finish

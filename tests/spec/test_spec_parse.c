@@ -487,7 +487,7 @@ static void test_bad_specs(void) {
     s = deft_cls_config_load(gy, NULL, 0, &c);
     expect_err_cfg("garbage .yaml", s, DEFT_ERR_PARSE, "garbage.yaml:", NULL);
     s = deft_cls_config_load(tmp_path(1, "does_not_exist.yaml"), NULL, 0, &c);
-    expect_err_cfg("missing file", s, DEFT_ERR_IO, "does_not_exist.yaml", NULL);
+    expect_err_cfg("missing file", s, DEFT_ERR_NOT_FOUND, "does_not_exist.yaml", NULL);
 
     /* deep nesting */
     char deep[2000];
