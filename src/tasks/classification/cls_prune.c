@@ -142,61 +142,42 @@ static enum deft_status sweep(const struct deft_cls_prune_args *a, struct deft_p
     return DEFT_OK;
 }
 
-/* Grow *buf to hold at least need bytes. */
-static enum deft_status reserve(char **buf, size_t *cap, size_t need) {
-    if (need <= *cap) return DEFT_OK;
-    size_t n = *cap * 2 > need ? *cap * 2 : need;
-    char *b = deft_realloc(*buf, n);
-    if (!b) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    *buf = b;
-    *cap = n;
-    return DEFT_OK;
-}
-
-/* The layers sharing group g (first name, "+N tied" after it). */
-static void group_label(const struct deft_prune_plan *p, int g, char *buf, size_t size) {
-    int n = 0;
-    buf[0] = 0;
-    for (int i = 0; i < deft_prune_num_layers(p); i++) {
-        if (deft_prune_layer_group(p, i) != g) continue;
-        struct deft_prune_layer l;
-        deft_prune_layer_info(p, i, &l);
-        if (n++ == 0) snprintf(buf, size, "%s", l.name);
-    }
-    if (n > 1) snprintf(buf + strlen(buf), size - strlen(buf), " (+%d tied)", n - 1);
-}
-
-static bool group_seen(const struct deft_prune_plan *p, int layer, int g) {
-    for (int j = 0; j < layer; j++)
-        if (deft_prune_layer_group(p, j) == g) return true;
-    return false;
-}
-
 /* Each prunable group alone at three keep fractions: how much it saves and,
- * with a spec, what it costs in top-1 before retraining. */
+ * with a spec, what it costs in top-1 before retraining. A group is reported
+ * under its first layer, with the number of layers tied to it. */
 static enum deft_status sensitivity(const struct deft_cls_prune_args *a, struct deft_prune_plan *p,
                                     const struct deft_model *m, const char *dir, FILE *out) {
     static const double keep[] = {0.75, 0.5, 0.25};
     char tmp[4200], path[4200], label[256];
     double base = NAN;
+    int nl = deft_prune_num_layers(p);
     enum deft_status s = DEFT_OK;
     snprintf(tmp, sizeof tmp, "%s/.sensitivity_candidate.safetensors", dir);
     if (a->spec) {
         if ((s = eval_model(a, a->model, &base))) return s;
         fprintf(out, "unpruned val top-1: %.4f\n", base);
     }
-    size_t cap = 4096, len = 0;
-    char *csv = deft_malloc(cap);
-    if (!csv) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    len = (size_t)snprintf(csv, cap, "layer,tied_layers,keep,before,after,param_ratio,flops_ratio,val_top1\n");
+    char *csv = NULL;
+    size_t len = 0;
+    FILE *cf = open_memstream(&csv, &len);
+    int *group = deft_malloc((size_t)(nl ? nl : 1) * sizeof *group);
+    if (!cf || !group) {
+        if (cf) fclose(cf);
+        free(csv);
+        deft_free(group);
+        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < nl; i++) group[i] = deft_prune_layer_group(p, i);
+    fprintf(cf, "layer,tied_layers,keep,before,after,param_ratio,flops_ratio,val_top1\n");
     fprintf(out, "%-44s %-5s %-13s %-12s %-12s %s\n", "layer", "keep", "filters", "param_ratio", "flops_ratio",
             a->spec ? "val_top1 (drop)" : "");
-    for (int i = 0; i < deft_prune_num_layers(p) && !s; i++) {
-        int g = deft_prune_layer_group(p, i);
-        if (g < 0 || group_seen(p, i, g)) continue;
-        group_label(p, g, label, sizeof label);
-        int tied = 0;
-        for (int j = 0; j < deft_prune_num_layers(p); j++) tied += deft_prune_layer_group(p, j) == g;
+    for (int i = 0; i < nl && !s; i++) {
+        int g = group[i], tied = 0, first = i;
+        for (int j = 0; j < nl; j++) {
+            tied += group[j] == g;
+            if (group[j] == g && j < first) first = j;
+        }
+        if (g < 0 || first != i) continue; /* kept whole, or reported with an earlier layer */
         for (int k = 0; k < 3 && !s; k++) {
             struct deft_prune_counts c;
             struct deft_prune_layer l;
@@ -208,22 +189,23 @@ static enum deft_status sensitivity(const struct deft_cls_prune_args *a, struct 
             double fr = (double)c.flops_after / (double)c.flops_before;
             char filt[32];
             snprintf(filt, sizeof filt, "%d -> %d", l.before, l.after);
+            snprintf(label, sizeof label, tied > 1 ? "%s (+%d tied)" : "%s", l.name, tied - 1);
             fprintf(out, "%-44s %-5.2f %-13s %-12.4f %-12.4f", label, keep[k], filt, pr, fr);
             if (a->spec) fprintf(out, " %.4f (%+.4f)", top1, top1 - base);
             fprintf(out, "\n");
             fflush(out);
-            if ((s = reserve(&csv, &cap, len + 512))) break;
-            len += (size_t)snprintf(csv + len, cap - len, "%s,%d,%.2f,%d,%d,%.6f,%.6f,%.6f\n", l.name, tied, keep[k],
-                                    l.before, l.after, pr, fr, top1);
+            fprintf(cf, "%s,%d,%.2f,%d,%d,%.6f,%.6f,%.6f\n", l.name, tied, keep[k], l.before, l.after, pr, fr, top1);
         }
     }
+    deft_free(group);
+    if (fclose(cf) && !s) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     if (!s) {
         snprintf(path, sizeof path, "%s/sensitivity.csv", dir);
         s = deft_file_write_atomic(path, csv, len);
         if (!s) fprintf(out, "sensitivity: %s (no retraining: a layer that costs little here is a safe one to prune; "
                         "-el the costly ones)\n", path);
     }
-    deft_free(csv);
+    free(csv);
     return s;
 }
 
