@@ -27,7 +27,7 @@ static int usage(FILE *f) {
             "  export     -m MODEL -o OUT.onnx [--data_type int8 --cal_image_dir DIR] [--qdq_file F]\n"
             "             [--gen_ds_config]  (deft classification export --help)\n"
             "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
-            "             [-r DIR] [--target_ratio R | --target_flops R] [--sweep [-e SPEC]]  (prune --help)\n"
+            "             [-r DIR] [--target_ratio R | --target_flops R] [--sweep | --sensitivity [-e SPEC]]  (prune --help)\n"
             "  (-m of evaluate/inference may be an ONNX file deft exported)\n\n"
             "common flags:\n"
             "  -e, --experiment_spec_file SPEC  TAO protobuf-text (.txt), TAO PyTorch YAML or deft YAML\n"
