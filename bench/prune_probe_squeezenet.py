@@ -14,22 +14,17 @@ images) after each fire module of the unpruned model and on the final features o
 what a retrained classifier can reach on features the pruning left.
 retrain: ALLOC's pruned model retrained (RandomResizedCrop + flip, SGD momentum 0.9, lr divided by
 10 after 5/8 of the epochs; features[:freeze] fixed; removed filters kept at zero after every step)."""
-import argparse, json, struct, sys
-import numpy as np, torch, torchvision
+import argparse, json, os, sys
+import torch, torchvision
 from torchvision import transforms as T
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+from resnet_parity import read_safetensors  # noqa: E402  (the tests' reader of deft's weight files)
 
-ROOT = __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "..", "shared", "data", "hymenoptera_256")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "hymenoptera_256")
 NORM = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 
 def load_model(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    head = json.loads(raw[8:8 + n])
-    sd = {}
-    for k, v in head.items():
-        if k == "__metadata__": continue
-        s, e = v["data_offsets"]
-        sd[k] = torch.from_numpy(np.frombuffer(raw[8 + n + s:8 + n + e], dtype=np.float32).copy().reshape(v["shape"]))
+    sd = read_safetensors(path)
     m = torchvision.models.squeezenet1_0(num_classes=2)
     m.load_state_dict({k: v for k, v in sd.items() if k in m.state_dict()})
     return m.eval()

@@ -73,4 +73,5 @@ def main():
     lerr = (np.abs(l32 - l64) / np.abs(l64)).max()
     np.save(f"{d}/torch32_err.npy", np.array([gerr, lerr], dtype=np.float32))
 
-main()
+if __name__ == "__main__":
+    main()
