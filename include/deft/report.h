@@ -154,6 +154,16 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_plot_confusion(const char *path, c
                                                             const char *const *class_names, int n,
                                                             const int64_t *counts);
 
+/* ---- annotated images (inference output) ---- */
+struct deft_image;
+struct deft_box;
+/* Draw each box's outline and a "class score" caption onto the image (pixel
+ * coordinates), one colour per class. */
+DEFT_API void deft_image_draw_boxes(struct deft_image *im, const struct deft_box *boxes, int n,
+                                    const char *const *class_names, int n_classes);
+/* Save RGB8 as PNG, atomically. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_image_save_png(const struct deft_image *im, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

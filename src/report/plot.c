@@ -327,7 +327,8 @@ static void png_warn_fn(png_structp png, png_const_charp msg) {
     (void)msg;
 }
 
-static enum deft_status encode_png(const struct scene *s, struct rp_sbuf *out, const char *path) {
+/* RGB8 rows (w*h*3) -> PNG bytes appended to out. */
+enum deft_status rp_encode_png(int w, int h, const unsigned char *px, struct rp_sbuf *out, const char *path) {
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_err_fn, png_warn_fn);
     if (!png) return deft_set_error(DEFT_ERR_NOMEM, "%s: cannot create PNG writer", path);
     png_infop info = png_create_info_struct(png);
@@ -343,11 +344,11 @@ static enum deft_status encode_png(const struct scene *s, struct rp_sbuf *out, c
         return deft_set_error(nomem ? DEFT_ERR_NOMEM : DEFT_ERR_IO, "%s: PNG encoding failed%s", path,
                               nomem ? " (out of memory)" : "");
     }
-    rows = deft_malloc((size_t)s->h * sizeof *rows);
+    rows = deft_malloc((size_t)h * sizeof *rows);
     if (!rows) png_error(png, "out of memory");
-    for (int y = 0; y < s->h; y++) rows[y] = s->px + (size_t)y * (size_t)s->w * 3;
+    for (int y = 0; y < h; y++) rows[y] = (png_bytep)px + (size_t)y * (size_t)w * 3;
     png_set_write_fn(png, out, png_mem_write, png_mem_flush);
-    png_set_IHDR(png, info, (png_uint_32)s->w, (png_uint_32)s->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_compression_level(png, 6);
     png_set_rows(png, info, rows);
@@ -370,7 +371,7 @@ static enum deft_status scene_save(struct scene *s, const char *base) {
         path.n = 0;
         rp_sb_printf(&path, "%s.png", base);
         if (path.failed) st = deft_set_error(DEFT_ERR_NOMEM, "plot: out of memory");
-        else st = encode_png(s, &png, path.p);
+        else st = rp_encode_png(s->w, s->h, s->px, &png, path.p);
         if (!st) st = deft_file_write_atomic(path.p, png.p, png.n);
     }
     rp_sb_free(&png);

@@ -26,6 +26,9 @@ void rp_sb_xml(struct rp_sbuf *b, const char *s);
  * (a line torn by a crash), a '\n' is written first. When `header` is given,
  * it is written first if the file is empty; if the file is not empty its first
  * line must equal header (without '\n') or DEFT_ERR_INVALID_ARG is returned. */
+/* RGB8 pixels (w*h*3, rows top down) encoded as PNG, appended to out. */
+enum deft_status rp_encode_png(int w, int h, const unsigned char *px, struct rp_sbuf *out, const char *path);
+
 enum deft_status rp_append_line(const char *path, const char *header, const char *line, size_t n);
 
 #endif
