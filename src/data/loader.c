@@ -18,7 +18,6 @@
 #include "deft/data.h"
 #include "prefetch.h"
 
-#define STREAM_SHUFFLE (1ull << 62)
 #define STREAM_MIXUP (1ull << 61)
 #define STREAM_REPLACE (1ull << 60)
 #define MAX_ATTEMPTS 32
@@ -50,10 +49,6 @@ void deft_loader_opts_defaults(struct deft_loader_opts *o) {
     deft_transform_defaults(&o->transform);
 }
 
-static uint64_t sample_stream(int epoch, int64_t pos, int attempt) {
-    return ((uint64_t)(uint32_t)epoch << 40) ^ ((uint64_t)pos << 8) ^ (uint64_t)attempt;
-}
-
 /* Load the sample at position p into out; *label, *corrupt set. */
 static enum deft_status load_sample(struct deft_loader *l, int epoch, int64_t p, float *out,
                                     int *label, int *corrupt) {
@@ -61,7 +56,7 @@ static enum deft_status load_sample(struct deft_loader *l, int epoch, int64_t p,
     *corrupt = 0;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         if (attempt > 0) {
-            uint64_t r = deft_rng_u64(l->o.seed, STREAM_REPLACE ^ sample_stream(epoch, p, attempt), 0);
+            uint64_t r = deft_rng_u64(l->o.seed, STREAM_REPLACE ^ deft_sample_stream(epoch, p, attempt), 0);
             s = (int)(r % (uint64_t)l->n);
         }
         if (atomic_load(&l->bad[s])) {
@@ -74,7 +69,7 @@ static enum deft_status load_sample(struct deft_loader *l, int epoch, int64_t p,
         enum deft_status st = deft_read_file(path, (size_t)512 << 20, &data, &nbytes);
         if (st == DEFT_OK) {
             st = deft_transform_bytes(&l->o.transform, data, nbytes, l->o.seed,
-                                      sample_stream(epoch, p, attempt), out);
+                                      deft_sample_stream(epoch, p, attempt), out);
             deft_free(data);
             if (st != DEFT_OK) deft_wrap_error(st, "%s", path);
         }
@@ -102,7 +97,7 @@ static void finalize_batch(void *ctx, int k, int size, int64_t batch, int epoch)
     if (l->o.mixup_alpha <= 0) return;
     for (int i = 0; i < size; i++) {
         int64_t p = batch * l->B + i;
-        double lam = deft_rng_beta(l->o.seed, STREAM_MIXUP ^ sample_stream(epoch, p, 0),
+        double lam = deft_rng_beta(l->o.seed, STREAM_MIXUP ^ deft_sample_stream(epoch, p, 0),
                                    l->o.mixup_alpha, l->o.mixup_alpha);
         if (lam < 1.0 - lam) lam = 1.0 - lam;
         sl->lam[i] = (float)lam;
@@ -132,15 +127,7 @@ static enum deft_status load_item(void *ctx, int k, int i, int64_t b, int epoch,
 
 static void prepare_epoch(void *ctx, int epoch) {
     struct deft_loader *l = ctx;
-    for (int i = 0; i < l->n; i++) l->perm[i] = i;
-    if (l->o.shuffle)
-        for (int i = l->n - 1; i > 0; i--) {
-            uint64_t r = deft_rng_u64(l->o.seed, STREAM_SHUFFLE ^ (uint64_t)(uint32_t)epoch, (uint64_t)i);
-            int j = (int)(r % (uint64_t)(i + 1));
-            int tmp = l->perm[i];
-            l->perm[i] = l->perm[j];
-            l->perm[j] = tmp;
-        }
+    deft_epoch_permutation(l->perm, l->n, l->o.shuffle, l->o.seed, epoch);
 }
 
 int deft_loader_num_batches(const struct deft_loader *l) { return l->nb; }

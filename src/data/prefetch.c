@@ -209,3 +209,17 @@ void deft_prefetch_get_stats(const struct deft_prefetch *pf, struct deft_loader_
     *s = pf->stats;
     pthread_mutex_unlock((pthread_mutex_t *)&pf->mu);
 }
+
+#define STREAM_SHUFFLE (1ull << 62)
+
+void deft_epoch_permutation(int *perm, int n, bool shuffle, uint64_t seed, int epoch) {
+    for (int i = 0; i < n; i++) perm[i] = i;
+    if (!shuffle) return;
+    for (int i = n - 1; i > 0; i--) {
+        uint64_t r = deft_rng_u64(seed, STREAM_SHUFFLE ^ (uint64_t)(uint32_t)epoch, (uint64_t)i);
+        int j = (int)(r % (uint64_t)(i + 1));
+        int tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+}

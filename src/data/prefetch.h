@@ -45,4 +45,12 @@ enum deft_status deft_prefetch_acquire(struct deft_prefetch *pf, int *k, int *si
 void deft_prefetch_release(struct deft_prefetch *pf);
 void deft_prefetch_get_stats(const struct deft_prefetch *pf, struct deft_loader_stats *s);
 
+/* perm = 0..n-1, shuffled (Fisher-Yates keyed by (seed, epoch)) when asked:
+ * the epoch order of both loaders. */
+void deft_epoch_permutation(int *perm, int n, bool shuffle, uint64_t seed, int epoch);
+/* Random stream of the sample at position p of epoch (attempt: replacements). */
+static inline uint64_t deft_sample_stream(int epoch, int64_t p, int attempt) {
+    return ((uint64_t)(uint32_t)epoch << 40) ^ ((uint64_t)p << 8) ^ (uint64_t)attempt;
+}
+
 #endif
