@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 #include "deft/data.h"
+#include "color.h"
 
 enum { /* draw index bases */
     K_CROP = 0,       /* RandomResizedCrop: 10 tries x 4 draws; TAO random: 3 */
@@ -232,25 +233,10 @@ void deft_adjust_hue(float *chw, int h, int w, float shift) {
         float maxc = fmaxf(r, fmaxf(g, b)), minc = fminf(r, fminf(g, b));
         float cr = maxc - minc;
         if (cr == 0.0f) continue; /* gray: hue shift is a no-op */
-        float h6;
-        if (maxc == r) h6 = (g - b) / cr;
-        else if (maxc == g) h6 = 2.0f + (b - r) / cr;
-        else h6 = 4.0f + (r - g) / cr;
-        h6 += sh6;
+        float h6 = deft_rgb_hue6(r, g, b, maxc, cr) + sh6;
         while (h6 < 0.0f) h6 += 6.0f;
         while (h6 >= 6.0f) h6 -= 6.0f;
-        int sec = (int)h6;
-        if (sec > 5) sec = 5;
-        float f = h6 - (float)sec;
-        float v = maxc, p = minc, q = maxc - cr * f, t = maxc - cr * (1.0f - f);
-        switch (sec) {
-        case 0: r = v, g = t, b = p; break;
-        case 1: r = q, g = v, b = p; break;
-        case 2: r = p, g = v, b = t; break;
-        case 3: r = p, g = q, b = v; break;
-        case 4: r = t, g = p, b = v; break;
-        default: r = v, g = p, b = q; break;
-        }
+        deft_hue6_to_rgb(h6, maxc, minc, cr, &r, &g, &b);
         R[i] = r;
         G[i] = g;
         B[i] = b;

@@ -1,11 +1,8 @@
 /* loader.c - multi-threaded prefetching batch loader.
  *
- * Sample positions 0..P-1 of an epoch are claimed in order by N worker
- * threads; position p belongs to batch p / B, which lives in ring slot
- * (p / B) % K. A batch may only be claimed once the consumer has handed out
- * the batch that used its slot before. Each worker reads, decodes and
- * transforms its sample straight into the slot; the worker that completes a
- * batch applies mixup. The consumer takes batches strictly in order.
+ * The threads and the ordered batch ring are prefetch.c's; this file says
+ * what one item is: each worker reads, decodes and transforms its sample
+ * straight into the slot; the worker that completes a batch applies mixup.
  *
  * Everything random is keyed by (seed, epoch, position[, attempt]), so the
  * batches are identical for any thread count or prefetch depth:
@@ -15,13 +12,12 @@
  *               from (seed, epoch, p, attempt), tried up to 32 times
  *   mixup       lambda from Beta(a, a) keyed by (epoch, position)
  */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include "deft/data.h"
+#include "prefetch.h"
 
-#define STREAM_SHUFFLE (1ull << 62)
 #define STREAM_MIXUP (1ull << 61)
 #define STREAM_REPLACE (1ull << 60)
 #define MAX_ATTEMPTS 32
@@ -30,9 +26,6 @@ struct slot {
     float *images;
     int *label;  /* class id per item */
     float *lam;  /* mixup lambda per item (1 without mixup) */
-    int64_t batch;
-    int size, done;
-    bool ready;
 };
 
 struct deft_loader {
@@ -45,20 +38,7 @@ struct deft_loader {
     int *perm;
     struct slot *slots;
     atomic_uchar *bad; /* known-corrupt samples (avoid re-reading; warn once) */
-
-    pthread_mutex_t mu;
-    pthread_cond_t cv_work, cv_done;
-    pthread_t *threads;
-    int nthreads;
-    bool quit, started, paused;
-    int epoch;
-    uint64_t gen;
-    int64_t next_pos, next_batch;
-    int active;
-    enum deft_status err;
-    int64_t err_batch;
-    char errmsg[1024];
-    struct deft_loader_stats stats;
+    struct deft_prefetch *pf;
 };
 
 void deft_loader_opts_defaults(struct deft_loader_opts *o) {
@@ -69,10 +49,6 @@ void deft_loader_opts_defaults(struct deft_loader_opts *o) {
     deft_transform_defaults(&o->transform);
 }
 
-static uint64_t sample_stream(int epoch, int64_t pos, int attempt) {
-    return ((uint64_t)(uint32_t)epoch << 40) ^ ((uint64_t)pos << 8) ^ (uint64_t)attempt;
-}
-
 /* Load the sample at position p into out; *label, *corrupt set. */
 static enum deft_status load_sample(struct deft_loader *l, int epoch, int64_t p, float *out,
                                     int *label, int *corrupt) {
@@ -80,7 +56,7 @@ static enum deft_status load_sample(struct deft_loader *l, int epoch, int64_t p,
     *corrupt = 0;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         if (attempt > 0) {
-            uint64_t r = deft_rng_u64(l->o.seed, STREAM_REPLACE ^ sample_stream(epoch, p, attempt), 0);
+            uint64_t r = deft_rng_u64(l->o.seed, STREAM_REPLACE ^ deft_sample_stream(epoch, p, attempt), 0);
             s = (int)(r % (uint64_t)l->n);
         }
         if (atomic_load(&l->bad[s])) {
@@ -93,7 +69,7 @@ static enum deft_status load_sample(struct deft_loader *l, int epoch, int64_t p,
         enum deft_status st = deft_read_file(path, (size_t)512 << 20, &data, &nbytes);
         if (st == DEFT_OK) {
             st = deft_transform_bytes(&l->o.transform, data, nbytes, l->o.seed,
-                                      sample_stream(epoch, p, attempt), out);
+                                      deft_sample_stream(epoch, p, attempt), out);
             deft_free(data);
             if (st != DEFT_OK) deft_wrap_error(st, "%s", path);
         }
@@ -114,116 +90,56 @@ static enum deft_status load_sample(struct deft_loader *l, int epoch, int64_t p,
 
 /* Mixup as TAO makenet's MixupImageDataGenerator: lambda ~ Beta(a, a),
  * lambda = max(lambda, 1 - lambda), item i mixes with item size-1-i. */
-static void finalize_batch(struct deft_loader *l, struct slot *sl, int epoch) {
-    for (int i = 0; i < sl->size; i++) sl->lam[i] = 1.0f;
+static void finalize_batch(void *ctx, int k, int size, int64_t batch, int epoch) {
+    struct deft_loader *l = ctx;
+    struct slot *sl = &l->slots[k];
+    for (int i = 0; i < size; i++) sl->lam[i] = 1.0f;
     if (l->o.mixup_alpha <= 0) return;
-    for (int i = 0; i < sl->size; i++) {
-        int64_t p = sl->batch * l->B + i;
-        double lam = deft_rng_beta(l->o.seed, STREAM_MIXUP ^ sample_stream(epoch, p, 0),
+    for (int i = 0; i < size; i++) {
+        int64_t p = batch * l->B + i;
+        double lam = deft_rng_beta(l->o.seed, STREAM_MIXUP ^ deft_sample_stream(epoch, p, 0),
                                    l->o.mixup_alpha, l->o.mixup_alpha);
         if (lam < 1.0 - lam) lam = 1.0 - lam;
         sl->lam[i] = (float)lam;
     }
     size_t f = l->sample_floats;
-    for (int i = 0; i < sl->size / 2; i++) {
-        int j = sl->size - 1 - i;
+    for (int i = 0; i < size / 2; i++) {
+        int j = size - 1 - i;
         float li = sl->lam[i], lj = sl->lam[j];
         float *xi = sl->images + (size_t)i * f, *xj = sl->images + (size_t)j * f;
-        for (size_t k = 0; k < f; k++) {
-            float a = xi[k], b = xj[k];
-            xi[k] = li * a + (1.0f - li) * b;
-            xj[k] = lj * b + (1.0f - lj) * a;
+        for (size_t q = 0; q < f; q++) {
+            float a = xi[q], b = xj[q];
+            xi[q] = li * a + (1.0f - li) * b;
+            xj[q] = lj * b + (1.0f - lj) * a;
         }
     }
 }
 
-static int batch_size_of(const struct deft_loader *l, int64_t b) {
-    int64_t left = l->positions - b * l->B;
-    return (int)(left < l->B ? left : l->B);
+static enum deft_status load_item(void *ctx, int k, int i, int64_t b, int epoch, int64_t p, int *corrupt) {
+    (void)b;
+    struct deft_loader *l = ctx;
+    struct slot *sl = &l->slots[k];
+    int label = 0;
+    enum deft_status st = load_sample(l, epoch, p, sl->images + (size_t)i * l->sample_floats, &label, corrupt);
+    sl->label[i] = label;
+    return st;
 }
 
-static void *worker_main(void *arg) {
-    struct deft_loader *l = arg;
-    pthread_mutex_lock(&l->mu);
-    for (;;) {
-        if (l->quit) break;
-        if (!l->started || l->paused || l->next_pos >= l->positions ||
-            l->next_pos / l->B >= l->next_batch + l->K) {
-            pthread_cond_wait(&l->cv_work, &l->mu);
-            continue;
-        }
-        int64_t p = l->next_pos++;
-        int64_t b = p / l->B;
-        int i = (int)(p % l->B);
-        struct slot *sl = &l->slots[b % l->K];
-        if (i == 0) {
-            sl->batch = b;
-            sl->size = batch_size_of(l, b);
-            sl->done = 0;
-            sl->ready = false;
-        }
-        int epoch = l->epoch;
-        uint64_t gen = l->gen;
-        l->active++;
-        pthread_mutex_unlock(&l->mu);
-
-        double t0 = deft_time_now();
-        int label = 0, corrupt = 0;
-        enum deft_status st = load_sample(l, epoch, p, sl->images + (size_t)i * l->sample_floats, &label, &corrupt);
-        char msg[sizeof l->errmsg];
-        if (st != DEFT_OK) snprintf(msg, sizeof msg, "%s", deft_last_error());
-        double t1 = deft_time_now();
-
-        pthread_mutex_lock(&l->mu);
-        l->stats.worker_seconds += t1 - t0;
-        bool complete = false;
-        if (gen == l->gen) {
-            l->stats.corrupt_skipped += corrupt;
-            if (st == DEFT_OK) {
-                l->stats.images_loaded++;
-            } else if (l->err == DEFT_OK || b < l->err_batch) {
-                l->err = st;
-                l->err_batch = b;
-                memcpy(l->errmsg, msg, sizeof msg);
-            }
-            sl->label[i] = label;
-            complete = ++sl->done == sl->size;
-        }
-        if (complete) { /* mixup outside the lock; the slot is ours until ready */
-            pthread_mutex_unlock(&l->mu);
-            finalize_batch(l, sl, epoch);
-            pthread_mutex_lock(&l->mu);
-            if (gen == l->gen) sl->ready = true;
-        }
-        l->active--;
-        pthread_cond_broadcast(&l->cv_done);
-    }
-    pthread_mutex_unlock(&l->mu);
-    return NULL;
+static void prepare_epoch(void *ctx, int epoch) {
+    struct deft_loader *l = ctx;
+    deft_epoch_permutation(l->perm, l->n, l->o.shuffle, l->o.seed, epoch);
 }
 
 int deft_loader_num_batches(const struct deft_loader *l) { return l->nb; }
 bool deft_loader_soft_labels(const struct deft_loader *l) { return l->soft; }
 
 void deft_loader_get_stats(const struct deft_loader *l, struct deft_loader_stats *s) {
-    pthread_mutex_lock((pthread_mutex_t *)&l->mu);
-    *s = l->stats;
-    pthread_mutex_unlock((pthread_mutex_t *)&l->mu);
+    deft_prefetch_get_stats(l->pf, s);
 }
 
 void deft_loader_free(struct deft_loader *l) {
     if (!l) return;
-    if (l->threads) {
-        pthread_mutex_lock(&l->mu);
-        l->quit = true;
-        pthread_cond_broadcast(&l->cv_work);
-        pthread_mutex_unlock(&l->mu);
-        for (int i = 0; i < l->nthreads; i++) pthread_join(l->threads[i], NULL);
-        deft_free(l->threads);
-        pthread_mutex_destroy(&l->mu);
-        pthread_cond_destroy(&l->cv_work);
-        pthread_cond_destroy(&l->cv_done);
-    }
+    deft_prefetch_free(l->pf); /* joins the workers before their buffers go */
     if (l->slots)
         for (int k = 0; k < l->K; k++) {
             deft_free_aligned(l->slots[k].images);
@@ -277,20 +193,17 @@ enum deft_status deft_loader_create(const struct deft_loader_opts *o, const stru
         sl->images = deft_malloc_aligned(sizeof(float) * l->sample_floats * (size_t)l->B);
         sl->label = deft_malloc(sizeof(int) * (size_t)l->B);
         sl->lam = deft_malloc(sizeof(float) * (size_t)l->B);
-        sl->batch = -1;
         if (!sl->images || !sl->label || !sl->lam) goto nomem;
     }
-    l->threads = deft_calloc((size_t)o->num_threads, sizeof(pthread_t));
-    if (!l->threads) goto nomem;
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv_work, NULL);
-    pthread_cond_init(&l->cv_done, NULL);
-    for (int i = 0; i < o->num_threads; i++) {
-        if (pthread_create(&l->threads[i], NULL, worker_main, l) != 0) {
-            deft_loader_free(l);
-            return deft_set_error(DEFT_ERR_BACKEND, "loader: cannot start worker thread %d", i);
-        }
-        l->nthreads++;
+    struct deft_prefetch_cfg pc = {
+        .batch_size = l->B, .num_batches = l->nb, .positions = l->positions, .slots = l->K,
+        .threads = o->num_threads, .ctx = l, .load = load_item, .finalize = finalize_batch,
+        .prepare = prepare_epoch,
+    };
+    enum deft_status st = deft_prefetch_create(&pc, &l->pf);
+    if (st != DEFT_OK) {
+        deft_loader_free(l);
+        return st;
     }
     *out = l;
     return DEFT_OK;
@@ -302,67 +215,21 @@ nomem:
 
 enum deft_status deft_loader_start_epoch(struct deft_loader *l, int epoch) {
     if (epoch < 0) return deft_set_error(DEFT_ERR_INVALID_ARG, "loader: negative epoch %d", epoch);
-    pthread_mutex_lock(&l->mu);
-    l->paused = true;
-    while (l->active > 0) pthread_cond_wait(&l->cv_done, &l->mu);
-    l->gen++;
-    l->epoch = epoch;
-    for (int i = 0; i < l->n; i++) l->perm[i] = i;
-    if (l->o.shuffle)
-        for (int i = l->n - 1; i > 0; i--) {
-            uint64_t r = deft_rng_u64(l->o.seed, STREAM_SHUFFLE ^ (uint64_t)(uint32_t)epoch, (uint64_t)i);
-            int j = (int)(r % (uint64_t)(i + 1));
-            int tmp = l->perm[i];
-            l->perm[i] = l->perm[j];
-            l->perm[j] = tmp;
-        }
-    for (int k = 0; k < l->K; k++) {
-        l->slots[k].batch = -1;
-        l->slots[k].ready = false;
-        l->slots[k].done = 0;
-    }
-    l->next_pos = 0;
-    l->next_batch = 0;
-    l->err = DEFT_OK;
-    l->err_batch = 0;
-    l->errmsg[0] = 0;
-    l->started = true;
-    l->paused = false;
-    pthread_cond_broadcast(&l->cv_work);
-    pthread_mutex_unlock(&l->mu);
+    deft_prefetch_start_epoch(l->pf, epoch);
     return DEFT_OK;
 }
 
 enum deft_status deft_loader_next(struct deft_loader *l, float *images, float *labels, int *n_in_batch) {
     *n_in_batch = 0;
-    if (!l->started) {
+    if (!deft_prefetch_started(l->pf)) {
         enum deft_status st = deft_loader_start_epoch(l, 0);
         if (st != DEFT_OK) return st;
     }
-    double t0 = deft_time_now();
-    pthread_mutex_lock(&l->mu);
-    if (l->next_batch >= l->nb) {
-        pthread_mutex_unlock(&l->mu);
-        return DEFT_OK;
-    }
-    int64_t b = l->next_batch;
-    struct slot *sl = &l->slots[b % l->K];
-    while (!(sl->batch == b && sl->ready)) {
-        if (l->err != DEFT_OK && l->err_batch <= b) break;
-        pthread_cond_wait(&l->cv_done, &l->mu);
-    }
-    if (l->err != DEFT_OK && l->err_batch <= b) {
-        enum deft_status st = l->err;
-        char msg[sizeof l->errmsg];
-        memcpy(msg, l->errmsg, sizeof msg);
-        l->stats.wait_seconds += deft_time_now() - t0;
-        pthread_mutex_unlock(&l->mu);
-        return deft_set_error(st, "%s", msg);
-    }
-    l->stats.wait_seconds += deft_time_now() - t0;
-    pthread_mutex_unlock(&l->mu);
-
-    int size = sl->size;
+    int k = 0, size = 0;
+    int64_t b = 0;
+    enum deft_status st = deft_prefetch_acquire(l->pf, &k, &size, &b);
+    if (st != DEFT_OK || size == 0) return st;
+    struct slot *sl = &l->slots[k];
     memcpy(images, sl->images, sizeof(float) * l->sample_floats * (size_t)size);
     if (l->soft) {
         memset(labels, 0, sizeof(float) * (size_t)size * l->C);
@@ -375,11 +242,6 @@ enum deft_status deft_loader_next(struct deft_loader *l, float *images, float *l
         for (int i = 0; i < size; i++) labels[i] = (float)sl->label[i];
     }
     *n_in_batch = size;
-
-    pthread_mutex_lock(&l->mu);
-    l->next_batch++;
-    l->stats.batches++;
-    pthread_cond_broadcast(&l->cv_work);
-    pthread_mutex_unlock(&l->mu);
+    deft_prefetch_release(l->pf);
     return DEFT_OK;
 }
