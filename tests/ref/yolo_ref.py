@@ -47,7 +47,8 @@ class Case:
         self.C = int(c[0])
         (self.match_iou, self.neutral, self.w_loc, self.w_neg, self.w_cls, self.smooth,
          self.alpha, self.gamma, self.conf, self.nms_iou) = [float(v) for v in c[1:11]]
-        self.topk_cls, self.topk, self.n_heads, self.B = int(c[11]), int(c[12]), int(c[13]), int(c[14])
+        self.topk_cls, self.topk = int(c[11]), int(c[12])
+        self.n_heads, self.B = int(c[13]), int(c[14])
         self.cw = load(d, "class_weights.npy").astype(np.float64) if c[15] else np.ones(self.C)
         hs = load(d, "heads.npy").astype(np.float64)
         self.heads = []
@@ -103,7 +104,8 @@ def smooth(y, s):
 
 def bce(logit, y, case):
     p = torch.sigmoid(logit)
-    l = -(y * torch.log(torch.clamp(p, min=1e-18)) + (1 - y) * torch.log(torch.clamp(1 - p, min=1e-18)))
+    l = -(y * torch.log(torch.clamp(p, min=1e-18))
+          + (1 - y) * torch.log(torch.clamp(1 - p, min=1e-18)))
     if case.alpha > 0 and case.gamma > 0:
         pt = y * p + (1 - y) * (1 - p)
         l = (1 - pt) ** case.gamma * (y * case.alpha + (1 - y) * (1 - case.alpha)) * l
@@ -124,7 +126,8 @@ def ciou_loss(g, p):
     ew = torch.maximum(gx2, px2) - torch.minimum(gx1, px1)
     eh = torch.maximum(gy2, py2) - torch.minimum(gy1, py1)
     rho2 = (g[:, 0] - p[:, 0]) ** 2 + (g[:, 1] - p[:, 1]) ** 2
-    v = 4 / math.pi ** 2 * (torch.atan2(g[:, 2], g[:, 3] + 1e-18) - torch.atan2(p[:, 2], p[:, 3] + 1e-18)) ** 2
+    ang = torch.atan2(g[:, 2], g[:, 3] + 1e-18) - torch.atan2(p[:, 2], p[:, 3] + 1e-18)
+    v = 4 / math.pi ** 2 * ang ** 2
     alpha = v / (1 - iou + v + 1e-18)
     return 1 - iou + rho2 / (ew ** 2 + eh ** 2 + 1e-18) + alpha * v
 

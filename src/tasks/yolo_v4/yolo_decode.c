@@ -8,10 +8,12 @@
 
 static enum deft_status push(struct deft_box **boxes, int *n, int *cap, struct deft_box b) {
     if (*n == *cap) {
-        if (*cap > (1 << 29)) return deft_set_error(DEFT_ERR_NOMEM, "yolo decode: too many boxes");
+        if (*cap > (1 << 29))
+            return deft_set_error(DEFT_ERR_NOMEM, "yolo decode: too many boxes");
         int nc = *cap ? *cap * 2 : 256;
         struct deft_box *nb = deft_realloc(*boxes, (size_t)nc * sizeof *nb);
-        if (!nb) return deft_set_error(DEFT_ERR_NOMEM, "yolo decode: out of memory for %d boxes", nc);
+        if (!nb)
+            return deft_set_error(DEFT_ERR_NOMEM, "yolo decode: out of memory for %d boxes", nc);
         *boxes = nb;
         *cap = nc;
     }

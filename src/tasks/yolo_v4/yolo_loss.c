@@ -149,7 +149,8 @@ static enum deft_status check_args(const struct deft_yolo_loss_config *cfg, int 
                               "yolo loss: label_smoothing %g must be in [0, 1] (TAO: [0, 0.3])",
                               (double)cfg->label_smoothing);
     for (int i = 0; i < n_heads; i++)
-        if (!outs[i]) return deft_set_error(DEFT_ERR_INVALID_ARG, "yolo loss: head %d output is NULL", i);
+        if (!outs[i])
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "yolo loss: head %d output is NULL", i);
     for (int b = 0; b < batch; b++) {
         if (n_gt[b] < 0 || (n_gt[b] > 0 && !gt[b]))
             return deft_set_error(DEFT_ERR_INVALID_ARG, "yolo loss: image %d has %d boxes", b,
