@@ -189,7 +189,10 @@ static void compare_loss(const struct tcase *t, struct deft_yolo_loss_terms *tm)
         snprintf(nm, sizeof nm, "ref_grad%d.npy", i);
         float *rg = read_ref(t, nm, &n);
         double e = rg && n == head_numel(t, i) ? test_max_rel_err(grads[i], rg, n) : INFINITY;
-        printf("  %s head %d gradient max rel err %.2e (scale max|grad|)\n", t->name, i, e);
+        double gmax = 0;
+        for (size_t j = 0; rg && j < n; j++) gmax = fmax(gmax, fabs(rg[j]));
+        printf("  %s head %d gradient max rel err %.2e (max |grad| %.3g)\n", t->name, i, e, gmax);
+        CHECK(gmax > 0, "%s: head %d has a gradient", t->name, i);
         CHECK(e <= 1e-4, "%s: head %d gradient within 1e-4 (%.3g)", t->name, i, e);
         free(rg);
         free(grads[i]);

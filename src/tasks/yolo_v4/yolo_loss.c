@@ -37,12 +37,12 @@ struct deft_yolo_loss_config deft_yolo_loss_config_default(int n_classes) {
                                           .cls_weight = 1.0f};
 }
 
-static double softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
-
 /* (Focal) BCE of logit t against the smoothed target y; *g = d loss / d t. */
 static double bce(const struct deft_yolo_loss_config *cfg, double t, double y, double *g) {
-    double p = yolo_sigmoid(t);
-    double lp = -softplus(-t), ln = -softplus(t); /* log p, log(1-p) */
+    /* log p = -softplus(-t), log(1-p) = -softplus(t), from one exp and one log1p */
+    double e = exp(-fabs(t)), l1 = log1p(e);
+    double p = t >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+    double lp = -(fmax(-t, 0.0) + l1), ln = -(fmax(t, 0.0) + l1);
     double dlp = 1.0 - p, dln = -p;
     if (lp < LOG_FLOOR) lp = LOG_FLOOR, dlp = 0;
     if (ln < LOG_FLOOR) ln = LOG_FLOOR, dln = 0;
