@@ -895,7 +895,8 @@ void deft_yolo_config_summary(const struct deft_yolo_config *c, FILE *f) {
     fprintf(f, "  %-13s: %d x %d x %d (width x height x channels)%s\n", "input", a->output_width, a->output_height,
             a->output_channel, a->randomize_input_shape_period ? ", size redrawn every N batches" : "");
     for (int h = 0; h < y->n_heads; h++) {
-        fprintf(f, "  %-13s: %-5s (stride %2d, grid %dx%d, xy extend %g):", h ? "" : "anchors (px)", head_name[h],
+        fprintf(f, "  %-13s%s %-5s (stride %2d, grid %dx%d, xy extend %g):", h ? "" : "anchors (px)", h ? " " : ":",
+                head_name[h],
                 stride[h], a->output_width / stride[h], a->output_height / stride[h], ext[h]);
         for (int i = 0; i < y->n_anchors[h]; i++) fprintf(f, " (%g, %g)", y->anchors[h][i].w, y->anchors[h][i].h);
         fputc('\n', f);
