@@ -892,8 +892,11 @@ void deft_yolo_config_summary(const struct deft_yolo_config *c, FILE *f) {
     for (int i = 0; i < y->n_freeze_blocks; i++)
         fprintf(f, "%s%d", i ? ", " : ", frozen blocks ", (int)y->freeze_blocks[i]);
     fputc('\n', f);
-    fprintf(f, "  %-13s: %d x %d x %d (width x height x channels)%s\n", "input", a->output_width, a->output_height,
-            a->output_channel, a->randomize_input_shape_period ? ", size redrawn every N batches" : "");
+    fprintf(f, "  %-13s: %d x %d x %d (width x height x channels)", "input", a->output_width, a->output_height,
+            a->output_channel);
+    if (a->randomize_input_shape_period)
+        fprintf(f, ", size redrawn in 0.6-1.5x every %d batches", a->randomize_input_shape_period);
+    fputc('\n', f);
     for (int h = 0; h < y->n_heads; h++) {
         fprintf(f, "  %-13s%s %-5s (stride %2d, grid %dx%d, xy extend %g):", h ? "" : "anchors (px)", h ? " " : ":",
                 head_name[h],
