@@ -294,6 +294,14 @@ DEFT_API int deft_cls_config_paths(const struct deft_cls_config *cfg, unsigned w
 DEFT_API DEFT_NODISCARD enum deft_status deft_cls_config_validate_paths(const struct deft_cls_config *cfg,
                                                                        unsigned which, bool strict);
 
+/* ---- shared by other specs (YOLOv4 and later detectors; see deft/yolo_spec.h) ---- */
+
+/* One entry of a proto map<string, string> (target_class_mapping). */
+struct deft_spec_str_kv {
+    char *key;
+    char *value;
+};
+
 #ifdef __cplusplus
 }
 #endif

@@ -79,7 +79,9 @@ static const void *at_coff(const void *obj, size_t off) { return (const char *)o
 
 /* "file:line:col" of a node (the key when `key` and it is a map member). */
 static void loc(const struct deft_spec_node *n, bool key, char *buf, size_t sz) {
-    int line = key ? n->key_line : n->line, col = key ? n->key_col : n->col;
+    /* list items have no key: fall back to the value's position */
+    bool k = key && n->key_line > 0;
+    int line = k ? n->key_line : n->line, col = k ? n->key_col : n->col;
     if (line <= 0)
         snprintf(buf, sz, "%s", n->file ? n->file : "?");
     else
@@ -106,6 +108,8 @@ static const char *type_name(const struct deft_spec_field *f) {
     case DEFT_SPEC_T_FLOAT_MAP: return "{key: float}";
     case DEFT_SPEC_T_MSG: return "block";
     case DEFT_SPEC_T_ANY: return "any";
+    case DEFT_SPEC_T_STRING_MAP: return "{key: string}";
+    case DEFT_SPEC_T_MSG_LIST: return "[block]";
     }
     return "?";
 }
@@ -116,7 +120,8 @@ static const char *expect_text(enum deft_spec_type t) {
     case DEFT_SPEC_T_FLOAT: case DEFT_SPEC_T_FLOAT_LIST: case DEFT_SPEC_T_FLOAT_MAP:
         return "a number (e.g. 0.01)";
     case DEFT_SPEC_T_BOOL: return "true or false";
-    case DEFT_SPEC_T_STRING: case DEFT_SPEC_T_STRING_LIST: return "a string";
+    case DEFT_SPEC_T_STRING: case DEFT_SPEC_T_STRING_LIST: case DEFT_SPEC_T_STRING_MAP:
+        return "a string";
     default: return "a value";
     }
 }
@@ -250,6 +255,7 @@ static enum deft_status to_elem(const struct deft_spec_field *f, enum deft_spec_
     switch (t) {
     case DEFT_SPEC_T_STRING:
     case DEFT_SPEC_T_STRING_LIST:
+    case DEFT_SPEC_T_STRING_MAP:
         if (!utf8_valid(text))
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s: the string is not valid UTF-8", where, path);
         out->s = deft_strdup(text);
@@ -356,6 +362,24 @@ static void release_field(const struct deft_spec_field *f, void *obj) {
         *(int *)at_off(obj, f->count_offset) = 0;
         break;
     }
+    case DEFT_SPEC_T_STRING_MAP: {
+        struct deft_spec_str_kv *kv = *(struct deft_spec_str_kv **)p;
+        int n = *(int *)at_off(obj, f->count_offset);
+        for (int i = 0; kv && i < n; i++) deft_free(kv[i].key), deft_free(kv[i].value);
+        deft_free(kv);
+        *(struct deft_spec_str_kv **)p = NULL;
+        *(int *)at_off(obj, f->count_offset) = 0;
+        break;
+    }
+    case DEFT_SPEC_T_MSG_LIST: {
+        char *arr = *(char **)p;
+        int n = *(int *)at_off(obj, f->count_offset);
+        for (int i = 0; arr && i < n; i++) deft_spec_release(f->sub, arr + (size_t)i * f->sub->size);
+        deft_free(arr);
+        *(char **)p = NULL;
+        *(int *)at_off(obj, f->count_offset) = 0;
+        break;
+    }
     case DEFT_SPEC_T_MSG: deft_spec_release(f->sub, p); break;
     default: break;
     }
@@ -435,9 +459,64 @@ static enum deft_status store_list(const struct deft_spec_field *f, void *obj,
     return DEFT_OK;
 }
 
+/* Working entry of either map type (proto map<string, float|string>). */
+struct any_kv {
+    char *key;
+    double d;
+    char *s;
+};
+
+static void free_any_kv(struct any_kv *kv, int n) {
+    for (int j = 0; kv && j < n; j++) deft_free(kv[j].key), deft_free(kv[j].s);
+    deft_free(kv);
+}
+
+/* The old entries of a map field as working entries (copies). */
+static enum deft_status old_entries(const struct deft_spec_field *f, void *obj, struct any_kv *kv) {
+    int old_n = *(int *)at_off(obj, f->count_offset);
+    bool str = f->type == DEFT_SPEC_T_STRING_MAP;
+    for (int i = 0; i < old_n; i++) {
+        const char *key, *sv = NULL;
+        if (str) {
+            const struct deft_spec_str_kv *o = &(*(struct deft_spec_str_kv **)at_off(obj, f->offset))[i];
+            key = o->key, sv = o->value;
+        } else {
+            const struct deft_spec_kv *o = &(*(struct deft_spec_kv **)at_off(obj, f->offset))[i];
+            key = o->key, kv[i].d = o->value;
+        }
+        kv[i].key = deft_strdup(key);
+        kv[i].s = sv ? deft_strdup(sv) : NULL;
+        if (!kv[i].key || (sv && !kv[i].s)) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    }
+    return DEFT_OK;
+}
+
+/* Move working entries into the field (its own array type); kv is consumed. */
+static enum deft_status commit_entries(const struct deft_spec_field *f, void *obj, struct any_kv *kv,
+                                       int used) {
+    void *arr = NULL;
+    if (f->type == DEFT_SPEC_T_STRING_MAP) {
+        struct deft_spec_str_kv *o = used ? deft_calloc((size_t)used, sizeof *o) : NULL;
+        if (used && !o) return free_any_kv(kv, used), deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        for (int j = 0; j < used; j++) o[j].key = kv[j].key, o[j].value = kv[j].s;
+        arr = o;
+    } else {
+        struct deft_spec_kv *o = used ? deft_calloc((size_t)used, sizeof *o) : NULL;
+        if (used && !o) return free_any_kv(kv, used), deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        for (int j = 0; j < used; j++) o[j].key = kv[j].key, o[j].value = kv[j].d, deft_free(kv[j].s);
+        arr = o;
+    }
+    deft_free(kv);
+    release_field(f, obj);
+    *(void **)at_off(obj, f->offset) = arr;
+    *(int *)at_off(obj, f->count_offset) = used;
+    return DEFT_OK;
+}
+
 static enum deft_status store_map(const struct deft_spec_field *f, void *obj,
                                   const struct deft_spec_node *v, const char *path) {
     char where[300];
+    bool str = f->type == DEFT_SPEC_T_STRING_MAP;
     loc(v, false, where, sizeof where);
     /* entries: a plain map {r: 1, g: 2}, or protobuf map entries {key: "r" value: 1} (one, or a list) */
     const struct deft_spec_node *const *items = NULL;
@@ -457,37 +536,27 @@ static enum deft_status store_map(const struct deft_spec_field *f, void *obj,
         items = (const struct deft_spec_node *const *)v->kids;
         n = v->n;
     } else if (v->kind != DEFT_SPEC_NULL) {
-        return deft_set_error(DEFT_ERR_INVALID_ARG,
-                              "%s: %s: expected a mapping like {r: 103.9, g: 116.8, b: 123.7}, got '%.40s'",
-                              where, path, v->text ? v->text : "");
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s: expected a mapping like %s, got '%.40s'", where,
+                              path, str ? "{van: car, car: car}" : "{r: 103.9, g: 116.8, b: 123.7}",
+                              v->text ? v->text : "");
     }
     /* merge into the entries already there (defaults, or the file under a --set) */
-    struct deft_spec_kv *oldkv = *(struct deft_spec_kv **)at_off(obj, f->offset);
     int old_n = *(int *)at_off(obj, f->count_offset);
-    struct deft_spec_kv *kv = old_n + n ? deft_calloc((size_t)(old_n + n), sizeof *kv) : NULL;
+    struct any_kv *kv = old_n + n ? deft_calloc((size_t)(old_n + n), sizeof *kv) : NULL;
     if (old_n + n && !kv) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    enum deft_status s = DEFT_OK;
-    int used = 0, fresh = old_n; /* kv[0..fresh) untouched old keys, kv[fresh..used) given here */
-    for (int i = 0; i < old_n; i++) {
-        kv[i].key = deft_strdup(oldkv[i].key);
-        kv[i].value = oldkv[i].value;
-        if (!kv[i].key) {
-            s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        used++;
-    }
+    enum deft_status s = old_entries(f, obj, kv);
+    int used = old_n, fresh = old_n; /* kv[0..fresh) untouched old keys, kv[fresh..used) given here */
     for (int i = 0; !s && i < n; i++) {
         const struct deft_spec_node *it = items[i], *val = it;
         const char *key = it->key;
         char ip[PATH_MAX_LEN];
         if (entries) {
-            const struct deft_spec_node *k = deft_spec_map_get(it, "key");
-            val = deft_spec_map_get(it, "value");
-            if (it->kind != DEFT_SPEC_MAP || !k || !val || k->kind != DEFT_SPEC_SCALAR) {
+            const struct deft_spec_node *k = it->kind == DEFT_SPEC_MAP ? deft_spec_map_get(it, "key") : NULL;
+            val = it->kind == DEFT_SPEC_MAP ? deft_spec_map_get(it, "value") : NULL;
+            if (!k || !val || k->kind != DEFT_SPEC_SCALAR || it->n != 2) {
                 loc(it, false, where, sizeof where);
-                s = deft_set_error(DEFT_ERR_INVALID_ARG,
-                                   "%s: %s: each entry needs 'key: \"name\"' and 'value: number'", where, path);
+                s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s: each entry needs 'key: \"name\"' and 'value: %s'",
+                                   where, path, str ? "\"name\"" : "number");
                 break;
             }
             key = k->text;
@@ -507,34 +576,40 @@ static enum deft_status store_map(const struct deft_spec_field *f, void *obj,
         }
         union elem e;
         join(ip, path, key);
-        s = to_elem(f, DEFT_SPEC_T_FLOAT_MAP, val, ip, &e);
+        s = to_elem(f, f->type, val, ip, &e);
         if (s) break;
         if (slot < 0) {
             kv[used].key = deft_strdup(key);
             if (!kv[used].key) {
+                if (str) deft_free(e.s);
                 s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
                 break;
             }
             slot = used++;
         } else { /* an old key given again: move it into the "given here" part */
-            struct deft_spec_kv tmp = kv[slot];
+            struct any_kv tmp = kv[slot];
             memmove(kv + slot, kv + slot + 1, (size_t)(used - slot - 1) * sizeof *kv);
             kv[used - 1] = tmp;
             fresh--;
             slot = used - 1;
         }
-        kv[slot].value = e.d;
+        if (str) {
+            deft_free(kv[slot].s);
+            kv[slot].s = e.s;
+        } else {
+            kv[slot].d = e.d;
+        }
     }
     if (s) {
-        for (int j = 0; j < used; j++) deft_free(kv[j].key);
-        deft_free(kv);
+        free_any_kv(kv, old_n + n);
         return s;
     }
-    release_field(f, obj);
-    *(struct deft_spec_kv **)at_off(obj, f->offset) = kv;
-    *(int *)at_off(obj, f->count_offset) = used;
-    return DEFT_OK;
+    return commit_entries(f, obj, kv, used);
 }
+
+static enum deft_status store_msg_list(const struct deft_spec_field *f, void *obj,
+                                       const struct deft_spec_node *v, const char *path,
+                                       struct deft_spec_ctx *ctx);
 
 static enum deft_status store(const struct deft_spec_field *f, void *obj,
                               const struct deft_spec_node *v, const char *path,
@@ -596,7 +671,9 @@ static enum deft_status store(const struct deft_spec_field *f, void *obj,
                                   where, path);
         }
         return store_list(f, obj, v, path);
-    case DEFT_SPEC_T_FLOAT_MAP: return store_map(f, obj, v, path);
+    case DEFT_SPEC_T_FLOAT_MAP:
+    case DEFT_SPEC_T_STRING_MAP: return store_map(f, obj, v, path);
+    case DEFT_SPEC_T_MSG_LIST: return store_msg_list(f, obj, v, path, ctx);
     case DEFT_SPEC_T_MSG: {
         if (v->kind == DEFT_SPEC_SCALAR || v->kind == DEFT_SPEC_LIST) {
             loc(v, false, where, sizeof where);
@@ -617,6 +694,98 @@ static const struct deft_spec_field *find_field(const struct deft_spec_schema *s
     for (int i = 0; i < s->n_fields; i++)
         if (strcmp(s->fields[i].key, key) == 0) return &s->fields[i];
     return NULL;
+}
+
+/* Element i of a repeated block: a fresh defaulted struct filled from `item`
+ * (a block, or null for all defaults). */
+static enum deft_status fill_element(const struct deft_spec_field *f, void *el,
+                                     const struct deft_spec_node *item, const char *path,
+                                     struct deft_spec_ctx *ctx) {
+    char where[300];
+    enum deft_status s = deft_spec_defaults(f->sub, el);
+    if (s) return s;
+    if (item->kind == DEFT_SPEC_NULL) return DEFT_OK;
+    if (item->kind != DEFT_SPEC_MAP) {
+        loc(item, false, where, sizeof where);
+        return deft_set_error(DEFT_ERR_INVALID_ARG,
+                              "%s: '%s' is a block: write '%s { ... }' once per entry (protobuf text) or a "
+                              "list of blocks (YAML)",
+                              where, path, f->key);
+    }
+    return deft_spec_apply(f->sub, el, item, path, ctx);
+}
+
+static bool all_digits(const char *k) {
+    if (!k || !*k || strlen(k) > 6) return false;
+    for (; *k; k++)
+        if (*k < '0' || *k > '9') return false;
+    return true;
+}
+
+/* --set into a repeated block: `.N.field=...` edits entry N (N = count appends
+ * one); `.field=...` edits the only entry. */
+static enum deft_status override_msg_list(const struct deft_spec_field *f, void *obj,
+                                          const struct deft_spec_node *v, const char *path,
+                                          struct deft_spec_ctx *ctx) {
+    char where[300], ip[PATH_MAX_LEN];
+    int *cnt = at_off(obj, f->count_offset);
+    char **arr = at_off(obj, f->offset);
+    size_t sz = f->sub->size;
+    loc(v, false, where, sizeof where);
+    if (v->kind != DEFT_SPEC_MAP || v->n == 0 || !all_digits(v->kids[0]->key)) {
+        if (*cnt != 1)
+            return deft_set_error(DEFT_ERR_INVALID_ARG,
+                                  "%s: %s has %d entries: pick one by its index, e.g. %s.0.<field>=...", where,
+                                  path, *cnt, path);
+        snprintf(ip, sizeof ip, "%s[0]", path);
+        return deft_spec_apply(f->sub, *arr, v, ip, ctx);
+    }
+    const struct deft_spec_node *kid = v->kids[0];
+    int idx = atoi(kid->key);
+    if (idx > *cnt)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s has %d entries: index %d is out of range (0..%d)",
+                              where, path, *cnt, idx, *cnt);
+    snprintf(ip, sizeof ip, "%s[%d]", path, idx);
+    if (idx == *cnt) { /* append */
+        char *na = deft_realloc(*arr, (size_t)(*cnt + 1) * sz);
+        if (!na) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        *arr = na;
+        memset(na + (size_t)idx * sz, 0, sz);
+        (*cnt)++;
+        enum deft_status s = deft_spec_defaults(f->sub, na + (size_t)idx * sz);
+        if (s) return s;
+    }
+    if (kid->kind != DEFT_SPEC_MAP)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s is a block: set one of its fields (%s.%d.<field>=...)",
+                              where, ip, path, idx);
+    return deft_spec_apply(f->sub, *arr + (size_t)idx * sz, kid, ip, ctx);
+}
+
+static enum deft_status store_msg_list(const struct deft_spec_field *f, void *obj,
+                                       const struct deft_spec_node *v, const char *path,
+                                       struct deft_spec_ctx *ctx) {
+    char ip[PATH_MAX_LEN];
+    if (ctx && ctx->skip_required && v->kind == DEFT_SPEC_MAP) return override_msg_list(f, obj, v, path, ctx);
+    int n = v->kind == DEFT_SPEC_LIST ? v->n : v->kind == DEFT_SPEC_NULL ? 0 : 1;
+    size_t sz = f->sub->size;
+    char *arr = n ? deft_calloc((size_t)n, sz) : NULL;
+    if (n && !arr) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    enum deft_status s = DEFT_OK;
+    int done = 0;
+    for (int i = 0; !s && i < n; i++) {
+        snprintf(ip, sizeof ip, "%s[%d]", path, i);
+        s = fill_element(f, arr + (size_t)i * sz, v->kind == DEFT_SPEC_LIST ? v->kids[i] : v, ip, ctx);
+        done = i + 1; /* a failed element may be half-filled: release it too */
+    }
+    if (s) {
+        for (int i = 0; i < done; i++) deft_spec_release(f->sub, arr + (size_t)i * sz);
+        deft_free(arr);
+        return s;
+    }
+    release_field(f, obj);
+    *(char **)at_off(obj, f->offset) = arr;
+    *(int *)at_off(obj, f->count_offset) = n;
+    return DEFT_OK;
 }
 
 enum deft_status deft_spec_apply(const struct deft_spec_schema *s, void *obj,
@@ -924,6 +1093,23 @@ static bool field_equal(const struct deft_spec_field *fd, const void *a, const v
             *(const bool *)at_coff(a, fd->count_offset) != *(const bool *)at_coff(b, fd->count_offset))
             return false;
         return msg_equal(fd->sub, pa, pb);
+    case DEFT_SPEC_T_STRING_MAP:
+    case DEFT_SPEC_T_MSG_LIST: {
+        na = *(const int *)at_coff(a, fd->count_offset);
+        nb = *(const int *)at_coff(b, fd->count_offset);
+        if (na != nb) return false;
+        for (int k = 0; k < na; k++) {
+            if (fd->type == DEFT_SPEC_T_MSG_LIST) {
+                size_t off = (size_t)k * fd->sub->size;
+                if (!msg_equal(fd->sub, *(char *const *)pa + off, *(char *const *)pb + off)) return false;
+                continue;
+            }
+            const struct deft_spec_str_kv *x = &(*(struct deft_spec_str_kv *const *)pa)[k];
+            const struct deft_spec_str_kv *y = &(*(struct deft_spec_str_kv *const *)pb)[k];
+            if (strcmp(x->key, y->key) != 0 || strcmp(x->value, y->value) != 0) return false;
+        }
+        return true;
+    }
     default: return true;
     }
 }
@@ -984,6 +1170,33 @@ void deft_spec_print(const struct deft_spec_schema *s, const void *obj, const vo
             fputc('\n', f);
             deft_spec_print(fd->sub, p, defaults ? at_coff(defaults, fd->offset) : NULL, f, indent + 2);
             continue;
+        case DEFT_SPEC_T_STRING_MAP: {
+            int m = *(const int *)at_coff(obj, fd->count_offset);
+            fputs(" {", f);
+            for (int k = 0; k < m; k++) {
+                const struct deft_spec_str_kv *kv = &(*(struct deft_spec_str_kv *const *)p)[k];
+                if (k) fputs(", ", f);
+                print_string(f, kv->key);
+                fputs(": ", f);
+                print_string(f, kv->value);
+            }
+            fputc('}', f);
+            break;
+        }
+        case DEFT_SPEC_T_MSG_LIST: {
+            /* a block list: "-" then the element's fields indented below it */
+            int m = *(const int *)at_coff(obj, fd->count_offset);
+            if (!m) {
+                fputs(" []\n", f);
+                continue;
+            }
+            fputc('\n', f);
+            for (int k = 0; k < m; k++) {
+                fprintf(f, "%*s-\n", indent + 2, "");
+                deft_spec_print(fd->sub, *(char *const *)p + (size_t)k * fd->sub->size, NULL, f, indent + 4);
+            }
+            continue;
+        }
         default: break;
         }
         fputc('\n', f);
@@ -1005,6 +1218,7 @@ void deft_spec_help(const struct deft_spec_schema *s, FILE *f, const char *prefi
                                           : fd->type == DEFT_SPEC_T_BOOL  ? "false"
                                           : fd->type == DEFT_SPEC_T_ENUM  ? enum_name(fd->enums, 0)
                                           : fd->type == DEFT_SPEC_T_FLOAT_MAP ? "{}"
+                                          : fd->type == DEFT_SPEC_T_STRING_MAP ? "{}"
                                           : fd->type >= DEFT_SPEC_T_INT_LIST ? "[]"
                                                                             : "0");
         char a[32], b[32];
@@ -1031,5 +1245,10 @@ void deft_spec_help(const struct deft_spec_schema *s, FILE *f, const char *prefi
                  : (fd->flags & DEFT_SPEC_DEFT) ? " (deft extension)" : "");
         fprintf(f, "%-48s %-12s %-12s %s%s%s\n", fp, type_name(fd), def, fd->help ? fd->help : "", range, tags);
         if (fd->type == DEFT_SPEC_T_MSG) deft_spec_help(fd->sub, f, fp);
+        if (fd->type == DEFT_SPEC_T_MSG_LIST) {
+            char ep[PATH_MAX_LEN];
+            snprintf(ep, sizeof ep, "%s[]", fp);
+            deft_spec_help(fd->sub, f, ep);
+        }
     }
 }

@@ -82,6 +82,9 @@ enum deft_spec_type {
     DEFT_SPEC_T_MSG,        /* nested struct at offset, its table in ->sub; optional bool
                                "present" flag at count_offset */
     DEFT_SPEC_T_ANY,        /* anything is accepted and dropped (blocks deft ignores) */
+    DEFT_SPEC_T_STRING_MAP, /* struct deft_spec_str_kv * + int count (proto map<string,string>) */
+    DEFT_SPEC_T_MSG_LIST,   /* repeated block: array of structs (sub->size bytes each) + int
+                               count; in --set, a numeric key picks the element (.0.x=...) */
 };
 
 struct deft_spec_enum_val {
@@ -120,6 +123,7 @@ struct deft_spec_schema {
     const char *name; /* for help output ("ModelConfig") */
     const struct deft_spec_field *fields;
     int n_fields;
+    size_t size;      /* sizeof the struct: needed when the schema is a T_MSG_LIST element */
 };
 
 /* Mapping context: what `apply` needs besides the table. */
@@ -161,6 +165,35 @@ void deft_spec_print(const struct deft_spec_schema *s, const void *obj, const vo
                      int indent);
 /* --help-spec: one line per field with type, default, range and meaning. */
 void deft_spec_help(const struct deft_spec_schema *s, FILE *f, const char *prefix);
+
+/* ---- shared load path (spec_load.c), used by the YOLO spec and later ones --- */
+
+/* Whole file into memory (DEFT_ERR_NOT_FOUND when it does not exist: a wrong
+ * -e path is bad input). *text is NUL-terminated; deft_free it. */
+DEFT_NODISCARD enum deft_status deft_spec_read_file(const char *path, char **text, size_t *n);
+/* Flavour from the name's extension, else from the text (prototxt when the
+ * first field opens a block). Never returns AUTO or TAO_PYT. */
+enum deft_spec_format deft_spec_detect_format(const char *name, const char *text, size_t n);
+/* The node at a dotted path ("a.b.c") under root, NULL when absent. */
+const struct deft_spec_node *deft_spec_node_at(const struct deft_spec_node *root, const char *path);
+/* "file:line:col" of the value at `path` when the file wrote it, else "file". */
+void deft_spec_where(const struct deft_spec_node *root, const char *file, const char *path, char *buf,
+                     size_t n);
+
+/* One spec through schema `s` into obj: overrides checked first, text parsed
+ * (fmt AUTO: detected), defaults, the tree applied, the overrides applied in
+ * order. On success *tree_out holds the parsed tree (for positions in later
+ * checks; deft_spec_node_free it), *ignored_out the IGNORED fields met
+ * (deft_malloc'd, never NULL) and *fmt_out the flavour. On failure obj may be
+ * half-filled: deft_spec_release it. */
+DEFT_NODISCARD enum deft_status deft_spec_load_into(const struct deft_spec_schema *s, void *obj,
+                                                   const char *text, size_t n, const char *file,
+                                                   enum deft_spec_format fmt,
+                                                   const char *const *overrides, int n_overrides,
+                                                   const char *help_cmd,
+                                                   struct deft_spec_node **tree_out,
+                                                   char **ignored_out,
+                                                   enum deft_spec_format *fmt_out);
 
 /* Scalar conversions shared with task code. */
 bool deft_spec_parse_double(const char *s, double *out);

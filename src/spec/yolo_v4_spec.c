@@ -1,0 +1,1043 @@
+/* yolo_v4_spec.c - the YOLOv4 / YOLOv4-tiny spec (spec module): schema
+ * tables for TAO's yolo_v4 Experiment (protobuf text and deft YAML share
+ * them), then the checks TAO's spec loader makes plus deft's own (anchors,
+ * arch/nlayers, tiny heads, sizes, data sources, class list), and the config
+ * read back as YAML, --help-spec and the --dry_run summary. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include "deft/yolo_spec.h"
+#include "spec/spec_impl.h"
+
+#define NO_OFF DEFT_SPEC_NO_OFFSET
+#define REQ DEFT_SPEC_REQUIRED
+#define IGN DEFT_SPEC_IGNORED
+#define EXT DEFT_SPEC_DEFT
+#define GE DEFT_SPEC_MIN
+#define LE DEFT_SPEC_MAX
+#define GT DEFT_SPEC_MIN_EXCL
+#define HELP_CMD "deft yolo_v4 --help-spec"
+
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define F_STR(T, m, def, fl, help) {#m, DEFT_SPEC_T_STRING, offsetof(T, m), NO_OFF, def, 0, 0, fl, help, NULL, NULL, NULL}
+#define F_INT(T, m, def, lo, hi, fl, help) {#m, DEFT_SPEC_T_INT, offsetof(T, m), NO_OFF, def, lo, hi, fl, help, NULL, NULL, NULL}
+#define F_FLT(T, m, def, lo, hi, fl, help) {#m, DEFT_SPEC_T_FLOAT, offsetof(T, m), NO_OFF, def, lo, hi, fl, help, NULL, NULL, NULL}
+#define F_BOOL(T, m, def, fl, help) {#m, DEFT_SPEC_T_BOOL, offsetof(T, m), NO_OFF, def, 0, 0, fl, help, NULL, NULL, NULL}
+#define F_ENUM(T, m, def, vals, fl, help) {#m, DEFT_SPEC_T_ENUM, offsetof(T, m), NO_OFF, def, 0, 0, fl, help, NULL, vals, NULL}
+#define F_FLIST(T, m, cnt, lo, hi, fl, help) {#m, DEFT_SPEC_T_FLOAT_LIST, offsetof(T, m), offsetof(T, cnt), NULL, lo, hi, fl, help, NULL, NULL, NULL}
+#define F_MAP(T, m, cnt, lo, fl, help) {#m, DEFT_SPEC_T_FLOAT_MAP, offsetof(T, m), offsetof(T, cnt), NULL, lo, 0, fl, help, NULL, NULL, NULL}
+#define F_SMAP(T, m, cnt, fl, help) {#m, DEFT_SPEC_T_STRING_MAP, offsetof(T, m), offsetof(T, cnt), NULL, 0, 0, fl, help, NULL, NULL, NULL}
+#define F_MSG(T, m, sub, fl, help) {#m, DEFT_SPEC_T_MSG, offsetof(T, m), NO_OFF, NULL, 0, 0, fl, help, &sub, NULL, NULL}
+#define F_OPT(T, m, has, sub, fl, help) {#m, DEFT_SPEC_T_MSG, offsetof(T, m), offsetof(T, has), NULL, 0, 0, fl, help, &sub, NULL, NULL}
+#define F_ONEOF(T, m, has, sub, group, fl, help) {#m, DEFT_SPEC_T_MSG, offsetof(T, m), offsetof(T, has), NULL, 0, 0, fl, help, &sub, NULL, group}
+#define F_LIST(T, m, cnt, sub, fl, help) {#m, DEFT_SPEC_T_MSG_LIST, offsetof(T, m), offsetof(T, cnt), NULL, 0, 0, fl, help, &sub, NULL, NULL}
+#define F_ANY(key, help) {key, DEFT_SPEC_T_ANY, 0, NO_OFF, NULL, 0, 0, IGN, help, NULL, NULL, NULL}
+#define SCHEMA(T, name, fields) {name, fields, N_OF(fields), sizeof(T)}
+
+/* ---- yolov4_config --------------------------------------------------------- */
+
+#define T struct deft_yolo_v4_config
+static const struct deft_spec_field v4_fields[] = {
+    F_STR(T, big_anchor_shape, NULL, 0, "anchors of the stride-32 head, \"[(w, h), ...]\" in input pixels"),
+    F_STR(T, mid_anchor_shape, NULL, 0, "anchors of the stride-16 head"),
+    F_STR(T, small_anchor_shape, NULL, 0, "anchors of the stride-8 head (empty for cspdarknet_tiny)"),
+    F_FLT(T, matching_neutral_box_iou, "0.5", 0.25, 1, GT | LE,
+          "predictions overlapping a GT above this IoU get no 'no object' loss"),
+    F_FLT(T, box_matching_iou, "0.25", 0, 1, GT | LE, "anchors whose shape IoU with a GT exceeds this also take it"),
+    F_STR(T, arch, NULL, REQ, "backbone: resnet, cspdarknet, cspdarknet_tiny, mobilenet_v2, darknet, vgg, ..."),
+    F_INT(T, nlayers, NULL, 0, 1000, GE | LE, "depth for resnet (10/18/34/50/101), cspdarknet/darknet (19/53), vgg (16/19)"),
+    F_INT(T, arch_conv_blocks, NULL, 0, 2, GE | LE, "extra conv blocks (read by YOLOv3 only)"),
+    F_FLT(T, loss_loc_weight, NULL, 0, 0, GE, "weight of the CIoU box loss (0: off, as in TAO)"),
+    F_FLT(T, loss_neg_obj_weights, NULL, 0, 0, GE, "weight of the 'no object' loss (0: off, as in TAO)"),
+    F_FLT(T, loss_class_weights, NULL, 0, 0, GE, "weight of the class loss (0: off, as in TAO)"),
+    F_FLIST(T, freeze_blocks, n_freeze_blocks, 0, 0, GE, "backbone blocks whose weights stay fixed (repeated)"),
+    F_BOOL(T, freeze_bn, NULL, 0, "keep batch-norm statistics and parameters fixed"),
+    F_BOOL(T, force_relu, NULL, 0, "ReLU instead of LeakyReLU / Mish everywhere"),
+    F_STR(T, activation, NULL, 0, "leaky_relu (default when empty), relu or mish"),
+    F_FLT(T, focal_loss_alpha, NULL, 0, 1, GE | LE, "focal loss alpha in [0, 1) (focal loss when alpha and gamma > 0)"),
+    F_FLT(T, focal_loss_gamma, NULL, 0, 0, GE, "focal loss gamma"),
+    F_FLT(T, label_smoothing, NULL, 0, 0.3, GE | LE, "objectness/class target smoothing s: y(1-s) + s/2"),
+    F_FLT(T, big_grid_xy_extend, NULL, 0, 0.3, GE | LE, "stride-32 head: xy = sigmoid(t)(1+e) - e/2"),
+    F_FLT(T, mid_grid_xy_extend, NULL, 0, 0.3, GE | LE, "stride-16 head grid extension"),
+    F_FLT(T, small_grid_xy_extend, NULL, 0, 0.3, GE | LE, "stride-8 head grid extension (0 for cspdarknet_tiny)"),
+};
+#undef T
+static const struct deft_spec_schema v4_schema = SCHEMA(struct deft_yolo_v4_config, "YOLOv4Config", v4_fields);
+
+/* ---- training_config --------------------------------------------------------- */
+
+#define T struct deft_yolo_lr_anneal
+static const struct deft_spec_field anneal_fields[] = {
+    F_FLT(T, min_learning_rate, NULL, 0, 0, GE, "lr at the start and the end"),
+    F_FLT(T, max_learning_rate, NULL, 0, 0, GT | REQ, "lr between soft_start and annealing"),
+    F_FLT(T, soft_start, NULL, 0, 1, GE | LE, "fraction of the run spent ramping up"),
+    F_FLT(T, annealing, NULL, 0, 1, GE | LE, "fraction of the run where the lr starts to fall"),
+};
+#undef T
+#define T struct deft_yolo_lr_cosine
+static const struct deft_spec_field cosine_fields[] = {
+    F_FLT(T, max_learning_rate, NULL, 0, 0, GT | REQ, "lr reached at soft_start"),
+    F_FLT(T, soft_start, NULL, 0, 1, GE | LE, "fraction of the run spent ramping up"),
+    F_FLT(T, min_learning_rate, NULL, 0, 0, GE, "lr at the start and the end"),
+};
+#undef T
+static const struct deft_spec_schema anneal_schema =
+    SCHEMA(struct deft_yolo_lr_anneal, "SoftStartAnnealingScheduleConfig", anneal_fields);
+static const struct deft_spec_schema cosine_schema =
+    SCHEMA(struct deft_yolo_lr_cosine, "SoftStartCosineAnnealingScheduleConfig", cosine_fields);
+
+#define T struct deft_yolo_lr_config
+static const struct deft_spec_field lr_fields[] = {
+    F_ONEOF(T, soft_start_annealing_schedule, has_soft_start_annealing_schedule, anneal_schema, "learning_rate",
+            REQ, "ramp up, hold, anneal"),
+    F_ONEOF(T, soft_start_cosine_annealing_schedule, has_soft_start_cosine_annealing_schedule, cosine_schema,
+            "learning_rate", REQ, "ramp up, then cosine decay"),
+};
+#undef T
+static const struct deft_spec_schema lr_schema = SCHEMA(struct deft_yolo_lr_config, "LearningRateConfig", lr_fields);
+
+#define T struct deft_yolo_adam
+static const struct deft_spec_field adam_fields[] = {
+    F_FLT(T, epsilon, "1e-07", 0, 0, GT, "denominator epsilon"),
+    F_FLT(T, beta1, "0.9", 0, 1, GE | LE, "first-moment decay"),
+    F_FLT(T, beta2, "0.999", 0, 1, GE | LE, "second-moment decay"),
+    F_BOOL(T, amsgrad, NULL, 0, "AMSGrad variant"),
+};
+#undef T
+#define T struct deft_yolo_sgd
+static const struct deft_spec_field sgd_fields[] = {
+    F_FLT(T, momentum, NULL, 0, 1, GE | LE, "momentum"),
+    F_BOOL(T, nesterov, NULL, 0, "Nesterov momentum"),
+};
+#undef T
+#define T struct deft_yolo_rmsprop
+static const struct deft_spec_field rmsprop_fields[] = {
+    F_FLT(T, rho, "0.9", 0, 1, GE | LE, "squared-gradient decay"),
+    F_FLT(T, momentum, NULL, 0, 1, GE | LE, "momentum"),
+    F_FLT(T, epsilon, "1e-07", 0, 0, GT, "denominator epsilon"),
+    F_BOOL(T, centered, NULL, 0, "centered RMSProp"),
+};
+#undef T
+static const struct deft_spec_schema adam_schema = SCHEMA(struct deft_yolo_adam, "AdamOptimizerConfig", adam_fields);
+static const struct deft_spec_schema sgd_schema = SCHEMA(struct deft_yolo_sgd, "SGDOptimizerConfig", sgd_fields);
+static const struct deft_spec_schema rmsprop_schema =
+    SCHEMA(struct deft_yolo_rmsprop, "RMSpropOptimizerConfig", rmsprop_fields);
+
+#define T struct deft_yolo_optimizer_config
+static const struct deft_spec_field optim_fields[] = {
+    F_ONEOF(T, adam, has_adam, adam_schema, "optimizer", REQ, "Adam"),
+    F_ONEOF(T, sgd, has_sgd, sgd_schema, "optimizer", REQ, "SGD"),
+    F_ONEOF(T, rmsprop, has_rmsprop, rmsprop_schema, "optimizer", REQ, "RMSProp"),
+};
+#undef T
+static const struct deft_spec_schema optim_schema = SCHEMA(struct deft_yolo_optimizer_config, "OptimizerConfig", optim_fields);
+
+static const struct deft_spec_enum_val reg_vals[] = {
+    {"NO_REG", DEFT_YOLO_REG_NONE}, {"L1", DEFT_YOLO_REG_L1}, {"L2", DEFT_YOLO_REG_L2}, {NULL, 0}};
+#define T struct deft_yolo_regularizer
+static const struct deft_spec_field reg_fields[] = {
+    F_ENUM(T, type, "NO_REG", reg_vals, 0, "weight regularizer"),
+    F_FLT(T, weight, NULL, 0, 0, GE, "strength (L1: loss += weight * sum|w|, L2: weight * sum w^2)"),
+};
+#undef T
+static const struct deft_spec_schema reg_schema = SCHEMA(struct deft_yolo_regularizer, "RegularizerConfig", reg_fields);
+
+#define T struct deft_yolo_cost_scaling
+static const struct deft_spec_field cost_fields[] = {
+    F_BOOL(T, enabled, NULL, 0, "loss scaling for mixed precision"),
+    F_FLT(T, initial_exponent, NULL, 0, 0, 0, "initial log2 scale"),
+    F_FLT(T, increment, NULL, 0, 0, 0, "scale increment"),
+    F_FLT(T, decrement, NULL, 0, 0, 0, "scale decrement"),
+};
+#undef T
+static const struct deft_spec_schema cost_schema = SCHEMA(struct deft_yolo_cost_scaling, "CostScalingConfig", cost_fields);
+
+#define T struct deft_yolo_early_stopping
+static const struct deft_spec_field es_fields[] = {
+    F_STR(T, monitor, "\"loss\"", 0, "quantity watched (TAO: only 'loss')"),
+    F_FLT(T, min_delta, NULL, 0, 0, GE, "smallest change that counts as progress"),
+    F_INT(T, patience, NULL, 1, 0, GE | REQ, "epochs without progress before stopping"),
+};
+#undef T
+static const struct deft_spec_schema es_schema = SCHEMA(struct deft_yolo_early_stopping, "EarlyStopping", es_fields);
+
+#define T struct deft_yolo_visualizer
+static const struct deft_spec_field vis_fields[] = {
+    F_BOOL(T, enabled, NULL, 0, "TensorBoard images"),
+    F_INT(T, num_images, "3", 0, 0, GE, "images per summary"),
+    F_BOOL(T, weight_histograms, NULL, 0, "weight histograms"),
+    F_ANY("wandb_config", "Weights & Biases settings (TAO)"),
+    F_ANY("clearml_config", "ClearML settings (TAO)"),
+};
+#undef T
+static const struct deft_spec_schema vis_schema = SCHEMA(struct deft_yolo_visualizer, "VisualizerConfig", vis_fields);
+
+#define T struct deft_yolo_training_config
+static const struct deft_spec_field train_fields[] = {
+    F_INT(T, batch_size_per_gpu, "8", 1, 65536, GE | LE | REQ, "images per batch"),
+    F_INT(T, num_epochs, "80", 1, 1000000, GE | LE | REQ, "passes over the training set"),
+    F_MSG(T, learning_rate, lr_schema, REQ, "learning-rate schedule"),
+    F_MSG(T, regularizer, reg_schema, 0, "weight regularizer"),
+    F_MSG(T, optimizer, optim_schema, REQ, "one of adam / sgd / rmsprop"),
+    F_MSG(T, cost_scaling, cost_schema, IGN, "mixed-precision loss scaling (TAO)"),
+    F_INT(T, checkpoint_interval, "10", 1, 0, GE, "save a checkpoint (and validate) every N epochs"),
+    F_BOOL(T, enable_qat, NULL, IGN, "quantization-aware training"),
+    F_STR(T, resume_model_path, NULL, 0, "checkpoint to resume (one of the three model paths)"),
+    F_STR(T, pretrain_model_path, NULL, 0, "weights to start from: a deft classification model or .pth/.onnx/.safetensors"),
+    F_STR(T, pruned_model_path, NULL, 0, "a pruned model to retrain (its graph and weights)"),
+    F_STR(T, pretrained_model_path, NULL, EXT, "alias of pretrain_model_path"),
+    F_INT(T, max_queue_size, NULL, 0, 0, GE | IGN, "Keras loader queue length"),
+    F_INT(T, n_workers, NULL, 0, 1024, GE | LE, "image decoding threads (0: one per core)"),
+    F_BOOL(T, use_multiprocessing, NULL, IGN, "Keras loader processes"),
+    F_OPT(T, early_stopping, has_early_stopping, es_schema, 0, "stop when the loss stops improving"),
+    F_MSG(T, visualizer, vis_schema, IGN, "TAO TensorBoard visualizer"),
+    F_BOOL(T, model_ema, NULL, 0, "keep an exponential moving average of the weights for evaluation"),
+};
+#undef T
+static const struct deft_spec_schema train_schema = SCHEMA(struct deft_yolo_training_config, "TrainingConfig", train_fields);
+
+/* ---- eval, nms, augmentation ------------------------------------------------------ */
+
+static const struct deft_spec_enum_val ap_vals[] = {
+    {"SAMPLE", DEFT_YOLO_AP_SAMPLE}, {"INTEGRATE", DEFT_YOLO_AP_INTEGRATE}, {NULL, 0}};
+#define T struct deft_yolo_eval_config
+static const struct deft_spec_field eval_fields[] = {
+    F_ENUM(T, average_precision_mode, "SAMPLE", ap_vals, 0, "AP: SAMPLE = VOC 11-point, INTEGRATE = all-point area"),
+    F_INT(T, batch_size, "8", 1, 65536, GE | LE, "images per batch"),
+    F_FLT(T, matching_iou_threshold, "0.5", 0, 1, GT | LE, "IoU for a detection to match a GT"),
+    F_BOOL(T, visualize_pr_curve, NULL, 0, "plot the precision-recall curves"),
+};
+#undef T
+static const struct deft_spec_schema eval_schema = SCHEMA(struct deft_yolo_eval_config, "EvalConfig", eval_fields);
+
+#define T struct deft_yolo_nms_config
+static const struct deft_spec_field nms_fields[] = {
+    F_FLT(T, confidence_threshold, NULL, 0, 1, GE | LE, "drop boxes scoring below this"),
+    F_FLT(T, clustering_iou_threshold, "0.5", 0, 1, GT | LE, "NMS IoU: a box overlapping a better one more is dropped"),
+    F_INT(T, top_k, "200", 1, 100000, GE | LE, "boxes kept per image"),
+    F_INT(T, infer_nms_score_bits, NULL, 0, 32, GE | LE, "score bits of TensorRT's NMS plugin (export)"),
+    F_BOOL(T, force_on_cpu, NULL, IGN, "TAO: NMS on the CPU (deft always is)"),
+};
+#undef T
+static const struct deft_spec_schema nms_schema = SCHEMA(struct deft_yolo_nms_config, "NMSConfig", nms_fields);
+
+#define T struct deft_yolo_augmentation_config
+static const struct deft_spec_field aug_fields[] = {
+    F_FLT(T, hue, NULL, 0, 1, GE | LE, "hue shift up to +-hue*180 degrees"),
+    F_FLT(T, saturation, "1.5", 1, 0, GE, "saturation factor in [1/s, s]"),
+    F_FLT(T, exposure, "1.5", 1, 0, GE, "exposure factor in [1/e, e]"),
+    F_FLT(T, vertical_flip, NULL, 0, 1, GE | LE, "vertical flip probability"),
+    F_FLT(T, horizontal_flip, NULL, 0, 1, GE | LE, "horizontal flip probability"),
+    F_FLT(T, jitter, NULL, 0, 1, GE | LE, "crop/pad each side by up to +-jitter of the size"),
+    F_INT(T, output_width, NULL, 32, 16384, GE | LE | REQ, "network input width (multiple of 32)"),
+    F_INT(T, output_height, NULL, 32, 16384, GE | LE | REQ, "network input height (multiple of 32)"),
+    F_INT(T, output_channel, "3", 1, 3, GE | LE, "input channels: 3 (BGR) or 1"),
+    F_INT(T, output_depth, NULL, 0, 16, GE | LE, "bits per channel: 8 (0 = 8), or 16 for grayscale PNG"),
+    F_INT(T, randomize_input_shape_period, NULL, 0, 0, GE, "every N batches redraw the input size in 0.6-1.5x (0: off)"),
+    F_FLT(T, mosaic_prob, NULL, 0, 1, GE | LE, "chance of a 4-image mosaic"),
+    F_FLT(T, mosaic_min_ratio, "0.2", 0, 0.5, GT, "mosaic split point in [ratio, 1 - ratio], ratio in (0, 0.5)"),
+    F_MAP(T, image_mean, n_image_mean, 0, 0, "per-channel mean to subtract: {r, g, b} or {l} (0-255)"),
+};
+#undef T
+static const struct deft_spec_schema aug_schema = SCHEMA(struct deft_yolo_augmentation_config, "AugmentationConfig", aug_fields);
+
+/* ---- dataset_config, class weighting, top --------------------------------------------- */
+
+#define T struct deft_yolo_data_source
+static const struct deft_spec_field src_fields[] = {
+    F_STR(T, label_directory_path, NULL, 0, "KITTI label files (one .txt per image)"),
+    F_STR(T, tfrecords_path, NULL, 0, "TAO TFRecords (deft reads labels directly: give label_directory_path)"),
+    F_STR(T, image_directory_path, NULL, 0, "the images"),
+    F_STR(T, root_path, NULL, 0, "prefix for relative paths of this source"),
+    F_FLT(T, source_weight, NULL, 0, 0, GE, "sampling weight of this source"),
+    F_STR(T, split_list_path, NULL, EXT, "file of image stems (one a line) selecting this split"),
+};
+#undef T
+static const struct deft_spec_schema src_schema = SCHEMA(struct deft_yolo_data_source, "YOLOv3DataSource", src_fields);
+
+#define T struct deft_yolo_dataset_config
+static const struct deft_spec_field ds_fields[] = {
+    F_LIST(T, data_sources, n_data_sources, src_schema, REQ, "training data (repeated)"),
+    F_SMAP(T, target_class_mapping, n_target_class_mapping, REQ,
+           "label name -> class name; several names may map to one class"),
+    F_INT(T, validation_fold, NULL, 0, 0, GE | IGN, "TFRecords fold used for validation"),
+    F_LIST(T, validation_data_sources, n_validation_data_sources, src_schema, 0, "validation data (repeated)"),
+    F_BOOL(T, include_difficult_in_training, NULL, 0, "train on boxes marked difficult (KITTI occluded != 0)"),
+    F_STR(T, type, NULL, 0, "label format: kitti (default), coco; deft also voc"),
+    F_STR(T, image_extension, NULL, 0, "image file extension (\"\": jpg, jpeg, png, bmp)"),
+    F_BOOL(T, is_monochrome, NULL, 0, "grayscale images"),
+};
+#undef T
+static const struct deft_spec_schema ds_schema = SCHEMA(struct deft_yolo_dataset_config, "YOLOv3DatasetConfig", ds_fields);
+
+#define T struct deft_yolo_class_weighting_config
+static const struct deft_spec_field cw_fields[] = {
+    F_MAP(T, class_weighting, n_class_weighting, 0, 0, "class name -> loss weight (1 when absent)"),
+    F_BOOL(T, enable_auto, NULL, IGN, "TAO placeholder"),
+};
+#undef T
+static const struct deft_spec_schema cw_schema =
+    SCHEMA(struct deft_yolo_class_weighting_config, "ClassWeightingConfig", cw_fields);
+
+#define T struct deft_yolo_config
+static const struct deft_spec_field top_fields[] = {
+    F_MSG(T, yolov4_config, v4_schema, REQ, "the network, anchors, matching and loss"),
+    F_MSG(T, training_config, train_schema, REQ, "training"),
+    F_MSG(T, eval_config, eval_schema, 0, "evaluation"),
+    F_MSG(T, nms_config, nms_schema, 0, "non-maximum suppression"),
+    F_MSG(T, augmentation_config, aug_schema, REQ, "input size and augmentation"),
+    F_MSG(T, dataset_config, ds_schema, REQ, "data sources and classes"),
+    F_MSG(T, class_weighting_config, cw_schema, 0, "per-class loss weights"),
+    F_INT(T, random_seed, NULL, 0, 0, GE, "seed for initialization, shuffling and augmentation"),
+    F_STR(T, results_dir, NULL, EXT, "default results directory (-r wins)"),
+};
+#undef T
+static const struct deft_spec_schema yolo_schema = SCHEMA(struct deft_yolo_config, "Experiment", top_fields);
+
+/* ---- anchors ------------------------------------------------------------------------ */
+
+static const char *skip_ws(const char *p) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+/* A positive finite number at *pp (advanced past it). */
+static bool read_number(const char **pp, double *out) {
+    const char *p = *pp, *st = p;
+    if (*p == '+' || *p == '-') p++;
+    while ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' ||
+           ((*p == '+' || *p == '-') && (p[-1] == 'e' || p[-1] == 'E')))
+        p++;
+    char buf[48];
+    size_t l = (size_t)(p - st);
+    if (l == 0 || l >= sizeof buf) return false;
+    memcpy(buf, st, l);
+    buf[l] = 0;
+    if (!deft_spec_parse_double(buf, out)) return false;
+    *pp = p;
+    return true;
+}
+
+enum deft_status deft_yolo_parse_anchors(const char *text, struct deft_yolo_anchor *out, int max, int *n,
+                                         int *err_at) {
+    *n = 0;
+    *err_at = 0;
+    const char *p = skip_ws(text ? text : "");
+    if (!*p) return DEFT_OK;
+    bool bracket = *p == '[';
+    if (bracket) p = skip_ws(p + 1);
+#define FAIL(...) (*err_at = (int)(p - text), deft_set_error(DEFT_ERR_INVALID_ARG, __VA_ARGS__))
+    for (;;) {
+        if (bracket && *p == ']' && *n == 0) return FAIL("the anchor list is empty");
+        if (*p != '(') return FAIL("expected '(' to start an anchor \"(w, h)\"");
+        p = skip_ws(p + 1);
+        double w, h;
+        if (!read_number(&p, &w)) return FAIL("expected the anchor width (a number)");
+        p = skip_ws(p);
+        if (*p != ',') return FAIL("expected ',' between anchor width and height");
+        p = skip_ws(p + 1);
+        if (!read_number(&p, &h)) return FAIL("expected the anchor height (a number)");
+        p = skip_ws(p);
+        if (*p != ')') return FAIL("expected ')' after the anchor height");
+        if (!(w > 0) || !(h > 0)) return FAIL("anchor (%g, %g): width and height must be > 0", w, h);
+        if (*n >= max) return FAIL("more than %d anchors for one head", max);
+        out[*n].w = w;
+        out[*n].h = h;
+        (*n)++;
+        p = skip_ws(p + 1);
+        if (*p == ',') {
+            p = skip_ws(p + 1);
+            if ((bracket && *p == ']') || (!bracket && !*p)) break; /* trailing comma, as Python allows */
+            continue;
+        }
+        break;
+    }
+    if (bracket) {
+        if (*p != ']') return FAIL("expected ',' or ']' after an anchor");
+        p = skip_ws(p + 1);
+    }
+    if (*p) return FAIL("unexpected text after the anchors");
+#undef FAIL
+    return DEFT_OK;
+}
+
+/* ---- resolution and checks --------------------------------------------------------- */
+
+/* Where a value came from, for messages: the last --set that wrote it, else
+ * its place in the file. */
+struct origin {
+    const struct deft_spec_node *tree;
+    const char *file;
+    const char *const *ov;
+    int n_ov;
+};
+
+static bool path_overlaps(const char *set, size_t sl, const char *path) {
+    size_t pl = strlen(path), m = sl < pl ? sl : pl;
+    if (strncmp(set, path, m) != 0) return false;
+    return sl == pl || (sl < pl && path[sl] == '.') || (pl < sl && set[pl] == '.');
+}
+
+static void where(const struct origin *o, const char *path, char *buf, size_t n) {
+    for (int i = o->n_ov - 1; i >= 0; i--) {
+        const char *a = o->ov[i] ? o->ov[i] : "", *eq = strchr(a, '=');
+        if (eq && path_overlaps(a, (size_t)(eq - a), path)) {
+            snprintf(buf, n, "--set '%.200s'", a);
+            return;
+        }
+    }
+    deft_spec_where(o->tree, o->file, path, buf, n);
+}
+
+/* Element i of a repeated block in the tree (a lone block is element 0), or
+ * its member `key` when given. */
+static const struct deft_spec_node *element_node(const struct deft_spec_node *tree, const char *list, int i,
+                                                 const char *key) {
+    const struct deft_spec_node *l = tree ? deft_spec_node_at(tree, list) : NULL, *e = NULL;
+    if (l && l->kind == DEFT_SPEC_LIST) e = i < l->n ? l->kids[i] : NULL;
+    else if (l && i == 0) e = l;
+    if (e && key && e->kind == DEFT_SPEC_MAP) {
+        const struct deft_spec_node *k = deft_spec_map_get(e, key);
+        if (k) e = k;
+    }
+    return e;
+}
+
+static void where_element(const struct origin *o, const char *list, int i, const char *key, char *buf,
+                          size_t n) {
+    char path[200];
+    snprintf(path, sizeof path, "%s.%d", list, i);
+    for (int k = o->n_ov - 1; k >= 0; k--) {
+        const char *a = o->ov[k] ? o->ov[k] : "", *eq = strchr(a, '=');
+        if (eq && (path_overlaps(a, (size_t)(eq - a), path) || path_overlaps(a, (size_t)(eq - a), list))) {
+            snprintf(buf, n, "--set '%.200s'", a);
+            return;
+        }
+    }
+    const struct deft_spec_node *e = element_node(o->tree, list, i, key);
+    if (e && e->line > 0) snprintf(buf, n, "%s:%d:%d", e->file, e->line, e->col);
+    else if (e && e->key_line > 0) snprintf(buf, n, "%s:%d:%d", e->file, e->key_line, e->key_col);
+    else snprintf(buf, n, "%s", o->file);
+}
+
+struct arch_info {
+    const char *name;
+    int depths[5]; /* allowed nlayers (0-terminated); none: nlayers is not used */
+};
+static const struct arch_info archs[] = {
+    {"resnet", {10, 18, 34, 50, 101}}, {"vgg", {16, 19}},          {"darknet", {19, 53}},
+    {"cspdarknet", {19, 53}},          {"cspdarknet_tiny", {0}},    {"cspdarknet_tiny_3l", {0}},
+    {"mobilenet_v1", {0}},             {"mobilenet_v2", {0}},       {"googlenet", {0}},
+    {"squeezenet", {0}},               {"efficientnet_b0", {0}},
+};
+
+static enum deft_status check_arch(struct deft_yolo_v4_config *y, const struct origin *o) {
+    char at[300];
+    const struct arch_info *a = NULL;
+    for (int i = 0; i < N_OF(archs); i++)
+        if (strcmp(archs[i].name, y->arch) == 0) a = &archs[i];
+    if (!a) {
+        char list[300] = "", sug[80] = "";
+        size_t u = 0;
+        int best = 99;
+        for (int i = 0; i < N_OF(archs); i++) {
+            int w = snprintf(list + u, sizeof list - u, "%s%s", u ? ", " : "", archs[i].name);
+            if (w > 0 && (size_t)w < sizeof list - u) u += (size_t)w;
+            int d = deft_spec_edit_distance(y->arch, archs[i].name);
+            if (d < best && d <= 3) best = d, snprintf(sug, sizeof sug, "; did you mean '%s'?", archs[i].name);
+        }
+        where(o, "yolov4_config.arch", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.arch '%.40s' is not a YOLOv4 backbone (%s)%s",
+                              at, y->arch, list, sug);
+    }
+    if (a->depths[0]) {
+        bool ok = false;
+        char list[64] = "";
+        size_t u = 0;
+        for (int i = 0; i < 5 && a->depths[i]; i++) {
+            ok |= a->depths[i] == y->nlayers;
+            int w = snprintf(list + u, sizeof list - u, "%s%d", u ? ", " : "", a->depths[i]);
+            if (w > 0 && (size_t)w < sizeof list - u) u += (size_t)w;
+        }
+        if (!ok) {
+            where(o, y->nlayers ? "yolov4_config.nlayers" : "yolov4_config.arch", at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.nlayers %d is not a depth of '%s': use one of %s",
+                                  at, y->nlayers, a->name, list);
+        }
+    }
+    y->is_tiny = strncmp(a->name, "cspdarknet_tiny", 15) == 0;
+    y->n_heads = strcmp(a->name, "cspdarknet_tiny") == 0 ? 2 : 3;
+    if (*y->activation && strcmp(y->activation, "leaky_relu") && strcmp(y->activation, "relu") &&
+        strcmp(y->activation, "mish")) {
+        where(o, "yolov4_config.activation", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG,
+                              "%s: yolov4_config.activation '%.40s' is not one of: leaky_relu, relu, mish "
+                              "(TAO would silently use leaky_relu)",
+                              at, y->activation);
+    }
+    for (int i = 0; i < y->n_freeze_blocks; i++)
+        if (y->freeze_blocks[i] != (double)(int)y->freeze_blocks[i]) {
+            where(o, "yolov4_config.freeze_blocks", at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.freeze_blocks: %g is not a block index "
+                                  "(write whole numbers)", at, y->freeze_blocks[i]);
+        }
+    return DEFT_OK;
+}
+
+static enum deft_status check_anchors(struct deft_yolo_v4_config *y, const struct origin *o) {
+    static const char *const keys[DEFT_YOLO_HEADS] = {"big_anchor_shape", "mid_anchor_shape", "small_anchor_shape"};
+    const char *texts[DEFT_YOLO_HEADS] = {y->big_anchor_shape, y->mid_anchor_shape, y->small_anchor_shape};
+    char at[300], path[64];
+    for (int h = 0; h < DEFT_YOLO_HEADS; h++) {
+        snprintf(path, sizeof path, "yolov4_config.%s", keys[h]);
+        int err = 0;
+        enum deft_status s = deft_yolo_parse_anchors(texts[h], y->anchors[h], DEFT_YOLO_MAX_ANCHORS,
+                                                     &y->n_anchors[h], &err);
+        if (s) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", deft_last_error());
+            const struct deft_spec_node *v = o->tree ? deft_spec_node_at(o->tree, path) : NULL;
+            where(o, path, at, sizeof at);
+            if (v && v->kind == DEFT_SPEC_SCALAR && v->line > 0 && !strstr(at, "--set"))
+                snprintf(at, sizeof at, "%s:%d:%d", v->file, v->line, v->col + (v->quoted ? 1 : 0) + err);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s \"%.80s\": %s (write \"[(w, h), (w, h), ...]\" in "
+                                  "input pixels)", at, path, texts[h], why);
+        }
+    }
+    if (y->n_anchors[DEFT_YOLO_BIG] == 0 || y->n_anchors[DEFT_YOLO_MID] == 0) {
+        const char *k = y->n_anchors[DEFT_YOLO_BIG] == 0 ? "big_anchor_shape" : "mid_anchor_shape";
+        snprintf(path, sizeof path, "yolov4_config.%s", k);
+        where(o, "yolov4_config", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.%s is missing or empty: give the anchors as "
+                              "\"[(w, h), ...]\" (deft yolo_v4 kmeans prints them)", at, k);
+    }
+    if (y->n_heads == 2) {
+        if (y->n_anchors[DEFT_YOLO_SMALL]) {
+            where(o, "yolov4_config.small_anchor_shape", at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.small_anchor_shape: cspdarknet_tiny has "
+                                  "two heads (big, mid): remove the small anchors", at);
+        }
+        if (y->small_grid_xy_extend != 0) {
+            where(o, "yolov4_config.small_grid_xy_extend", at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.small_grid_xy_extend: cspdarknet_tiny has "
+                                  "no small head: remove it (or set 0)", at);
+        }
+    } else if (y->n_anchors[DEFT_YOLO_SMALL] == 0) {
+        where(o, "yolov4_config", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.small_anchor_shape is missing or empty: '%s' "
+                              "has three heads; give the stride-8 anchors as \"[(w, h), ...]\"", at, y->arch);
+    }
+    return DEFT_OK;
+}
+
+static enum deft_status check_augmentation(struct deft_yolo_config *c, const struct origin *o) {
+    struct deft_yolo_augmentation_config *a = &c->augmentation_config;
+    char at[300];
+    const char *bad = a->output_width % 32 ? "output_width" : a->output_height % 32 ? "output_height" : NULL;
+    if (bad) {
+        char path[64];
+        snprintf(path, sizeof path, "augmentation_config.%s", bad);
+        int v = a->output_width % 32 ? a->output_width : a->output_height;
+        where(o, path, at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s = %d must be a multiple of 32 (the network's largest "
+                              "stride): use %d or %d", at, path, v, v / 32 * 32 < 32 ? 32 : v / 32 * 32, (v / 32 + 1) * 32);
+    }
+    if (a->output_channel != 1 && a->output_channel != 3) {
+        where(o, "augmentation_config.output_channel", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: augmentation_config.output_channel must be 1 or 3", at);
+    }
+    int depth = a->output_depth ? a->output_depth : 8;
+    if (depth != 8 && !(depth == 16 && a->output_channel == 1)) {
+        where(o, "augmentation_config.output_depth", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: augmentation_config.output_depth: 8 bits, or 16 for "
+                              "1-channel images", at);
+    }
+    if (a->mosaic_min_ratio >= 0.5) {
+        where(o, "augmentation_config.mosaic_min_ratio", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: augmentation_config.mosaic_min_ratio must be in (0, 0.5)", at);
+    }
+    if (a->n_image_mean) {
+        bool gray = a->output_channel == 1, good = a->n_image_mean == (gray ? 1 : 3);
+        for (int i = 0; good && i < a->n_image_mean; i++) {
+            const char *k = a->image_mean[i].key;
+            good = gray ? strcmp(k, "l") == 0 : (!strcmp(k, "r") || !strcmp(k, "g") || !strcmp(k, "b"));
+        }
+        if (!good) {
+            where(o, "augmentation_config.image_mean", at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: augmentation_config.image_mean needs keys %s for "
+                                  "%d-channel input", at, gray ? "'l'" : "'r', 'g' and 'b'", a->output_channel);
+        }
+    }
+    return DEFT_OK;
+}
+
+static enum deft_status check_training(struct deft_yolo_config *c, const struct origin *o) {
+    struct deft_yolo_training_config *t = &c->training_config;
+    char at[300];
+    if (*t->pretrained_model_path) {
+        if (*t->pretrain_model_path && strcmp(t->pretrain_model_path, t->pretrained_model_path)) {
+            where(o, "training_config.pretrained_model_path", at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: training_config gives both pretrain_model_path and "
+                                  "pretrained_model_path (its alias): keep one", at);
+        }
+        char *d = deft_strdup(t->pretrained_model_path);
+        if (!d) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        deft_free(t->pretrain_model_path);
+        t->pretrain_model_path = d;
+        d = deft_strdup("");
+        if (!d) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        deft_free(t->pretrained_model_path);
+        t->pretrained_model_path = d;
+    }
+    int given = !!*t->resume_model_path + !!*t->pretrain_model_path + !!*t->pruned_model_path;
+    if (given > 1) {
+        where(o, *t->pruned_model_path ? "training_config.pruned_model_path" : "training_config.pretrain_model_path",
+              at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: resume_model_path, pretrain_model_path and pruned_model_path "
+                              "are alternatives in training_config: keep only one", at);
+    }
+    const struct deft_yolo_lr_anneal *an = &t->learning_rate.soft_start_annealing_schedule;
+    if (t->learning_rate.has_soft_start_annealing_schedule && an->annealing < an->soft_start) {
+        where(o, "training_config.learning_rate.soft_start_annealing_schedule.annealing", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: soft_start_annealing_schedule: annealing (%g) must not come "
+                              "before soft_start (%g)", at, an->annealing, an->soft_start);
+    }
+    double mx = t->learning_rate.has_soft_start_annealing_schedule ? an->max_learning_rate
+                : t->learning_rate.soft_start_cosine_annealing_schedule.max_learning_rate;
+    double mn = t->learning_rate.has_soft_start_annealing_schedule ? an->min_learning_rate
+                : t->learning_rate.soft_start_cosine_annealing_schedule.min_learning_rate;
+    if (mn > mx) {
+        where(o, "training_config.learning_rate", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: training_config.learning_rate: min_learning_rate (%g) is above "
+                              "max_learning_rate (%g)", at, mn, mx);
+    }
+    if (t->has_early_stopping && strcmp(t->early_stopping.monitor, "loss") != 0) {
+        where(o, "training_config.early_stopping.monitor", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: training_config.early_stopping.monitor: only 'loss' is "
+                              "supported, got '%.40s'", at, t->early_stopping.monitor);
+    }
+    t->learning_rate.kind = t->learning_rate.has_soft_start_annealing_schedule ? DEFT_YOLO_LR_SOFT_START_ANNEALING
+                                                                                : DEFT_YOLO_LR_SOFT_START_COSINE;
+    const struct deft_yolo_optimizer_config *op = &t->optimizer;
+    t->optimizer.kind = op->has_adam ? DEFT_YOLO_OPTIM_ADAM : op->has_sgd ? DEFT_YOLO_OPTIM_SGD : DEFT_YOLO_OPTIM_RMSPROP;
+    return DEFT_OK;
+}
+
+/* Label format of one source; "" when it names none. */
+static const char *source_kind(const struct deft_yolo_data_source *s) {
+    return *s->label_directory_path ? "label_directory_path" : *s->tfrecords_path ? "tfrecords_path" : "";
+}
+
+static enum deft_status check_sources(const struct deft_yolo_data_source *src, int n, const char *list,
+                                      const struct origin *o) {
+    char at[300];
+    for (int i = 0; i < n; i++) {
+        const struct deft_yolo_data_source *s = &src[i];
+        if (*s->label_directory_path && *s->tfrecords_path) {
+            where_element(o, list, i, "tfrecords_path", at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d]: label_directory_path and tfrecords_path are "
+                                  "alternatives: keep label_directory_path (deft reads the labels directly)", at, list, i);
+        }
+        if (!*source_kind(s)) {
+            where_element(o, list, i, NULL, at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d] needs label_directory_path (KITTI labels) and "
+                                  "image_directory_path", at, list, i);
+        }
+        if (*s->label_directory_path && !*s->image_directory_path) {
+            where_element(o, list, i, "label_directory_path", at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d] needs image_directory_path beside "
+                                  "label_directory_path", at, list, i);
+        }
+        if (strcmp(source_kind(s), source_kind(&src[0])) != 0) {
+            where_element(o, list, i, NULL, at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d] uses %s but %s[0] uses %s: every source of a "
+                                  "split must use the same label format", at, list, i, source_kind(s), list,
+                                  source_kind(&src[0]));
+        }
+    }
+    return DEFT_OK;
+}
+
+static char *lower_dup(const char *s) {
+    char *d = deft_strdup(s);
+    for (char *p = d; p && *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+    return d;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void free_classes(struct deft_yolo_dataset_config *d) {
+    for (int i = 0; d->class_names && i < d->n_classes; i++) deft_free(d->class_names[i]);
+    deft_free(d->class_names);
+    d->class_names = NULL;
+    d->n_classes = 0;
+}
+
+/* Class list: lower-cased targets, sorted, unique (TAO's order). Names that
+ * differ only in case become one class, which TAO does silently: say so. */
+static enum deft_status build_classes(struct deft_yolo_config *c, const struct origin *o) {
+    struct deft_yolo_dataset_config *d = &c->dataset_config;
+    const struct deft_spec_str_kv *m = d->target_class_mapping;
+    char at[300];
+    for (int i = 0; i < d->n_target_class_mapping; i++) {
+        if (!*m[i].key || !*m[i].value) {
+            where(o, "dataset_config.target_class_mapping", at, sizeof at);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.target_class_mapping: empty %s in entry "
+                                  "'%.40s' -> '%.40s'", at, *m[i].key ? "class name" : "label name", m[i].key, m[i].value);
+        }
+        for (int j = 0; j < i; j++) {
+            if (strcasecmp(m[i].key, m[j].key) != 0) continue;
+            where(o, "dataset_config.target_class_mapping", at, sizeof at);
+            if (strcasecmp(m[i].value, m[j].value) != 0)
+                return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.target_class_mapping: labels '%.40s' and "
+                                      "'%.40s' are the same name once lower-cased (labels are read lower-cased) but map "
+                                      "to '%.40s' and '%.40s': keep one", at, m[j].key, m[i].key, m[j].value, m[i].value);
+            deft_log(DEFT_LOG_WARN, "%s: target_class_mapping keys '%s' and '%s' differ only in case: labels are read "
+                     "lower-cased, so they are one entry", at, m[j].key, m[i].key);
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(m[i].value, m[j].value) != 0 && strcasecmp(m[i].value, m[j].value) == 0) {
+                where(o, "dataset_config.target_class_mapping", at, sizeof at);
+                deft_log(DEFT_LOG_WARN, "%s: class names '%s' and '%s' differ only in case: they are one class "
+                         "('%s' after lower-casing, as TAO does)", at, m[j].value, m[i].value, m[i].value);
+            }
+    }
+    free_classes(d);
+    int n = d->n_target_class_mapping;
+    d->class_names = n ? deft_calloc((size_t)n, sizeof *d->class_names) : NULL;
+    if (n && !d->class_names) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        char *l = lower_dup(m[i].value);
+        if (!l) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        bool dup = false;
+        for (int j = 0; j < d->n_classes && !dup; j++) dup = strcmp(d->class_names[j], l) == 0;
+        if (dup) deft_free(l);
+        else d->class_names[d->n_classes++] = l;
+    }
+    if (d->n_classes > 1) qsort(d->class_names, (size_t)d->n_classes, sizeof *d->class_names, cmp_str);
+    return DEFT_OK;
+}
+
+static enum deft_status check_dataset(struct deft_yolo_config *c, const struct origin *o) {
+    struct deft_yolo_dataset_config *d = &c->dataset_config;
+    char at[300];
+    if (d->n_data_sources == 0) {
+        where(o, "dataset_config", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config needs at least one data_sources block "
+                              "{ label_directory_path: ... image_directory_path: ... }", at);
+    }
+    enum deft_status s = check_sources(d->data_sources, d->n_data_sources, "dataset_config.data_sources", o);
+    if (!s) s = check_sources(d->validation_data_sources, d->n_validation_data_sources,
+                              "dataset_config.validation_data_sources", o);
+    if (s) return s;
+    if (*d->type && strcmp(d->type, "kitti") && strcmp(d->type, "coco") && strcmp(d->type, "voc")) {
+        where(o, "dataset_config.type", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.type '%.40s' is not one of: kitti, coco, voc",
+                              at, d->type);
+    }
+    if (strchr(d->image_extension, '/')) {
+        where(o, "dataset_config.image_extension", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.image_extension '%.40s' is not an extension "
+                              "(e.g. \"png\")", at, d->image_extension);
+    }
+    if (d->n_target_class_mapping == 0) {
+        where(o, "dataset_config", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config needs target_class_mapping entries "
+                              "{ key: \"label name\" value: \"class name\" }", at);
+    }
+    if ((s = build_classes(c, o))) return s;
+    /* class weights name classes */
+    const struct deft_yolo_class_weighting_config *w = &c->class_weighting_config;
+    for (int i = 0; i < w->n_class_weighting; i++) {
+        bool known = false;
+        int best = 99;
+        const char *bn = NULL;
+        for (int k = 0; k < d->n_classes; k++) {
+            if (strcasecmp(d->class_names[k], w->class_weighting[i].key) == 0) known = true;
+            int dd = deft_spec_edit_distance(w->class_weighting[i].key, d->class_names[k]);
+            if (dd < best) best = dd, bn = d->class_names[k];
+        }
+        if (known) continue;
+        char sug[100] = "";
+        if (bn && best <= 2) snprintf(sug, sizeof sug, "; did you mean '%s'?", bn);
+        where(o, "class_weighting_config.class_weighting", at, sizeof at);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: class_weighting_config: '%.40s' is not a class of "
+                              "target_class_mapping%s", at, w->class_weighting[i].key, sug);
+    }
+    return DEFT_OK;
+}
+
+static enum deft_status resolve(struct deft_yolo_config *c, const struct origin *o) {
+    enum deft_status s = check_arch(&c->yolov4_config, o);
+    if (!s) s = check_anchors(&c->yolov4_config, o);
+    if (!s) s = check_augmentation(c, o);
+    if (!s) s = check_training(c, o);
+    if (!s) s = check_dataset(c, o);
+    if (s) return s;
+    const struct deft_yolo_v4_config *y = &c->yolov4_config;
+    if (y->loss_loc_weight == 0 || y->loss_class_weights == 0 || y->loss_neg_obj_weights == 0)
+        deft_log(DEFT_LOG_WARN, "%s: yolov4_config: a loss weight is 0 (loc %g, neg_obj %g, class %g): that term is "
+                 "off, as in TAO when the field is absent", o->file, y->loss_loc_weight, y->loss_neg_obj_weights,
+                 y->loss_class_weights);
+    return DEFT_OK;
+}
+
+/* ---- load / free ---------------------------------------------------------------------- */
+
+void deft_yolo_config_free(struct deft_yolo_config *c) {
+    if (!c) return;
+    free_classes(&c->dataset_config);
+    deft_spec_release(&yolo_schema, c);
+    deft_free(c->source_path);
+    deft_free(c->ignored_fields);
+    memset(c, 0, sizeof *c);
+}
+
+enum deft_status deft_yolo_config_parse(const char *text, size_t n, const char *name, enum deft_spec_format fmt,
+                                        const char *const *overrides, int n_overrides,
+                                        struct deft_yolo_config *out) {
+    memset(out, 0, sizeof *out);
+    char *file = deft_strdup(name ? name : "spec");
+    if (!file) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    struct deft_spec_node *tree = NULL;
+    char *ignored = NULL;
+    enum deft_spec_format got = DEFT_SPEC_FORMAT_AUTO;
+    enum deft_status s = deft_spec_load_into(&yolo_schema, out, text ? text : "", text ? n : 0, file, fmt, overrides,
+                                             n_overrides, HELP_CMD, &tree, &ignored, &got);
+    if (!s) {
+        struct origin o = {tree, file, overrides, n_overrides};
+        s = resolve(out, &o);
+    }
+    deft_spec_node_free(tree);
+    if (s) {
+        deft_free(ignored);
+        deft_free(file);
+        deft_yolo_config_free(out);
+        return s;
+    }
+    out->format = got;
+    out->source_path = file;
+    out->ignored_fields = ignored;
+    if (*ignored) deft_log(DEFT_LOG_INFO, "%s: accepted but not used by deft yet: %s", file, ignored);
+    return DEFT_OK;
+}
+
+enum deft_status deft_yolo_config_load(const char *path, const char *const *overrides, int n_overrides,
+                                       struct deft_yolo_config *out) {
+    memset(out, 0, sizeof *out);
+    char *text = NULL;
+    size_t n = 0;
+    enum deft_status s = deft_spec_read_file(path, &text, &n);
+    if (s) return s;
+    s = deft_yolo_config_parse(text, n, path, DEFT_SPEC_FORMAT_AUTO, overrides, n_overrides, out);
+    deft_free(text);
+    return s;
+}
+
+/* ---- print / help / summary ------------------------------------------------------------ */
+
+void deft_yolo_config_print(const struct deft_yolo_config *c, FILE *f) {
+    fprintf(f, "# deft yolo_v4 spec, resolved%s%s%s%s\n", c->source_path ? " from " : "",
+            c->source_path ? c->source_path : "", c->source_path ? " as " : "",
+            c->source_path ? deft_spec_format_name(c->format) : "");
+    struct deft_yolo_config d;
+    memset(&d, 0, sizeof d);
+    bool have_d = deft_spec_defaults(&yolo_schema, &d) == DEFT_OK;
+    deft_spec_print(&yolo_schema, c, have_d ? &d : NULL, f, 0);
+    deft_spec_release(&yolo_schema, &d);
+}
+
+void deft_yolo_config_help(FILE *f) {
+    fprintf(f,
+            "YOLOv4 / YOLOv4-tiny spec fields (TAO yolo_v4 names; .txt = TAO protobuf text, .yaml = the\n"
+            "same fields as YAML, repeated blocks as lists). Override any field with --set path=value\n"
+            "(lists as [a, b]; repeated blocks by index: dataset_config.data_sources.0.label_directory_path=DIR).\n"
+            "Defaults: a field TAO accepts at 0 keeps 0; a field TAO rejects at 0 takes TAO's sample value.\n\n");
+    fprintf(f, "%-48s %-12s %-12s %s\n", "field", "type", "default", "meaning");
+    deft_spec_help(&yolo_schema, f, "");
+}
+
+static void print_sources(FILE *f, const char *title, const struct deft_yolo_data_source *s, int n) {
+    if (n == 0) fprintf(f, "  %-13s: none\n", title);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "  %-13s: ", i ? "" : title);
+        if (*s[i].label_directory_path)
+            fprintf(f, "labels %s, images %s", s[i].label_directory_path, s[i].image_directory_path);
+        else
+            fprintf(f, "TFRecords %s (deft needs label_directory_path: training will stop)", s[i].tfrecords_path);
+        if (*s[i].split_list_path) fprintf(f, ", split list %s", s[i].split_list_path);
+        if (s[i].source_weight > 0) fprintf(f, ", weight %g", s[i].source_weight);
+        fputc('\n', f);
+    }
+}
+
+void deft_yolo_config_summary(const struct deft_yolo_config *c, FILE *f) {
+    const struct deft_yolo_v4_config *y = &c->yolov4_config;
+    const struct deft_yolo_training_config *t = &c->training_config;
+    const struct deft_yolo_augmentation_config *a = &c->augmentation_config;
+    const struct deft_yolo_dataset_config *d = &c->dataset_config;
+    static const char *const head_name[DEFT_YOLO_HEADS] = {"big", "mid", "small"};
+    static const int stride[DEFT_YOLO_HEADS] = {32, 16, 8};
+    const double ext[DEFT_YOLO_HEADS] = {y->big_grid_xy_extend, y->mid_grid_xy_extend, y->small_grid_xy_extend};
+    fprintf(f, "%s experiment from %s (%s)\n", y->is_tiny ? "YOLOv4-tiny" : "YOLOv4",
+            c->source_path ? c->source_path : "memory", deft_spec_format_name(c->format));
+    fprintf(f, "  %-13s: arch %s", "network", y->arch);
+    if (y->nlayers) fprintf(f, ", nlayers %d", y->nlayers);
+    fprintf(f, ", %d heads, activation %s%s", y->n_heads,
+            y->force_relu ? "relu (force_relu)" : *y->activation ? y->activation : "leaky_relu",
+            y->freeze_bn ? ", freeze_bn" : "");
+    for (int i = 0; i < y->n_freeze_blocks; i++)
+        fprintf(f, "%s%d", i ? ", " : ", frozen blocks ", (int)y->freeze_blocks[i]);
+    fputc('\n', f);
+    fprintf(f, "  %-13s: %d x %d x %d (width x height x channels)", "input", a->output_width, a->output_height,
+            a->output_channel);
+    if (a->randomize_input_shape_period)
+        fprintf(f, ", size redrawn in 0.6-1.5x every %d batches", a->randomize_input_shape_period);
+    fputc('\n', f);
+    for (int h = 0; h < y->n_heads; h++) {
+        fprintf(f, "  %-13s%s %-5s (stride %2d, grid %dx%d, xy extend %g):", h ? "" : "anchors (px)", h ? " " : ":",
+                head_name[h],
+                stride[h], a->output_width / stride[h], a->output_height / stride[h], ext[h]);
+        for (int i = 0; i < y->n_anchors[h]; i++) fprintf(f, " (%g, %g)", y->anchors[h][i].w, y->anchors[h][i].h);
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-13s: %d:", "classes", d->n_classes);
+    for (int i = 0; i < d->n_classes; i++) fprintf(f, "%s %s", i ? "," : "", d->class_names[i]);
+    fputc('\n', f);
+    fprintf(f, "  %-13s:", "mapping");
+    for (int i = 0; i < d->n_target_class_mapping; i++)
+        fprintf(f, "%s %s -> %s", i ? "," : "", d->target_class_mapping[i].key, d->target_class_mapping[i].value);
+    fputc('\n', f);
+    fprintf(f, "  %-13s: batch %d, %d epochs, checkpoint every %d, seed %d, model_ema %s\n", "training",
+            t->batch_size_per_gpu, t->num_epochs, t->checkpoint_interval, c->random_seed, t->model_ema ? "on" : "off");
+    const struct deft_yolo_optimizer_config *op = &t->optimizer;
+    if (op->kind == DEFT_YOLO_OPTIM_ADAM)
+        fprintf(f, "  %-13s: adam (beta1 %g, beta2 %g, epsilon %g%s)", "optimizer", op->adam.beta1, op->adam.beta2,
+                op->adam.epsilon, op->adam.amsgrad ? ", amsgrad" : "");
+    else if (op->kind == DEFT_YOLO_OPTIM_SGD)
+        fprintf(f, "  %-13s: sgd (momentum %g%s)", "optimizer", op->sgd.momentum, op->sgd.nesterov ? ", nesterov" : "");
+    else
+        fprintf(f, "  %-13s: rmsprop (rho %g, momentum %g, epsilon %g%s)", "optimizer", op->rmsprop.rho,
+                op->rmsprop.momentum, op->rmsprop.epsilon, op->rmsprop.centered ? ", centered" : "");
+    static const char *const reg[] = {"no regularizer", "L1", "L2"};
+    if (t->regularizer.type == DEFT_YOLO_REG_NONE) fprintf(f, ", %s\n", reg[0]);
+    else fprintf(f, ", %s regularizer %g\n", reg[t->regularizer.type], t->regularizer.weight);
+    if (t->learning_rate.kind == DEFT_YOLO_LR_SOFT_START_COSINE) {
+        const struct deft_yolo_lr_cosine *l = &t->learning_rate.soft_start_cosine_annealing_schedule;
+        fprintf(f, "  %-13s: soft start %g -> %g over %g%% of the run, then cosine down to %g\n", "lr schedule",
+                l->min_learning_rate, l->max_learning_rate, l->soft_start * 100, l->min_learning_rate);
+    } else {
+        const struct deft_yolo_lr_anneal *l = &t->learning_rate.soft_start_annealing_schedule;
+        fprintf(f, "  %-13s: soft start %g -> %g over %g%% of the run, hold, anneal to %g from %g%%\n",
+                "lr schedule", l->min_learning_rate, l->max_learning_rate, l->soft_start * 100, l->min_learning_rate,
+                l->annealing * 100);
+    }
+    const char *from = *t->resume_model_path ? "resume" : *t->pretrain_model_path ? "pretrained"
+                       : *t->pruned_model_path ? "pruned" : NULL;
+    fprintf(f, "  %-13s: %s%s%s\n", "start from", from ? from : "scratch", from ? " " : "",
+            *t->resume_model_path ? t->resume_model_path : *t->pretrain_model_path ? t->pretrain_model_path
+                                                                                 : t->pruned_model_path);
+    fprintf(f, "  %-13s: box_matching_iou %g, neutral IoU %g; loss weights loc %g, neg_obj %g, class %g; "
+            "label smoothing %g", "matching/loss", y->box_matching_iou, y->matching_neutral_box_iou,
+            y->loss_loc_weight, y->loss_neg_obj_weights, y->loss_class_weights, y->label_smoothing);
+    if (y->focal_loss_alpha > 0 && y->focal_loss_gamma > 0)
+        fprintf(f, "; focal alpha %g gamma %g", y->focal_loss_alpha, y->focal_loss_gamma);
+    fputc('\n', f);
+    fprintf(f, "  %-13s: hue %g, saturation %g, exposure %g, hflip %g, vflip %g, jitter %g, mosaic %g (min ratio %g)\n",
+            "augmentation", a->hue, a->saturation, a->exposure, a->horizontal_flip, a->vertical_flip, a->jitter,
+            a->mosaic_prob, a->mosaic_min_ratio);
+    print_sources(f, "train data", d->data_sources, d->n_data_sources);
+    print_sources(f, "val data", d->validation_data_sources, d->n_validation_data_sources);
+    fprintf(f, "  %-13s: extension %s, difficult boxes %s training%s\n", "images",
+            *d->image_extension ? d->image_extension : "any", d->include_difficult_in_training ? "in" : "out of",
+            d->is_monochrome ? ", monochrome" : "");
+    fprintf(f, "  %-13s: confidence %g, IoU %g, top_k %d\n", "nms", c->nms_config.confidence_threshold,
+            c->nms_config.clustering_iou_threshold, c->nms_config.top_k);
+    fprintf(f, "  %-13s: %s at IoU %g, batch %d\n", "evaluation",
+            c->eval_config.average_precision_mode == DEFT_YOLO_AP_SAMPLE ? "SAMPLE (VOC 11-point AP)"
+                                                                         : "INTEGRATE (all-point AP)",
+            c->eval_config.matching_iou_threshold, c->eval_config.batch_size);
+    if (c->ignored_fields && *c->ignored_fields)
+        fprintf(f, "  %-13s: %s\n", "not used yet", c->ignored_fields);
+}
+
+/* ---- paths --------------------------------------------------------------------------- */
+
+/* Line of the spec file holding `value` (0 when it is not written there). */
+static int line_of_value(const char *file, const char *value) {
+    FILE *f = file && *value ? fopen(file, "r") : NULL;
+    if (!f) return 0;
+    char buf[4096];
+    int line = 0, found = 0;
+    while (!found && fgets(buf, sizeof buf, f)) {
+        line++;
+        if (strstr(buf, value)) found = line;
+    }
+    fclose(f);
+    return found;
+}
+
+static void at_value(const struct deft_yolo_config *c, const char *value, char *buf, size_t n) {
+    const char *src = c->source_path ? c->source_path : "spec";
+    int line = line_of_value(c->source_path, value);
+    if (line) snprintf(buf, n, "%s:%d", src, line);
+    else snprintf(buf, n, "%s", src);
+}
+
+enum deft_status deft_yolo_config_validate_paths(const struct deft_yolo_config *c, bool strict) {
+    const struct deft_yolo_dataset_config *d = &c->dataset_config;
+    char at[4200], name[160];
+    /* deft reads labels, not TFRecords: say how to fix the spec */
+    for (int v = 0; v < 2; v++) {
+        const struct deft_yolo_data_source *s = v ? d->validation_data_sources : d->data_sources;
+        int n = v ? d->n_validation_data_sources : d->n_data_sources;
+        for (int i = 0; i < n; i++)
+            if (!*s[i].label_directory_path && *s[i].tfrecords_path) {
+                at_value(c, s[i].tfrecords_path, at, sizeof at);
+                return deft_set_error(DEFT_ERR_INVALID_ARG,
+                                      "%s: dataset_config.%s[%d] gives only tfrecords_path: deft reads KITTI labels "
+                                      "directly, so add label_directory_path (and image_directory_path) naming the "
+                                      "folders the TFRecords were made from",
+                                      at, v ? "validation_data_sources" : "data_sources", i);
+            }
+    }
+    enum deft_status st = DEFT_OK;
+    const struct deft_yolo_training_config *t = &c->training_config;
+    for (int v = 0; v < 3; v++) {
+        const struct deft_yolo_data_source *s = v == 0 ? d->data_sources : d->validation_data_sources;
+        int n = v == 0 ? d->n_data_sources : v == 1 ? d->n_validation_data_sources : 1;
+        for (int i = 0; i < n; i++) {
+            struct { const char *field, *path; } p[3] = {{"label_directory_path", NULL}, {"image_directory_path", NULL},
+                                                         {"split_list_path", NULL}};
+            if (v < 2) {
+                p[0].path = s[i].label_directory_path;
+                p[1].path = s[i].image_directory_path;
+                p[2].path = s[i].split_list_path;
+            } else {
+                p[0].field = *t->resume_model_path ? "resume_model_path" : *t->pruned_model_path ? "pruned_model_path"
+                                                                                               : "pretrain_model_path";
+                p[0].path = *t->resume_model_path ? t->resume_model_path : *t->pruned_model_path ? t->pruned_model_path
+                                                                                               : t->pretrain_model_path;
+            }
+            for (int k = 0; k < 3; k++) {
+                struct stat sb;
+                if (!p[k].path || !*p[k].path || stat(p[k].path, &sb) == 0) continue;
+                if (v < 2)
+                    snprintf(name, sizeof name, "dataset_config.%s[%d].%s", v ? "validation_data_sources" : "data_sources",
+                             i, p[k].field);
+                else
+                    snprintf(name, sizeof name, "training_config.%s", p[k].field);
+                at_value(c, p[k].path, at, sizeof at);
+                if (strict && !st)
+                    st = deft_set_error(DEFT_ERR_NOT_FOUND, "%s: %s: '%s' does not exist (fix the path in the spec "
+                                        "or use --set)", at, name, p[k].path);
+                else
+                    deft_log(strict ? DEFT_LOG_ERROR : DEFT_LOG_WARN, "%s: %s: '%s' does not exist", at, name, p[k].path);
+            }
+        }
+    }
+    return st;
+}
