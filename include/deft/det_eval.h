@@ -141,13 +141,14 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_det_metrics_plot_pr(const char *pa
 
 /* ---- anchors: TAO's kmeans (k-medians on 1 - IoU of corner-aligned boxes) ----
  *
- *     double wh[2 * n];                // (w, h) of every box / its image's (w, h)
+ *     double *wh; int n;               // (w, h) of every box / its image's (w, h)
+ *     deft_anchor_boxes_from_dataset(&dataset, 416, 416, 0, 0, &wh, &n);  // -x -y --min_x --min_y
  *     double anchors[2 * 9];
  *     struct deft_anchor_kmeans_options ko;
- *     deft_anchor_kmeans_options_init(&ko);  ko.seed = 42;
- *     deft_anchor_kmeans(wh, n, 9, &ko, anchors, NULL);   // (w,h) in [0,1], by area
- *     for (i) anchors[2i] *= 416, anchors[2i+1] *= 416;   // network pixels (-x, -y)
+ *     deft_anchor_kmeans_options_init(&ko);  ko.seed = 42;  ko.net_w = ko.net_h = 416;
+ *     deft_anchor_kmeans(wh, n, 9, &ko, anchors, NULL);   // network pixels, by area
  *     char *spec; deft_anchor_spec_strings(anchors, 9, false, &spec);  // big/mid/small lines
+ *     deft_free(spec); deft_free(wh);
  *
  * Algorithm: k distinct boxes drawn from the seed are the initial centres;
  * each box goes to the centre of highest IoU (first on ties; assignments
@@ -158,18 +159,28 @@ struct deft_anchor_kmeans_options {
     uint64_t seed;        /* initial centres (default 0) */
     int max_steps;        /* default 10000 (TAO's --max_steps) */
     const int *init_idx;  /* k box indices to start from instead of the seed (tests), or NULL */
+    int net_w, net_h;     /* > 0: centres come out multiplied by these (network pixels) */
 };
 DEFT_API void deft_anchor_kmeans_options_init(struct deft_anchor_kmeans_options *o);
 /* The k distinct indices in [0, n) that the seed picks (what deft_anchor_kmeans starts from). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_anchor_kmeans_init(int n, int k, uint64_t seed, int *idx);
+/* The normalised (w, h) of every box of a dataset, each divided by its own
+ * image's size (samples need width/height probed, else DEFT_ERR_INVALID_ARG
+ * naming the image), keeping those with w > min_x / net_w and h > min_y / net_h
+ * as TAO does. *wh: 2 * *n doubles, deft_free. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_anchor_boxes_from_dataset(const struct deft_det_dataset *d,
+                                                                       int net_w, int net_h, int min_x, int min_y,
+                                                                       double **wh, int *n);
 /* wh: n (w, h) pairs, finite and > 0; k < n required (TAO's rule).
- * centres: 2k doubles out, sorted by w*h ascending. steps (may be NULL): the
- * iterations run. */
+ * centres: 2k doubles out, sorted by w*h ascending (times net_w/net_h when
+ * set). steps (may be NULL): the iterations run. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_anchor_kmeans(const double *wh, int n, int k,
                                                            const struct deft_anchor_kmeans_options *o,
                                                            double *centres, int *steps);
-/* Mean over the boxes of the best IoU with any centre (quality figure to print). */
-DEFT_API double deft_anchor_mean_iou(const double *wh, int n, const double *centres, int k);
+/* Mean over the boxes of the best IoU with any centre (quality figure to
+ * print). net_w/net_h > 0: centres are in network pixels (as deft_anchor_kmeans
+ * gives them with net_w/net_h set) and are divided back first. */
+DEFT_API double deft_anchor_mean_iou(const double *wh, int n, const double *centres, int k, int net_w, int net_h);
 /* Spec lines from k anchors in network pixels sorted by area ascending:
  *   big_anchor_shape: "[(w, h), (w, h), (w, h)]"
  *   mid_anchor_shape: "[...]"

@@ -124,6 +124,8 @@ enum deft_status deft_anchor_kmeans(const double *wh, int n, int k, const struct
             update_centres(wh, n, assign, k, centres, bw, bh);
         }
         sort_by_area(centres, k);
+        for (int j = 0; o->net_w > 0 && o->net_h > 0 && j < k; j++)
+            centres[2 * j] *= o->net_w, centres[2 * j + 1] *= o->net_h;
     }
     if (steps) *steps = step;
     deft_free(idx);
@@ -133,14 +135,52 @@ enum deft_status deft_anchor_kmeans(const double *wh, int n, int k, const struct
     return s;
 }
 
-double deft_anchor_mean_iou(const double *wh, int n, const double *centres, int k) {
+enum deft_status deft_anchor_boxes_from_dataset(const struct deft_det_dataset *d, int net_w, int net_h, int min_x,
+                                                int min_y, double **wh, int *n) {
+    *wh = NULL;
+    *n = 0;
+    if (net_w <= 0 || net_h <= 0)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "kmeans: network size %dx%d (-x/-y must be > 0)", net_w, net_h);
+    size_t total = 0;
+    for (int i = 0; i < d->n; i++) total += d->samples[i].n_boxes > 0 ? (size_t)d->samples[i].n_boxes : 0;
+    double *out = deft_malloc(2 * (total + 1) * sizeof *out);
+    if (!out) return deft_set_error(DEFT_ERR_NOMEM, "kmeans: out of memory");
+    double mx = (double)min_x / net_w, my = (double)min_y / net_h;
+    int m = 0;
+    for (int i = 0; i < d->n; i++) {
+        const struct deft_det_sample *s = &d->samples[i];
+        if (s->n_boxes <= 0) continue;
+        if (s->width <= 0 || s->height <= 0) {
+            deft_free(out);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "kmeans: %s: image size unknown (read the dataset with sizes probed)",
+                                  s->image ? s->image : "(unnamed image)");
+        }
+        for (int j = 0; j < s->n_boxes; j++) {
+            const struct deft_box *b = &s->boxes[j];
+            double w = (double)b->x2 / s->width - (double)b->x1 / s->width;
+            double h = (double)b->y2 / s->height - (double)b->y1 / s->height;
+            if (w > mx && h > my && isfinite(w) && isfinite(h)) out[2 * m] = w, out[2 * m + 1] = h, m++;
+        }
+    }
+    *wh = out;
+    *n = m;
+    return DEFT_OK;
+}
+
+double deft_anchor_mean_iou(const double *wh, int n, const double *centres, int k, int net_w, int net_h) {
     if (n <= 0 || k <= 0) return NAN;
+    double *c = deft_malloc(2 * (size_t)k * sizeof *c);
+    if (!c) return NAN;
+    bool px = net_w > 0 && net_h > 0;
+    for (int j = 0; j < k; j++) c[2 * j] = px ? centres[2 * j] / net_w : centres[2 * j],
+                                c[2 * j + 1] = px ? centres[2 * j + 1] / net_h : centres[2 * j + 1];
     double sum = 0;
     for (int i = 0; i < n; i++) {
         double b;
-        best_centre(wh[2 * i], wh[2 * i + 1], centres, k, &b);
+        best_centre(wh[2 * i], wh[2 * i + 1], c, k, &b);
         sum += b;
     }
+    deft_free(c);
     return sum / n;
 }
 

@@ -51,7 +51,7 @@ static void run_case(const struct kcase *c, int id) {
     o.init_idx = idx;
     o.max_steps = c->max_steps;
     CHECK_OK(deft_anchor_kmeans(wh, c->n, c->k, &o, cent, &steps));
-    double miou = deft_anchor_mean_iou(wh, c->n, cent, c->k);
+    double miou = deft_anchor_mean_iou(wh, c->n, cent, c->k, 0, 0);
 
     char path[512], cmd[1024];
     snprintf(path, sizeof path, "%s/kmeans%d.txt", test_tmpdir(), id);
@@ -93,6 +93,12 @@ static void run_case(const struct kcase *c, int id) {
         CHECK_OK(deft_anchor_kmeans(wh, c->n, c->k, &s, cent2, NULL));
         CHECK(!memcmp(cent, cent2, sizeof(double) * 2 * (size_t)c->k), "seed %llu reproduces the run",
               (unsigned long long)c->seed);
+        s.net_w = 416, s.net_h = 320; /* network pixels */
+        CHECK_OK(deft_anchor_kmeans(wh, c->n, c->k, &s, cent2, NULL));
+        double d = 0;
+        for (int j = 0; j < c->k; j++) d = fmax(d, fabs(cent2[2 * j] - 416 * cent[2 * j]) + fabs(cent2[2 * j + 1] - 320 * cent[2 * j + 1]));
+        CHECK(d == 0, "centres in network pixels");
+        CHECK(fabs(deft_anchor_mean_iou(wh, c->n, cent2, c->k, 416, 320) - miou) < 1e-12, "mean IoU from pixels");
     }
     free(wh);
 }
@@ -139,8 +145,33 @@ static void spec_strings(void) {
     CHECK(deft_anchor_spec_strings(a, 2, false, &s) == DEFT_ERR_INVALID_ARG, "2 anchors for 3 heads");
 }
 
+/* Boxes of a dataset, normalised by each image's size, TAO's --min_x/--min_y. */
+static void from_dataset(void) {
+    struct deft_box b0[2] = {{10, 20, 110, 70, 0, false, 1}, {0, 0, 4, 100, 0, false, 1}};
+    struct deft_box b1[1] = {{0, 0, 320, 240, 1, true, 1}};
+    struct deft_det_sample smp[3] = {{"a.jpg", "a.txt", 200, 100, 2, b0}, {"b.jpg", "b.txt", 640, 480, 1, b1},
+                                     {"c.jpg", NULL, 0, 0, 0, NULL}};
+    struct deft_det_dataset d = {.n_classes = 2, .n = 3, .samples = smp};
+    double *wh = NULL;
+    int n = 0;
+    CHECK_OK(deft_anchor_boxes_from_dataset(&d, 416, 416, 0, 0, &wh, &n));
+    static const double want[6] = {0.5, 0.5, 0.02, 1.0, 0.5, 0.5};
+    double err = n == 3 ? 0 : INFINITY;
+    for (int i = 0; i < 6 && n == 3; i++) err = fmax(err, fabs(wh[i] - want[i]));
+    CHECK(err < 1e-12, "normalised sizes (%d boxes, error %g)", n, err);
+    deft_free(wh);
+    CHECK_OK(deft_anchor_boxes_from_dataset(&d, 416, 416, 10, 0, &wh, &n)); /* 0.02 * 416 = 8.3 px: dropped */
+    CHECK(n == 2, "--min_x 10 drops the narrow box (%d)", n);
+    deft_free(wh);
+    smp[1].width = 0;
+    CHECK(deft_anchor_boxes_from_dataset(&d, 416, 416, 0, 0, &wh, &n) == DEFT_ERR_INVALID_ARG &&
+              strstr(deft_last_error(), "b.jpg"),
+          "unknown image size: %s", deft_last_error());
+}
+
 int main(void) {
     init_choice();
+    from_dataset();
     spec_strings();
     if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
         printf("numpy reference skipped: /usr/bin/python3 has no numpy (apt-get install python3-numpy)\n");
