@@ -120,6 +120,18 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_det_eval(const struct deft_det_eva
                                                       struct deft_det_metrics **out);
 DEFT_API void deft_det_metrics_free(struct deft_det_metrics *m);
 
+/* Score a prediction dataset (boxes with scores, e.g. KITTI with a 16th field)
+ * against a ground-truth dataset, for `deft detection score`: samples pair by
+ * file stem (of the label file, else the image); a GT image without a
+ * prediction file has no detections; a prediction file without a GT file is
+ * DEFT_ERR_INVALID_ARG naming it. Prediction classes map to the GT class list
+ * by name; a class the GT does not have is DEFT_ERR_INVALID_ARG naming it.
+ * The metrics use gt->class_names (n_classes = gt->n_classes). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_det_eval_datasets(const struct deft_det_dataset *gt,
+                                                               const struct deft_det_dataset *pred,
+                                                               const struct deft_det_eval_options *opt,
+                                                               struct deft_det_metrics **out);
+
 /* metrics.json (written atomically):
  * {"ap_mode": "integrate", "definition": "...", "iou": 0.5, "conf_threshold": 0,
  *  "mAP": x, "classes": {"<name>": {"AP": x, "precision": x, "recall": x,

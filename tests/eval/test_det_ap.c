@@ -351,6 +351,48 @@ static void bad_input(void) {
     deft_det_metrics_free(m);
 }
 
+/* deft_det_eval_datasets pairs files by stem and classes by name. */
+static void datasets(const struct set *s) {
+    static char *gt_names[4] = {"car", "pedestrian", "cyclist", "van"};
+    static char *pred_names[4] = {"van", "cyclist", "pedestrian", "car"}; /* another order */
+    struct deft_det_sample gs[MAX_IMG], ps[MAX_IMG];
+    static struct deft_box pb[MAX_IMG][MAX_BOX];
+    static char glab[MAX_IMG][64], plab[MAX_IMG][64];
+    int np = 0;
+    for (int i = 0; i < s->n; i++) {
+        snprintf(glab[i], sizeof glab[i], "gt/%06d.txt", i);
+        gs[i] = (struct deft_det_sample){NULL, glab[i], 640, 480, s->ng[i], (struct deft_box *)s->gt[i]};
+        int j = s->n - 1 - i; /* prediction files in another order */
+        if (j == 2) continue; /* no prediction file: no detections */
+        snprintf(plab[np], sizeof plab[np], "pred/%06d.txt", j);
+        for (int b = 0; b < s->nd[j]; b++) pb[np][b] = s->det[j][b], pb[np][b].cls = 3 - s->det[j][b].cls;
+        ps[np] = (struct deft_det_sample){NULL, plab[np], 0, 0, s->nd[j], pb[np]};
+        np++;
+    }
+    struct deft_det_dataset gd = {.n_classes = 4, .class_names = gt_names, .n = s->n, .samples = gs};
+    struct deft_det_dataset pd = {.n_classes = 4, .class_names = pred_names, .n = np, .samples = ps};
+    struct deft_det_eval_options o;
+    deft_det_eval_options_init(&o, DEFT_AP_INTEGRATE);
+    o.conf_threshold = s->conf;
+    struct deft_det_metrics *a = NULL, *b = NULL;
+    CHECK_OK(deft_det_eval_datasets(&gd, &pd, &o, &a));
+    struct set t = *s;
+    t.nd[2] = 0;
+    b = run_mode(&t, DEFT_AP_INTEGRATE);
+    CHECK(a && b && a->map == b->map && a->classes[1].n_det == b->classes[1].n_det, "datasets paired by stem and class");
+    deft_det_metrics_free(a);
+    deft_det_metrics_free(b);
+    a = NULL;
+    snprintf(plab[0], sizeof plab[0], "pred/extra.txt");
+    CHECK(deft_det_eval_datasets(&gd, &pd, &o, &a) == DEFT_ERR_INVALID_ARG && strstr(deft_last_error(), "extra.txt"),
+          "prediction without GT: %s", deft_last_error());
+    snprintf(plab[0], sizeof plab[0], "pred/%06d.txt", s->n - 1);
+    pred_names[3] = "truck";
+    CHECK(deft_det_eval_datasets(&gd, &pd, &o, &a) == DEFT_ERR_INVALID_ARG && strstr(deft_last_error(), "truck"),
+          "unknown class: %s", deft_last_error());
+    pred_names[3] = "car";
+}
+
 static struct set sets[10];
 
 int main(void) {
@@ -389,6 +431,7 @@ int main(void) {
 
     edge_expectations(edge);
     outputs(edge);
+    datasets(edge);
 
     if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
         printf("numpy reference skipped: /usr/bin/python3 has no numpy (apt-get install python3-numpy)\n");
