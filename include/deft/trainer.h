@@ -41,7 +41,7 @@ struct deft_trainer_opts {
     bool soft_targets;                  /* labels are [batch, classes] probabilities (mixup) instead of ids */
     /* Train this forward graph (a pruned model's, with irregular channel
      * counts) instead of building model.arch: it is cloned, its input
-     * ("input_1", else the first 4-D input) set to model.batch (and
+     * (its "image" role: see deft_graph_find_role) set to model.batch (and
      * model.height/width when nonzero), batch norm to model.bn_mode, dropout
      * on; model.num_classes, when nonzero, must match its output. */
     const struct deft_graph *graph;

@@ -56,12 +56,8 @@ static enum deft_status adopt_graph(struct deft_trainer *t) {
     enum deft_status s = deft_graph_clone(t->o.graph, &t->model);
     if (s) return s;
     struct deft_graph *g = t->model;
-    t->input = deft_graph_find_value(g, "input_1");
-    for (int v = 0; v < deft_graph_num_values(g) && t->input < 0; v++)
-        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT && deft_graph_value(g, v)->shape.ndim == 4) t->input = v;
-    t->logits = -1;
-    for (int v = deft_graph_num_values(g) - 1; v >= 0 && t->logits < 0; v--)
-        if (deft_graph_value(g, v)->flags & DEFT_VF_OUTPUT) t->logits = v;
+    t->input = deft_graph_find_role(g, DEFT_ROLE_IMAGE);
+    t->logits = deft_graph_find_role(g, DEFT_ROLE_LOGITS);
     if (t->input < 0 || t->logits < 0 || deft_graph_value(g, t->logits)->shape.ndim != 2)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "the model graph has no image input or no [batch, classes] output");
     int64_t classes = deft_graph_value(g, t->logits)->shape.d[1];
