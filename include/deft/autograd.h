@@ -10,6 +10,13 @@
  * of the graph get no gradient unless opts.input_grads is set (tests use it).
  * Subgraphs that cannot reach a trainable param get no backward nodes
  * (e.g. no data gradient for the first convolution).
+ *
+ * Seeds (a loss computed outside the graph, on the host): for each value in
+ * opts.seeds an INPUT value "<name>.seed" of the same shape is created and
+ * fed as d(total)/d(value); loss may then be -1 (no loss node, no
+ * "loss_grad"). Run the forward nodes, compute the loss and its gradient with
+ * respect to the seeded values, write the seeds, run the backward nodes
+ * (they start at the node count the graph had before deft_autograd).
  */
 #ifndef DEFT_AUTOGRAD_H
 #define DEFT_AUTOGRAD_H
@@ -22,6 +29,8 @@ extern "C" {
 
 struct deft_autograd_opts {
     bool input_grads;   /* also produce "<input>.grad" for INPUT values (float inputs only) */
+    const int *seeds;   /* values whose gradient comes from an INPUT "<name>.seed" */
+    int n_seeds;
 };
 
 DEFT_API DEFT_NODISCARD enum deft_status deft_autograd(struct deft_graph *g, int loss,

@@ -231,6 +231,25 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_graph_set_meta(struct deft_graph *
                                                             const char *json_value);
 DEFT_API const char *deft_graph_get_meta(const struct deft_graph *g, const char *key);
 
+/* ---- roles: what a value means to a task ----
+ * A role names a value by meaning: DEFT_ROLE_IMAGE (the image input),
+ * DEFT_ROLE_LOGITS (a classifier's output), or any task-defined output role
+ * ("head_s32", "head_s16", "head_s8" for YOLO). Roles live in the metadata
+ * ("roles": {"<role>": "<value name>"}) so they survive clone, model files
+ * and pruning. Model builders set them; everything else finds values by role. */
+#define DEFT_ROLE_IMAGE "image"
+#define DEFT_ROLE_LOGITS "logits"
+DEFT_API DEFT_NODISCARD enum deft_status deft_graph_set_role(struct deft_graph *g, const char *role, int v);
+/* The value with this role, or -1. Graphs without a declared role (older
+ * model files, imported ONNX) fall back: "image" = the INPUT named "input_1",
+ * else the first 4-D INPUT; "logits" = the last OUTPUT-flagged value. */
+DEFT_API int deft_graph_find_role(const struct deft_graph *g, const char *role);
+/* The model's outputs (OUTPUT-flagged node values, gradients excluded):
+ * values with a declared role first, in the order the roles were set, then the
+ * others by index. Writes up to max indices and returns the total count
+ * (-1 when out of memory). */
+DEFT_API int deft_graph_outputs(const struct deft_graph *g, int *out, int max);
+
 /* ---- low level construction ---- */
 /* Add a value; returns its index or -1 (sticky error). */
 DEFT_API int deft_graph_add_value(struct deft_graph *g, const char *name, enum deft_value_kind kind,

@@ -26,6 +26,20 @@
 extern "C" {
 #endif
 
+/* A loss computed on the host (detection losses: matching, CIoU, NMS-free
+ * terms that are not graph ops). The trainer runs the forward nodes, hands
+ * every model output (deft_graph_outputs order: declared roles first, plain
+ * NCHW f32, shapes[i]) to the callback, which writes d(loss)/d(output i) into
+ * grads[i] (same shapes, zero-filled before the call), the total loss into
+ * *loss and up to DEFT_MAX_LOSS_TERMS named parts into terms (the task names
+ * them). `targets` is the opaque per-batch pointer given to
+ * deft_trainer_step_targets. A non-OK return stops the step before the
+ * backward pass (weights and BN statistics untouched). */
+#define DEFT_MAX_LOSS_TERMS 8
+typedef enum deft_status (*deft_host_loss_fn)(void *user, int n_outputs, const float *const *outputs,
+                                              const struct deft_shape *shapes, const void *targets,
+                                              float *const *grads, double *loss, double *terms);
+
 struct deft_trainer_opts {
     struct deft_model_opts model;       /* .training is forced on */
     struct deft_optim_config optim;
@@ -41,10 +55,14 @@ struct deft_trainer_opts {
     bool soft_targets;                  /* labels are [batch, classes] probabilities (mixup) instead of ids */
     /* Train this forward graph (a pruned model's, with irregular channel
      * counts) instead of building model.arch: it is cloned, its input
-     * ("input_1", else the first 4-D input) set to model.batch (and
+     * (its "image" role: see deft_graph_find_role) set to model.batch (and
      * model.height/width when nonzero), batch norm to model.bn_mode, dropout
      * on; model.num_classes, when nonzero, must match its output. */
     const struct deft_graph *graph;
+    /* Set: train with a host-computed loss over all model outputs
+     * (deft_trainer_step_targets) instead of the in-graph loss. */
+    deft_host_loss_fn host_loss;
+    void *host_loss_user;
 };
 
 struct deft_trainer;
@@ -58,6 +76,22 @@ DEFT_API void deft_trainer_free(struct deft_trainer *t);
  * DEFT_ERR_NUMERIC and leaves the weights untouched. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images,
                                                           const float *labels, float *loss);
+/* One micro-batch with a host loss (opts.host_loss): images as above,
+ * targets passed through to the callback. Same accumulation, fp16 loss
+ * scaling and NaN handling as deft_trainer_step (a non-finite loss gives
+ * DEFT_ERR_NUMERIC and leaves the weights untouched). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_step_targets(struct deft_trainer *t, const float *images,
+                                                                  const void *targets, float *loss);
+/* The loss terms the host loss reported in the last step (DEFT_MAX_LOSS_TERMS). */
+DEFT_API const double *deft_trainer_loss_terms(const struct deft_trainer *t);
+/* Model outputs, in deft_graph_outputs order (count, and each one's shape at
+ * the training batch size). */
+DEFT_API int deft_trainer_num_outputs(const struct deft_trainer *t);
+DEFT_API const struct deft_shape *deft_trainer_output_shape(const struct deft_trainer *t, int i);
+/* Multi-output inference with the current weights: n <= batch images in;
+ * outs[i] receives n x (numel of output i / batch) floats. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_predict_outputs(struct deft_trainer *t, const float *images,
+                                                                     int n, float *const *outs);
 /* Number of optimizer steps taken so far. */
 DEFT_API int64_t deft_trainer_steps(const struct deft_trainer *t);
 /* The current dynamic loss scale (1 unless fp16 AMP). */

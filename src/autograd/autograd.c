@@ -222,6 +222,23 @@ static enum deft_status backward_node(struct ad *a, int f) {
     }
 }
 
+/* An INPUT "<name>.seed" holding the gradient of output v (a host-side loss). */
+static enum deft_status add_seed(struct ad *a, int v) {
+    struct deft_graph *g = a->g;
+    if (!a->req[v])
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "autograd: output '%s' does not depend on any trainable parameter",
+                              g->values[v].name);
+    if (a->grad[v] >= 0)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "autograd: output '%s' is seeded twice", g->values[v].name);
+    char nm[512];
+    snprintf(nm, sizeof nm, "%s.seed", g->values[v].name);
+    struct deft_shape sh = g->values[v].shape;
+    int seed = deft_graph_add_value(g, nm, DEFT_VALUE_INPUT, DEFT_F32, &sh);
+    if (seed < 0) return fail_status(a);
+    a->grad[v] = seed;
+    return DEFT_OK;
+}
+
 /* Which inputs of a forward op carry gradients (targets, stats do not). */
 static bool differentiable_input(const struct deft_node *nd, int i) {
     switch (nd->op) {
@@ -233,8 +250,15 @@ static bool differentiable_input(const struct deft_node *nd, int i) {
 
 enum deft_status deft_autograd(struct deft_graph *g, int loss, const struct deft_autograd_opts *o) {
     if (g->status) return g->status;
-    if (loss < 0 || loss >= g->n_values || deft_shape_numel(&g->values[loss].shape) != 1)
+    int n_seeds = o && o->seeds ? o->n_seeds : 0;
+    if (loss < 0 && n_seeds < 1)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "autograd: no loss value and no seeded outputs");
+    if (loss >= g->n_values || (loss >= 0 && deft_shape_numel(&g->values[loss].shape) != 1))
         return deft_set_error(DEFT_ERR_INVALID_ARG, "autograd: the loss must be a scalar value");
+    for (int i = 0; i < n_seeds; i++)
+        if (o->seeds[i] < 0 || o->seeds[i] >= g->n_values)
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "autograd: seed %d is value %d, out of range", i,
+                                  o->seeds[i]);
     for (int n = 0; n < g->n_nodes; n++)
         if (g->nodes[n].fwd >= 0)
             return deft_set_error(DEFT_ERR_INVALID_ARG, "autograd: graph already has backward nodes");
@@ -260,17 +284,21 @@ enum deft_status deft_autograd(struct deft_graph *g, int loss, const struct deft
             if (nd->in[i] >= 0 && differentiable_input(nd, i)) r |= a.req[nd->in[i]];
         a.req[nd->out[0]] = r;
     }
-    if (!a.req[loss]) {
+    if (loss >= 0 && !a.req[loss]) {
         s = deft_set_error(DEFT_ERR_INVALID_ARG, "autograd: the loss does not depend on any trainable parameter");
         goto done;
     }
-    struct deft_shape one = {.ndim = 1, .d = {1}};
-    int seed = deft_graph_add_value(g, "loss_grad", DEFT_VALUE_INPUT, DEFT_F32, &one);
-    if (seed < 0) {
-        s = fail_status(&a);
-        goto done;
+    if (loss >= 0) {
+        struct deft_shape one = {.ndim = 1, .d = {1}};
+        int seed = deft_graph_add_value(g, "loss_grad", DEFT_VALUE_INPUT, DEFT_F32, &one);
+        if (seed < 0) {
+            s = fail_status(&a);
+            goto done;
+        }
+        a.grad[loss] = seed;
     }
-    a.grad[loss] = seed;
+    for (int i = 0; i < n_seeds && !s; i++) s = add_seed(&a, o->seeds[i]);
+    if (s) goto done;
     for (int n = n_fwd - 1; n >= 0 && !s; n--) s = backward_node(&a, n);
     if (s) goto done;
     /* Tag final gradients; a value serving as gradient of two params gets a copy. */

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include "deft/core.h"
 #include "deft/runtime.h"
+#include "deft/task.h"
 #include "cli/args.h"
 
 bool arg_str(int argc, char **argv, int *i, const char *short_name, const char *long_name,
@@ -83,4 +84,120 @@ bool arg_amp(int argc, char **argv, int *i, int *amp, bool *err) {
         *err = true;
     }
     return true;
+}
+
+/* An action's own flag at argv[*i]: stored in a->extra_*. */
+static bool action_flag(const struct deft_task_action *act, int argc, char **argv, int *i,
+                        struct deft_task_args *a, bool *err) {
+    for (const struct deft_task_flag *f = act->flags; f && f->long_name; f++) {
+        const char *val = NULL;
+        if (f->takes_value) {
+            if (!arg_str(argc, argv, i, f->short_name, f->long_name, &val, err)) continue;
+            if (*err) return true;
+        } else if (!strcmp(argv[*i], f->long_name) || (f->short_name && !strcmp(argv[*i], f->short_name))) {
+            val = "1";
+        } else {
+            continue;
+        }
+        if (a->n_extra == DEFT_TASK_MAX_EXTRA) {
+            fprintf(stderr, "deft: at most %d action flags\n", DEFT_TASK_MAX_EXTRA);
+            *err = true;
+            return true;
+        }
+        a->extra_name[a->n_extra] = f->long_name;
+        a->extra_value[a->n_extra++] = val;
+        return true;
+    }
+    return false;
+}
+
+/* TAO's common flags at argv[*i]: 1 taken, 0 not one of them, -1 error (printed). */
+static int common_flag(int argc, char **argv, int *i, struct deft_task_args *a, const char **sets,
+                       const char **threads, const char **seed) {
+    bool err = false;
+    const char *val;
+    if (arg_str(argc, argv, i, "-e", "--experiment_spec_file", &a->spec, &err) ||
+        arg_str(argc, argv, i, "-r", "--results_dir", &a->results_dir, &err) ||
+        arg_str(argc, argv, i, "-m", "--model", &a->model, &err) ||
+        arg_str(argc, argv, i, "-i", "--input", &a->input, &err) ||
+        arg_str(argc, argv, i, "-o", "--output_file", &a->output_file, &err) ||
+        arg_str(argc, argv, i, NULL, "--resume_from", &a->resume_from, &err) ||
+        arg_str(argc, argv, i, NULL, "--threads", threads, &err) ||
+        arg_str(argc, argv, i, NULL, "--seed", seed, &err) ||
+        arg_str(argc, argv, i, NULL, "--backend", &a->backend, &err) ||
+        arg_str(argc, argv, i, NULL, "--log_file", &a->log_file, &err))
+        return err ? -1 : 1;
+    if (arg_str(argc, argv, i, NULL, "--set", &val, &err)) {
+        if (err) return -1;
+        if (a->n_overrides == DEFT_TASK_MAX_SETS) {
+            fprintf(stderr, "deft: at most %d --set overrides\n", DEFT_TASK_MAX_SETS);
+            return -1;
+        }
+        sets[a->n_overrides++] = val;
+        return 1;
+    }
+    if (arg_str(argc, argv, i, "-k", "--key", &val, &err)) {
+        if (err) return -1;
+        fprintf(stderr, "deft: note: -k/--key ignored (deft models are not encrypted)\n");
+        return 1;
+    }
+    if (arg_str(argc, argv, i, NULL, "--gpus", &val, &err)) {
+        if (err) return -1;
+        if (strcmp(val, "1")) {
+            fprintf(stderr, "deft: --gpus %s: deft drives one GPU per process; pick it with --gpu_index\n", val);
+            return -1;
+        }
+        return 1;
+    }
+    if (arg_str(argc, argv, i, NULL, "--gpu_index", &val, &err)) {
+        long long gi;
+        if (err || !arg_parse_int("--gpu_index", val, 0, 1024, &gi)) return -1;
+        a->gpu_index = (int)gi;
+        return 1;
+    }
+    if (arg_amp(argc, argv, i, &a->amp, &err)) return err ? -1 : 1;
+    if (!strcmp(argv[*i], "--dry_run")) a->dry_run = true;
+    else if (!strcmp(argv[*i], "--resume")) a->resume = true;
+    else if (!strcmp(argv[*i], "--fatal_corrupt")) a->fatal_corrupt = true;
+    else return 0;
+    return 1;
+}
+
+int cli_parse_task_args(const struct deft_task *t, const struct deft_task_action *act, int argc, char **argv,
+                        int first, struct deft_task_args *a, const char **sets) {
+    *a = (struct deft_task_args){.backend = "cpu", .overrides = sets};
+    const char *threads = NULL, *seed = NULL;
+    for (int i = first; i < argc; i++) {
+        bool err = false;
+        int c = common_flag(argc, argv, &i, a, sets, &threads, &seed);
+        if (c < 0) return 2;
+        if (c > 0) continue;
+        if (action_flag(act, argc, argv, &i, a, &err)) {
+            if (err) return 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            deft_task_print_usage(t, stdout);
+            return 0;
+        }
+        fprintf(stderr, "deft %s %s: unknown flag '%s' (see --help)\n", t->name, act->name, argv[i]);
+        return 2;
+    }
+    if (a->amp && strncmp(a->backend, "cuda", 4))
+        fprintf(stderr, "deft: note: --use_amp applies to --backend cuda; the %s backend computes in fp32\n",
+                a->backend);
+    long long v;
+    if (threads) {
+        if (!arg_parse_int("--threads", threads, 1, 1024, &v)) return 2;
+        a->threads = (int)v;
+    }
+    if (seed) {
+        if (!arg_parse_int("--seed", seed, 0, (1LL << 62), &a->seed)) return 2;
+        a->seed_set = true;
+    }
+    if (act->needs_spec && !a->spec) {
+        fprintf(stderr, "deft %s %s: -e SPEC is required\n", t->name, act->name);
+        return 2;
+    }
+    return -1;
 }

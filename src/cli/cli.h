@@ -8,6 +8,10 @@ struct cli_command {
 };
 extern const struct cli_command cli_commands[];
 
+struct deft_task;
+/* `deft <task> <action> ...` for a task of the registry (commands.c). */
+int cli_run_task(const struct deft_task *t, int argc, char **argv);
+
 /* `deft classification export` (cmd_export.c). */
 int cmd_cls_export(int argc, char **argv);
 

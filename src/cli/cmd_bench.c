@@ -48,9 +48,7 @@ static int bench_model(const char *path, int size, int batch, int steps, int war
     enum deft_status s = deft_model_load(path, &m);
     if (s) goto fail;
     struct deft_graph *g = m->graph;
-    input = deft_graph_find_value(g, "input_1");
-    for (int v = 0; v < deft_graph_num_values(g) && input < 0; v++)
-        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT && deft_graph_value(g, v)->shape.ndim == 4) input = v;
+    input = deft_graph_find_role(g, DEFT_ROLE_IMAGE);
     if (input < 0) {
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: no image input", path);
         goto fail;

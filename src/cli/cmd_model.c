@@ -32,14 +32,14 @@ static int model_usage(FILE *f) {
 
 /* The value a user means by "the output": flagged OUTPUT, else the last node's. */
 static int find_output(const struct deft_graph *g) {
-    for (int v = deft_graph_num_values(g) - 1; v >= 0; v--)
-        if (deft_graph_value(g, v)->flags & DEFT_VF_OUTPUT) return v;
+    int v = deft_graph_find_role(g, DEFT_ROLE_LOGITS);
+    if (v >= 0) return v;
     int nn = deft_graph_num_nodes(g);
     return nn ? deft_graph_node(g, nn - 1)->out[0] : -1;
 }
 
 static int find_input(const struct deft_graph *g) {
-    int v = deft_graph_find_value(g, "input_1");
+    int v = deft_graph_find_role(g, DEFT_ROLE_IMAGE);
     if (v >= 0) return v;
     for (v = 0; v < deft_graph_num_values(g); v++)
         if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT) return v;

@@ -2,14 +2,23 @@
 #include <stdio.h>
 #include <string.h>
 #include "deft/deft.h"
+#include "deft/task.h"
 #include "cli/cli.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "deft %s - transfer learning for computer vision\n\n"
             "usage: deft <command> <action> [flags]\n\n"
-            "commands:\n"
-            "  classification train|evaluate|inference -e SPEC ...   (deft classification --help)\n"
+            "commands:\n",
+            DEFT_VERSION_STRING);
+    for (const struct deft_task *const *t = deft_task_list(); *t; t++) {
+        char acts[160] = "";
+        size_t used = 0;
+        for (int i = 0; i < (*t)->n_actions && used < sizeof acts; i++)
+            used += (size_t)snprintf(acts + used, sizeof acts - used, "%s%s", i ? "|" : "", (*t)->actions[i].name);
+        fprintf(f, "  %s %s -e SPEC ...   (deft %s --help)\n", (*t)->name, acts, (*t)->name);
+    }
+    fprintf(f,
             "  model run    -m MODEL -i input.npy -o output.npy    run a model on a tensor\n"
             "  model import -i FILE -o OUT [--arch NAME]          pretrained .pth/.onnx/.h5/.safetensors\n"
             "  model download NAME|URL [-o DIR]                   pretrained weights (model list: names)\n"
@@ -19,7 +28,7 @@ static void usage(FILE *f) {
             "  deft <command> --help for the flags of a command; deft --version\n\n"
             "backends (--backend): %s;\n"
             "  on a GPU: --backend cuda [--gpu_index I] [--use_amp [bf16|fp16]]\n",
-            DEFT_VERSION_STRING, deft_backend_names());
+            deft_backend_names());
 }
 
 int main(int argc, char **argv) {
@@ -33,6 +42,8 @@ int main(int argc, char **argv) {
     }
     for (const struct cli_command *c = cli_commands; c->name; c++)
         if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
+    const struct deft_task *t = deft_task_find(argv[1]);
+    if (t) return cli_run_task(t, argc - 1, argv + 1);
     fprintf(stderr, "deft: unknown command '%s' (try 'deft --help')\n", argv[1]);
     return 2;
 }

@@ -464,7 +464,9 @@ enum deft_status deft_model_build(const struct deft_model_opts *o, struct deft_g
         deft_wrap_error(s, "building %s for input [%d, %d, %d, %d]", e->name, batch, ch, h, w);
     } else {
         deft_graph_value_mut(g, y)->flags |= DEFT_VF_OUTPUT;
-        if ((s = set_meta(g, m, ch, h, w)))
+        if ((s = deft_graph_set_role(g, DEFT_ROLE_IMAGE, x)) ||
+            (s = deft_graph_set_role(g, m->features_only ? "features" : DEFT_ROLE_LOGITS, y)) ||
+            (s = set_meta(g, m, ch, h, w)))
             deft_wrap_error(s, "building %s", e->name);
     }
     deft_free(m);

@@ -24,10 +24,61 @@ struct deft_trainer {
     struct deft_runtime *eval_rt;
     int64_t eval_synced_at;     /* optimizer step the eval weights were copied at, -1 never */
     int batch, classes;
+    /* host loss (o.host_loss): the model's outputs, their seeds and host buffers */
+    int n_fwd;                  /* forward nodes; backward nodes follow */
+    int n_outs, *outs, *seeds;
+    struct deft_shape *out_shapes;
+    float **out_buf, **grad_buf;
+    double terms[DEFT_MAX_LOSS_TERMS];
 };
+
+static void freeze(struct deft_trainer *t, struct deft_graph *g) {
+    if (t->o.freeze_prefixes)
+        for (const char *const *p = t->o.freeze_prefixes; *p; p++) deft_graph_freeze(g, *p, true);
+}
+
+/* Host loss: every model output gets a seed input; no loss node. */
+static enum deft_status build_host_graph(struct deft_trainer *t) {
+    enum deft_status s;
+    if ((s = deft_graph_clone(t->model, &t->train))) return s;
+    struct deft_graph *g = t->train;
+    int n = deft_graph_outputs(g, NULL, 0);
+    if (n < 1) return deft_set_error(n < 0 ? DEFT_ERR_NOMEM : DEFT_ERR_INVALID_ARG, "the model graph has no outputs");
+    t->n_outs = n;
+    t->outs = deft_calloc((size_t)n, sizeof *t->outs);
+    t->seeds = deft_calloc((size_t)n, sizeof *t->seeds);
+    t->out_shapes = deft_calloc((size_t)n, sizeof *t->out_shapes);
+    t->out_buf = deft_calloc((size_t)n, sizeof *t->out_buf);
+    t->grad_buf = deft_calloc((size_t)n, sizeof *t->grad_buf);
+    if (!t->outs || !t->seeds || !t->out_shapes || !t->out_buf || !t->grad_buf)
+        return deft_set_error(DEFT_ERR_NOMEM, "out of memory for the model outputs");
+    deft_graph_outputs(g, t->outs, n);
+    for (int i = 0; i < n; i++) {
+        t->out_shapes[i] = deft_graph_value(g, t->outs[i])->shape;
+        size_t numel = (size_t)deft_shape_numel(&t->out_shapes[i]);
+        t->out_buf[i] = deft_malloc(numel * sizeof(float));
+        t->grad_buf[i] = deft_malloc(numel * sizeof(float));
+        if (!t->out_buf[i] || !t->grad_buf[i]) return deft_set_error(DEFT_ERR_NOMEM, "out of memory for the model outputs");
+    }
+    t->batch = (int)deft_graph_value(g, t->input)->shape.d[0];
+    const struct deft_value *lg = t->logits >= 0 ? deft_graph_value(g, t->logits) : NULL;
+    t->classes = lg && lg->shape.ndim == 2 ? (int)lg->shape.d[1] : 0;
+    t->n_fwd = deft_graph_num_nodes(g);
+    freeze(t, g);
+    if ((s = deft_autograd(g, -1, &(struct deft_autograd_opts){.seeds = t->outs, .n_seeds = n}))) return s;
+    for (int i = 0; i < n; i++) {
+        char nm[512];
+        snprintf(nm, sizeof nm, "%s.seed", deft_graph_value(g, t->outs[i])->name);
+        t->seeds[i] = deft_graph_find_value(g, nm);
+    }
+    t->input_n = (size_t)deft_shape_numel(&deft_graph_value(g, t->input)->shape);
+    t->target = t->loss = t->loss_grad = -1;
+    return DEFT_OK;
+}
 
 static enum deft_status build_train_graph(struct deft_trainer *t) {
     enum deft_status s;
+    if (t->o.host_loss) return build_host_graph(t);
     if ((s = deft_graph_clone(t->model, &t->train))) return s;
     struct deft_graph *g = t->train;
     const struct deft_value *lg = deft_graph_value(g, t->logits);
@@ -41,8 +92,7 @@ static enum deft_status build_train_graph(struct deft_trainer *t) {
     struct deft_loss_attr la = t->o.loss;
     t->loss = deft_loss(g, "loss", t->logits, t->target, &la);
     if ((s = deft_graph_status(g))) return s;
-    if (t->o.freeze_prefixes)
-        for (const char *const *p = t->o.freeze_prefixes; *p; p++) deft_graph_freeze(g, *p, true);
+    freeze(t, g);
     if ((s = deft_autograd(g, t->loss, NULL))) return s;
     t->loss_grad = deft_graph_find_value(g, "loss_grad");
     t->target_n = (size_t)deft_shape_numel(&ts);
@@ -56,16 +106,13 @@ static enum deft_status adopt_graph(struct deft_trainer *t) {
     enum deft_status s = deft_graph_clone(t->o.graph, &t->model);
     if (s) return s;
     struct deft_graph *g = t->model;
-    t->input = deft_graph_find_value(g, "input_1");
-    for (int v = 0; v < deft_graph_num_values(g) && t->input < 0; v++)
-        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT && deft_graph_value(g, v)->shape.ndim == 4) t->input = v;
-    t->logits = -1;
-    for (int v = deft_graph_num_values(g) - 1; v >= 0 && t->logits < 0; v--)
-        if (deft_graph_value(g, v)->flags & DEFT_VF_OUTPUT) t->logits = v;
-    if (t->input < 0 || t->logits < 0 || deft_graph_value(g, t->logits)->shape.ndim != 2)
+    t->input = deft_graph_find_role(g, DEFT_ROLE_IMAGE);
+    t->logits = deft_graph_find_role(g, DEFT_ROLE_LOGITS);
+    bool host = t->o.host_loss != NULL; /* any outputs: the host loss reads them all */
+    if (t->input < 0 || (!host && (t->logits < 0 || deft_graph_value(g, t->logits)->shape.ndim != 2)))
         return deft_set_error(DEFT_ERR_INVALID_ARG, "the model graph has no image input or no [batch, classes] output");
-    int64_t classes = deft_graph_value(g, t->logits)->shape.d[1];
-    if (mo->num_classes && mo->num_classes != classes)
+    int64_t classes = !host ? deft_graph_value(g, t->logits)->shape.d[1] : 0;
+    if (!host && mo->num_classes && mo->num_classes != classes)
         return deft_set_error(DEFT_ERR_SHAPE, "the model graph has %lld outputs but the data has %d classes",
                               (long long)classes, mo->num_classes);
     struct deft_shape in = deft_graph_value(g, t->input)->shape;
@@ -79,7 +126,7 @@ static enum deft_status adopt_graph(struct deft_trainer *t) {
         struct deft_node *nd = deft_graph_node_mut(g, n);
         if (nd->op == DEFT_OP_BATCHNORM) nd->attr.bn.mode = mo->bn_mode == DEFT_BN_FROZEN ? DEFT_BN_FROZEN : DEFT_BN_TRAIN;
     }
-    deft_graph_value_mut(g, t->logits)->flags |= DEFT_VF_OUTPUT;
+    if (t->logits >= 0) deft_graph_value_mut(g, t->logits)->flags |= DEFT_VF_OUTPUT;
     return deft_graph_status(g);
 }
 
@@ -135,6 +182,15 @@ void deft_trainer_free(struct deft_trainer *t) {
     deft_graph_free(t->model);
     deft_free(t->accum);
     deft_free(t->state_before);
+    for (int i = 0; i < t->n_outs; i++) {
+        if (t->out_buf) deft_free(t->out_buf[i]);
+        if (t->grad_buf) deft_free(t->grad_buf[i]);
+    }
+    deft_free(t->out_buf);
+    deft_free(t->grad_buf);
+    deft_free(t->out_shapes);
+    deft_free(t->outs);
+    deft_free(t->seeds);
     deft_free(t);
 }
 
@@ -148,7 +204,14 @@ struct deft_runtime *deft_trainer_runtime(struct deft_trainer *t) { return t->rt
 const struct deft_graph *deft_trainer_model_graph(const struct deft_trainer *t) { return t->model; }
 
 enum deft_status deft_trainer_logits(struct deft_trainer *t, float *dst, size_t n) {
+    if (t->logits < 0) return deft_set_error(DEFT_ERR_INVALID_ARG, "the model has no logits output");
     return deft_runtime_read(t->rt, t->logits, dst, n);
+}
+const double *deft_trainer_loss_terms(const struct deft_trainer *t) { return t->terms; }
+int deft_trainer_num_outputs(const struct deft_trainer *t) { return t->o.host_loss ? t->n_outs : 1; }
+const struct deft_shape *deft_trainer_output_shape(const struct deft_trainer *t, int i) {
+    if (t->o.host_loss) return i >= 0 && i < t->n_outs ? &t->out_shapes[i] : NULL;
+    return i == 0 && t->logits >= 0 ? &deft_graph_value(t->model, t->logits)->shape : NULL;
 }
 
 int deft_trainer_batch(const struct deft_trainer *t) { return t->batch; }
@@ -172,7 +235,9 @@ static enum deft_status sync_eval(struct deft_trainer *t) {
     return DEFT_OK;
 }
 
-enum deft_status deft_trainer_predict(struct deft_trainer *t, const float *images, int n, float *logits) {
+/* The inference runtime, current with the training weights, with the images
+ * loaded and run; a short final batch is padded by repeating its first image. */
+static enum deft_status run_eval(struct deft_trainer *t, const float *images, int n) {
     enum deft_status s;
     if (n < 1 || n > t->batch)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "predict: %d images for a batch of %d", n, t->batch);
@@ -185,11 +250,17 @@ enum deft_status deft_trainer_predict(struct deft_trainer *t, const float *image
     }
     if (t->eval_synced_at != deft_optim_steps(t->opt) && (s = sync_eval(t))) return s;
     size_t per = t->input_n / (size_t)t->batch;
-    /* a short final batch is padded by repeating its first image */
     float *buf = deft_runtime_data(t->eval_rt, t->input);
     memcpy(buf, images, (size_t)n * per * sizeof(float));
     for (int i = n; i < t->batch; i++) memcpy(buf + (size_t)i * per, images, per * sizeof(float));
-    if ((s = deft_runtime_run(t->eval_rt))) return s;
+    return deft_runtime_run(t->eval_rt);
+}
+
+enum deft_status deft_trainer_predict(struct deft_trainer *t, const float *images, int n, float *logits) {
+    enum deft_status s;
+    if (t->logits < 0 || t->classes < 1)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "predict: the model has no [batch, classes] output");
+    if ((s = run_eval(t, images, n))) return s;
     float *all = deft_malloc((size_t)t->batch * (size_t)t->classes * sizeof(float));
     if (!all) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     s = deft_runtime_read(t->eval_rt, t->logits, all, (size_t)t->batch * (size_t)t->classes);
@@ -198,7 +269,29 @@ enum deft_status deft_trainer_predict(struct deft_trainer *t, const float *image
     return s;
 }
 
+enum deft_status deft_trainer_predict_outputs(struct deft_trainer *t, const float *images, int n,
+                                              float *const *outs) {
+    enum deft_status s;
+    int nout = deft_trainer_num_outputs(t);
+    for (int i = 0; i < nout; i++) {
+        int v = t->o.host_loss ? t->outs[i] : t->logits;
+        const struct deft_shape *sh = deft_trainer_output_shape(t, i);
+        if (v < 0 || !sh) return deft_set_error(DEFT_ERR_INVALID_ARG, "predict: the model has no outputs");
+        size_t numel = (size_t)deft_shape_numel(sh), per = numel / (size_t)t->batch;
+        /* run once per output: the eval runtime's buffers are read in turn */
+        if (i == 0 && (s = run_eval(t, images, n))) return s;
+        float *all = t->o.host_loss ? t->out_buf[i] : deft_malloc(numel * sizeof(float));
+        if (!all) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        s = deft_runtime_read(t->eval_rt, v, all, numel);
+        if (!s) memcpy(outs[i], all, (size_t)n * per * sizeof(float));
+        if (!t->o.host_loss) deft_free(all);
+        if (s) return s;
+    }
+    return DEFT_OK;
+}
+
 double deft_trainer_head_grad_norm(struct deft_trainer *t) {
+    if (t->logits < 0) return -1;
     /* walk back from the logits through parameter-free nodes (flatten, pooling,
      * ReLU in SqueezeNet's head) to the layer that owns the classifier weight */
     const struct deft_value *lg = deft_graph_value(t->train, t->logits);
@@ -216,35 +309,33 @@ double deft_trainer_head_grad_norm(struct deft_trainer *t) {
     return sqrt(sq);
 }
 
-enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, const float *labels,
-                                   float *loss) {
-    enum deft_status s;
-    int64_t step = deft_optim_steps(t->opt);
-    /* each micro-batch contributes 1/k of the mean gradient */
-    float seed = t->loss_scale / (float)t->o.accum_steps;
+/* Before a micro-batch: the dropout/RNG step and the BN statistics to restore
+ * if the batch turns out non-finite. */
+static float *begin_step(struct deft_trainer *t, int64_t step, size_t *ns) {
     deft_runtime_set_step(t->rt, (uint64_t)(step * t->o.accum_steps + t->micro));
-    size_t ns;
-    float *state = deft_runtime_state_block(t->rt, &ns);
-    memcpy(t->state_before, state, ns * sizeof(float));
-    if ((s = deft_runtime_set_input(t->rt, t->input, images, t->input_n)) ||
-        (s = deft_runtime_set_input(t->rt, t->target, labels, t->target_n)) ||
-        (s = deft_runtime_set_input(t->rt, t->loss_grad, &seed, 1)) || (s = deft_runtime_run(t->rt)))
-        return s;
-    float l;
-    if ((s = deft_runtime_read(t->rt, t->loss, &l, 1))) return s;
-    if (loss) *loss = l;
-    if (!isfinite(l)) {
-        /* the forward pass already folded this batch into the running stats */
-        memcpy(state, t->state_before, ns * sizeof(float));
-        t->micro = 0;
-        if (t->accum) {
-            size_t n;
-            deft_runtime_grad_block(t->rt, &n);
-            memset(t->accum, 0, n * sizeof(float));
-        }
-        return deft_set_error(DEFT_ERR_NUMERIC, "loss is %s at step %lld; weights were not updated",
-                              isnan(l) ? "NaN" : "infinite", (long long)step);
+    float *state = deft_runtime_state_block(t->rt, ns);
+    memcpy(t->state_before, state, *ns * sizeof(float));
+    return state;
+}
+
+/* A non-finite loss: undo the batch's BN update, drop the accumulated micro-batches. */
+static enum deft_status reject_step(struct deft_trainer *t, float *state, size_t ns, float l, int64_t step) {
+    /* the forward pass already folded this batch into the running stats */
+    memcpy(state, t->state_before, ns * sizeof(float));
+    t->micro = 0;
+    if (t->accum) {
+        size_t n;
+        deft_runtime_grad_block(t->rt, &n);
+        memset(t->accum, 0, n * sizeof(float));
     }
+    return deft_set_error(DEFT_ERR_NUMERIC, "loss is %s at step %lld; weights were not updated",
+                          isnan(l) ? "NaN" : "infinite", (long long)step);
+}
+
+/* After the backward pass: accumulate, then the optimizer step with the
+ * fp16 loss-scale bookkeeping. */
+static enum deft_status finish_step(struct deft_trainer *t, float *state, size_t ns, int64_t step) {
+    enum deft_status s;
     size_t n;
     float *grads = deft_runtime_grad_block(t->rt, &n);
     if (t->accum) {
@@ -272,6 +363,72 @@ enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, 
         }
     }
     return s;
+}
+
+enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, const float *labels,
+                                   float *loss) {
+    enum deft_status s;
+    if (t->o.host_loss)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "this trainer uses a host loss: call deft_trainer_step_targets");
+    int64_t step = deft_optim_steps(t->opt);
+    /* each micro-batch contributes 1/k of the mean gradient */
+    float seed = t->loss_scale / (float)t->o.accum_steps;
+    size_t ns;
+    float *state = begin_step(t, step, &ns);
+    if ((s = deft_runtime_set_input(t->rt, t->input, images, t->input_n)) ||
+        (s = deft_runtime_set_input(t->rt, t->target, labels, t->target_n)) ||
+        (s = deft_runtime_set_input(t->rt, t->loss_grad, &seed, 1)) || (s = deft_runtime_run(t->rt)))
+        return s;
+    float l;
+    if ((s = deft_runtime_read(t->rt, t->loss, &l, 1))) return s;
+    if (loss) *loss = l;
+    if (!isfinite(l)) return reject_step(t, state, ns, l, step);
+    return finish_step(t, state, ns, step);
+}
+
+/* Forward nodes, the host loss on the outputs, its gradients into the seeds. */
+static enum deft_status host_forward(struct deft_trainer *t, const float *images, const void *targets,
+                                     double *l) {
+    enum deft_status s;
+    if ((s = deft_runtime_set_input(t->rt, t->input, images, t->input_n)) ||
+        (s = deft_runtime_run_range(t->rt, 0, t->n_fwd)))
+        return s;
+    for (int i = 0; i < t->n_outs; i++) {
+        size_t numel = (size_t)deft_shape_numel(&t->out_shapes[i]);
+        if ((s = deft_runtime_read(t->rt, t->outs[i], t->out_buf[i], numel))) return s;
+        memset(t->grad_buf[i], 0, numel * sizeof(float));
+    }
+    memset(t->terms, 0, sizeof t->terms);
+    *l = NAN;
+    return t->o.host_loss(t->o.host_loss_user, t->n_outs, (const float *const *)t->out_buf, t->out_shapes,
+                          targets, t->grad_buf, l, t->terms);
+}
+
+enum deft_status deft_trainer_step_targets(struct deft_trainer *t, const float *images, const void *targets,
+                                           float *loss) {
+    enum deft_status s;
+    if (!t->o.host_loss)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "this trainer has an in-graph loss: call deft_trainer_step");
+    int64_t step = deft_optim_steps(t->opt);
+    float scale = t->loss_scale / (float)t->o.accum_steps; /* as the loss_grad seed of deft_trainer_step */
+    size_t ns;
+    float *state = begin_step(t, step, &ns);
+    double dl;
+    if ((s = host_forward(t, images, targets, &dl))) {
+        memcpy(state, t->state_before, ns * sizeof(float));
+        return s;
+    }
+    float l = (float)dl;
+    if (loss) *loss = l;
+    if (!isfinite(l)) return reject_step(t, state, ns, l, step);
+    for (int i = 0; i < t->n_outs; i++) {
+        size_t numel = (size_t)deft_shape_numel(&t->out_shapes[i]);
+        float *g = t->grad_buf[i];
+        for (size_t k = 0; k < numel; k++) g[k] *= scale;
+        if ((s = deft_runtime_set_input(t->rt, t->seeds[i], g, numel))) return s;
+    }
+    if ((s = deft_runtime_run_range(t->rt, t->n_fwd, deft_graph_num_nodes(t->train)))) return s;
+    return finish_step(t, state, ns, step);
 }
 
 /* ---- checkpoints ---- */

@@ -33,12 +33,6 @@ static void model_run_free(struct model_run *mr) {
     deft_string_list_free(mr->classes, mr->n_classes);
 }
 
-static int find_logits(const struct deft_graph *g) {
-    for (int v = deft_graph_num_values(g) - 1; v >= 0; v--)
-        if (deft_graph_value(g, v)->flags & DEFT_VF_OUTPUT) return v;
-    return -1;
-}
-
 static enum deft_status model_run_open(struct model_run *mr, const char *path, int batch,
                                        const struct deft_cls_args *a) {
     memset(mr, 0, sizeof *mr);
@@ -48,11 +42,8 @@ static enum deft_status model_run_open(struct model_run *mr, const char *path, i
     if ((s = cls_class_names_from_meta(g, path, &mr->classes, &mr->n_classes)) ||
         (s = cls_transform_from_meta(g, path, &mr->tf)))
         return s;
-    mr->input = deft_graph_find_value(g, "input_1");
-    for (int v = 0; v < deft_graph_num_values(g) && mr->input < 0; v++) /* an imported graph's own name */
-        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT && deft_graph_value(g, v)->shape.ndim == 4)
-            mr->input = v;
-    mr->logits = find_logits(g);
+    mr->input = deft_graph_find_role(g, DEFT_ROLE_IMAGE);
+    mr->logits = deft_graph_find_role(g, DEFT_ROLE_LOGITS);
     const char *kind = deft_graph_get_meta(g, "output_kind");
     mr->probabilities = kind && !strcmp(kind, "\"probabilities\"");
     if (mr->input < 0 || mr->logits < 0)

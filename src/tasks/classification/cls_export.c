@@ -40,14 +40,6 @@ static const char *base_of(const char *path) {
     return sl ? sl + 1 : path;
 }
 
-static int find_input(const struct deft_graph *g) {
-    int v = deft_graph_find_value(g, "input_1");
-    for (int i = 0; i < deft_graph_num_values(g) && v < 0; i++)
-        if (deft_graph_value(g, i)->kind == DEFT_VALUE_INPUT && deft_graph_value(g, i)->shape.ndim == 4)
-            v = i;
-    return v;
-}
-
 static float ref_amax(const struct deft_onnx_tensor_ref *r, const float *amax) {
     switch (r->range) {
     case DEFT_ONNX_RANGE_UNIT: return 1.0f;
@@ -222,7 +214,7 @@ enum deft_status deft_cls_export(const struct deft_cls_export_args *a) {
         goto done;
     }
     deft_graph_set_training(g, false);
-    int input = find_input(g);
+    int input = deft_graph_find_role(g, DEFT_ROLE_IMAGE);
     if (input < 0) {
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: the model has no image input", a->model);
         goto done;

@@ -1,6 +1,7 @@
 /* cls_train.c - `deft classification train`: spec -> data loaders -> trainer,
- * with validation, checkpoints (latest/best/every N epochs), resume, status.json,
- * metrics.csv, TensorBoard events, plots, collapse warnings and SIGINT safety. */
+ * with the shared training loop (src/train/loop.c: validation, checkpoints,
+ * resume, status.json, metrics.csv, TensorBoard, plots, SIGINT) driven
+ * through the hooks below, and classification's collapse warnings. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +10,12 @@
 #include "deft/classification.h"
 #include "deft/data.h"
 #include "deft/io.h"
+#include "deft/loop.h"
 #include "deft/report.h"
 #include "deft/spec.h"
 #include "deft/trainer.h"
 #include "tasks/classification/cls_common.h"
 #include "tasks/classification/cls_metrics.h"
-#include "tasks/common/progress.h"
 
 struct run {
     const struct deft_cls_args *a;
@@ -31,8 +32,8 @@ struct run {
     size_t img_n;                     /* floats per batch of images */
     float *images, *labels, *logits;
     char dir[2048], wdir[2100];
-    double *hist;                     /* per epoch: train loss, train acc, val loss, val acc */
-    double best;
+    int64_t correct, seen;            /* training top-1 of the epoch so far */
+    struct deft_loop_metric train_m[1], val_m[2];
     FILE *out;
 };
 
@@ -244,7 +245,7 @@ static void softmax_ce(const float *logits, const float *labels, int n, int c, d
     }
 }
 
-static enum deft_status validate(struct run *r, int epoch, struct cls_metrics *m, double *loss) {
+static enum deft_status validate_set(struct run *r, int epoch, struct cls_metrics *m, double *loss) {
     enum deft_status s = cls_metrics_init(m, r->classes, 1);
     if (s) return s;
     if ((s = deft_loader_start_epoch(r->val_ld, 0))) return s;
@@ -260,27 +261,6 @@ static enum deft_status validate(struct run *r, int epoch, struct cls_metrics *m
     *loss = m->total ? lsum / (double)m->total : NAN;
     (void)epoch;
     return DEFT_OK;
-}
-
-static enum deft_status save_ckpt(struct run *r, const char *name) {
-    char path[2400];
-    snprintf(path, sizeof path, "%s/%s", r->wdir, name);
-    return deft_trainer_save(r->t, path);
-}
-
-static void write_plots(struct run *r, int n_epochs) {
-    char path[2300];
-    double tl[4096], ta[4096], vl[4096], va[4096];
-    int n = n_epochs < 4096 ? n_epochs : 4096;
-    for (int e = 0; e < n; e++) {
-        tl[e] = r->hist[4 * e], ta[e] = r->hist[4 * e + 1], vl[e] = r->hist[4 * e + 2], va[e] = r->hist[4 * e + 3];
-    }
-    struct deft_plot_series ls[2] = {{"train loss", NULL, tl, n}, {"val loss", NULL, vl, n}};
-    struct deft_plot_series as[2] = {{"train top-1", NULL, ta, n}, {"val top-1", NULL, va, n}};
-    snprintf(path, sizeof path, "%s/plots/loss", r->dir);
-    if (deft_plot_lines(path, "Loss", "epoch", "loss", ls, 2)) deft_log(DEFT_LOG_WARN, "plot: %s", deft_last_error());
-    snprintf(path, sizeof path, "%s/plots/accuracy", r->dir);
-    if (deft_plot_lines(path, "Accuracy", "epoch", "top-1", as, 2)) deft_log(DEFT_LOG_WARN, "plot: %s", deft_last_error());
 }
 
 static void collapse_warnings(struct run *r, const struct cls_metrics *m, int epoch) {
@@ -303,130 +283,80 @@ static void collapse_warnings(struct run *r, const struct cls_metrics *m, int ep
                  epoch + 1, gn);
 }
 
-/* DEFT_FAULT_NAN_STEP=k (tests): batch k (0-based over the whole run) is
- * filled with NaN, so the real detection path sees a non-finite loss. */
-static int64_t fault_nan_step(void) {
-    const char *v = getenv("DEFT_FAULT_NAN_STEP");
-    return v && *v ? strtoll(v, NULL, 10) : -1;
+/* ---- hooks of the shared training loop ---- */
+
+static enum deft_status hook_start_epoch(void *ctx, int epoch) {
+    struct run *r = ctx;
+    r->correct = r->seen = 0;
+    return deft_loader_start_epoch(r->train_ld, epoch);
 }
 
-/* A non-finite loss: skip the batch while the spec allows, else stop. */
-static enum deft_status on_nonfinite(struct run *r, struct progress *pg, int e, int b, int *skipped) {
-    int allowed = r->cfg.train_config.skip_nonfinite_batches;
-    if (*skipped < allowed) {
-        ++*skipped;
-        deft_log(DEFT_LOG_WARN, "epoch %d, step %d: %s; batch skipped (%d of %d allowed by "
-                 "train_config.skip_nonfinite_batches)", e + 1, b + 1, deft_last_error(), *skipped, allowed);
-        deft_clear_error();
-        deft_trainer_skip_step(r->t);
-        return DEFT_OK;
-    }
-    progress_end(pg);
-    return deft_wrap_error(DEFT_ERR_NUMERIC, "epoch %d, step %d%s (the last good checkpoint is "
-                           "%s/latest.safetensors)", e + 1, b + 1,
-                           allowed ? ", after the batches train_config.skip_nonfinite_batches allows" : "",
-                           r->wdir);
+static enum deft_status hook_next_batch(void *ctx, int *n) {
+    struct run *r = ctx;
+    return deft_loader_next(r->train_ld, r->images, r->labels, n);
 }
 
-static enum deft_status train_loop(struct run *r, int64_t start_step) {
-    enum deft_status s = DEFT_OK;
-    int64_t nan_at = fault_nan_step();
-    int skipped = 0;
-    struct progress pg;
-    int64_t total = (int64_t)r->spe * r->epochs;
-    progress_init(&pg, r->out, total, start_step);
-    int start_epoch = (int)(start_step / r->spe), skip = (int)(start_step % r->spe);
-    double t0 = deft_time_now();
-    for (int e = start_epoch; e < r->epochs; e++) {
-        if ((s = deft_loader_start_epoch(r->train_ld, e))) return s;
-        double lsum = 0;
-        int64_t correct = 0, seen = 0, steps = 0;
-        double te = deft_time_now();
-        for (int b = 0;; b++) {
-            int n = 0;
-            if ((s = deft_loader_next(r->train_ld, r->images, r->labels, &n))) return s;
-            if (n == 0) break;
-            if (e == start_epoch && b < skip) continue;
-            float loss;
-            if ((int64_t)e * r->spe + b == nan_at)
-                for (size_t i = 0; i < r->img_n; i++) r->images[i] = NAN;
-            s = deft_trainer_step(r->t, r->images, r->labels, &loss);
-            if (s == DEFT_ERR_NUMERIC) {
-                if ((s = on_nonfinite(r, &pg, e, b, &skipped))) return s;
-                continue;
-            }
-            if (s) return s;
-            lsum += loss;
-            steps++;
-            if (!deft_loader_soft_labels(r->train_ld) && !deft_trainer_logits(r->t, r->logits, (size_t)r->batch * (size_t)r->classes)) {
-                for (int i = 0; i < n; i++) {
-                    const float *l = r->logits + (size_t)i * (size_t)r->classes;
-                    int best = 0;
-                    for (int j = 1; j < r->classes; j++) best = l[j] > l[best] ? j : best;
-                    correct += best == (int)r->labels[i];
-                }
-                seen += n;
-            }
-            int64_t done = (int64_t)e * r->spe + b + 1;
-            char label[64], tail[160];
-            snprintf(label, sizeof label, "epoch %d/%d", e + 1, r->epochs);
-            snprintf(tail, sizeof tail, "step %d/%d loss %.4f lr %.2e %.1f img/s", b + 1, r->spe, lsum / (double)steps,
-                     deft_lr_at(&(struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = cls_lr_at, .ctx = &r->lr}, done - 1),
-                     (double)(steps * r->batch) / (deft_time_now() - te));
-            progress_update(&pg, label, done, tail, false);
-            if (r->a->stop && *r->a->stop) {
-                progress_end(&pg);
-                if ((s = save_ckpt(r, "latest.safetensors"))) return s;
-                fprintf(r->out, "interrupted at epoch %d step %d: checkpoint written to %s/latest.safetensors "
-                        "(resume with --resume)\n", e + 1, b + 1, r->wdir);
-                return deft_set_error(DEFT_ERR_CANCELLED, "training interrupted");
-            }
+static void hook_poison(void *ctx) {
+    struct run *r = ctx;
+    for (size_t i = 0; i < r->img_n; i++) r->images[i] = NAN;
+}
+
+/* The step, then the batch's training top-1 from its logits. */
+static enum deft_status hook_train_step(void *ctx, int n, float *loss) {
+    struct run *r = ctx;
+    enum deft_status s = deft_trainer_step(r->t, r->images, r->labels, loss);
+    if (s) return s;
+    if (!deft_loader_soft_labels(r->train_ld) && !deft_trainer_logits(r->t, r->logits, (size_t)r->batch * (size_t)r->classes)) {
+        for (int i = 0; i < n; i++) {
+            const float *l = r->logits + (size_t)i * (size_t)r->classes;
+            int best = 0;
+            for (int j = 1; j < r->classes; j++) best = l[j] > l[best] ? j : best;
+            r->correct += best == (int)r->labels[i];
         }
-        progress_end(&pg);
-        int64_t step = deft_trainer_steps(r->t);
-        double lr = deft_lr_at(&(struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = cls_lr_at, .ctx = &r->lr}, step - 1);
-        double tl = steps ? lsum / (double)steps : NAN, ta = seen ? (double)correct / (double)seen : NAN;
-        double vl = NAN, va = NAN;
-        struct cls_metrics m = {0};
-        int val_every = r->cfg.train_config.val_every > 0 ? r->cfg.train_config.val_every : 1;
-        bool do_val = r->val_ld && ((e + 1) % val_every == 0 || e + 1 == r->epochs);
-        if (do_val) {
-            if ((s = validate(r, e, &m, &vl))) {
-                cls_metrics_release(&m);
-                return s;
-            }
-            va = cls_metrics_top1(&m);
-            collapse_warnings(r, &m, e);
-        }
-        cls_metrics_release(&m);
-        r->hist[4 * e] = tl, r->hist[4 * e + 1] = ta, r->hist[4 * e + 2] = vl, r->hist[4 * e + 3] = va;
-        fprintf(r->out, "epoch %d/%d: loss %.4f  train top-1 %.4f  val loss %.4f  val top-1 %.4f  lr %.2e  %.0fs\n",
-                e + 1, r->epochs, tl, ta, vl, va, lr, deft_time_now() - t0);
-        fflush(r->out);
-        struct deft_metric extra[1] = {{"train_top1", ta}}, val[2] = {{"loss", vl}, {"top1", va}};
-        struct deft_epoch_record rec = {.epoch = e + 1, .step = step, .loss = tl, .lr = lr, .time = deft_time_now() - t0,
-                                        .extra = extra, .n_extra = 1, .val = val, .n_val = 2};
-        if ((s = deft_report_epoch(r->dir, &rec))) return s;
-        if (!(s = deft_events_scalar(r->ev, "loss", step, (float)tl)) && !(s = deft_events_scalar(r->ev, "lr", step, (float)lr)) &&
-            !(s = deft_events_scalar(r->ev, "train_top1", step, (float)ta)) &&
-            !(do_val && ((s = deft_events_scalar(r->ev, "val_loss", step, (float)vl)) ||
-                         (s = deft_events_scalar(r->ev, "val_top1", step, (float)va)))))
-            s = deft_events_flush(r->ev);
-        if (s) return s;
-        write_plots(r, e + 1);
-        if ((s = save_ckpt(r, "latest.safetensors"))) return s;
-        int every = r->cfg.train_config.checkpoint_interval;
-        if (every > 0 && ((e + 1) % every == 0 || e + 1 == r->epochs)) {
-            char name[256];
-            snprintf(name, sizeof name, "classification_%s_epoch_%03d.safetensors", r->arch, e + 1);
-            if ((s = save_ckpt(r, name))) return s;
-        }
-        if (do_val && va > r->best) {
-            r->best = va;
-            if ((s = save_ckpt(r, "best.safetensors"))) return s;
-        }
+        r->seen += n;
     }
     return DEFT_OK;
+}
+
+static void hook_end_epoch(void *ctx) {
+    struct run *r = ctx;
+    r->train_m[0].value = r->seen ? (double)r->correct / (double)r->seen : NAN;
+}
+
+static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
+    struct run *r = ctx;
+    struct cls_metrics m = {0};
+    double vl = NAN;
+    enum deft_status s = validate_set(r, epoch, &m, &vl);
+    if (!s) {
+        r->val_m[0].value = vl;
+        r->val_m[1].value = *score = cls_metrics_top1(&m);
+        collapse_warnings(r, &m, epoch);
+    }
+    cls_metrics_release(&m);
+    return s;
+}
+
+static enum deft_status train_loop(struct run *r, int64_t start_step, double *best) {
+    r->train_m[0] = (struct deft_loop_metric){"train_top1", "train top-1", NAN};
+    r->val_m[0] = (struct deft_loop_metric){"loss", "val loss", NAN};
+    r->val_m[1] = (struct deft_loop_metric){"top1", "val top-1", NAN};
+    struct deft_lr_schedule lr = {.kind = DEFT_LR_CALLBACK, .fn = cls_lr_at, .ctx = &r->lr};
+    const struct deft_task_metric metric = {"top1", "top-1", true};
+    struct deft_loop lp = {
+        .trainer = r->t, .network = "classification", .arch = r->arch, .dir = r->dir, .epochs = r->epochs,
+        .steps_per_epoch = r->spe, .batch = r->batch, .lr = &lr, .val_every = r->cfg.train_config.val_every,
+        .checkpoint_interval = r->cfg.train_config.checkpoint_interval,
+        .skip_nonfinite = r->cfg.train_config.skip_nonfinite_batches,
+        .skip_key = "train_config.skip_nonfinite_batches", .metric = metric,
+        .train_metrics = r->train_m, .n_train_metrics = 1, .val_metrics = r->val_m, .n_val_metrics = 2,
+        .metric_plot = "accuracy", .metric_plot_title = "Accuracy", .train_metric_key = "train_top1",
+        .events = r->ev, .stop = r->a->stop, .out = r->out, .ctx = r,
+        .start_epoch = hook_start_epoch, .next_batch = hook_next_batch, .poison_batch = hook_poison,
+        .train_step = hook_train_step, .end_epoch = hook_end_epoch, .validate = r->val_ld ? hook_validate : NULL};
+    enum deft_status s = deft_loop_run(&lp, start_step);
+    *best = lp.have_best ? lp.best : -1;
+    return s;
 }
 
 static enum deft_status dry_run(struct run *r) {
@@ -442,7 +372,8 @@ static enum deft_status dry_run(struct run *r) {
 }
 
 enum deft_status deft_cls_train(const struct deft_cls_args *a) {
-    struct run r = {.a = a, .out = a->out ? a->out : stdout, .best = -1};
+    struct run r = {.a = a, .out = a->out ? a->out : stdout};
+    double best = -1;
     enum deft_status s = deft_cls_config_load(a->spec, a->overrides, a->n_overrides, &r.cfg);
     if (s) return s;
     r.cfg_loaded = true;
@@ -481,13 +412,10 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     r.images = deft_malloc(r.img_n * sizeof(float));
     r.labels = deft_malloc((size_t)r.batch * (size_t)r.classes * sizeof(float));
     r.logits = deft_malloc((size_t)r.batch * (size_t)r.classes * sizeof(float));
-    r.hist = deft_calloc((size_t)r.epochs * 4 + 4, sizeof(double));
-    if (!r.images || !r.labels || !r.logits || !r.hist) {
+    if (!r.images || !r.labels || !r.logits) {
         s = deft_set_error(DEFT_ERR_NOMEM, "out of memory for a batch of %d images", r.batch);
         goto done;
     }
-    /* epochs before a resume are unknown here: NaN leaves them out of the plots */
-    for (int i = 0; i < r.epochs * 4 + 4; i++) r.hist[i] = NAN;
     int64_t start = 0;
     char ck[2400];
     snprintf(ck, sizeof ck, "%s/latest.safetensors", r.wdir);
@@ -506,7 +434,7 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     fprintf(r.out, "training %s (%lld params, %lld trainable) on %d images of %d classes, %d epochs x %d steps of %d, "
             "%d threads -> %s\n", r.arch, (long long)gs.params, (long long)gs.trainable_params, r.train_ds->num_samples,
             r.classes, r.epochs, r.spe, r.batch, deft_get_threads(), r.dir);
-    s = train_loop(&r, start);
+    s = train_loop(&r, start, &best);
     struct deft_loader_stats ls;
     deft_loader_get_stats(r.train_ld, &ls);
     if (ls.corrupt_skipped)
@@ -514,8 +442,8 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
                  (long long)ls.corrupt_skipped);
     if (!s && start >= (int64_t)r.epochs * r.spe)
         fprintf(r.out, "done: the run had already finished its %d epochs; weights in %s\n", r.epochs, r.wdir);
-    else if (!s && r.best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
-    else if (!s) fprintf(r.out, "done: best val top-1 %.4f (this run); weights in %s\n", r.best, r.wdir);
+    else if (!s && best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
+    else if (!s) fprintf(r.out, "done: best val top-1 %.4f (this run); weights in %s\n", best, r.wdir);
 done:
     if (r.ev && deft_events_close(r.ev)) deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
     deft_trainer_free(r.t);
@@ -526,7 +454,6 @@ done:
     deft_free(r.images);
     deft_free(r.labels);
     deft_free(r.logits);
-    deft_free(r.hist);
     if (r.cfg_loaded) deft_cls_config_free(&r.cfg);
     return s;
 }

@@ -1,0 +1,102 @@
+/* cls_task.c - classification as a task: its actions, flags and help for the
+ * CLI's command table, its metric for best-model selection. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "deft/classification.h"
+#include "deft/spec.h"
+#include "deft/task.h"
+
+static void cls_help(FILE *f) {
+    fprintf(f,
+            "usage: deft classification <action> [flags]\n\n"
+            "actions:\n"
+            "  train      -e SPEC -r DIR [--resume | --resume_from CKPT] [--dry_run]\n"
+            "  evaluate   -e SPEC [-m MODEL] [-r DIR]\n"
+            "  inference  -m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]\n"
+            "  export     -m MODEL -o OUT.onnx [--data_type int8 --cal_image_dir DIR] [--qdq_file F]\n"
+            "             [--gen_ds_config]  (deft classification export --help)\n"
+            "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
+            "             [-r DIR] [--target_ratio R | --target_flops R] [--sweep | --sensitivity [-e SPEC]]  (prune --help)\n"
+            "  (-m of evaluate/inference may be an ONNX file deft exported)\n\n"
+            "common flags:\n"
+            "  -e, --experiment_spec_file SPEC  TAO protobuf-text (.txt), TAO PyTorch YAML or deft YAML\n"
+            "  -r, --results_dir DIR            where weights, logs and plots go\n"
+            "  --set key.path=value             override a spec field (repeatable)\n"
+            "  --threads N, --backend cpu|ref|cuda|cuda-emu, --fatal_corrupt (stop on a corrupt image)\n"
+            "  --gpu_index I                    which GPU (--backend cuda; builds with make CUDA=1)\n"
+            "  --use_amp [bf16|fp16]            mixed precision on the GPU: 16-bit products, fp32 weights;\n"
+            "                                   fp16 adds dynamic loss scaling (default bf16)\n"
+            "  --gpus N                         1 (one GPU per process); -k KEY, --log_file F accepted for TAO\n"
+            "  --seed N                         the same as --set train_config.random_seed=N\n"
+            "  --help-spec                      every spec field with type, default and meaning\n\n"
+            "Ctrl-C during training writes a checkpoint and stops; --resume continues exactly.\n");
+}
+
+/* The task's flags onto classification's own argument struct. */
+static enum deft_status to_cls_args(const struct deft_task_args *t, struct deft_cls_args *a, const char **sets,
+                                    char *seed_set, size_t seed_len) {
+    *a = (struct deft_cls_args){.spec = t->spec, .results_dir = t->results_dir, .model = t->model,
+                                .dry_run = t->dry_run, .resume = t->resume, .resume_from = t->resume_from,
+                                .threads = t->threads, .backend = t->backend, .gpu_index = t->gpu_index,
+                                .amp = t->amp, .stop = t->stop, .out = t->out, .input = t->input,
+                                .output_file = t->output_file, .fatal_corrupt = t->fatal_corrupt};
+    int n = 0;
+    if (t->seed_set) { /* first, so an explicit --set of the same key wins */
+        snprintf(seed_set, seed_len, "train_config.random_seed=%lld", t->seed);
+        sets[n++] = seed_set;
+    }
+    for (int i = 0; i < t->n_overrides && n < DEFT_TASK_MAX_SETS + 1; i++) sets[n++] = t->overrides[i];
+    a->overrides = sets;
+    a->n_overrides = n;
+    const char *topk = deft_task_arg(t, "--top_k");
+    if (topk) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(topk, &end, 10);
+        if (errno || end == topk || *end || v < 1 || v > 1000)
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "--top_k expects an integer in [1, 1000], got '%s'", topk);
+        a->top_k = (int)v;
+    }
+    return DEFT_OK;
+}
+
+#define CLS_ACTION(fn)                                                                     \
+    static enum deft_status fn##_action(const struct deft_task_args *t) {                  \
+        struct deft_cls_args a;                                                            \
+        const char *sets[DEFT_TASK_MAX_SETS + 1];                                          \
+        char seed[64];                                                                     \
+        enum deft_status s = to_cls_args(t, &a, sets, seed, sizeof seed);                  \
+        return s ? s : fn(&a);                                                             \
+    }
+CLS_ACTION(deft_cls_train)
+CLS_ACTION(deft_cls_evaluate)
+CLS_ACTION(deft_cls_inference)
+
+static const struct deft_task_flag cls_flags[] = {
+    {NULL, "--top_k", true},
+    {NULL, NULL, false},
+};
+
+static const struct deft_task_action cls_actions[] = {
+    {"train", "-e SPEC -r DIR [--resume | --resume_from CKPT] [--dry_run]", "fine-tune or train a classifier",
+     cls_flags, true, true, deft_cls_train_action},
+    {"evaluate", "-e SPEC [-m MODEL] [-r DIR]", "top-1/top-k, per-class figures, confusion matrix", cls_flags, true,
+     false, deft_cls_evaluate_action},
+    {"inference", "-m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]", "classify images", cls_flags,
+     false, false, deft_cls_inference_action},
+    {"export", "-m MODEL -o OUT.onnx [--data_type int8 ...]", "ONNX, INT8 calibration, DeepStream files", NULL,
+     false, false, NULL},
+    {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels by weight magnitude", NULL, false, false, NULL},
+};
+
+const struct deft_task deft_task_classification = {
+    .name = "classification",
+    .summary = "image classifiers (resnet, vgg, mobilenet, efficientnet, ...)",
+    .actions = cls_actions,
+    .n_actions = (int)(sizeof cls_actions / sizeof cls_actions[0]),
+    .spec_help = deft_cls_config_help,
+    .print_help = cls_help,
+    .metric = {"top1", "top-1", true},
+};

@@ -1,0 +1,45 @@
+/* registry.c - every network deft knows, by TAO's name. Adding one is one
+ * line here (and its struct in src/tasks/<network>/). */
+#include <string.h>
+#include "deft/task.h"
+
+extern const struct deft_task deft_task_classification;
+
+static const struct deft_task *const tasks[] = {
+    &deft_task_classification,
+    NULL,
+};
+
+const struct deft_task *const *deft_task_list(void) { return tasks; }
+
+const struct deft_task *deft_task_find(const char *name) {
+    for (int i = 0; name && tasks[i]; i++)
+        if (!strcmp(tasks[i]->name, name)) return tasks[i];
+    return NULL;
+}
+
+const struct deft_task_action *deft_task_action(const struct deft_task *t, const char *name) {
+    for (int i = 0; t && name && i < t->n_actions; i++)
+        if (!strcmp(t->actions[i].name, name)) return &t->actions[i];
+    return NULL;
+}
+
+const char *deft_task_arg(const struct deft_task_args *a, const char *long_name) {
+    for (int i = a->n_extra - 1; i >= 0; i--)
+        if (!strcmp(a->extra_name[i], long_name)) return a->extra_value[i];
+    return NULL;
+}
+
+void deft_task_print_usage(const struct deft_task *t, FILE *f) {
+    if (t->print_help) {
+        t->print_help(f);
+        return;
+    }
+    fprintf(f, "usage: deft %s <action> [flags]\n\nactions:\n", t->name);
+    for (int i = 0; i < t->n_actions; i++)
+        fprintf(f, "  %-10s %s\n  %-10s %s\n", t->actions[i].name, t->actions[i].usage ? t->actions[i].usage : "",
+                "", t->actions[i].help ? t->actions[i].help : "");
+    fprintf(f, "\ncommon flags (TAO's): -e SPEC, -r DIR, -m MODEL, -o FILE, -k KEY (ignored), --gpus 1, --gpu_index I,\n"
+               "  --use_amp [bf16|fp16], --log_file F, --threads N, --seed N, --set key.path=value, --dry_run,\n"
+               "  --backend cpu|ref|cuda|cuda-emu, --help-spec\n");
+}
