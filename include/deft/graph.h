@@ -121,7 +121,9 @@ struct deft_value {
 
 enum deft_act_kind {
     DEFT_ACT_RELU = 0, DEFT_ACT_RELU6, DEFT_ACT_LEAKY_RELU, DEFT_ACT_SIGMOID, DEFT_ACT_TANH,
-    DEFT_ACT_SWISH, DEFT_ACT_HARDSWISH, DEFT_ACT_COUNT
+    DEFT_ACT_SWISH, DEFT_ACT_HARDSWISH,
+    DEFT_ACT_MISH, /* x * tanh(softplus(x)) (YOLOv4's CSPDarknet) */
+    DEFT_ACT_COUNT
 };
 enum deft_bn_mode {
     DEFT_BN_TRAIN = 0,  /* batch statistics, running stats updated */

@@ -72,6 +72,8 @@
  *                            head.fc), so timm state_dicts load by name; leaky ReLU slope 0.1
  *                            (darknet's; timm uses 0.01), BN weights all 1 (timm zero-inits the
  *                            last BN of each block).                               41.61M, 27.64M
+ *   cspdarknet_tiny          YOLOv4-tiny's backbone (TAO's cspdarknet_tiny), darknet.c's scheme:
+ *                            stem.conv0/conv1, stages.0..2 (CSP tiny blocks), stages.3, head.fc
  *
  * TAO's names: arch "resnet"/"vgg"/"darknet"/"cspdarknet" with n_layers ("resnet" + 18 ->
  * resnet18), "squeezenet" (-> squeezenet1_0, TAO's fire2..fire9 layout), "mobilenet_v1",
@@ -95,6 +97,7 @@
  *   googlenet        0 conv1..conv3, 1..9 inception3a, 3b, 4a..4e, 5a, 5b
  *   squeezenet*      0 the first conv, 1..8 the fire modules in order (fire2..fire9)
  *   darknet*         0 stem, 1..5 stages.0..stages.4
+ *   cspdarknet_tiny  0 stem.conv0, 1 stem.conv1, 2..4 stages.0..2, 5 stages.3 (TAO's conv_0..conv_5)
  * Classifier heads belong to no block.
  */
 #ifndef DEFT_MODELS_H
@@ -173,6 +176,42 @@ DEFT_API int deft_model_block_prefixes(const char *arch, int block, char *buf, s
  * set, graph unchanged) for an unknown arch or a block out of range. */
 DEFT_API int deft_model_freeze_blocks(struct deft_graph *g, const char *arch, const int *blocks,
                                       int n);
+
+/* ---- backbones with feature taps (detection / segmentation necks) ------- */
+
+struct deft_backbone_opts {
+    const char *arch;        /* registry name or TAO family ("resnet" + n_layers 18) */
+    int n_layers;
+    bool training;           /* BN mode bn_mode (training) or DEFT_BN_EVAL */
+    enum deft_bn_mode bn_mode;
+    /* TAO's detection layout: resnet's layer4 and mobilenet_v2's last stages run at
+     * stride 1 (output stride 16, as TAO's YOLO/SSD backbones); no effect on darknets. */
+    bool detection_layout;
+    /* darknet family only: NULL/"leaky_relu" (0.1, TAO's default), "mish", "relu";
+     * force_relu (TAO's) turns it into ReLU whatever activation says. */
+    const char *activation;
+    bool force_relu;
+    float width_mult;        /* mobilenet_v2, 0 -> 1.0 */
+};
+struct deft_backbone_taps {
+    int s8, s16, s32;        /* value indices of the maps at strides 8/16/32, -1 when absent */
+    int last;                /* the last feature map (stride last_stride) */
+    int last_stride;         /* 32, or 16 in the detection layout of resnet / mobilenet_v2 */
+    const char *arch;        /* the registry name built ("resnet18"), static */
+};
+/* Build arch's feature extractor (no pooling, no classifier) on value x of g, with the
+ * parameter names deft_model_build gives the same arch (so a deft classification
+ * model's backbone weights load by name). The taps' names are
+ * deft_graph_value(g, taps->s8)->name ...:
+ *   resnet*        layer2.N.relu2 (s8), layer3.N.relu2 (s16), layer4.N.relu2 (s32)
+ *                  (relu3 for bottlenecks; layer4 is `last` at s16 in the detection layout)
+ *   mobilenet_v2   features.6.add (s8), features.13.add (s16), features.18.2 (s32 / last)
+ *   darknet19/53, cspdarknet53  the end of stages.2 / .3 / .4
+ *   cspdarknet_tiny             stages.1.conv3.act (s8), stages.2.conv3.act (s16), stages.3.act
+ * Errors (sticky in g as well): unknown arch, an arch without taps (DEFT_ERR_UNSUPPORTED). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_backbone_build(struct deft_graph *g, int x,
+                                                            const struct deft_backbone_opts *o,
+                                                            struct deft_backbone_taps *taps);
 
 /* ---- pretrained weights catalogue (deft model download NAME) ---------- */
 struct deft_pretrained {

@@ -1,6 +1,7 @@
 /* cli.h (internal to the CLI) - the command table. */
 #ifndef DEFT_CLI_H
 #define DEFT_CLI_H
+#include <stdbool.h>
 
 struct cli_command {
     const char *name;
@@ -38,5 +39,13 @@ int cli_infer_num_classes(const char *arch, const struct deft_safetensors *st);
  * its *total parameter/state tensors are in the file. */
 const char *cli_guess_arch(const struct deft_safetensors *st, int *num_classes, int *matched,
                            int *total);
+
+struct deft_runtime;
+/* deft bench (cmd_bench.c): one JSON line of timings; YOLO networks (cmd_bench_yolo.c) */
+int bench_report(const char *mode, const char *what, long long sz, long long b, long long st, const double *lat,
+                 struct deft_runtime *rt, bool profile);
+bool bench_is_yolo(const char *arch);
+int bench_yolo(const char *arch, bool train, long long sz, long long b, long long st, long long wu, int classes,
+               const char *backend, bool profile);
 
 #endif

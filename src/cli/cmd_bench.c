@@ -7,6 +7,7 @@
 #include "deft/deft.h"
 #include "deft/trainer.h"
 #include "cli/args.h"
+#include "cli/cli.h"
 
 static int bench_usage(FILE *f) {
     fprintf(f, "usage: deft bench train|infer --arch NAME [--size 224] [--batch 16] [--threads N]\n"
@@ -14,6 +15,8 @@ static int bench_usage(FILE *f) {
                "                  [--gpu_index I] [--use_amp [bf16|fp16]]  (cuda)\n"
                "       deft bench infer -m MODEL [--batch 16] ...   (a model file: its graph and weights,\n"
                "                  e.g. a pruned model; --size changes its input size)\n"
+               "       --arch yolo_v4_tiny | yolo_v4_<backbone> (yolo_v4_resnet18): the detection network\n"
+               "                  (--size 416 by default; train = SGD on an L2 loss of the heads against zeros)\n"
                "Prints one JSON line: images_per_s, latency_ms (median per batch), peak_rss_mib.\n");
     return f == stdout ? 0 : 2;
 }
@@ -23,7 +26,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static int report(const char *mode, const char *what, long long sz, long long b, long long st, const double *lat,
+int bench_report(const char *mode, const char *what, long long sz, long long b, long long st, const double *lat,
                   struct deft_runtime *rt, bool profile) {
     double med = lat[st / 2];
     struct deft_runtime_stats rs;
@@ -73,7 +76,7 @@ static int bench_model(const char *path, int size, int batch, int steps, int war
         if (i >= warmup) lat[i - warmup] = deft_time_now() - t0;
     }
     qsort(lat, (size_t)steps, sizeof *lat, cmp_double);
-    rc = report("infer", path, in.d[2], batch, steps, lat, rt, profile);
+    rc = bench_report("infer", path, in.d[2], batch, steps, lat, rt, profile);
     goto done;
 fail:
     rc = cli_fail(s, NULL);
@@ -131,6 +134,7 @@ int cmd_bench(int argc, char **argv) {
         return 2;
     if (th) deft_set_threads((int)th);
     if (model) return bench_model(model, size ? (int)sz : 0, (int)b, (int)st, (int)wu, backend, profile);
+    if (bench_is_yolo(arch)) return bench_yolo(arch, train, size ? sz : 416, b, st, wu, (int)nc, backend, profile);
     struct deft_model_opts mo = {.arch = arch, .num_classes = (int)nc, .batch = (int)b, .height = (int)sz,
                                  .width = (int)sz, .training = train};
     size_t in_n = (size_t)(b * 3 * sz * sz);
@@ -176,7 +180,7 @@ int cmd_bench(int argc, char **argv) {
         if (i >= wu) lat[i - wu] = deft_time_now() - t0;
     }
     qsort(lat, (size_t)st, sizeof *lat, cmp_double);
-    report(train ? "train" : "infer", arch, sz, b, st, lat, train ? deft_trainer_runtime(t) : rt, profile);
+    bench_report(train ? "train" : "infer", arch, sz, b, st, lat, train ? deft_trainer_runtime(t) : rt, profile);
 done:
     deft_trainer_free(t);
     deft_runtime_free(rt);

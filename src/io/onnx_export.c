@@ -423,6 +423,10 @@ static bool emit_act(struct ox *x, const struct deft_node *nd) {
             node(x, "Mul", nm, (const char *[]){in, h}, 2, out_name(x, v));
         }
         return true;
+    case DEFT_ACT_MISH: /* ONNX has Mish only from opset 18; not exported yet */
+        return fail(x, DEFT_ERR_UNSUPPORTED,
+                    "%s: activation mish cannot be exported to ONNX yet (retrain with "
+                    "force_relu or activation leaky_relu to export)", nm);
     default:
         return fail(x, DEFT_ERR_UNSUPPORTED, "%s: activation %s", nm, deft_act_name(nd->attr.act.kind));
     }

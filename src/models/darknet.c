@@ -14,7 +14,16 @@
  *              split in halves "split.0" (kept) / "split.1" (through the blocks: conv1 1x1,
  *              conv2 3x3, add; stage 0: 64 -> 32 -> 64, else C/2 -> C/2 -> C/2),
  *              conv_transition_b 1x1 -> E/2, "cat" of the halves, conv_transition 1x1 -> C
+ *   cspdarknet_tiny (YOLOv4-tiny's backbone, TAO's cspdarknet_tiny): stem.conv0 3x3/2 -> 32,
+ *              stem.conv1 3x3/2 -> 64, stages.0..2 CSP tiny blocks (C = 64, 128, 256: conv0
+ *              3x3 C, "split" = its second half, conv1 3x3 C/2, conv2 3x3 C/2, "cat0"
+ *              [conv2, conv1], conv3 1x1 C, "cat1" [conv0, conv3], "pool" maxpool 2x2/2),
+ *              stages.3 3x3 -> 512
  *   head.global_pool - head.flatten - head.drop (training, p > 0) - head.fc
+ *
+ * The activation is the context's (leaky 0.1 unless a YOLO spec asks for mish or relu).
+ * Feature taps: the end of the stage at stride 8, 16, 32 (cspdarknet_tiny: stages.1.conv3,
+ * stages.2.conv3 - before the concat and pool, as TAO's neck reads them - and stages.3).
  *
  * darknet19's original classifier is a 1x1 conv (1000) before the average pool; the linear
  * after the pool computes the same function with the same parameter count.
@@ -25,7 +34,7 @@
 static int cna(struct deft_model_ctx *m, const char *p, int x, int out, int k, int stride) {
     int y = deft_model_conv(m, deft_model_name(m, "%s.conv", p), x, out, k, stride, (k - 1) / 2, 1);
     y = deft_model_bn(m, deft_model_name(m, "%s.bn", p), y);
-    return deft_act(m->g, deft_model_name(m, "%s.act", p), y, DEFT_ACT_LEAKY_RELU, 0.1f);
+    return deft_act(m->g, deft_model_name(m, "%s.act", p), y, m->act, m->act_alpha);
 }
 
 /* conv1 1x1 -> mid, conv2 3x3 -> out, + input */
@@ -53,6 +62,7 @@ static int darknet19(struct deft_model_ctx *m, int y) {
             snprintf(p, sizeof p, "stages.%d.blocks.%d", s, j);
             y = cna(m, p, y, dn19[s][j], j % 2 ? 1 : 3, 1);
         }
+        deft_model_tap(m, 2 << s, y);
     }
     return y;
 }
@@ -64,6 +74,7 @@ static int darknet53(struct deft_model_ctx *m, int y) {
         snprintf(p, sizeof p, "stages.%d.conv_down", s);
         y = cna(m, p, y, c, 3, 2);
         for (int j = 0; j < depth53[s]; j++) y = dark_block(m, s, j, y, c / 2, c);
+        deft_model_tap(m, 2 << s, y);
     }
     return y;
 }
@@ -88,16 +99,50 @@ static int cspdarknet53(struct deft_model_ctx *m, int y) {
         y = deft_concat(m->g, deft_model_name(m, "%s.cat", p), h, 2, 1);
         snprintf(q, sizeof q, "%s.conv_transition", p);
         y = cna(m, q, y, c, 1, 1);
+        deft_model_tap(m, 2 << s, y);
     }
+    return y;
+}
+
+/* YOLOv4-tiny's CSP block: conv0 3x3 C; its second half through conv1, conv2 (3x3 C/2);
+ * cat0 [conv2, conv1]; conv3 1x1 C; cat1 [conv0, conv3]; maxpool 2x2/2. */
+static int csp_tiny_stage(struct deft_model_ctx *m, int s, int x, int c, int stride_in) {
+    char q[48];
+    snprintf(q, sizeof q, "stages.%d.conv0", s);
+    int r0 = cna(m, q, x, c, 3, 1);
+    int h = deft_slice(m->g, deft_model_name(m, "stages.%d.split", s), r0, 1, c / 2, c);
+    snprintf(q, sizeof q, "stages.%d.conv1", s);
+    int r1 = cna(m, q, h, c / 2, 3, 1);
+    snprintf(q, sizeof q, "stages.%d.conv2", s);
+    int y = cna(m, q, r1, c / 2, 3, 1);
+    if (y < 0 || r1 < 0) return -1;
+    y = deft_concat(m->g, deft_model_name(m, "stages.%d.cat0", s), (int[]){y, r1}, 2, 1);
+    snprintf(q, sizeof q, "stages.%d.conv3", s);
+    y = cna(m, q, y, c, 1, 1);
+    deft_model_tap(m, stride_in, y); /* TAO's neck reads conv_N_conv_3 */
+    if (y < 0 || r0 < 0) return -1;
+    y = deft_concat(m->g, deft_model_name(m, "stages.%d.cat1", s), (int[]){r0, y}, 2, 1);
+    return deft_pool(m->g, deft_model_name(m, "stages.%d.pool", s), y,
+                     &(struct deft_pool_attr){.kind = DEFT_POOL_MAX, .kernel = {2, 2},
+                                              .stride = {2, 2}});
+}
+
+static int cspdarknet_tiny(struct deft_model_ctx *m, int x) {
+    int y = cna(m, "stem.conv0", x, 32, 3, 2);
+    y = cna(m, "stem.conv1", y, 64, 3, 2);
+    for (int s = 0; s < 3; s++) y = csp_tiny_stage(m, s, y, 64 << s, 4 << s);
+    y = cna(m, "stages.3", y, 512, 3, 1);
+    deft_model_tap(m, 32, y);
     return y;
 }
 
 int deft_model_darknet(struct deft_model_ctx *m, int x, const void *cfg) {
     const struct deft_darknet_cfg *c = cfg;
-    int y = cna(m, "stem.conv1", x, 32, 3, 1);
+    int y = c->kind == DEFT_CSPDARKNET_TINY ? cspdarknet_tiny(m, x) : cna(m, "stem.conv1", x, 32, 3, 1);
     y = c->kind == DEFT_DARKNET19 ? darknet19(m, y)
         : c->kind == DEFT_DARKNET53 ? darknet53(m, y)
-                                     : cspdarknet53(m, y);
+        : c->kind == DEFT_CSPDARKNET53 ? cspdarknet53(m, y)
+                                       : y;
     if (m->features_only) return y;
     y = deft_global_avgpool(m->g, "head.global_pool", y);
     y = deft_flatten(m->g, "head.flatten", y);
@@ -109,10 +154,18 @@ int deft_model_darknet(struct deft_model_ctx *m, int x, const void *cfg) {
     return y;
 }
 
-/* Block 0 = the stem, 1..5 = stages.0..stages.4. */
+/* Block 0 = the stem, 1..5 = stages.0..stages.4; cspdarknet_tiny as TAO numbers it:
+ * 0 stem.conv0, 1 stem.conv1, 2..4 stages.0..2, 5 stages.3. */
 int deft_model_darknet_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX], int max) {
-    (void)cfg;
+    const struct deft_darknet_cfg *c = cfg;
     if (block < 0 || block > 5 || max < 1) return -1;
+    if (c && c->kind == DEFT_CSPDARKNET_TINY) {
+        if (block < 2)
+            snprintf(out[0], DEFT_MODEL_PREFIX_MAX, "stem.conv%d.", block);
+        else
+            snprintf(out[0], DEFT_MODEL_PREFIX_MAX, "stages.%d.", block - 2);
+        return 1;
+    }
     if (block == 0)
         snprintf(out[0], DEFT_MODEL_PREFIX_MAX, "stem.");
     else

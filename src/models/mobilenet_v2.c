@@ -6,6 +6,9 @@
  *                   when stride 1 and channels match
  *   features.18     Conv2dNormActivation 1x1 -> 1280
  *   avgpool - flatten - classifier.0 (dropout 0.2) - classifier.1 (linear)
+ *
+ * Feature taps: features.6 (stride 8, 32 ch), features.13 (16, 96 ch), features.18 (32);
+ * the detection layout runs features.14..18 at stride 16 (TAO's stride=16 MobileNetV2).
  */
 #include <stdio.h>
 #include "models/models_impl.h"
@@ -54,18 +57,22 @@ int deft_model_mobilenet_v2(struct deft_model_ctx *m, int x, const void *cfg) {
     int in_ch = make_divisible(32 * wm, 8);
     int last_ch = make_divisible(1280 * (wm > 1.0 ? wm : 1.0), 8);
     int y = conv_bn_relu6(m, "features.0", x, in_ch, 3, 2, 1);
-    int idx = 1;
+    int idx = 1, total = 2;
     for (int i = 0; i < 7; i++) {
         int out_ch = make_divisible(setting[i][1] * wm, 8);
+        /* TAO's detection MobileNetV2 has output stride 16: the 160 stage keeps stride 1 */
+        int first = i == 5 && m->det_layout ? 1 : setting[i][3];
+        if (setting[i][3] == 2) deft_model_tap(m, total, y); /* the map before each downsampling */
         for (int r = 0; r < setting[i][2]; r++) {
-            y = inverted_residual(m, idx++, y, in_ch, out_ch, r == 0 ? setting[i][3] : 1,
-                                  setting[i][0]);
+            y = inverted_residual(m, idx++, y, in_ch, out_ch, r == 0 ? first : 1, setting[i][0]);
             in_ch = out_ch;
         }
+        total *= first;
     }
     char p[32];
     snprintf(p, sizeof p, "features.%d", idx);
     y = conv_bn_relu6(m, p, y, last_ch, 1, 1, 1);
+    if (!m->det_layout) deft_model_tap(m, 32, y);
     if (m->features_only) return y;
     return deft_model_head(m, y, "classifier.0", "classifier.1", true);
 }

@@ -32,6 +32,7 @@ static const struct deft_efficientnet_cfg effnet_b0 = {1.0, 1.0}, effnet_b1 = {1
 static const struct deft_efficientnet_cfg effnet_b2 = {1.1, 1.2}, effnet_b3 = {1.2, 1.4};
 static const struct deft_darknet_cfg darknet19 = {DEFT_DARKNET19}, darknet53 = {DEFT_DARKNET53};
 static const struct deft_darknet_cfg cspdarknet53 = {DEFT_CSPDARKNET53};
+static const struct deft_darknet_cfg cspdarknet_tiny = {DEFT_CSPDARKNET_TINY};
 
 static const struct arch_entry archs[] = {
     {"resnet10", deft_model_resnet, &resnet10, 0.0f, deft_model_resnet_blocks, "resnet", 10, 0},
@@ -63,6 +64,8 @@ static const struct arch_entry archs[] = {
     {"darknet53", deft_model_darknet, &darknet53, 0.0f, deft_model_darknet_blocks, "darknet", 53, 0},
     {"cspdarknet53", deft_model_darknet, &cspdarknet53, 0.0f, deft_model_darknet_blocks,
      "cspdarknet", 53, 0},
+    {"cspdarknet_tiny", deft_model_darknet, &cspdarknet_tiny, 0.0f, deft_model_darknet_blocks, NULL,
+     0, 0},
 };
 #define N_ARCHS ((int)(sizeof archs / sizeof archs[0]))
 
@@ -71,7 +74,7 @@ static const char *const arch_names[] = {
     "resnet152",       "mobilenet_v2",    "vgg16",           "vgg19",         "vgg16_bn",
     "vgg19_bn",        "mobilenet_v1",    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
     "efficientnet_b3", "googlenet",       "squeezenet1_0",   "squeezenet1_1", "darknet19",
-    "darknet53",       "cspdarknet53",    NULL};
+    "darknet53",       "cspdarknet53",    "cspdarknet_tiny", NULL};
 _Static_assert(sizeof arch_names / sizeof arch_names[0] == N_ARCHS + 1,
                "arch_names must list every registry entry");
 
@@ -448,6 +451,9 @@ enum deft_status deft_model_build(const struct deft_model_opts *o, struct deft_g
     m->training = o->training;
     m->features_only = o->features_only;
     m->seed = o->seed;
+    m->taps[0] = m->taps[1] = m->taps[2] = -1;
+    m->act = DEFT_ACT_LEAKY_RELU;
+    m->act_alpha = 0.1f;
 
     struct deft_graph *g = NULL;
     if ((s = deft_graph_create(&g))) {
@@ -478,4 +484,61 @@ enum deft_status deft_model_build(const struct deft_model_opts *o, struct deft_g
     if (input) *input = x;
     if (logits) *logits = y;
     return DEFT_OK;
+}
+
+/* ---- backbones with feature taps ------------------------------------------ */
+
+enum deft_status deft_backbone_build(struct deft_graph *g, int x, const struct deft_backbone_opts *o,
+                                     struct deft_backbone_taps *taps) {
+    if (!g || !o || !taps)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "deft_backbone_build: NULL argument");
+    taps->s8 = taps->s16 = taps->s32 = taps->last = -1;
+    taps->last_stride = 0;
+    taps->arch = NULL;
+    if (x < 0 || x >= deft_graph_num_values(g) || deft_graph_value(g, x)->shape.ndim != 4)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "deft_backbone_build: x must be a 4-D value");
+    const struct arch_entry *e;
+    enum deft_status s = resolve(o->arch, o->n_layers, &e);
+    if (s) return s;
+    if (e->build != deft_model_resnet && e->build != deft_model_darknet &&
+        e->build != deft_model_mobilenet_v2)
+        return deft_set_error(DEFT_ERR_UNSUPPORTED,
+                              "backbone %s has no feature taps (resnet*, mobilenet_v2, darknet19/53, "
+                              "cspdarknet53, cspdarknet_tiny have)", e->name);
+    if (o->activation && o->activation[0] && strcmp(o->activation, "leaky_relu") != 0 &&
+        strcmp(o->activation, "mish") != 0 && strcmp(o->activation, "relu") != 0)
+        return deft_set_error(DEFT_ERR_INVALID_ARG,
+                              "backbone activation '%s' unknown (leaky_relu, mish or relu)",
+                              o->activation);
+    struct deft_model_ctx *m = deft_calloc(1, sizeof *m);
+    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory building %s", e->name);
+    m->g = g;
+    m->arch = e->name;
+    m->num_classes = 1;
+    m->bn = o->training ? o->bn_mode : DEFT_BN_EVAL;
+    m->width_mult = o->width_mult > 0 ? o->width_mult : 1.0f;
+    m->training = o->training;
+    m->features_only = true;
+    m->det_layout = o->detection_layout;
+    m->taps[0] = m->taps[1] = m->taps[2] = -1;
+    /* TAO: force_relu wins; else the spec's activation; its default is leaky ReLU 0.1 */
+    bool mish = o->activation && strcmp(o->activation, "mish") == 0;
+    bool relu = o->force_relu || (o->activation && strcmp(o->activation, "relu") == 0);
+    m->act = relu ? DEFT_ACT_RELU : mish ? DEFT_ACT_MISH : DEFT_ACT_LEAKY_RELU;
+    m->act_alpha = relu || mish ? 0.0f : 0.1f;
+    int y = e->build(m, x, e->cfg);
+    s = deft_graph_status(g);
+    if (!s && y < 0) s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s: builder produced no output", e->name);
+    if (!s) {
+        taps->s8 = m->taps[0];
+        taps->s16 = m->taps[1];
+        taps->s32 = m->taps[2];
+        taps->last = y;
+        /* every family reaches stride 32, but the detection layout stops resnet and
+         * mobilenet_v2 at 16 */
+        taps->last_stride = m->det_layout && e->build != deft_model_darknet ? 16 : 32;
+        taps->arch = e->name;
+    }
+    deft_free(m);
+    return s;
 }

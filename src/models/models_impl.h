@@ -20,6 +20,15 @@ struct deft_model_ctx {
     float width_mult;
     bool training, features_only;
     uint64_t seed;
+    /* Backbone mode (deft_backbone_build): families record their feature
+     * maps at strides 8, 16, 32 here (value indices, -1 = none) ... */
+    int taps[3];
+    /* ... and, with det_layout, build TAO's detection layout: resnet's layer4
+     * and mobilenet_v2's 160/320 stages at stride 1 (output stride 16). */
+    bool det_layout;
+    /* darknet family activation (leaky ReLU 0.1 unless a YOLO spec says otherwise) */
+    enum deft_act_kind act;
+    float act_alpha;
     /* Why a ring: names are formatted right where a builder needs them, and a
      * builder copies its name, so a few live buffers are enough. */
     char names[DEFT_MODEL_NAME_RING][DEFT_MODEL_NAME_MAX];
@@ -61,6 +70,12 @@ struct deft_value *deft_model_bias_of(struct deft_model_ctx *m, int y);
  * from slices, global average pools and concats (nodes "<name>.r<i>c<j>"...). */
 int deft_model_adaptive_avgpool(struct deft_model_ctx *m, const char *name, int x, int oh, int ow);
 
+/* Record y as the feature map at `stride` (8, 16 or 32; others are ignored). */
+static inline void deft_model_tap(struct deft_model_ctx *m, int stride, int y) {
+    int i = stride == 8 ? 0 : stride == 16 ? 1 : stride == 32 ? 2 : -1;
+    if (i >= 0) m->taps[i] = y;
+}
+
 /* Freeze blocks: a family writes the param-name prefixes of block `block`
  * (each ending in '.') into out[0..max) and returns how many, or -1 when the
  * block index is out of range for the architecture. */
@@ -92,7 +107,7 @@ struct deft_efficientnet_cfg { double width, depth; };
 int deft_model_efficientnet(struct deft_model_ctx *m, int x, const void *cfg);
 int deft_model_efficientnet_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX],
                                    int max);
-enum deft_darknet_kind { DEFT_DARKNET19, DEFT_DARKNET53, DEFT_CSPDARKNET53 };
+enum deft_darknet_kind { DEFT_DARKNET19, DEFT_DARKNET53, DEFT_CSPDARKNET53, DEFT_CSPDARKNET_TINY };
 struct deft_darknet_cfg { enum deft_darknet_kind kind; };
 int deft_model_darknet(struct deft_model_ctx *m, int x, const void *cfg);
 int deft_model_darknet_blocks(const void *cfg, int block, char (*out)[DEFT_MODEL_PREFIX_MAX],

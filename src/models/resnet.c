@@ -3,6 +3,9 @@
  * TAO's resnet10 (BasicBlock x [1,1,1,1]).
  *
  *   conv1 7x7/2 - bn1 - relu - maxpool 3x3/2 - layer1..layer4 - avgpool - flatten - fc
+ *
+ * Feature taps: layer2 (stride 8), layer3 (16), layer4 (32; in the detection
+ * layout layer4 runs at stride 1, as TAO's YOLO backbone, and is not a tap).
  */
 #include <stdio.h>
 #include "models/models_impl.h"
@@ -53,17 +56,21 @@ int deft_model_resnet(struct deft_model_ctx *m, int x, const void *cfg) {
     y = deft_pool(m->g, "maxpool", y, &(struct deft_pool_attr){
                       .kind = DEFT_POOL_MAX, .kernel = {3, 3}, .stride = {2, 2},
                       .pad = {1, 1, 1, 1}});
-    int in_ch = 64, expansion = c->bottleneck ? 4 : 1;
+    int in_ch = 64, expansion = c->bottleneck ? 4 : 1, total = 4;
     for (int l = 0; l < 4; l++) {
         int planes = 64 << l;
+        /* TAO's detection ResNet keeps layer4 at stride 1 (last_stride 1). */
+        int first = l == 0 || (l == 3 && m->det_layout) ? 1 : 2;
         for (int b = 0; b < c->blocks[l]; b++) {
             char prefix[32];
             snprintf(prefix, sizeof prefix, "layer%d.%d", l + 1, b);
-            int stride = (l > 0 && b == 0) ? 2 : 1;
+            int stride = b == 0 ? first : 1;
             y = c->bottleneck ? bottleneck(m, prefix, y, in_ch, planes, stride)
                               : basic_block(m, prefix, y, in_ch, planes, stride);
             in_ch = planes * expansion;
         }
+        total *= first;
+        if (!(l == 3 && m->det_layout)) deft_model_tap(m, total, y); /* layer2/3/4 -> 8/16/32 */
     }
     if (m->features_only) return y;
     return deft_model_head(m, y, "dropout", "fc", false);

@@ -778,7 +778,7 @@ static void check_errors(void) {
     const char *msg = deft_last_error();
     CHECK(s == DEFT_ERR_NOT_FOUND && g == NULL && in == 123, "unknown arch -> %s", deft_status_str(s));
     CHECK(strstr(msg, "unknown architecture 'resnt18' (known: resnet10, resnet18, resnet34") &&
-              strstr(msg, "mobilenet_v2, vgg16") && strstr(msg, "cspdarknet53)") &&
+              strstr(msg, "mobilenet_v2, vgg16") && strstr(msg, "cspdarknet53, cspdarknet_tiny)") &&
               strstr(msg, "did you mean 'resnet18'?"),
           "message: %s", msg);
     o.arch = "mobilenetv2";
@@ -803,7 +803,7 @@ static void check_errors(void) {
     const char *const *names = deft_model_arch_names();
     int n = 0;
     for (; names[n]; n++) CHECK(deft_model_arch_known(names[n]), "%s known", names[n]);
-    CHECK(n == 22 && !deft_model_arch_known("resnet19") && !deft_model_arch_known(NULL), "arch list");
+    CHECK(n == 23 && !deft_model_arch_known("resnet19") && !deft_model_arch_known(NULL), "arch list");
     CHECK(deft_model_arch_known("SqueezeNet") && !deft_model_arch_known("resnet"), "aliases");
 }
 

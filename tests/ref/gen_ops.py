@@ -111,6 +111,7 @@ ACTS = {
     4: lambda x, al: torch.tanh(x),
     5: lambda x, al: F.silu(x),
     6: lambda x, al: F.hardswish(x),
+    7: lambda x, al: F.mish(x),
 }
 
 

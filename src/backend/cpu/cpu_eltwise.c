@@ -39,6 +39,9 @@ static bool act_alg(const struct deft_act_attr *a, bool use_dst, dnnl_alg_kind_t
     case DEFT_ACT_HARDSWISH:
         *alg = dnnl_eltwise_hardswish;
         return !use_dst;
+    case DEFT_ACT_MISH:
+        *alg = dnnl_eltwise_mish;
+        return !use_dst;
     default: return false;
     }
 }

@@ -45,6 +45,7 @@ CUDA_HD double ck_act_value(int kind, double alpha, double x) {
     case 4: return tanh(x);
     case 5: return x / (1.0 + exp(-x));                      /* swish */
     case 6: { double r = x + 3 < 0 ? 0.0 : (x + 3 > 6 ? 6.0 : x + 3); return x * r / 6.0; }
+    case 7: return x * tanh(x > 30 ? x : log1p(exp(x)));    /* mish */
     default: return x;
     }
 }
@@ -67,6 +68,10 @@ CUDA_HD double ck_act_grad(int kind, double alpha, double t, int from_y) {
     case 4: { double h = tanh(t); return 1 - h * h; }
     case 5: { double s = 1.0 / (1.0 + exp(-t)); return s * (1 + t * (1 - s)); }
     case 6: return t < -3 ? 0.0 : (t < 3 ? t / 3.0 + 0.5 : 1.0);
+    case 7: {
+        double h = tanh(t > 30 ? t : log1p(exp(t))), s = 1.0 / (1.0 + exp(-t));
+        return h + t * s * (1 - h * h);
+    }
     default: return 1.0;
     }
 }

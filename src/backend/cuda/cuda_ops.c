@@ -25,6 +25,9 @@ int64_t cuda_parts(int64_t per_channel) {
     return parts < 1 ? 1 : (parts > 128 ? 128 : parts);
 }
 
+_Static_assert(DEFT_ACT_MISH == 7 && DEFT_ACT_COUNT == 8,
+               "cuda_bodies.h numbers activations as enum deft_act_kind does");
+
 OPFN(op_act) {
     union ck_args a = {.act = {.x = in_ptr(nd, ptr, 0), .y = out_ptr(nd, ptr, 0),
                                .kind = nd->attr.act.kind, .alpha = nd->attr.act.alpha}};
@@ -32,7 +35,8 @@ OPFN(op_act) {
 }
 OPFN(op_act_bwd) {
     const bool from_y = deft_act_bwd_uses_output(nd->attr.act.kind);
-    if (from_y && (nd->attr.act.kind == DEFT_ACT_SWISH || nd->attr.act.kind == DEFT_ACT_HARDSWISH))
+    if (from_y && (nd->attr.act.kind == DEFT_ACT_SWISH || nd->attr.act.kind == DEFT_ACT_HARDSWISH ||
+                   nd->attr.act.kind == DEFT_ACT_MISH))
         return DEFT_ERR_UNSUPPORTED; /* the reference reports this graph error */
     union ck_args a = {.act = {.dy = in_ptr(nd, ptr, 0), .x = in_ptr(nd, ptr, 1), .y = out_ptr(nd, ptr, 0),
                                .kind = nd->attr.act.kind, .alpha = nd->attr.act.alpha, .from_y = from_y}};

@@ -1,13 +1,16 @@
 /* act.c - reference element-wise activations and their gradients (PyTorch
  * semantics, including the gradient at the kinks: relu'(0) = 0, relu6 has zero
  * gradient at x <= 0 and x >= 6 like hardtanh, leaky_relu'(0) = alpha,
- * hardswish' = 0 below -3, x/3 + 1/2 on [-3, 3), 1 from 3 on).
+ * hardswish' = 0 below -3, x/3 + 1/2 on [-3, 3), 1 from 3 on; mish is smooth).
  *
  * ACT_BWD reads the forward output y instead of x for the kinds where
  * deft_act_bwd_uses_output() says so (the op table decides; this file follows).
  */
 #include <math.h>
 #include "backend/ref/ref_impl.h"
+
+/* log(1 + e^x) without overflow (e^x is exact enough below 30 in double). */
+static double softplus(double x) { return x > 30 ? x : log1p(exp(x)); }
 
 static double act_fwd(enum deft_act_kind kind, double alpha, double x) {
     if (isnan(x)) return x; /* every activation propagates NaN, as PyTorch's do */
@@ -22,6 +25,7 @@ static double act_fwd(enum deft_act_kind kind, double alpha, double x) {
         double r6 = x + 3 < 0 ? 0.0 : (x + 3 > 6 ? 6.0 : x + 3);
         return x * r6 / 6.0;
     }
+    case DEFT_ACT_MISH: return x * tanh(softplus(x));
     default: return x;
     }
 }
@@ -48,6 +52,10 @@ static double act_grad_x(enum deft_act_kind kind, double alpha, double x) {
         /* At exactly x = 3 PyTorch's vectorized path gives 1 and its scalar
          * tail 1.5; we follow the vectorized path (almost every element). */
         return x < -3 ? 0.0 : (x < 3 ? x / 3.0 + 0.5 : 1.0);
+    case DEFT_ACT_MISH: { /* tanh(sp) + x * sigmoid(x) * (1 - tanh(sp)^2) */
+        double t = tanh(softplus(x)), s = 1.0 / (1.0 + exp(-x));
+        return t + x * s * (1 - t * t);
+    }
     default: return 1.0;
     }
 }
@@ -90,7 +98,7 @@ enum deft_status deft_ref_act_bwd(const struct deft_graph *g, int n, void *const
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "ref act_bwd %s: unknown kind %d", nd->name,
                               (int)kind);
     const bool from_y = deft_act_bwd_uses_output(kind);
-    if (from_y && (kind == DEFT_ACT_SWISH || kind == DEFT_ACT_HARDSWISH))
+    if (from_y && (kind == DEFT_ACT_SWISH || kind == DEFT_ACT_HARDSWISH || kind == DEFT_ACT_MISH))
         return deft_set_error(DEFT_ERR_UNSUPPORTED,
                               "ref act_bwd %s: %s gradient cannot be computed from its output",
                               nd->name, deft_act_name(kind));
