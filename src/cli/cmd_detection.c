@@ -123,6 +123,7 @@ static int convert(int argc, char **argv) {
                (long long)s->clipped, (long long)s->dropped_small, (long long)s->unmapped);
     if (s->bad_lines) printf("; %lld malformed lines skipped", (long long)s->bad_lines);
     printf("\n");
+    fflush(stdout);
     st = deft_det_write(tf, &d, out);
     deft_det_dataset_free(&d);
     if (st) return cli_fail(st, "dataset_convert");

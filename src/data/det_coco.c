@@ -320,6 +320,7 @@ enum deft_status det_coco_write(const struct deft_det_dataset *d, const char *pa
     }
     char *text = ok && !st ? cJSON_Print(root) : NULL;
     if (!st && !text) st = deft_set_error(DEFT_ERR_NOMEM, "out of memory writing %s", path);
+    if (!st) st = det_mkdirs_for(path);
     if (!st) st = deft_file_write_atomic(path, text, strlen(text));
     cJSON_free(text);
     cJSON_Delete(root);

@@ -2,6 +2,7 @@
  * small file helpers the KITTI, COCO and VOC readers share. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,11 @@ void det_fmt_float(char *buf, size_t cap, float v, bool kitti_style) {
         snprintf(buf, cap, "%.2f", (double)v);
         if (strtof(buf, NULL) == v) return;
     }
+    if (fabsf(v) < 1e7f) /* plain decimals where they are short enough: "260", "12.5" */
+        for (int d = 0; d <= 9; d++) {
+            snprintf(buf, cap, "%.*f", d, (double)v);
+            if (strtof(buf, NULL) == v) return;
+        }
     for (int p = 1; p <= 9; p++) {
         snprintf(buf, cap, "%.*g", p, (double)v);
         if (strtof(buf, NULL) == v) return;
@@ -343,4 +349,15 @@ enum deft_status det_mkdirs(const char *dir) {
     if (!det_is_dir(dir))
         return deft_set_error(DEFT_ERR_IO, "%s exists and is not a directory", dir);
     return DEFT_OK;
+}
+
+enum deft_status det_mkdirs_for(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return DEFT_OK;
+    char *dir = deft_strdup(path);
+    if (!dir) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    dir[slash - path] = 0;
+    enum deft_status st = det_is_dir(dir) ? DEFT_OK : det_mkdirs(dir);
+    deft_free(dir);
+    return st;
 }

@@ -70,6 +70,8 @@ bool det_probe(const char *path, int *w, int *h);
  * "%.2f" first (KITTI's usual look). */
 void det_fmt_float(char *buf, size_t cap, float v, bool kitti_style);
 enum deft_status det_mkdirs(const char *dir);
+/* The directory path is in (created when missing). */
+enum deft_status det_mkdirs_for(const char *path);
 int det_cmp_str(const void *a, const void *b);
 void det_free_strings(char **v, int n);
 

@@ -449,7 +449,8 @@ enum deft_status deft_det_report_write_json(const struct deft_det_report *r, con
     cJSON_Delete(root);
     if (!text) return deft_set_error(DEFT_ERR_NOMEM, "out of memory writing %s", path);
     size_t n = strlen(text);
-    enum deft_status st = deft_file_write_atomic(path, text, n);
+    enum deft_status st = det_mkdirs_for(path);
+    if (!st) st = deft_file_write_atomic(path, text, n);
     cJSON_free(text);
     return st;
 }
