@@ -12,11 +12,13 @@
 int cmd_model(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_detection(int argc, char **argv);
 
 const struct cli_command cli_commands[] = {
     {"model", cmd_model},
     {"bench", cmd_bench},
     {"demo", cmd_demo},
+    {"detection", cmd_detection},
     {NULL, NULL},
 };
 
