@@ -118,6 +118,12 @@ DEFT_API int deft_trainer_batch(const struct deft_trainer *t);
 DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_set_meta(struct deft_trainer *t, const char *key,
                                                               const char *json);
 DEFT_API int deft_trainer_num_classes(const struct deft_trainer *t);
+/* Load weights by name and shape from a pretrained file (.pth/.pt/.onnx/.h5/
+ * .safetensors/deft model): tensors whose name and shape match are copied,
+ * the rest keep their initialization; prints one line per tensor and a
+ * count to out, warns when nothing matched. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_load_pretrained(struct deft_trainer *t, const char *path,
+                                                                     FILE *out);
 /* Atomic checkpoint: model graph + weights + optimizer state + step. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_save(struct deft_trainer *t, const char *path);
 /* Restore a checkpoint written by deft_trainer_save for the same model. */

@@ -4,9 +4,13 @@
 #include "deft/task.h"
 
 extern const struct deft_task deft_task_classification;
+extern const struct deft_task deft_task_yolo_v4;
+extern const struct deft_task deft_task_yolo_v4_tiny;
 
 static const struct deft_task *const tasks[] = {
     &deft_task_classification,
+    &deft_task_yolo_v4,
+    &deft_task_yolo_v4_tiny,
     NULL,
 };
 

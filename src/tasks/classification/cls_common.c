@@ -5,23 +5,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include "deft/io.h"
 #include "tasks/classification/cls_common.h"
 
-enum deft_status cls_mkdirs(const char *path) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "path too long: %s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0755) && errno != EEXIST)
-                return deft_set_error(DEFT_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0755) && errno != EEXIST)
-        return deft_set_error(DEFT_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-    return DEFT_OK;
-}
+enum deft_status cls_mkdirs(const char *path) { return deft_mkdirs(path); }
 
 static void preprocess_from_config(const struct deft_cls_config *c, struct deft_preprocess *p) {
     const struct deft_cls_train_config *tc = &c->train_config;

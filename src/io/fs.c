@@ -1,0 +1,22 @@
+/* fs.c - directory creation, the one helper every writer of results needs. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "deft/io.h"
+
+enum deft_status deft_mkdirs(const char *path) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "path too long: %s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST)
+                return deft_set_error(DEFT_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0755) && errno != EEXIST)
+        return deft_set_error(DEFT_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+    return DEFT_OK;
+}

@@ -1,0 +1,153 @@
+/* yolo_detect.c - from head outputs to boxes in image pixels (decode, per-class
+ * NMS, the letterbox undone), a saved model opened to produce them, and
+ * scoring against ground truth. Validation during training, evaluate and
+ * inference all go through here, so they cannot disagree. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "deft/graph.h"
+#include "tasks/yolo_v4/yolo_task.h"
+
+enum deft_status yolo_detect_image(const struct yolo_heads *h, int n_classes, const float *const *outs, int b,
+                                   const struct deft_letterbox *lb, const struct yolo_nms *nms,
+                                   struct deft_box **boxes, int *n) {
+    *boxes = NULL;
+    *n = 0;
+    enum deft_status s = deft_yolo_decode(h->head, h->n, n_classes, outs, b, nms->conf, boxes, n);
+    if (s) return s;
+    int kept = 0;
+    /* top_k per class and overall, as TAO's combined NMS keeps them */
+    if ((s = deft_nms_per_class(*boxes, *n, nms->iou, nms->top_k, nms->top_k, true, &kept))) {
+        deft_free(*boxes);
+        *boxes = NULL;
+        *n = 0;
+        return s;
+    }
+    for (int i = 0; i < kept; i++) {
+        struct deft_box *bx = &(*boxes)[i];
+        bx->x1 *= (float)lb->net_w;
+        bx->x2 *= (float)lb->net_w;
+        bx->y1 *= (float)lb->net_h;
+        bx->y2 *= (float)lb->net_h;
+        deft_letterbox_box_to_image(lb, bx);
+    }
+    *n = kept;
+    return DEFT_OK;
+}
+
+void yolo_dets_free(struct yolo_dets *d) {
+    for (int i = 0; d->boxes && i < d->n; i++) deft_free(d->boxes[i]);
+    deft_free(d->boxes);
+    deft_free(d->n_boxes);
+    memset(d, 0, sizeof *d);
+}
+
+enum deft_status yolo_score(const struct deft_det_dataset *gt, const struct yolo_dets *d, enum deft_ap_mode mode,
+                            double iou, double conf, struct deft_det_metrics **out) {
+    struct deft_det_eval_image *im = deft_calloc((size_t)(gt->n ? gt->n : 1), sizeof *im);
+    if (!im) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < gt->n; i++) {
+        im[i].gt = gt->samples[i].boxes;
+        im[i].n_gt = gt->samples[i].n_boxes;
+        im[i].det = i < d->n ? d->boxes[i] : NULL;
+        im[i].n_det = i < d->n ? d->n_boxes[i] : 0;
+    }
+    struct deft_det_eval_options o;
+    deft_det_eval_options_init(&o, mode);
+    if (mode != DEFT_AP_COCO && iou > 0) o.iou = iou;
+    o.conf_threshold = conf;
+    enum deft_status s = deft_det_eval(im, gt->n, gt->n_classes, &o, out);
+    deft_free(im);
+    return s;
+}
+
+/* ---- a saved model ------------------------------------------------------------ */
+
+static enum deft_status class_names_from_meta(const struct deft_graph *g, const char *path, char ***names, int *n) {
+    const char *j = deft_graph_get_meta(g, "class_names");
+    cJSON *a = j ? cJSON_Parse(j) : NULL;
+    *names = NULL;
+    *n = 0;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1) {
+        cJSON_Delete(a);
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: no class names in the model's metadata", path);
+    }
+    int k = cJSON_GetArraySize(a);
+    *names = deft_calloc((size_t)k, sizeof **names);
+    if (!*names) {
+        cJSON_Delete(a);
+        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < k; i++) {
+        const cJSON *s = cJSON_GetArrayItem(a, i);
+        (*names)[i] = deft_strdup(cJSON_IsString(s) ? s->valuestring : "?");
+        if (!(*names)[i]) {
+            cJSON_Delete(a);
+            return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        }
+        *n = i + 1;
+    }
+    cJSON_Delete(a);
+    return DEFT_OK;
+}
+
+enum deft_status yolo_model_open(struct yolo_model *ym, const char *path, int batch, const struct deft_task_args *a) {
+    memset(ym, 0, sizeof *ym);
+    if (!path || !path[0]) return deft_set_error(DEFT_ERR_INVALID_ARG, "give the model with -m MODEL");
+    enum deft_status s = deft_model_load(path, &ym->m);
+    if (s) return s;
+    struct deft_graph *g = ym->m->graph;
+    if ((s = class_names_from_meta(g, path, &ym->classes, &ym->n_classes))) return s;
+    if ((s = yolo_heads_from_meta(deft_graph_get_meta(g, "yolo"), path, &ym->heads, &ym->net_w, &ym->net_h, &ym->pre)))
+        return s;
+    ym->input = deft_graph_find_role(g, DEFT_ROLE_IMAGE);
+    int outs[8];
+    int no = deft_graph_outputs(g, outs, 8);
+    if (ym->input < 0 || no != ym->heads.n)
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: the graph has %d outputs for %d YOLO heads", path, no, ym->heads.n);
+    deft_graph_set_training(g, false);
+    struct deft_shape in = deft_shape4(batch, 3, ym->net_h, ym->net_w);
+    if ((s = deft_graph_reshape_input(g, ym->input, &in))) return deft_wrap_error(s, "%s", path);
+    for (int i = 0; i < no; i++) {
+        ym->out[i] = outs[i];
+        const struct deft_value *v = deft_graph_value(g, outs[i]);
+        int64_t want = (int64_t)ym->heads.head[i].n_anchors * (5 + ym->n_classes);
+        if (v->shape.ndim != 4 || v->shape.d[1] != want || v->shape.d[2] != ym->heads.head[i].gh ||
+            v->shape.d[3] != ym->heads.head[i].gw)
+            return deft_set_error(DEFT_ERR_FORMAT, "%s: output %d does not fit head %d (%d anchors, %d classes)", path,
+                                  i, i, ym->heads.head[i].n_anchors, ym->n_classes);
+        ym->outs[i] = deft_malloc((size_t)deft_shape_numel(&v->shape) * sizeof(float));
+        if (!ym->outs[i]) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    }
+    if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = a->backend, .device_index = a->gpu_index,
+                                                             .amp = a->amp}, &ym->rt)) ||
+        (s = deft_model_copy_to_runtime(ym->m->file, ym->rt, 0, NULL)))
+        return deft_wrap_error(s, "%s", path);
+    ym->batch = batch;
+    return DEFT_OK;
+}
+
+enum deft_status yolo_model_run(struct yolo_model *ym, const float *images, int n) {
+    size_t per = (size_t)3 * (size_t)ym->net_h * (size_t)ym->net_w;
+    float *in = deft_runtime_data(ym->rt, ym->input);
+    if (!in) return deft_set_error(DEFT_ERR_SHAPE, "the model's input buffer is not addressable");
+    memcpy(in, images, (size_t)n * per * sizeof(float));
+    for (int i = n; i < ym->batch; i++) memcpy(in + (size_t)i * per, images, per * sizeof(float));
+    enum deft_status s = deft_runtime_run(ym->rt);
+    for (int i = 0; !s && i < ym->heads.n; i++) {
+        const struct deft_value *v = deft_graph_value(deft_runtime_graph(ym->rt), ym->out[i]);
+        s = deft_runtime_read(ym->rt, ym->out[i], ym->outs[i], (size_t)deft_shape_numel(&v->shape));
+    }
+    return s;
+}
+
+void yolo_model_close(struct yolo_model *ym) {
+    deft_runtime_free(ym->rt);
+    deft_model_free(ym->m);
+    for (int i = 0; ym->classes && i < ym->n_classes; i++) deft_free(ym->classes[i]);
+    deft_free(ym->classes);
+    for (int i = 0; i < DEFT_YOLO_HEADS; i++) deft_free(ym->outs[i]);
+    memset(ym, 0, sizeof *ym);
+}

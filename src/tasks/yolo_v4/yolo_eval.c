@@ -1,0 +1,304 @@
+/* yolo_eval.c - `deft yolo_v4 evaluate` (mAP of a saved model on the spec's
+ * validation data, in the named definition) and `inference` (annotated
+ * images, KITTI label files with the score as a 16th field, JSON). */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <cjson/cJSON.h>
+#include "deft/data.h"
+#include "deft/report.h"
+#include "tasks/yolo_v4/yolo_task.h"
+
+static bool is_dir(const char *p) {
+    struct stat st;
+    return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Every detection of a dataset with a loaded model (eval transform: the model's letterbox). */
+static enum deft_status detect_all(struct yolo_model *ym, const struct deft_det_dataset *ds, const struct yolo_nms *nms,
+                                   int threads, struct yolo_dets *d, FILE *out) {
+    struct deft_det_loader_opts lo;
+    deft_det_loader_opts_defaults(&lo);
+    lo.batch_size = ym->batch;
+    lo.num_threads = threads > 0 ? threads : 2;
+    lo.shuffle = false;
+    lo.drop_last = false;
+    deft_det_transform_defaults(&lo.transform);
+    lo.transform.net_w = ym->net_w;
+    lo.transform.net_h = ym->net_h;
+    lo.transform.train = false;
+    lo.transform.pre = ym->pre;
+    struct deft_det_loader *ld = NULL;
+    enum deft_status s = deft_det_loader_create(&lo, ds, &ld);
+    if (s) return s;
+    d->n = ds->n;
+    d->boxes = deft_calloc((size_t)(d->n ? d->n : 1), sizeof *d->boxes);
+    d->n_boxes = deft_calloc((size_t)(d->n ? d->n : 1), sizeof *d->n_boxes);
+    if (!d->boxes || !d->n_boxes) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    if (!s) s = deft_det_loader_start_epoch(ld, 0);
+    int done = 0;
+    struct deft_det_batch b;
+    while (!s) {
+        if ((s = deft_det_loader_next(ld, &b)) || b.n == 0) break;
+        if ((s = yolo_model_run(ym, b.images, b.n))) break;
+        for (int i = 0; i < b.n && !s; i++) {
+            int k = b.index[i];
+            if (k < 0 || k >= d->n || b.corrupt[i]) continue;
+            s = yolo_detect_image(&ym->heads, ym->n_classes, (const float *const *)ym->outs, i, &b.lb[i], nms,
+                                  &d->boxes[k], &d->n_boxes[k]);
+        }
+        done += b.n;
+        if (out) fprintf(out, "\r  %d/%d images", done, ds->n), fflush(out);
+    }
+    if (out) fprintf(out, "\n");
+    struct deft_loader_stats st;
+    deft_det_loader_get_stats(ld, &st);
+    if (st.corrupt_skipped)
+        deft_log(DEFT_LOG_WARN, "%lld corrupt or unreadable images had no detections", (long long)st.corrupt_skipped);
+    deft_det_loader_free(ld);
+    return s;
+}
+
+static enum deft_status nms_from_args(const struct deft_task_args *a, const struct yolo_setup *y, struct yolo_nms *nms) {
+    *nms = (struct yolo_nms){0.001f, 0.5f, 200};
+    if (y && y->cfg_loaded)
+        *nms = (struct yolo_nms){(float)y->cfg.nms_config.confidence_threshold,
+                                 (float)y->cfg.nms_config.clustering_iou_threshold, y->cfg.nms_config.top_k};
+    const char *t = deft_task_arg(a, "--threshold");
+    if (t) {
+        char *end;
+        errno = 0;
+        double v = strtod(t, &end);
+        if (errno || end == t || *end || !(v >= 0 && v <= 1))
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "--threshold expects a confidence in [0, 1], got '%s'", t);
+        nms->conf = (float)v;
+    }
+    return DEFT_OK;
+}
+
+static int eval_batch(const struct yolo_setup *y) {
+    int b = y->cfg.eval_config.batch_size > 0 ? y->cfg.eval_config.batch_size : 8;
+    return b > 64 ? 64 : b;
+}
+
+enum deft_status yolo_evaluate(const struct deft_task_args *a, const char *network) {
+    FILE *out = a->out ? a->out : stdout;
+    struct yolo_setup y;
+    struct yolo_model ym = {0};
+    struct deft_det_dataset ds = {0};
+    struct yolo_dets d = {0};
+    struct deft_det_metrics *m = NULL;
+    enum deft_status s = yolo_setup_load(&y, a, network);
+    if (s) goto done;
+    enum deft_ap_mode mode = y.cfg.eval_config.average_precision_mode == DEFT_YOLO_AP_SAMPLE ? DEFT_AP_SAMPLE
+                                                                                               : DEFT_AP_INTEGRATE;
+    const char *am = deft_task_arg(a, "--ap_mode");
+    if (am && (s = deft_ap_mode_parse(am, &mode))) goto done;
+    struct yolo_nms nms;
+    if ((s = nms_from_args(a, &y, &nms))) goto done;
+    if (a->threads > 0) deft_set_threads(a->threads);
+    if ((s = yolo_read_split(&y, y.cfg.dataset_config.n_validation_data_sources > 0, &ds))) goto done;
+    if ((s = yolo_model_open(&ym, a->model, eval_batch(&y), a))) goto done;
+    if (ym.n_classes != ds.n_classes) {
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s has %d classes but the spec's data has %d", a->model, ym.n_classes,
+                           ds.n_classes);
+        goto done;
+    }
+    for (int k = 0; k < ds.n_classes; k++)
+        if (strcmp(ym.classes[k], ds.class_names[k])) {
+            s = deft_set_error(DEFT_ERR_INVALID_ARG, "class %d is '%s' in %s but '%s' in the spec's data", k,
+                               ym.classes[k], a->model, ds.class_names[k]);
+            goto done;
+        }
+    fprintf(out, "evaluating %s on %d images (%dx%d letterbox, NMS conf %g IoU %g top %d)\n", a->model, ds.n, ym.net_w,
+            ym.net_h, (double)nms.conf, (double)nms.iou, nms.top_k);
+    if ((s = detect_all(&ym, &ds, &nms, a->threads, &d, out))) goto done;
+    if ((s = yolo_score(&ds, &d, mode, y.cfg.eval_config.matching_iou_threshold, nms.conf, &m))) goto done;
+    deft_det_metrics_print(out, m, (const char *const *)ds.class_names);
+    if (a->results_dir && a->results_dir[0]) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/evaluate", a->results_dir);
+        if ((s = deft_mkdirs(p))) goto done;
+        snprintf(p, sizeof p, "%s/evaluate/results.json", a->results_dir);
+        if ((s = deft_det_metrics_write_json(p, m, (const char *const *)ds.class_names))) goto done;
+        fprintf(out, "wrote %s\n", p);
+        snprintf(p, sizeof p, "%s/evaluate/pr_curve", a->results_dir);
+        if ((s = deft_det_metrics_plot_pr(p, m, (const char *const *)ds.class_names))) goto done;
+    }
+done:
+    deft_det_metrics_free(m);
+    yolo_dets_free(&d);
+    deft_det_dataset_free(&ds);
+    yolo_model_close(&ym);
+    yolo_setup_free(&y);
+    return s;
+}
+
+/* ---- inference ---- */
+
+static bool image_name(const char *n) {
+    const char *dot = strrchr(n, '.');
+    if (!dot || n[0] == '.') return false;
+    static const char *const ext[] = {".jpg", ".jpeg", ".png", ".bmp"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (!strcasecmp(dot, ext[i])) return true;
+    return false;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Images of a directory (sorted) or one image, as a dataset without boxes. */
+static enum deft_status images_dataset(const char *in, struct deft_det_dataset *ds) {
+    memset(ds, 0, sizeof *ds);
+    char **paths = NULL;
+    int n = 0, cap = 0;
+    if (is_dir(in)) {
+        DIR *dir = opendir(in);
+        if (!dir) return deft_set_error(DEFT_ERR_IO, "%s: %s", in, strerror(errno));
+        for (struct dirent *e; (e = readdir(dir));) {
+            if (!image_name(e->d_name)) continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                char **np = deft_realloc(paths, (size_t)cap * sizeof *np);
+                if (!np) break;
+                paths = np;
+            }
+            size_t len = strlen(in) + strlen(e->d_name) + 2;
+            if (!(paths[n] = deft_malloc(len))) break;
+            snprintf(paths[n++], len, "%s/%s", in, e->d_name);
+        }
+        closedir(dir);
+        qsort(paths, (size_t)n, sizeof *paths, cmp_str);
+    } else {
+        struct stat st;
+        if (stat(in, &st)) return deft_set_error(DEFT_ERR_NOT_FOUND, "%s: no such image or directory (-i)", in);
+        paths = deft_malloc(sizeof *paths);
+        if (paths && (paths[0] = deft_strdup(in))) n = 1;
+    }
+    if (n == 0) {
+        deft_free(paths);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: no .jpg/.jpeg/.png/.bmp images", in);
+    }
+    ds->samples = deft_calloc((size_t)n, sizeof *ds->samples);
+    if (!ds->samples) {
+        for (int i = 0; i < n; i++) deft_free(paths[i]);
+        deft_free(paths);
+        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) ds->samples[i].image = paths[i];
+    ds->n = n;
+    deft_free(paths);
+    return DEFT_OK;
+}
+
+static const char *base_stem(const char *path, char *buf, size_t n) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(buf, n, "%s", b);
+    char *dot = strrchr(buf, '.');
+    if (dot && dot != buf) *dot = 0;
+    return buf;
+}
+
+static enum deft_status write_annotated(const char *img_path, const char *dst, const struct deft_box *boxes, int n,
+                                        const struct yolo_model *ym) {
+    struct deft_image im = {0};
+    enum deft_status s = deft_image_load(img_path, NULL, &im);
+    if (s) return s;
+    deft_image_draw_boxes(&im, boxes, n, (const char *const *)ym->classes, ym->n_classes);
+    s = deft_image_save_png(&im, dst);
+    deft_image_free(&im);
+    return s;
+}
+
+static void json_dets(cJSON *arr, const char *image, const struct deft_box *b, int n, const struct yolo_model *ym) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "image", image);
+    cJSON *ds = cJSON_AddArrayToObject(o, "detections");
+    for (int i = 0; i < n; i++) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "class", b[i].cls >= 0 && b[i].cls < ym->n_classes ? ym->classes[b[i].cls] : "?");
+        cJSON_AddNumberToObject(d, "score", b[i].score);
+        cJSON *bb = cJSON_AddArrayToObject(d, "bbox");
+        const float v[4] = {b[i].x1, b[i].y1, b[i].x2, b[i].y2};
+        for (int k = 0; k < 4; k++) cJSON_AddItemToArray(bb, cJSON_CreateNumber(v[k]));
+        cJSON_AddItemToArray(ds, d);
+    }
+    cJSON_AddItemToArray(arr, o);
+}
+
+enum deft_status yolo_inference(const struct deft_task_args *a, const char *network) {
+    FILE *out = a->out ? a->out : stdout;
+    struct yolo_setup y = {0};
+    struct yolo_model ym = {0};
+    struct deft_det_dataset ds = {0};
+    struct yolo_dets d = {0};
+    cJSON *js = NULL;
+    enum deft_status s = DEFT_OK;
+    const char *labels = deft_task_arg(a, "--label_dir"), *json = deft_task_arg(a, "--json");
+    const char *annotated = a->output_file;
+    if (!a->input) {
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "give the images with -i IMAGE_DIR (or one image)");
+        goto done;
+    }
+    if (!annotated && !labels && !json) {
+        s = deft_set_error(DEFT_ERR_INVALID_ARG,
+                           "say where results go: -o ANNOTATED_DIR, -l LABEL_DIR (KITTI + score) and/or --json FILE");
+        goto done;
+    }
+    if (a->spec && (s = yolo_setup_load(&y, a, network))) goto done;
+    struct yolo_nms nms;
+    if ((s = nms_from_args(a, &y, &nms))) goto done;
+    if (a->threads > 0) deft_set_threads(a->threads);
+    if ((s = images_dataset(a->input, &ds))) goto done;
+    if ((s = yolo_model_open(&ym, a->model, ds.n < 8 ? ds.n : 8, a))) goto done;
+    fprintf(out, "inference: %s on %d images (conf >= %g, NMS IoU %g)\n", a->model, ds.n, (double)nms.conf,
+            (double)nms.iou);
+    if ((s = detect_all(&ym, &ds, &nms, a->threads, &d, out))) goto done;
+    if (annotated && (s = deft_mkdirs(annotated))) goto done;
+    if (labels && (s = deft_mkdirs(labels))) goto done;
+    if (json && !(js = cJSON_CreateArray())) {
+        s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    long long total = 0;
+    for (int i = 0; i < ds.n && !s; i++) {
+        char stem[1024], p[4096];
+        base_stem(ds.samples[i].image, stem, sizeof stem);
+        total += d.n_boxes[i];
+        if (annotated) {
+            snprintf(p, sizeof p, "%s/%s.png", annotated, stem);
+            s = write_annotated(ds.samples[i].image, p, d.boxes[i], d.n_boxes[i], &ym);
+            if (s == DEFT_ERR_FORMAT) { /* a corrupt image: said, skipped */
+                deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
+                s = DEFT_OK;
+            }
+        }
+        if (!s && labels) {
+            snprintf(p, sizeof p, "%s/%s.txt", labels, stem);
+            s = deft_det_write_kitti_predictions(p, d.boxes[i], d.n_boxes[i], (const char *const *)ym.classes,
+                                                 ym.n_classes);
+        }
+        if (!s && js) json_dets(js, ds.samples[i].image, d.boxes[i], d.n_boxes[i], &ym);
+    }
+    if (!s && js) {
+        char *txt = cJSON_Print(js);
+        s = txt ? deft_file_write_atomic(json, txt, strlen(txt)) : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        free(txt);
+    }
+    if (!s)
+        fprintf(out, "%lld detections%s%s%s%s%s%s\n", total, annotated ? "; annotated images in " : "",
+                annotated ? annotated : "", labels ? "; KITTI labels in " : "", labels ? labels : "",
+                json ? "; JSON in " : "", json ? json : "");
+done:
+    cJSON_Delete(js);
+    yolo_dets_free(&d);
+    deft_det_dataset_free(&ds);
+    yolo_model_close(&ym);
+    yolo_setup_free(&y);
+    return s;
+}

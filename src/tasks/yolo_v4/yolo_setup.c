@@ -1,0 +1,288 @@
+/* yolo_setup.c - a yolo_v4 spec resolved into what training and evaluation
+ * need: heads with normalised anchors, the loss settings, the transforms
+ * (one letterbox and one preprocessing everywhere) and the datasets. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "tasks/yolo_v4/yolo_task.h"
+
+static const int head_stride[DEFT_YOLO_HEADS] = {32, 16, 8};
+
+void yolo_heads_resize(struct yolo_heads *h, int net_w, int net_h) {
+    for (int i = 0; i < h->n; i++) {
+        h->head[i].gw = net_w / head_stride[i];
+        h->head[i].gh = net_h / head_stride[i];
+        h->head[i].anchors = &h->anchors[i][0][0];
+    }
+}
+
+static enum deft_status check_network(const struct yolo_setup *y) {
+    const struct deft_yolo_v4_config *c = &y->cfg.yolov4_config;
+    bool want_tiny = !strcmp(y->network, "yolo_v4_tiny");
+    if (want_tiny && !c->is_tiny)
+        return deft_set_error(DEFT_ERR_INVALID_ARG,
+                              "%s: yolov4_config.arch is '%s' but yolo_v4_tiny takes arch: \"cspdarknet_tiny\" "
+                              "(or run `deft yolo_v4` with this spec)", y->cfg.source_path, c->arch);
+    if (!want_tiny && c->is_tiny)
+        return deft_set_error(DEFT_ERR_INVALID_ARG,
+                              "%s: yolov4_config.arch is '%s': run `deft yolo_v4_tiny` with this spec, as TAO does",
+                              y->cfg.source_path, c->arch);
+    return DEFT_OK;
+}
+
+static void resolve_heads(struct yolo_setup *y) {
+    const struct deft_yolo_v4_config *c = &y->cfg.yolov4_config;
+    const double ext[DEFT_YOLO_HEADS] = {c->big_grid_xy_extend, c->mid_grid_xy_extend, c->small_grid_xy_extend};
+    struct yolo_heads *h = &y->heads;
+    h->n = c->n_heads;
+    for (int i = 0; i < h->n; i++) {
+        h->head[i].n_anchors = c->n_anchors[i];
+        h->head[i].xy_extend = (float)ext[i];
+        for (int k = 0; k < c->n_anchors[i]; k++) {
+            h->anchors[i][k][0] = (float)(c->anchors[i][k].w / y->net_w);
+            h->anchors[i][k][1] = (float)(c->anchors[i][k].h / y->net_h);
+        }
+    }
+    yolo_heads_resize(h, y->net_w, y->net_h);
+}
+
+static enum deft_status resolve_loss(struct yolo_setup *y) {
+    const struct deft_yolo_v4_config *c = &y->cfg.yolov4_config;
+    const struct deft_yolo_dataset_config *d = &y->cfg.dataset_config;
+    y->loss = deft_yolo_loss_config_default(d->n_classes);
+    y->loss.box_matching_iou = (float)c->box_matching_iou;
+    y->loss.neutral_box_iou = (float)c->matching_neutral_box_iou;
+    y->loss.loc_weight = (float)c->loss_loc_weight;
+    y->loss.neg_obj_weight = (float)c->loss_neg_obj_weights;
+    y->loss.cls_weight = (float)c->loss_class_weights;
+    y->loss.label_smoothing = (float)c->label_smoothing;
+    y->loss.focal_alpha = (float)c->focal_loss_alpha;
+    y->loss.focal_gamma = (float)c->focal_loss_gamma;
+    const struct deft_yolo_class_weighting_config *cw = &y->cfg.class_weighting_config;
+    if (cw->n_class_weighting == 0) return DEFT_OK;
+    y->class_weights = deft_malloc((size_t)d->n_classes * sizeof(float));
+    if (!y->class_weights) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < d->n_classes; k++) y->class_weights[k] = 1.0f;
+    for (int i = 0; i < cw->n_class_weighting; i++)
+        for (int k = 0; k < d->n_classes; k++)
+            if (!strcasecmp(cw->class_weighting[i].key, d->class_names[k]))
+                y->class_weights[k] = (float)cw->class_weighting[i].value;
+    y->loss.class_weights = y->class_weights;
+    return DEFT_OK;
+}
+
+/* TAO's YOLOv4 preprocessing: BGR, minus the ImageNet means, no scaling;
+ * augmentation_config.image_mean (keys r, g, b) replaces the means. */
+static void resolve_preprocess(struct yolo_setup *y) {
+    deft_preprocess_init(&y->pre, DEFT_PREPROCESS_CAFFE);
+    const struct deft_yolo_augmentation_config *ac = &y->cfg.augmentation_config;
+    for (int i = 0; i < ac->n_image_mean; i++) {
+        const char *k = ac->image_mean[i].key;
+        int ch = !strcmp(k, "b") ? 0 : !strcmp(k, "g") ? 1 : !strcmp(k, "r") ? 2 : -1;
+        if (ch >= 0) y->pre.mean[ch] = (float)ac->image_mean[i].value;
+    }
+}
+
+enum deft_status yolo_setup_load(struct yolo_setup *y, const struct deft_task_args *a, const char *network) {
+    memset(y, 0, sizeof *y);
+    y->network = network;
+    if (!a->spec) return deft_set_error(DEFT_ERR_INVALID_ARG, "give the experiment spec with -e SPEC");
+    const char *sets[DEFT_TASK_MAX_SETS + 1];
+    char seed[64];
+    int n = 0;
+    if (a->seed_set) { /* first, so an explicit --set of the same key wins */
+        snprintf(seed, sizeof seed, "random_seed=%lld", a->seed);
+        sets[n++] = seed;
+    }
+    for (int i = 0; i < a->n_overrides && n < DEFT_TASK_MAX_SETS + 1; i++) sets[n++] = a->overrides[i];
+    enum deft_status s = deft_yolo_config_load(a->spec, sets, n, &y->cfg);
+    if (s) return s;
+    y->cfg_loaded = true;
+    if ((s = check_network(y))) return s;
+    y->net_w = y->cfg.augmentation_config.output_width;
+    y->net_h = y->cfg.augmentation_config.output_height;
+    resolve_heads(y);
+    resolve_preprocess(y);
+    return resolve_loss(y);
+}
+
+void yolo_setup_free(struct yolo_setup *y) {
+    if (y->cfg_loaded) deft_yolo_config_free(&y->cfg);
+    deft_free(y->class_weights);
+    memset(y, 0, sizeof *y);
+}
+
+enum deft_status yolo_read_split(const struct yolo_setup *y, bool validation, struct deft_det_dataset *ds) {
+    const struct deft_yolo_dataset_config *d = &y->cfg.dataset_config;
+    const struct deft_yolo_data_source *src = validation ? d->validation_data_sources : d->data_sources;
+    int n = validation ? d->n_validation_data_sources : d->n_data_sources;
+    memset(ds, 0, sizeof *ds);
+    if (n == 0)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config has no %s", y->cfg.source_path,
+                              validation ? "validation_data_sources" : "data_sources");
+    enum deft_det_format fmt = DEFT_DET_KITTI;
+    if (d->type && d->type[0] && deft_det_format_parse(d->type, &fmt))
+        return deft_wrap_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.type", y->cfg.source_path);
+    struct deft_det_source *ss = deft_calloc((size_t)n, sizeof *ss);
+    struct deft_det_class_map *map = deft_calloc((size_t)d->n_target_class_mapping + 1, sizeof *map);
+    if (!ss || !map) {
+        deft_free(ss);
+        deft_free(map);
+        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        if (!src[i].label_directory_path[0]) {
+            deft_free(ss);
+            deft_free(map);
+            return deft_set_error(DEFT_ERR_INVALID_ARG,
+                                  "%s: dataset_config.%s %d has no label_directory_path: deft reads KITTI label "
+                                  "files directly (no TFRecords); give label_directory_path and image_directory_path",
+                                  y->cfg.source_path, validation ? "validation_data_sources" : "data_sources", i);
+        }
+        ss[i] = (struct deft_det_source){fmt, src[i].image_directory_path[0] ? src[i].image_directory_path : NULL,
+                                         src[i].label_directory_path,
+                                         src[i].split_list_path[0] ? src[i].split_list_path : NULL};
+    }
+    for (int i = 0; i < d->n_target_class_mapping; i++)
+        map[i] = (struct deft_det_class_map){d->target_class_mapping[i].key, d->target_class_mapping[i].value};
+    struct deft_det_read_opts o;
+    deft_det_read_opts_init(&o);
+    o.mapping = map;
+    o.n_mapping = d->n_target_class_mapping;
+    o.include_difficult = d->include_difficult_in_training;
+    if (d->image_extension[0]) o.image_extension = d->image_extension;
+    enum deft_status s = deft_det_read(ss, n, &o, ds);
+    deft_free(ss);
+    deft_free(map);
+    if (s) return s;
+    /* the reader's class list must be the spec's (sorted lower-case targets) */
+    if (ds->n_classes != d->n_classes)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the data has %d classes but the spec maps to %d",
+                              y->cfg.source_path, ds->n_classes, d->n_classes);
+    for (int k = 0; k < d->n_classes; k++)
+        if (strcmp(ds->class_names[k], d->class_names[k]))
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: class %d is '%s' in the data but '%s' in the spec",
+                                  y->cfg.source_path, k, ds->class_names[k], d->class_names[k]);
+    return DEFT_OK;
+}
+
+void yolo_transform(const struct yolo_setup *y, bool train, struct deft_det_transform *t) {
+    const struct deft_yolo_augmentation_config *ac = &y->cfg.augmentation_config;
+    deft_det_transform_defaults(t);
+    t->net_w = y->net_w;
+    t->net_h = y->net_h;
+    t->train = train;
+    t->pre = y->pre;
+    t->aug.hue = (float)ac->hue;
+    t->aug.saturation = (float)ac->saturation;
+    t->aug.exposure = (float)ac->exposure;
+    t->aug.jitter = (float)ac->jitter;
+    t->aug.hflip_prob = (float)ac->horizontal_flip;
+    t->aug.vflip_prob = (float)ac->vertical_flip;
+    t->aug.mosaic_prob = (float)ac->mosaic_prob;
+    t->aug.mosaic_min_ratio = (float)ac->mosaic_min_ratio;
+    /* the trainer's graph has one input size: a changing size is not trained yet (README) */
+    t->aug.randomize_input_shape_period = 0;
+    t->aug.include_difficult = y->cfg.dataset_config.include_difficult_in_training;
+}
+
+/* ---- model metadata ---------------------------------------------------------- */
+
+char *yolo_meta_json(const struct yolo_setup *y) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *heads = cJSON_AddArrayToObject(o, "heads");
+    for (int i = 0; i < y->heads.n; i++) {
+        cJSON *h = cJSON_CreateObject();
+        cJSON_AddNumberToObject(h, "stride", head_stride[i]);
+        cJSON_AddNumberToObject(h, "xy_extend", y->heads.head[i].xy_extend);
+        cJSON *an = cJSON_AddArrayToObject(h, "anchors");
+        for (int k = 0; k < y->heads.head[i].n_anchors; k++) {
+            cJSON *p = cJSON_CreateArray();
+            cJSON_AddItemToArray(p, cJSON_CreateNumber(y->heads.anchors[i][k][0]));
+            cJSON_AddItemToArray(p, cJSON_CreateNumber(y->heads.anchors[i][k][1]));
+            cJSON_AddItemToArray(an, p);
+        }
+        cJSON_AddItemToArray(heads, h);
+    }
+    cJSON_AddNumberToObject(o, "net_w", y->net_w);
+    cJSON_AddNumberToObject(o, "net_h", y->net_h);
+    cJSON_AddStringToObject(o, "resize", "letterbox");
+    cJSON *pre = cJSON_AddObjectToObject(o, "preprocess");
+    cJSON_AddBoolToObject(pre, "bgr", y->pre.bgr);
+    cJSON_AddNumberToObject(pre, "divisor", y->pre.divisor);
+    cJSON *m = cJSON_AddArrayToObject(pre, "mean"), *sd = cJSON_AddArrayToObject(pre, "std");
+    for (int c = 0; c < 3; c++) {
+        cJSON_AddItemToArray(m, cJSON_CreateNumber(y->pre.mean[c]));
+        cJSON_AddItemToArray(sd, cJSON_CreateNumber(y->pre.std[c]));
+    }
+    cJSON_AddNumberToObject(o, "mode", y->pre.mode);
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *out = txt ? deft_strdup(txt) : NULL;
+    free(txt);
+    return out;
+}
+
+static double num(const cJSON *o, const char *k, double dflt) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+enum deft_status yolo_heads_from_meta(const char *json, const char *path, struct yolo_heads *h, int *net_w,
+                                      int *net_h, struct deft_preprocess *pre) {
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    const cJSON *heads = o ? cJSON_GetObjectItemCaseSensitive(o, "heads") : NULL;
+    memset(h, 0, sizeof *h);
+    if (!cJSON_IsArray(heads) || cJSON_GetArraySize(heads) < 1 || cJSON_GetArraySize(heads) > DEFT_YOLO_HEADS) {
+        cJSON_Delete(o);
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: not a deft YOLOv4 model (no \"yolo\" heads in its metadata)", path);
+    }
+    h->n = cJSON_GetArraySize(heads);
+    for (int i = 0; i < h->n; i++) {
+        const cJSON *hd = cJSON_GetArrayItem(heads, i);
+        const cJSON *an = cJSON_GetObjectItemCaseSensitive(hd, "anchors");
+        int na = cJSON_IsArray(an) ? cJSON_GetArraySize(an) : 0;
+        if (na < 1 || na > DEFT_YOLO_MAX_ANCHORS) {
+            cJSON_Delete(o);
+            return deft_set_error(DEFT_ERR_FORMAT, "%s: head %d of the YOLO metadata has %d anchors", path, i, na);
+        }
+        h->head[i].n_anchors = na;
+        h->head[i].xy_extend = (float)num(hd, "xy_extend", 0);
+        for (int k = 0; k < na; k++) {
+            const cJSON *p = cJSON_GetArrayItem(an, k);
+            h->anchors[i][k][0] = (float)(cJSON_IsNumber(cJSON_GetArrayItem(p, 0)) ? cJSON_GetArrayItem(p, 0)->valuedouble : 0);
+            h->anchors[i][k][1] = (float)(cJSON_IsNumber(cJSON_GetArrayItem(p, 1)) ? cJSON_GetArrayItem(p, 1)->valuedouble : 0);
+        }
+    }
+    *net_w = (int)num(o, "net_w", 416);
+    *net_h = (int)num(o, "net_h", 416);
+    deft_preprocess_init(pre, DEFT_PREPROCESS_CAFFE);
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(o, "preprocess");
+    if (cJSON_IsObject(pp)) {
+        pre->mode = (enum deft_preprocess_mode)(int)num(o, "mode", pre->mode);
+        pre->bgr = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pp, "bgr"));
+        pre->divisor = (float)num(pp, "divisor", pre->divisor);
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(pp, "mean"), *sd = cJSON_GetObjectItemCaseSensitive(pp, "std");
+        for (int c = 0; c < 3; c++) {
+            if (cJSON_IsNumber(cJSON_GetArrayItem(m, c))) pre->mean[c] = (float)cJSON_GetArrayItem(m, c)->valuedouble;
+            if (cJSON_IsNumber(cJSON_GetArrayItem(sd, c))) pre->std[c] = (float)cJSON_GetArrayItem(sd, c)->valuedouble;
+        }
+    }
+    cJSON_Delete(o);
+    if (*net_w < 32 || *net_h < 32 || *net_w % 32 || *net_h % 32)
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: YOLO metadata gives a %dx%d input", path, *net_w, *net_h);
+    yolo_heads_resize(h, *net_w, *net_h);
+    return DEFT_OK;
+}
+
+char *yolo_class_names_json(char *const *names, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(names[i]));
+    char *txt = a ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    char *out = txt ? deft_strdup(txt) : NULL;
+    free(txt);
+    return out;
+}

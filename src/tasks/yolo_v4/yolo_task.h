@@ -1,0 +1,97 @@
+/* yolo_task.h (internal) - what the yolo_v4 / yolo_v4_tiny actions share:
+ * the spec resolved into heads, loss settings, transforms and datasets; a
+ * saved model opened for evaluation/inference; detections of a batch put
+ * back into image pixels. */
+#ifndef DEFT_TASKS_YOLO_TASK_H
+#define DEFT_TASKS_YOLO_TASK_H
+
+#include <stdio.h>
+#include "deft/det_data.h"
+#include "deft/det_eval.h"
+#include "deft/det_loader.h"
+#include "deft/io.h"
+#include "deft/runtime.h"
+#include "deft/task.h"
+#include "deft/yolo.h"
+#include "deft/yolo_spec.h"
+
+/* Heads and anchors, normalised to the network input (TAO divides the
+ * spec's pixel anchors by output_width/height). */
+struct yolo_heads {
+    int n;
+    struct deft_yolo_head head[DEFT_YOLO_HEADS];
+    float anchors[DEFT_YOLO_HEADS][DEFT_YOLO_MAX_ANCHORS][2];
+};
+
+struct yolo_setup {
+    struct deft_yolo_config cfg;
+    bool cfg_loaded;
+    const char *network;             /* "yolo_v4" / "yolo_v4_tiny" */
+    int net_w, net_h;
+    struct yolo_heads heads;
+    struct deft_yolo_loss_config loss;
+    float *class_weights;            /* per class, NULL = all 1 */
+    struct deft_preprocess pre;
+};
+
+/* Load the spec (with --set and --seed), check it fits the network, resolve heads. */
+enum deft_status yolo_setup_load(struct yolo_setup *y, const struct deft_task_args *a, const char *network);
+void yolo_setup_free(struct yolo_setup *y);
+/* Training (validation = false) or validation sources of the spec, read with TAO's rules. */
+enum deft_status yolo_read_split(const struct yolo_setup *y, bool validation, struct deft_det_dataset *ds);
+void yolo_transform(const struct yolo_setup *y, bool train, struct deft_det_transform *t);
+/* Heads of a given input size (grid = size / stride) from normalised anchors. */
+void yolo_heads_resize(struct yolo_heads *h, int net_w, int net_h);
+/* Graph metadata: class names, heads, input, preprocessing ("yolo" key). */
+char *yolo_meta_json(const struct yolo_setup *y);
+/* ["name", ...] as JSON text (deft_malloc'ed), the "class_names" metadata. */
+char *yolo_class_names_json(char *const *names, int n);
+enum deft_status yolo_heads_from_meta(const char *json, const char *path, struct yolo_heads *h, int *net_w,
+                                      int *net_h, struct deft_preprocess *pre);
+
+/* NMS settings shared by validation, evaluate and inference. */
+struct yolo_nms {
+    float conf, iou;
+    int top_k;
+};
+
+/* Detections of image b of a batch (outputs of the whole batch, per head),
+ * in the image's own pixels. *boxes is deft_malloc'ed. */
+enum deft_status yolo_detect_image(const struct yolo_heads *h, int n_classes, const float *const *outs, int b,
+                                   const struct deft_letterbox *lb, const struct yolo_nms *nms,
+                                   struct deft_box **boxes, int *n);
+
+/* A saved model ready to run (evaluate, inference). */
+struct yolo_model {
+    struct deft_model *m;
+    struct deft_runtime *rt;
+    struct yolo_heads heads;
+    struct deft_preprocess pre;
+    char **classes;
+    int n_classes, batch, net_w, net_h, input;
+    int out[DEFT_YOLO_HEADS];
+    float *outs[DEFT_YOLO_HEADS];    /* host copies of the outputs, whole batch */
+};
+enum deft_status yolo_model_open(struct yolo_model *ym, const char *path, int batch, const struct deft_task_args *a);
+/* Run a batch of n <= batch images (plain NCHW); outputs land in ym->outs. */
+enum deft_status yolo_model_run(struct yolo_model *ym, const float *images, int n);
+void yolo_model_close(struct yolo_model *ym);
+
+/* Per-image detections of a whole dataset (evaluation). */
+struct yolo_dets {
+    int n;
+    struct deft_box **boxes;
+    int *n_boxes;
+};
+void yolo_dets_free(struct yolo_dets *d);
+/* Score detections against the dataset's ground truth with the spec's AP mode. */
+enum deft_status yolo_score(const struct deft_det_dataset *gt, const struct yolo_dets *d, enum deft_ap_mode mode,
+                            double iou, double conf, struct deft_det_metrics **out);
+
+/* actions */
+enum deft_status yolo_train(const struct deft_task_args *a, const char *network);
+enum deft_status yolo_evaluate(const struct deft_task_args *a, const char *network);
+enum deft_status yolo_inference(const struct deft_task_args *a, const char *network);
+enum deft_status yolo_kmeans(const struct deft_task_args *a);
+
+#endif

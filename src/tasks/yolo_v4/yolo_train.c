@@ -1,0 +1,397 @@
+/* yolo_train.c - `deft yolo_v4 train` / `deft yolo_v4_tiny train`: the spec's
+ * data through the detection loader, the YOLOv4 graph, TAO's loss as the
+ * trainer's host loss, and the shared training loop (src/train/loop.c) with
+ * validation mAP as the best-model figure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "deft/loop.h"
+#include "deft/models.h"
+#include "deft/report.h"
+#include "deft/trainer.h"
+#include "deft/yolo_model.h"
+#include "tasks/yolo_v4/yolo_task.h"
+
+enum { TERM_LOC = 0, TERM_OBJ, TERM_NOOBJ, TERM_CLS, N_TERMS };
+static const char *const term_names[N_TERMS] = {"loss_loc", "loss_obj", "loss_noobj", "loss_cls"};
+
+struct lr_ctx {
+    const struct deft_yolo_lr_config *c;
+    int64_t total;
+};
+
+struct run {
+    const struct deft_task_args *a;
+    FILE *out;
+    struct yolo_setup y;
+    struct deft_det_dataset train_ds, val_ds;
+    bool have_val;
+    struct deft_det_loader *train_ld, *val_ld;
+    struct deft_det_batch batch;     /* the loaded training batch */
+    struct deft_trainer *t;
+    struct deft_events *ev;
+    struct lr_ctx lr;
+    int bs, spe, epochs;
+    char dir[2048], wdir[2100], arch[64];
+    float *outs[DEFT_YOLO_HEADS];
+    struct deft_loop_metric val_m[2];
+};
+
+/* TAO's soft-start cosine: linear from min to max over the soft start, then
+ * cosine from max to min (its SoftStartCosineAnnealingScheduler). */
+static double lr_at(const void *ctx, int64_t step) {
+    const struct lr_ctx *l = ctx;
+    double p = l->total > 0 ? (double)step / (double)l->total : 1;
+    if (p > 1) p = 1;
+    if (l->c->kind == DEFT_YOLO_LR_SOFT_START_COSINE) {
+        const struct deft_yolo_lr_cosine *c = &l->c->soft_start_cosine_annealing_schedule;
+        if (p < c->soft_start) return c->min_learning_rate + (c->max_learning_rate - c->min_learning_rate) * p / c->soft_start;
+        double q = c->soft_start < 1 ? (p - c->soft_start) / (1 - c->soft_start) : 1;
+        return c->min_learning_rate + (c->max_learning_rate - c->min_learning_rate) * 0.5 * (1 + cos(M_PI * q));
+    }
+    const struct deft_yolo_lr_anneal *a = &l->c->soft_start_annealing_schedule;
+    double t = 1;
+    if (a->soft_start > 0 && p < a->soft_start) t = p / a->soft_start;
+    if (a->annealing < 1 && p > a->annealing) t = (1 - p) / (1 - a->annealing);
+    return exp(log(a->min_learning_rate) + t * (log(a->max_learning_rate) - log(a->min_learning_rate)));
+}
+
+static void optim_from_config(const struct deft_yolo_training_config *tc, struct deft_optim_config *o) {
+    memset(o, 0, sizeof *o);
+    const struct deft_yolo_optimizer_config *oc = &tc->optimizer;
+    switch (oc->kind) {
+    case DEFT_YOLO_OPTIM_SGD:
+        o->kind = DEFT_OPTIM_SGD;
+        o->momentum = (float)oc->sgd.momentum;
+        o->nesterov = oc->sgd.nesterov;
+        break;
+    case DEFT_YOLO_OPTIM_RMSPROP:
+        o->kind = DEFT_OPTIM_RMSPROP;
+        o->rho = (float)oc->rmsprop.rho;
+        o->momentum = (float)oc->rmsprop.momentum;
+        o->eps = (float)oc->rmsprop.epsilon;
+        break;
+    default:
+        o->kind = DEFT_OPTIM_ADAM;
+        o->beta1 = (float)oc->adam.beta1;
+        o->beta2 = (float)oc->adam.beta2;
+        o->eps = (float)oc->adam.epsilon;
+    }
+    /* Keras kernel regularizers: L2 w*sum(k^2) -> gradient 2*w*k; L1 w*sum|k| -> w*sign(k) */
+    if (tc->regularizer.type == DEFT_YOLO_REG_L2) o->weight_decay = (float)(2 * tc->regularizer.weight);
+    if (tc->regularizer.type == DEFT_YOLO_REG_L1) o->l1 = (float)tc->regularizer.weight;
+}
+
+/* The host loss: TAO's YOLOv4 loss over every head, targets = the batch's boxes. */
+static enum deft_status host_loss(void *user, int n_outputs, const float *const *outputs,
+                                  const struct deft_shape *shapes, const void *targets, float *const *grads,
+                                  double *loss, double *terms) {
+    struct run *r = user;
+    const struct deft_det_batch *b = targets;
+    int n = (int)shapes[0].d[0];
+    if (n_outputs != r->y.heads.n)
+        return deft_set_error(DEFT_ERR_SHAPE, "the model has %d outputs for %d heads", n_outputs, r->y.heads.n);
+    const struct deft_box *gt[512];
+    int n_gt[512];
+    if (n > 512) return deft_set_error(DEFT_ERR_INVALID_ARG, "batch of %d is over 512", n);
+    for (int i = 0; i < n; i++) {
+        gt[i] = i < b->n ? b->boxes + b->box_start[i] : NULL;
+        n_gt[i] = i < b->n ? b->n_boxes[i] : 0;
+    }
+    struct deft_yolo_loss_terms t;
+    enum deft_status s = deft_yolo_loss(&r->y.loss, r->y.heads.head, r->y.heads.n, n, outputs, gt, n_gt, grads, &t);
+    if (s) return s;
+    *loss = t.total;
+    terms[TERM_LOC] = t.loc;
+    terms[TERM_OBJ] = t.obj;
+    terms[TERM_NOOBJ] = t.noobj;
+    terms[TERM_CLS] = t.cls;
+    return DEFT_OK;
+}
+
+static enum deft_status open_data(struct run *r) {
+    const struct deft_yolo_config *c = &r->y.cfg;
+    enum deft_status s = yolo_read_split(&r->y, false, &r->train_ds);
+    if (s) return s;
+    const struct deft_det_read_stats *st = &r->train_ds.stats;
+    fprintf(r->out, "train: %d images (%lld background), %lld boxes (%lld difficult, %lld clipped, %lld dropped as tiny, "
+            "%lld of unmapped classes)\n", r->train_ds.n, (long long)st->background_images, (long long)st->boxes,
+            (long long)st->difficult, (long long)st->clipped, (long long)st->dropped_small, (long long)st->unmapped);
+    if (r->train_ds.n < 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
+    r->have_val = c->dataset_config.n_validation_data_sources > 0;
+    if (r->have_val) {
+        if ((s = yolo_read_split(&r->y, true, &r->val_ds))) return s;
+        fprintf(r->out, "val:   %d images, %lld boxes\n", r->val_ds.n, (long long)r->val_ds.stats.boxes);
+    }
+    r->bs = c->training_config.batch_size_per_gpu;
+    if (r->bs > r->train_ds.n) r->bs = r->train_ds.n;
+    struct deft_det_loader_opts lo;
+    deft_det_loader_opts_defaults(&lo);
+    lo.batch_size = r->bs;
+    lo.num_threads = c->training_config.n_workers > 0 ? c->training_config.n_workers : 2;
+    lo.shuffle = true;
+    lo.drop_last = true;
+    lo.strict = r->a->fatal_corrupt;
+    lo.seed = (uint64_t)c->random_seed;
+    yolo_transform(&r->y, true, &lo.transform);
+    if ((s = deft_det_loader_create(&lo, &r->train_ds, &r->train_ld))) return s;
+    r->spe = deft_det_loader_num_batches(r->train_ld);
+    if (r->have_val) {
+        lo.shuffle = false;
+        lo.drop_last = false;
+        yolo_transform(&r->y, false, &lo.transform);
+        if ((s = deft_det_loader_create(&lo, &r->val_ds, &r->val_ld))) return s;
+    }
+    return DEFT_OK;
+}
+
+static enum deft_status build_model(struct run *r, struct deft_graph **g) {
+    const struct deft_yolo_v4_config *c = &r->y.cfg.yolov4_config;
+    int fb[64], nfb = 0;
+    for (int i = 0; i < c->n_freeze_blocks && nfb < 64; i++) fb[nfb++] = (int)c->freeze_blocks[i];
+    struct deft_yolo_v4_opts o = {.arch = c->arch, .nlayers = c->nlayers, .num_classes = r->y.cfg.dataset_config.n_classes,
+                                  .anchors = {c->n_anchors[0], c->n_anchors[1], c->n_anchors[2]},
+                                  .height = r->y.net_h, .width = r->y.net_w, .batch = r->bs,
+                                  .activation = c->activation[0] ? c->activation : NULL, .force_relu = c->force_relu,
+                                  .freeze_bn = c->freeze_bn, .freeze_blocks = nfb ? fb : NULL, .n_freeze_blocks = nfb,
+                                  .training = true};
+    enum deft_status s = deft_yolo_v4_build(&o, g);
+    if (s) return deft_wrap_error(s, "%s: yolov4_config", r->y.cfg.source_path);
+    static const char *const roles[DEFT_YOLO_HEADS] = {"head_s32", "head_s16", "head_s8"};
+    for (int i = 0; i < r->y.heads.n && !s; i++) {
+        int v = deft_graph_find_value(*g, roles[i]);
+        s = v < 0 ? deft_set_error(DEFT_ERR_SHAPE, "the YOLO graph has no %s", roles[i]) : deft_graph_set_role(*g, roles[i], v);
+    }
+    const char *bb = deft_graph_get_meta(*g, "backbone");
+    snprintf(r->arch, sizeof r->arch, "%.*s", bb && strlen(bb) > 2 ? (int)strlen(bb) - 2 : 7, bb && strlen(bb) > 2 ? bb + 1 : "unknown");
+    return s;
+}
+
+static enum deft_status make_trainer(struct run *r) {
+    const struct deft_yolo_config *c = &r->y.cfg;
+    struct deft_graph *g = NULL;
+    enum deft_status s = build_model(r, &g);
+    if (s) {
+        deft_graph_free(g);
+        return s;
+    }
+    struct deft_trainer_opts to = {0};
+    to.graph = g;
+    to.model = (struct deft_model_opts){.batch = r->bs, .height = r->y.net_h, .width = r->y.net_w,
+                                        .bn_mode = c->yolov4_config.freeze_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
+                                        .training = true, .seed = (uint64_t)c->random_seed};
+    optim_from_config(&c->training_config, &to.optim);
+    r->epochs = c->training_config.num_epochs;
+    r->lr = (struct lr_ctx){&c->training_config.learning_rate, (int64_t)r->spe * r->epochs};
+    to.lr = (struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = lr_at, .ctx = &r->lr};
+    to.backend = r->a->backend;
+    to.device_index = r->a->gpu_index;
+    to.amp = r->a->amp;
+    to.seed = (uint64_t)c->random_seed;
+    to.host_loss = host_loss;
+    to.host_loss_user = r;
+    s = deft_trainer_create(&to, &r->t);
+    deft_graph_free(g);
+    if (s) return s;
+    char *meta = yolo_meta_json(&r->y);
+    char *names = yolo_class_names_json(c->dataset_config.class_names, c->dataset_config.n_classes);
+    if (!meta || !names) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    if (!s) s = deft_trainer_set_meta(r->t, "yolo", meta);
+    if (!s) s = deft_trainer_set_meta(r->t, "class_names", names);
+    if (!s) s = deft_trainer_set_meta(r->t, "network", !strcmp(r->y.network, "yolo_v4_tiny") ? "\"yolo_v4_tiny\"" : "\"yolo_v4\"");
+    deft_free(meta);
+    deft_free(names);
+    for (int i = 0; i < r->y.heads.n && !s; i++) {
+        const struct deft_shape *sh = deft_trainer_output_shape(r->t, i);
+        r->outs[i] = deft_malloc((size_t)deft_shape_numel(sh) * sizeof(float));
+        if (!r->outs[i]) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    }
+    return s;
+}
+
+/* ---- hooks of the shared loop ---- */
+
+static enum deft_status hook_start_epoch(void *ctx, int epoch) {
+    struct run *r = ctx;
+    return deft_det_loader_start_epoch(r->train_ld, epoch);
+}
+
+static enum deft_status hook_next_batch(void *ctx, int *n) {
+    struct run *r = ctx;
+    enum deft_status s = deft_det_loader_next(r->train_ld, &r->batch);
+    *n = s ? 0 : r->batch.n;
+    return s;
+}
+
+static void hook_poison(void *ctx) {
+    struct run *r = ctx;
+    size_t n = (size_t)r->batch.n * 3 * (size_t)r->batch.h * (size_t)r->batch.w;
+    for (size_t i = 0; i < n; i++) r->batch.images[i] = NAN;
+}
+
+static enum deft_status hook_train_step(void *ctx, int n, float *loss) {
+    struct run *r = ctx;
+    (void)n;
+    return deft_trainer_step_targets(r->t, r->batch.images, &r->batch, loss);
+}
+
+/* Detections for every validation image and the validation loss. */
+static enum deft_status run_validation(struct run *r, struct yolo_dets *d, double *vloss) {
+    const struct deft_yolo_config *c = &r->y.cfg;
+    struct yolo_nms nms = {(float)c->nms_config.confidence_threshold, (float)c->nms_config.clustering_iou_threshold,
+                           c->nms_config.top_k};
+    int nc = c->dataset_config.n_classes;
+    d->n = r->val_ds.n;
+    d->boxes = deft_calloc((size_t)d->n, sizeof *d->boxes);
+    d->n_boxes = deft_calloc((size_t)d->n, sizeof *d->n_boxes);
+    if (!d->boxes || !d->n_boxes) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    enum deft_status s = deft_det_loader_start_epoch(r->val_ld, 0);
+    double lsum = 0;
+    int seen = 0;
+    struct deft_det_batch b;
+    while (!s) {
+        if ((s = deft_det_loader_next(r->val_ld, &b)) || b.n == 0) break;
+        if ((s = deft_trainer_predict_outputs(r->t, b.images, b.n, r->outs))) break;
+        const struct deft_box *gt[512];
+        int n_gt[512];
+        for (int i = 0; i < b.n && i < 512; i++) {
+            gt[i] = b.boxes + b.box_start[i];
+            n_gt[i] = b.n_boxes[i];
+        }
+        struct deft_yolo_loss_terms t;
+        if (!deft_yolo_loss(&r->y.loss, r->y.heads.head, r->y.heads.n, b.n, (const float *const *)r->outs, gt, n_gt,
+                            NULL, &t))
+            lsum += t.total * b.n, seen += b.n;
+        for (int i = 0; i < b.n && !s; i++) {
+            int k = b.index[i];
+            if (k < 0 || k >= d->n || b.corrupt[i]) continue;
+            s = yolo_detect_image(&r->y.heads, nc, (const float *const *)r->outs, i, &b.lb[i], &nms, &d->boxes[k],
+                                  &d->n_boxes[k]);
+        }
+    }
+    *vloss = seen ? lsum / seen : NAN;
+    return s;
+}
+
+static enum deft_ap_mode ap_mode(const struct deft_yolo_config *c) {
+    return c->eval_config.average_precision_mode == DEFT_YOLO_AP_SAMPLE ? DEFT_AP_SAMPLE : DEFT_AP_INTEGRATE;
+}
+
+static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
+    struct run *r = ctx;
+    const struct deft_yolo_config *c = &r->y.cfg;
+    struct yolo_dets d = {0};
+    struct deft_det_metrics *m = NULL;
+    double vl = NAN;
+    (void)epoch;
+    enum deft_status s = run_validation(r, &d, &vl);
+    if (!s) s = yolo_score(&r->val_ds, &d, ap_mode(c), c->eval_config.matching_iou_threshold,
+                           c->nms_config.confidence_threshold, &m);
+    if (!s) {
+        r->val_m[0].value = vl;
+        r->val_m[1].value = *score = m->map;
+        fprintf(r->out, "  AP (%s):", deft_ap_mode_describe(ap_mode(c)));
+        for (int k = 0; k < m->n_classes; k++)
+            fprintf(r->out, " %s %.4f", c->dataset_config.class_names[k], m->classes[k].ap);
+        fprintf(r->out, "\n");
+    }
+    deft_det_metrics_free(m);
+    yolo_dets_free(&d);
+    return s;
+}
+
+static enum deft_status train_loop(struct run *r, int64_t start, double *best) {
+    r->val_m[0] = (struct deft_loop_metric){"loss", "val loss", NAN};
+    r->val_m[1] = (struct deft_loop_metric){"mAP", "val mAP", NAN};
+    struct deft_lr_schedule lr = {.kind = DEFT_LR_CALLBACK, .fn = lr_at, .ctx = &r->lr};
+    const struct deft_yolo_config *c = &r->y.cfg;
+    struct deft_loop lp = {
+        .trainer = r->t, .network = r->y.network, .arch = r->arch, .dir = r->dir, .epochs = r->epochs,
+        .steps_per_epoch = r->spe, .batch = r->bs, .lr = &lr, .val_every = 1,
+        .checkpoint_interval = c->training_config.checkpoint_interval, .skip_nonfinite = 0,
+        .skip_key = "training_config", .metric = {"mAP", "mAP", true},
+        .loss_terms = term_names, .n_loss_terms = N_TERMS,
+        .val_metrics = r->val_m, .n_val_metrics = 2, .metric_plot = "map", .metric_plot_title = "Validation mAP",
+        .events = r->ev, .stop = r->a->stop, .out = r->out, .ctx = r,
+        .start_epoch = hook_start_epoch, .next_batch = hook_next_batch, .poison_batch = hook_poison,
+        .train_step = hook_train_step, .validate = r->have_val ? hook_validate : NULL};
+    enum deft_status s = deft_loop_run(&lp, start);
+    *best = lp.have_best ? lp.best : -1;
+    return s;
+}
+
+static enum deft_status dry_run(struct run *r) {
+    deft_yolo_config_summary(&r->y.cfg, r->out);
+    fprintf(r->out, "network: %s, input %dx%d, %d heads\n", r->y.network, r->y.net_w, r->y.net_h, r->y.heads.n);
+    enum deft_status s = deft_yolo_config_validate_paths(&r->y.cfg, false);
+    if (s) deft_log(DEFT_LOG_WARN, "%s (a real run stops here)", deft_last_error());
+    return DEFT_OK;
+}
+
+static void run_free(struct run *r) {
+    if (r->ev && deft_events_close(r->ev)) deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
+    deft_trainer_free(r->t);
+    deft_det_loader_free(r->train_ld);
+    deft_det_loader_free(r->val_ld);
+    deft_det_dataset_free(&r->train_ds);
+    deft_det_dataset_free(&r->val_ds);
+    for (int i = 0; i < DEFT_YOLO_HEADS; i++) deft_free(r->outs[i]);
+    yolo_setup_free(&r->y);
+}
+
+enum deft_status yolo_train(const struct deft_task_args *a, const char *network) {
+    struct run r = {.a = a, .out = a->out ? a->out : stdout};
+    double best = -1;
+    enum deft_status s = yolo_setup_load(&r.y, a, network);
+    if (s) goto done;
+    if (a->dry_run) {
+        s = dry_run(&r);
+        goto done;
+    }
+    const char *dir = a->results_dir && a->results_dir[0] ? a->results_dir : r.y.cfg.results_dir;
+    if (!dir || !dir[0]) {
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "no results directory: give -r DIR (or results_dir in the spec)");
+        goto done;
+    }
+    snprintf(r.dir, sizeof r.dir, "%s", dir);
+    snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
+    if ((s = deft_yolo_config_validate_paths(&r.y.cfg, true))) goto done;
+    if (a->threads > 0) deft_set_threads(a->threads);
+    char sub[2200];
+    snprintf(sub, sizeof sub, "%s/plots", r.dir);
+    if ((s = deft_mkdirs(r.wdir)) || (s = deft_mkdirs(sub))) goto done;
+    int stale = deft_atomic_sweep_stale(r.wdir);
+    if (stale) deft_log(DEFT_LOG_INFO, "removed %d temporary files left in %s by a run that was killed", stale, r.wdir);
+    if ((s = open_data(&r)) || (s = make_trainer(&r))) goto done;
+    int64_t start = 0;
+    char ck[2400];
+    snprintf(ck, sizeof ck, "%s/latest.safetensors", r.wdir);
+    const char *tc_resume = r.y.cfg.training_config.resume_model_path;
+    const char *from = a->resume_from ? a->resume_from : a->resume ? ck : tc_resume[0] ? tc_resume : NULL;
+    const char *pre = r.y.cfg.training_config.pretrain_model_path;
+    if (from) {
+        if ((s = deft_trainer_resume(r.t, from))) goto done;
+        start = deft_trainer_steps(r.t);
+        fprintf(r.out, "resumed from %s at step %lld (epoch %lld)\n", from, (long long)start, (long long)(start / r.spe) + 1);
+    } else if (pre[0] && (s = deft_trainer_load_pretrained(r.t, pre, r.out))) {
+        goto done;
+    }
+    if ((s = deft_events_open(r.dir, &r.ev))) goto done;
+    struct deft_graph_stats gs;
+    deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
+    fprintf(r.out, "training %s-%s (%lld params, %.2f GFLOPs/image) on %d images of %d classes, %d epochs x %d steps "
+            "of %d at %dx%d, %d threads -> %s\n", r.y.network, r.arch, (long long)gs.params,
+            (double)gs.flops / 1e9 / r.bs, r.train_ds.n, r.train_ds.n_classes, r.epochs, r.spe, r.bs, r.y.net_w,
+            r.y.net_h, deft_get_threads(), r.dir);
+    s = train_loop(&r, start, &best);
+    if (!s && start >= (int64_t)r.epochs * r.spe)
+        fprintf(r.out, "done: the run had already finished its %d epochs; weights in %s\n", r.epochs, r.wdir);
+    else if (!s && best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
+    else if (!s) fprintf(r.out, "done: best val mAP %.4f (%s); weights in %s\n", best,
+                         deft_ap_mode_describe(ap_mode(&r.y.cfg)), r.wdir);
+done:
+    run_free(&r);
+    return s;
+}
