@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include "deft/det_data.h"
+#include "deft/det_eval.h"
 #include "cli/args.h"
 
 #define MAX_MAP 256
@@ -40,6 +41,11 @@ static int usage(FILE *f) {
         "      images without labels (notes: background images are legitimate), declared sizes that\n"
         "      disagree with the image. -o writes everything as JSON, plus REPORT_box_sizes.svg/.png.\n"
         "      (COCO findings are located by array index, e.g. \"annotations[12]\".)\n\n"
+        "  score -l GT_DIR -p PRED_DIR [--ap_mode sample|integrate|coco|voc|voc07] [--iou 0.5]\n"
+        "        [-o metrics.json] [-i IMAGES]\n"
+        "      KITTI predictions (the score as a 16th field: deft/TAO inference, DeepStream's KITTI dump,\n"
+        "      any tool) against KITTI ground truth, paired by file stem, with the code of `evaluate`;\n"
+        "      the definition is printed beside each figure. Default: TAO's INTEGRATE at IoU 0.5.\n\n"
         "exit status: 0 success (dataset_validate: no errors or warnings; notes allowed),\n"
         "             1 dataset_validate found errors or warnings, or a runtime failure (I/O),\n"
         "             2 bad usage or unreadable/invalid input (the message names file:line).\n");
@@ -245,11 +251,71 @@ static int validate(int argc, char **argv) {
     return rc;
 }
 
+/* score: KITTI predictions (16th field = score) from any source against KITTI
+ * ground truth, with the same code as `evaluate`. */
+static int score(int argc, char **argv) {
+    const char *gt = NULL, *pred = NULL, *mode = "integrate", *iou = NULL, *out = NULL, *images = NULL;
+    bool err = false;
+    for (int i = 1; i < argc; i++) {
+        if (arg_str(argc, argv, &i, "-l", "--label_dir", &gt, &err) ||
+            arg_str(argc, argv, &i, "-p", "--prediction_dir", &pred, &err) ||
+            arg_str(argc, argv, &i, "-i", "--images", &images, &err) ||
+            arg_str(argc, argv, &i, NULL, "--ap_mode", &mode, &err) ||
+            arg_str(argc, argv, &i, NULL, "--iou", &iou, &err) ||
+            arg_str(argc, argv, &i, "-o", "--output_file", &out, &err)) {
+            if (err) return 2;
+            continue;
+        }
+        if (is_help(argv[i])) return usage(stdout);
+        fprintf(stderr, "deft detection score: unknown flag '%s' (see --help)\n", argv[i]);
+        return 2;
+    }
+    if (!gt || !pred) {
+        fprintf(stderr, "deft detection score: give -l GT_DIR and -p PRED_DIR (KITTI; predictions with a score as "
+                "the 16th field)\n");
+        return 2;
+    }
+    enum deft_ap_mode m;
+    if (deft_ap_mode_parse(mode, &m)) return cli_fail(DEFT_ERR_INVALID_ARG, "score --ap_mode");
+    struct deft_det_eval_options o;
+    deft_det_eval_options_init(&o, m);
+    if (iou) {
+        char *end;
+        double v = strtod(iou, &end);
+        if (end == iou || *end || !(v > 0 && v < 1)) {
+            fprintf(stderr, "deft detection score: --iou expects a number in (0, 1), got '%s'\n", iou);
+            return 2;
+        }
+        o.iou = v;
+    }
+    struct deft_det_read_opts ro;
+    deft_det_read_opts_init(&ro);
+    ro.probe_sizes = images != NULL;
+    struct deft_det_source gs = {DEFT_DET_KITTI, images, gt, NULL}, ps = {DEFT_DET_KITTI, NULL, pred, NULL};
+    struct deft_det_dataset g = {0}, p = {0};
+    struct deft_det_metrics *res = NULL;
+    enum deft_status st = deft_det_read(&gs, 1, &ro, &g);
+    ro.with_score = true;
+    ro.probe_sizes = false;
+    if (!st) st = deft_det_read(&ps, 1, &ro, &p);
+    if (!st) st = deft_det_eval_datasets(&g, &p, &o, &res);
+    if (!st) {
+        deft_det_metrics_print(stdout, res, (const char *const *)g.class_names);
+        if (out) st = deft_det_metrics_write_json(out, res, (const char *const *)g.class_names);
+        if (!st && out) printf("wrote %s\n", out);
+    }
+    deft_det_metrics_free(res);
+    deft_det_dataset_free(&g);
+    deft_det_dataset_free(&p);
+    return st ? cli_fail(st, "score") : 0;
+}
+
 int cmd_detection(int argc, char **argv) {
     if (argc < 2 || is_help(argv[1])) return usage(argc < 2 ? stderr : stdout);
     if (!strcmp(argv[1], "dataset_convert")) return convert(argc - 1, argv + 1);
     if (!strcmp(argv[1], "dataset_validate")) return validate(argc - 1, argv + 1);
-    fprintf(stderr, "deft detection: unknown action '%s' (dataset_convert, dataset_validate; "
+    if (!strcmp(argv[1], "score")) return score(argc - 1, argv + 1);
+    fprintf(stderr, "deft detection: unknown action '%s' (dataset_convert, dataset_validate, score; "
             "see deft detection --help)\n", argv[1]);
     return 2;
 }

@@ -273,7 +273,7 @@ enum deft_status yolo_inference(const struct deft_task_args *a, const char *netw
         if (annotated) {
             snprintf(p, sizeof p, "%s/%s.png", annotated, stem);
             s = write_annotated(ds.samples[i].image, p, d.boxes[i], d.n_boxes[i], &ym);
-            if (s == DEFT_ERR_FORMAT) { /* a corrupt image: said, skipped */
+            if (s == DEFT_ERR_FORMAT || s == DEFT_ERR_IO || s == DEFT_ERR_NOT_FOUND) { /* unreadable: said, skipped */
                 deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
                 s = DEFT_OK;
             }

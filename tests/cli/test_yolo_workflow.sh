@@ -1,0 +1,68 @@
+#!/bin/sh
+# YOLOv4 through the task layer: TAO's two YOLOv4 specs pass --dry_run (arch,
+# anchors, classes shown); a typo, a wrong type and a syntax error exit 2 with
+# file:line; a short YOLOv4-tiny training on a BCCD subset writes the shared
+# loop's outputs with the loss terms and val mAP; `inference` KITTI output
+# scored by `deft detection score` gives exactly the mAP `evaluate` prints
+# (one decode/NMS/letterbox path everywhere); kmeans prints spec lines.
+. "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
+S=$SRC/../shared/tao_specs
+B=$(cd "$SRC/../shared/data/bccd" 2>/dev/null && pwd)
+[ -d "$S" ] && [ -n "$B" ] || { echo "SKIP: ../shared (tao_specs, data/bccd) not present"; exit 77; }
+
+for spec in yolo_v4_train_resnet18_kitti.txt:yolo_v4:"arch resnet, nlayers 18" yolo_v4_tiny_train_kitti.txt:yolo_v4_tiny:"arch cspdarknet_tiny"; do
+    f=${spec%%:*} rest=${spec#*:} net=${rest%%:*} arch=${rest#*:}
+    $DEFT $net train -e "$S/$f" --dry_run >"$T/out" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && grep -q "$arch" "$T/out" && grep -q "classes *: 3: car, cyclist, pedestrian" "$T/out" &&
+        grep -q "(260.69, 172.35)\|(114.94, 60.67)" "$T/out" && ok "$net --dry_run $f: exit 0, $arch, anchors, classes" ||
+        { bad "$net --dry_run $f (exit $rc)"; cat "$T/out"; }
+done
+expect() { # name, pattern, deft args...
+    name=$1 pat=$2; shift 2
+    $DEFT "$@" >"$T/out" 2>&1
+    rc=$?
+    [ $rc -eq 2 ] && grep -qE "$pat" "$T/out" && ok "$name: exit 2, $(grep -oE "$pat" "$T/out" | head -1)" ||
+        { bad "$name (exit $rc)"; cat "$T/out"; }
+}
+sed 's/box_matching_iou:/box_matching_io:/' "$S/yolo_v4_train_resnet18_kitti.txt" >"$T/typo.txt"
+sed 's/batch_size_per_gpu: 8/batch_size_per_gpu: eight/' "$S/yolo_v4_train_resnet18_kitti.txt" >"$T/type.txt"
+sed 's/^yolov4_config {/yolov4_config {{/' "$S/yolo_v4_train_resnet18_kitti.txt" >"$T/syntax.txt"
+expect "typo" "typo.txt:[0-9]+:[0-9]+: .*box_matching_io" yolo_v4 train -e "$T/typo.txt" --dry_run
+expect "wrong type" "type.txt:[0-9]+:[0-9]+: .*batch_size_per_gpu" yolo_v4 train -e "$T/type.txt" --dry_run
+expect "syntax error" "syntax.txt:[0-9]+:[0-9]+:" yolo_v4 train -e "$T/syntax.txt" --dry_run
+expect "tiny spec on yolo_v4" "cspdarknet_tiny" yolo_v4 train -e "$S/yolo_v4_tiny_train_kitti.txt" --dry_run
+expect "tfrecords only" "label_directory_path" yolo_v4_tiny train -e "$S/yolo_v4_tiny_train_kitti.txt" -r "$T/r0"
+
+# a small BCCD run: 24 train / 8 val images, 2 epochs at 160x128
+head -24 "$B/ImageSets/Main/train.txt" >"$T/train.txt"
+head -8 "$B/ImageSets/Main/val.txt" >"$T/val.txt"
+sed -e "s|../shared/data/bccd|$B|g" -e "s|ImageSets/Main/train.txt|X|; s|ImageSets/Main/val.txt|Y|" \
+    "$SRC/specs/yolo_v4_tiny_bccd.txt" | sed -e "s|$B/X|$T/train.txt|; s|$B/Y|$T/val.txt|" >"$T/bccd.txt"
+$DEFT yolo_v4_tiny train -e "$T/bccd.txt" -r "$T/run" --threads 2 --set training_config.num_epochs=2 \
+    --set augmentation_config.output_width=160 --set augmentation_config.output_height=128 >"$T/train.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] && [ -f "$T/run/weights/best.safetensors" ] && [ -f "$T/run/weights/latest.safetensors" ] &&
+    [ "$(grep -c '"val"' "$T/run/status.json")" -eq 2 ] && head -1 "$T/run/metrics.csv" | grep -q "loss_loc,loss_obj,loss_noobj,loss_cls,val_loss,val_mAP" &&
+    [ -f "$T/run/plots/map.svg" ] && ls "$T/run"/events.out.tfevents.* >/dev/null 2>&1 &&
+    ok "train 2 epochs: checkpoints, status.json, metrics.csv with loss terms and val mAP, plots, events" ||
+    { bad "train (exit $rc)"; tail -20 "$T/train.log"; }
+mkdir -p "$T/img" "$T/gt"
+for s in $(cat "$T/val.txt"); do ln -s "$B/JPEGImages/$s.jpg" "$T/img/"; cp "$B/labels_kitti/$s.txt" "$T/gt/"; done
+M=$T/run/weights/latest.safetensors
+$DEFT yolo_v4_tiny evaluate -e "$T/bccd.txt" -m "$M" -r "$T/run" >"$T/eval.log" 2>&1 &&
+    $DEFT yolo_v4_tiny inference -e "$T/bccd.txt" -m "$M" -i "$T/img" -l "$T/pred" -o "$T/ann" --json "$T/d.json" >"$T/inf.log" 2>&1 &&
+    $DEFT detection score -l "$T/gt" -p "$T/pred" --ap_mode integrate -o "$T/score.json" >"$T/score.log" 2>&1
+rc=$?
+e=$(grep -oE "^mAP \[integrate, IoU>=0.50\]: +[0-9.]+" "$T/eval.log" | grep -oE "[0-9.]+$")
+s=$(grep -oE "^mAP \[integrate, IoU>=0.50\]: +[0-9.]+" "$T/score.log" | grep -oE "[0-9.]+$")
+[ $rc -eq 0 ] && [ -n "$e" ] && [ "$e" = "$s" ] && [ -f "$T/run/evaluate/results.json" ] &&
+    [ "$(ls "$T/ann" | wc -l)" -eq 8 ] && [ "$(ls "$T/pred" | wc -l)" -eq 8 ] &&
+    ok "evaluate mAP $e == score of inference's KITTI output $s; 8 annotated images, results.json" ||
+    { bad "evaluate/inference/score (exit $rc, $e vs $s)"; cat "$T/eval.log" "$T/inf.log" "$T/score.log" 2>/dev/null | tail -12; }
+$DEFT yolo_v4 kmeans -l "$B/labels_kitti" -i "$B/JPEGImages" -x 416 -y 320 -n 9 >"$T/km.log" 2>&1 &&
+    grep -q "big_anchor_shape" "$T/km.log" && grep -q "small_anchor_shape" "$T/km.log" &&
+    ok "kmeans: $(grep -oE 'mean IoU [0-9.]+' "$T/km.log")" || { bad "kmeans"; cat "$T/km.log"; }
+$DEFT detection score -l "$T/gt" >"$T/out" 2>&1
+[ $? -eq 2 ] && ok "score without -p: exit 2" || bad "score without -p"
+finish
