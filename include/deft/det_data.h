@@ -43,8 +43,12 @@
  *
  * Errors: a malformed label line/record stops reading with
  * "file:line: what is wrong" and DEFT_ERR_FORMAT, unless skip_bad_lines (then
- * it is skipped and counted in stats.bad_lines). A list file naming a missing
- * image gives DEFT_ERR_NOT_FOUND with list:line.
+ * it is skipped and counted in stats.bad_lines; a VOC file that is not
+ * well-formed XML counts as one bad line and gives no boxes). COCO has no
+ * line numbers through cJSON: its messages name the record
+ * ("annotations[12]"). A list file naming a missing image gives
+ * DEFT_ERR_NOT_FOUND with list:line. include_difficult is not used by the
+ * reader: difficult boxes are kept, flagged, either way.
  */
 #ifndef DEFT_DET_DATA_H
 #define DEFT_DET_DATA_H

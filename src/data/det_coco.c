@@ -54,7 +54,6 @@ struct coco_ctx {
     struct id_index *img_ids, *cat_ids;
     int n_img, n_cat;
     const char **cat_names;
-    int first; /* index in r->img of this file's first image */
     int *raw_of; /* images[] index -> r->img index, -1 when not kept */
 };
 
@@ -180,7 +179,7 @@ enum deft_status det_coco_parse(struct det_raw *r, const char *text, size_t len,
             for (const char *p = text; p < at; p++) line += *p == '\n';
         return det_bad(r, path, line, "not valid JSON");
     }
-    struct coco_ctx c = {r, path, NULL, NULL, 0, 0, NULL, r->n, NULL};
+    struct coco_ctx c = {r, path, NULL, NULL, 0, 0, NULL, NULL};
     enum deft_status st = DEFT_OK;
     const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(root, "images");
     const cJSON *anns = cJSON_GetObjectItemCaseSensitive(root, "annotations");

@@ -380,6 +380,10 @@ static bool apply_rules(const struct det_rimage *im, const struct det_rbox *rb, 
         }
     }
     b->x1 = (float)x1, b->y1 = (float)y1, b->x2 = (float)x2, b->y2 = (float)y2;
+    if (b->x1 >= b->x2 || b->y1 >= b->y2) { /* distinct doubles, one float (huge values) */
+        stats->dropped_small++;
+        return false;
+    }
     return true;
 }
 

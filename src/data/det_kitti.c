@@ -68,9 +68,13 @@ static enum deft_status parse_line(struct det_raw *r, struct det_rimage *im, con
                            i == 1 ? " (a class name with a space?)" : "");
         }
     }
+    for (int i = 4; i < 8; i++)
+        if (fabs(v[i]) > 1e9)
+            return det_bad(r, path, line, "field %d (%s) %g is beyond +-1e9 pixels", i + 1,
+                           field_names[i], v[i]);
     double xyxy[4] = {v[4], v[5], v[6], v[7]};
     float score = r->with_score ? (float)v[15] : 1.0f;
-    if (r->with_score && !isfinite(score))
+    if (r->with_score && !isfinite(score)) /* finite double, too big for a float */
         return det_bad(r, path, line, "the score does not fit a float");
     return det_rimage_add_box(im, tb[0], (size_t)(te[0] - tb[0]), xyxy, v[2] != 0, score, line);
 }
