@@ -19,6 +19,7 @@ static void usage(FILE *f) {
         fprintf(f, "  %s %s -e SPEC ...   (deft %s --help)\n", (*t)->name, acts, (*t)->name);
     }
     fprintf(f,
+            "  detection dataset_convert|dataset_validate|score ...  KITTI/COCO/VOC data, mAP of predictions\n"
             "  model run    -m MODEL -i input.npy -o output.npy    run a model on a tensor\n"
             "  model import -i FILE -o OUT [--arch NAME]          pretrained .pth/.onnx/.h5/.safetensors\n"
             "  model download NAME|URL [-o DIR]                   pretrained weights (model list: names)\n"
