@@ -127,33 +127,29 @@ enum deft_status yolo_read_split(const struct yolo_setup *y, bool validation, st
         return deft_wrap_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.type", y->cfg.source_path);
     struct deft_det_source *ss = deft_calloc((size_t)n, sizeof *ss);
     struct deft_det_class_map *map = deft_calloc((size_t)d->n_target_class_mapping + 1, sizeof *map);
-    if (!ss || !map) {
-        deft_free(ss);
-        deft_free(map);
-        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    enum deft_status s = ss && map ? DEFT_OK : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n && !s; i++) {
+        if (!src[i].label_directory_path[0])
+            s = deft_set_error(DEFT_ERR_INVALID_ARG,
+                               "%s: dataset_config.%s %d has no label_directory_path: deft reads KITTI label "
+                               "files directly (no TFRecords); give label_directory_path and image_directory_path",
+                               y->cfg.source_path, validation ? "validation_data_sources" : "data_sources", i);
+        else
+            ss[i] = (struct deft_det_source){fmt, src[i].image_directory_path[0] ? src[i].image_directory_path : NULL,
+                                             src[i].label_directory_path,
+                                             src[i].split_list_path[0] ? src[i].split_list_path : NULL};
     }
-    for (int i = 0; i < n; i++) {
-        if (!src[i].label_directory_path[0]) {
-            deft_free(ss);
-            deft_free(map);
-            return deft_set_error(DEFT_ERR_INVALID_ARG,
-                                  "%s: dataset_config.%s %d has no label_directory_path: deft reads KITTI label "
-                                  "files directly (no TFRecords); give label_directory_path and image_directory_path",
-                                  y->cfg.source_path, validation ? "validation_data_sources" : "data_sources", i);
-        }
-        ss[i] = (struct deft_det_source){fmt, src[i].image_directory_path[0] ? src[i].image_directory_path : NULL,
-                                         src[i].label_directory_path,
-                                         src[i].split_list_path[0] ? src[i].split_list_path : NULL};
+    if (!s) {
+        for (int i = 0; i < d->n_target_class_mapping; i++)
+            map[i] = (struct deft_det_class_map){d->target_class_mapping[i].key, d->target_class_mapping[i].value};
+        struct deft_det_read_opts o;
+        deft_det_read_opts_init(&o);
+        o.mapping = map;
+        o.n_mapping = d->n_target_class_mapping;
+        o.include_difficult = d->include_difficult_in_training;
+        if (d->image_extension[0]) o.image_extension = d->image_extension;
+        s = deft_det_read(ss, n, &o, ds);
     }
-    for (int i = 0; i < d->n_target_class_mapping; i++)
-        map[i] = (struct deft_det_class_map){d->target_class_mapping[i].key, d->target_class_mapping[i].value};
-    struct deft_det_read_opts o;
-    deft_det_read_opts_init(&o);
-    o.mapping = map;
-    o.n_mapping = d->n_target_class_mapping;
-    o.include_difficult = d->include_difficult_in_training;
-    if (d->image_extension[0]) o.image_extension = d->image_extension;
-    enum deft_status s = deft_det_read(ss, n, &o, ds);
     deft_free(ss);
     deft_free(map);
     if (s) return s;
