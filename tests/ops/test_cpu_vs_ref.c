@@ -403,6 +403,36 @@ static void misc_case(bool blocked) {
     deft_graph_free(g);
 }
 
+/* Channel split and join as detection graphs use them (CSP route groups, PAN
+ * concats, and their gradients): blocked inputs whose channel offsets fall on
+ * 16-blocks (the native path), one that does not (fallback), and a plain input
+ * mixed into a blocked concat. */
+static void shape_case(bool blocked) {
+    struct deft_graph *g;
+    CHECK_OK(deft_graph_create(&g));
+    int a = source(g, deft_shape4(2, 32, 6, 7), blocked);
+    int b = deft_input(g, "x1", deft_shape4(2, 16, 6, 7));
+    struct deft_conv_attr ca = {.stride = {1, 1}, .dilation = {1, 1}, .groups = 1};
+    int c = deft_conv2d(g, "pre2", b, 48, 1, 1, &ca, false);
+    int cat = deft_concat(g, "cat", (int[]){a, c, b}, 3, 1);        /* 96 channels */
+    int half = deft_slice(g, "route_group", cat, 1, 48, 96);
+    int mid = deft_slice(g, "slice_mid", cat, 1, 16, 80);
+    int odd = deft_slice(g, "slice_odd", cat, 1, 5, 37);
+    int rows = deft_slice(g, "slice_rows", half, 2, 1, 5);
+    struct deft_pad_attr pc = {.before = {0, 48, 0, 0}, .after = {0, 16, 0, 0}};
+    deft_pad(g, "pad_channels", half, &pc);
+    struct deft_pad_attr ps = {.before = {0, 0, 1, 0}, .after = {0, 0, 2, 3}};
+    deft_pad(g, "pad_spatial", mid, &ps);
+    struct deft_pad_attr po = {.before = {0, 3, 0, 0}, .after = {0, 0, 0, 0}};
+    deft_pad(g, "pad_odd", rows, &po);
+    int odd_rows = deft_slice(g, "slice_odd_rows", odd, 2, 1, 5);
+    deft_concat(g, "cat_rows", (int[]){odd, odd_rows}, 2, 2);
+    char label[64];
+    snprintf(label, sizeof label, "concat/slice/pad%s", blocked ? " blocked" : "");
+    compare(g, label);
+    deft_graph_free(g);
+}
+
 /* A whole small network, forward + autograd backward (every value compared). */
 static void model_case(const char *arch, int batch, int hw, bool training, enum deft_bn_mode bn,
                        double model_tol) {
@@ -468,6 +498,9 @@ int main(int argc, char **argv) {
         {3, 5, 11, 11, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, true, false},
         {1, 3, 17, 17, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1, 0, 0, false, false},
         {3, 32, 9, 10, 48, 3, 3, 2, 2, 1, 0, 1, 1, 1, 1, 1, 0, 0, false, false},
+        /* dense 3x3 stride 1 on 16-channel blocks: the Winograd kernels */
+        {3, 32, 13, 11, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, true, false},
+        {2, 64, 26, 26, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, false, false},
         {2, 20, 12, 11, 36, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 0, 0, true, false},
         {3, 12, 8, 9, 18, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0, 0, false, false},
         {3, 24, 13, 13, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 24, 0, 0, true, false},
@@ -515,6 +548,7 @@ int main(int argc, char **argv) {
         binary_case(DEFT_OP_ADD, s4, deft_shape_make(3, (int64_t[]){20, 5, 1}), blocked);
         residual_case(blocked);
         misc_case(blocked);
+        shape_case(blocked);
     }
     model_case("resnet18", 2, 64, true, DEFT_BN_TRAIN, 1e-3);
     model_case("resnet18", 2, 64, true, DEFT_BN_FROZEN, 1e-3);

@@ -339,6 +339,9 @@ static enum deft_status compile_node(struct cpu_prog *p, int n, struct cpu_node 
     case DEFT_OP_LINEAR_BWD_WEIGHTS: return cpu_compile_linear(p, n, nd);
     case DEFT_OP_SOFTMAX:
     case DEFT_OP_SOFTMAX_BWD: return cpu_compile_softmax(p, n, nd);
+    case DEFT_OP_CONCAT:
+    case DEFT_OP_SLICE:
+    case DEFT_OP_PAD: return cpu_compile_shape(p, n, nd);
     case DEFT_OP_RESHAPE: return compile_reshape(p, n, nd);
     default: return DEFT_ERR_UNSUPPORTED;
     }
