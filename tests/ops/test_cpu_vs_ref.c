@@ -378,7 +378,8 @@ static void residual_case(bool blocked) {
 }
 
 static void misc_case(bool blocked) {
-    /* Ops that run on the reference fallback, fed by blocked tensors. */
+    /* Ops fed by blocked tensors that run on the reference fallback (upsample,
+     * dropout, a slice at a channel offset inside a 16-block) or natively. */
     struct deft_graph *g;
     CHECK_OK(deft_graph_create(&g));
     int x = source(g, deft_shape4(2, 20, 6, 7), blocked);

@@ -89,10 +89,15 @@ static bool winograd_enabled(void) {
     return on;
 }
 
-static bool winograd_fits(const struct conv_geom *cg) {
-    return winograd_enabled() && !cg->transposed && cg->g == 1 && cg->r == 3 && cg->s == 3 &&
-           cg->stride[0] == 1 && cg->stride[1] == 1 && cg->dil[0] == 0 && cg->dil[1] == 0 &&
-           cg->src[1] % 16 == 0 && cg->dst[1] % 16 == 0;
+/* The algorithms to try for a (non-transposed) convolution, best first. */
+static int conv_algs(const struct conv_geom *cg, dnnl_alg_kind_t algs[2]) {
+    int n = 0;
+    if (winograd_enabled() && cg->g == 1 && cg->r == 3 && cg->s == 3 && cg->stride[0] == 1 &&
+        cg->stride[1] == 1 && cg->dil[0] == 0 && cg->dil[1] == 0 && cg->src[1] % 16 == 0 &&
+        cg->dst[1] % 16 == 0)
+        algs[n++] = dnnl_convolution_winograd;
+    algs[n++] = dnnl_convolution_direct;
+    return n;
 }
 
 /* src md for a conv reading value x: plain for a small-C plain input, any otherwise. */
@@ -111,12 +116,12 @@ static dnnl_status_t fwd_pd(struct cpu_prog *p, const struct conv_geom *cg,
     deft_dnnl_md_any(&dst, 4, cg->dst);
     dnnl_status_t st;
     if (!cg->transposed) {
+        dnnl_alg_kind_t algs[2];
         st = dnnl_unimplemented;
-        for (int wino = winograd_fits(cg); wino >= 0 && st != dnnl_success; wino--) {
+        for (int i = 0, n = conv_algs(cg, algs); i < n && st != dnnl_success; i++) {
             dnnl_convolution_desc_t d;
             st = dnnl_dilated_convolution_forward_desc_init(
-                &d, dnnl_forward_training, wino ? dnnl_convolution_winograd : dnnl_convolution_direct,
-                src, &cg->w_any, bias ? &cg->b_plain : NULL, &dst, cg->stride, cg->dil, cg->pad_l,
+                &d, dnnl_forward_training, algs[i], src, &cg->w_any, bias ? &cg->b_plain : NULL, &dst, cg->stride, cg->dil, cg->pad_l,
                 cg->pad_r);
             if (st == dnnl_success) st = deft_dnnl_pd_create(pd, &d, p->eng, NULL, name, "conv fwd", true);
         }
@@ -183,11 +188,12 @@ static enum deft_status compile_bwd_data(struct cpu_prog *p, const struct deft_n
     deft_dnnl_md_any(&dsrc, 4, cg.src);
     deft_dnnl_md_any(&ddst, 4, cg.dst);
     if (!transposed) {
+        dnnl_alg_kind_t algs[2];
         ds = dnnl_unimplemented;
-        for (int wino = winograd_fits(&cg); wino >= 0 && ds != dnnl_success; wino--) {
+        for (int i = 0, n = conv_algs(&cg, algs); i < n && ds != dnnl_success; i++) {
             dnnl_convolution_desc_t d;
             ds = dnnl_dilated_convolution_backward_data_desc_init(
-                &d, wino ? dnnl_convolution_winograd : dnnl_convolution_direct, &dsrc, &cg.w_any,
+                &d, algs[i], &dsrc, &cg.w_any,
                 &ddst, cg.stride, cg.dil, cg.pad_l, cg.pad_r);
             if (ds == dnnl_success)
                 ds = deft_dnnl_pd_create(&pd, &d, p->eng, hint, node->name, "conv bwd data", true);
@@ -228,11 +234,12 @@ static enum deft_status compile_bwd_weights(struct cpu_prog *p, const struct def
     src_choice(p, x, cg.src, &src);
     deft_dnnl_md_any(&ddst, 4, cg.dst);
     if (!transposed) {
+        dnnl_alg_kind_t algs[2];
         ds = dnnl_unimplemented;
-        for (int wino = winograd_fits(&cg); wino >= 0 && ds != dnnl_success; wino--) {
+        for (int i = 0, n = conv_algs(&cg, algs); i < n && ds != dnnl_success; i++) {
             dnnl_convolution_desc_t d;
             ds = dnnl_dilated_convolution_backward_weights_desc_init(
-                &d, wino ? dnnl_convolution_winograd : dnnl_convolution_direct, &src, &cg.w_any,
+                &d, algs[i], &src, &cg.w_any,
                 bias ? &cg.b_plain : NULL, &ddst, cg.stride, cg.dil, cg.pad_l, cg.pad_r);
             if (ds == dnnl_success)
                 ds = deft_dnnl_pd_create(&pd, &d, p->eng, hint, node->name, "conv bwd weights", true);
