@@ -28,7 +28,9 @@ static void usage(FILE *f) {
             "  demo         [--steps N]                           train a small net on generated data\n\n"
             "  deft <command> --help for the flags of a command; deft --version\n\n"
             "backends (--backend): %s;\n"
-            "  on a GPU: --backend cuda [--gpu_index I] [--use_amp [bf16|fp16]]\n",
+            "  on a GPU: --backend cuda [--gpu_index I] [--use_amp [bf16|fp16]]\n\n"
+            "environment: DEFT_LOG=debug (kernel choices and other internals);\n"
+            "  DEFT_CONV_ALGO=direct (cpu: no Winograd for 3x3 stride-1 convolutions)\n",
             deft_backend_names());
 }
 
