@@ -44,12 +44,10 @@ static enum deft_status compile_concat(struct cpu_prog *p, const struct deft_nod
     }
     set_md_like(p, y, &src[0]);
     dnnl_primitive_attr_t attr;
-    DEFT_DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+    DEFT_DNNL_CHECK(deft_dnnl_user_scratchpad_attr(&attr));
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t ds = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-    if (ds == dnnl_success)
-        ds = dnnl_concat_primitive_desc_create(&pd, &p->md[y], n, node->attr.concat.axis, src, attr,
-                                               p->eng);
+    dnnl_status_t ds = dnnl_concat_primitive_desc_create(&pd, &p->md[y], n, node->attr.concat.axis,
+                                                         src, attr, p->eng);
     dnnl_primitive_attr_destroy(attr);
     if (ds != dnnl_success) return DEFT_ERR_UNSUPPORTED;
     int args[DEFT_MAX_INPUTS + 1], mems[DEFT_MAX_INPUTS + 1];

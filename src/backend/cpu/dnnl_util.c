@@ -125,16 +125,23 @@ const char *deft_dnnl_pd_impl(const_dnnl_primitive_desc_t pd) {
     return impl;
 }
 
-dnnl_status_t deft_dnnl_pd_create(dnnl_primitive_desc_t *pd, const void *desc,
-                                  dnnl_engine_t eng, const_dnnl_primitive_desc_t hint,
-                                  const char *node_name, const char *what, bool warn_slow) {
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_status_t st = dnnl_primitive_attr_create(&attr);
+dnnl_status_t deft_dnnl_user_scratchpad_attr(dnnl_primitive_attr_t *attr) {
+    dnnl_status_t st = dnnl_primitive_attr_create(attr);
     if (st != dnnl_success) return st;
     /* User scratchpad: one shared buffer from the runtime instead of
      * per-primitive library allocations. */
-    st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-    if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, desc, attr, eng, hint);
+    st = dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user);
+    if (st != dnnl_success) dnnl_primitive_attr_destroy(*attr);
+    return st;
+}
+
+dnnl_status_t deft_dnnl_pd_create(dnnl_primitive_desc_t *pd, const void *desc,
+                                  dnnl_engine_t eng, const_dnnl_primitive_desc_t hint,
+                                  const char *node_name, const char *what, bool warn_slow) {
+    dnnl_primitive_attr_t attr;
+    dnnl_status_t st = deft_dnnl_user_scratchpad_attr(&attr);
+    if (st != dnnl_success) return st;
+    st = dnnl_primitive_desc_create(pd, desc, attr, eng, hint);
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) {
         *pd = NULL;

@@ -41,6 +41,9 @@ void deft_dnnl_md_like(dnnl_memory_desc_t *md, const dnnl_memory_desc_t *like,
 /* Short layout name for logs ("nchw", "nChw16c", "blocked"). */
 const char *deft_dnnl_md_name(const dnnl_memory_desc_t *md);
 
+/* A primitive attr asking for a user-mode scratchpad (destroy it after use). */
+dnnl_status_t deft_dnnl_user_scratchpad_attr(dnnl_primitive_attr_t *attr);
+
 /* Create a primitive descriptor for op descriptor `desc` with a user-mode
  * scratchpad, and log its implementation name at debug level (warning for a
  * gemm/ref convolution when warn_slow). Returns the raw dnnl status so the
