@@ -131,6 +131,30 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_prune_apply(struct deft_prune_plan
                                                          struct deft_named_tensor **tensors, int *n);
 DEFT_API void deft_prune_tensors_free(struct deft_named_tensor *t, int n);
 
+/* TAO's prune action for any task (prune_run.c): load `model`, prune at
+ * opts.threshold (or at the threshold found for target_ratio / target_flops),
+ * print TAO's log line and a per-layer table, write the pruned model to
+ * `output` (reloaded to check it) and <results_dir>/prune/report.json
+ * (results_dir NULL: beside the output). With sweep, a table and
+ * prune/sweep.{csv,svg,png} of parameter ratio, FLOPs ratio and, with
+ * `eval`, the task's validation metric without retraining, per threshold;
+ * with sensitivity, the same per layer: each prunable group alone kept at
+ * 3/4, 1/2 and 1/4 of its filters (prune/sensitivity.csv). */
+typedef enum deft_status (*deft_prune_eval_fn)(void *ctx, const char *model_path, double *metric);
+struct deft_prune_run_args {
+    const char *model, *output, *results_dir;
+    struct deft_prune_opts opts;
+    double target_ratio, target_flops; /* 0: off */
+    bool sweep, sensitivity;
+    int threads;
+    deft_prune_eval_fn eval;           /* NULL: ratios only */
+    void *eval_ctx;
+    const char *metric_name;           /* CSV column and table header: "val_top1", "val_mAP" */
+    const char *metric_label;          /* for people: "val top-1", "val mAP" */
+    FILE *out;
+};
+DEFT_API DEFT_NODISCARD enum deft_status deft_prune_run(const struct deft_prune_run_args *a);
+
 #ifdef __cplusplus
 }
 #endif
