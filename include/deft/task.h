@@ -103,6 +103,10 @@ struct deft_task {
     const char *const *loss_terms;
     int n_loss_terms;
     struct deft_task_metric metric;    /* best-model selection (validation) */
+    /* `metric` of the model file a->model on the spec a->spec's validation
+     * data, printing nothing to stdout (a->out): what pruning's sweep and
+     * sensitivity tables score; NULL: the task cannot be scored this way */
+    enum deft_status (*validate)(const struct deft_task_args *a, double *metric);
 };
 
 /* Registry: the task of this name, or NULL. */

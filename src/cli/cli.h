@@ -28,7 +28,7 @@ int cmd_model_download(int argc, char **argv);
 int cmd_model_list(int argc, char **argv);
 
 /* `deft classification prune` (cmd_prune.c). */
-int cmd_classification_prune(int argc, char **argv);
+int cmd_task_prune(int argc, char **argv); /* argv[0]: the task name */
 
 struct deft_safetensors;
 /* The classifier size a file of named tensors implies for arch (0 when it has

@@ -1,26 +1,50 @@
-/* cmd_prune.c - flags of `deft classification prune` (TAO's names and
- * defaults: -pth 0.1, -n max, -eq union, -pg 8, -nf 16, -el ...). */
+/* cmd_prune.c - `deft <task> prune` for every task (TAO's flag names and
+ * defaults: -pth 0.1, -n max, -eq union, -pg 8, -nf 16, -el ...); the sweep
+ * and sensitivity tables score with the task's validate hook. */
 #include <stdio.h>
 #include <string.h>
-#include "deft/classification.h"
+#include "deft/prune.h"
+#include "deft/task.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 
-static int prune_usage(FILE *f) {
+static int prune_usage(FILE *f, const struct deft_task *t) {
+    const char *m = t->metric.label;
     fprintf(f,
-            "usage: deft classification prune -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|intersection|\n"
+            "usage: deft %s prune -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|intersection|\n"
             "           arithmetic_mean|geometric_mean] [-pg 8] [-nf 16] [-el LAYER ...] [-r DIR]\n"
             "           [--target_ratio R | --target_flops R] [--sweep [-e SPEC]] [--sensitivity [-e SPEC]]\n"
             "           [--threads N]\n\n"
             "TAO's min_weight pruning: filters ranked by kernel L2 norm, normalized per layer; a layer keeps the\n"
             "filters above the threshold (at least -nf, a multiple of -pg); layers joined by add/mul keep the same.\n"
             "  --target_ratio R  find the threshold leaving R of the parameters (--target_flops: of the FLOPs)\n"
-            "  --sweep           parameter/FLOPs ratio per threshold (-e SPEC: validation top-1 too, no retraining)\n"
-            "  --sensitivity     per layer: the ratios (and -e: top-1) with that layer alone kept at 3/4, 1/2, 1/4\n"
+            "  --sweep           parameter/FLOPs ratio per threshold (-e SPEC: validation %s too, no retraining)\n"
+            "  --sensitivity     per layer: the ratios (and -e: %s) with that layer alone kept at 3/4, 1/2, 1/4\n"
             "                    of its filters; the layers that lose little are the ones to prune, -el the rest\n"
-            "Writes OUT (a deft model; retrain with train_config.pretrained_model_path: OUT) and\n"
-            "DIR/prune/report.json (DIR defaults to OUT's directory).\n");
+            "Layers whose channels reach a model output (a classifier's last layer, a detector's head output\n"
+            "convs) keep all their filters. Writes OUT (a deft model; retrain it with %s) and\n"
+            "DIR/prune/report.json (DIR defaults to OUT's directory); on an error nothing is written.\n",
+            t->name, m, m,
+            strcmp(t->name, "classification") ? "training_config.pruned_model_path: OUT"
+                                              : "train_config.pretrained_model_path: OUT");
     return f == stdout ? 0 : 2;
+}
+
+/* The task's validation metric of a candidate model, with the command's spec and overrides, quietly. */
+struct prune_eval {
+    const struct deft_task *task;
+    struct deft_task_args args;
+};
+
+static enum deft_status eval_metric(void *ctx, const char *model, double *metric) {
+    struct prune_eval *e = ctx;
+    struct deft_task_args a = e->args;
+    FILE *null = fopen("/dev/null", "w");
+    a.model = model;
+    a.out = null ? null : stderr;
+    enum deft_status s = e->task->validate(&a, metric);
+    if (null) fclose(null);
+    return s;
 }
 
 static bool parse_float_in(const char *flag, const char *v, double lo, double hi, double *out) {
@@ -32,9 +56,12 @@ static bool parse_float_in(const char *flag, const char *v, double lo, double hi
     return true;
 }
 
-int cmd_classification_prune(int argc, char **argv) {
-    struct deft_cls_prune_args a = {.out = stdout, .backend = "cpu"};
-    const char *pth = "0.1", *norm = "max", *eq = "union", *pg = "8", *nf = "16", *tr = NULL, *tf = NULL,
+int cmd_task_prune(int argc, char **argv) {
+    const struct deft_task *t = deft_task_find(argv[0]);
+    if (!t) return 2;
+    struct deft_prune_run_args a = {.out = stdout};
+    struct prune_eval ev = {.task = t, .args = {.backend = "cpu"}};
+    const char *spec = NULL, *pth = "0.1", *norm = "max", *eq = "union", *pg = "8", *nf = "16", *tr = NULL, *tf = NULL,
                *threads = NULL, *val;
     const char *excluded[256], *sets[64];
     int n_ex = 0;
@@ -43,7 +70,7 @@ int cmd_classification_prune(int argc, char **argv) {
         if (arg_str(argc, argv, &i, "-m", "--model", &a.model, &err) ||
             arg_str(argc, argv, &i, "-o", "--output_file", &a.output, &err) ||
             arg_str(argc, argv, &i, "-r", "--results_dir", &a.results_dir, &err) ||
-            arg_str(argc, argv, &i, "-e", "--experiment_spec_file", &a.spec, &err) ||
+            arg_str(argc, argv, &i, "-e", "--experiment_spec_file", &spec, &err) ||
             arg_str(argc, argv, &i, "-pth", "--pruning_threshold", &pth, &err) ||
             arg_str(argc, argv, &i, "-n", "--normalizer", &norm, &err) ||
             arg_str(argc, argv, &i, "-eq", "--equalization_criterion", &eq, &err) ||
@@ -52,17 +79,17 @@ int cmd_classification_prune(int argc, char **argv) {
             arg_str(argc, argv, &i, NULL, "--target_ratio", &tr, &err) ||
             arg_str(argc, argv, &i, NULL, "--target_flops", &tf, &err) ||
             arg_str(argc, argv, &i, NULL, "--threads", &threads, &err) ||
-            arg_str(argc, argv, &i, NULL, "--backend", &a.backend, &err)) {
+            arg_str(argc, argv, &i, NULL, "--backend", &ev.args.backend, &err)) {
             if (err) return 2;
             continue;
         }
         if (arg_str(argc, argv, &i, NULL, "--set", &val, &err)) {
             if (err) return 2;
-            if (a.n_overrides == 64) {
+            if (ev.args.n_overrides == 64) {
                 fprintf(stderr, "deft: at most 64 --set overrides\n");
                 return 2;
             }
-            sets[a.n_overrides++] = val;
+            sets[ev.args.n_overrides++] = val;
             continue;
         }
         if (!strcmp(argv[i], "-el") || !strcmp(argv[i], "--excluded_layers")) {
@@ -88,13 +115,13 @@ int cmd_classification_prune(int argc, char **argv) {
         }
         if (!strcmp(argv[i], "--sweep")) a.sweep = true;
         else if (!strcmp(argv[i], "--sensitivity")) a.sensitivity = true;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return prune_usage(stdout);
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return prune_usage(stdout, t);
         else {
-            fprintf(stderr, "deft classification prune: unknown flag '%s' (see --help)\n", argv[i]);
+            fprintf(stderr, "deft %s prune: unknown flag '%s' (see --help)\n", t->name, argv[i]);
             return 2;
         }
     }
-    a.overrides = sets;
+    ev.args.overrides = sets;
     a.opts.excluded = excluded;
     a.opts.n_excluded = n_ex;
     double d;
@@ -124,16 +151,28 @@ int cmd_classification_prune(int argc, char **argv) {
     }
     if (threads) {
         if (!arg_parse_int("--threads", threads, 1, 1024, &v)) return 2;
-        a.threads = (int)v;
+        a.threads = ev.args.threads = (int)v;
     }
     if (!a.model) {
-        fprintf(stderr, "deft classification prune: -m MODEL is required\n");
+        fprintf(stderr, "deft %s prune: -m MODEL is required\n", t->name);
         return 2;
     }
     if (!a.output && !a.sweep && !a.sensitivity) {
-        fprintf(stderr, "deft classification prune: -o OUT is required (or --sweep / --sensitivity to only look)\n");
+        fprintf(stderr, "deft %s prune: -o OUT is required (or --sweep / --sensitivity to only look)\n", t->name);
         return 2;
     }
-    enum deft_status s = deft_cls_prune(&a);
+    if (spec && !t->validate) {
+        fprintf(stderr, "deft %s prune: -e cannot score this task's models yet\n", t->name);
+        return 2;
+    }
+    char metric_name[64], metric_label[64];
+    snprintf(metric_name, sizeof metric_name, "val_%s", t->metric.name);
+    snprintf(metric_label, sizeof metric_label, "val %s", t->metric.label);
+    ev.args.spec = spec;
+    a.eval = spec ? eval_metric : NULL;
+    a.eval_ctx = &ev;
+    a.metric_name = metric_name;
+    a.metric_label = metric_label;
+    enum deft_status s = deft_prune_run(&a);
     return s ? cli_fail(s, NULL) : 0;
 }

@@ -30,7 +30,9 @@ static const struct {
     int (*run)(int argc, char **argv); /* argv[0] is the task name */
 } cli_actions[] = {
     {"classification", "export", cls_export},
-    {"classification", "prune", cmd_classification_prune},
+    {"classification", "prune", cmd_task_prune},
+    {"yolo_v4", "prune", cmd_task_prune},
+    {"yolo_v4_tiny", "prune", cmd_task_prune},
 };
 
 static volatile sig_atomic_t stop_requested;

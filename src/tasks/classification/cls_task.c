@@ -7,6 +7,7 @@
 #include "deft/classification.h"
 #include "deft/spec.h"
 #include "deft/task.h"
+#include "tasks/classification/cls_common.h"
 
 static void cls_help(FILE *f) {
     fprintf(f,
@@ -74,6 +75,14 @@ CLS_ACTION(deft_cls_train)
 CLS_ACTION(deft_cls_evaluate)
 CLS_ACTION(deft_cls_inference)
 
+static enum deft_status cls_validate(const struct deft_task_args *t, double *top1) {
+    struct deft_cls_args a;
+    const char *sets[DEFT_TASK_MAX_SETS + 1];
+    char seed[64];
+    enum deft_status s = to_cls_args(t, &a, sets, seed, sizeof seed);
+    return s ? s : cls_evaluate(&a, top1);
+}
+
 static const struct deft_task_flag cls_flags[] = {
     {NULL, "--top_k", true},
     {NULL, NULL, false},
@@ -99,4 +108,5 @@ const struct deft_task deft_task_classification = {
     .spec_help = deft_cls_config_help,
     .print_help = cls_help,
     .metric = {"top1", "top-1", true},
+    .validate = cls_validate,
 };

@@ -86,6 +86,10 @@ static int eval_batch(const struct yolo_setup *y) {
 }
 
 enum deft_status yolo_evaluate(const struct deft_task_args *a, const char *network) {
+    return yolo_validate(a, network, NULL);
+}
+
+enum deft_status yolo_validate(const struct deft_task_args *a, const char *network, double *map) {
     FILE *out = a->out ? a->out : stdout;
     struct yolo_setup y;
     struct yolo_model ym = {0};
@@ -119,6 +123,7 @@ enum deft_status yolo_evaluate(const struct deft_task_args *a, const char *netwo
     if ((s = detect_all(&ym, &ds, &nms, a->threads, &d, out))) goto done;
     if ((s = yolo_score(&ds, &d, mode, y.cfg.eval_config.matching_iou_threshold, nms.conf, &m))) goto done;
     deft_det_metrics_print(out, m, (const char *const *)ds.class_names);
+    if (map) *map = m->map;
     if (a->results_dir && a->results_dir[0]) {
         char p[4096];
         snprintf(p, sizeof p, "%s/evaluate", a->results_dir);

@@ -91,6 +91,8 @@ enum deft_status yolo_score(const struct deft_det_dataset *gt, const struct yolo
 /* actions */
 enum deft_status yolo_train(const struct deft_task_args *a, const char *network);
 enum deft_status yolo_evaluate(const struct deft_task_args *a, const char *network);
+/* yolo_evaluate, also returning mAP under the spec's AP mode (map may be NULL). */
+enum deft_status yolo_validate(const struct deft_task_args *a, const char *network, double *map);
 enum deft_status yolo_inference(const struct deft_task_args *a, const char *network);
 enum deft_status yolo_kmeans(const struct deft_task_args *a);
 

@@ -16,7 +16,11 @@ static void help(FILE *f, const char *net) {
             "  inference  -m MODEL -i IMAGE_DIR|IMAGE [-e SPEC] [-o ANNOTATED_DIR] [-l LABEL_DIR] [--json FILE]\n"
             "             [--threshold C]   annotated PNGs, KITTI labels with the score as a 16th field, JSON\n"
             "  kmeans     -l LABEL_DIR[,..] -i IMAGE_DIR[,..] [-x 416] [-y 416] [-n 9] [--max_steps 10000]\n"
-            "             [--min_x 0] [--min_y 0] [--seed 42]   anchor shapes as spec lines\n\n"
+            "             [--min_x 0] [--min_y 0] [--seed 42]   anchor shapes as spec lines\n"
+            "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
+            "             [-r DIR] [--target_ratio R | --target_flops R] [--sweep | --sensitivity [-e SPEC]]\n"
+            "             TAO's pruning; the head output convs stay whole; retrain with\n"
+            "             training_config.pruned_model_path: OUT  (deft %s prune --help)\n\n"
             "common flags:\n"
             "  -e, --experiment_spec_file SPEC  TAO's yolo_v4 protobuf text (.txt) or the same fields in YAML\n"
             "  -r, --results_dir DIR            weights/, status.json, metrics.csv, TensorBoard events, plots/\n"
@@ -25,7 +29,7 @@ static void help(FILE *f, const char *net) {
             "Labels are KITTI text files read directly (no TFRecords): give label_directory_path and\n"
             "image_directory_path in each data source (split_list_path: a list of image stems).\n"
             "Ctrl-C during training writes a checkpoint and stops; --resume continues exactly.\n",
-            net);
+            net, net);
 }
 static void help_v4(FILE *f) { help(f, "yolo_v4"); }
 static void help_tiny(FILE *f) { help(f, "yolo_v4_tiny"); }
@@ -42,7 +46,8 @@ static const struct deft_task_flag kmeans_flags[] = {
 #define NET_ACTIONS(fn, net)                                                                       \
     static enum deft_status fn##_train(const struct deft_task_args *a) { return yolo_train(a, net); }       \
     static enum deft_status fn##_evaluate(const struct deft_task_args *a) { return yolo_evaluate(a, net); } \
-    static enum deft_status fn##_inference(const struct deft_task_args *a) { return yolo_inference(a, net); }
+    static enum deft_status fn##_inference(const struct deft_task_args *a) { return yolo_inference(a, net); } \
+    static enum deft_status fn##_validate(const struct deft_task_args *a, double *map) { return yolo_validate(a, net, map); }
 NET_ACTIONS(v4, "yolo_v4")
 NET_ACTIONS(tiny, "yolo_v4_tiny")
 
@@ -56,6 +61,8 @@ NET_ACTIONS(tiny, "yolo_v4_tiny")
          infer_flags, false, false, fn##_inference},                                                         \
         {"kmeans", "-l LABELS -i IMAGES [-x W -y H -n K]", "anchor shapes for the spec", kmeans_flags, false, \
          false, yolo_kmeans},                                                                                \
+        {"prune", "-m MODEL -o OUT [-pth 0.1] ... [--target_ratio R]", "remove channels by weight magnitude", NULL, \
+         false, false, NULL},                                                                                \
     }
 
 static const struct deft_task_action v4_actions[] = ACTIONS(v4);
@@ -72,6 +79,7 @@ const struct deft_task deft_task_yolo_v4 = {
     .loss_terms = loss_terms,
     .n_loss_terms = 4,
     .metric = {"mAP", "mAP", true},
+    .validate = v4_validate,
 };
 
 const struct deft_task deft_task_yolo_v4_tiny = {
@@ -84,4 +92,5 @@ const struct deft_task deft_task_yolo_v4_tiny = {
     .loss_terms = loss_terms,
     .n_loss_terms = 4,
     .metric = {"mAP", "mAP", true},
+    .validate = tiny_validate,
 };

@@ -147,7 +147,20 @@ static enum deft_status open_data(struct run *r) {
     return DEFT_OK;
 }
 
-static enum deft_status build_model(struct run *r, struct deft_graph **g) {
+/* The graph of training_config.pruned_model_path (TAO's retrain of a pruned
+ * model): the spec's arch cannot rebuild it, so the file's graph is trained. */
+static enum deft_status pruned_graph(struct run *r, struct deft_graph **g) {
+    const char *path = r->y.cfg.training_config.pruned_model_path;
+    struct deft_model *m = NULL;
+    enum deft_status s = deft_model_load(path, &m);
+    if (s) return deft_wrap_error(s, "%s: training_config.pruned_model_path", r->y.cfg.source_path);
+    s = deft_graph_clone(m->graph, g);
+    deft_model_free(m);
+    if (!s) fprintf(r->out, "training the graph of %s (pruned model)\n", path);
+    return s;
+}
+
+static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
     const struct deft_yolo_v4_config *c = &r->y.cfg.yolov4_config;
     int fb[64], nfb = 0;
     for (int i = 0; i < c->n_freeze_blocks && nfb < 64; i++) fb[nfb++] = (int)c->freeze_blocks[i];
@@ -158,7 +171,12 @@ static enum deft_status build_model(struct run *r, struct deft_graph **g) {
                                   .freeze_bn = c->freeze_bn, .freeze_blocks = nfb ? fb : NULL, .n_freeze_blocks = nfb,
                                   .training = true};
     enum deft_status s = deft_yolo_v4_build(&o, g);
-    if (s) return deft_wrap_error(s, "%s: yolov4_config", r->y.cfg.source_path);
+    return s ? deft_wrap_error(s, "%s: yolov4_config", r->y.cfg.source_path) : DEFT_OK;
+}
+
+static enum deft_status build_model(struct run *r, struct deft_graph **g) {
+    enum deft_status s = r->y.cfg.training_config.pruned_model_path[0] ? pruned_graph(r, g) : build_from_spec(r, g);
+    if (s) return s;
     static const char *const roles[DEFT_YOLO_HEADS] = {"head_s32", "head_s16", "head_s8"};
     for (int i = 0; i < r->y.heads.n && !s; i++) {
         int v = deft_graph_find_value(*g, roles[i]);
@@ -376,6 +394,9 @@ enum deft_status yolo_train(const struct deft_task_args *a, const char *network)
         start = deft_trainer_steps(r.t);
         fprintf(r.out, "resumed from %s at step %lld (epoch %lld)\n", from, (long long)start, (long long)(start / r.spe) + 1);
     } else if (pre[0] && (s = deft_trainer_load_pretrained(r.t, pre, r.out))) {
+        goto done;
+    } else if (r.y.cfg.training_config.pruned_model_path[0] &&
+               (s = deft_trainer_load_pretrained(r.t, r.y.cfg.training_config.pruned_model_path, r.out))) {
         goto done;
     }
     if ((s = deft_events_open(r.dir, &r.ev))) goto done;
