@@ -73,6 +73,11 @@ struct yolo_model {
     float *outs[DEFT_YOLO_HEADS];    /* host copies of the outputs, whole batch */
 };
 enum deft_status yolo_model_open(struct yolo_model *ym, const char *path, int batch, const struct deft_task_args *a);
+/* The model's graph (inference mode, input batch set), classes, heads and
+ * outputs, without a runtime (export). Closed with yolo_model_close. */
+enum deft_status yolo_model_read(struct yolo_model *ym, const char *path, int batch);
+/* Loader options of evaluation for this model: its letterbox and preprocessing, batch ym->batch. */
+void yolo_eval_loader_opts(const struct yolo_model *ym, int threads, struct deft_det_loader_opts *lo);
 /* Run a batch of n <= batch images (plain NCHW); outputs land in ym->outs. */
 enum deft_status yolo_model_run(struct yolo_model *ym, const float *images, int n);
 void yolo_model_close(struct yolo_model *ym);
