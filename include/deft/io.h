@@ -278,6 +278,9 @@ DEFT_API const char *deft_onnx_tail_node_n(struct deft_onnx_tail *t, const char 
                                            int n_out);
 /* Output i of the last node. */
 DEFT_API const char *deft_onnx_tail_out(const struct deft_onnx_tail *t, int i);
+/* The nodes written so far (e.g. to name them in a TensorRT precision list). */
+DEFT_API int deft_onnx_tail_num_nodes(const struct deft_onnx_tail *t);
+DEFT_API const char *deft_onnx_tail_node_name(const struct deft_onnx_tail *t, int i);
 /* Attributes of the last node. */
 DEFT_API void deft_onnx_tail_attr_i(struct deft_onnx_tail *t, const char *name, int64_t v);
 DEFT_API void deft_onnx_tail_attr_f(struct deft_onnx_tail *t, const char *name, float v);

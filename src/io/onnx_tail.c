@@ -127,6 +127,12 @@ const char *deft_onnx_tail_out(const struct deft_onnx_tail *t, int i) {
     return t->node[t->n_node - 1].out[i];
 }
 
+int deft_onnx_tail_num_nodes(const struct deft_onnx_tail *t) { return t ? t->n_node : 0; }
+
+const char *deft_onnx_tail_node_name(const struct deft_onnx_tail *t, int i) {
+    return t && i >= 0 && i < t->n_node ? t->node[i].name : "";
+}
+
 static struct tail_attr *new_attr(struct deft_onnx_tail *t, const char *name, enum tail_attr_type ty) {
     if (!t || t->status) return NULL;
     if (!t->n_node) {

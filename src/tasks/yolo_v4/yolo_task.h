@@ -93,7 +93,30 @@ void yolo_dets_free(struct yolo_dets *d);
 enum deft_status yolo_score(const struct deft_det_dataset *gt, const struct yolo_dets *d, enum deft_ap_mode mode,
                             double iou, double conf, struct deft_det_metrics **out);
 
+/* ---- export ------------------------------------------------------------------ */
+
+enum yolo_nms_mode { YOLO_NMS_TRT = 0, YOLO_NMS_ONNX, YOLO_NMS_NONE };
+
+/* Outputs of each NMS mode (yolo_export_tail.c). */
+#define YOLO_OUT_BOXES "boxes"
+#define YOLO_OUT_SCORES "scores"
+
+/* The decode (and NMS) after the head outputs, as ONNX nodes. */
+struct yolo_tail_opts {
+    const struct yolo_heads *heads;
+    int n_classes;
+    const char *const *head_names; /* head i's output tensor in the ONNX graph */
+    enum yolo_nms_mode nms;
+    struct yolo_nms cfg;           /* thresholds and top_k (trt, onnx) */
+    int score_bits;                /* trt: scoreBits, 0 = the plugin's default */
+};
+/* *out is freed with deft_onnx_tail_free; *num_boxes = candidate boxes per image. */
+enum deft_status yolo_export_tail(const struct yolo_tail_opts *o, struct deft_onnx_tail **out, int *num_boxes);
+/* TensorRT's BatchedNMS topK (boxes per class entering NMS) for num_boxes candidates. */
+int yolo_trt_topk(int num_boxes);
+
 /* actions */
+enum deft_status yolo_export(const struct deft_task_args *a, const char *network);
 enum deft_status yolo_train(const struct deft_task_args *a, const char *network);
 enum deft_status yolo_evaluate(const struct deft_task_args *a, const char *network);
 enum deft_status yolo_inference(const struct deft_task_args *a, const char *network);
