@@ -246,7 +246,8 @@ DEFT_API void deft_onnx_export_info_free(struct deft_onnx_export_info *info);
 
 /* ---- ONNX export: nodes after the graph (onnx_tail.c) ---------------------
  * A task's post-processing (box decode, NMS) written as ONNX nodes that read
- * the graph's outputs by name (a graph output is named after its deft value).
+ * the graph's outputs by name (a graph output is named after its deft value,
+ * or output_name).
  * deft_onnx_export appends them, with their constants, after the graph, and
  * the outputs declared here become the model's outputs instead of the
  * graph's. Names are copied. Errors are sticky: after the first one every

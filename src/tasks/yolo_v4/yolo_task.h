@@ -115,6 +115,15 @@ enum deft_status yolo_export_tail(const struct yolo_tail_opts *o, struct deft_on
 /* TensorRT's BatchedNMS topK (boxes per class entering NMS) for num_boxes candidates. */
 int yolo_trt_topk(int num_boxes);
 
+struct export_files;
+/* --gen_ds_config: labels.txt and nvinfer_config.txt in dir (yolo_export_ds.c);
+ * fp32_layers: layer-device-precision value or NULL. */
+enum deft_status yolo_write_ds(const char *dir, const char *onnx, const char *cal, const struct yolo_model *ym,
+                               bool int8, bool fp16, const struct yolo_nms *nms, const char *fp32_layers,
+                               struct export_files *w);
+/* "head_s32:fp32:gpu;...": the head convolutions and the decode nodes of t (NULL: out of memory). */
+char *yolo_fp32_layers(const struct yolo_model *ym, const struct deft_onnx_tail *t);
+
 /* actions */
 enum deft_status yolo_export(const struct deft_task_args *a, const char *network);
 enum deft_status yolo_train(const struct deft_task_args *a, const char *network);
