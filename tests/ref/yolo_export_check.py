@@ -125,7 +125,7 @@ def trt(path, c, top_k, conf, iou, num_boxes):
     nodes = [n for n in m.graph.node if n.op_type == 'BatchedNMSDynamic_TRT']
     assert len(nodes) == 1, 'one BatchedNMSDynamic_TRT node'
     n = nodes[0]
-    assert nodes[0] is m.graph.node[-1], 'the plugin ends the graph'
+    assert m.graph.node[-1].op_type == 'BatchedNMSDynamic_TRT', 'the plugin ends the graph'
     assert [i.name for i in m.graph.input] == ['Input']
     want = {'shareLocation': 1, 'backgroundLabelId': -1, 'numClasses': c, 'topK': min(num_boxes, 4096),
             'keepTopK': top_k, 'isNormalized': 1, 'clipBoxes': 1}
