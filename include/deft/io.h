@@ -197,7 +197,8 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_weights_parse(const void *buf
  * highest every TensorRT 8.x/10.x parser takes (formats.md §1.5).
  * Decompositions at that opset: relu6 -> Clip(0, 6) (or Relu(x)-Relu(x-6) with
  * relu6_as_relu, which OpenCV DNN 4.6 reads), swish -> x*Sigmoid(x),
- * hardswish -> x*HardSigmoid(x) below opset 14, upsample -> Resize.
+ * hardswish -> x*HardSigmoid(x) below opset 14, mish -> x*Tanh(Softplus(x))
+ * (ONNX's Mish is opset 18), upsample -> Resize.
  * weights: one tensor per PARAM/STATE value by name (a model file's).
  * With act_amax set the graph is explicitly quantized (QDQ): int8 weights
  * with per-output-channel scales, and a QuantizeLinear/DequantizeLinear pair
@@ -206,14 +207,18 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_weights_parse(const void *buf
  * with qdq_fusion also on the inputs of Add and pooling, the placement
  * TensorRT needs to fuse residual adds (more rounding: slightly less
  * accurate in runtimes that do not fuse). Atomic. */
+struct deft_onnx_tail;
 struct deft_onnx_export_opts {
     int opset;                /* 11..17; 0 -> 13 */
     bool dynamic_batch;       /* batch dimension "batch" (symbolic) instead of fixed */
     bool softmax;             /* append Softmax over the last axis of a single output */
     const char *output_name;  /* the single output's name (NULL: the deft value's name) */
+    const char *input_name;   /* the (first) input's name (NULL: the deft value's name) */
     bool relu6_as_relu;
     const float *act_amax;    /* per deft value index; <= 0: leave that tensor in float */
     bool qdq_fusion;          /* also Q/DQ the inputs of Add and pooling (TensorRT fuses them) */
+    const bool *float_nodes;  /* QDQ: per deft node index, true = inputs and weights stay float */
+    const struct deft_onnx_tail *tail; /* nodes after the graph; its outputs replace the graph's */
     const struct deft_kv *meta; /* ModelProto.metadata_props */
     int n_meta;
 };
@@ -238,6 +243,58 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_export(const char *path,
                                                          const struct deft_onnx_export_opts *o,
                                                          struct deft_onnx_export_info *info);
 DEFT_API void deft_onnx_export_info_free(struct deft_onnx_export_info *info);
+
+/* ---- ONNX export: nodes after the graph (onnx_tail.c) ---------------------
+ * A task's post-processing (box decode, NMS) written as ONNX nodes that read
+ * the graph's outputs by name (a graph output is named after its deft value,
+ * or output_name).
+ * deft_onnx_export appends them, with their constants, after the graph, and
+ * the outputs declared here become the model's outputs instead of the
+ * graph's. Names are copied. Errors are sticky: after the first one every
+ * call is a no-op returning "", and deft_onnx_export (or
+ * deft_onnx_tail_status) reports it. Tail tensors are not in
+ * deft_onnx_export_info (they have no deft value to calibrate).
+ *
+ *     struct deft_onnx_tail *t = deft_onnx_tail_create("post/");
+ *     const char *sh = deft_onnx_tail_const(t, NULL, DEFT_ONNX_INT64, 1, (int64_t[]){3}, (int64_t[]){0, -1, 8});
+ *     const char *r = deft_onnx_tail_node(t, "Reshape", NULL, (const char *[]){"head_s32", sh}, 2, "rows");
+ *     const char *y = deft_onnx_tail_node(t, "Sigmoid", NULL, &r, 1, "probs");
+ *     deft_onnx_tail_output(t, y, DEFT_ONNX_FLOAT, 3, (int64_t[]){-1, 390, 8});   // -1: the batch
+ *     opts.tail = t;  deft_onnx_export(...);  deft_onnx_tail_free(t);
+ */
+enum deft_onnx_dtype { /* ONNX TensorProto.DataType codes */
+    DEFT_ONNX_FLOAT = 1, DEFT_ONNX_INT8 = 3, DEFT_ONNX_INT32 = 6, DEFT_ONNX_INT64 = 7, DEFT_ONNX_BOOL = 9
+};
+/* prefix: prepended to generated node, output and constant names. NULL on OOM. */
+DEFT_API struct deft_onnx_tail *deft_onnx_tail_create(const char *prefix);
+DEFT_API void deft_onnx_tail_free(struct deft_onnx_tail *t);
+DEFT_API enum deft_status deft_onnx_tail_status(const struct deft_onnx_tail *t);
+/* A node with one output; name NULL: generated from the op; out NULL: the
+ * node's name. Returns the output's name (owned by t). */
+DEFT_API const char *deft_onnx_tail_node(struct deft_onnx_tail *t, const char *op, const char *name,
+                                         const char *const *in, int n_in, const char *out);
+/* A node with n_out outputs named out[i] (NULL entries: "<node>_<i>"); returns output 0. */
+DEFT_API const char *deft_onnx_tail_node_n(struct deft_onnx_tail *t, const char *op, const char *name,
+                                           const char *const *in, int n_in, const char *const *out,
+                                           int n_out);
+/* Output i of the last node. */
+DEFT_API const char *deft_onnx_tail_out(const struct deft_onnx_tail *t, int i);
+/* The nodes written so far (e.g. to name them in a TensorRT precision list). */
+DEFT_API int deft_onnx_tail_num_nodes(const struct deft_onnx_tail *t);
+DEFT_API const char *deft_onnx_tail_node_name(const struct deft_onnx_tail *t, int i);
+/* Attributes of the last node. */
+DEFT_API void deft_onnx_tail_attr_i(struct deft_onnx_tail *t, const char *name, int64_t v);
+DEFT_API void deft_onnx_tail_attr_f(struct deft_onnx_tail *t, const char *name, float v);
+DEFT_API void deft_onnx_tail_attr_ints(struct deft_onnx_tail *t, const char *name, int n, const int64_t *v);
+DEFT_API void deft_onnx_tail_attr_s(struct deft_onnx_tail *t, const char *name, const char *v);
+/* A constant (initializer) of ndim dims (0: a scalar); data in C order, host
+ * little-endian; name NULL: generated. Returns its name. */
+DEFT_API const char *deft_onnx_tail_const(struct deft_onnx_tail *t, const char *name, enum deft_onnx_dtype type,
+                                          int ndim, const int64_t *dims, const void *data);
+/* Declare a model output (in call order); a dim < 0 is the batch ("batch"
+ * with dynamic_batch, else the graph's batch size). */
+DEFT_API void deft_onnx_tail_output(struct deft_onnx_tail *t, const char *name, enum deft_onnx_dtype type,
+                                    int ndim, const int64_t *dims);
 
 /* ---- Keras HDF5 -------------------------------------------------------- */
 /* Read the weights of a Keras 2 .h5/.hdf5 (model.save or save_weights; TAO's

@@ -79,6 +79,8 @@ struct deft_task_action {
     /* NULL: the CLI implements the action with its own flag parser
      * (classification's export and prune, see src/cli/commands.c). */
     enum deft_status (*run)(const struct deft_task_args *a);
+    /* `deft <task> <action> --help`; NULL: the task's help */
+    void (*print_help)(FILE *f);
 };
 
 /* The figure a task selects its best model on. */

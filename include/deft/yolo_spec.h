@@ -197,6 +197,7 @@ struct deft_yolo_config {
     struct deft_yolo_training_config training_config;
     struct deft_yolo_eval_config eval_config;
     struct deft_yolo_nms_config nms_config;
+    bool has_nms_config;          /* the spec has an nms_config block (export needs one) */
     struct deft_yolo_augmentation_config augmentation_config;
     struct deft_yolo_dataset_config dataset_config;
     struct deft_yolo_class_weighting_config class_weighting_config;

@@ -177,7 +177,8 @@ int cli_parse_task_args(const struct deft_task *t, const struct deft_task_action
             continue;
         }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            deft_task_print_usage(t, stdout);
+            if (act->print_help) act->print_help(stdout);
+            else deft_task_print_usage(t, stdout);
             return 0;
         }
         fprintf(stderr, "deft %s %s: unknown flag '%s' (see --help)\n", t->name, act->name, argv[i]);

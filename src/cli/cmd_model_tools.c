@@ -138,7 +138,7 @@ int cmd_model_preprocess(int argc, char **argv) {
     enum deft_status s = deft_model_load(model, &m);
     if (!s) s = cls_transform_from_meta(m->graph, model, &tf);
     if (!s) {
-        s = cls_calib_list_images(in, &paths, &n);
+        s = task_calib_list_images(in, &paths, &n);
         if (s == DEFT_ERR_NOT_FOUND) { /* a single image file */
             deft_clear_error();
             paths = deft_calloc(1, sizeof *paths);

@@ -19,6 +19,7 @@
 #include "onnx/onnx.pb-c.h"
 #include "deft/io.h"
 #include "deft/deft.h"
+#include "onnx_tail.h"
 
 #define T_FLOAT ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
 #define T_INT8 ONNX__TENSOR_PROTO__DATA_TYPE__INT8
@@ -44,6 +45,8 @@ struct ox {
     int out_value;    /* the single output (renamed / softmaxed), or -1 */
     struct deft_onnx_tensor_ref *refs;
     int n_refs, cap_refs;
+    bool node_float;  /* QDQ: the node being written stays float (o->float_nodes) */
+    int64_t batch;    /* the input's batch size (tail outputs' fixed batch) */
     enum deft_status status; /* a conversion error (jumps are only for memory) */
 };
 
@@ -236,7 +239,7 @@ static float amax_of(const struct ox *x, int v) { return x->o->act_amax ? x->o->
  * tensor itself. */
 static const char *qin(struct ox *x, int v) {
     const char *n = act_name(x, v);
-    if (!n || !x->o->act_amax || val(x, v)->kind == DEFT_VALUE_PARAM ||
+    if (!n || !x->o->act_amax || x->node_float || val(x, v)->kind == DEFT_VALUE_PARAM ||
         val(x, v)->kind == DEFT_VALUE_STATE || !(amax_of(x, v) > 0))
         return n;
     if (x->dqname[v]) return x->dqname[v];
@@ -265,7 +268,7 @@ static const char *weight_init(struct ox *x, const char *name, const struct deft
                                const float *f, int axis) {
     int64_t d[DEFT_MAX_DIMS];
     int nd = shape_dims(s, d);
-    if (!x->o->act_amax) return init_f32(x, name, nd, d, f);
+    if (!x->o->act_amax || x->node_float) return init_f32(x, name, nd, d, f);
     int64_t n = deft_shape_numel(s), outer = 1, ch = d[axis], inner = 1;
     for (int i = 0; i < axis; i++) outer *= d[i];
     for (int i = axis + 1; i < nd; i++) inner *= d[i];
@@ -423,10 +426,15 @@ static bool emit_act(struct ox *x, const struct deft_node *nd) {
             node(x, "Mul", nm, (const char *[]){in, h}, 2, out_name(x, v));
         }
         return true;
-    case DEFT_ACT_MISH: /* ONNX has Mish only from opset 18; not exported yet */
-        return fail(x, DEFT_ERR_UNSUPPORTED,
-                    "%s: activation mish cannot be exported to ONNX yet (retrain with "
-                    "force_relu or activation leaky_relu to export)", nm);
+    case DEFT_ACT_MISH: { /* ONNX has Mish from opset 18 only: x * Tanh(Softplus(x)) */
+        const char *sp = ostr(x, "%s_softplus", nm), *th = ostr(x, "%s_tanh", nm);
+        node(x, "Softplus", sp, &in, 1, sp);
+        add_ref(x, sp, nd->in[0], DEFT_ONNX_RANGE_SAME); /* softplus(x) <= max(x, 0) + ln 2 */
+        node(x, "Tanh", th, &sp, 1, th);
+        add_ref(x, th, v, DEFT_ONNX_RANGE_UNIT);        /* tanh of a positive value: (0, 1) */
+        node(x, "Mul", nm, (const char *[]){in, th}, 2, out_name(x, v));
+        return true;
+    }
     default:
         return fail(x, DEFT_ERR_UNSUPPORTED, "%s: activation %s", nm, deft_act_name(nd->attr.act.kind));
     }
@@ -570,6 +578,7 @@ static bool emit_binary(struct ox *x, const struct deft_node *nd) {
 static bool emit_node(struct ox *x, int n) {
     const struct deft_node *nd = deft_graph_node(x->g, n);
     const char *in;
+    x->node_float = x->o->float_nodes && x->o->float_nodes[n];
     switch (nd->op) {
     case DEFT_OP_CONV2D: case DEFT_OP_CONV_TRANSPOSE2D: return emit_conv(x, n);
     case DEFT_OP_BATCHNORM: return emit_batchnorm(x, nd);
@@ -648,7 +657,10 @@ static int mark_needed(struct ox *x) {
     return n_out;
 }
 
-static Onnx__ValueInfoProto *value_info(struct ox *x, const char *name, const struct deft_shape *s) {
+/* A typed value of ndim dims; a dim < 0 is the batch (symbolic "batch" or
+ * the input's batch size). */
+static Onnx__ValueInfoProto *value_info_dims(struct ox *x, const char *name, int elem, int ndim,
+                                             const int64_t *dims) {
     Onnx__ValueInfoProto *vi = oa(x, sizeof *vi);
     onnx__value_info_proto__init(vi);
     vi->name = ostr(x, "%s", name);
@@ -658,27 +670,99 @@ static Onnx__ValueInfoProto *value_info(struct ox *x, const char *name, const st
     onnx__type_proto__tensor__init(tt);
     Onnx__TensorShapeProto *sp = oa(x, sizeof *sp);
     onnx__tensor_shape_proto__init(sp);
-    sp->n_dim = (size_t)s->ndim;
-    sp->dim = oa(x, (size_t)s->ndim * sizeof *sp->dim);
-    for (int d = 0; d < s->ndim; d++) {
+    sp->n_dim = (size_t)ndim;
+    sp->dim = oa(x, (size_t)(ndim ? ndim : 1) * sizeof *sp->dim);
+    for (int d = 0; d < ndim; d++) {
         Onnx__TensorShapeProto__Dimension *dm = oa(x, sizeof *dm);
         onnx__tensor_shape_proto__dimension__init(dm);
-        if (d == 0 && x->o->dynamic_batch) {
+        if (dims[d] < 0 && x->o->dynamic_batch) {
             dm->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
             dm->dim_param = ostr(x, "batch");
         } else {
             dm->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-            dm->dim_value = s->d[d];
+            dm->dim_value = dims[d] < 0 ? x->batch : dims[d];
         }
         sp->dim[d] = dm;
     }
     tt->has_elem_type = 1;
-    tt->elem_type = T_FLOAT;
+    tt->elem_type = elem;
     tt->shape = sp;
     tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     tp->tensor_type = tt;
     vi->type = tp;
     return vi;
+}
+
+/* A float graph value: dimension 0 is the batch. */
+static Onnx__ValueInfoProto *value_info(struct ox *x, const char *name, const struct deft_shape *s) {
+    int64_t d[DEFT_MAX_DIMS];
+    int nd = shape_dims(s, d);
+    if (nd && x->o->dynamic_batch) d[0] = -1;
+    return value_info_dims(x, name, T_FLOAT, nd, d);
+}
+
+/* The task's nodes after the graph (deft/io.h, onnx_tail.c), with their
+ * constants; its outputs are the model's. */
+static enum deft_status emit_tail(struct ox *x, const struct deft_onnx_tail *t, Onnx__GraphProto *gp) {
+    if (t->status) return t->status;
+    if (t->n_out < 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "ONNX export: the tail declares no output");
+    for (int i = 0; i < t->n_cst; i++) {
+        const struct tail_const *c = &t->cst[i];
+        init_raw(x, c->name, (int)c->type, c->ndim, c->dims, c->data, c->nbytes);
+    }
+    for (int i = 0; i < t->n_node; i++) {
+        const struct tail_node *tn = &t->node[i];
+        Onnx__NodeProto *nd = oa(x, sizeof *nd);
+        onnx__node_proto__init(nd);
+        nd->op_type = ostr(x, "%s", tn->op);
+        nd->name = ostr(x, "%s", tn->name);
+        nd->n_input = (size_t)tn->n_in;
+        nd->input = oa(x, (size_t)(tn->n_in ? tn->n_in : 1) * sizeof(char *));
+        for (int k = 0; k < tn->n_in; k++) nd->input[k] = ostr(x, "%s", tn->in[k]);
+        nd->n_output = (size_t)tn->n_out;
+        nd->output = oa(x, (size_t)tn->n_out * sizeof(char *));
+        for (int k = 0; k < tn->n_out; k++) nd->output[k] = ostr(x, "%s", tn->out[k]);
+        nd->attribute = oa(x, (size_t)(tn->n_attr ? tn->n_attr : 1) * sizeof *nd->attribute);
+        for (int k = 0; k < tn->n_attr; k++) {
+            const struct tail_attr *a = &tn->attr[k];
+            Onnx__AttributeProto *ap = oa(x, sizeof *ap);
+            onnx__attribute_proto__init(ap);
+            ap->name = ostr(x, "%s", a->name);
+            ap->has_type = 1;
+            switch (a->type) {
+            case TAIL_ATTR_INT:
+                ap->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+                ap->has_i = 1;
+                ap->i = a->i;
+                break;
+            case TAIL_ATTR_FLOAT:
+                ap->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+                ap->has_f = 1;
+                ap->f = a->f;
+                break;
+            case TAIL_ATTR_INTS:
+                ap->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+                ap->n_ints = (size_t)a->n_ints;
+                ap->ints = oa(x, (size_t)(a->n_ints ? a->n_ints : 1) * sizeof *ap->ints);
+                if (a->n_ints) memcpy(ap->ints, a->ints, (size_t)a->n_ints * sizeof *a->ints);
+                break;
+            case TAIL_ATTR_STRING:
+                ap->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+                ap->has_s = 1;
+                ap->s.len = strlen(a->s);
+                ap->s.data = (uint8_t *)ostr(x, "%s", a->s);
+                break;
+            }
+            nd->attribute[nd->n_attribute++] = ap;
+        }
+        push(x, (void ***)&x->nodes, &x->n_nodes, &x->cap_nodes, nd);
+    }
+    Onnx__ValueInfoProto **outs = oa(x, (size_t)t->n_out * sizeof *outs);
+    for (int i = 0; i < t->n_out; i++)
+        outs[i] = value_info_dims(x, t->out[i].name, (int)t->out[i].type, t->out[i].ndim, t->out[i].dims);
+    gp->output = outs;
+    gp->n_output = (size_t)t->n_out;
+    return DEFT_OK;
 }
 
 static enum deft_status build(struct ox *x, Onnx__ModelProto *m) {
@@ -691,8 +775,8 @@ static enum deft_status build(struct ox *x, Onnx__ModelProto *m) {
     int n_out = mark_needed(x);
     if (n_out == 0)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "ONNX export: the graph has no output value");
-    if (x->o->softmax && x->out_value < 0)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "ONNX export: softmax needs a single output");
+    if (x->o->softmax && (x->out_value < 0 || x->o->tail))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "ONNX export: softmax needs a single output and no tail");
     Onnx__GraphProto *gp = oa(x, sizeof *gp);
     onnx__graph_proto__init(gp);
     gp->name = ostr(x, "%s", "deft");
@@ -702,13 +786,22 @@ static enum deft_status build(struct ox *x, Onnx__ModelProto *m) {
         if (a->kind != DEFT_VALUE_INPUT || !x->uses[v]) continue;
         if (gp->n_input == 4)
             return deft_set_error(DEFT_ERR_UNSUPPORTED, "ONNX export: more than 4 graph inputs");
-        ins[gp->n_input++] = value_info(x, a->name, &a->shape);
-        x->vname[v] = ostr(x, "%s", a->name);
+        const char *nm = x->o->input_name && gp->n_input == 0 ? x->o->input_name : a->name;
+        if (gp->n_input == 0) x->batch = a->shape.ndim ? a->shape.d[0] : 1;
+        ins[gp->n_input++] = value_info(x, nm, &a->shape);
+        x->vname[v] = ostr(x, "%s", nm);
         add_ref(x, x->vname[v], v, DEFT_ONNX_RANGE_SAME);
     }
     for (int n = 0; n < nn; n++)
         if (x->needed[n] && !emit_node(x, n))
             return x->status ? x->status : deft_set_error(DEFT_ERR_INVALID_ARG, "ONNX export failed");
+    gp->input = ins;
+    gp->n_node = 0; /* set below, after the tail */
+    if (x->o->tail) {
+        enum deft_status s = emit_tail(x, x->o->tail, gp);
+        if (s) return s;
+        goto nodes;
+    }
     Onnx__ValueInfoProto **outs = oa(x, (size_t)n_out * sizeof *outs);
     for (int v = 0; v < nv; v++) {
         if (!is_output(x, v)) continue;
@@ -723,8 +816,8 @@ static enum deft_status build(struct ox *x, Onnx__ModelProto *m) {
         }
         outs[gp->n_output++] = value_info(x, name, &val(x, v)->shape);
     }
-    gp->input = ins;
     gp->output = outs;
+nodes:
     gp->n_node = x->n_nodes;
     gp->node = x->nodes;
     gp->n_initializer = x->n_inits;

@@ -286,7 +286,7 @@ static const struct deft_spec_field top_fields[] = {
     F_MSG(T, yolov4_config, v4_schema, REQ, "the network, anchors, matching and loss"),
     F_MSG(T, training_config, train_schema, REQ, "training"),
     F_MSG(T, eval_config, eval_schema, 0, "evaluation"),
-    F_MSG(T, nms_config, nms_schema, 0, "non-maximum suppression"),
+    F_OPT(T, nms_config, has_nms_config, nms_schema, 0, "non-maximum suppression"),
     F_MSG(T, augmentation_config, aug_schema, REQ, "input size and augmentation"),
     F_MSG(T, dataset_config, ds_schema, REQ, "data sources and classes"),
     F_MSG(T, class_weighting_config, cw_schema, 0, "per-class loss weights"),

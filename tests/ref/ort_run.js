@@ -1,6 +1,9 @@
 // Reference side of the ONNX tests: run MODEL.onnx in onnxruntime-node on a
-// float32 .npy (the model's first input) and save its first output as .npy.
+// float32 .npy (the model's first input) and save its first output as .npy,
+// or, when the last argument ends with '/', every output as DIR/<name>.npy
+// (float32, int32 and int64 outputs keep their type).
 //   node ort_run.js MODEL.onnx IN.npy OUT.npy
+//   node ort_run.js MODEL.onnx IN.npy OUTDIR/
 const fs = require('fs');
 const path = require('path');
 let ort;
@@ -22,7 +25,9 @@ function readNpy(file) {
 }
 
 function writeNpy(file, shape, data) {
-  let h = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const descr = data instanceof Int32Array ? '<i4' : data instanceof BigInt64Array ? '<i8' :
+    data instanceof Uint8Array ? '|b1' : '<f4';
+  let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   while ((10 + h.length + 1) % 64) h += ' ';
   h += '\n';
   const head = Buffer.alloc(10);
@@ -35,6 +40,11 @@ function writeNpy(file, shape, data) {
   const s = await ort.InferenceSession.create(model);
   const x = readNpy(inp);
   const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) });
+  if (out.endsWith('/')) {
+    fs.mkdirSync(out, { recursive: true });
+    for (const n of s.outputNames) writeNpy(path.join(out, n + '.npy'), r[n].dims, r[n].data);
+    return;
+  }
   const y = r[s.outputNames[0]];
   writeNpy(out, y.dims, y.data);
 })().catch(e => { console.error(e.message); process.exit(1); });

@@ -13,79 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "deft/classification.h"
 #include "deft/io.h"
 #include "deft/quant.h"
 #include "deft/spec.h"
 #include "tasks/classification/cls_calib.h"
 #include "tasks/classification/cls_common.h"
-
-#define MAX_WRITTEN 6
-
-struct written { char path[MAX_WRITTEN][4200]; int n; };
-
-static void remember(struct written *w, const char *p) {
-    if (w->n < MAX_WRITTEN) snprintf(w->path[w->n++], sizeof w->path[0], "%s", p);
-}
-
-/* Directory of path, with a trailing '/' ("" for a bare file name). */
-static void dir_of(const char *path, char *out, size_t n) {
-    const char *sl = strrchr(path, '/');
-    snprintf(out, n, "%.*s", sl ? (int)(sl - path + 1) : 0, path);
-}
-
-static const char *base_of(const char *path) {
-    const char *sl = strrchr(path, '/');
-    return sl ? sl + 1 : path;
-}
-
-static float ref_amax(const struct deft_onnx_tensor_ref *r, const float *amax) {
-    switch (r->range) {
-    case DEFT_ONNX_RANGE_UNIT: return 1.0f;
-    case DEFT_ONNX_RANGE_PLUS6: return amax[r->value] + 6.0f;
-    default: return amax[r->value];
-    }
-}
-
-/* cal.bin: every activation tensor of the float graph, scale = amax / 127. */
-static enum deft_status write_cache(const char *path, const struct deft_cls_export_args *a,
-                                    enum deft_calibrator c, const struct deft_onnx_export_info *info,
-                                    const float *amax) {
-    struct deft_calib_entry *e = deft_calloc((size_t)(info->n ? info->n : 1), sizeof *e);
-    if (!e) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < info->n; i++) {
-        e[i].name = info->t[i].name;
-        e[i].scale = ref_amax(&info->t[i], amax) / 127.0f;
-    }
-    /* TensorRT and DeepStream calibrate with EntropyCalibrator2 and accept a
-     * cache only under its name; min-max ranges say so in the header. */
-    const char *alg = c == DEFT_CALIB_MINMAX ? "MinMaxCalibration" : "EntropyCalibration2";
-    enum deft_status s = deft_calib_cache_write(path, a->trt_version ? a->trt_version : 8601, alg,
-                                                e, info->n);
-    deft_free(e);
-    return s;
-}
-
-/* TAO's calib.json: {"tensor_scales": {"<tensor>": amax, ...}}. */
-static enum deft_status write_cal_json(const char *path, const struct deft_onnx_export_info *info,
-                                       const float *amax) {
-    size_t cap = 64, len = 0;
-    for (int i = 0; i < info->n; i++) cap += strlen(info->t[i].name) * 6 + 40;
-    char *b = deft_malloc(cap);
-    if (!b) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    len += (size_t)snprintf(b, cap, "{\"tensor_scales\": {");
-    for (int i = 0; i < info->n; i++) {
-        len += (size_t)snprintf(b + len, cap - len, "%s\n  \"", i ? "," : "");
-        for (const char *p = info->t[i].name; *p; p++)
-            len += (size_t)snprintf(b + len, cap - len, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-        len += (size_t)snprintf(b + len, cap - len, "\": %.9g", ref_amax(&info->t[i], amax));
-    }
-    len += (size_t)snprintf(b + len, cap - len, "\n}}\n");
-    enum deft_status s = deft_file_write_atomic(path, b, len);
-    deft_free(b);
-    return s;
-}
+#include "tasks/common/export_files.h"
 
 /* labels.txt (a classifier: one line, labels separated by ';') and
  * nvinfer_config.txt with the keys nvinfer needs (formats.md §3). nvinfer
@@ -94,7 +28,7 @@ static enum deft_status write_cal_json(const char *path, const struct deft_onnx_
  * scale = 1 / (divisor * std) when std is the same for every channel. */
 static enum deft_status write_ds(const char *dir, const char *onnx, const char *cal,
                                  const char *const *classes, int nc, const struct deft_transform *tf,
-                                 int int8, const char *out_name, struct written *w) {
+                                 int int8, const char *out_name, struct export_files *w) {
     char path[4200], buf[8192];
     size_t len = 0;
     for (int i = 0; i < nc; i++) len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", i ? ";" : "", classes[i]);
@@ -103,7 +37,7 @@ static enum deft_status write_ds(const char *dir, const char *onnx, const char *
     snprintf(path, sizeof path, "%slabels.txt", dir);
     enum deft_status s = deft_file_write_atomic(path, buf, len);
     if (s) return s;
-    remember(w, path);
+    export_files_add(w, path);
     const struct deft_preprocess *p = &tf->pre;
     double sd = (p->std[0] + p->std[1] + p->std[2]) / 3.0;
     bool same_std = fabsf(p->std[0] - p->std[1]) < 1e-6f && fabsf(p->std[1] - p->std[2]) < 1e-6f;
@@ -137,13 +71,13 @@ static enum deft_status write_ds(const char *dir, const char *onnx, const char *
         out_name);
     snprintf(path, sizeof path, "%snvinfer_config.txt", dir);
     if ((s = deft_file_write_atomic(path, buf, len))) return s;
-    remember(w, path);
+    export_files_add(w, path);
     return DEFT_OK;
 }
 
 /* Calibration images: --cal_image_dir, else the spec's training set. */
 static enum deft_status cal_images(const struct deft_cls_export_args *a, char ***paths, int *n) {
-    if (a->cal_image_dir) return cls_calib_list_images(a->cal_image_dir, paths, n);
+    if (a->cal_image_dir) return task_calib_list_images(a->cal_image_dir, paths, n);
     if (!a->spec)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "--data_type int8 needs calibration images: "
                               "--cal_image_dir DIR, or -e SPEC (its training set)");
@@ -190,10 +124,10 @@ enum deft_status deft_cls_export(const struct deft_cls_export_args *a) {
     int nc = 0, n_paths = 0;
     float *amax = NULL;
     struct deft_onnx_export_info info = {0};
-    struct written w = {0};
+    struct export_files w = {0};
     struct deft_transform tf;
     char dir[4200], cal_path[4200];
-    dir_of(a->output_file, dir, sizeof dir);
+    export_dir_of(a->output_file, dir, sizeof dir);
     snprintf(cal_path, sizeof cal_path, "%s", a->cal_cache_file ? a->cal_cache_file : "");
     if (!a->cal_cache_file) snprintf(cal_path, sizeof cal_path, "%scal.bin", dir);
     if ((s = deft_model_load(a->model, &m))) goto done;
@@ -221,9 +155,9 @@ enum deft_status deft_cls_export(const struct deft_cls_export_args *a) {
     }
     if (int8) {
         if ((s = cal_images(a, &paths, &n_paths))) goto done;
-        struct cls_calib_opts co = {.batches = batches, .batch_size = bsz, .calibrator = cal,
-                                    .percentile = a->percentile, .seed = a->seed, .out = out};
-        if ((s = cls_calibrate(m, input, &tf, paths, n_paths, &co, &amax))) goto done;
+        struct task_calib_opts co = {.batches = batches, .batch_size = bsz, .calibrator = cal,
+                                     .percentile = a->percentile, .out = out};
+        if ((s = cls_calibrate(m, input, &tf, paths, n_paths, &co, a->seed, &amax))) goto done;
     }
     struct deft_shape one = deft_graph_value(g, input)->shape;
     one.d[0] = 1;
@@ -240,24 +174,24 @@ enum deft_status deft_cls_export(const struct deft_cls_export_args *a) {
                                        .relu6_as_relu = a->relu6_as_relu, .meta = mb.kv,
                                        .n_meta = mb.n};
     if ((s = deft_onnx_export(a->output_file, g, m->file, &eo, &info))) goto done;
-    remember(&w, a->output_file);
+    export_files_add(&w, a->output_file);
     fprintf(out, "wrote %s (%d activation tensors, opset %d%s)\n", a->output_file, info.n,
             a->opset ? a->opset : 13, a->dynamic_batch ? ", dynamic batch" : "");
     if (int8) {
-        if ((s = write_cache(cal_path, a, cal, &info, amax))) goto done;
-        remember(&w, cal_path);
+        if ((s = task_calib_write_cache(cal_path, a->trt_version, cal, &info, amax))) goto done;
+        export_files_add(&w, cal_path);
         fprintf(out, "wrote %s: %s calibration over %d x %d images, %d tensors\n", cal_path,
                 deft_calibrator_name(cal), batches, bsz, info.n);
         if (a->cal_json_file) {
-            if ((s = write_cal_json(a->cal_json_file, &info, amax))) goto done;
-            remember(&w, a->cal_json_file);
+            if ((s = task_calib_write_json(a->cal_json_file, &info, amax))) goto done;
+            export_files_add(&w, a->cal_json_file);
         }
         if (a->qdq_file) {
             struct deft_onnx_export_opts q = eo;
             q.act_amax = amax;
             q.qdq_fusion = a->qdq_fusion;
             if ((s = deft_onnx_export(a->qdq_file, g, m->file, &q, NULL))) goto done;
-            remember(&w, a->qdq_file);
+            export_files_add(&w, a->qdq_file);
             fprintf(out, "wrote %s (explicit INT8: QuantizeLinear/DequantizeLinear)\n", a->qdq_file);
         }
     }
@@ -266,14 +200,13 @@ enum deft_status deft_cls_export(const struct deft_cls_export_args *a) {
     if (a->gen_ds_config) {
         char cal_rel[4200];
         snprintf(cal_rel, sizeof cal_rel, "%s", a->cal_cache_file ? cal_path : "cal.bin");
-        if ((s = write_ds(dir, base_of(a->output_file), cal_rel, (const char *const *)classes, nc,
+        if ((s = write_ds(dir, export_base_of(a->output_file), cal_rel, (const char *const *)classes, nc,
                           &tf, int8, out_name, &w)))
             goto done;
         fprintf(out, "wrote %slabels.txt and %snvinfer_config.txt\n", dir, dir);
     }
 done:
-    if (s)
-        for (int i = 0; i < w.n; i++) unlink(w.path[i]); /* nothing half-exported stays */
+    if (s) export_files_remove_all(&w); /* nothing half-exported stays */
     deft_onnx_export_info_free(&info);
     deft_free(amax);
     deft_string_list_free(paths, n_paths);

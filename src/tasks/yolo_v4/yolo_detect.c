@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "deft/graph.h"
 #include "tasks/yolo_v4/yolo_task.h"
@@ -93,9 +94,12 @@ static enum deft_status class_names_from_meta(const struct deft_graph *g, const 
     return DEFT_OK;
 }
 
-enum deft_status yolo_model_open(struct yolo_model *ym, const char *path, int batch, const struct deft_task_args *a) {
+enum deft_status yolo_model_read(struct yolo_model *ym, const char *path, int batch) {
     memset(ym, 0, sizeof *ym);
     if (!path || !path[0]) return deft_set_error(DEFT_ERR_INVALID_ARG, "give the model with -m MODEL");
+    struct stat st;
+    if (stat(path, &st) || !S_ISREG(st.st_mode)) /* bad input (exit 2), not an I/O failure */
+        return deft_set_error(DEFT_ERR_NOT_FOUND, "%s: no such model file (-m)", path);
     enum deft_status s = deft_model_load(path, &ym->m);
     if (s) return s;
     struct deft_graph *g = ym->m->graph;
@@ -118,15 +122,37 @@ enum deft_status yolo_model_open(struct yolo_model *ym, const char *path, int ba
             v->shape.d[3] != ym->heads.head[i].gw)
             return deft_set_error(DEFT_ERR_FORMAT, "%s: output %d does not fit head %d (%d anchors, %d classes)", path,
                                   i, i, ym->heads.head[i].n_anchors, ym->n_classes);
-        ym->outs[i] = deft_malloc((size_t)deft_shape_numel(&v->shape) * sizeof(float));
+    }
+    ym->batch = batch;
+    return DEFT_OK;
+}
+
+enum deft_status yolo_model_open(struct yolo_model *ym, const char *path, int batch, const struct deft_task_args *a) {
+    enum deft_status s = yolo_model_read(ym, path, batch);
+    if (s) return s;
+    struct deft_graph *g = ym->m->graph;
+    for (int i = 0; i < ym->heads.n; i++) {
+        ym->outs[i] = deft_malloc((size_t)deft_shape_numel(&deft_graph_value(g, ym->out[i])->shape) * sizeof(float));
         if (!ym->outs[i]) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     }
     if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = a->backend, .device_index = a->gpu_index,
                                                              .amp = a->amp}, &ym->rt)) ||
         (s = deft_model_copy_to_runtime(ym->m->file, ym->rt, 0, NULL)))
         return deft_wrap_error(s, "%s", path);
-    ym->batch = batch;
     return DEFT_OK;
+}
+
+void yolo_eval_loader_opts(const struct yolo_model *ym, int threads, struct deft_det_loader_opts *lo) {
+    deft_det_loader_opts_defaults(lo);
+    lo->batch_size = ym->batch;
+    lo->num_threads = threads > 0 ? threads : 2;
+    lo->shuffle = false;
+    lo->drop_last = false;
+    deft_det_transform_defaults(&lo->transform);
+    lo->transform.net_w = ym->net_w;
+    lo->transform.net_h = ym->net_h;
+    lo->transform.train = false;
+    lo->transform.pre = ym->pre;
 }
 
 enum deft_status yolo_model_run(struct yolo_model *ym, const float *images, int n) {

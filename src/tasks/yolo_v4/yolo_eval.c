@@ -18,20 +18,39 @@ static bool is_dir(const char *p) {
     return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static const char *base_stem(const char *path, char *buf, size_t n) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(buf, n, "%s", b);
+    char *dot = strrchr(buf, '.');
+    if (dot && dot != buf) *dot = 0;
+    return buf;
+}
+
+/* --dump_input: image i's network input as dir/<stem>.npy [1,3,h,w] and its
+ * letterbox as dir/<stem>.json, so an exported model can be fed exactly what
+ * deft ran. */
+static enum deft_status dump_input(const char *dir, const char *image, const float *x, int h, int w,
+                                   const struct deft_letterbox *lb) {
+    char stem[1024], p[4200], js[512];
+    base_stem(image, stem, sizeof stem);
+    struct deft_shape sh = deft_shape4(1, 3, h, w);
+    struct deft_tensor t = deft_tensor_view(DEFT_F32, &sh, (void *)x);
+    snprintf(p, sizeof p, "%s/%s.npy", dir, stem);
+    enum deft_status s = deft_npy_write(p, &t);
+    if (s) return s;
+    int n = deft_letterbox_to_json(lb, js, sizeof js - 1);
+    if (n < 0 || n >= (int)sizeof js - 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "letterbox JSON too long");
+    js[n++] = '\n';
+    snprintf(p, sizeof p, "%s/%s.json", dir, stem);
+    return deft_file_write_atomic(p, js, (size_t)n);
+}
+
 /* Every detection of a dataset with a loaded model (eval transform: the model's letterbox). */
 static enum deft_status detect_all(struct yolo_model *ym, const struct deft_det_dataset *ds, const struct yolo_nms *nms,
-                                   int threads, struct yolo_dets *d, FILE *out) {
+                                   int threads, const char *dump_dir, struct yolo_dets *d, FILE *out) {
     struct deft_det_loader_opts lo;
-    deft_det_loader_opts_defaults(&lo);
-    lo.batch_size = ym->batch;
-    lo.num_threads = threads > 0 ? threads : 2;
-    lo.shuffle = false;
-    lo.drop_last = false;
-    deft_det_transform_defaults(&lo.transform);
-    lo.transform.net_w = ym->net_w;
-    lo.transform.net_h = ym->net_h;
-    lo.transform.train = false;
-    lo.transform.pre = ym->pre;
+    yolo_eval_loader_opts(ym, threads, &lo);
     struct deft_det_loader *ld = NULL;
     enum deft_status s = deft_det_loader_create(&lo, ds, &ld);
     if (s) return s;
@@ -48,6 +67,9 @@ static enum deft_status detect_all(struct yolo_model *ym, const struct deft_det_
         for (int i = 0; i < b.n && !s; i++) {
             int k = b.index[i];
             if (k < 0 || k >= d->n || b.corrupt[i]) continue;
+            if (dump_dir && (s = dump_input(dump_dir, ds->samples[k].image,
+                                            b.images + (size_t)i * 3 * (size_t)b.h * (size_t)b.w, b.h, b.w, &b.lb[i])))
+                break;
             s = yolo_detect_image(&ym->heads, ym->n_classes, (const float *const *)ym->outs, i, &b.lb[i], nms,
                                   &d->boxes[k], &d->n_boxes[k]);
         }
@@ -120,7 +142,7 @@ enum deft_status yolo_validate(const struct deft_task_args *a, const char *netwo
         }
     fprintf(out, "evaluating %s on %d images (%dx%d letterbox, NMS conf %g IoU %g top %d)\n", a->model, ds.n, ym.net_w,
             ym.net_h, (double)nms.conf, (double)nms.iou, nms.top_k);
-    if ((s = detect_all(&ym, &ds, &nms, a->threads, &d, out))) goto done;
+    if ((s = detect_all(&ym, &ds, &nms, a->threads, NULL, &d, out))) goto done;
     if ((s = yolo_score(&ds, &d, mode, y.cfg.eval_config.matching_iou_threshold, nms.conf, &m))) goto done;
     deft_det_metrics_print(out, m, (const char *const *)ds.class_names);
     if (map) *map = m->map;
@@ -200,15 +222,6 @@ static enum deft_status images_dataset(const char *in, struct deft_det_dataset *
     return DEFT_OK;
 }
 
-static const char *base_stem(const char *path, char *buf, size_t n) {
-    const char *b = strrchr(path, '/');
-    b = b ? b + 1 : path;
-    snprintf(buf, n, "%s", b);
-    char *dot = strrchr(buf, '.');
-    if (dot && dot != buf) *dot = 0;
-    return buf;
-}
-
 static enum deft_status write_annotated(const char *img_path, const char *dst, const struct deft_box *boxes, int n,
                                         const struct yolo_model *ym) {
     struct deft_image im = {0};
@@ -245,14 +258,16 @@ enum deft_status yolo_inference(const struct deft_task_args *a, const char *netw
     cJSON *js = NULL;
     enum deft_status s = DEFT_OK;
     const char *labels = deft_task_arg(a, "--label_dir"), *json = deft_task_arg(a, "--json");
+    const char *dump = deft_task_arg(a, "--dump_input");
     const char *annotated = a->output_file;
     if (!a->input) {
         s = deft_set_error(DEFT_ERR_INVALID_ARG, "give the images with -i IMAGE_DIR (or one image)");
         goto done;
     }
-    if (!annotated && !labels && !json) {
+    if (!annotated && !labels && !json && !dump) {
         s = deft_set_error(DEFT_ERR_INVALID_ARG,
-                           "say where results go: -o ANNOTATED_DIR, -l LABEL_DIR (KITTI + score) and/or --json FILE");
+                           "say where results go: -o ANNOTATED_DIR, -l LABEL_DIR (KITTI + score), --json FILE "
+                           "and/or --dump_input DIR");
         goto done;
     }
     if (a->spec && (s = yolo_setup_load(&y, a, network))) goto done;
@@ -263,7 +278,8 @@ enum deft_status yolo_inference(const struct deft_task_args *a, const char *netw
     if ((s = yolo_model_open(&ym, a->model, ds.n < 8 ? ds.n : 8, a))) goto done;
     fprintf(out, "inference: %s on %d images (conf >= %g, NMS IoU %g)\n", a->model, ds.n, (double)nms.conf,
             (double)nms.iou);
-    if ((s = detect_all(&ym, &ds, &nms, a->threads, &d, out))) goto done;
+    if (dump && (s = deft_mkdirs(dump))) goto done;
+    if ((s = detect_all(&ym, &ds, &nms, a->threads, dump, &d, out))) goto done;
     if (annotated && (s = deft_mkdirs(annotated))) goto done;
     if (labels && (s = deft_mkdirs(labels))) goto done;
     if (json && !(js = cJSON_CreateArray())) {
@@ -296,9 +312,9 @@ enum deft_status yolo_inference(const struct deft_task_args *a, const char *netw
         free(txt);
     }
     if (!s)
-        fprintf(out, "%lld detections%s%s%s%s%s%s\n", total, annotated ? "; annotated images in " : "",
+        fprintf(out, "%lld detections%s%s%s%s%s%s%s%s\n", total, annotated ? "; annotated images in " : "",
                 annotated ? annotated : "", labels ? "; KITTI labels in " : "", labels ? labels : "",
-                json ? "; JSON in " : "", json ? json : "");
+                json ? "; JSON in " : "", json ? json : "", dump ? "; network inputs in " : "", dump ? dump : "");
 done:
     cJSON_Delete(js);
     yolo_dets_free(&d);

@@ -73,6 +73,11 @@ struct yolo_model {
     float *outs[DEFT_YOLO_HEADS];    /* host copies of the outputs, whole batch */
 };
 enum deft_status yolo_model_open(struct yolo_model *ym, const char *path, int batch, const struct deft_task_args *a);
+/* The model's graph (inference mode, input batch set), classes, heads and
+ * outputs, without a runtime (export). Closed with yolo_model_close. */
+enum deft_status yolo_model_read(struct yolo_model *ym, const char *path, int batch);
+/* Loader options of evaluation for this model: its letterbox and preprocessing, batch ym->batch. */
+void yolo_eval_loader_opts(const struct yolo_model *ym, int threads, struct deft_det_loader_opts *lo);
 /* Run a batch of n <= batch images (plain NCHW); outputs land in ym->outs. */
 enum deft_status yolo_model_run(struct yolo_model *ym, const float *images, int n);
 void yolo_model_close(struct yolo_model *ym);
@@ -88,7 +93,39 @@ void yolo_dets_free(struct yolo_dets *d);
 enum deft_status yolo_score(const struct deft_det_dataset *gt, const struct yolo_dets *d, enum deft_ap_mode mode,
                             double iou, double conf, struct deft_det_metrics **out);
 
+/* ---- export ------------------------------------------------------------------ */
+
+enum yolo_nms_mode { YOLO_NMS_TRT = 0, YOLO_NMS_ONNX, YOLO_NMS_NONE };
+
+/* Outputs of each NMS mode (yolo_export_tail.c). */
+#define YOLO_OUT_BOXES "boxes"
+#define YOLO_OUT_SCORES "scores"
+
+/* The decode (and NMS) after the head outputs, as ONNX nodes. */
+struct yolo_tail_opts {
+    const struct yolo_heads *heads;
+    int n_classes;
+    const char *const *head_names; /* head i's output tensor in the ONNX graph */
+    enum yolo_nms_mode nms;
+    struct yolo_nms cfg;           /* thresholds and top_k (trt, onnx) */
+    int score_bits;                /* trt: scoreBits, 0 = the plugin's default */
+};
+/* *out is freed with deft_onnx_tail_free; *num_boxes = candidate boxes per image. */
+enum deft_status yolo_export_tail(const struct yolo_tail_opts *o, struct deft_onnx_tail **out, int *num_boxes);
+/* TensorRT's BatchedNMS topK (boxes per class entering NMS) for num_boxes candidates. */
+int yolo_trt_topk(int num_boxes);
+
+struct export_files;
+/* --gen_ds_config: labels.txt and nvinfer_config.txt in dir (yolo_export_ds.c);
+ * fp32_layers: layer-device-precision value or NULL. */
+enum deft_status yolo_write_ds(const char *dir, const char *onnx, const char *cal, const struct yolo_model *ym,
+                               bool int8, bool fp16, const struct yolo_nms *nms, const char *fp32_layers,
+                               struct export_files *w);
+/* "head_s32:fp32:gpu;...": the head convolutions and the decode nodes of t (NULL: out of memory). */
+char *yolo_fp32_layers(const struct yolo_model *ym, const struct deft_onnx_tail *t);
+
 /* actions */
+enum deft_status yolo_export(const struct deft_task_args *a, const char *network);
 enum deft_status yolo_train(const struct deft_task_args *a, const char *network);
 enum deft_status yolo_evaluate(const struct deft_task_args *a, const char *network);
 /* yolo_evaluate, also returning mAP under the spec's AP mode (map may be NULL). */

@@ -1,0 +1,24 @@
+/* export_files.c - the files one export wrote, removed together on failure. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "tasks/common/export_files.h"
+
+void export_files_add(struct export_files *w, const char *path) {
+    if (w->n < EXPORT_FILES_MAX) snprintf(w->path[w->n++], sizeof w->path[0], "%s", path);
+}
+
+void export_files_remove_all(struct export_files *w) {
+    for (int i = 0; i < w->n; i++) unlink(w->path[i]);
+    w->n = 0;
+}
+
+void export_dir_of(const char *path, char *out, size_t n) {
+    const char *sl = strrchr(path, '/');
+    snprintf(out, n, "%.*s", sl ? (int)(sl - path + 1) : 0, path);
+}
+
+const char *export_base_of(const char *path) {
+    const char *sl = strrchr(path, '/');
+    return sl ? sl + 1 : path;
+}

@@ -1,0 +1,430 @@
+/* yolo_export.c - `deft yolo_v4 export` / `deft yolo_v4_tiny export`: a
+ * trained detector as the files TensorRT, DeepStream and onnxruntime take
+ * (tao.md §6, detection.md §2 Export):
+ *   -o OUT.onnx   input "Input" (NCHW, preprocessed and letterboxed as deft's
+ *                 evaluation does, recorded in metadata_props), the network,
+ *                 then the decode and NMS as ONNX nodes (yolo_export_tail.c):
+ *                 --nms trt (TAO's BatchedNMSDynamic_TRT), onnx (standard
+ *                 NonMaxSuppression, runs in onnxruntime) or none
+ *   cal.bin       --data_type int8: TensorRT's calibration cache for every
+ *                 activation of the network (the decode after it stays float)
+ *   --qdq_file F  int8: the same model explicitly quantized (QDQ); the head
+ *                 convolutions stay float unless --quantize_head
+ *   labels.txt, nvinfer_config.txt   --gen_ds_config (DeepStream)
+ * Every check runs and calibration finishes before the first file is
+ * written; a later failure removes what was written (nothing partial). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "deft/data.h"
+#include "deft/graph.h"
+#include "tasks/common/calib.h"
+#include "tasks/common/export_files.h"
+#include "tasks/yolo_v4/yolo_task.h"
+
+struct xopts {
+    enum yolo_nms_mode nms;
+    bool int8, fp16, gen_ds, quantize_head, qdq_fusion;
+    const char *cal_image_dir, *cal_cache, *cal_json, *qdq_file;
+    enum deft_calibrator calibrator;
+    double percentile;
+    int batches, batch_size, opset, trt_version, static_batch;
+};
+
+/* ---- flags ------------------------------------------------------------------- */
+
+static enum deft_status int_flag(const struct deft_task_args *a, const char *name, long lo, long hi, int dflt,
+                                 int *out) {
+    const char *v = deft_task_arg(a, name);
+    *out = dflt;
+    if (!v) return DEFT_OK;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s expects an integer in [%ld, %ld], got '%s'", name, lo, hi, v);
+    *out = (int)x;
+    return DEFT_OK;
+}
+
+static enum deft_status parse_flags(const struct deft_task_args *a, struct xopts *o) {
+    memset(o, 0, sizeof *o);
+    const char *nms = deft_task_arg(a, "--nms"), *dt = deft_task_arg(a, "--data_type");
+    if (!nms || !strcmp(nms, "trt")) o->nms = YOLO_NMS_TRT;
+    else if (!strcmp(nms, "onnx")) o->nms = YOLO_NMS_ONNX;
+    else if (!strcmp(nms, "none")) o->nms = YOLO_NMS_NONE;
+    else return deft_set_error(DEFT_ERR_INVALID_ARG, "--nms '%s': use trt (TensorRT's BatchedNMSDynamic_TRT, "
+                               "TAO's layout), onnx (ONNX NonMaxSuppression) or none", nms);
+    if (!dt) dt = "fp32";
+    o->int8 = !strcmp(dt, "int8");
+    o->fp16 = !strcmp(dt, "fp16");
+    if (!o->int8 && !o->fp16 && strcmp(dt, "fp32"))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "--data_type '%s': use fp32, fp16 or int8", dt);
+    o->cal_image_dir = deft_task_arg(a, "--cal_image_dir");
+    o->cal_cache = deft_task_arg(a, "--cal_cache_file");
+    o->cal_json = deft_task_arg(a, "--cal_json_file");
+    o->qdq_file = deft_task_arg(a, "--qdq_file");
+    o->gen_ds = deft_task_arg(a, "--gen_ds_config") != NULL;
+    o->quantize_head = deft_task_arg(a, "--quantize_head") != NULL;
+    o->qdq_fusion = deft_task_arg(a, "--qdq_fusion") != NULL;
+    const char *cal = deft_task_arg(a, "--calibrator");
+    if (!o->int8 && (o->cal_image_dir || o->cal_cache || o->cal_json || o->qdq_file || cal ||
+                     deft_task_arg(a, "--batches") || deft_task_arg(a, "--batch_size") || o->quantize_head ||
+                     o->qdq_fusion))
+        return deft_set_error(DEFT_ERR_INVALID_ARG,
+                              "--cal_*, --calibrator, --batches, --batch_size, --qdq_file, --quantize_head and "
+                              "--qdq_fusion need --data_type int8");
+    if ((o->quantize_head || o->qdq_fusion) && !o->qdq_file)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "--quantize_head and --qdq_fusion shape the --qdq_file model: "
+                              "give --qdq_file OUT_qdq.onnx");
+    o->calibrator = DEFT_CALIB_ENTROPY;
+    enum deft_status s;
+    if (cal && (s = deft_calibrator_parse(cal, &o->calibrator))) return s;
+    const char *pct = deft_task_arg(a, "--percentile");
+    if (pct) {
+        char *end;
+        errno = 0;
+        o->percentile = strtod(pct, &end);
+        if (errno || end == pct || *end || !(o->percentile > 0 && o->percentile <= 100))
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "--percentile is in (0, 100], got '%s'", pct);
+    }
+    if ((s = int_flag(a, "--batches", 1, 100000, 10, &o->batches)) ||
+        (s = int_flag(a, "--batch_size", 1, 256, 16, &o->batch_size)) ||
+        (s = int_flag(a, "--opset", 13, 17, 13, &o->opset)) ||
+        (s = int_flag(a, "--trt_version", 1000, 999999, 8601, &o->trt_version)) ||
+        (s = int_flag(a, "--static_batch_size", -1, 4096, -1, &o->static_batch)))
+        return s;
+    if (o->static_batch == 0)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "--static_batch_size is -1 (dynamic batch) or a batch size >= 1");
+    if (o->gen_ds && o->nms != YOLO_NMS_TRT)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "--gen_ds_config writes the config of TAO's DeepStream parser "
+                              "(NvDsInferParseCustomBatchedNMSTLT), which reads the --nms trt outputs");
+    return DEFT_OK;
+}
+
+/* ---- calibration ----------------------------------------------------------------- */
+
+/* Calibration images: --cal_image_dir, else the spec's training (else validation) images. */
+static enum deft_status cal_paths(const struct xopts *o, const struct yolo_setup *y, char ***paths, int *n) {
+    *paths = NULL;
+    *n = 0;
+    if (o->cal_image_dir) return task_calib_list_images(o->cal_image_dir, paths, n);
+    if (!y->cfg_loaded)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "--data_type int8 needs calibration images: --cal_image_dir DIR, "
+                              "or -e SPEC (its training images)");
+    struct deft_det_dataset ds;
+    enum deft_status s = yolo_read_split(y, y->cfg.dataset_config.n_data_sources == 0, &ds);
+    if (s) return s;
+    *paths = deft_calloc((size_t)(ds.n ? ds.n : 1), sizeof **paths);
+    if (!*paths) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    for (int i = 0; !s && i < ds.n; i++) { /* take the paths */
+        (*paths)[i] = ds.samples[i].image;
+        ds.samples[i].image = NULL;
+    }
+    if (!s) *n = ds.n;
+    deft_det_dataset_free(&ds);
+    return s;
+}
+
+/* need images from a seeded shuffle of paths, letterboxed and preprocessed by
+ * evaluation's loader into x; unreadable ones are skipped for the next. */
+static enum deft_status cal_images(const struct yolo_model *ym, char **paths, int n_paths, int need, int bs,
+                                   uint64_t seed, int threads, float *x) {
+    int *order;
+    enum deft_status s = task_calib_shuffle(n_paths, seed, &order);
+    if (s) return s;
+    size_t per = (size_t)3 * (size_t)ym->net_h * (size_t)ym->net_w;
+    int got = 0, bad = 0;
+    for (int next = 0; !s && got < need && next < n_paths;) {
+        int chunk = need - got < n_paths - next ? need - got : n_paths - next;
+        struct deft_det_dataset ds = {0};
+        ds.samples = deft_calloc((size_t)chunk, sizeof *ds.samples);
+        if (!ds.samples) {
+            s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int i = 0; i < chunk; i++) ds.samples[i].image = paths[order[next + i]]; /* borrowed */
+        ds.n = chunk;
+        struct yolo_model lm = *ym;
+        lm.batch = bs;
+        struct deft_det_loader_opts lo;
+        yolo_eval_loader_opts(&lm, threads, &lo);
+        struct deft_det_loader *ld = NULL;
+        if (!(s = deft_det_loader_create(&lo, &ds, &ld)) && !(s = deft_det_loader_start_epoch(ld, 0))) {
+            struct deft_det_batch b;
+            while (!(s = deft_det_loader_next(ld, &b)) && b.n > 0)
+                for (int i = 0; i < b.n; i++) {
+                    if (b.corrupt[i]) {
+                        deft_log(DEFT_LOG_WARN, "calibration: skipping unreadable %s", ds.samples[b.index[i]].image);
+                        bad++;
+                    } else if (got < need) {
+                        memcpy(x + (size_t)got++ * per, b.images + (size_t)i * per, per * sizeof *x);
+                    }
+                }
+        }
+        deft_det_loader_free(ld);
+        deft_free(ds.samples);
+        next += chunk;
+    }
+    deft_free(order);
+    if (!s && got < need)
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "calibration needs %d images (--batches x --batch_size) but only "
+                           "%d%s could be read; give more images or fewer batches", need, got,
+                           bad ? " (others corrupt)" : "");
+    return s;
+}
+
+/* ---- metadata ------------------------------------------------------------------- */
+
+static const char *nms_name(enum yolo_nms_mode m) {
+    return m == YOLO_NMS_TRT ? "trt" : m == YOLO_NMS_ONNX ? "onnx" : "none";
+}
+
+/* What a consumer needs to feed "Input" exactly as deft's evaluation does. */
+static char *preprocess_json(const struct deft_preprocess *p) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "layout", "NCHW");
+    cJSON_AddStringToObject(o, "channel_order", p->bgr ? "BGR" : "RGB");
+    cJSON_AddStringToObject(o, "formula", "input[c] = (pixel[c] - offsets[c]) * scale[c], pixels 0..255 in "
+                                          "channel_order, after the letterbox");
+    cJSON *of = cJSON_AddArrayToObject(o, "offsets"), *sc = cJSON_AddArrayToObject(o, "scale");
+    for (int c = 0; c < 3; c++) {
+        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)p->mean[c] * p->divisor));
+        cJSON_AddItemToArray(sc, cJSON_CreateNumber(1.0 / ((double)p->divisor * p->std[c])));
+    }
+    char *t = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *r = t ? deft_strdup(t) : NULL;
+    free(t);
+    return r;
+}
+
+static char *letterbox_json(int net_w, int net_h) {
+    struct deft_letterbox lb = {.net_w = net_w, .net_h = net_h};
+    char buf[512];
+    int n = deft_letterbox_to_json(&lb, buf, sizeof buf);
+    if (n < 2 || n >= (int)sizeof buf) return NULL;
+    buf[n - 1] = 0; /* reopen the object */
+    static const char rule[] =
+        ",\"rule\":\"r = min(net_w/img_w, net_h/img_h); the image resized to round(img_w*r) x round(img_h*r) "
+        "(bilinear, half-pixel centres, antialiased when shrinking more than 2x; JPEGs decoded at the "
+        "smallest DCT scale that keeps that size) and pasted at ((net_w-cw)/2, (net_h-ch)/2) (integer "
+        "division); the rest is the offsets (0 after preprocessing). A box back in the image: "
+        "x = (x_norm*net_w - off_x) * img_w/cw, y likewise, clipped to the image\"}";
+    size_t len = strlen(buf) + sizeof rule;
+    char *r = deft_malloc(len);
+    if (r) snprintf(r, len, "%s%s", buf, rule);
+    return r;
+}
+
+static const char *outputs_doc(enum yolo_nms_mode m) {
+    switch (m) {
+    case YOLO_NMS_TRT:
+        return "BatchedNMS int32 [N,1] boxes kept; BatchedNMS_1 float [N,K,4] x1,y1,x2,y2 in [0,1] of the "
+               "network input; BatchedNMS_2 float [N,K] scores; BatchedNMS_3 float [N,K] class ids "
+               "(TensorRT's BatchedNMSDynamic_TRT plugin, TAO's layout)";
+    case YOLO_NMS_ONNX:
+        return "num_detections int32 [N,1]; detection_boxes float [N,K,4] x1,y1,x2,y2 in [0,1] of the network "
+               "input (clipped); detection_scores float [N,K]; detection_classes int32 [N,K]; best first, "
+               "zeros and class -1 after num_detections";
+    default:
+        return "boxes float [N,B,4] x1,y1,x2,y2 in [0,1] of the network input (not clipped); scores float "
+               "[N,B,C] sigmoid(objectness) * sigmoid(class); no NMS";
+    }
+}
+
+static char *nms_json(enum yolo_nms_mode m, const struct yolo_nms *c, int num_boxes) {
+    char buf[512];
+    if (m == YOLO_NMS_NONE)
+        snprintf(buf, sizeof buf, "{\"mode\":\"none\",\"num_boxes\":%d}", num_boxes);
+    else
+        snprintf(buf, sizeof buf,
+                 "{\"mode\":\"%s\",\"confidence_threshold\":%g,\"iou_threshold\":%g,\"top_k\":%d,"
+                 "\"num_boxes\":%d,\"rule\":\"per class, highest score first, a box overlapping a kept one "
+                 "with IoU > iou_threshold is dropped; top_k per class and per image; boxes clipped to [0,1]\"}",
+                 nms_name(m), (double)c->conf, (double)c->iou, c->top_k, num_boxes);
+    return deft_strdup(buf);
+}
+
+/* ---- the action ------------------------------------------------------------------ */
+
+#define MAX_META 12
+
+struct meta {
+    struct deft_kv kv[MAX_META];
+    char *owned[MAX_META];
+    int n, n_owned;
+};
+
+static void meta_graph(struct meta *m, const struct deft_graph *g, const char *key) {
+    const char *v = deft_graph_get_meta(g, key);
+    if (v && m->n < MAX_META) m->kv[m->n++] = (struct deft_kv){key, v};
+}
+
+static enum deft_status meta_own(struct meta *m, const char *key, char *v) {
+    if (!v) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    m->owned[m->n_owned++] = v;
+    m->kv[m->n++] = (struct deft_kv){key, v};
+    return DEFT_OK;
+}
+
+static enum deft_status check_model(const struct yolo_model *ym, const char *path, const char *network,
+                                    const struct yolo_setup *y) {
+    const char *arch = deft_graph_get_meta(ym->m->graph, "arch");
+    bool tiny = arch && strstr(arch, "yolo_v4_tiny");
+    if (arch && tiny != !strcmp(network, "yolo_v4_tiny"))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s is a %s model: run `deft %s export`", path,
+                              tiny ? "yolo_v4_tiny" : "yolo_v4", tiny ? "yolo_v4_tiny" : "yolo_v4");
+    if (!y->cfg_loaded) return DEFT_OK;
+    const struct deft_yolo_dataset_config *d = &y->cfg.dataset_config;
+    if (d->n_classes != ym->n_classes)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s has %d classes but the spec %s has %d", path, ym->n_classes,
+                              y->cfg.source_path, d->n_classes);
+    for (int k = 0; k < d->n_classes; k++)
+        if (strcmp(ym->classes[k], d->class_names[k]))
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "class %d is '%s' in %s but '%s' in the spec", k,
+                                  ym->classes[k], path, d->class_names[k]);
+    return DEFT_OK;
+}
+
+enum deft_status yolo_export(const struct deft_task_args *a, const char *network) {
+    FILE *out = a->out ? a->out : stdout;
+    struct xopts o;
+    struct yolo_setup y = {0};
+    struct yolo_model ym = {0};
+    struct deft_onnx_tail *tail = NULL;
+    struct deft_onnx_export_info info = {0};
+    struct export_files w = {0};
+    struct meta mt = {0};
+    char **paths = NULL, *fp32_layers = NULL;
+    int n_paths = 0;
+    float *amax = NULL, *x = NULL;
+    bool *float_nodes = NULL;
+    enum deft_status s = parse_flags(a, &o);
+    if (s) return s;
+    if (!a->model || !a->output_file)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "export needs -m MODEL and -o OUT.onnx");
+    if (a->threads > 0) deft_set_threads(a->threads);
+    if (a->spec && (s = yolo_setup_load(&y, a, network))) goto done;
+    struct yolo_nms nms = {0};
+    if (o.nms != YOLO_NMS_NONE) {
+        if (!y.cfg_loaded || !y.cfg.has_nms_config) {
+            s = deft_set_error(DEFT_ERR_INVALID_ARG,
+                               "--nms %s needs the spec's nms_config (confidence_threshold, clustering_iou_threshold, "
+                               "top_k): %s%s, or export the raw boxes and scores with --nms none",
+                               nms_name(o.nms), y.cfg_loaded ? "add one to " : "give -e SPEC",
+                               y.cfg_loaded ? y.cfg.source_path : "");
+            goto done;
+        }
+        nms = (struct yolo_nms){(float)y.cfg.nms_config.confidence_threshold,
+                                (float)y.cfg.nms_config.clustering_iou_threshold, y.cfg.nms_config.top_k};
+    }
+    if ((s = yolo_model_read(&ym, a->model, 1)) || (s = check_model(&ym, a->model, network, &y))) goto done;
+    struct deft_graph *g = ym.m->graph;
+    if (o.int8) { /* calibrate before anything is written */
+        int need = o.batches * o.batch_size;
+        if ((s = cal_paths(&o, &y, &paths, &n_paths))) goto done;
+        if (n_paths < need) {
+            s = deft_set_error(DEFT_ERR_INVALID_ARG, "calibration needs %d images (--batches %d x --batch_size %d) "
+                               "but only %d were found", need, o.batches, o.batch_size, n_paths);
+            goto done;
+        }
+        if (!(x = deft_malloc((size_t)need * 3 * (size_t)ym.net_h * (size_t)ym.net_w * sizeof *x))) {
+            s = deft_set_error(DEFT_ERR_NOMEM, "out of memory (calibration images)");
+            goto done;
+        }
+        struct task_calib_opts co = {.batches = o.batches, .batch_size = o.batch_size, .calibrator = o.calibrator,
+                                     .percentile = o.percentile, .out = out};
+        uint64_t seed = a->seed_set ? (uint64_t)a->seed : 0;
+        if ((s = cal_images(&ym, paths, n_paths, need, o.batch_size, seed, a->threads, x)) ||
+            (s = task_calib_ranges(ym.m, ym.input, ym.net_h, ym.net_w, x, &co, &amax)))
+            goto done;
+        deft_free(x);
+        x = NULL;
+    }
+    struct deft_shape in = deft_shape4(o.static_batch > 0 ? o.static_batch : 1, 3, ym.net_h, ym.net_w);
+    if ((s = deft_graph_reshape_input(g, ym.input, &in))) goto done;
+    const char *head_names[DEFT_YOLO_HEADS];
+    for (int i = 0; i < ym.heads.n; i++) head_names[i] = deft_graph_value(g, ym.out[i])->name;
+    int num_boxes = 0;
+    struct yolo_tail_opts to = {.heads = &ym.heads, .n_classes = ym.n_classes, .head_names = head_names,
+                                .nms = o.nms, .cfg = nms,
+                                .score_bits = y.cfg_loaded ? y.cfg.nms_config.infer_nms_score_bits : 0};
+    if ((s = yolo_export_tail(&to, &tail, &num_boxes))) goto done;
+    meta_graph(&mt, g, "arch");
+    meta_graph(&mt, g, "backbone");
+    meta_graph(&mt, g, "class_names");
+    meta_graph(&mt, g, "num_classes");
+    meta_graph(&mt, g, "yolo");
+    if ((s = meta_own(&mt, "preprocess", preprocess_json(&ym.pre))) ||
+        (s = meta_own(&mt, "letterbox", letterbox_json(ym.net_w, ym.net_h))) ||
+        (s = meta_own(&mt, "nms", nms_json(o.nms, &nms, num_boxes))) ||
+        (s = meta_own(&mt, "outputs", deft_strdup(outputs_doc(o.nms)))))
+        goto done;
+    struct deft_onnx_export_opts eo = {.opset = o.opset, .dynamic_batch = o.static_batch < 0, .input_name = "Input",
+                                       .tail = tail, .meta = mt.kv, .n_meta = mt.n};
+    if ((s = deft_onnx_export(a->output_file, g, ym.m->file, &eo, &info))) goto done;
+    export_files_add(&w, a->output_file);
+    fprintf(out, "wrote %s: %s, input Input [%s,3,%d,%d], %d candidate boxes, NMS %s%s (opset %d)\n", a->output_file,
+            network, o.static_batch > 0 ? "" : "batch", ym.net_h, ym.net_w, num_boxes, nms_name(o.nms),
+            o.nms == YOLO_NMS_TRT ? " (BatchedNMSDynamic_TRT: TensorRT only)" : "", o.opset);
+    char dir[4200], cal_path[4200];
+    export_dir_of(a->output_file, dir, sizeof dir);
+    if (o.cal_cache) snprintf(cal_path, sizeof cal_path, "%s", o.cal_cache);
+    else snprintf(cal_path, sizeof cal_path, "%scal.bin", dir);
+    if (o.int8) {
+        if ((s = task_calib_write_cache(cal_path, o.trt_version, o.calibrator, &info, amax))) goto done;
+        export_files_add(&w, cal_path);
+        fprintf(out, "wrote %s: %s calibration over %d x %d images, %d tensors (the decode after the head "
+                "stays float)\n", cal_path, deft_calibrator_name(o.calibrator), o.batches, o.batch_size, info.n);
+        if (o.cal_json) {
+            if ((s = task_calib_write_json(o.cal_json, &info, amax))) goto done;
+            export_files_add(&w, o.cal_json);
+        }
+        if (o.qdq_file) {
+            int nn = deft_graph_num_nodes(g);
+            if (!(float_nodes = deft_calloc((size_t)nn, sizeof *float_nodes))) {
+                s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            for (int i = 0; !o.quantize_head && i < ym.heads.n; i++)
+                float_nodes[deft_graph_value(g, ym.out[i])->producer] = true;
+            struct deft_onnx_export_opts q = eo;
+            q.act_amax = amax;
+            q.qdq_fusion = o.qdq_fusion;
+            q.float_nodes = float_nodes;
+            if ((s = deft_onnx_export(o.qdq_file, g, ym.m->file, &q, NULL))) goto done;
+            export_files_add(&w, o.qdq_file);
+            fprintf(out, "wrote %s (explicit INT8: QuantizeLinear/DequantizeLinear%s)\n", o.qdq_file,
+                    o.quantize_head ? ", head included" : "; head convolutions and decode float");
+        }
+    }
+    if (o.fp16)
+        fprintf(out, "note: fp16 is chosen when TensorRT builds the engine (DeepStream network-mode=2); the ONNX "
+                "stays fp32\n");
+    if (o.gen_ds) {
+        if (o.int8 && !(fp32_layers = yolo_fp32_layers(&ym, tail))) {
+            s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        char cal_rel[4200];
+        snprintf(cal_rel, sizeof cal_rel, "%s", o.cal_cache ? cal_path : "cal.bin");
+        if ((s = yolo_write_ds(dir, export_base_of(a->output_file), cal_rel, &ym, o.int8, o.fp16, &nms, fp32_layers, &w))) goto done;
+        fprintf(out, "wrote %slabels.txt and %snvinfer_config.txt\n", dir, dir);
+    }
+done:
+    if (s) export_files_remove_all(&w); /* nothing half-exported stays */
+    for (int i = 0; i < mt.n_owned; i++) deft_free(mt.owned[i]);
+    deft_free(fp32_layers);
+    deft_free(float_nodes);
+    deft_free(amax);
+    deft_free(x);
+    deft_string_list_free(paths, n_paths);
+    deft_onnx_export_info_free(&info);
+    deft_onnx_tail_free(tail);
+    yolo_model_close(&ym);
+    yolo_setup_free(&y);
+    return s;
+}
