@@ -79,6 +79,10 @@ enum deft_op {
     DEFT_OP_DROPOUT_BWD,          /* in: dy, mask                     out: dx */
     DEFT_OP_SOFTMAX_BWD,          /* in: dy, y                        out: dx */
     DEFT_OP_LOSS_BWD,             /* in: x, target, dloss[1]          out: dx */
+    /* quantization-aware training (appended: the numbering is stable) */
+    DEFT_OP_FAKE_QUANT,           /* in: x, [amax[1] STATE]           out: y (int8 grid, see deft_fq_attr) */
+    DEFT_OP_FAKE_QUANT_BWD,       /* in: dy, x, [amax]                out: dx (straight-through) */
+    DEFT_OP_OBSERVE,              /* in: x, amax[1] STATE             out: the range in use [1] (no quantization) */
     DEFT_OP_COUNT
 };
 
@@ -164,6 +168,27 @@ struct deft_pad_attr { int64_t before[DEFT_MAX_DIMS], after[DEFT_MAX_DIMS]; };  
 struct deft_upsample_attr { enum deft_upsample_mode mode; bool align_corners; };
 struct deft_dropout_attr { float p; bool training; uint64_t seed; };
 struct deft_softmax_attr { int axis; };
+/* Symmetric int8 fake quantization (quantize, then dequantize, in float):
+ *   PER_TENSOR  (activations) scale = amax / 127, q = clamp(round(x / scale), -128, 127):
+ *               ONNX QuantizeLinear's int8 saturation, so training rounds and clips as
+ *               the exported QDQ graph does. amax is a [1] STATE input: in training it
+ *               tracks max|x| of each batch as an exponential moving average (TAO's QDQ
+ *               layer, decay `decay`), started from the first batch's value; in
+ *               inference it is read only. amax <= 0 (nothing seen yet): y = x.
+ *   PER_CHANNEL (weights) scale_c = max|x_c| / 127 along `axis`, recomputed every call,
+ *               q = clamp(round(x / scale_c), -127, 127) (the export's int8 weights).
+ * round = round half to even; x / scale is computed as x * (1 / scale), as PyTorch's
+ * fake_quantize_per_*_affine do. The backward is the straight-through estimator:
+ * dx = dy where round(x / scale) lies inside the clamp range, 0 outside.
+ * DEFT_OP_OBSERVE tracks amax the same way without quantizing (its output is the
+ * range in use): the ranges of tensors no layer quantizes, for calibration caches. */
+enum deft_fq_mode { DEFT_FQ_PER_TENSOR = 0, DEFT_FQ_PER_CHANNEL };
+struct deft_fq_attr {
+    enum deft_fq_mode mode;
+    int axis;          /* PER_CHANNEL: the channel axis */
+    float decay;       /* PER_TENSOR / OBSERVE: EMA decay of the range (TAO: 0.999) */
+    bool training;     /* PER_TENSOR / OBSERVE: update the range from this batch */
+};
 struct deft_loss_attr {
     enum deft_loss_kind kind;
     float label_smoothing; /* softmax CE */
@@ -192,6 +217,7 @@ struct deft_attr {
         struct deft_dropout_attr dropout;
         struct deft_softmax_attr softmax;
         struct deft_loss_attr loss;
+        struct deft_fq_attr fq;
     };
     struct deft_shape shape;
     bool has_bias;   /* conv/linear and their weight-gradient ops: bias input/output present */
@@ -232,6 +258,8 @@ DEFT_API int deft_graph_find_node(const struct deft_graph *g, const char *name);
 DEFT_API DEFT_NODISCARD enum deft_status deft_graph_set_meta(struct deft_graph *g, const char *key,
                                                             const char *json_value);
 DEFT_API const char *deft_graph_get_meta(const struct deft_graph *g, const char *key);
+/* The key of metadata entry i (in insertion order), NULL past the last. */
+DEFT_API const char *deft_graph_meta_key(const struct deft_graph *g, int i);
 
 /* ---- roles: what a value means to a task ----
  * A role names a value by meaning: DEFT_ROLE_IMAGE (the image input),
@@ -306,6 +334,8 @@ DEFT_API int deft_loss(struct deft_graph *g, const char *name, int x, int target
 
 /* ---- op table queries ---- */
 DEFT_API const char *deft_op_name(enum deft_op op);          /* "conv2d" */
+/* A forward op of a model graph: not the loss, not a backward op. */
+DEFT_API bool deft_op_is_forward(enum deft_op op);
 DEFT_API int deft_op_from_name(const char *name);            /* -1 if unknown */
 DEFT_API const char *deft_act_name(enum deft_act_kind k);    /* "relu" */
 DEFT_API const char *deft_loss_name(enum deft_loss_kind k);
@@ -328,8 +358,9 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_graph_to_json(const struct deft_gr
 DEFT_API DEFT_NODISCARD enum deft_status deft_graph_from_json(const char *json, size_t len,
                                                              struct deft_graph **out);
 
-/* Switch batch-norm nodes between TRAIN and EVAL (FROZEN stays) and dropout
- * on/off: an inference graph from a training graph. */
+/* Switch batch-norm nodes between TRAIN and EVAL (FROZEN stays), dropout
+ * on/off and range tracking of fake-quant/observe nodes on/off: an inference
+ * graph from a training graph. */
 DEFT_API void deft_graph_set_training(struct deft_graph *g, bool training);
 /* Change input value v's shape (e.g. the batch size) and re-infer all shapes. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_graph_reshape_input(struct deft_graph *g, int v,

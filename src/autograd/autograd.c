@@ -216,6 +216,11 @@ static enum deft_status backward_node(struct ad *a, int f) {
         int in[3] = {x, nd.in[1], dy};
         return acc(a, x, out0(a, emit(a, DEFT_OP_LOSS_BWD, f, "bwd", in, 3, &at)));
     }
+    case DEFT_OP_FAKE_QUANT: { /* straight-through; the range state gets no gradient */
+        bool chan = nd.attr.fq.mode == DEFT_FQ_PER_CHANNEL;
+        int in[3] = {dy, x, chan ? -1 : nd.in[1]};
+        return acc(a, x, out0(a, emit(a, DEFT_OP_FAKE_QUANT_BWD, f, "bwd", in, chan ? 2 : 3, &at)));
+    }
     default:
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "autograd: no gradient rule for op %s (node '%s')",
                               deft_op_name(nd.op), nd.name);
@@ -244,6 +249,8 @@ static bool differentiable_input(const struct deft_node *nd, int i) {
     switch (nd->op) {
     case DEFT_OP_BATCHNORM: return i <= 2;
     case DEFT_OP_LOSS: return i == 0;
+    case DEFT_OP_FAKE_QUANT: return i == 0;
+    case DEFT_OP_OBSERVE: return false; /* a range, not a function of the model's output */
     default: return true;
     }
 }

@@ -217,6 +217,10 @@ const char *deft_graph_get_meta(const struct deft_graph *g, const char *key) {
     return NULL;
 }
 
+const char *deft_graph_meta_key(const struct deft_graph *g, int i) {
+    return i >= 0 && i < g->n_meta ? g->meta[i].key : NULL;
+}
+
 enum deft_status deft_graph_clone(const struct deft_graph *g, struct deft_graph **out) {
     struct deft_graph *c;
     *out = NULL;
@@ -294,6 +298,7 @@ void deft_graph_set_training(struct deft_graph *g, bool training) {
         if (nd->op == DEFT_OP_BATCHNORM && nd->attr.bn.mode != DEFT_BN_FROZEN)
             nd->attr.bn.mode = training ? DEFT_BN_TRAIN : DEFT_BN_EVAL;
         if (nd->op == DEFT_OP_DROPOUT) nd->attr.dropout.training = training;
+        if (nd->op == DEFT_OP_FAKE_QUANT || nd->op == DEFT_OP_OBSERVE) nd->attr.fq.training = training;
     }
 }
 

@@ -10,7 +10,7 @@ static const char *const op_names[] = {
     "conv2d_bwd_data", "conv2d_bwd_weights", "conv_transpose2d_bwd_data",
     "conv_transpose2d_bwd_weights", "batchnorm_bwd", "act_bwd", "pool_bwd",
     "global_avgpool_bwd", "reduce_to", "upsample_bwd", "linear_bwd_data", "linear_bwd_weights",
-    "dropout_bwd", "softmax_bwd", "loss_bwd",
+    "dropout_bwd", "softmax_bwd", "loss_bwd", "fake_quant", "fake_quant_bwd", "observe",
 };
 _Static_assert(sizeof op_names / sizeof op_names[0] == DEFT_OP_COUNT, "op_names incomplete");
 
@@ -30,6 +30,10 @@ int deft_op_from_name(const char *name) {
         if (strcmp(op_names[i], name) == 0) return i;
     return -1;
 }
+bool deft_op_is_forward(enum deft_op op) {
+    return op < DEFT_OP_LOSS || op == DEFT_OP_FAKE_QUANT || op == DEFT_OP_OBSERVE;
+}
+
 const char *deft_act_name(enum deft_act_kind k) {
     return (unsigned)k < DEFT_ACT_COUNT ? act_names[k] : "?";
 }
@@ -308,6 +312,26 @@ static enum deft_status infer_loss(struct deft_graph *g, struct deft_node *nd) {
     return DEFT_OK;
 }
 
+/* FAKE_QUANT / OBSERVE: a per-tensor range is a [1] value; a per-channel axis
+ * must exist. */
+static enum deft_status infer_fake_quant(struct deft_graph *g, struct deft_node *nd) {
+    enum deft_status s;
+    const struct deft_fq_attr *a = &nd->attr.fq;
+    bool obs = nd->op == DEFT_OP_OBSERVE;
+    bool chan = !obs && a->mode == DEFT_FQ_PER_CHANNEL;
+    if (!obs && a->mode != DEFT_FQ_PER_TENSOR && !chan) FAIL("unknown fake-quant mode");
+    if ((s = need_inputs(nd, chan ? 1 : 2, chan ? 1 : 2))) return s;
+    const struct deft_shape *x = in_shape(g, nd, 0);
+    if (chan && (a->axis < 0 || a->axis >= x->ndim)) FAIL("fake-quant axis %d out of range for rank %d", a->axis, x->ndim);
+    if (!chan) {
+        if (deft_shape_numel(in_shape(g, nd, 1)) != 1) FAIL("the range (amax) must be one value");
+        if (!(a->decay >= 0 && a->decay < 1)) FAIL("range decay must be in [0, 1)");
+    }
+    struct deft_shape one = {.ndim = 1, .d = {1}};
+    set_out(g, nd, 0, obs ? one : *x, DEFT_F32, 0);
+    return DEFT_OK;
+}
+
 /* Output 0 of a backward op has the shape of the forward node's input i, or
  * attr.shape when built without a forward node. */
 static enum deft_status infer_from_fwd(struct deft_graph *g, struct deft_node *nd, int out,
@@ -384,6 +408,13 @@ static enum deft_status infer_bwd(struct deft_graph *g, struct deft_node *nd) {
         if ((s = need_inputs(nd, 3, 3))) return s;
         set_out(g, nd, 0, *in_shape(g, nd, 0), DEFT_F32, 0);
         return DEFT_OK;
+    case DEFT_OP_FAKE_QUANT_BWD: {
+        bool chan = nd->attr.fq.mode == DEFT_FQ_PER_CHANNEL;
+        if ((s = need_inputs(nd, chan ? 2 : 3, chan ? 2 : 3))) return s;
+        if (!deft_shape_equal(in_shape(g, nd, 0), in_shape(g, nd, 1))) FAIL("dy and x shapes differ");
+        set_out(g, nd, 0, *in_shape(g, nd, 1), DEFT_F32, 0);
+        return DEFT_OK;
+    }
     default: FAIL("no shape rule");
     }
 }
@@ -438,6 +469,8 @@ enum deft_status deft_op_infer(struct deft_graph *g, int n) {
         return DEFT_OK;
     }
     case DEFT_OP_LOSS: return infer_loss(g, nd);
+    case DEFT_OP_FAKE_QUANT:
+    case DEFT_OP_OBSERVE: return infer_fake_quant(g, nd);
     default: return infer_bwd(g, nd);
     }
 }

@@ -33,12 +33,13 @@ static const char *const init_names[] = {"zeros", "ones", "kaiming_normal_fan_ou
 static const char *const bn_mode_names[] = {"train", "eval", "frozen"};
 static const char *const pool_names[] = {"max", "avg"};
 static const char *const upsample_names[] = {"nearest", "bilinear"};
+static const char *const fq_mode_names[] = {"per_tensor", "per_channel"};
 _Static_assert(sizeof dtype_names / sizeof dtype_names[0] == DEFT_DTYPE_COUNT, "dtype names");
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* Which deft_attr union member an op uses (a backward op uses its forward op's). */
 enum attr_family { AF_NONE, AF_CONV, AF_BN, AF_ACT, AF_POOL, AF_CONCAT, AF_SLICE, AF_PAD,
-                   AF_UPSAMPLE, AF_DROPOUT, AF_SOFTMAX, AF_LOSS };
+                   AF_UPSAMPLE, AF_DROPOUT, AF_SOFTMAX, AF_LOSS, AF_FQ };
 
 static enum attr_family op_family(enum deft_op op) {
     switch (op) {
@@ -55,6 +56,7 @@ static enum attr_family op_family(enum deft_op op) {
     case DEFT_OP_DROPOUT: case DEFT_OP_DROPOUT_BWD: return AF_DROPOUT;
     case DEFT_OP_SOFTMAX: case DEFT_OP_SOFTMAX_BWD: return AF_SOFTMAX;
     case DEFT_OP_LOSS: case DEFT_OP_LOSS_BWD: return AF_LOSS;
+    case DEFT_OP_FAKE_QUANT: case DEFT_OP_FAKE_QUANT_BWD: case DEFT_OP_OBSERVE: return AF_FQ;
     default: return AF_NONE;
     }
 }
@@ -151,6 +153,12 @@ static void attr_to_json(struct jb *b, cJSON *a, const struct deft_node *nd) {
         jnum(b, a, "alpha", at->loss.alpha);
         jnum(b, a, "gamma", at->loss.gamma);
         jnum(b, a, "beta", at->loss.beta);
+        break;
+    case AF_FQ:
+        jstr(b, a, "mode", (unsigned)at->fq.mode < 2 ? fq_mode_names[at->fq.mode] : "?");
+        jnum(b, a, "axis", at->fq.axis);
+        jnum(b, a, "decay", at->fq.decay);
+        jbool(b, a, "training", at->fq.training);
         break;
     case AF_NONE: break;
     }
@@ -404,6 +412,7 @@ static enum deft_status attr_from_json(const cJSON *a, enum deft_op op, struct d
     static const char *const k_soft[] = {"axis", COMMON};
     static const char *const k_loss[] = {"kind", "label_smoothing", "alpha", "gamma", "beta",
                                          COMMON};
+    static const char *const k_fq[] = {"mode", "axis", "decay", "training", COMMON};
     static const char *const k_none[] = {COMMON};
 #undef COMMON
     /* enum names come from the op table, so a new activation needs no edit here */
@@ -516,6 +525,16 @@ static enum deft_status attr_from_json(const cJSON *a, enum deft_op op, struct d
             (s = rd_float(a, "beta", &at->loss.beta, what)))
             return s;
         at->loss.kind = (enum deft_loss_kind)k;
+        break;
+    case AF_FQ:
+        KEYS(k_fq);
+        if ((s = rd_enum(a, "mode", fq_mode_names, NELEM(fq_mode_names), &k, what)) ||
+            (s = rd_int(a, "axis", 0, DEFT_MAX_DIMS, &v, what)) ||
+            (s = rd_float(a, "decay", &at->fq.decay, what)) ||
+            (s = rd_bool(a, "training", &at->fq.training, what)))
+            return s;
+        at->fq.mode = (enum deft_fq_mode)k;
+        at->fq.axis = (int)v;
         break;
     case AF_NONE:
         KEYS(k_none);

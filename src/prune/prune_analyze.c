@@ -287,7 +287,7 @@ static enum deft_status slice_or_pad(struct deft_prune_plan *p, int node) {
 
 static enum deft_status visit(struct deft_prune_plan *p, const struct deft_safetensors *w, int node) {
     const struct deft_node *nd = deft_graph_node(p->g, node);
-    if (nd->fwd >= 0 || nd->op >= DEFT_OP_CONV2D_BWD_DATA || nd->op == DEFT_OP_LOSS)
+    if (nd->fwd >= 0 || !deft_op_is_forward(nd->op))
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "pruning: '%s' is a %s node: prune a model graph, not a training "
                               "graph", nd->name, deft_op_name(nd->op));
     for (int i = 1; i < nd->n_in; i++) /* a weight read twice would be cut two ways */

@@ -434,6 +434,41 @@ static void shape_case(bool blocked) {
     deft_graph_free(g);
 }
 
+/* Fake quantization (quantization-aware training) in the producer's layout: a
+ * training node moves its range state (first batch or moving average, as the
+ * random initial state is negative or not), an inference node reads it, the
+ * straight-through backward with a plain gradient against a blocked input, a
+ * range observer, and the per-channel form on the reference fallback. Behind
+ * the 1x1 conv the input differs from ref's by float rounding, and an element
+ * on a rounding tie moves a whole step: the blocked case allows one step (1/127
+ * of the range) where the plain one must agree exactly. */
+static void fake_quant_case(bool blocked) {
+    struct deft_graph *g;
+    CHECK_OK(deft_graph_create(&g));
+    struct deft_shape s = deft_shape4(3, 20, 5, 7), one = {.ndim = 1, .d = {1}};
+    int x = source(g, s, blocked);
+    int st = deft_graph_add_value(g, "fq.amax", DEFT_VALUE_STATE, DEFT_F32, &one);
+    int st2 = deft_graph_add_value(g, "obs.amax", DEFT_VALUE_STATE, DEFT_F32, &one);
+    struct deft_attr tr = {.fq = {.mode = DEFT_FQ_PER_TENSOR, .decay = 0.9f, .training = true}}, ev = tr, ch = {0};
+    ev.fq.training = false;
+    ch.fq = (struct deft_fq_attr){.mode = DEFT_FQ_PER_CHANNEL, .axis = 1};
+    deft_graph_add_node(g, DEFT_OP_FAKE_QUANT, "fq_train", (int[]){x, st}, 2, &tr);
+    int fe = deft_graph_add_node(g, DEFT_OP_FAKE_QUANT, "fq_eval", (int[]){x, st}, 2, &ev);
+    deft_graph_add_node(g, DEFT_OP_OBSERVE, "observe", (int[]){x, st2}, 2, &tr);
+    int fc = deft_graph_add_node(g, DEFT_OP_FAKE_QUANT, "fq_channel", (int[]){x}, 1, &ch);
+    int dy = grad_input(g, "dy", x);
+    if (fe >= 0 && fc >= 0) {
+        deft_graph_add_bwd_node(g, DEFT_OP_FAKE_QUANT_BWD, "fq_bwd", (int[]){dy, x, st}, 3, &ev, fe);
+        deft_graph_add_bwd_node(g, DEFT_OP_FAKE_QUANT_BWD, "fq_channel_bwd", (int[]){dy, x}, 2, &ch, fc);
+    }
+    char label[64];
+    snprintf(label, sizeof label, "fake quant%s", blocked ? " blocked" : "");
+    if (blocked) tol = 1.0 / 127 + 1e-4;
+    compare(g, label);
+    tol = TOL;
+    deft_graph_free(g);
+}
+
 /* A whole small network, forward + autograd backward (every value compared). */
 static void model_case(const char *arch, int batch, int hw, bool training, enum deft_bn_mode bn,
                        double model_tol) {
@@ -550,6 +585,7 @@ int main(int argc, char **argv) {
         residual_case(blocked);
         misc_case(blocked);
         shape_case(blocked);
+        fake_quant_case(blocked);
     }
     model_case("resnet18", 2, 64, true, DEFT_BN_TRAIN, 1e-3);
     model_case("resnet18", 2, 64, true, DEFT_BN_FROZEN, 1e-3);

@@ -343,6 +343,9 @@ static enum deft_status compile_node(struct cpu_prog *p, int n, struct cpu_node 
     case DEFT_OP_SLICE:
     case DEFT_OP_PAD: return cpu_compile_shape(p, n, nd);
     case DEFT_OP_RESHAPE: return compile_reshape(p, n, nd);
+    case DEFT_OP_FAKE_QUANT:
+    case DEFT_OP_FAKE_QUANT_BWD:
+    case DEFT_OP_OBSERVE: return cpu_compile_fake_quant(p, n, nd);
     default: return DEFT_ERR_UNSUPPORTED;
     }
 }

@@ -320,7 +320,9 @@ size_t cuda_node_scratch(const struct deft_graph *g, int n) {
     }
 }
 
-/* NULL: not on the device yet (conv_transpose, upsample): the reference runs it on the host. */
+/* NULL: not on the device yet (conv_transpose, upsample, the fake quantization
+ * of quantization-aware training): the reference runs it on the host after a
+ * sync (managed memory). */
 cuda_op_fn cuda_op_for(enum deft_op op) {
     switch (op) {
     case DEFT_OP_CONV2D: return cuda_conv2d;
@@ -355,6 +357,9 @@ cuda_op_fn cuda_op_for(enum deft_op op) {
     case DEFT_OP_CONV_TRANSPOSE2D_BWD_WEIGHTS:
     case DEFT_OP_UPSAMPLE:
     case DEFT_OP_UPSAMPLE_BWD:
+    case DEFT_OP_FAKE_QUANT:
+    case DEFT_OP_FAKE_QUANT_BWD:
+    case DEFT_OP_OBSERVE:
     case DEFT_OP_COUNT:
         break;
     }

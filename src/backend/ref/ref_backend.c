@@ -65,6 +65,9 @@ static deft_ref_kernel kernel_for(enum deft_op op) {
     case DEFT_OP_DROPOUT_BWD: return deft_ref_dropout_bwd;
     case DEFT_OP_SOFTMAX_BWD: return deft_ref_softmax_bwd;
     case DEFT_OP_LOSS_BWD: return deft_ref_loss_bwd;
+    case DEFT_OP_FAKE_QUANT: return deft_ref_fake_quant;
+    case DEFT_OP_FAKE_QUANT_BWD: return deft_ref_fake_quant_bwd;
+    case DEFT_OP_OBSERVE: return deft_ref_observe;
     case DEFT_OP_COUNT: break;
     }
     return NULL; /* no default: -Wswitch flags a new op without a kernel */

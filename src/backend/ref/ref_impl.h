@@ -142,5 +142,12 @@ enum deft_status deft_ref_loss(const struct deft_graph *g, int n, void *const *p
                                const struct deft_run_ctx *rc);
 enum deft_status deft_ref_loss_bwd(const struct deft_graph *g, int n, void *const *ptr,
                                    const struct deft_run_ctx *rc);
+/* fake_quant.c */
+enum deft_status deft_ref_fake_quant(const struct deft_graph *g, int n, void *const *ptr,
+                                     const struct deft_run_ctx *rc);
+enum deft_status deft_ref_fake_quant_bwd(const struct deft_graph *g, int n, void *const *ptr,
+                                         const struct deft_run_ctx *rc);
+enum deft_status deft_ref_observe(const struct deft_graph *g, int n, void *const *ptr,
+                                  const struct deft_run_ctx *rc);
 
 #endif

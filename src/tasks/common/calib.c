@@ -94,7 +94,7 @@ static bool tracked(const struct deft_graph *g, int v) {
     if (a->kind != DEFT_VALUE_NODE || a->producer < 0 || a->dtype != DEFT_F32 ||
         (a->flags & DEFT_VF_OPAQUE))
         return false;
-    return deft_graph_node(g, a->producer)->op < DEFT_OP_LOSS;
+    return deft_op_is_forward(deft_graph_node(g, a->producer)->op);
 }
 
 enum deft_status task_calib_ranges(struct deft_model *m, int input, int h, int w, const float *x,
