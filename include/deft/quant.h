@@ -1,6 +1,6 @@
-/* deft/quant.h - post-training INT8 quantization: activation histograms,
- * the calibrators that pick a clipping range from them, and TensorRT's
- * calibration cache (cal.bin).
+/* deft/quant.h - INT8 quantization: activation histograms, the calibrators
+ * that pick a clipping range from them, TensorRT's calibration cache
+ * (cal.bin), and the graph rewrite for quantization-aware training.
  *
  *     struct deft_histogram h;
  *     deft_hist_init(&h, amax_seen);            // pass 1 found max|x| over the set
@@ -13,6 +13,7 @@
 #define DEFT_QUANT_H
 
 #include "deft/core.h"
+#include "deft/graph.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,6 +59,53 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_calib_cache_write(const char *path
                                                                const char *algorithm,
                                                                const struct deft_calib_entry *e,
                                                                int n);
+
+/* ---- quantization-aware training (qat.c) --------------------------------- */
+/* deft_qat_insert rewrites any model graph (classifier, detector) for
+ * quantization-aware training, placing fake quantization exactly where the
+ * QDQ export (deft_onnx_export with act_amax) puts QuantizeLinear/
+ * DequantizeLinear, so what is trained is what is deployed:
+ *   - every activation entering a Conv, ConvTranspose or Linear (and, with
+ *     `fusion`, an Add or a pooling: export --qdq_fusion) goes through one
+ *     per-tensor FAKE_QUANT node "<value>.quant" with its range in the STATE
+ *     value "<value>.quant.amax" (saved in checkpoints and model files);
+ *   - the weights of those layers go through a per-output-channel FAKE_QUANT
+ *     "<weight>.quant" (axis 0; 1 for a non-grouped ConvTranspose, as the
+ *     export quantizes them);
+ *   - every other activation the export names (a calibration-cache entry)
+ *     gets an OBSERVE node "<value>.observe" tracking its range only, so
+ *     cal.bin needs no calibration images either. A convolution output that
+ *     only feeds a batch norm is folded by the export and is not observed.
+ * Layers whose name matches an `exclude` pattern (fnmatch) stay float
+ * (inputs and weights). The options are recorded in the metadata key "qat".
+ * Batch norm: the export folds it into the convolution with the running
+ * statistics, w' = w * gamma / sqrt(var + eps) per output channel. Symmetric
+ * per-channel quantization is equivariant under a positive (or negative)
+ * per-channel scale: q(w * s) = q(w) * s, grid and clipping included, so
+ * fake-quantizing the unfolded weight trains exactly the int8 weights the
+ * export writes, whatever the statistics. What BN statistics change is the
+ * activations; the trainer's callers freeze them under QAT
+ * (qat_freeze_bn, on by default) so the training forward is the deployed one
+ * and the learned ranges are the deployed ranges. */
+struct deft_qat_opts {
+    float ema_decay;              /* range moving average; 0 -> 0.999 (TAO's QDQ layer) */
+    bool fusion;                  /* also Add and pooling inputs (TensorRT's fusion placement) */
+    const char *const *exclude;   /* NULL-terminated layer-name patterns kept float, or NULL */
+};
+DEFT_API DEFT_NODISCARD enum deft_status deft_qat_insert(const struct deft_graph *g,
+                                                        const struct deft_qat_opts *o,
+                                                        struct deft_graph **out);
+/* Does g hold fake-quantization nodes (a quantization-aware model)? */
+DEFT_API bool deft_qat_enabled(const struct deft_graph *g);
+/* The float graph of a quantization-aware one (fake-quant and observe nodes
+ * and their range states removed, every value and parameter keeping its
+ * name) and, per value of that float graph, where its learned range lives:
+ * ranges[v].state is the index in g of the STATE value holding amax (-1:
+ * none), ranges[v].quantized tells a fake-quantized tensor (QDQ in the
+ * export) from an observed one. Free *ranges with deft_free. */
+struct deft_qat_range { int state; bool quantized; };
+DEFT_API DEFT_NODISCARD enum deft_status deft_qat_strip(const struct deft_graph *g, struct deft_graph **out,
+                                                       struct deft_qat_range **ranges);
 
 #ifdef __cplusplus
 }

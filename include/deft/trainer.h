@@ -20,6 +20,7 @@
 
 #include "deft/models.h"
 #include "deft/optim.h"
+#include "deft/quant.h"
 #include "deft/runtime.h"
 
 #ifdef __cplusplus
@@ -63,6 +64,11 @@ struct deft_trainer_opts {
      * (deft_trainer_step_targets) instead of the in-graph loss. */
     deft_host_loss_fn host_loss;
     void *host_loss_user;
+    /* Set: quantization-aware training (deft_qat_insert on the model graph,
+     * unless it is quantization-aware already); the ranges are STATE values,
+     * so checkpoints and resume keep them. Batch-norm modes are the caller's
+     * (model.bn_mode: DEFT_BN_FROZEN to train on the deployed statistics). */
+    const struct deft_qat_opts *qat;
 };
 
 struct deft_trainer;

@@ -130,6 +130,22 @@ static enum deft_status adopt_graph(struct deft_trainer *t) {
     return deft_graph_status(g);
 }
 
+/* The model graph rewritten for quantization-aware training; the image and
+ * logits values are found again by name (the rewrite renumbers values). */
+static enum deft_status make_qat(struct deft_trainer *t) {
+    if (deft_qat_enabled(t->model)) return DEFT_OK; /* a QAT model trained on */
+    struct deft_graph *q;
+    enum deft_status s = deft_qat_insert(t->model, t->o.qat, &q);
+    if (s) return s;
+    int in = deft_graph_find_value(q, deft_graph_value(t->model, t->input)->name);
+    int lg = t->logits >= 0 ? deft_graph_find_value(q, deft_graph_value(t->model, t->logits)->name) : -1;
+    deft_graph_free(t->model);
+    t->model = q;
+    t->input = in;
+    t->logits = lg;
+    return DEFT_OK;
+}
+
 enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct deft_trainer **out) {
     *out = NULL;
     struct deft_trainer *t = deft_calloc(1, sizeof *t);
@@ -143,6 +159,8 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
     if (t->o.graph) s = adopt_graph(t);
     else s = deft_model_build(&t->o.model, &t->model, &t->input, &t->logits);
     t->o.graph = NULL; /* borrowed for the call only */
+    if (!s && t->o.qat) s = make_qat(t);
+    t->o.qat = NULL;
     if (s) goto fail;
     if ((s = build_train_graph(t))) goto fail;
     if ((s = deft_runtime_create(t->train, &(struct deft_runtime_opts){.backend = o->backend,
@@ -296,15 +314,24 @@ double deft_trainer_head_grad_norm(struct deft_trainer *t) {
      * ReLU in SqueezeNet's head) to the layer that owns the classifier weight */
     const struct deft_value *lg = deft_graph_value(t->train, t->logits);
     const struct deft_node *nd = deft_graph_node(t->train, lg->producer);
-    while (nd && !(nd->n_in >= 2 && deft_graph_value(t->train, nd->in[1])->kind == DEFT_VALUE_PARAM)) {
+    int w = -1;
+    while (nd && w < 0) {
+        w = nd->n_in >= 2 && nd->op != DEFT_OP_FAKE_QUANT && nd->op != DEFT_OP_OBSERVE ? nd->in[1] : -1;
+        const struct deft_value *wv = deft_graph_value(t->train, w);
+        if (wv && wv->kind == DEFT_VALUE_NODE) { /* QAT: the weight's fake quantization */
+            const struct deft_node *q = deft_graph_node(t->train, wv->producer);
+            w = q->op == DEFT_OP_FAKE_QUANT ? q->in[0] : -1;
+            wv = deft_graph_value(t->train, w);
+        }
+        if (!wv || wv->kind != DEFT_VALUE_PARAM) w = -1;
         const struct deft_value *x = deft_graph_value(t->train, nd->in[0]);
-        nd = x && x->kind == DEFT_VALUE_NODE ? deft_graph_node(t->train, x->producer) : NULL;
+        if (w < 0) nd = x && x->kind == DEFT_VALUE_NODE ? deft_graph_node(t->train, x->producer) : NULL;
     }
     if (!nd) return -1;
-    const float *gr = deft_runtime_grad(t->rt, nd->in[1]);
+    const float *gr = deft_runtime_grad(t->rt, w);
     if (!gr) return -1;
     double sq = 0;
-    int64_t n = deft_shape_numel(&deft_graph_value(t->train, nd->in[1])->shape);
+    int64_t n = deft_shape_numel(&deft_graph_value(t->train, w)->shape);
     for (int64_t i = 0; i < n; i++) sq += (double)gr[i] * gr[i];
     return sqrt(sq);
 }
