@@ -200,10 +200,12 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_onnx_weights_parse(const void *buf
  * hardswish -> x*HardSigmoid(x) below opset 14, mish -> x*Tanh(Softplus(x))
  * (ONNX's Mish is opset 18), upsample -> Resize.
  * weights: one tensor per PARAM/STATE value by name (a model file's).
- * With act_amax set the graph is explicitly quantized (QDQ): int8 weights
- * with per-output-channel scales, and a QuantizeLinear/DequantizeLinear pair
- * with scale amax/127 on each activation entering a Conv, ConvTranspose or
- * Gemm (each tensor is rounded once, right where it is computed in INT8);
+ * With act_amax set the graph is explicitly quantized (QDQ): a
+ * QuantizeLinear/DequantizeLinear pair with scale amax/127 on each activation
+ * entering a Conv, ConvTranspose or Gemm (each tensor is rounded once, right
+ * where it is computed in INT8) and that layer's weights int8 with
+ * per-output-channel scales; a layer whose input has no range (amax <= 0:
+ * quantization-aware training kept it float) stays float, weights included;
  * with qdq_fusion also on the inputs of Add and pooling, the placement
  * TensorRT needs to fuse residual adds (more rounding: slightly less
  * accurate in runtimes that do not fuse). Atomic. */

@@ -234,14 +234,18 @@ static const char *act_name(struct ox *x, int v) {
 
 static float amax_of(const struct ox *x, int v) { return x->o->act_amax ? x->o->act_amax[v] : 0; }
 
+/* Is activation v quantized (QDQ mode and a range for it)? */
+static bool quantized(const struct ox *x, int v) {
+    const struct deft_value *a = val(x, v);
+    return x->o->act_amax && a->kind != DEFT_VALUE_PARAM && a->kind != DEFT_VALUE_STATE && amax_of(x, v) > 0;
+}
+
 /* Input name of activation v for a quantizable op: in QDQ mode a
  * QuantizeLinear/DequantizeLinear pair (made once per tensor), else the
  * tensor itself. */
 static const char *qin(struct ox *x, int v) {
     const char *n = act_name(x, v);
-    if (!n || !x->o->act_amax || x->node_float || val(x, v)->kind == DEFT_VALUE_PARAM ||
-        val(x, v)->kind == DEFT_VALUE_STATE || !(amax_of(x, v) > 0))
-        return n;
+    if (!n || x->node_float || !quantized(x, v)) return n;
     if (x->dqname[v]) return x->dqname[v];
     const char *sc = init_scalar(x, ostr(x, "%s_scale", n), amax_of(x, v) / 127.0f);
     int8_t z = 0;
@@ -261,14 +265,16 @@ static const char *out_name(struct ox *x, int v) {
     return x->vname[v];
 }
 
-/* A weight initializer; in QDQ mode int8 with one scale per slice along
- * `axis` (0: conv/gemm output channels, 1: transposed-conv output channels)
- * followed by a DequantizeLinear, whose output name is returned. */
+/* A weight initializer; when the layer's input is quantized (`quant`), int8 with
+ * one scale per slice along `axis` (0: conv/gemm output channels, 1:
+ * transposed-conv output channels) followed by a DequantizeLinear, whose
+ * output name is returned. A layer whose input stays float (no range: a layer
+ * quantization-aware training kept float) keeps float weights too. */
 static const char *weight_init(struct ox *x, const char *name, const struct deft_shape *s,
-                               const float *f, int axis) {
+                               const float *f, int axis, bool quant) {
     int64_t d[DEFT_MAX_DIMS];
     int nd = shape_dims(s, d);
-    if (!x->o->act_amax || x->node_float) return init_f32(x, name, nd, d, f);
+    if (!quant || x->node_float) return init_f32(x, name, nd, d, f);
     int64_t n = deft_shape_numel(s), outer = 1, ch = d[axis], inner = 1;
     for (int i = 0; i < axis; i++) outer *= d[i];
     for (int i = axis + 1; i < nd; i++) inner *= d[i];
@@ -345,7 +351,7 @@ static bool emit_conv(struct ox *x, int n) {
     const char *xin = qin(x, nd->in[0]);
     if (!xin) return false;
     int axis = tr ? (nd->attr.conv.groups == 1 ? 1 : 0) : 0;
-    const char *wn = weight_init(x, wv->name, &wv->shape, w, axis);
+    const char *wn = weight_init(x, wv->name, &wv->shape, w, axis, quantized(x, nd->in[0]));
     bool has_b = nd->attr.has_bias && nd->n_in > 2 && nd->in[2] >= 0;
     const char *bn_ = init_f32(x, has_b ? val(x, nd->in[2])->name : ostr(x, "%s.bias", nd->name),
                                1, &k, b);
@@ -555,7 +561,7 @@ static bool emit_linear(struct ox *x, const struct deft_node *nd) {
     const struct deft_value *wv = val(x, nd->in[1]);
     float *w = weight(x, nd->in[1]);
     if (!in || !w) return false;
-    const char *i3[3] = {in, weight_init(x, wv->name, &wv->shape, w, 0), NULL};
+    const char *i3[3] = {in, weight_init(x, wv->name, &wv->shape, w, 0, quantized(x, nd->in[0])), NULL};
     int n_in = 2;
     if (nd->attr.has_bias && nd->n_in > 2 && nd->in[2] >= 0) {
         if (!(i3[2] = act_name(x, nd->in[2]))) return false;
@@ -626,8 +632,7 @@ static bool emit_node(struct ox *x, int n) {
 static bool is_output(const struct ox *x, int v) {
     const struct deft_value *a = val(x, v);
     if (!(a->flags & DEFT_VF_OUTPUT) || a->kind != DEFT_VALUE_NODE || a->producer < 0) return false;
-    enum deft_op op = deft_graph_node(x->g, a->producer)->op;
-    return op < DEFT_OP_LOSS; /* forward ops only: not the loss, not gradients */
+    return deft_op_is_forward(deft_graph_node(x->g, a->producer)->op); /* not the loss, not gradients */
 }
 
 /* Mark the nodes the outputs need; count uses. Returns the number of outputs. */

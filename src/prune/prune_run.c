@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include "deft/io.h"
 #include "deft/prune.h"
+#include "deft/quant.h"
 #include "deft/report.h"
 
 static void print_layers(const struct deft_prune_plan *p, FILE *out) {
@@ -227,6 +228,16 @@ enum deft_status deft_prune_run(const struct deft_prune_run_args *a) {
     struct deft_prune_plan *p = NULL;
     enum deft_status s = deft_model_load(a->model, &m);
     if (s) return s;
+    if (deft_qat_enabled(m->graph)) { /* TAO's order is prune, retrain, QAT: prune the float graph */
+        struct deft_graph *fg = NULL;
+        struct deft_qat_range *r = NULL;
+        if ((s = deft_qat_strip(m->graph, &fg, &r))) goto done;
+        deft_free(r);
+        deft_graph_free(m->graph);
+        m->graph = fg;
+        fprintf(out, "note: %s is quantization-aware; its float graph is pruned and the learned ranges are "
+                "dropped (retrain the pruned model with enable_qat)\n", a->model);
+    }
     fprintf(out, "Exploring graph for retainable indices\n");
     if ((s = deft_prune_analyze(m->graph, m->file, &a->opts, &p))) {
         s = deft_wrap_error(s, "%s", a->model);

@@ -5,6 +5,8 @@
  *                      its metadata so deft's own commands read it back
  *   cal.bin            INT8: TensorRT's calibration cache for implicit
  *                      quantization, one scale per activation of OUT.onnx
+ *                      (a quantization-aware model: its learned ranges, no
+ *                      calibration images; the ONNX files are its float graph)
  *   --qdq_file F       INT8: the same graph explicitly quantized (QDQ)
  *   labels.txt, nvinfer_config.txt   --gen_ds_config: DeepStream nvinfer
  * Calibration runs before anything is written; if a later write fails, the
@@ -20,6 +22,7 @@
 #include "tasks/classification/cls_calib.h"
 #include "tasks/classification/cls_common.h"
 #include "tasks/common/export_files.h"
+#include "tasks/common/qat_export.h"
 
 /* labels.txt (a classifier: one line, labels separated by ';') and
  * nvinfer_config.txt with the keys nvinfer needs (formats.md §3). nvinfer
@@ -125,12 +128,19 @@ enum deft_status deft_cls_export(const struct deft_cls_export_args *a) {
     float *amax = NULL;
     struct deft_onnx_export_info info = {0};
     struct export_files w = {0};
+    struct task_qat qm = {0};
     struct deft_transform tf;
     char dir[4200], cal_path[4200];
     export_dir_of(a->output_file, dir, sizeof dir);
     snprintf(cal_path, sizeof cal_path, "%s", a->cal_cache_file ? a->cal_cache_file : "");
     if (!a->cal_cache_file) snprintf(cal_path, sizeof cal_path, "%scal.bin", dir);
     if ((s = deft_model_load(a->model, &m))) goto done;
+    /* quantization-aware: export the float graph; its learned ranges replace calibration */
+    const bool qat = deft_qat_enabled(m->graph);
+    if (qat) {
+        if ((s = task_qat_load(m, a->model, &qm))) goto done;
+        task_qat_swap_graph(&qm, m);
+    }
     struct deft_graph *g = m->graph;
     bool have_pre = deft_graph_get_meta(g, "preprocess") != NULL;
     if (have_pre && (s = cls_transform_from_meta(g, a->model, &tf))) goto done;
@@ -153,7 +163,9 @@ enum deft_status deft_cls_export(const struct deft_cls_export_args *a) {
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: the model has no image input", a->model);
         goto done;
     }
-    if (int8) {
+    if (int8 && qat) {
+        task_qat_notes(&qm, a->model, a->cal_image_dir || a->spec, a->qdq_file, a->qdq_fusion, out);
+    } else if (int8) {
         if ((s = cal_images(a, &paths, &n_paths))) goto done;
         struct task_calib_opts co = {.batches = batches, .batch_size = bsz, .calibrator = cal,
                                      .percentile = a->percentile, .out = out};
@@ -178,18 +190,23 @@ enum deft_status deft_cls_export(const struct deft_cls_export_args *a) {
     fprintf(out, "wrote %s (%d activation tensors, opset %d%s)\n", a->output_file, info.n,
             a->opset ? a->opset : 13, a->dynamic_batch ? ", dynamic batch" : "");
     if (int8) {
-        if ((s = task_calib_write_cache(cal_path, a->trt_version, cal, &info, amax))) goto done;
+        const float *ranges = qat ? qm.amax : amax;
+        if ((s = task_calib_write_cache(cal_path, a->trt_version, qat ? DEFT_CALIB_ENTROPY : cal, &info, ranges)))
+            goto done;
         export_files_add(&w, cal_path);
-        fprintf(out, "wrote %s: %s calibration over %d x %d images, %d tensors\n", cal_path,
-                deft_calibrator_name(cal), batches, bsz, info.n);
+        if (qat)
+            fprintf(out, "wrote %s: ranges learned by quantization-aware training, %d tensors\n", cal_path, info.n);
+        else
+            fprintf(out, "wrote %s: %s calibration over %d x %d images, %d tensors\n", cal_path,
+                    deft_calibrator_name(cal), batches, bsz, info.n);
         if (a->cal_json_file) {
-            if ((s = task_calib_write_json(a->cal_json_file, &info, amax))) goto done;
+            if ((s = task_calib_write_json(a->cal_json_file, &info, ranges))) goto done;
             export_files_add(&w, a->cal_json_file);
         }
         if (a->qdq_file) {
             struct deft_onnx_export_opts q = eo;
-            q.act_amax = amax;
-            q.qdq_fusion = a->qdq_fusion;
+            q.act_amax = qat ? qm.amax_q : amax; /* QAT: Q/DQ where training quantized */
+            q.qdq_fusion = qat ? qm.fusion : a->qdq_fusion;
             if ((s = deft_onnx_export(a->qdq_file, g, m->file, &q, NULL))) goto done;
             export_files_add(&w, a->qdq_file);
             fprintf(out, "wrote %s (explicit INT8: QuantizeLinear/DequantizeLinear)\n", a->qdq_file);
@@ -211,6 +228,7 @@ done:
     deft_free(amax);
     deft_string_list_free(paths, n_paths);
     deft_string_list_free(classes, nc);
+    task_qat_free(&qm);
     deft_model_free(m);
     return s;
 }

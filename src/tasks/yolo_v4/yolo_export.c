@@ -7,7 +7,8 @@
  *                 --nms trt (TAO's BatchedNMSDynamic_TRT), onnx (standard
  *                 NonMaxSuppression, runs in onnxruntime) or none
  *   cal.bin       --data_type int8: TensorRT's calibration cache for every
- *                 activation of the network (the decode after it stays float)
+ *                 activation of the network (the decode after it stays float);
+ *                 a quantization-aware model's learned ranges (no images)
  *   --qdq_file F  int8: the same model explicitly quantized (QDQ); the head
  *                 convolutions stay float unless --quantize_head
  *   labels.txt, nvinfer_config.txt   --gen_ds_config (DeepStream)
@@ -22,6 +23,7 @@
 #include "deft/graph.h"
 #include "tasks/common/calib.h"
 #include "tasks/common/export_files.h"
+#include "tasks/common/qat_export.h"
 #include "tasks/yolo_v4/yolo_task.h"
 
 struct xopts {
@@ -302,6 +304,7 @@ enum deft_status yolo_export(const struct deft_task_args *a, const char *network
     int n_paths = 0;
     float *amax = NULL, *x = NULL;
     bool *float_nodes = NULL;
+    struct task_qat qm = {0};
     enum deft_status s = parse_flags(a, &o);
     if (s) return s;
     if (!a->model || !a->output_file)
@@ -322,8 +325,19 @@ enum deft_status yolo_export(const struct deft_task_args *a, const char *network
                                 (float)y.cfg.nms_config.clustering_iou_threshold, y.cfg.nms_config.top_k};
     }
     if ((s = yolo_model_read(&ym, a->model, 1)) || (s = check_model(&ym, a->model, network, &y))) goto done;
+    const bool qat = deft_qat_enabled(ym.m->graph);
+    if (qat) { /* quantization-aware: the float graph, and its learned ranges instead of calibration */
+        const char *names[DEFT_YOLO_HEADS + 1];
+        names[0] = deft_graph_value(ym.m->graph, ym.input)->name;
+        for (int i = 0; i < ym.heads.n; i++) names[i + 1] = deft_graph_value(ym.m->graph, ym.out[i])->name;
+        if ((s = task_qat_load(ym.m, a->model, &qm))) goto done;
+        ym.input = deft_graph_find_value(qm.g, names[0]); /* the strip renumbers values */
+        for (int i = 0; i < ym.heads.n; i++) ym.out[i] = deft_graph_find_value(qm.g, names[i + 1]);
+        task_qat_swap_graph(&qm, ym.m);
+        if (o.int8) task_qat_notes(&qm, a->model, o.cal_image_dir != NULL, o.qdq_file != NULL, o.qdq_fusion, out);
+    }
     struct deft_graph *g = ym.m->graph;
-    if (o.int8) { /* calibrate before anything is written */
+    if (o.int8 && !qat) { /* calibrate before anything is written */
         int need = o.batches * o.batch_size;
         if ((s = cal_paths(&o, &y, &paths, &n_paths))) goto done;
         if (n_paths < need) {
@@ -375,12 +389,19 @@ enum deft_status yolo_export(const struct deft_task_args *a, const char *network
     if (o.cal_cache) snprintf(cal_path, sizeof cal_path, "%s", o.cal_cache);
     else snprintf(cal_path, sizeof cal_path, "%scal.bin", dir);
     if (o.int8) {
-        if ((s = task_calib_write_cache(cal_path, o.trt_version, o.calibrator, &info, amax))) goto done;
+        const float *ranges = qat ? qm.amax : amax;
+        if ((s = task_calib_write_cache(cal_path, o.trt_version, qat ? DEFT_CALIB_ENTROPY : o.calibrator, &info,
+                                        ranges)))
+            goto done;
         export_files_add(&w, cal_path);
-        fprintf(out, "wrote %s: %s calibration over %d x %d images, %d tensors (the decode after the head "
-                "stays float)\n", cal_path, deft_calibrator_name(o.calibrator), o.batches, o.batch_size, info.n);
+        if (qat)
+            fprintf(out, "wrote %s: ranges learned by quantization-aware training, %d tensors (the decode after the "
+                    "head stays float)\n", cal_path, info.n);
+        else
+            fprintf(out, "wrote %s: %s calibration over %d x %d images, %d tensors (the decode after the head "
+                    "stays float)\n", cal_path, deft_calibrator_name(o.calibrator), o.batches, o.batch_size, info.n);
         if (o.cal_json) {
-            if ((s = task_calib_write_json(o.cal_json, &info, amax))) goto done;
+            if ((s = task_calib_write_json(o.cal_json, &info, ranges))) goto done;
             export_files_add(&w, o.cal_json);
         }
         if (o.qdq_file) {
@@ -392,8 +413,9 @@ enum deft_status yolo_export(const struct deft_task_args *a, const char *network
             for (int i = 0; !o.quantize_head && i < ym.heads.n; i++)
                 float_nodes[deft_graph_value(g, ym.out[i])->producer] = true;
             struct deft_onnx_export_opts q = eo;
-            q.act_amax = amax;
-            q.qdq_fusion = o.qdq_fusion;
+            /* QAT: Q/DQ where training quantized (a head it kept float has no range: float here too) */
+            q.act_amax = qat ? qm.amax_q : amax;
+            q.qdq_fusion = qat ? qm.fusion : o.qdq_fusion;
             q.float_nodes = float_nodes;
             if ((s = deft_onnx_export(o.qdq_file, g, ym.m->file, &q, NULL))) goto done;
             export_files_add(&w, o.qdq_file);
@@ -420,6 +442,7 @@ done:
     deft_free(fp32_layers);
     deft_free(float_nodes);
     deft_free(amax);
+    task_qat_free(&qm);
     deft_free(x);
     deft_string_list_free(paths, n_paths);
     deft_onnx_export_info_free(&info);
