@@ -225,6 +225,11 @@ struct deft_cls_train_config {
     int threads;                  /* 0: all cores (the CLI's --threads wins) */
     double clip_grad_norm;        /* > 0: clip the global gradient norm */
     int skip_nonfinite_batches;   /* 0: stop at a NaN/Inf loss; N: skip up to N such batches */
+    bool enable_qat;              /* quantization-aware training (TAO's detection field) */
+    double qat_ema_decay;
+    bool qat_freeze_bn, qat_fusion;
+    char **qat_exclude;           /* layer-name patterns kept float */
+    int n_qat_exclude;
 };
 
 struct deft_cls_eval_config {

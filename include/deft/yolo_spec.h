@@ -133,6 +133,11 @@ struct deft_yolo_training_config {
     struct deft_yolo_early_stopping early_stopping;
     struct deft_yolo_visualizer visualizer; /* TAO (ignored) */
     bool model_ema;
+    /* deft: quantization-aware training details (enable_qat) */
+    double qat_ema_decay;
+    bool qat_freeze_bn, qat_fusion;
+    char **qat_exclude;           /* layer-name patterns kept float (default: the head convs) */
+    int n_qat_exclude;
 };
 
 enum deft_yolo_ap_mode { DEFT_YOLO_AP_SAMPLE = 0, DEFT_YOLO_AP_INTEGRATE };

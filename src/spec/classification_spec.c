@@ -265,6 +265,18 @@ static const struct deft_spec_field train_fields[] = {
     F_FLT(T, clip_grad_norm, NULL, 0, 0, GE | EXT, "clip the global gradient norm (0 off)"),
     F_INT(T, skip_nonfinite_batches, NULL, 0, 0, GE | EXT,
           "batches with a NaN/Inf loss to skip (counted, no update) before stopping (0 stop at once)"),
+    F_BOOL(T, enable_qat, NULL, EXT, "quantization-aware training (TAO's field of the detection specs): int8 "
+           "fake quantization where the INT8 export quantizes (weights per output channel, activations per "
+           "tensor with moving-average ranges, straight-through gradients); the learned ranges are saved "
+           "with the model and `export --data_type int8` needs no calibration images"),
+    F_FLT(T, qat_ema_decay, "0.999", 0, 1, GT | DEFT_SPEC_MAX | EXT,
+          "enable_qat: decay of the moving average of each activation's max|x| (TAO's 0.999)"),
+    F_BOOL(T, qat_freeze_bn, "true", EXT, "enable_qat: batch norm uses its running statistics (the ones the "
+           "export folds into the convolutions), so training sees the deployed activations"),
+    F_BOOL(T, qat_fusion, NULL, EXT, "enable_qat: also quantize residual-add and pooling inputs "
+           "(TensorRT's fusion placement, export --qdq_fusion)"),
+    F_LIST(DEFT_SPEC_T_STRING_LIST, T, qat_exclude, n_qat_exclude, NULL, 0, 0, EXT,
+           "enable_qat: layers kept float (layer-name patterns, e.g. [\"fc\"])"),
 };
 #undef T
 static const struct deft_spec_schema train_schema = SCHEMA("TrainConfig", train_fields);

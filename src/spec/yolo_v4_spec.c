@@ -33,6 +33,7 @@
 #define F_OPT(T, m, has, sub, fl, help) {#m, DEFT_SPEC_T_MSG, offsetof(T, m), offsetof(T, has), NULL, 0, 0, fl, help, &sub, NULL, NULL}
 #define F_ONEOF(T, m, has, sub, group, fl, help) {#m, DEFT_SPEC_T_MSG, offsetof(T, m), offsetof(T, has), NULL, 0, 0, fl, help, &sub, NULL, group}
 #define F_LIST(T, m, cnt, sub, fl, help) {#m, DEFT_SPEC_T_MSG_LIST, offsetof(T, m), offsetof(T, cnt), NULL, 0, 0, fl, help, &sub, NULL, NULL}
+#define F_SLIST(T, m, cnt, def, fl, help) {#m, DEFT_SPEC_T_STRING_LIST, offsetof(T, m), offsetof(T, cnt), def, 0, 0, fl, help, NULL, NULL, NULL}
 #define F_ANY(key, help) {key, DEFT_SPEC_T_ANY, 0, NO_OFF, NULL, 0, 0, IGN, help, NULL, NULL, NULL}
 #define SCHEMA(T, name, fields) {name, fields, N_OF(fields), sizeof(T)}
 
@@ -183,7 +184,9 @@ static const struct deft_spec_field train_fields[] = {
     F_MSG(T, optimizer, optim_schema, REQ, "one of adam / sgd / rmsprop"),
     F_MSG(T, cost_scaling, cost_schema, IGN, "mixed-precision loss scaling (TAO)"),
     F_INT(T, checkpoint_interval, "10", 1, 0, GE, "save a checkpoint (and validate) every N epochs"),
-    F_BOOL(T, enable_qat, NULL, IGN, "quantization-aware training"),
+    F_BOOL(T, enable_qat, NULL, 0, "quantization-aware training: int8 fake quantization where the INT8 "
+           "export quantizes (weights per output channel, activations per tensor with moving-average "
+           "ranges, straight-through gradients); the learned ranges are saved with the model"),
     F_STR(T, resume_model_path, NULL, 0, "checkpoint to resume (one of the three model paths)"),
     F_STR(T, pretrain_model_path, NULL, 0, "weights to start from: a deft classification model or .pth/.onnx/.safetensors"),
     F_STR(T, pruned_model_path, NULL, 0, "a pruned model to retrain (its graph and weights)"),
@@ -194,6 +197,14 @@ static const struct deft_spec_field train_fields[] = {
     F_OPT(T, early_stopping, has_early_stopping, es_schema, 0, "stop when the loss stops improving"),
     F_MSG(T, visualizer, vis_schema, IGN, "TAO TensorBoard visualizer"),
     F_BOOL(T, model_ema, NULL, 0, "keep an exponential moving average of the weights for evaluation"),
+    F_FLT(T, qat_ema_decay, "0.999", 0, 1, GT | DEFT_SPEC_MAX | EXT,
+          "enable_qat: decay of the moving average of each activation's max|x| (TAO's 0.999)"),
+    F_BOOL(T, qat_freeze_bn, "true", EXT, "enable_qat: batch norm uses its running statistics (the ones the "
+           "export folds into the convolutions), so training sees the deployed activations"),
+    F_BOOL(T, qat_fusion, NULL, EXT, "enable_qat: also quantize residual-add and pooling inputs "
+           "(TensorRT's fusion placement, export --qdq_fusion)"),
+    F_SLIST(T, qat_exclude, n_qat_exclude, "[\"head_s*\"]", EXT,
+            "enable_qat: layers kept float (name patterns; default: the three head output convolutions)"),
 };
 #undef T
 static const struct deft_spec_schema train_schema = SCHEMA(struct deft_yolo_training_config, "TrainingConfig", train_fields);

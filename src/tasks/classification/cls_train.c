@@ -143,9 +143,11 @@ static enum deft_status make_trainer(struct run *r) {
         to.graph = gm->graph;
         fprintf(r->out, "training the graph of %s (pruned or loaded model)\n", r->graph_from);
     }
+    const struct deft_cls_train_config *tc = &c->train_config;
+    bool qat_bn = tc->enable_qat && tc->qat_freeze_bn;
     to.model = (struct deft_model_opts){.arch = r->arch, .num_classes = r->classes, .batch = r->batch,
                                         .height = c->model_config.input_height, .width = c->model_config.input_width,
-                                        .bn_mode = c->model_config.freeze_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
+                                        .bn_mode = c->model_config.freeze_bn || qat_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
                                         .dropout = (float)c->model_config.dropout, .training = true,
                                         .seed = (uint64_t)c->train_config.random_seed};
     optim_from_config(c, &to.optim);
@@ -178,6 +180,21 @@ static enum deft_status make_trainer(struct run *r) {
     }
     list[nl] = NULL;
     to.freeze_prefixes = nl ? list : NULL;
+    /* QAT: the spec's patterns, NULL-terminated */
+    const char *excl[65];
+    int ne = 0;
+    for (int i = 0; i < tc->n_qat_exclude && ne < 64; i++) excl[ne++] = tc->qat_exclude[i];
+    excl[ne] = NULL;
+    struct deft_qat_opts qo = {.ema_decay = (float)tc->qat_ema_decay, .fusion = tc->qat_fusion, .exclude = excl};
+    if (tc->enable_qat) {
+        to.qat = &qo;
+        fprintf(r->out, "quantization-aware training: int8 weights per output channel, activations per tensor "
+                "(moving-average ranges, decay %g)%s%s\n", tc->qat_ema_decay, qat_bn ? ", batch norm on its "
+                "running statistics" : "", tc->qat_fusion ? ", add/pool inputs too" : "");
+        if (qat_bn && !(tc->pretrained_model_path && tc->pretrained_model_path[0]) && !r->graph_from)
+            deft_log(DEFT_LOG_WARN, "enable_qat without pretrained_model_path: batch norm keeps its initial "
+                     "statistics (qat_freeze_bn); QAT is meant to fine-tune a trained model");
+    }
     enum deft_status s = deft_trainer_create(&to, &r->t);
     deft_model_free(gm);
     if (s) return r->graph_from ? deft_wrap_error(s, "%s", r->graph_from) : s;

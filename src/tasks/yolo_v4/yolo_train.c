@@ -196,9 +196,24 @@ static enum deft_status make_trainer(struct run *r) {
         return s;
     }
     struct deft_trainer_opts to = {0};
+    const struct deft_yolo_training_config *tc = &c->training_config;
+    bool qat_bn = tc->enable_qat && tc->qat_freeze_bn;
+    const char *excl[65];
+    int ne = 0;
+    for (int i = 0; i < tc->n_qat_exclude && ne < 64; i++) excl[ne++] = tc->qat_exclude[i];
+    excl[ne] = NULL;
+    struct deft_qat_opts qo = {.ema_decay = (float)tc->qat_ema_decay, .fusion = tc->qat_fusion, .exclude = excl};
+    if (tc->enable_qat) {
+        to.qat = &qo; /* the shared trainer rewrites the graph, as for classification */
+        fprintf(r->out, "quantization-aware training: int8 weights per output channel, activations per tensor "
+                "(moving-average ranges, decay %g)%s; kept float:", tc->qat_ema_decay,
+                qat_bn ? ", batch norm on its running statistics" : "");
+        for (int i = 0; i < ne; i++) fprintf(r->out, " %s", excl[i]);
+        fprintf(r->out, "%s\n", ne ? "" : " nothing");
+    }
     to.graph = g;
     to.model = (struct deft_model_opts){.batch = r->bs, .height = r->y.net_h, .width = r->y.net_w,
-                                        .bn_mode = c->yolov4_config.freeze_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
+                                        .bn_mode = c->yolov4_config.freeze_bn || qat_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
                                         .training = true, .seed = (uint64_t)c->random_seed};
     optim_from_config(&c->training_config, &to.optim);
     r->epochs = c->training_config.num_epochs;
