@@ -4,6 +4,8 @@
 // (float32, int32 and int64 outputs keep their type).
 //   node ort_run.js MODEL.onnx IN.npy OUT.npy
 //   node ort_run.js MODEL.onnx IN.npy OUTDIR/
+// ORT_OPT=disabled runs the graph as written (no fusion of QuantizeLinear/
+// DequantizeLinear into integer kernels: the QDQ arithmetic in float).
 const fs = require('fs');
 const path = require('path');
 let ort;
@@ -37,7 +39,8 @@ function writeNpy(file, shape, data) {
 
 (async () => {
   const [model, inp, out] = process.argv.slice(2);
-  const s = await ort.InferenceSession.create(model);
+  const opts = process.env.ORT_OPT ? { graphOptimizationLevel: process.env.ORT_OPT } : {};
+  const s = await ort.InferenceSession.create(model, opts);
   const x = readNpy(inp);
   const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) });
   if (out.endsWith('/')) {
