@@ -269,7 +269,7 @@ static const struct deft_spec_field train_fields[] = {
            "fake quantization where the INT8 export quantizes (weights per output channel, activations per "
            "tensor with moving-average ranges, straight-through gradients); the learned ranges are saved "
            "with the model and `export --data_type int8` needs no calibration images"),
-    F_FLT(T, qat_ema_decay, "0.999", 0, 1, GT | DEFT_SPEC_MAX | EXT,
+    F_FLT(T, qat_ema_decay, "0.999", 0, 0.99999, GT | DEFT_SPEC_MAX | EXT,
           "enable_qat: decay of the moving average of each activation's max|x| (TAO's 0.999)"),
     F_BOOL(T, qat_freeze_bn, "true", EXT, "enable_qat: batch norm uses its running statistics (the ones the "
            "export folds into the convolutions), so training sees the deployed activations"),

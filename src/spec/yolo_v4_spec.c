@@ -197,14 +197,14 @@ static const struct deft_spec_field train_fields[] = {
     F_OPT(T, early_stopping, has_early_stopping, es_schema, 0, "stop when the loss stops improving"),
     F_MSG(T, visualizer, vis_schema, IGN, "TAO TensorBoard visualizer"),
     F_BOOL(T, model_ema, NULL, 0, "keep an exponential moving average of the weights for evaluation"),
-    F_FLT(T, qat_ema_decay, "0.999", 0, 1, GT | DEFT_SPEC_MAX | EXT,
+    F_FLT(T, qat_ema_decay, "0.999", 0, 0.99999, GT | DEFT_SPEC_MAX | EXT,
           "enable_qat: decay of the moving average of each activation's max|x| (TAO's 0.999)"),
     F_BOOL(T, qat_freeze_bn, "true", EXT, "enable_qat: batch norm uses its running statistics (the ones the "
            "export folds into the convolutions), so training sees the deployed activations"),
     F_BOOL(T, qat_fusion, NULL, EXT, "enable_qat: also quantize residual-add and pooling inputs "
            "(TensorRT's fusion placement, export --qdq_fusion)"),
     F_SLIST(T, qat_exclude, n_qat_exclude, "[\"head_s*\"]", EXT,
-            "enable_qat: layers kept float (name patterns; default: the three head output convolutions)"),
+            "enable_qat: layers kept float (name patterns; default: the head output convolutions)"),
 };
 #undef T
 static const struct deft_spec_schema train_schema = SCHEMA(struct deft_yolo_training_config, "TrainingConfig", train_fields);
@@ -924,6 +924,12 @@ void deft_yolo_config_summary(const struct deft_yolo_config *c, FILE *f) {
     fputc('\n', f);
     fprintf(f, "  %-13s: batch %d, %d epochs, checkpoint every %d, seed %d, model_ema %s\n", "training",
             t->batch_size_per_gpu, t->num_epochs, t->checkpoint_interval, c->random_seed, t->model_ema ? "on" : "off");
+    if (t->enable_qat) {
+        fprintf(f, "  %-13s: int8 fake quantization, range decay %g%s%s, float:", "QAT", t->qat_ema_decay,
+                t->qat_freeze_bn ? ", BN on running statistics" : "", t->qat_fusion ? ", add/pool inputs too" : "");
+        for (int i = 0; i < t->n_qat_exclude; i++) fprintf(f, " %s", t->qat_exclude[i]);
+        fprintf(f, "%s\n", t->n_qat_exclude ? "" : " nothing");
+    }
     const struct deft_yolo_optimizer_config *op = &t->optimizer;
     if (op->kind == DEFT_YOLO_OPTIM_ADAM)
         fprintf(f, "  %-13s: adam (beta1 %g, beta2 %g, epsilon %g%s)", "optimizer", op->adam.beta1, op->adam.beta2,

@@ -60,6 +60,29 @@ s=$(grep -oE "^mAP \[integrate, IoU>=0.50\]: +[0-9.]+" "$T/score.log" | grep -oE
     [ "$(ls "$T/ann" | wc -l)" -eq 8 ] && [ "$(ls "$T/pred" | wc -l)" -eq 8 ] &&
     ok "evaluate mAP $e == score of inference's KITTI output $s; 8 annotated images, results.json" ||
     { bad "evaluate/inference/score (exit $rc, $e vs $s)"; cat "$T/eval.log" "$T/inf.log" "$T/score.log" 2>/dev/null | tail -12; }
+# quantization-aware fine-tuning through the same trainer: one epoch from the float model;
+# the three head output convolutions stay float (qat_exclude's default), every other
+# convolution's input and weights are fake-quantized, the ranges are in the checkpoint
+$DEFT yolo_v4_tiny train -e "$T/bccd.txt" -r "$T/qat" --threads 2 --set training_config.num_epochs=1 \
+    --set augmentation_config.output_width=160 --set augmentation_config.output_height=128 \
+    --set training_config.enable_qat=true --set training_config.pretrain_model_path="$M" >"$T/qat.log" 2>&1 &&
+    $DEFT yolo_v4_tiny evaluate -e "$T/bccd.txt" -m "$T/qat/weights/latest.safetensors" >"$T/qeval.log" 2>&1 &&
+    grep -q "^mAP" "$T/qeval.log" && /usr/bin/python3 - "$T/qat/weights/latest.safetensors" <<'PY' &&
+import sys, json, struct
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+g = json.loads(h["__metadata__"]["graph"])
+out = {o: nd for nd in g["nodes"] for o in nd["outputs"]}
+convs = [nd for nd in g["nodes"] if nd["op"] == "conv2d"]
+quant = lambda v: v in out and out[v]["op"] == "fake_quant"
+heads = [nd for nd in convs if nd["name"].startswith("head_s")]
+assert len(heads) == 2 and all(not quant(nd["inputs"][0]) and not quant(nd["inputs"][1]) for nd in heads), "heads float"
+assert all(quant(nd["inputs"][0]) and quant(nd["inputs"][1]) for nd in convs if nd not in heads), "the rest quantized"
+ranges = [k for k in h if k.endswith(".amax")]
+assert ranges and all(struct.unpack("<f", b[8 + n + h[k]["data_offsets"][0]:8 + n + h[k]["data_offsets"][1]])[0] > 0 for k in ranges)
+print("  %d convolutions quantized, 2 heads float, %d ranges learned" % (len(convs) - 2, len(ranges)))
+PY
+    ok "YOLOv4-tiny QAT fine-tune: heads float, ranges in the checkpoint, evaluate runs the QAT graph" ||
+    { bad "YOLO QAT"; tail -5 "$T/qat.log"; }
 $DEFT yolo_v4 kmeans -l "$B/labels_kitti" -i "$B/JPEGImages" -x 416 -y 320 -n 9 >"$T/km.log" 2>&1 &&
     grep -q "big_anchor_shape" "$T/km.log" && grep -q "small_anchor_shape" "$T/km.log" &&
     ok "kmeans: $(grep -oE 'mean IoU [0-9.]+' "$T/km.log")" || { bad "kmeans"; cat "$T/km.log"; }
