@@ -83,6 +83,22 @@ print("  %d convolutions quantized, 2 heads float, %d ranges learned" % (len(con
 PY
     ok "YOLOv4-tiny QAT fine-tune: heads float, ranges in the checkpoint, evaluate runs the QAT graph" ||
     { bad "YOLO QAT"; tail -5 "$T/qat.log"; }
+# its INT8 export needs no calibration images: the learned ranges, Q/DQ off the float heads
+mkdir -p "$T/qx"
+$DEFT yolo_v4_tiny export -e "$T/bccd.txt" -m "$T/qat/weights/latest.safetensors" -o "$T/qx/m.onnx" --nms onnx \
+    --data_type int8 --qdq_file "$T/qx/q.onnx" >"$T/qx.log" 2>&1 && grep -q "learned by quantization-aware" "$T/qx.log" &&
+    /usr/bin/python3 - "$T/qx/q.onnx" "$T/qx/cal.bin" <<'PY' &&
+import sys, onnx
+m = onnx.load(sys.argv[1]); onnx.checker.check_model(m, full_check=True)
+convs = {n.name: n for n in m.graph.node if n.op_type == "Conv"}
+deq = {o for n in m.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+heads = [c for k, c in convs.items() if k.startswith("head_s")]
+assert len(heads) == 2 and all(c.input[0] not in deq and c.input[1] not in deq for c in heads), "heads float"
+assert all(c.input[0] in deq and c.input[1] in deq for k, c in convs.items() if not k.startswith("head_s"))
+assert len(open(sys.argv[2]).read().split("\n")) > 40
+PY
+    ok "YOLOv4-tiny QAT export without calibration images: onnx.checker, heads float, cal.bin" ||
+    { bad "YOLO QAT export"; tail -5 "$T/qx.log"; }
 $DEFT yolo_v4 kmeans -l "$B/labels_kitti" -i "$B/JPEGImages" -x 416 -y 320 -n 9 >"$T/km.log" 2>&1 &&
     grep -q "big_anchor_shape" "$T/km.log" && grep -q "small_anchor_shape" "$T/km.log" &&
     ok "kmeans: $(grep -oE 'mean IoU [0-9.]+' "$T/km.log")" || { bad "kmeans"; cat "$T/km.log"; }
