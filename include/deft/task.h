@@ -68,6 +68,10 @@ struct deft_task_args {
 
 /* The value of an action flag (by its long name), the last one given, or NULL. */
 DEFT_API const char *deft_task_arg(const struct deft_task_args *a, const char *long_name);
+/* An integer action flag in [lo, hi] into *out, dflt when it is not given;
+ * DEFT_ERR_INVALID_ARG naming the flag and the range otherwise. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_task_arg_int(const struct deft_task_args *a, const char *long_name,
+                                                           long lo, long hi, int dflt, int *out);
 
 struct deft_task_action {
     const char *name;                  /* TAO's action name: "train", "evaluate", "kmeans" */

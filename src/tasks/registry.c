@@ -1,5 +1,7 @@
 /* registry.c - every network deft knows, by TAO's name. Adding one is one
  * line here (and its struct in src/tasks/<network>/). */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include "deft/task.h"
 
@@ -32,6 +34,21 @@ const char *deft_task_arg(const struct deft_task_args *a, const char *long_name)
     for (int i = a->n_extra - 1; i >= 0; i--)
         if (!strcmp(a->extra_name[i], long_name)) return a->extra_value[i];
     return NULL;
+}
+
+enum deft_status deft_task_arg_int(const struct deft_task_args *a, const char *long_name, long lo, long hi, int dflt,
+                                   int *out) {
+    const char *v = deft_task_arg(a, long_name);
+    *out = dflt;
+    if (!v) return DEFT_OK;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s expects an integer in [%ld, %ld], got '%s'", long_name, lo, hi,
+                              v);
+    *out = (int)x;
+    return DEFT_OK;
 }
 
 void deft_task_print_usage(const struct deft_task *t, FILE *f) {

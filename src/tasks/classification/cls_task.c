@@ -1,6 +1,5 @@
 /* cls_task.c - classification as a task: its actions, flags and help for the
  * CLI's command table, its metric for best-model selection. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,16 +50,7 @@ static enum deft_status to_cls_args(const struct deft_task_args *t, struct deft_
     for (int i = 0; i < t->n_overrides && n < DEFT_TASK_MAX_SETS + 1; i++) sets[n++] = t->overrides[i];
     a->overrides = sets;
     a->n_overrides = n;
-    const char *topk = deft_task_arg(t, "--top_k");
-    if (topk) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(topk, &end, 10);
-        if (errno || end == topk || *end || v < 1 || v > 1000)
-            return deft_set_error(DEFT_ERR_INVALID_ARG, "--top_k expects an integer in [1, 1000], got '%s'", topk);
-        a->top_k = (int)v;
-    }
-    return DEFT_OK;
+    return deft_task_arg_int(t, "--top_k", 1, 1000, a->top_k, &a->top_k);
 }
 
 #define CLS_ACTION(fn)                                                                     \

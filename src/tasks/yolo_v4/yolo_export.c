@@ -37,19 +37,6 @@ struct xopts {
 
 /* ---- flags ------------------------------------------------------------------- */
 
-static enum deft_status int_flag(const struct deft_task_args *a, const char *name, long lo, long hi, int dflt,
-                                 int *out) {
-    const char *v = deft_task_arg(a, name);
-    *out = dflt;
-    if (!v) return DEFT_OK;
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s expects an integer in [%ld, %ld], got '%s'", name, lo, hi, v);
-    *out = (int)x;
-    return DEFT_OK;
-}
 
 static enum deft_status parse_flags(const struct deft_task_args *a, struct xopts *o) {
     memset(o, 0, sizeof *o);
@@ -92,11 +79,11 @@ static enum deft_status parse_flags(const struct deft_task_args *a, struct xopts
         if (errno || end == pct || *end || !(o->percentile > 0 && o->percentile <= 100))
             return deft_set_error(DEFT_ERR_INVALID_ARG, "--percentile is in (0, 100], got '%s'", pct);
     }
-    if ((s = int_flag(a, "--batches", 1, 100000, 10, &o->batches)) ||
-        (s = int_flag(a, "--batch_size", 1, 256, 16, &o->batch_size)) ||
-        (s = int_flag(a, "--opset", 13, 17, 13, &o->opset)) ||
-        (s = int_flag(a, "--trt_version", 1000, 999999, 8601, &o->trt_version)) ||
-        (s = int_flag(a, "--static_batch_size", -1, 4096, -1, &o->static_batch)))
+    if ((s = deft_task_arg_int(a, "--batches", 1, 100000, 10, &o->batches)) ||
+        (s = deft_task_arg_int(a, "--batch_size", 1, 256, 16, &o->batch_size)) ||
+        (s = deft_task_arg_int(a, "--opset", 13, 17, 13, &o->opset)) ||
+        (s = deft_task_arg_int(a, "--trt_version", 1000, 999999, 8601, &o->trt_version)) ||
+        (s = deft_task_arg_int(a, "--static_batch_size", -1, 4096, -1, &o->static_batch)))
         return s;
     if (o->static_batch == 0)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "--static_batch_size is -1 (dynamic batch) or a batch size >= 1");

@@ -1,23 +1,10 @@
 /* yolo_kmeans.c - `deft yolo_v4 kmeans`: TAO's anchor shapes (k-medians on
  * 1 - IoU) from KITTI labels, printed as spec lines ready to paste. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tasks/yolo_v4/yolo_task.h"
 
-static enum deft_status int_arg(const struct deft_task_args *a, const char *name, int lo, int hi, int dflt, int *out) {
-    const char *v = deft_task_arg(a, name);
-    *out = dflt;
-    if (!v) return DEFT_OK;
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s expects an integer in [%d, %d], got '%s'", name, lo, hi, v);
-    *out = (int)x;
-    return DEFT_OK;
-}
 
 /* "a,b,c" -> up to max pieces (in place in buf). */
 static int split_list(char *buf, char **out, int max) {
@@ -40,9 +27,9 @@ enum deft_status yolo_kmeans(const struct deft_task_args *a) {
                               "give the KITTI label and image folders: -l LABELS[,LABELS2] -i IMAGES[,IMAGES2]");
     int w, h, k, steps, min_x, min_y;
     enum deft_status s;
-    if ((s = int_arg(a, "--size_x", 32, 8192, 416, &w)) || (s = int_arg(a, "--size_y", 32, 8192, 416, &h)) ||
-        (s = int_arg(a, "--num_clusters", 1, 64, 9, &k)) || (s = int_arg(a, "--max_steps", 1, 100000000, 10000, &steps)) ||
-        (s = int_arg(a, "--min_x", 0, 8192, 0, &min_x)) || (s = int_arg(a, "--min_y", 0, 8192, 0, &min_y)))
+    if ((s = deft_task_arg_int(a, "--size_x", 32, 8192, 416, &w)) || (s = deft_task_arg_int(a, "--size_y", 32, 8192, 416, &h)) ||
+        (s = deft_task_arg_int(a, "--num_clusters", 1, 64, 9, &k)) || (s = deft_task_arg_int(a, "--max_steps", 1, 100000000, 10000, &steps)) ||
+        (s = deft_task_arg_int(a, "--min_x", 0, 8192, 0, &min_x)) || (s = deft_task_arg_int(a, "--min_y", 0, 8192, 0, &min_y)))
         return s;
     char lb[4096], ib[4096];
     snprintf(lb, sizeof lb, "%s", l);
