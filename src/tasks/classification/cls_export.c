@@ -42,8 +42,8 @@ static enum deft_status write_ds(const char *dir, const char *onnx, const char *
     if (s) return s;
     export_files_add(w, path);
     const struct deft_preprocess *p = &tf->pre;
-    double sd = (p->std[0] + p->std[1] + p->std[2]) / 3.0;
-    bool same_std = fabsf(p->std[0] - p->std[1]) < 1e-6f && fabsf(p->std[1] - p->std[2]) < 1e-6f;
+    struct ds_preprocess d;
+    ds_preprocess_from(p, &d);
     len = (size_t)snprintf(buf, sizeof buf,
         "# DeepStream nvinfer config written by deft %s for %s\n"
         "# preprocessing: y = net-scale-factor * (pixel - offsets[c]), %s input%s\n"
@@ -65,12 +65,9 @@ static enum deft_status write_ds(const char *dir, const char *onnx, const char *
         "classifier-threshold=0.2\n"
         "process-mode=1\n"
         "gie-unique-id=1\n",
-        DEFT_VERSION_STRING, onnx, p->bgr ? "BGR" : "RGB",
-        same_std ? "" : " (per-channel std averaged: nvinfer has one scale factor)",
+        DEFT_VERSION_STRING, onnx, d.color, d.std_note,
         onnx, int8 ? "int8-calib-file=" : "", int8 ? cal : "", int8 ? "\n" : "",
-        1.0 / ((double)p->divisor * (same_std ? p->std[0] : sd)),
-        (double)p->mean[0] * p->divisor, (double)p->mean[1] * p->divisor,
-        (double)p->mean[2] * p->divisor, p->bgr ? 1 : 0, tf->out_h, tf->out_w, int8 ? 1 : 0, nc,
+        d.scale, d.offsets[0], d.offsets[1], d.offsets[2], d.color_format, tf->out_h, tf->out_w, int8 ? 1 : 0, nc,
         out_name);
     snprintf(path, sizeof path, "%snvinfer_config.txt", dir);
     if ((s = deft_file_write_atomic(path, buf, len))) return s;

@@ -1,4 +1,5 @@
 /* export_files.c - the files one export wrote, removed together on failure. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,4 +22,14 @@ void export_dir_of(const char *path, char *out, size_t n) {
 const char *export_base_of(const char *path) {
     const char *sl = strrchr(path, '/');
     return sl ? sl + 1 : path;
+}
+
+void ds_preprocess_from(const struct deft_preprocess *p, struct ds_preprocess *d) {
+    double sd = (p->std[0] + p->std[1] + p->std[2]) / 3.0;
+    bool same_std = fabsf(p->std[0] - p->std[1]) < 1e-6f && fabsf(p->std[1] - p->std[2]) < 1e-6f;
+    d->scale = 1.0 / ((double)p->divisor * (same_std ? p->std[0] : sd));
+    for (int c = 0; c < 3; c++) d->offsets[c] = (double)p->mean[c] * p->divisor;
+    d->color_format = p->bgr ? 1 : 0;
+    d->color = p->bgr ? "BGR" : "RGB";
+    d->std_note = same_std ? "" : " (per-channel std averaged: nvinfer has one scale factor)";
 }

@@ -5,6 +5,7 @@
 #define DEFT_TASKS_EXPORT_FILES_H
 
 #include <stddef.h>
+#include "deft/data.h"
 
 #define EXPORT_FILES_MAX 8
 
@@ -21,5 +22,17 @@ void export_files_remove_all(struct export_files *w);
 void export_dir_of(const char *path, char *out, size_t n);
 /* The file name part of path. */
 const char *export_base_of(const char *path);
+
+/* deft's preprocessing (x / divisor - mean) / std as DeepStream nvinfer's
+ * y = net-scale-factor * (x - offsets[c]): offsets = mean * divisor, scale =
+ * 1 / (divisor * std), std averaged when the channels differ (nvinfer has one
+ * scale factor; std_note says so in the config's comment). */
+struct ds_preprocess {
+    double scale, offsets[3];
+    int color_format;      /* model-color-format: 0 RGB, 1 BGR */
+    const char *color;     /* "RGB" / "BGR" */
+    const char *std_note;  /* "" or the averaging note */
+};
+void ds_preprocess_from(const struct deft_preprocess *p, struct ds_preprocess *d);
 
 #endif

@@ -28,8 +28,8 @@ enum deft_status yolo_write_ds(const char *dir, const char *onnx, const char *ca
     if (s) return s;
     export_files_add(w, path);
     const struct deft_preprocess *p = &ym->pre;
-    double sd = (p->std[0] + p->std[1] + p->std[2]) / 3.0;
-    bool same_std = fabsf(p->std[0] - p->std[1]) < 1e-6f && fabsf(p->std[1] - p->std[2]) < 1e-6f;
+    struct ds_preprocess d;
+    ds_preprocess_from(p, &d);
     size_t bcap = 4096 + (fp32_layers ? strlen(fp32_layers) : 0);
     char *b = deft_malloc(bcap);
     if (!b) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
@@ -66,11 +66,9 @@ enum deft_status yolo_write_ds(const char *dir, const char *onnx, const char *ca
         "pre-cluster-threshold=%g\n"
         "nms-iou-threshold=%g\n"
         "topk=%d\n",
-        DEFT_VERSION_STRING, onnx, p->bgr ? "BGR" : "RGB",
-        same_std ? "" : " (per-channel std averaged: nvinfer has one scale factor)", onnx,
+        DEFT_VERSION_STRING, onnx, d.color, d.std_note, onnx,
         int8 ? "int8-calib-file=" : "", int8 ? cal : "", int8 ? "\n" : "",
-        1.0 / ((double)p->divisor * (same_std ? p->std[0] : sd)), (double)p->mean[0] * p->divisor,
-        (double)p->mean[1] * p->divisor, (double)p->mean[2] * p->divisor, p->bgr ? 1 : 0, ym->net_h, ym->net_w,
+        d.scale, d.offsets[0], d.offsets[1], d.offsets[2], d.color_format, ym->net_h, ym->net_w,
         int8 ? 1 : fp16 ? 2 : 0, ym->n_classes,
         fp32_layers ? "# INT8: the detection head and the decode stay fp32 (TAO does the same)\n" : "",
         fp32_layers ? "layer-device-precision=" : "", fp32_layers ? fp32_layers : "", fp32_layers ? "\n" : "",
