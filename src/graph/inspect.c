@@ -51,9 +51,14 @@ void deft_graph_print(const struct deft_graph *g, FILE *f) {
     }
     struct deft_graph_stats st;
     deft_graph_stats(g, &st);
-    fprintf(f, "total: %d layers, %lld params (%lld trainable), %lld state, %.3f GFLOPs\n",
+    fprintf(f, "total: %d layers, %lld params (%lld trainable), %lld state, %.3f GFLOPs",
             st.nodes, (long long)st.params, (long long)st.trainable_params, (long long)st.state,
             (double)st.flops * 1e-9);
+    /* a saved model keeps its training batch: say what one image costs */
+    int img = deft_graph_find_role(g, "image");
+    long long b = img >= 0 && g->values[img].shape.ndim > 0 ? g->values[img].shape.d[0] : 1;
+    if (b > 1) fprintf(f, " (batch %lld: %.3f GFLOPs per image)", b, (double)st.flops * 1e-9 / (double)b);
+    fputc('\n', f);
 }
 
 void deft_graph_print_dot(const struct deft_graph *g, FILE *f) {
