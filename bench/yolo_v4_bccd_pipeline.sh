@@ -22,7 +22,7 @@
 #     -nf 16 starve the neck: see the README's pruning figures)
 #   QAT_EPOCHS (10), QAT_LR (1e-4)
 #   MODEL=FILE skips step 1 (a trained model); RETRAINED=FILE skips steps 3-4
-#   (then the pruned row shows RETRAINED's graph before QAT)
+#   (PRUNED=FILE then names the pruned model it was retrained from, for its row)
 # A step that fails stops the script and names its log under RESULTS_DIR.
 cd "$(dirname "$0")/.." || exit 1
 DEFT=${DEFT_BIN:-build/deft}
@@ -68,7 +68,7 @@ if [ -z "$RETRAINED" ]; then
         --set training_config.pruned_model_path="$PRUNED" ${RETRAIN_EPOCHS:+--set $EP=$RETRAIN_EPOCHS}
     RETRAINED=$R/retrain/weights/best.safetensors
 else
-    PRUNED=$RETRAINED
+    PRUNED=${PRUNED:-$RETRAINED}
     run evaluate_pruned.log "$DEFT" $NET evaluate -e "$SPEC" -m "$PRUNED" --threads $THREADS
 fi
 run evaluate_retrained.log "$DEFT" $NET evaluate -e "$SPEC" -m "$RETRAINED" --threads $THREADS

@@ -334,7 +334,7 @@ static enum deft_status h5_job_run(void *ctx, struct deft_safetensors **out) {
 enum deft_status deft_keras_h5_read(const char *path, struct deft_safetensors **out) {
     *out = NULL;
     struct stat sb;
-    if (stat(path, &sb) != 0) return deft_set_error(DEFT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (stat(path, &sb) != 0) return deft_set_error(errno == ENOENT ? DEFT_ERR_NOT_FOUND : DEFT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct h5_job j = {path, NULL, 0};
     H5open(); /* once, here: each child starts with the library initialized */
     return deft_io_sandboxed(path, (size_t)sb.st_size, h5_job_run, &j, out);

@@ -483,7 +483,7 @@ enum deft_status deft_pth_read(const char *path, struct deft_safetensors **out) 
 enum deft_status deft_weights_format(const char *path, const char **format) {
     *format = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return deft_set_error(DEFT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!f) return deft_set_error(errno == ENOENT ? DEFT_ERR_NOT_FOUND : DEFT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || S_ISDIR(sb.st_mode)) {
         fclose(f);

@@ -359,7 +359,7 @@ static void test_detection(void) {
     write_file(tmp_path("empty.pt"), "", 0);
     expect_refusal("empty.pt", DEFT_ERR_FORMAT, "unrecognized");
     st = NULL;
-    CHECK(deft_weights_read(tmp_path("does_not_exist.pt"), &st) == DEFT_ERR_IO, "missing file");
+    CHECK(deft_weights_read(tmp_path("does_not_exist.pt"), &st) == DEFT_ERR_NOT_FOUND, "missing file: not found (exit 2)");
 }
 
 static void test_cli(void) {

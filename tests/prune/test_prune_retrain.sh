@@ -105,6 +105,6 @@ for args in "-m $M" "-m $M -o $T/x.safetensors -n foo" "-m $M -o $T/x.safetensor
         { bad "prune $args (rc $rc)"; cat "$T/err"; }
 done
 $DEFT classification prune -m "$T/nope.safetensors" -o "$T/x.safetensors" >/dev/null 2>"$T/err"
-[ $? != 0 ] && grep -q nope.safetensors "$T/err" && [ ! -e "$T/x.safetensors" ] && ok "a missing model: error naming it" ||
+[ $? = 2 ] && grep -q nope.safetensors "$T/err" && [ ! -e "$T/x.safetensors" ] && ok "a missing model: exit 2, error naming it" ||
     bad "missing model"
 finish
