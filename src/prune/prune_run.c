@@ -102,7 +102,6 @@ static enum deft_status sweep(const struct deft_prune_run_args *a, struct deft_p
     int nt = deft_prune_sweep_thresholds(p, tq, N);
     char tmp[4200], path[4200];
     snprintf(tmp, sizeof tmp, "%s/.sweep_candidate.safetensors", dir);
-    fprintf(out, "%-10s %-12s %-12s %s\n", "threshold", "param_ratio", "flops_ratio", a->eval ? a->metric_name : "");
     enum deft_status s = DEFT_OK;
     for (int i = 0; i < nt && !s; i++) {
         struct deft_prune_counts c;
@@ -112,6 +111,8 @@ static enum deft_status sweep(const struct deft_prune_run_args *a, struct deft_p
         pr[i] = (double)c.params_after / (double)c.params_before;
         fr[i] = (double)c.flops_after / (double)c.flops_before;
         if (a->eval && (s = eval_candidate(a, p, m, tmp, &acc[i]))) break;
+        if (i == 0) /* after the first score: a bad spec fails before any table */
+            fprintf(out, "%-10s %-12s %-12s %s\n", "threshold", "param_ratio", "flops_ratio", a->eval ? a->metric_name : "");
         fprintf(out, "%-10.4f %-12.4f %-12.4f", th[i], pr[i], fr[i]);
         if (a->eval) fprintf(out, " %.4f", acc[i]);
         fprintf(out, "\n");

@@ -126,6 +126,10 @@ $DEFT yolo_v4 prune -m "$M" -o "$T/el.safetensors" -el no_such_layer >"$T/el.log
 rc=$?
 [ $rc -eq 2 ] && grep -q "no_such_layer" "$T/el.log" && [ ! -e "$T/el.safetensors" ] &&
     ok "-el with an unknown layer: exit 2, named, nothing written" || { bad "-el unknown (exit $rc)"; cat "$T/el.log"; }
+sed 's/^yolov4_config {/yolov4_config {\n  bogus_field: 3/' "$T/r.txt" >"$T/typo.txt"
+$DEFT yolo_v4 prune -m "$M" --sweep -e "$T/typo.txt" -r "$T/swt" >"$T/swt.log" 2>&1
+[ $? -eq 2 ] && grep -q "bogus_field" "$T/swt.log" && ! grep -q "^threshold" "$T/swt.log" &&
+    ok "--sweep -e with a spec typo: exit 2 naming the field, no table" || { bad "--sweep with a bad spec"; cat "$T/swt.log"; }
 $DEFT yolo_v4 prune -m "$M" >"$T/o.log" 2>&1
 [ $? -eq 2 ] && grep -q "\-o OUT is required" "$T/o.log" && ok "no -o: exit 2" || { bad "no -o"; cat "$T/o.log"; }
 finish
