@@ -83,11 +83,14 @@ enum deft_status deft_tensor_create(enum deft_dtype dt, const struct deft_shape 
     *out = NULL;
     if ((unsigned)dt >= DEFT_DTYPE_COUNT || s->ndim < 0 || s->ndim > DEFT_MAX_DIMS)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "bad tensor dtype or rank");
-    int64_t n = 1;
+    /* n: the element count; span: the product of the nonzero dimensions, which
+     * the strides reach even when a zero dimension makes the tensor empty */
+    int64_t n = 1, span = 1;
     for (int i = 0; i < s->ndim; i++) {
-        if (s->d[i] < 0 || (s->d[i] && n > INT64_MAX / 16 / s->d[i]))
+        if (s->d[i] < 0 || (s->d[i] && span > INT64_MAX / 16 / s->d[i]))
             return deft_set_error(DEFT_ERR_INVALID_ARG, "tensor dimension out of range");
         n *= s->d[i];
+        if (s->d[i]) span *= s->d[i];
     }
     struct deft_tensor *t = deft_calloc(1, sizeof *t);
     if (!t) return deft_set_error(DEFT_ERR_NOMEM, "out of memory allocating a tensor");

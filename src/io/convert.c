@@ -36,12 +36,13 @@ float deft_io_bf16_to_f32(uint16_t h) {
 }
 
 bool deft_io_shape_bytes(const struct deft_shape *s, size_t elem, uint64_t *nbytes) {
-    uint64_t n = elem;
+    uint64_t n = elem, span = elem; /* span: nonzero dimensions only, what strides reach */
     for (int i = 0; i < s->ndim; i++) {
         if (s->d[i] < 0) return false;
         uint64_t d = (uint64_t)s->d[i];
-        if (d && n > (uint64_t)INT64_MAX / d) return false;
+        if (d && span > (uint64_t)INT64_MAX / 16 / d) return false;
         n *= d;
+        if (d) span *= d;
     }
     if (n > (uint64_t)SIZE_MAX / 2) return false;
     *nbytes = n;

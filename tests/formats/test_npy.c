@@ -26,6 +26,17 @@ static void write_raw(const char *path, const void *data, size_t n) {
     fclose(f);
 }
 
+/* deft_tensor_create itself refuses what its strides cannot hold, zero dimensions included */
+static void test_create_zero_dim_huge(void) {
+    struct deft_tensor *t = NULL;
+    struct deft_shape s = {.ndim = 3, .d = {0, 8937033706420538937LL, 4}};
+    CHECK(deft_tensor_create(DEFT_F32, &s, &t) == DEFT_ERR_INVALID_ARG && t == NULL, "zero dim + huge dim refused");
+    struct deft_shape e = {.ndim = 3, .d = {0, 1000, 4}};
+    CHECK_OK(deft_tensor_create(DEFT_F32, &e, &t));
+    if (t) CHECK(deft_tensor_numel(t) == 0 && t->stride[0] == 4000, "an empty tensor keeps its strides");
+    deft_tensor_free(t);
+}
+
 static void test_round_trip_f32(void) {
     long live0 = deft_alloc_live();
     struct deft_tensor *t, *r = NULL;
@@ -304,6 +315,8 @@ static void test_bad_files(void) {
     expect_bad_header("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }\n", 8, "structured", "structured");
     expect_bad_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776, 1099511627776), }\n", 0, "too large", "huge shape");
     expect_bad_header("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }\n", 0, "overflows", "dim overflow");
+    /* a zero dimension makes the element count 0, but the strides still multiply the others */
+    expect_bad_header("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 8937033706420538937, 4), }\n", 0, "too large", "zero dim, huge strides");
     expect_bad_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, 1, 1), }\n", 4, "dimensions", "rank 7");
     expect_bad_header("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }\n", 0, "shape", "negative dim");
     expect_bad_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1000,), }\n", 8, "truncated data", "short data");
@@ -378,6 +391,7 @@ static void test_alloc_failures(void) {
 }
 
 int main(void) {
+    test_create_zero_dim_huge();
     test_round_trip_f32();
     test_dtypes();
     test_shapes();
