@@ -1128,8 +1128,9 @@ enum deft_status deft_cls_config_validate_paths(const struct deft_cls_config *c,
                                    "or use --set %s=...)", where, names[i], paths[i], names[i]);
             else
                 deft_log(DEFT_LOG_ERROR, "%s: %s: '%s' does not exist", where, names[i], paths[i]);
-        } else {
+        } else { /* each one a warning; the status says that something is missing */
             deft_log(DEFT_LOG_WARN, "%s: %s: '%s' does not exist", where, names[i], paths[i]);
+            if (!s) s = deft_set_error(DEFT_ERR_NOT_FOUND, "%s: %s: '%s' does not exist", where, names[i], paths[i]);
         }
     }
     return s;

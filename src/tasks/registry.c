@@ -62,5 +62,12 @@ void deft_task_print_usage(const struct deft_task *t, FILE *f) {
                 "", t->actions[i].help ? t->actions[i].help : "");
     fprintf(f, "\ncommon flags (TAO's): -e SPEC, -r DIR, -m MODEL, -o FILE, -k KEY (ignored), --gpus 1, --gpu_index I,\n"
                "  --use_amp [bf16|fp16], --log_file F, --threads N, --seed N, --set key.path=value, --dry_run,\n"
-               "  --backend cpu|ref|cuda|cuda-emu, --help-spec\n");
+               "  --backend cpu|ref|cuda|cuda-emu, --help-spec\n"
+               "--dry_run prints the resolved spec and exits 0 only when a real run would start (2 otherwise)\n");
+}
+
+/* A dry run's verdict: exit 0 only when a real run would start (a user's CI can rely on it). */
+enum deft_status deft_dry_run_verdict(int stops) {
+    if (!stops) return DEFT_OK;
+    return deft_set_error(DEFT_ERR_INVALID_ARG, "dry run: a real run would stop here (the warnings above say why)");
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "deft/classification.h"
+#include "deft/task.h"
 #include "deft/data.h"
 #include "deft/io.h"
 #include "deft/loop.h"
@@ -355,6 +356,7 @@ static enum deft_status dry_run(struct run *r) {
 enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     struct run r = {.a = a, .out = a->out ? a->out : stdout};
     double best = -1;
+    int stops = 0; /* what would stop a real run, in a dry run */
     enum deft_status s = deft_cls_config_load(a->spec, a->overrides, a->n_overrides, &r.cfg);
     if (s) return s;
     r.cfg_loaded = true;
@@ -365,9 +367,11 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
         deft_log(DEFT_LOG_WARN, "%s (a real run stops here)", deft_last_error());
         r.arch = r.cfg.model_config.arch;
         s = DEFT_OK;
+        stops++;
     }
     if (a->dry_run) {
-        s = dry_run(&r);
+        if (dry_run(&r)) stops++;
+        s = deft_dry_run_verdict(stops);
         goto done;
     }
     const char *dir = a->results_dir && a->results_dir[0] ? a->results_dir : r.cfg.results_dir;

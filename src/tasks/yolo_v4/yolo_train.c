@@ -360,7 +360,7 @@ static enum deft_status dry_run(struct run *r) {
     fprintf(r->out, "network: %s, input %dx%d, %d heads\n", r->y.network, r->y.net_w, r->y.net_h, r->y.heads.n);
     enum deft_status s = deft_yolo_config_validate_paths(&r->y.cfg, false);
     if (s) deft_log(DEFT_LOG_WARN, "%s (a real run stops here)", deft_last_error());
-    return DEFT_OK;
+    return deft_dry_run_verdict(s ? 1 : 0);
 }
 
 static void run_free(struct run *r) {
