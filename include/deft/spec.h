@@ -295,7 +295,8 @@ enum {
 DEFT_API int deft_cls_config_paths(const struct deft_cls_config *cfg, unsigned which,
                                    const char **paths, const char **names, int max);
 /* Check that those paths exist. strict: DEFT_ERR_NOT_FOUND naming the first
- * missing one (all are logged); otherwise a warning per missing path and OK. */
+ * missing one (all are logged as errors); otherwise a warning per missing path
+ * and still DEFT_ERR_NOT_FOUND naming the first (a dry run's verdict). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_cls_config_validate_paths(const struct deft_cls_config *cfg,
                                                                        unsigned which, bool strict);
 

@@ -247,7 +247,8 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_yolo_parse_anchors(const char *tex
 
 /* Check that the directories and files the spec names for `train` exist
  * (data sources, split lists, the model to start from). strict: the first
- * missing one is DEFT_ERR_NOT_FOUND naming its field; otherwise warnings. */
+ * missing one is DEFT_ERR_NOT_FOUND naming its field; otherwise warnings and
+ * still DEFT_ERR_NOT_FOUND (a dry run's verdict). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_yolo_config_validate_paths(const struct deft_yolo_config *cfg,
                                                                         bool strict);
 

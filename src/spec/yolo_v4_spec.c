@@ -1053,6 +1053,8 @@ enum deft_status deft_yolo_config_validate_paths(const struct deft_yolo_config *
                                         "or use --set)", at, name, p[k].path);
                 else
                     deft_log(strict ? DEFT_LOG_ERROR : DEFT_LOG_WARN, "%s: %s: '%s' does not exist", at, name, p[k].path);
+                if (!strict && !st) /* lenient: warnings, and the status still says a run would stop */
+                    st = deft_set_error(DEFT_ERR_NOT_FOUND, "%s: %s: '%s' does not exist", at, name, p[k].path);
             }
         }
     }

@@ -244,7 +244,7 @@ static void test_tao_specs(const char *shared) {
             expect_err("missing dirs", s == DEFT_ERR_NOT_FOUND ? DEFT_ERR_INVALID_ARG : s, "label_directory_path",
                        "/data/train/labels");
             CHECK(s == DEFT_ERR_NOT_FOUND, "missing folders: NOT_FOUND");
-            CHECK(deft_yolo_config_validate_paths(&c, false) == DEFT_OK, "lenient: warnings only");
+            CHECK(deft_yolo_config_validate_paths(&c, false) == DEFT_ERR_NOT_FOUND, "lenient: warnings, still NOT_FOUND");
             deft_yolo_config_free(&c);
         }
     }
