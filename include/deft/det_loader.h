@@ -92,7 +92,9 @@ struct deft_det_transform {
     bool train;          /* false: letterbox only, boxes kept (difficult flagged) */
     struct deft_det_augment aug;
     struct deft_preprocess pre; /* default DEFT_PREPROCESS_CAFFE: RGB->BGR, minus (103.939,116.779,123.68) */
-    bool dct_scaling;    /* decode JPEGs at the smallest DCT scale that keeps the needed resolution */
+    bool dct_scaling;    /* training: decode JPEGs at the smallest DCT scale that keeps the needed
+                          * resolution; evaluation (train false) always decodes at full size, as a
+                          * deployment does, so its mAP is the deployed one */
     struct deft_decode_opts decode; /* limits */
     uint8_t mask_pad;    /* mask value of padded pixels (default 255 = ignore) */
 };

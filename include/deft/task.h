@@ -122,8 +122,8 @@ DEFT_API const struct deft_task *const *deft_task_list(void);
 /* The action of this name, or NULL. */
 DEFT_API const struct deft_task_action *deft_task_action(const struct deft_task *t, const char *name);
 /* `--dry_run`'s status: DEFT_OK when nothing would stop a real run, otherwise an
- * invalid-input error (exit 2) pointing at the warnings it printed (stops: how many). */
-DEFT_API enum deft_status deft_dry_run_verdict(int stops);
+ * invalid-input error (exit 2) pointing at the warnings it printed. */
+DEFT_API enum deft_status deft_dry_run_verdict(bool would_stop);
 /* Print `deft <task> --help`. */
 DEFT_API void deft_task_print_usage(const struct deft_task *t, FILE *f);
 

@@ -109,7 +109,7 @@ static enum deft_status transform_item(struct deft_det_loader *l, struct raw *ra
     for (; j < n_in && st == DEFT_OK; j++) {
         struct deft_decode_opts o = t->decode;
         o.min_w = o.min_h = 0;
-        if (t->dct_scaling && raw[j].fmt == DEFT_IMAGE_JPEG && places[j].sw > 0 && places[j].sh > 0) {
+        if (t->dct_scaling && t->train && raw[j].fmt == DEFT_IMAGE_JPEG && places[j].sw > 0 && places[j].sh > 0) {
             o.min_w = (int)ceil(W[j] * (double)places[j].dw / places[j].sw);
             o.min_h = (int)ceil(H[j] * (double)places[j].dh / places[j].sh);
         }

@@ -67,7 +67,7 @@ void deft_task_print_usage(const struct deft_task *t, FILE *f) {
 }
 
 /* A dry run's verdict: exit 0 only when a real run would start (a user's CI can rely on it). */
-enum deft_status deft_dry_run_verdict(int stops) {
-    if (!stops) return DEFT_OK;
+enum deft_status deft_dry_run_verdict(bool would_stop) {
+    if (!would_stop) return DEFT_OK;
     return deft_set_error(DEFT_ERR_INVALID_ARG, "dry run: a real run would stop here (the warnings above say why)");
 }

@@ -8,13 +8,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "deft/classification.h"
-#include "deft/task.h"
 #include "deft/data.h"
 #include "deft/io.h"
 #include "deft/loop.h"
 #include "deft/report.h"
 #include "deft/spec.h"
 #include "deft/trainer.h"
+#include "deft/task.h"
 #include "tasks/classification/cls_common.h"
 #include "tasks/classification/cls_metrics.h"
 
@@ -356,7 +356,7 @@ static enum deft_status dry_run(struct run *r) {
 enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     struct run r = {.a = a, .out = a->out ? a->out : stdout};
     double best = -1;
-    int stops = 0; /* what would stop a real run, in a dry run */
+    bool would_stop = false; /* in a dry run: the arch or a path stops a real run */
     enum deft_status s = deft_cls_config_load(a->spec, a->overrides, a->n_overrides, &r.cfg);
     if (s) return s;
     r.cfg_loaded = true;
@@ -367,11 +367,11 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
         deft_log(DEFT_LOG_WARN, "%s (a real run stops here)", deft_last_error());
         r.arch = r.cfg.model_config.arch;
         s = DEFT_OK;
-        stops++;
+        would_stop = true;
     }
     if (a->dry_run) {
-        if (dry_run(&r)) stops++;
-        s = deft_dry_run_verdict(stops);
+        if (dry_run(&r)) would_stop = true;
+        s = deft_dry_run_verdict(would_stop);
         goto done;
     }
     const char *dir = a->results_dir && a->results_dir[0] ? a->results_dir : r.cfg.results_dir;

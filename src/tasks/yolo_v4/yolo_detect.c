@@ -152,7 +152,6 @@ void yolo_eval_loader_opts(const struct yolo_model *ym, int threads, struct deft
     lo->transform.net_w = ym->net_w;
     lo->transform.net_h = ym->net_h;
     lo->transform.train = false;
-    lo->transform.dct_scaling = false; /* full-size decode: evaluate and inference see what a deployment sees */
     lo->transform.pre = ym->pre;
 }
 

@@ -170,8 +170,6 @@ void yolo_transform(const struct yolo_setup *y, bool train, struct deft_det_tran
     t->net_w = y->net_w;
     t->net_h = y->net_h;
     t->train = train;
-    /* validation decodes JPEGs at full size, as a deployment does: its mAP is the deployed one */
-    t->dct_scaling = train;
     t->pre = y->pre;
     t->aug.hue = (float)ac->hue;
     t->aug.saturation = (float)ac->saturation;

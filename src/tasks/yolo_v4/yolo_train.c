@@ -361,7 +361,7 @@ static enum deft_status dry_run(struct run *r) {
     enum deft_status s = deft_yolo_config_validate_paths(&r->y.cfg, false);
     /* missing paths were each warned about; a TFRecords-only source was not */
     if (s && s != DEFT_ERR_NOT_FOUND) deft_log(DEFT_LOG_WARN, "%s (a real run stops here)", deft_last_error());
-    return deft_dry_run_verdict(s ? 1 : 0);
+    return deft_dry_run_verdict(s != DEFT_OK);
 }
 
 static void run_free(struct run *r) {
