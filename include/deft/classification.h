@@ -34,6 +34,10 @@ struct deft_cls_args {
     bool dry_run;                      /* parse, print, list paths; touch nothing */
     bool resume;                       /* continue from <results_dir>/weights/latest.safetensors */
     const char *resume_from;           /* or from this checkpoint */
+    bool overwrite;                    /* train into a folder holding a run, clearing it first */
+    const char *log_file;              /* --log_file: a copy of deft.log */
+    int argc;                          /* the command line after "deft" (command.txt) */
+    char *const *argv;
     int threads;                       /* 0: spec / all cores */
     const char *backend;               /* "cpu" (default), "ref", "cuda", "cuda-emu" */
     int gpu_index;                     /* --gpu_index */

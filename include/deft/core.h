@@ -87,6 +87,10 @@ enum deft_log_level { DEFT_LOG_DEBUG = 0, DEFT_LOG_INFO, DEFT_LOG_WARN, DEFT_LOG
 typedef void (*deft_log_fn)(enum deft_log_level level, const char *msg, void *user);
 /* Install a log sink (NULL restores the default: stderr, level >= INFO). */
 DEFT_API void deft_log_set(deft_log_fn fn, void *user);
+/* The sink installed now (NULL: the default), to chain to it and restore it. */
+DEFT_API void deft_log_get(deft_log_fn *fn, void **user);
+/* Print msg as the default sink does ("warning: ..." on stderr). */
+DEFT_API void deft_log_default(enum deft_log_level level, const char *msg);
 DEFT_API void deft_log_set_level(enum deft_log_level level);
 DEFT_API void deft_log(enum deft_log_level level, const char *fmt, ...) DEFT_PRINTF(2, 3);
 

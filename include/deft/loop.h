@@ -3,6 +3,11 @@
  * (skip_nonfinite_batches), Ctrl-C (checkpoint and stop), the progress line,
  * status.json, metrics.csv, TensorBoard scalars, loss and metric plots,
  * validation every N epochs and best-model selection on the task's metric.
+ * A resumed run continues the interrupted one: latest.safetensors carries the
+ * best score, every finished epoch's figures and the elapsed time, so
+ * best.safetensors, metrics.csv, status.json and the plots come out as an
+ * uninterrupted run's (time column aside). status.json ends with a
+ * {"status": "finished"|"interrupted"|"failed", ...} line.
  *
  * The task owns its data and its trainer step; the loop calls it through hooks:
  *
@@ -76,10 +81,54 @@ struct deft_loop {
     void (*end_epoch)(void *ctx);
     /* validation: set val_metrics[].value and *score (the metric's value) */
     enum deft_status (*validate)(void *ctx, int epoch, double *score);
-    /* results */
-    double best;                        /* best validation score this run; NAN: none */
+    /* optional: the running sums behind train_metrics (counts, not ratios),
+     * saved with a checkpoint taken mid-epoch and given back after the
+     * resumed epoch's start_epoch, so its figures match an uninterrupted run */
+    int (*partial_save)(void *ctx, double *v, int cap);
+    void (*partial_restore)(void *ctx, const double *v, int n);
+    /* results, kept across --resume (the checkpoint carries them) */
+    double best;                        /* best validation score; NAN: none */
     bool have_best;
+    int best_epoch;                     /* 1-based; 0: none */
 };
+
+/* The results folder of a training run. */
+struct deft_run_dir_opts {
+    const char *network;      /* runs/<network>/trainN when requested is empty */
+    const char *requested;    /* -r, else the spec's results_dir; NULL or "": automatic */
+    bool resume;              /* --resume: the folder's latest checkpoint must exist */
+    const char *resume_from;  /* --resume_from (or the spec's resume path): may write into a run's folder */
+    bool overwrite;           /* --overwrite: clear a previous run's files first */
+    FILE *out;                /* says what --overwrite removed; NULL: quiet */
+};
+/* Resolve the folder into dir: -r / results_dir, else runs/<network>/train,
+ * train2, ... (the first free one; with --resume the last one). A folder
+ * holding a run (weights, status.json, metrics.csv) is refused unless the run
+ * continues or --overwrite is given (DEFT_ERR_INVALID_ARG naming the files);
+ * --resume with no latest checkpoint: DEFT_ERR_NOT_FOUND. Creates weights/
+ * and plots/ and removes temporaries left by a killed writer. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_run_dir_open(const struct deft_run_dir_opts *o, char *dir, size_t cap);
+/* Record the run in its folder: command.txt gains the command line (one
+ * line per invocation, shell-quoted, so a resume adds one), spec.yaml is the
+ * resolved spec (after --set; it loads back to the same configuration). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_run_dir_record(const char *dir, int argc, char *const *argv,
+                                                            const char *spec_yaml);
+/* deft.log: open <dir>/deft.log (and log_file, --log_file, when set) for
+ * appending; deft_run_log_stream gives a stream that prints to out and to
+ * the logs (progress-bar updates only to out), and warnings logged until
+ * deft_run_log_close go to the logs too. One at a time per process. */
+struct deft_run_log;
+DEFT_API DEFT_NODISCARD enum deft_status deft_run_log_open(const char *dir, const char *log_file, FILE *out,
+                                                          struct deft_run_log **lg);
+DEFT_API FILE *deft_run_log_stream(struct deft_run_log *lg);
+/* Whether f is the open run log's stream over a terminal (the progress bar asks). */
+DEFT_API bool deft_run_log_is_tty(FILE *f);
+/* Close; a run that failed (s not OK, not cancelled) gets its error as the
+ * log's last line (the terminal gets it from the caller). */
+DEFT_API void deft_run_log_close(struct deft_run_log *lg, enum deft_status s);
+/* After a run that stopped early: remove weights/, plots/ and the folder if
+ * they are empty (a failed start leaves nothing behind). */
+DEFT_API void deft_run_dir_close(const char *dir);
 
 /* Run from optimizer step start_step (0, or a resumed checkpoint's) to the
  * last epoch. Returns DEFT_ERR_CANCELLED after a Ctrl-C checkpoint. */

@@ -110,6 +110,8 @@ struct deft_epoch_record {
     double time;        /* seconds since the run started */
     const struct deft_metric *extra; int n_extra;  /* more top-level keys ("train_top1") */
     const struct deft_metric *val; int n_val;      /* validation metrics ("top1", "mAP") */
+    int max_epoch;      /* > 0: status.json adds max_epoch, time_per_epoch and eta (seconds) */
+    double time_per_epoch, eta;
 };
 
 /* Append one line to <path>:
@@ -117,6 +119,18 @@ struct deft_epoch_record {
  * ("val" is omitted when n_val == 0). Names are JSON-escaped. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_status_json_append(const char *path,
                                                                 const struct deft_epoch_record *r);
+/* The run's last line in <path>: {"status":"finished"|"interrupted"|"failed",
+ * "epoch":E,"max_epoch":N,"time":T[,"best":{"<metric>":v,"epoch":k}][,"message":"..."]}
+ * (best when best_epoch > 0), so a monitor tells a finished run from a dead one. */
+struct deft_run_end {
+    const char *status, *message;   /* message: NULL or the error */
+    int epoch, max_epoch;
+    double time;
+    const char *metric;             /* name of the best-model figure */
+    double best;
+    int best_epoch;
+};
+DEFT_API DEFT_NODISCARD enum deft_status deft_status_json_end(const char *path, const struct deft_run_end *r);
 /* Append one row to <path>: columns epoch,step,loss,lr,time,<extra names>,
  * val_<val names>. The header is written only when the file is new or empty;
  * appending to a file whose header differs (other metric names) fails with

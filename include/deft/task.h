@@ -50,7 +50,7 @@ struct deft_task_args {
     const char *output_file;           /* -o, --output_file */
     const char *resume_from;           /* --resume_from CKPT */
     const char *backend;               /* --backend (default "cpu") */
-    const char *log_file;              /* --log_file (accepted for TAO) */
+    const char *log_file;              /* --log_file: train copies DIR/deft.log there */
     const char *const *overrides;      /* --set key.path=value, repeatable */
     int n_overrides;
     int threads;                       /* --threads, 0: spec / all cores */
@@ -59,6 +59,9 @@ struct deft_task_args {
     long long seed;                    /* --seed, when seed_set */
     bool seed_set;
     bool dry_run, resume, fatal_corrupt;
+    bool overwrite;                    /* --overwrite: train into a folder holding a run, clearing it */
+    int argc;                          /* the command line after "deft" (for command.txt) */
+    char *const *argv;
     volatile sig_atomic_t *stop;       /* set by SIGINT: checkpoint and stop */
     FILE *out;                         /* progress and tables */
     /* the action's own flags, by long name, in command-line order */

@@ -132,6 +132,12 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_load_pretrained(struct def
                                                                      FILE *out);
 /* Atomic checkpoint: model graph + weights + optimizer state + step. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_save(struct deft_trainer *t, const char *path);
+/* The same with the training loop's state (JSON: best score, history, ...)
+ * stored as the "run_state" metadata entry; NULL stores none. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_save_run(struct deft_trainer *t, const char *path,
+                                                              const char *run_state);
+/* The "run_state" of the checkpoint last resumed from; NULL when it had none. */
+DEFT_API const char *deft_trainer_resumed_run_state(const struct deft_trainer *t);
 /* Restore a checkpoint written by deft_trainer_save for the same model. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_resume(struct deft_trainer *t, const char *path);
 

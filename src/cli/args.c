@@ -158,6 +158,7 @@ static int common_flag(int argc, char **argv, int *i, struct deft_task_args *a, 
     if (arg_amp(argc, argv, i, &a->amp, &err)) return err ? -1 : 1;
     if (!strcmp(argv[*i], "--dry_run")) a->dry_run = true;
     else if (!strcmp(argv[*i], "--resume")) a->resume = true;
+    else if (!strcmp(argv[*i], "--overwrite")) a->overwrite = true;
     else if (!strcmp(argv[*i], "--fatal_corrupt")) a->fatal_corrupt = true;
     else return 0;
     return 1;

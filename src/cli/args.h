@@ -22,7 +22,7 @@ struct deft_task_action;
 struct deft_task_args;
 /* The one parser of TAO's flags (-e -r -m -i -o -k --gpus --gpu_index
  * --use_amp --log_file --threads --seed --set --dry_run --resume
- * --resume_from --backend --fatal_corrupt) and the action's own flags, from
+ * --resume_from --overwrite --backend --fatal_corrupt) and the action's own flags, from
  * argv[first]. sets holds DEFT_TASK_MAX_SETS --set values. Returns -1 when
  * the action should run, else the exit status (0 after --help, 2 on an error,
  * printed). */

@@ -79,6 +79,8 @@ int cli_run_task(const struct deft_task *t, int argc, char **argv) {
     int rc = cli_parse_task_args(t, act, argc, argv, 2, &a, sets);
     if (rc >= 0) return rc;
     a.out = stdout;
+    a.argc = argc;
+    a.argv = argv;
     if (act->traps_sigint) {
         a.stop = &stop_requested;
         signal(SIGINT, on_sigint);

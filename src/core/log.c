@@ -14,7 +14,16 @@ static void *log_user;
 static enum deft_log_level log_level = DEFT_LOG_INFO;
 
 void deft_log_set(deft_log_fn fn, void *user) { log_fn = fn; log_user = user; }
+void deft_log_get(deft_log_fn *fn, void **user) {
+    *fn = log_fn;
+    *user = log_user;
+}
 void deft_log_set_level(enum deft_log_level level) { log_level = level; }
+
+void deft_log_default(enum deft_log_level level, const char *msg) {
+    static const char *const tag[] = {"debug: ", "", "warning: ", "error: "};
+    fprintf(stderr, "%s%s\n", tag[level & 3], msg);
+}
 
 void deft_log(enum deft_log_level level, const char *fmt, ...) {
     static int env_checked;
@@ -33,8 +42,7 @@ void deft_log(enum deft_log_level level, const char *fmt, ...) {
         log_fn(level, msg, log_user);
         return;
     }
-    static const char *const tag[] = {"debug: ", "", "warning: ", "error: "};
-    fprintf(stderr, "%s%s\n", tag[level], msg);
+    deft_log_default(level, msg);
 }
 
 double deft_time_now(void) {

@@ -207,7 +207,7 @@ enum deft_status deft_yolo_v4_build(const struct deft_yolo_v4_opts *o, struct de
         return deft_set_error(DEFT_ERR_UNSUPPORTED,
                               "yolo_v4: backbone %s not supported (resnet 10/18/34/50, darknet "
                               "19/53, cspdarknet 53, cspdarknet_tiny, mobilenet_v2)", name);
-    int anchors[3], c, h, w, n;
+    int anchors[3], c = 0, h = 0, w = 0, n = 0;
     if ((s = check_opts(o, a, anchors, &c, &h, &w, &n))) return s;
 
     struct deft_model_ctx *m = deft_calloc(1, sizeof *m);

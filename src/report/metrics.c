@@ -62,12 +62,43 @@ enum deft_status deft_status_json_append(const char *path, const struct deft_epo
     }
     rp_sb_str(&b, ",\"time\":");
     json_num(&b, r->time);
+    if (r->max_epoch > 0) {
+        rp_sb_printf(&b, ",\"max_epoch\":%d,\"time_per_epoch\":", r->max_epoch);
+        json_num(&b, r->time_per_epoch);
+        rp_sb_str(&b, ",\"eta\":");
+        json_num(&b, r->eta);
+    }
     rp_sb_str(&b, "}\n");
     if (b.failed) {
         rp_sb_free(&b);
         return deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", path);
     }
     s = rp_append_line(path, NULL, b.p, b.n);
+    rp_sb_free(&b);
+    return s;
+}
+
+enum deft_status deft_status_json_end(const char *path, const struct deft_run_end *r) {
+    if (!path || !r || !r->status) return deft_set_error(DEFT_ERR_INVALID_ARG, "deft_status_json_end: NULL argument");
+    struct rp_sbuf b = {0};
+    rp_sb_str(&b, "{\"status\":");
+    rp_sb_json_str(&b, r->status);
+    rp_sb_printf(&b, ",\"epoch\":%d,\"max_epoch\":%d,\"time\":", r->epoch, r->max_epoch);
+    json_num(&b, r->time);
+    if (r->best_epoch > 0 && r->metric) {
+        rp_sb_str(&b, ",\"best\":{");
+        rp_sb_json_str(&b, r->metric);
+        rp_sb_put(&b, ":", 1);
+        json_num(&b, r->best);
+        rp_sb_printf(&b, ",\"epoch\":%d}", r->best_epoch);
+    }
+    if (r->message) {
+        rp_sb_str(&b, ",\"message\":");
+        rp_sb_json_str(&b, r->message);
+    }
+    rp_sb_str(&b, "}\n");
+    enum deft_status s = b.failed ? deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", path)
+                                  : rp_append_line(path, NULL, b.p, b.n);
     rp_sb_free(&b);
     return s;
 }

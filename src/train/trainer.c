@@ -30,6 +30,7 @@ struct deft_trainer {
     struct deft_shape *out_shapes;
     float **out_buf, **grad_buf;
     double terms[DEFT_MAX_LOSS_TERMS];
+    char *resumed_run_state;    /* the "run_state" of the checkpoint resumed from (NULL: none) */
 };
 
 static void freeze(struct deft_trainer *t, struct deft_graph *g) {
@@ -209,6 +210,7 @@ void deft_trainer_free(struct deft_trainer *t) {
     deft_free(t->out_shapes);
     deft_free(t->outs);
     deft_free(t->seeds);
+    deft_free(t->resumed_run_state);
     deft_free(t);
 }
 
@@ -481,6 +483,10 @@ static enum deft_status collect_tensors(struct deft_trainer *t, struct deft_name
 }
 
 enum deft_status deft_trainer_save(struct deft_trainer *t, const char *path) {
+    return deft_trainer_save_run(t, path, NULL);
+}
+
+enum deft_status deft_trainer_save_run(struct deft_trainer *t, const char *path, const char *run_state) {
     struct deft_named_tensor *tensors = NULL, extra[2];
     struct deft_tensor *store = NULL, ex[2];
     int n = 0, n_extra = deft_optim_state_count(t->opt);
@@ -500,14 +506,17 @@ enum deft_status deft_trainer_save(struct deft_trainer *t, const char *path) {
     snprintf(state, sizeof state, "{\"step\": %lld, \"optimizer\": \"%s\", \"seed\": %llu}",
              (long long)deft_optim_steps(t->opt), deft_optim_name(t->o.optim.kind),
              (unsigned long long)t->o.seed);
-    struct deft_kv kv[1] = {{"train_state", state}};
+    struct deft_kv kv[2] = {{"train_state", state}, {"run_state", run_state}};
     s = deft_model_save(path, t->model, &(struct deft_model_save_opts){
-        .tensors = tensors, .n_tensors = n, .extra = extra, .n_extra = n_extra, .meta = kv, .n_meta = 1});
+        .tensors = tensors, .n_tensors = n, .extra = extra, .n_extra = n_extra, .meta = kv,
+        .n_meta = run_state ? 2 : 1});
 done:
     deft_free(tensors);
     deft_free(store);
     return s;
 }
+
+const char *deft_trainer_resumed_run_state(const struct deft_trainer *t) { return t->resumed_run_state; }
 
 static int64_t parse_step(const char *json) {
     const char *p = json ? strstr(json, "\"step\"") : NULL;
@@ -544,6 +553,10 @@ enum deft_status deft_trainer_resume(struct deft_trainer *t, const char *path) {
     }
     deft_optim_set_steps(t->opt, step);
     t->micro = 0;
+    const char *rs = deft_safetensors_meta(m->file, "run_state");
+    deft_free(t->resumed_run_state);
+    t->resumed_run_state = NULL;
+    if (rs && !(t->resumed_run_state = deft_strdup(rs))) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
 done:
     deft_model_free(m);
     return s;

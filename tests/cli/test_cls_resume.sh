@@ -78,6 +78,8 @@ wait $pid
 rc=$?
 [ $rc -eq 130 ] && ok "SIGINT exit status 130" || bad "SIGINT exit status $rc"
 grep -q "checkpoint written" "$T/int.log" && ok "SIGINT wrote a checkpoint" || bad "no checkpoint message: $(tail -2 "$T/int.log")"
+tail -1 "$T/int/status.json" | grep -q '^{"status":"interrupted","epoch":2,"max_epoch":12,' &&
+    ok "SIGINT leaves an 'interrupted' status line" || bad "status after SIGINT: $(tail -1 "$T/int/status.json")"
 run -r "$T/int" --resume >>"$T/int.log" 2>&1 && ok "resume after SIGINT" || bad "resume after SIGINT: $(tail -3 "$T/int.log")"
 [ -n "$ref" ] && [ "$(weights "$T/int/weights/latest.safetensors")" = "$ref" ] && ok "SIGINT+resume weights identical" || bad "SIGINT+resume weights differ"
 
@@ -91,6 +93,28 @@ wait $pid 2>/dev/null
 [ $? -eq 137 ] && ok "kill -9 landed during training" || bad "kill -9 did not interrupt training"
 run -r "$T/kill" --resume >>"$T/kill.log" 2>&1 && ok "resume after kill -9" || bad "resume after kill -9: $(tail -3 "$T/kill.log")"
 [ -n "$ref" ] && [ "$(weights "$T/kill/weights/latest.safetensors")" = "$ref" ] && ok "kill -9+resume weights identical" || bad "kill -9+resume weights differ"
+
+# the resumed runs continue the interrupted one: the same best model (byte
+# for byte), every epoch in metrics.csv and status.json with the same figures
+# (the time column aside), and a final status line
+sha() { sha256sum "$1" 2>/dev/null | cut -c1-64; }
+fig() { cut -d, -f1-4,6- "$1"; }
+for d in int kill; do
+    [ -s "$T/full/weights/best.safetensors" ] && [ "$(sha "$T/$d/weights/best.safetensors")" = "$(sha "$T/full/weights/best.safetensors")" ] &&
+        ok "$d: best.safetensors byte-identical to the uninterrupted run's" ||
+        bad "$d: best.safetensors differs ($(tail -1 "$T/$d/status.json"))"
+    [ "$(wc -l <"$T/$d/metrics.csv")" -eq 13 ] && [ "$(fig "$T/$d/metrics.csv")" = "$(fig "$T/full/metrics.csv")" ] &&
+        ok "$d: metrics.csv has every epoch with the uninterrupted figures" || bad "$d: metrics.csv: $(diff "$T/$d/metrics.csv" "$T/full/metrics.csv" | head -4)"
+    [ "$(grep -c '"epoch"' "$T/$d/status.json")" -eq 13 ] && tail -1 "$T/$d/status.json" | grep -q '^{"status":"finished","epoch":12,"max_epoch":12,' &&
+        ok "$d: status.json has 12 epoch lines and ends 'finished'" || bad "$d: status.json: $(cut -c1-60 "$T/$d/status.json")"
+    /usr/bin/python3 - "$T/$d/metrics.csv" <<'PY' && ok "$d: the time column never goes back" || bad "$d: the time column restarts"
+import csv, sys
+t = [float(r["time"]) for r in csv.DictReader(open(sys.argv[1]))]
+sys.exit(0 if all(b >= a for a, b in zip(t, t[1:])) else 1)
+PY
+done
+grep -q "epoch $(tail -1 "$T/full/status.json" | sed 's/.*"epoch":\([0-9]*\)}.*/\1/'), best.safetensors" "$T/int.log" &&
+    ok "resumed run names the best epoch of the whole run" || bad "best epoch: $(grep 'done:' "$T/int.log")"
 
 # outputs of a run
 for f in status.json metrics.csv plots/loss.png plots/accuracy.svg weights/best.safetensors; do

@@ -3,7 +3,8 @@
 # from the last checkpoint and is killed again, at any point: loading,
 # training, validating, writing a checkpoint). After every kill the results
 # directory must hold a loadable latest checkpoint; the last resume must run
-# to the end, and its final weights must equal those of an uninterrupted run.
+# to the end, and its final weights, best model and metrics.csv must equal
+# those of an uninterrupted run.
 # The kill times come from a seed printed below (DEFT_KILL_SEED=N to replay).
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 KILLS=${DEFT_KILLS:-20}
@@ -86,6 +87,11 @@ train -r "$R" --resume >>"$T/kill.log" 2>&1 && tail -1 "$R/status.json" | grep -
 train -r "$T/full" >"$T/full.log" 2>&1 || bad "uninterrupted run: $(tail -3 "$T/full.log")"
 [ "$(digest "$LATEST")" = "$(digest "$T/full/weights/latest.safetensors")" ] &&
     ok "weights after $KILLS kills equal the uninterrupted run's" || bad "weights after kills differ from the uninterrupted run"
+[ -s "$T/full/weights/best.safetensors" ] && cmp -s "$R/weights/best.safetensors" "$T/full/weights/best.safetensors" &&
+    ok "best.safetensors after $KILLS kills byte-identical to the uninterrupted run's" || bad "best.safetensors after kills differs"
+fig() { cut -d, -f1-4,6- "$1"; }
+[ "$(wc -l <"$R/metrics.csv")" -eq 21 ] && [ "$(fig "$R/metrics.csv")" = "$(fig "$T/full/metrics.csv")" ] &&
+    ok "metrics.csv after $KILLS kills: every epoch once, the uninterrupted figures" || bad "metrics.csv after kills: $(diff "$R/metrics.csv" "$T/full/metrics.csv" | head -3)"
 stale=$(ls "$R/weights" | grep -c '\.tmp\.' || true)
 [ "$stale" -eq 0 ] && ok "no temporary files left in weights/" || bad "$stale temporary files left in weights/"
 finish

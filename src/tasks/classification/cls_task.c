@@ -12,7 +12,7 @@ static void cls_help(FILE *f) {
     fprintf(f,
             "usage: deft classification <action> [flags]\n\n"
             "actions:\n"
-            "  train      -e SPEC -r DIR [--resume | --resume_from CKPT] [--dry_run]\n"
+            "  train      -e SPEC [-r DIR] [--resume | --resume_from CKPT | --overwrite] [--dry_run]\n"
             "  evaluate   -e SPEC [-m MODEL] [-r DIR]\n"
             "  inference  -m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]\n"
             "  export     -m MODEL -o OUT.onnx [--data_type int8 --cal_image_dir DIR] [--qdq_file F]\n"
@@ -22,13 +22,16 @@ static void cls_help(FILE *f) {
             "  (-m of evaluate/inference may be an ONNX file deft exported)\n\n"
             "common flags:\n"
             "  -e, --experiment_spec_file SPEC  TAO protobuf-text (.txt), TAO PyTorch YAML or deft YAML\n"
-            "  -r, --results_dir DIR            where weights, logs and plots go\n"
+            "  -r, --results_dir DIR            where weights, logs and plots go (default: the spec's\n"
+            "                                   results_dir, else runs/classification/trainN, a new N)\n"
+            "  --overwrite                      train into a folder holding a run, deleting its results\n"
             "  --set key.path=value             override a spec field (repeatable)\n"
             "  --threads N, --backend cpu|ref|cuda|cuda-emu, --fatal_corrupt (stop on a corrupt image)\n"
             "  --gpu_index I                    which GPU (--backend cuda; builds with make CUDA=1)\n"
             "  --use_amp [bf16|fp16]            mixed precision on the GPU: 16-bit products, fp32 weights;\n"
             "                                   fp16 adds dynamic loss scaling (default bf16)\n"
-            "  --gpus N                         1 (one GPU per process); -k KEY, --log_file F accepted for TAO\n"
+            "  --log_file F                     also write the run's log there (it is always in DIR/deft.log)\n"
+            "  --gpus N                         1 (one GPU per process); -k KEY accepted for TAO\n"
             "  --seed N                         the same as --set train_config.random_seed=N\n"
             "  --help-spec                      every spec field with type, default and meaning\n\n"
             "Ctrl-C during training writes a checkpoint and stops; --resume continues exactly.\n");
@@ -39,6 +42,7 @@ static enum deft_status to_cls_args(const struct deft_task_args *t, struct deft_
                                     char *seed_set, size_t seed_len) {
     *a = (struct deft_cls_args){.spec = t->spec, .results_dir = t->results_dir, .model = t->model,
                                 .dry_run = t->dry_run, .resume = t->resume, .resume_from = t->resume_from,
+                                .overwrite = t->overwrite, .log_file = t->log_file, .argc = t->argc, .argv = t->argv,
                                 .threads = t->threads, .backend = t->backend, .gpu_index = t->gpu_index,
                                 .amp = t->amp, .stop = t->stop, .out = t->out, .input = t->input,
                                 .output_file = t->output_file, .fatal_corrupt = t->fatal_corrupt};
@@ -79,7 +83,7 @@ static const struct deft_task_flag cls_flags[] = {
 };
 
 static const struct deft_task_action cls_actions[] = {
-    {"train", "-e SPEC -r DIR [--resume | --resume_from CKPT] [--dry_run]", "fine-tune or train a classifier",
+    {"train", "-e SPEC [-r DIR] [--resume | --resume_from CKPT | --overwrite] [--dry_run]", "fine-tune or train a classifier",
      cls_flags, true, true, deft_cls_train_action},
     {"evaluate", "-e SPEC [-m MODEL] [-r DIR]", "top-1/top-k, per-class figures, confusion matrix", cls_flags, true,
      false, deft_cls_evaluate_action},

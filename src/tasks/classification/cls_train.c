@@ -33,6 +33,7 @@ struct run {
     size_t img_n;                     /* floats per batch of images */
     float *images, *labels, *logits;
     char dir[2048], wdir[2100];
+    struct deft_run_log *log;         /* deft.log and --log_file; out prints through it */
     int64_t correct, seen;            /* training top-1 of the epoch so far */
     struct deft_loop_metric train_m[1], val_m[2];
     FILE *out;
@@ -305,6 +306,21 @@ static void hook_end_epoch(void *ctx) {
     r->train_m[0].value = r->seen ? (double)r->correct / (double)r->seen : NAN;
 }
 
+static int hook_partial_save(void *ctx, double *v, int cap) {
+    struct run *r = ctx;
+    if (cap < 2) return 0;
+    v[0] = (double)r->correct;
+    v[1] = (double)r->seen;
+    return 2;
+}
+
+static void hook_partial_restore(void *ctx, const double *v, int n) {
+    struct run *r = ctx;
+    if (n < 2) return;
+    r->correct = (int64_t)v[0];
+    r->seen = (int64_t)v[1];
+}
+
 static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
     struct run *r = ctx;
     struct cls_metrics m = {0};
@@ -319,7 +335,7 @@ static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
     return s;
 }
 
-static enum deft_status train_loop(struct run *r, int64_t start_step, double *best) {
+static enum deft_status train_loop(struct run *r, int64_t start_step, double *best, int *best_epoch) {
     r->train_m[0] = (struct deft_loop_metric){"train_top1", "train top-1", NAN};
     r->val_m[0] = (struct deft_loop_metric){"loss", "val loss", NAN};
     r->val_m[1] = (struct deft_loop_metric){"top1", "val top-1", NAN};
@@ -335,9 +351,24 @@ static enum deft_status train_loop(struct run *r, int64_t start_step, double *be
         .metric_plot = "accuracy", .metric_plot_title = "Accuracy", .train_metric_key = "train_top1",
         .events = r->ev, .stop = r->a->stop, .out = r->out, .ctx = r,
         .start_epoch = hook_start_epoch, .next_batch = hook_next_batch, .poison_batch = hook_poison,
-        .train_step = hook_train_step, .end_epoch = hook_end_epoch, .validate = r->val_ld ? hook_validate : NULL};
+        .train_step = hook_train_step, .end_epoch = hook_end_epoch, .validate = r->val_ld ? hook_validate : NULL,
+        .partial_save = hook_partial_save, .partial_restore = hook_partial_restore};
     enum deft_status s = deft_loop_run(&lp, start_step);
     *best = lp.have_best ? lp.best : -1;
+    *best_epoch = lp.best_epoch;
+    return s;
+}
+
+/* command.txt and the resolved spec.yaml in the results folder */
+static enum deft_status record_run(struct run *r) {
+    char *yaml = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&yaml, &n);
+    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    deft_cls_config_print(&r->cfg, m);
+    enum deft_status s = fclose(m) ? deft_set_error(DEFT_ERR_NOMEM, "out of memory")
+                                   : deft_run_dir_record(r->dir, r->a->argc, r->a->argv, yaml);
+    free(yaml);
     return s;
 }
 
@@ -356,7 +387,9 @@ static enum deft_status dry_run(struct run *r) {
 enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     struct run r = {.a = a, .out = a->out ? a->out : stdout};
     double best = -1;
+    int best_epoch = 0;
     bool would_stop = false; /* in a dry run: the arch or a path stops a real run */
+    bool dir_opened = false;
     enum deft_status s = deft_cls_config_load(a->spec, a->overrides, a->n_overrides, &r.cfg);
     if (s) return s;
     r.cfg_loaded = true;
@@ -374,22 +407,19 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
         s = deft_dry_run_verdict(would_stop);
         goto done;
     }
-    const char *dir = a->results_dir && a->results_dir[0] ? a->results_dir : r.cfg.results_dir;
-    if (!dir || !dir[0]) {
-        s = deft_set_error(DEFT_ERR_INVALID_ARG, "no results directory: give -r DIR (or results_dir in the spec)");
-        goto done;
-    }
-    snprintf(r.dir, sizeof r.dir, "%s", dir);
-    snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
     if ((s = deft_cls_config_validate_paths(&r.cfg, DEFT_CLS_PATHS_TRAIN, true))) goto done;
+    if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
+             .network = "classification", .requested = a->results_dir && a->results_dir[0] ? a->results_dir
+                                                                                           : r.cfg.results_dir,
+             .resume = a->resume, .resume_from = a->resume_from, .overwrite = a->overwrite, .out = r.out},
+             r.dir, sizeof r.dir)))
+        goto done;
+    dir_opened = true;
+    if ((s = deft_run_log_open(r.dir, a->log_file, r.out, &r.log))) goto done;
+    r.out = deft_run_log_stream(r.log);
+    snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
     if (a->threads > 0) deft_set_threads(a->threads);
     else if (r.cfg.train_config.threads > 0) deft_set_threads(r.cfg.train_config.threads);
-    char sub[2200];
-    snprintf(sub, sizeof sub, "%s/plots", r.dir);
-    if ((s = cls_mkdirs(r.wdir)) || (s = cls_mkdirs(sub))) goto done;
-    int stale = deft_atomic_sweep_stale(r.wdir);
-    if (stale) deft_log(DEFT_LOG_INFO, "removed %d temporary file%s left in %s by a run that was killed", stale,
-                        stale == 1 ? "" : "s", r.wdir);
     if ((s = open_data(&r))) goto done;
     r.epochs = r.cfg.train_config.n_epochs;
     if ((s = make_trainer(&r))) goto done;
@@ -413,13 +443,14 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
         const char *pre = r.graph_from ? r.graph_from : r.cfg.train_config.pretrained_model_path;
         if (pre && pre[0] && (s = load_pretrained(&r, pre))) goto done;
     }
+    if ((s = record_run(&r))) goto done;
     if ((s = deft_events_open(r.dir, &r.ev))) goto done;
     struct deft_graph_stats gs;
     deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
     fprintf(r.out, "training %s (%lld params, %lld trainable) on %d images of %d classes, %d epochs x %d steps of %d, "
             "%d threads -> %s\n", r.arch, (long long)gs.params, (long long)gs.trainable_params, r.train_ds->num_samples,
             r.classes, r.epochs, r.spe, r.batch, deft_get_threads(), r.dir);
-    s = train_loop(&r, start, &best);
+    s = train_loop(&r, start, &best, &best_epoch);
     struct deft_loader_stats ls;
     deft_loader_get_stats(r.train_ld, &ls);
     if (ls.corrupt_skipped)
@@ -428,9 +459,12 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     if (!s && start >= (int64_t)r.epochs * r.spe)
         fprintf(r.out, "done: the run had already finished its %d epochs; weights in %s\n", r.epochs, r.wdir);
     else if (!s && best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
-    else if (!s) fprintf(r.out, "done: best val top-1 %.4f (this run); weights in %s\n", best, r.wdir);
+    else if (!s) fprintf(r.out, "done: best val top-1 %.4f (epoch %d, best.safetensors); weights in %s\n", best,
+                           best_epoch, r.wdir);
 done:
     if (r.ev && deft_events_close(r.ev)) deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
+    deft_run_log_close(r.log, s);
+    if (s && dir_opened) deft_run_dir_close(r.dir);
     deft_trainer_free(r.t);
     deft_loader_free(r.train_ld);
     deft_loader_free(r.val_ld);

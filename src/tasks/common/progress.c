@@ -1,11 +1,12 @@
 /* progress.c - progress bar with ETA. */
 #include <unistd.h>
 #include "deft/core.h"
+#include "deft/loop.h"
 #include "tasks/common/progress.h"
 
 void progress_init(struct progress *p, FILE *f, int64_t total, int64_t done_at_start) {
     p->f = f;
-    p->tty = f && isatty(fileno(f));
+    p->tty = f && (isatty(fileno(f)) || deft_run_log_is_tty(f));
     p->t0 = p->last = deft_time_now();
     p->total = total > 0 ? total : 1;
     p->done_at_start = done_at_start;

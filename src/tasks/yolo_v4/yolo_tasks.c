@@ -9,7 +9,7 @@ static void help(FILE *f, const char *net) {
     fprintf(f,
             "usage: deft %s <action> [flags]\n\n"
             "actions:\n"
-            "  train      -e SPEC -r DIR [--resume | --resume_from CKPT] [--dry_run] [--set key=value]\n"
+            "  train      -e SPEC [-r DIR] [--resume | --resume_from CKPT | --overwrite] [--dry_run] [--set k=v]\n"
             "  evaluate   -e SPEC -m MODEL [-r DIR] [--ap_mode sample|integrate|coco|voc|voc07] [--threshold C]\n"
             "             mAP on the spec's validation_data_sources (definition printed beside each figure);\n"
             "             with -r: DIR/evaluate/results.json and a PR-curve plot\n"
@@ -29,12 +29,14 @@ static void help(FILE *f, const char *net) {
             "common flags:\n"
             "  -e, --experiment_spec_file SPEC  TAO's yolo_v4 protobuf text (.txt) or the same fields in YAML\n"
             "  -r, --results_dir DIR            weights/, status.json, metrics.csv, TensorBoard events, plots/\n"
+            "                                   (default: the spec's results_dir, else runs/%s/trainN)\n"
+            "  --overwrite                      train into a folder holding a run, deleting its results\n"
             "  --set key.path=value             override a spec field (repeatable)\n"
             "  --threads N, --backend cpu|ref|cuda|cuda-emu, --seed N, --help-spec\n\n"
             "Labels are KITTI text files read directly (no TFRecords): give label_directory_path and\n"
             "image_directory_path in each data source (split_list_path: a list of image stems).\n"
             "Ctrl-C during training writes a checkpoint and stops; --resume continues exactly.\n",
-            net, net, net);
+            net, net, net, net);
 }
 
 static void export_help(FILE *f, const char *net) {
@@ -124,7 +126,7 @@ NET_ACTIONS(tiny, "yolo_v4_tiny")
 
 #define ACTIONS(fn)                                                                                          \
     {                                                                                                        \
-        {"train", "-e SPEC -r DIR [--resume] [--dry_run]", "train a detector from the spec", NULL, true, true, \
+        {"train", "-e SPEC [-r DIR] [--resume | --overwrite] [--dry_run]", "train a detector from the spec", NULL, true, true, \
          fn##_train},                                                                                        \
         {"evaluate", "-e SPEC -m MODEL [-r DIR] [--ap_mode M]", "mAP, per-class AP/precision/recall",        \
          eval_flags, true, false, fn##_evaluate},                                                            \

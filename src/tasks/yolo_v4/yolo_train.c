@@ -35,6 +35,7 @@ struct run {
     struct lr_ctx lr;
     int bs, spe, epochs;
     char dir[2048], wdir[2100], arch[64];
+    struct deft_run_log *log;         /* deft.log and --log_file; out prints through it */
     float *outs[DEFT_YOLO_HEADS];
     struct deft_loop_metric val_m[2];
 };
@@ -335,7 +336,7 @@ static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
     return s;
 }
 
-static enum deft_status train_loop(struct run *r, int64_t start, double *best) {
+static enum deft_status train_loop(struct run *r, int64_t start, double *best, int *best_epoch) {
     r->val_m[0] = (struct deft_loop_metric){"loss", "val loss", NAN};
     r->val_m[1] = (struct deft_loop_metric){"mAP", "val mAP", NAN};
     struct deft_lr_schedule lr = {.kind = DEFT_LR_CALLBACK, .fn = lr_at, .ctx = &r->lr};
@@ -352,6 +353,20 @@ static enum deft_status train_loop(struct run *r, int64_t start, double *best) {
         .train_step = hook_train_step, .validate = r->have_val ? hook_validate : NULL};
     enum deft_status s = deft_loop_run(&lp, start);
     *best = lp.have_best ? lp.best : -1;
+    *best_epoch = lp.best_epoch;
+    return s;
+}
+
+/* command.txt and the resolved spec.yaml in the results folder */
+static enum deft_status record_run(struct run *r) {
+    char *yaml = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&yaml, &n);
+    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    deft_yolo_config_print(&r->y.cfg, m);
+    enum deft_status s = fclose(m) ? deft_set_error(DEFT_ERR_NOMEM, "out of memory")
+                                   : deft_run_dir_record(r->dir, r->a->argc, r->a->argv, yaml);
+    free(yaml);
     return s;
 }
 
@@ -378,32 +393,33 @@ static void run_free(struct run *r) {
 enum deft_status yolo_train(const struct deft_task_args *a, const char *network) {
     struct run r = {.a = a, .out = a->out ? a->out : stdout};
     double best = -1;
+    int best_epoch = 0;
+    bool dir_opened = false;
     enum deft_status s = yolo_setup_load(&r.y, a, network);
     if (s) goto done;
     if (a->dry_run) {
         s = dry_run(&r);
         goto done;
     }
-    const char *dir = a->results_dir && a->results_dir[0] ? a->results_dir : r.y.cfg.results_dir;
-    if (!dir || !dir[0]) {
-        s = deft_set_error(DEFT_ERR_INVALID_ARG, "no results directory: give -r DIR (or results_dir in the spec)");
-        goto done;
-    }
-    snprintf(r.dir, sizeof r.dir, "%s", dir);
-    snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
     if ((s = deft_yolo_config_validate_paths(&r.y.cfg, true))) goto done;
+    const char *tc_resume = r.y.cfg.training_config.resume_model_path;
+    const char *resume_from = a->resume_from ? a->resume_from : !a->resume && tc_resume[0] ? tc_resume : NULL;
+    if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
+             .network = network, .requested = a->results_dir && a->results_dir[0] ? a->results_dir
+                                                                                  : r.y.cfg.results_dir,
+             .resume = a->resume, .resume_from = resume_from, .overwrite = a->overwrite, .out = r.out},
+             r.dir, sizeof r.dir)))
+        goto done;
+    dir_opened = true;
+    if ((s = deft_run_log_open(r.dir, a->log_file, r.out, &r.log))) goto done;
+    r.out = deft_run_log_stream(r.log);
+    snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
     if (a->threads > 0) deft_set_threads(a->threads);
-    char sub[2200];
-    snprintf(sub, sizeof sub, "%s/plots", r.dir);
-    if ((s = deft_mkdirs(r.wdir)) || (s = deft_mkdirs(sub))) goto done;
-    int stale = deft_atomic_sweep_stale(r.wdir);
-    if (stale) deft_log(DEFT_LOG_INFO, "removed %d temporary files left in %s by a run that was killed", stale, r.wdir);
     if ((s = open_data(&r)) || (s = make_trainer(&r))) goto done;
     int64_t start = 0;
     char ck[2400];
     snprintf(ck, sizeof ck, "%s/latest.safetensors", r.wdir);
-    const char *tc_resume = r.y.cfg.training_config.resume_model_path;
-    const char *from = a->resume_from ? a->resume_from : a->resume ? ck : tc_resume[0] ? tc_resume : NULL;
+    const char *from = a->resume ? ck : resume_from;
     const char *pre = r.y.cfg.training_config.pretrain_model_path;
     if (from) {
         if ((s = deft_trainer_resume(r.t, from))) goto done;
@@ -415,6 +431,7 @@ enum deft_status yolo_train(const struct deft_task_args *a, const char *network)
                (s = deft_trainer_load_pretrained(r.t, r.y.cfg.training_config.pruned_model_path, r.out))) {
         goto done;
     }
+    if ((s = record_run(&r))) goto done;
     if ((s = deft_events_open(r.dir, &r.ev))) goto done;
     struct deft_graph_stats gs;
     deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
@@ -422,13 +439,15 @@ enum deft_status yolo_train(const struct deft_task_args *a, const char *network)
             "of %d at %dx%d, %d threads -> %s\n", r.y.network, r.arch, (long long)gs.params,
             (double)gs.flops / 1e9 / r.bs, r.train_ds.n, r.train_ds.n_classes, r.epochs, r.spe, r.bs, r.y.net_w,
             r.y.net_h, deft_get_threads(), r.dir);
-    s = train_loop(&r, start, &best);
+    s = train_loop(&r, start, &best, &best_epoch);
     if (!s && start >= (int64_t)r.epochs * r.spe)
         fprintf(r.out, "done: the run had already finished its %d epochs; weights in %s\n", r.epochs, r.wdir);
     else if (!s && best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
-    else if (!s) fprintf(r.out, "done: best val mAP %.4f (%s); weights in %s\n", best,
-                         deft_ap_mode_describe(ap_mode(&r.y.cfg)), r.wdir);
+    else if (!s) fprintf(r.out, "done: best val mAP %.4f (%s, epoch %d, best.safetensors); weights in %s\n", best,
+                         deft_ap_mode_describe(ap_mode(&r.y.cfg)), best_epoch, r.wdir);
 done:
     run_free(&r);
+    deft_run_log_close(r.log, s);
+    if (s && dir_opened) deft_run_dir_close(r.dir);
     return s;
 }
