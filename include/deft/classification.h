@@ -36,6 +36,7 @@ struct deft_cls_args {
     const char *resume_from;           /* or from this checkpoint */
     bool overwrite;                    /* train into a folder holding a run, clearing it first */
     const char *log_file;              /* --log_file: a copy of deft.log */
+    const char *spec_text;             /* train: the spec as deft YAML text instead of the file -e */
     int argc;                          /* the command line after "deft" (command.txt) */
     char *const *argv;
     int threads;                       /* 0: spec / all cores */

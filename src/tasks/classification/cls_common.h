@@ -30,6 +30,13 @@ double cls_lr_at(const void *ctx, int64_t step);
 struct deft_cls_args;
 enum deft_status cls_evaluate(const struct deft_cls_args *a, double *top1);
 
+/* train --data DIR [--val DIR] [--arch A] [--pretrained F] [--epochs N]
+ * [--batch N] [--size N] [--lr X]: a deft YAML spec (free() it) with
+ * fine-tuning defaults; a missing or empty folder, an unknown arch or a bad
+ * number is DEFT_ERR_INVALID_ARG / NOT_FOUND naming the flag. */
+struct deft_task_args;
+enum deft_status cls_quick_spec(const struct deft_task_args *t, char **yaml);
+
 /* mkdir -p */
 enum deft_status cls_mkdirs(const char *path);
 

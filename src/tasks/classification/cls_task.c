@@ -13,6 +13,9 @@ static void cls_help(FILE *f) {
             "usage: deft classification <action> [flags]\n\n"
             "actions:\n"
             "  train      -e SPEC [-r DIR] [--resume | --resume_from CKPT | --overwrite] [--dry_run]\n"
+            "  train      --data DIR [--val DIR] [--arch resnet18] [--pretrained FILE] [--epochs 10]\n"
+            "             [--batch 16] [--size 224] [--lr 0.01]   no spec: fine-tuning defaults, printed\n"
+            "             and saved as DIR/spec.yaml (DIR: one folder of images per class)\n"
             "  evaluate   -e SPEC [-m MODEL] [-r DIR]\n"
             "  inference  -m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]\n"
             "  export     -m MODEL -o OUT.onnx [--data_type int8 --cal_image_dir DIR] [--qdq_file F]\n"
@@ -65,7 +68,29 @@ static enum deft_status to_cls_args(const struct deft_task_args *t, struct deft_
         enum deft_status s = to_cls_args(t, &a, sets, seed, sizeof seed);                  \
         return s ? s : fn(&a);                                                             \
     }
-CLS_ACTION(deft_cls_train)
+
+/* train: from -e SPEC, or from --data and friends without one */
+static enum deft_status train_action(const struct deft_task_args *t) {
+    struct deft_cls_args a;
+    const char *sets[DEFT_TASK_MAX_SETS + 1];
+    char seed[64], *yaml = NULL;
+    enum deft_status s = to_cls_args(t, &a, sets, seed, sizeof seed);
+    if (s) return s;
+    static const char *const quick[] = {"--data", "--val", "--arch", "--pretrained", "--epochs", "--batch", "--size",
+                                        "--lr"};
+    for (size_t i = 0; t->spec && i < sizeof quick / sizeof quick[0]; i++)
+        if (deft_task_arg(t, quick[i]))
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s builds a spec: give it without -e (or set the field in "
+                                  "the spec)", quick[i]);
+    if (!t->spec) {
+        if ((s = cls_quick_spec(t, &yaml))) return s;
+        a.spec_text = yaml;
+        fprintf(a.out ? a.out : stdout, "%s# (this spec is saved as spec.yaml in the results folder)\n", yaml);
+    }
+    s = deft_cls_train(&a);
+    free(yaml);
+    return s;
+}
 CLS_ACTION(deft_cls_evaluate)
 CLS_ACTION(deft_cls_inference)
 
@@ -82,9 +107,15 @@ static const struct deft_task_flag cls_flags[] = {
     {NULL, NULL, false},
 };
 
+static const struct deft_task_flag train_flags[] = {
+    {NULL, "--data", true}, {NULL, "--val", true},   {NULL, "--arch", true}, {NULL, "--pretrained", true},
+    {NULL, "--epochs", true}, {NULL, "--batch", true}, {NULL, "--size", true}, {NULL, "--lr", true},
+    {NULL, NULL, false},
+};
+
 static const struct deft_task_action cls_actions[] = {
-    {"train", "-e SPEC [-r DIR] [--resume | --resume_from CKPT | --overwrite] [--dry_run]", "fine-tune or train a classifier",
-     cls_flags, true, true, deft_cls_train_action},
+    {"train", "-e SPEC | --data DIR [--val DIR] [--arch A] ...  [-r DIR] [--resume | --overwrite] [--dry_run]",
+     "fine-tune or train a classifier", train_flags, false, true, train_action},
     {"evaluate", "-e SPEC [-m MODEL] [-r DIR]", "top-1/top-k, per-class figures, confusion matrix", cls_flags, true,
      false, deft_cls_evaluate_action},
     {"inference", "-m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]", "classify images", cls_flags,

@@ -390,7 +390,10 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     int best_epoch = 0;
     bool would_stop = false; /* in a dry run: the arch or a path stops a real run */
     bool dir_opened = false;
-    enum deft_status s = deft_cls_config_load(a->spec, a->overrides, a->n_overrides, &r.cfg);
+    enum deft_status s = a->spec_text ? deft_cls_config_parse(a->spec_text, strlen(a->spec_text), "(train --data)",
+                                                              DEFT_SPEC_FORMAT_YAML, a->overrides, a->n_overrides,
+                                                              &r.cfg)
+                                      : deft_cls_config_load(a->spec, a->overrides, a->n_overrides, &r.cfg);
     if (s) return s;
     r.cfg_loaded = true;
     if ((s = deft_model_resolve_arch(r.cfg.model_config.arch, r.cfg.model_config.n_layers, &r.arch))) {

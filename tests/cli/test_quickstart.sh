@@ -1,0 +1,42 @@
+#!/bin/sh
+# Training without a spec (issue 24, Must show 2 and 4): `classification train
+# --data DIR --val DIR --arch A --epochs N` prints the spec it builds, runs,
+# and leaves spec.yaml, command.txt and deft.log; training again from that
+# spec.yaml reproduces best.safetensors bit for bit. Bad flags give a one-line
+# error, exit 2, and write nothing.
+. "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
+DEFT=$(cd "$(dirname "$DEFT")" && pwd)/$(basename "$DEFT")
+/usr/bin/python3 - "$T/data" <<'PY' || { echo "SKIP: /usr/bin/python3 with PIL/numpy missing"; exit 77; }
+import sys, os, numpy as np
+from PIL import Image
+rng = np.random.default_rng(2)
+for split in ("train", "val"):
+    for c in ("dark", "light"):
+        os.makedirs(f"{sys.argv[1]}/{split}/{c}", exist_ok=True)
+        for i in range(5):
+            a = rng.normal(90 if c == "dark" else 170, 30, (40, 36, 3))
+            Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(f"{sys.argv[1]}/{split}/{c}/{i}.jpg")
+PY
+mkdir "$T/empty" "$T/w" && cd "$T/w" || exit 1
+q() { $DEFT classification train --threads 1 "$@"; }
+q --data "$T/data/train" --val "$T/data/val" --arch resnet10 --epochs 2 --batch 4 --size 32 >"$T/1.log" 2>&1
+R=runs/classification/train
+grep -q "^  train_dataset_path: \"$T/data/train\"" "$T/1.log" && grep -q "^done: best val top-1" "$T/1.log" &&
+    ok "train --data runs without a spec and prints the spec it built" || bad "train --data: $(tail -3 "$T/1.log")"
+for f in spec.yaml command.txt deft.log weights/best.safetensors; do
+    [ -s "$R/$f" ] && ok "the run leaves $f" || bad "no $R/$f"
+done
+q -e "$R/spec.yaml" -r "$T/again" >"$T/2.log" 2>&1 && cmp -s "$R/weights/best.safetensors" "$T/again/weights/best.safetensors" &&
+    ok "training from its spec.yaml reproduces best.safetensors bit for bit" || bad "rerun from spec.yaml: $(tail -2 "$T/2.log")"
+rm -rf runs
+for c in "--data $T/nope:No such file" "--data $T/empty:has no class folders" "--data $T/data/train/dark/0.jpg:is not a folder" \
+         "--data $T/data/train --arch resnet_fancy:--arch resnet_fancy" "--data $T/data/train --epochs 0:--epochs" \
+         "--data $T/data/train --lr -1:--lr" "--data $T/data/train --pretrained $T/nope.pth:--pretrained" \
+         "-e $R/spec.yaml --data $T/data/train:without -e" "--arch resnet18:give -e SPEC, or --data"; do
+    args=${c%%:*} want=${c#*:}
+    # shellcheck disable=SC2086
+    q $args >"$T/b.out" 2>"$T/b.err"; rc=$?
+    [ $rc -eq 2 ] && [ "$(wc -l <"$T/b.err")" -eq 1 ] && grep -q -- "$want" "$T/b.err" && [ ! -e runs ] &&
+        ok "bad flags ($args): exit 2, nothing written: $(cat "$T/b.err")" || bad "bad flags ($args): exit $rc: $(cat "$T/b.err"); $(ls)"
+done
+finish
