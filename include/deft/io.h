@@ -83,6 +83,8 @@ DEFT_API void deft_atomic_abort(struct deft_atomic_file *w);
 DEFT_API int deft_atomic_sweep_stale(const char *dir);
 /* mkdir -p: create path and its missing parents (0755). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_mkdirs(const char *path);
+/* mkdir -p of the folder a file path names (-o newdir/model.onnx), when missing. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_mkdirs_for(const char *file);
 
 /* ---- .npy (NumPy) ------------------------------------------------------ */
 /* Supported dtypes: <f4 <f8 <f2 <i8 <i4 |u1 |i1 (and '=' for native little

@@ -126,6 +126,10 @@ DEFT_API bool deft_run_log_is_tty(FILE *f);
 /* Close; a run that failed (s not OK, not cancelled) gets its error as the
  * log's last line (the terminal gets it from the caller). */
 DEFT_API void deft_run_log_close(struct deft_run_log *lg, enum deft_status s);
+/* The model evaluate and inference take when -m is not given: the run's
+ * weights/best.safetensors, else weights/latest.safetensors (written into
+ * buf); NULL when dir is NULL/empty or holds neither. */
+DEFT_API const char *deft_run_dir_model(const char *dir, char *buf, size_t n);
 /* After a run that stopped early: remove weights/, plots/ and the folder if
  * they are empty (a failed start leaves nothing behind). */
 DEFT_API void deft_run_dir_close(const char *dir);

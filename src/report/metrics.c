@@ -3,24 +3,40 @@
  * see deft/report.h for what a crash can leave behind. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deft/report.h"
 #include "report/report_impl.h"
 
-/* Numbers: integers print as integers, others with enough digits to round
- * trip a float (and usually a double). Non-finite: JSON null. */
+/* A finite non-integer: a value that is exactly a float (the learning rate,
+ * losses summed in float) in the fewest digits that read back to that float
+ * (1e-4f is 0.0001, not 9.999999747e-05); others with 10 digits. */
+static void finite_num(struct rp_sbuf *b, double v) {
+    if ((double)(float)v == v)
+        for (int digits = 6; digits < 9; digits++) {
+            char t[40];
+            snprintf(t, sizeof t, "%.*g", digits, v);
+            if ((float)strtod(t, NULL) == (float)v) {
+                rp_sb_str(b, t);
+                return;
+            }
+        }
+    rp_sb_printf(b, (double)(float)v == v ? "%.9g" : "%.10g", v);
+}
+
+/* Numbers: integers print as integers, others as finite_num. Non-finite: JSON null. */
 static void json_num(struct rp_sbuf *b, double v) {
     if (!isfinite(v)) rp_sb_str(b, "null");
     else if (v == floor(v) && fabs(v) < 1e15) rp_sb_printf(b, "%.0f", v);
-    else rp_sb_printf(b, "%.10g", v);
+    else finite_num(b, v);
 }
 
 static void csv_num(struct rp_sbuf *b, double v) {
     if (isnan(v)) rp_sb_str(b, "nan");
     else if (isinf(v)) rp_sb_str(b, v > 0 ? "inf" : "-inf");
     else if (v == floor(v) && fabs(v) < 1e15) rp_sb_printf(b, "%.0f", v);
-    else rp_sb_printf(b, "%.10g", v);
+    else finite_num(b, v);
 }
 
 static enum deft_status check_record(const char *fn, const char *path, const struct deft_epoch_record *r) {

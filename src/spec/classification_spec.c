@@ -4,6 +4,7 @@
  * mapped onto the same struct, flavour detection, --set, resolution and
  * semantic checks, printing, --help-spec and the input-path list. */
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -811,6 +812,39 @@ static enum deft_status map_pyt(const struct pyt_cfg *p, const struct deft_spec_
 
 /* ---- resolution and cross-field checks ------------------------------------- */
 
+/* Augmentation fields that act only with a switch on: a value set while the
+ * switch is off would be ignored without a word, so say it (issue 24 #6). */
+static void warn_gated(const struct deft_cls_config *c, const struct deft_spec_node *root, const char *file) {
+    const struct deft_cls_train_config *t = &c->train_config;
+    const struct deft_cls_augmentation *g = &t->augmentation;
+    const struct {
+        const char *key;
+        bool set, on;
+        const char *sw;
+    } f[] = {
+        {"brightness", g->brightness != 0, t->enable_color_augmentation, "enable_color_augmentation"},
+        {"contrast", g->contrast != 0, t->enable_color_augmentation, "enable_color_augmentation"},
+        {"saturation", g->saturation != 0, t->enable_color_augmentation, "enable_color_augmentation"},
+        {"hue", g->hue != 0, t->enable_color_augmentation, "enable_color_augmentation"},
+        {"scale_min", g->scale_min != 0.08, t->enable_random_crop, "enable_random_crop"},
+        {"scale_max", g->scale_max != 1.0, t->enable_random_crop, "enable_random_crop"},
+        {"ratio_min", g->ratio_min != 0.75, t->enable_random_crop, "enable_random_crop"},
+        {"ratio_max", fabs(g->ratio_max - 4.0 / 3.0) > 1e-9, t->enable_random_crop, "enable_random_crop"},
+        {"rotate_prob", g->rotate_prob != 0 && g->rotation_degrees <= 0, true, NULL},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (!f[i].set || (f[i].on && f[i].sw)) continue;
+        char key[96], where[300];
+        snprintf(key, sizeof key, "train_config.augmentation.%s", f[i].key);
+        where_of(root, file, key, where, sizeof where);
+        if (f[i].sw)
+            deft_log(DEFT_LOG_WARN, "%s: %s has no effect while train_config.%s is false (set it to true, or remove "
+                     "the field)", where, key, f[i].sw);
+        else
+            deft_log(DEFT_LOG_WARN, "%s: %s has no effect while rotation_degrees is 0", where, key);
+    }
+}
+
 static enum deft_status resolve(struct deft_cls_config *c, const struct deft_spec_node *root,
                                 const char *file) {
     char where[300];
@@ -889,6 +923,7 @@ static enum deft_status resolve(struct deft_cls_config *c, const struct deft_spe
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: annealing_points must be increasing", where);
         }
     if (t->disable_horizontal_flip) g->hflip_prob = 0;
+    warn_gated(c, root, file);
 
     struct deft_cls_optimizer_config *o = &t->optimizer;
     if (!o->has_sgd && !o->has_adam && !o->has_rmsprop && !o->has_adamw) o->has_sgd = true;

@@ -149,14 +149,18 @@ static enum deft_status report(struct deft_loop *lp, struct hist *h, int e, bool
                                     .time_per_epoch = per_epoch, .eta = per_epoch * (double)(lp->epochs - e - 1)};
     enum deft_status s = deft_report_epoch(lp->dir, &rec);
     if (s || !lp->events || !events) return s;
-    if ((s = deft_events_scalar(lp->events, "loss", step, (float)row[0])) ||
-        (s = deft_events_scalar(lp->events, "lr", step, (float)lr)))
+    /* grouped tags (TensorBoard's sections): train/... and val/... per epoch, step/... per step */
+    char tag[160];
+    if ((s = deft_events_scalar(lp->events, "train/loss", step, (float)row[0])) ||
+        (s = deft_events_scalar(lp->events, "train/lr", step, (float)lr)))
         return s;
-    for (int i = 0; i < ne; i++)
-        if ((s = deft_events_scalar(lp->events, extra[i].name, step, (float)extra[i].value))) return s;
+    for (int i = 0; i < ne; i++) {
+        const char *nm = extra[i].name;
+        snprintf(tag, sizeof tag, "train/%s", strncmp(nm, "train_", 6) ? nm : nm + 6);
+        if ((s = deft_events_scalar(lp->events, tag, step, (float)extra[i].value))) return s;
+    }
     for (int i = 0; did_val && i < nv; i++) {
-        char tag[128];
-        snprintf(tag, sizeof tag, "val_%s", val[i].name);
+        snprintf(tag, sizeof tag, "val/%s", val[i].name);
         if ((s = deft_events_scalar(lp->events, tag, step, (float)val[i].value))) return s;
     }
     return deft_events_flush(lp->events);
@@ -273,6 +277,9 @@ static enum deft_status run_epochs(struct deft_loop *lp, struct run *r, int64_t 
             r->steps++;
             steps_here++;
             int64_t done = (int64_t)e * spe + b + 1;
+            if (lp->events && ((s = deft_events_scalar(lp->events, "step/loss", done, loss)) ||
+                               (s = deft_events_scalar(lp->events, "step/lr", done, (float)deft_lr_at(lp->lr, done - 1)))))
+                return s;
             char label[64], tail[160];
             snprintf(label, sizeof label, "epoch %d/%d", e + 1, lp->epochs);
             snprintf(tail, sizeof tail, "step %d/%d loss %.4f lr %.2e %.1f img/s", b + 1, spe,

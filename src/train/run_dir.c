@@ -143,6 +143,17 @@ enum deft_status deft_run_dir_record(const char *dir, int argc, char *const *arg
     return deft_file_write_atomic(p, spec_yaml, strlen(spec_yaml));
 }
 
+const char *deft_run_dir_model(const char *dir, char *buf, size_t n) {
+    if (!dir || !dir[0]) return NULL;
+    const char *names[] = {"weights/best.safetensors", "weights/latest.safetensors"};
+    for (int i = 0; i < 2; i++)
+        if (exists(dir, names[i])) {
+            snprintf(buf, n, "%s/%s", dir, names[i]);
+            return buf;
+        }
+    return NULL;
+}
+
 void deft_run_dir_close(const char *dir) {
     char p[2400];
     const char *sub[] = {"weights", "plots"};

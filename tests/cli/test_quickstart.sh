@@ -3,7 +3,8 @@
 # --data DIR --val DIR --arch A --epochs N` prints the spec it builds, runs,
 # and leaves spec.yaml, command.txt and deft.log; training again from that
 # spec.yaml reproduces best.safetensors bit for bit. Bad flags give a one-line
-# error, exit 2, and write nothing.
+# error, exit 2, and write nothing. export and inference create the folder
+# of their -o.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 DEFT=$(cd "$(dirname "$DEFT")" && pwd)/$(basename "$DEFT")
 /usr/bin/python3 - "$T/data" <<'PY' || { echo "SKIP: /usr/bin/python3 with PIL/numpy missing"; exit 77; }
@@ -28,6 +29,12 @@ for f in spec.yaml command.txt deft.log weights/best.safetensors; do
 done
 q -e "$R/spec.yaml" -r "$T/again" >"$T/2.log" 2>&1 && cmp -s "$R/weights/best.safetensors" "$T/again/weights/best.safetensors" &&
     ok "training from its spec.yaml reproduces best.safetensors bit for bit" || bad "rerun from spec.yaml: $(tail -2 "$T/2.log")"
+# outputs into folders that do not exist yet are created, as train's -r is (issue 24 #7)
+$DEFT classification export -m "$R/weights/best.safetensors" -o new1/sub/m.onnx >"$T/3.log" 2>&1 && [ -s new1/sub/m.onnx ] &&
+    ok "export -o newdir/m.onnx creates the folder" || bad "export into a new folder: $(tail -1 "$T/3.log")"
+$DEFT classification inference -m "$R/weights/best.safetensors" -i "$T/data/val/dark" -o new2/out.csv >"$T/4.log" 2>&1 &&
+    [ "$(wc -l <new2/out.csv)" -eq 6 ] && ok "inference -o newdir/out.csv creates the folder" ||
+    bad "inference into a new folder: $(tail -1 "$T/4.log")"
 rm -rf runs
 for c in "--data $T/nope:No such file" "--data $T/empty:has no class folders" "--data $T/data/train/dark/0.jpg:is not a folder" \
          "--data $T/data/train --arch resnet_fancy:--arch resnet_fancy" "--data $T/data/train --epochs 0:--epochs" \

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "deft/loop.h"
 #include "deft/classification.h"
 #include "deft/data.h"
 #include "deft/io.h"
@@ -93,10 +94,17 @@ enum deft_status cls_evaluate(const struct deft_cls_args *a, double *top1) {
     struct cls_metrics m = {0};
     float *images = NULL, *labels = NULL, *logits = NULL;
     const char *model = a->model ? a->model : cfg.eval_config.model_path;
+    char run_model[2400];
+    if (!model || !model[0]) { /* -r RUN: the run's best model */
+        model = deft_run_dir_model(a->results_dir && a->results_dir[0] ? a->results_dir : cfg.results_dir, run_model,
+                                   sizeof run_model);
+        if (model) fprintf(out, "model: %s (give -m to choose another)\n", model);
+    }
     const char *data = cfg.eval_config.eval_dataset_path && cfg.eval_config.eval_dataset_path[0]
                            ? cfg.eval_config.eval_dataset_path : cfg.train_config.val_dataset_path;
     if (!model || !model[0]) {
-        s = deft_set_error(DEFT_ERR_INVALID_ARG, "no model: give -m MODEL or eval_config.model_path in %s", a->spec);
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "no model: give -m MODEL, eval_config.model_path in %s, or -r RUN "
+                           "holding weights/best.safetensors", a->spec);
         goto done;
     }
     if (!data || !data[0]) {
@@ -323,7 +331,7 @@ enum deft_status deft_cls_inference(const struct deft_cls_args *a) {
         snprintf(outp, sizeof outp, "%s/results.csv", dir);
         path = outp;
     }
-    if ((s = deft_file_write_atomic(path, csv, len))) goto done;
+    if ((s = deft_mkdirs_for(path)) || (s = deft_file_write_atomic(path, csv, len))) goto done;
     if (n <= 20) fputs(csv, out);
     fprintf(out, "%d images classified%s -> %s\n", n - skipped, skipped ? " (some skipped, see warnings)" : "", path);
 done:

@@ -182,7 +182,8 @@ enum deft_status deft_cls_export(const struct deft_cls_export_args *a) {
                                        .softmax = !a->logits, .output_name = out_name,
                                        .relu6_as_relu = a->relu6_as_relu, .meta = mb.kv,
                                        .n_meta = mb.n};
-    if ((s = deft_onnx_export(a->output_file, g, m->file, &eo, &info))) goto done;
+    if ((s = deft_mkdirs_for(a->output_file)) || (s = deft_onnx_export(a->output_file, g, m->file, &eo, &info)))
+        goto done;
     export_files_add(&w, a->output_file);
     fprintf(out, "wrote %s (%d activation tensors, opset %d%s)\n", a->output_file, info.n,
             a->opset ? a->opset : 13, a->dynamic_batch ? ", dynamic batch" : "");

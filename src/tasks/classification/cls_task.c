@@ -16,7 +16,7 @@ static void cls_help(FILE *f) {
             "  train      --data DIR [--val DIR] [--arch resnet18] [--pretrained FILE] [--epochs 10]\n"
             "             [--batch 16] [--size 224] [--lr 0.01]   no spec: fine-tuning defaults, printed\n"
             "             and saved as DIR/spec.yaml (DIR: one folder of images per class)\n"
-            "  evaluate   -e SPEC [-m MODEL] [-r DIR]\n"
+            "  evaluate   -e SPEC [-m MODEL] [-r DIR]   (no -m: eval_config.model_path, else DIR's best model)\n"
             "  inference  -m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]\n"
             "  export     -m MODEL -o OUT.onnx [--data_type int8 --cal_image_dir DIR] [--qdq_file F]\n"
             "             [--gen_ds_config]  (deft classification export --help)\n"

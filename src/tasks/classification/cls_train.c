@@ -450,9 +450,9 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     if ((s = deft_events_open(r.dir, &r.ev))) goto done;
     struct deft_graph_stats gs;
     deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
-    fprintf(r.out, "training %s (%lld params, %lld trainable) on %d images of %d classes, %d epochs x %d steps of %d, "
+    fprintf(r.out, "training %s (%lld params, %lld trainable) on %d images of %d classes, %d epoch%s x %d step%s of %d, "
             "%d threads -> %s\n", r.arch, (long long)gs.params, (long long)gs.trainable_params, r.train_ds->num_samples,
-            r.classes, r.epochs, r.spe, r.batch, deft_get_threads(), r.dir);
+            r.classes, r.epochs, r.epochs == 1 ? "" : "s", r.spe, r.spe == 1 ? "" : "s", r.batch, deft_get_threads(), r.dir);
     s = train_loop(&r, start, &best, &best_epoch);
     struct deft_loader_stats ls;
     deft_loader_get_stats(r.train_ld, &ls);
@@ -460,7 +460,8 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
         deft_log(DEFT_LOG_WARN, "corrupt or unreadable images were skipped %lld times (see the warnings above)",
                  (long long)ls.corrupt_skipped);
     if (!s && start >= (int64_t)r.epochs * r.spe)
-        fprintf(r.out, "done: the run had already finished its %d epochs; weights in %s\n", r.epochs, r.wdir);
+        fprintf(r.out, "done: the run had already finished its %d epoch%s; weights in %s\n", r.epochs,
+                r.epochs == 1 ? "" : "s", r.wdir);
     else if (!s && best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
     else if (!s) fprintf(r.out, "done: best val top-1 %.4f (epoch %d, best.safetensors); weights in %s\n", best,
                            best_epoch, r.wdir);

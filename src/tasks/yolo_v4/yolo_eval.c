@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include "deft/loop.h"
 #include "deft/data.h"
 #include "deft/report.h"
 #include "tasks/yolo_v4/yolo_task.h"
@@ -128,19 +129,29 @@ enum deft_status yolo_validate(const struct deft_task_args *a, const char *netwo
     if ((s = nms_from_args(a, &y, &nms))) goto done;
     if (a->threads > 0) deft_set_threads(a->threads);
     if ((s = yolo_read_split(&y, y.cfg.dataset_config.n_validation_data_sources > 0, &ds))) goto done;
-    if ((s = yolo_model_open(&ym, a->model, eval_batch(&y), a))) goto done;
+    char run_model[2400];
+    const char *model = a->model ? a->model
+                                 : deft_run_dir_model(a->results_dir && a->results_dir[0] ? a->results_dir
+                                                                                          : y.cfg.results_dir,
+                                                      run_model, sizeof run_model);
+    if (!model) {
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "no model: give -m MODEL, or -r RUN holding weights/best.safetensors");
+        goto done;
+    }
+    if (!a->model) fprintf(out, "model: %s (give -m to choose another)\n", model);
+    if ((s = yolo_model_open(&ym, model, eval_batch(&y), a))) goto done;
     if (ym.n_classes != ds.n_classes) {
-        s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s has %d classes but the spec's data has %d", a->model, ym.n_classes,
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s has %d classes but the spec's data has %d", model, ym.n_classes,
                            ds.n_classes);
         goto done;
     }
     for (int k = 0; k < ds.n_classes; k++)
         if (strcmp(ym.classes[k], ds.class_names[k])) {
             s = deft_set_error(DEFT_ERR_INVALID_ARG, "class %d is '%s' in %s but '%s' in the spec's data", k,
-                               ym.classes[k], a->model, ds.class_names[k]);
+                               ym.classes[k], model, ds.class_names[k]);
             goto done;
         }
-    fprintf(out, "evaluating %s on %d images (%dx%d letterbox, NMS conf %g IoU %g top %d)\n", a->model, ds.n, ym.net_w,
+    fprintf(out, "evaluating %s on %d images (%dx%d letterbox, NMS conf %g IoU %g top %d)\n", model, ds.n, ym.net_w,
             ym.net_h, (double)nms.conf, (double)nms.iou, nms.top_k);
     if ((s = detect_all(&ym, &ds, &nms, a->threads, NULL, &d, out))) goto done;
     if ((s = yolo_score(&ds, &d, mode, y.cfg.eval_config.matching_iou_threshold, nms.conf, &m))) goto done;

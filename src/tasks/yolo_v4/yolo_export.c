@@ -366,7 +366,8 @@ enum deft_status yolo_export(const struct deft_task_args *a, const char *network
         goto done;
     struct deft_onnx_export_opts eo = {.opset = o.opset, .dynamic_batch = o.static_batch < 0, .input_name = "Input",
                                        .tail = tail, .meta = mt.kv, .n_meta = mt.n};
-    if ((s = deft_onnx_export(a->output_file, g, ym.m->file, &eo, &info))) goto done;
+    if ((s = deft_mkdirs_for(a->output_file)) || (s = deft_onnx_export(a->output_file, g, ym.m->file, &eo, &info)))
+        goto done;
     export_files_add(&w, a->output_file);
     fprintf(out, "wrote %s: %s, input Input [%s,3,%d,%d], %d candidate boxes, NMS %s%s (opset %d)\n", a->output_file,
             network, o.static_batch > 0 ? "" : "batch", ym.net_h, ym.net_w, num_boxes, nms_name(o.nms),

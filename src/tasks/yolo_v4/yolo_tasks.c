@@ -10,7 +10,8 @@ static void help(FILE *f, const char *net) {
             "usage: deft %s <action> [flags]\n\n"
             "actions:\n"
             "  train      -e SPEC [-r DIR] [--resume | --resume_from CKPT | --overwrite] [--dry_run] [--set k=v]\n"
-            "  evaluate   -e SPEC -m MODEL [-r DIR] [--ap_mode sample|integrate|coco|voc|voc07] [--threshold C]\n"
+            "  evaluate   -e SPEC [-m MODEL] [-r DIR] [--ap_mode sample|integrate|coco|voc|voc07] [--threshold C]\n"
+            "             without -m: DIR's weights/best.safetensors (the run's best model)\n"
             "             mAP on the spec's validation_data_sources (definition printed beside each figure);\n"
             "             with -r: DIR/evaluate/results.json and a PR-curve plot\n"
             "  inference  -m MODEL -i IMAGE_DIR|IMAGE [-e SPEC] [-o ANNOTATED_DIR] [-l LABEL_DIR] [--json FILE]\n"
@@ -128,7 +129,7 @@ NET_ACTIONS(tiny, "yolo_v4_tiny")
     {                                                                                                        \
         {"train", "-e SPEC [-r DIR] [--resume | --overwrite] [--dry_run]", "train a detector from the spec", NULL, true, true, \
          fn##_train},                                                                                        \
-        {"evaluate", "-e SPEC -m MODEL [-r DIR] [--ap_mode M]", "mAP, per-class AP/precision/recall",        \
+        {"evaluate", "-e SPEC [-m MODEL] [-r DIR] [--ap_mode M]", "mAP, per-class AP/precision/recall",        \
          eval_flags, true, false, fn##_evaluate},                                                            \
         {"inference", "-m MODEL -i IMAGES [-o DIR] [-l DIR] [--json F]", "detect objects in images",        \
          infer_flags, false, false, fn##_inference},                                                         \

@@ -435,13 +435,15 @@ enum deft_status yolo_train(const struct deft_task_args *a, const char *network)
     if ((s = deft_events_open(r.dir, &r.ev))) goto done;
     struct deft_graph_stats gs;
     deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
-    fprintf(r.out, "training %s-%s (%lld params, %.2f GFLOPs/image) on %d images of %d classes, %d epochs x %d steps "
+    fprintf(r.out, "training %s-%s (%lld params, %.2f GFLOPs/image) on %d images of %d classes, %d epoch%s x %d step%s "
             "of %d at %dx%d, %d threads -> %s\n", r.y.network, r.arch, (long long)gs.params,
-            (double)gs.flops / 1e9 / r.bs, r.train_ds.n, r.train_ds.n_classes, r.epochs, r.spe, r.bs, r.y.net_w,
+            (double)gs.flops / 1e9 / r.bs, r.train_ds.n, r.train_ds.n_classes, r.epochs, r.epochs == 1 ? "" : "s", r.spe,
+            r.spe == 1 ? "" : "s", r.bs, r.y.net_w,
             r.y.net_h, deft_get_threads(), r.dir);
     s = train_loop(&r, start, &best, &best_epoch);
     if (!s && start >= (int64_t)r.epochs * r.spe)
-        fprintf(r.out, "done: the run had already finished its %d epochs; weights in %s\n", r.epochs, r.wdir);
+        fprintf(r.out, "done: the run had already finished its %d epoch%s; weights in %s\n", r.epochs,
+                r.epochs == 1 ? "" : "s", r.wdir);
     else if (!s && best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
     else if (!s) fprintf(r.out, "done: best val mAP %.4f (%s, epoch %d, best.safetensors); weights in %s\n", best,
                          deft_ap_mode_describe(ap_mode(&r.y.cfg)), best_epoch, r.wdir);
