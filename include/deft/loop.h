@@ -49,6 +49,8 @@ struct deft_loop {
     const struct deft_lr_schedule *lr;  /* for the lr column (the trainer's schedule) */
     int val_every;                      /* validate every N epochs (and after the last); <1: 1 */
     int checkpoint_interval;            /* epoch checkpoints every N epochs; 0: none */
+    int keep_checkpoints;               /* keep the newest N epoch checkpoints; 0: all */
+    bool no_best;                       /* do not write best.safetensors (save_best: false) */
     int skip_nonfinite;                 /* non-finite batches to skip before stopping */
     const char *skip_key;               /* the spec key that sets it, for messages */
     struct deft_task_metric metric;     /* validation figure for best.safetensors */

@@ -1081,6 +1081,22 @@ enum deft_status deft_cls_config_load(const char *path, const char *const *overr
     }
     fclose(f);
     if (!s) s = deft_cls_config_parse(buf, n, path, DEFT_SPEC_FORMAT_AUTO, overrides, n_overrides, out);
+    if (!s) {
+        char **const f[] = {&out->train_config.train_dataset_path, &out->train_config.val_dataset_path,
+                            &out->train_config.pretrained_model_path, &out->train_config.pruned_model_path,
+                            &out->eval_config.eval_dataset_path, &out->eval_config.model_path};
+        const char *const nm[] = {"train_dataset_path", "val_dataset_path", "pretrained_model_path",
+                                  "pruned_model_path", "eval_dataset_path", "model_path"};
+        char *text = deft_malloc(n + 1);
+        if (!text) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        else {
+            memcpy(text, buf, n);
+            text[n] = 0;
+            s = deft_spec_resolve_paths(f, nm, 6, path, text);
+            deft_free(text);
+        }
+        if (s) deft_cls_config_free(out);
+    }
     deft_free(buf);
     return s;
 }

@@ -171,6 +171,11 @@ void deft_spec_help(const struct deft_spec_schema *s, FILE *f, const char *prefi
 /* Whole file into memory (DEFT_ERR_NOT_FOUND when it does not exist: a wrong
  * -e path is bad input). *text is NUL-terminated; deft_free it. */
 DEFT_NODISCARD enum deft_status deft_spec_read_file(const char *path, char **text, size_t *n);
+/* Relative paths written in a spec file (fields[i] points at a deft_malloc'd
+ * string, names[i] its key) move to the spec's folder when they exist
+ * there; one log line lists the moved keys. */
+DEFT_NODISCARD enum deft_status deft_spec_resolve_paths(char **const *fields, const char *const *names, int n,
+                                                        const char *spec_path, const char *spec_text);
 /* Flavour from the name's extension, else from the text (prototxt when the
  * first field opens a block). Never returns AUTO or TAO_PYT. */
 enum deft_spec_format deft_spec_detect_format(const char *name, const char *text, size_t n);

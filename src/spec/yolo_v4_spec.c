@@ -836,6 +836,36 @@ enum deft_status deft_yolo_config_parse(const char *text, size_t n, const char *
     return DEFT_OK;
 }
 
+/* Every path field, for deft_spec_resolve_paths (spec-relative paths). */
+static enum deft_status resolve_paths(struct deft_yolo_config *c, const char *path, const char *text) {
+    struct deft_yolo_dataset_config *d = &c->dataset_config;
+    int n = 3 * (d->n_data_sources + d->n_validation_data_sources) + 3, k = 0;
+    char ***f = deft_calloc((size_t)n, sizeof *f);
+    const char **nm = deft_calloc((size_t)n, sizeof *nm);
+    enum deft_status s = DEFT_OK;
+    if (!f || !nm) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    for (int v = 0; !s && v < 2; v++) {
+        struct deft_yolo_data_source *src = v ? d->validation_data_sources : d->data_sources;
+        int ns = v ? d->n_validation_data_sources : d->n_data_sources;
+        const char *what = v ? "validation_data_sources" : "data_sources";
+        for (int i = 0; i < ns; i++) {
+            f[k] = &src[i].label_directory_path, nm[k++] = what;
+            f[k] = &src[i].image_directory_path, nm[k++] = what;
+            f[k] = &src[i].split_list_path, nm[k++] = what;
+        }
+    }
+    if (!s) {
+        struct deft_yolo_training_config *t = &c->training_config;
+        f[k] = &t->resume_model_path, nm[k++] = "resume_model_path";
+        f[k] = &t->pretrain_model_path, nm[k++] = "pretrain_model_path";
+        f[k] = &t->pruned_model_path, nm[k++] = "pruned_model_path";
+        s = deft_spec_resolve_paths((char **const *)f, nm, k, path, text);
+    }
+    deft_free(f);
+    deft_free(nm);
+    return s;
+}
+
 enum deft_status deft_yolo_config_load(const char *path, const char *const *overrides, int n_overrides,
                                        struct deft_yolo_config *out) {
     memset(out, 0, sizeof *out);
@@ -844,6 +874,7 @@ enum deft_status deft_yolo_config_load(const char *path, const char *const *over
     enum deft_status s = deft_spec_read_file(path, &text, &n);
     if (s) return s;
     s = deft_yolo_config_parse(text, n, path, DEFT_SPEC_FORMAT_AUTO, overrides, n_overrides, out);
+    if (!s && (s = resolve_paths(out, path, text))) deft_yolo_config_free(out);
     deft_free(text);
     return s;
 }
@@ -922,8 +953,9 @@ void deft_yolo_config_summary(const struct deft_yolo_config *c, FILE *f) {
     for (int i = 0; i < d->n_target_class_mapping; i++)
         fprintf(f, "%s %s -> %s", i ? "," : "", d->target_class_mapping[i].key, d->target_class_mapping[i].value);
     fputc('\n', f);
-    fprintf(f, "  %-13s: batch %d, %d epochs, checkpoint every %d, seed %d, model_ema %s\n", "training",
-            t->batch_size_per_gpu, t->num_epochs, t->checkpoint_interval, c->random_seed, t->model_ema ? "on" : "off");
+    fprintf(f, "  %-13s: batch %d, %d epoch%s, checkpoint every %d, seed %d, model_ema %s\n", "training",
+            t->batch_size_per_gpu, t->num_epochs, t->num_epochs == 1 ? "" : "s", t->checkpoint_interval,
+            c->random_seed, t->model_ema ? "on" : "off");
     if (t->enable_qat) {
         fprintf(f, "  %-13s: int8 fake quantization, range decay %g%s%s, float:", "QAT", t->qat_ema_decay,
                 t->qat_freeze_bn ? ", BN on running statistics" : "", t->qat_fusion ? ", add/pool inputs too" : "");

@@ -182,6 +182,17 @@ static bool better(const struct deft_loop *lp, double score) {
     return lp->metric.maximize ? score > lp->best : score < lp->best;
 }
 
+/* keep_checkpoints: the epoch file keep_checkpoints files before this one goes */
+static void drop_old_checkpoint(struct deft_loop *lp, int epoch) {
+    int every = lp->checkpoint_interval, keep = lp->keep_checkpoints;
+    if (keep <= 0 || every <= 0) return;
+    int old = (epoch / every - keep) * every;
+    if (old < 1) return;
+    char path[2600];
+    snprintf(path, sizeof path, "%s/weights/%s_%s_epoch_%03d.safetensors", lp->dir, lp->network, lp->arch, old);
+    remove(path);
+}
+
 static enum deft_status end_of_epoch(struct deft_loop *lp, struct run *r, int e) {
     enum deft_status s;
     struct hist *h = &r->h;
@@ -219,8 +230,10 @@ static enum deft_status end_of_epoch(struct deft_loop *lp, struct run *r, int e)
     /* best before latest: after a kill between the two, the resumed run
      * redoes this epoch from the old latest, finds the same score better
      * than the old best and writes the same best.safetensors again */
-    if (new_best && (s = save_ckpt(lp, "best.safetensors", NULL))) return s;
-    return save_latest(lp, r, e + 1, false, epoch_file ? name : NULL);
+    if (new_best && !lp->no_best && (s = save_ckpt(lp, "best.safetensors", NULL))) return s;
+    if ((s = save_latest(lp, r, e + 1, false, epoch_file ? name : NULL))) return s;
+    if (epoch_file) drop_old_checkpoint(lp, e + 1);
+    return DEFT_OK;
 }
 
 static enum deft_status interrupted(struct deft_loop *lp, struct run *r, struct progress *pg, int e, int b) {

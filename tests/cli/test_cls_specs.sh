@@ -5,8 +5,9 @@
 # so and exits 2 (it exits 0 only when a real run would start, checked with
 # the paths pointed at data that exists).
 DEFT=${DEFT_BIN:-build/deft}
-S=${DEFT_SOURCE_DIR:-.}/../shared/tao_specs
-H=${DEFT_SOURCE_DIR:-.}/../shared/data/hymenoptera_256
+SHARED=${DEFT_SHARED_DIR:-${DEFT_SOURCE_DIR:-.}/../shared}
+S=$SHARED/tao_specs
+H=$SHARED/data/hymenoptera_256
 [ -d "$S" ] || { echo "SKIP: ../shared/tao_specs not present"; exit 77; }
 pass=0 fail=0
 T=$(mktemp -d)
@@ -36,6 +37,7 @@ if [ -d "$H/train" ]; then # the same TAO spec with its paths at data that exist
     SETS=
 else
     echo "SKIP (part): ../shared/data/hymenoptera_256 not present"
+    [ -n "${DEFT_SKIP_LOG:-}" ] && echo "test_cls_specs: ../shared/data/hymenoptera_256 not present" >>"$DEFT_SKIP_LOG"
 fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

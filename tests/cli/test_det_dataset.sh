@@ -6,7 +6,7 @@
 # images, per-class box counts match an independent reading in Python
 # (xml.etree / json / plain text), and bad input exits 2 with file:line.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
-DATA=$SRC/../shared/data
+DATA=$SHARED/data
 [ -d "$DATA/bccd" ] && [ -d "$DATA/raccoon" ] || { echo "SKIP: ../shared/data/{bccd,raccoon} not present"; exit 77; }
 PY=/usr/bin/python3
 conv() { "$DEFT" detection dataset_convert "$@" > "$T/conv.log" 2>&1; }

@@ -9,7 +9,7 @@
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 REF="/usr/bin/python3 $SRC/tests/ref/export_check.py"
 need_onnx_peers
-DATA=$SRC/../shared/data/hymenoptera_256/train
+DATA=$SHARED/data/hymenoptera_256/train
 [ -d "$DATA" ] || { echo "SKIP: ../shared/data/hymenoptera_256 not present"; exit 77; }
 # 8 calibration images (4 per class, class folders): 2 batches x 4 = all of them
 mkdir -p $T/cal/ants $T/cal/bees

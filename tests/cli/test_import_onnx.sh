@@ -9,8 +9,8 @@
 REF="/usr/bin/python3 $SRC/tests/ref/torchvision_import.py"
 /usr/bin/python3 -c "import torch, torchvision, onnx, PIL" 2>/dev/null ||
     { echo "SKIP: python3 torch/torchvision/onnx not available"; exit 77; }
-M=$SRC/../shared/models
-IMGS=$SRC/../shared/data/sample_images
+M=$SHARED/models
+IMGS=$SHARED/data/sample_images
 SQ=$M/squeezenet1_0_imagenet_deepcompression/squeezenet1_0_imagenet
 if [ -f "$SQ.onnx" ] && [ -d "$IMGS" ]; then
     $REF prep "$IMGS" "$T/x.npy" >/dev/null &&
@@ -39,10 +39,10 @@ if [ -f "$SQ.onnx" ] && [ -d "$IMGS" ]; then
         $REF compare "$T/z32.npy" "$T/ref32.npy" 1e-3 && ok "deft model run -m cifar10_resnet20.onnx directly" ||
             bad "deft model run -m cifar10_resnet20.onnx directly"
     else
-        echo "skip cifar10_resnet20: python3-opencv not available"
+        skip_part "cifar10_resnet20: python3-opencv not available"
     fi
 else
-    echo "skip squeezenet/cifar10_resnet20: ../shared not present"
+    skip_part "squeezenet/cifar10_resnet20: ../shared not present"
 fi
 ARCHS="resnet18 mobilenet_v2 googlenet efficientnet_b0"
 [ -n "${DEFT_ASAN:-}" ] && ARCHS="mobilenet_v2" # make asan looks for memory errors, not numbers

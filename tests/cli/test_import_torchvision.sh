@@ -5,8 +5,8 @@
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 REF="/usr/bin/python3 $SRC/tests/ref/torchvision_import.py"
 /usr/bin/python3 -c "import torch, torchvision, PIL" 2>/dev/null || { echo "SKIP: python3 torch/torchvision not available"; exit 77; }
-SQ=$SRC/../shared/models/squeezenet1_0_imagenet_deepcompression/squeezenet1_0_imagenet.pth
-IMGS=$SRC/../shared/data/sample_images
+SQ=$SHARED/models/squeezenet1_0_imagenet_deepcompression/squeezenet1_0_imagenet.pth
+IMGS=$SHARED/data/sample_images
 if [ -f "$SQ" ] && [ -d "$IMGS" ]; then
     $REF prep "$IMGS" "$T/x.npy" &&
     $REF squeezenet "$SQ" "$T/x.npy" "$T/ref.npy" &&
@@ -15,7 +15,7 @@ if [ -f "$SQ" ] && [ -d "$IMGS" ]; then
     $REF compare "$T/y.npy" "$T/ref.npy" 1e-3 && ok "squeezenet1_0 ImageNet .pth on sample_images" ||
         bad "squeezenet1_0 ImageNet .pth on sample_images"
 else
-    echo "skip squeezenet: ../shared not present"
+    skip_part "squeezenet: ../shared not present"
 fi
 # under the sanitizers (make asan: memory errors, not numbers) two architectures suffice
 ARCHS="resnet18 mobilenet_v2 vgg16 googlenet efficientnet_b0"

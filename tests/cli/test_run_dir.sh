@@ -84,6 +84,11 @@ train -r "$T/failed" --set train_config.pretrained_model_path="$T/junk.safetenso
     ok "a run failing at its start leaves only deft.log, ending with the error (exit $rc)" ||
     bad "failed start: exit $rc, left $(ls -R "$T/failed" 2>/dev/null | tr '\n' ' ')"
 
+train -r "$T/keep" --set train_config.n_epochs=3 --set train_config.keep_checkpoints=1 --set train_config.save_best=false >"$T/k.log" 2>&1 &&
+    [ "$(ls "$T/keep/weights" | tr '\n' ' ')" = "classification_resnet10_epoch_003.safetensors latest.safetensors " ] &&
+    ok "keep_checkpoints: 1 keeps the newest epoch file; save_best: false writes no best" ||
+    bad "keep_checkpoints/save_best: $(tail -1 "$T/k.log"); $(ls "$T/keep/weights" | tr '\n' ' ')"
+
 mkdir "$T/cwd" && cd "$T/cwd" || exit 1
 train >"$T/7.log" 2>&1 && train >>"$T/7.log" 2>&1 && [ -s runs/classification/train/weights/best.safetensors ] &&
     [ -s runs/classification/train2/weights/best.safetensors ] && ok "without -r: runs/classification/train, then train2" ||

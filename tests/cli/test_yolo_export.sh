@@ -18,12 +18,12 @@
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 REF="/usr/bin/python3 $SRC/tests/ref/yolo_export_check.py"
 need_onnx_peers
-B=$(cd "$SRC/../shared/data/bccd" 2>/dev/null && pwd)
+B=$(cd "$SHARED/data/bccd" 2>/dev/null && pwd)
 [ -n "$B" ] || { echo "SKIP: ../shared/data/bccd not present"; exit 77; }
 
 head -24 "$B/ImageSets/Main/train.txt" >"$T/train.txt"
 head -8 "$B/ImageSets/Main/val.txt" >"$T/val.txt"
-sed -e "s|../shared/data/bccd|$B|g" -e "s|ImageSets/Main/train.txt|X|; s|ImageSets/Main/val.txt|Y|" \
+sed -e "s|\(\.\./\)*shared/data/bccd|$B|g" -e "s|ImageSets/Main/train.txt|X|; s|ImageSets/Main/val.txt|Y|" \
     "$SRC/specs/yolo_v4_tiny_bccd.txt" | sed -e "s|$B/X|$T/train.txt|; s|$B/Y|$T/val.txt|" >"$T/bccd.txt"
 # a low learning rate keeps the scores spread out (a blown-up model saturates them at 1.0)
 $DEFT yolo_v4_tiny train -e "$T/bccd.txt" -r "$T/run" --threads 2 --set training_config.num_epochs=2 \

@@ -6,8 +6,8 @@
 # scored by `deft detection score` gives exactly the mAP `evaluate` prints
 # (one decode/NMS/letterbox path everywhere); kmeans prints spec lines.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
-S=$SRC/../shared/tao_specs
-B=$(cd "$SRC/../shared/data/bccd" 2>/dev/null && pwd)
+S=$SHARED/tao_specs
+B=$(cd "$SHARED/data/bccd" 2>/dev/null && pwd)
 [ -d "$S" ] && [ -n "$B" ] || { echo "SKIP: ../shared (tao_specs, data/bccd) not present"; exit 77; }
 
 for spec in yolo_v4_train_resnet18_kitti.txt:yolo_v4:"arch resnet, nlayers 18" yolo_v4_tiny_train_kitti.txt:yolo_v4_tiny:"arch cspdarknet_tiny"; do
@@ -20,7 +20,7 @@ for spec in yolo_v4_train_resnet18_kitti.txt:yolo_v4:"arch resnet, nlayers 18" y
         ok "$net --dry_run $f: $arch, anchors, classes; exit 2 (tfrecords only)" ||
         { bad "$net --dry_run $f (exit $rc)"; cat "$T/out"; }
 done
-sed "s|../shared/data/bccd|$B|g" "$SRC/specs/yolo_v4_resnet18_bccd.txt" >"$T/bccd_ok.txt"
+sed "s|\(\.\./\)*shared/data/bccd|$B|g" "$SRC/specs/yolo_v4_resnet18_bccd.txt" >"$T/bccd_ok.txt"
 $DEFT yolo_v4 train -e "$T/bccd_ok.txt" --dry_run >"$T/out" 2>&1
 rc=$?
 [ $rc -eq 0 ] && ! grep -q "would stop" "$T/out" && ok "--dry_run of a spec whose data exists: exit 0" ||
@@ -44,7 +44,7 @@ expect "tfrecords only" "label_directory_path" yolo_v4_tiny train -e "$S/yolo_v4
 # a small BCCD run: 24 train / 8 val images, 2 epochs at 160x128
 head -24 "$B/ImageSets/Main/train.txt" >"$T/train.txt"
 head -8 "$B/ImageSets/Main/val.txt" >"$T/val.txt"
-sed -e "s|../shared/data/bccd|$B|g" -e "s|ImageSets/Main/train.txt|X|; s|ImageSets/Main/val.txt|Y|" \
+sed -e "s|\(\.\./\)*shared/data/bccd|$B|g" -e "s|ImageSets/Main/train.txt|X|; s|ImageSets/Main/val.txt|Y|" \
     "$SRC/specs/yolo_v4_tiny_bccd.txt" | sed -e "s|$B/X|$T/train.txt|; s|$B/Y|$T/val.txt|" >"$T/bccd.txt"
 $DEFT yolo_v4_tiny train -e "$T/bccd.txt" -r "$T/run" --threads 2 --set training_config.num_epochs=2 \
     --set augmentation_config.output_width=160 --set augmentation_config.output_height=128 >"$T/train.log" 2>&1

@@ -138,7 +138,7 @@ int main(void) {
         deft_dataset_free(t);
         deft_dataset_free(v);
     } else {
-        printf("note: ../shared not found; hymenoptera checks skipped\n");
+        test_skip_part("../shared not found: the hymenoptera_256 checks are not run");
     }
     CHECK(deft_alloc_live() == live0, "leaked %ld blocks", deft_alloc_live() - live0);
     return test_summary();

@@ -303,7 +303,7 @@ static void test_hsv(void) {
     fclose(f);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s'", path, outp);
     if (system(cmd) != 0) {
-        printf("skip HSV reference: /usr/bin/python3 failed\n");
+        test_skip_part("the HSV reference (/usr/bin/python3 with numpy/OpenCV) failed to run");
         return;
     }
     f = fopen(outp, "r");

@@ -254,6 +254,7 @@ int main(void) {
 
     /* Throughput on hymenoptera_256 train: 224, RRC + flip + jitter, 2 threads. */
     const char *shared = test_shared_dir();
+    if (!shared) test_skip_part("../shared not found: the hymenoptera_256 checks are not run");
     if (shared) {
         char tr[1024];
         snprintf(tr, sizeof tr, "%s/data/hymenoptera_256/train", shared);

@@ -1,4 +1,5 @@
 /* deft_test.c - harness implementation. */
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -17,6 +18,16 @@ int test_summary(void) {
     return test_failed ? 1 : 0;
 }
 
+void test_skip_part(const char *why) {
+    printf("SKIP (part): %s\n", why);
+    const char *log = getenv("DEFT_SKIP_LOG");
+    FILE *f = log && *log ? fopen(log, "a") : NULL;
+    if (f) {
+        fprintf(f, "%s: %s\n", program_invocation_short_name, why);
+        fclose(f);
+    }
+}
+
 void test_skip(const char *why) {
     printf("SKIP: %s\n", why);
     exit(77);
@@ -29,9 +40,9 @@ const char *test_source_dir(void) {
 
 const char *test_shared_dir(void) {
     static char buf[1024];
-    const char *e = getenv("DEFT_SHARED_DIR");
-    if (e) return e;
-    snprintf(buf, sizeof buf, "%s/../shared", test_source_dir());
+    const char *e = getenv("DEFT_SHARED_DIR"); /* the one override, as sh_lib.sh's SHARED */
+    if (e && *e) snprintf(buf, sizeof buf, "%s", e);
+    else snprintf(buf, sizeof buf, "%s/../shared", test_source_dir());
     struct stat st;
     if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) return buf;
     return NULL;

@@ -476,7 +476,7 @@ int main(void) {
     rewrite_case();
     fclose(manifest);
     if (!test_have_torch()) {
-        printf("SKIP (PyTorch part): python3 with torch not available\n");
+        test_skip_part("python3 with torch not available: the PyTorch comparison is not run");
         return test_summary();
     }
     char cmd[9000];

@@ -987,6 +987,7 @@ int main(void) {
     double t0 = deft_time_now();
     deft_log_set_level(DEFT_LOG_ERROR); /* no "slow oneDNN implementation" notes for tiny convs */
     bool torch = test_have_torch();
+    if (!torch) test_skip_part("python3 with torch not available: the PyTorch comparison is not run");
     FILE *manifest = NULL;
     char path[512];
     if (torch) {

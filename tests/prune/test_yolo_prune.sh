@@ -8,13 +8,13 @@
 # pattern in front of a head (a reshape that is not a flatten), or an -el
 # layer the model lacks, names the layer, exits 2 and writes nothing.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
-B=$(cd "$SRC/../shared/data/bccd" 2>/dev/null && pwd)
+B=$(cd "$SHARED/data/bccd" 2>/dev/null && pwd)
 [ -n "$B" ] || { echo "SKIP: ../shared/data/bccd not present"; exit 77; }
 
 head -16 "$B/ImageSets/Main/train.txt" >"$T/train.txt"
 head -8 "$B/ImageSets/Main/val.txt" >"$T/val.txt"
 mkspec() { # source spec -> $T/$2 on the subsets
-    sed -e "s|../shared/data/bccd|$B|g" -e "s|ImageSets/Main/train.txt|X|; s|ImageSets/Main/val.txt|Y|" "$SRC/specs/$1" |
+    sed -e "s|\(\.\./\)*shared/data/bccd|$B|g" -e "s|ImageSets/Main/train.txt|X|; s|ImageSets/Main/val.txt|Y|" "$SRC/specs/$1" |
         sed -e "s|$B/X|$T/train.txt|; s|$B/Y|$T/val.txt|" >"$T/$2"
 }
 mkspec yolo_v4_resnet18_bccd.txt r.txt

@@ -715,7 +715,7 @@ int main(void) {
         test_tao_tf1(shared);
         test_tao_pyt(shared);
     } else {
-        printf("note: ../shared not found; the real TAO specs are not checked\n");
+        test_skip_part("../shared not found: the real TAO specs are not checked");
     }
     test_native_yaml();
     test_overrides();

@@ -345,6 +345,7 @@ static enum deft_status train_loop(struct run *r, int64_t start_step, double *be
         .trainer = r->t, .network = "classification", .arch = r->arch, .dir = r->dir, .epochs = r->epochs,
         .steps_per_epoch = r->spe, .batch = r->batch, .lr = &lr, .val_every = r->cfg.train_config.val_every,
         .checkpoint_interval = r->cfg.train_config.checkpoint_interval,
+        .keep_checkpoints = r->cfg.train_config.keep_checkpoints, .no_best = !r->cfg.train_config.save_best,
         .skip_nonfinite = r->cfg.train_config.skip_nonfinite_batches,
         .skip_key = "train_config.skip_nonfinite_batches", .metric = metric,
         .train_metrics = r->train_m, .n_train_metrics = 1, .val_metrics = r->val_m, .n_val_metrics = 2,
