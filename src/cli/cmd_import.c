@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "deft/deft.h"
 #include "deft/data.h"
@@ -63,7 +64,7 @@ static bool parse_triple(const char *flag, const char *txt, float v[3], bool pos
 static int import_usage(FILE *f) {
     fprintf(f,
             "usage: deft model import -i FILE -o OUT.safetensors [--arch NAME] [--num_classes N]\n"
-            "                         [--class_names A,B,...] [--skip_mismatch]\n"
+            "                         [--class_names A,B,...|FILE] [--skip_mismatch]\n"
             "                         [--preprocess torchvision|torch|caffe|tf] [--mean R,G,B]\n"
             "                         [--std R,G,B] [--divisor D] [--channel_order rgb|bgr]\n\n"
             "  Read a pretrained network without Python. The format is detected from the\n"
@@ -84,7 +85,9 @@ static int import_usage(FILE *f) {
             "                  torchvision names) and load the tensors into it by name, checking\n"
             "                  every shape; write a deft model file\n"
             "  --num_classes N classifier size (default: read from the file's classifier tensor)\n"
-            "  --class_names   comma-separated class names (default class_0, class_1, ...)\n"
+            "  --class_names   comma-separated class names, or a file with one per line (ImageNet's:\n"
+            "                  ../shared/models/squeezenet1_0_imagenet_deepcompression/imagenet_classes.txt);\n"
+            "                  default class_0, class_1, ...\n"
             "  --skip_mismatch keep the architecture's initial values for tensors whose shape\n"
             "                  differs (e.g. a new classifier head) instead of failing\n"
             "  --preprocess M  the input preprocessing the weights expect, recorded in the model\n"
@@ -99,19 +102,20 @@ static int import_usage(FILE *f) {
 
 struct import_opts {
     const char *in, *out, *arch, *class_names;
+    char sep;               /* between class names: ',' on the command line, '\n' from a file */
     struct deft_preprocess pre;
     int num_classes;
     bool skip_mismatch;
 };
 
 /* ["class_0", ...] or the given comma-separated names as a JSON array. */
-static char *class_names_json(const char *list, int n) {
+static char *class_names_json(const char *list, int n, char sep) {
     cJSON *a = cJSON_CreateArray();
     if (!a) return NULL;
     if (list) {
         const char *p = list;
         for (;;) {
-            const char *c = strchr(p, ',');
+            const char *c = strchr(p, sep);
             size_t len = c ? (size_t)(c - p) : strlen(p);
             char *nm = malloc(len + 1);
             if (!nm) break;
@@ -134,10 +138,40 @@ static char *class_names_json(const char *list, int n) {
     return txt;
 }
 
-static int count_names(const char *list) {
+static int count_names(const char *list, char sep) {
     int n = 1;
-    for (const char *p = list; *p; p++) n += *p == ',';
+    for (const char *p = list; *p; p++) n += *p == sep;
     return n;
+}
+
+/* --class_names FILE: one name per line (ImageNet's list, say) into a
+ * '\n'-separated list without the final newline or CRs; NULL (message
+ * printed) when it cannot be read. */
+static char *read_name_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF) {
+        if (c == '\r') continue;
+        if (n + 2 > cap) {
+            char *nb = realloc(buf, cap = cap ? cap * 2 : 4096);
+            if (!nb || cap > (64u << 20)) {
+                free(nb ? nb : buf);
+                fclose(f);
+                fprintf(stderr, "deft model import: --class_names %s: too large\n", path);
+                return NULL;
+            }
+            buf = nb;
+        }
+        buf[n++] = (char)c;
+    }
+    fclose(f);
+    while (n && buf[n - 1] == '\n') n--;
+    if (!buf) buf = malloc(1);
+    if (buf) buf[n] = 0;
+    return buf;
 }
 
 static int import_into_arch(const struct import_opts *o, const struct deft_safetensors *st) {
@@ -150,14 +184,22 @@ static int import_into_arch(const struct import_opts *o, const struct deft_safet
     int rc = 0;
     enum deft_status s;
     bool inferred = false;
-    if (!num_classes && class_names) num_classes = count_names(class_names);
+    if (!num_classes && class_names) {
+        int in_file = cli_infer_num_classes(arch, st), listed = count_names(class_names, o->sep);
+        if (in_file > 0 && in_file != listed) {
+            fprintf(stderr, "deft model import: --class_names lists %d names but %s's classifier has %d classes\n",
+                    listed, in, in_file);
+            return 2;
+        }
+        num_classes = listed;
+    }
     if (!num_classes) {
         num_classes = cli_infer_num_classes(arch, st);
         inferred = num_classes > 0;
     }
-    if (class_names && num_classes != count_names(class_names)) {
+    if (class_names && num_classes != count_names(class_names, o->sep)) {
         fprintf(stderr, "deft model import: --class_names lists %d names but the model has %d "
-                "classes\n", count_names(class_names), num_classes);
+                "classes\n", count_names(class_names, o->sep), num_classes);
         return 2;
     }
     if ((s = deft_model_build(&(struct deft_model_opts){.arch = arch, .num_classes = num_classes,
@@ -167,7 +209,7 @@ static int import_into_arch(const struct import_opts *o, const struct deft_safet
     const char *nc_meta = deft_graph_get_meta(g, "num_classes");
     int classes = nc_meta ? atoi(nc_meta) : num_classes;
     if (inferred) printf("num_classes %d (from the file's classifier)\n", classes);
-    cn = class_names_json(class_names, classes);
+    cn = class_names_json(class_names, classes, o->sep);
     if (!cn) {
         rc = cli_fail(deft_set_error(DEFT_ERR_NOMEM, "out of memory"), NULL);
         goto done;
@@ -226,9 +268,9 @@ static int import_onnx_graph(const struct import_opts *o) {
     if (s) return cli_fail(s, NULL);
     const char *nc = deft_graph_get_meta(g, "num_classes");
     int classes = nc ? atoi(nc) : 0;
-    if (o->class_names && classes != count_names(o->class_names)) {
+    if (o->class_names && classes != count_names(o->class_names, o->sep)) {
         fprintf(stderr, "deft model import: --class_names lists %d names but the model has %d "
-                "outputs\n", count_names(o->class_names), classes);
+                "outputs\n", count_names(o->class_names, o->sep), classes);
         rc = 2;
         goto done;
     }
@@ -244,7 +286,7 @@ static int import_onnx_graph(const struct import_opts *o) {
         rc = cli_fail(s, NULL);
         goto done;
     }
-    if (classes > 0 && ((cn = class_names_json(o->class_names, classes)) == NULL ||
+    if (classes > 0 && ((cn = class_names_json(o->class_names, classes, o->sep)) == NULL ||
                         (s = deft_graph_set_meta(g, "class_names", cn)))) {
         rc = cli_fail(s ? s : deft_set_error(DEFT_ERR_NOMEM, "out of memory"), NULL);
         goto done;
@@ -327,21 +369,43 @@ int cmd_model_import(int argc, char **argv) {
         fprintf(stderr, "deft model import: --class_names needs --arch (or an ONNX file)\n");
         return 2;
     }
+    char *name_file = NULL;
+    struct stat nst;
+    o.sep = ',';
+    if (o.class_names && stat(o.class_names, &nst) == 0 && S_ISREG(nst.st_mode)) {
+        if (!(name_file = read_name_file(o.class_names))) {
+            fprintf(stderr, "deft model import: cannot read --class_names %s\n", o.class_names);
+            return 2;
+        }
+        o.class_names = name_file;
+        o.sep = '\n';
+    }
     const char *names = o.class_names;
-    if (names && (!*names || strstr(names, ",,") || names[strlen(names) - 1] == ',')) {
-        fprintf(stderr, "deft model import: --class_names has an empty name\n");
+    char twice[3] = {o.sep, o.sep, 0};
+    if (names && (!*names || strstr(names, twice) || names[strlen(names) - 1] == o.sep || names[0] == o.sep)) {
+        fprintf(stderr, "deft model import: --class_names has an empty name%s\n",
+                name_file ? " (an empty line)" : "");
+        free(name_file);
         return 2;
     }
+    int rc;
     if (o.arch && !deft_model_arch_known(o.arch)) {
         struct deft_graph *g = NULL; /* for the "did you mean" message */
         s = deft_model_build(&(struct deft_model_opts){.arch = o.arch}, &g, NULL, NULL);
         deft_graph_free(g);
+        free(name_file);
         return cli_fail(s ? s : DEFT_ERR_NOT_FOUND, NULL);
     }
-    if (onnx_graph) return import_onnx_graph(&o);
+    if (onnx_graph) {
+        rc = import_onnx_graph(&o);
+        free(name_file);
+        return rc;
+    }
     struct deft_safetensors *st = NULL;
-    if ((s = deft_weights_read(o.in, &st))) return cli_fail(s, NULL);
-    int rc;
+    if ((s = deft_weights_read(o.in, &st))) {
+        free(name_file);
+        return cli_fail(s, NULL);
+    }
     if (o.arch) {
         rc = import_into_arch(&o, st);
     } else {
@@ -350,5 +414,6 @@ int cmd_model_import(int argc, char **argv) {
         if (!s) printf("wrote %d tensors from %s to %s\n", st->n_tensors, o.in, o.out);
     }
     deft_safetensors_free(st);
+    free(name_file);
     return rc;
 }

@@ -162,6 +162,15 @@ enum deft_status deft_model_load(const char *path, struct deft_model **out) {
         *out = m;
         return DEFT_OK;
     }
+    if (strcmp(format, "safetensors")) { /* .pth, .h5, pickle: weights without deft's graph */
+        bool known = strcmp(format, "unknown") != 0;
+        s = deft_set_error(DEFT_ERR_FORMAT, known ? "%s is %s weights without a graph: import it first, "
+                           "`deft model import -i %s -o model.safetensors --arch NAME [--class_names FILE]`"
+                           : "%s is not a model file deft reads (a deft .safetensors model, ONNX; or import "
+                           ".pth/.h5 weights with `deft model import`)%.0s%.0s", path,
+                           !strncmp(format, "pth", 3) || !strcmp(format, "pickle") ? "PyTorch" : "Keras HDF5", path);
+        goto fail;
+    }
     if ((s = deft_safetensors_read(path, &m->file))) goto fail;
     const char *fmt = deft_safetensors_meta(m->file, "deft_format");
     const char *gj = deft_safetensors_meta(m->file, "graph");

@@ -14,6 +14,22 @@ if [ -f "$SQ" ] && [ -d "$IMGS" ]; then
     $DEFT model run -m "$T/sq.safetensors" -i "$T/x.npy" -o "$T/y.npy" >/dev/null &&
     $REF compare "$T/y.npy" "$T/ref.npy" 1e-3 && ok "squeezenet1_0 ImageNet .pth on sample_images" ||
         bad "squeezenet1_0 ImageNet .pth on sample_images"
+    # foreign weights and class names (issue 24 #8)
+    $DEFT classification inference -m "$SQ" -i "$IMGS" >"$T/f.out" 2>"$T/f.err"; rc=$?
+    [ $rc -eq 2 ] && [ "$(wc -l <"$T/f.err")" -eq 1 ] && grep -q "PyTorch weights without a graph: import it first, .deft model import -i" "$T/f.err" &&
+        ok "inference -m x.pth: exit 2, says how to import it" || bad "inference -m x.pth: exit $rc: $(cat "$T/f.err")"
+    NAMES=$SHARED/models/squeezenet1_0_imagenet_deepcompression/imagenet_classes.txt
+    $DEFT model import -i "$SQ" -o "$T/sqn.safetensors" --arch squeezenet1_0 --class_names "$NAMES" >/dev/null &&
+        $DEFT classification inference -m "$T/sqn.safetensors" -i "$IMGS" -o "$T/sqn.csv" >/dev/null &&
+        grep -q "chelsea.png,Egyptian cat," "$T/sqn.csv" && ok "--class_names FILE: ImageNet names in the inference CSV" ||
+        bad "--class_names FILE: $(head -3 "$T/sqn.csv")"
+    head -3 "$NAMES" >"$T/three.txt"
+    printf 'a\n\nb\n' >"$T/gap.txt"
+    for c in "three.txt:lists 3 names but .*classifier has 1000 classes" "gap.txt:an empty line"; do
+        $DEFT model import -i "$SQ" -o "$T/no.safetensors" --arch squeezenet1_0 --class_names "$T/${c%%:*}" >"$T/n.out" 2>"$T/n.err"; rc=$?
+        [ $rc -eq 2 ] && grep -q "${c#*:}" "$T/n.err" && [ ! -e "$T/no.safetensors" ] &&
+            ok "--class_names ${c%%:*}: exit 2, $(cat "$T/n.err")" || bad "--class_names ${c%%:*}: exit $rc: $(cat "$T/n.err")"
+    done
 else
     skip_part "squeezenet: ../shared not present"
 fi
