@@ -12,6 +12,7 @@
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deft/io.h"
@@ -468,6 +469,36 @@ static bool finite_pt(const struct deft_plot_series *s, int i, double *x, double
     return isfinite(*x) && isfinite(*y);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The top of the y axis: the data's maximum, unless it lies far above the
+ * rest (a loss that spiked for one epoch): then a little above the 90th
+ * percentile, so the other points keep the plot's height. */
+static double robust_top(const struct deft_plot_series *series, int n_series, double ymn, double ymx) {
+    size_t n = 0;
+    for (int k = 0; k < n_series; k++) n += (size_t)series[k].n;
+    if (n < 8) return ymx;
+    double *v = deft_malloc(n * sizeof *v);
+    if (!v) return ymx;
+    size_t m = 0;
+    for (int k = 0; k < n_series; k++)
+        for (int i = 0; i < series[k].n; i++) {
+            double x, y;
+            if (finite_pt(&series[k], i, &x, &y)) v[m++] = y;
+        }
+    double top = ymx;
+    if (m >= 8) {
+        qsort(v, m, sizeof *v, cmp_double);
+        double q90 = v[(m * 9) / 10], spread = q90 - ymn;
+        if (spread > 0 && ymx - q90 > 4 * spread) top = q90 + 0.25 * spread;
+    }
+    deft_free(v);
+    return top;
+}
+
 enum deft_status deft_plot_lines(const char *path, const char *title, const char *xlabel,
                                  const char *ylabel, const struct deft_plot_series *series, int n_series) {
     if (!path || !*path) return deft_set_error(DEFT_ERR_INVALID_ARG, "deft_plot_lines: empty path");
@@ -494,6 +525,14 @@ enum deft_status deft_plot_lines(const char *path, const char *title, const char
     const int FS = 2; /* font scale of labels and ticks */
     char lab[64];
     struct axis ax, ay;
+    double ycap = robust_top(series, n_series, ymn, ymx);
+    char capped_title[256];
+    if (ycap < ymx) { /* one spike would flatten every other point: cap the axis, say so */
+        snprintf(capped_title, sizeof capped_title, "%s (axis cut at %.3g: larger values drawn at the top)",
+                 title ? title : "", ycap);
+        title = capped_title;
+        ymx = ycap;
+    }
     axis_fit(&ay, ymn, ymx, have, false, 7);
     /* fewer x ticks when their labels are long */
     static const int x_targets[4] = {9, 6, 4, 3};
@@ -570,7 +609,7 @@ enum deft_status deft_plot_lines(const char *path, const char *title, const char
             bool ok = i < se->n && finite_pt(se, i, &x, &y);
             if (ok) {
                 px[run] = MAPX(x);
-                py[run] = MAPY(y);
+                py[run] = MAPY(fmin(y, ay.hi));
                 run++;
                 continue;
             }

@@ -325,6 +325,25 @@ static void test_plots(const char *samples) {
     snprintf(base, sizeof base, "%s/accuracy", dir);
     CHECK_OK(deft_plot_lines(base, "Accuracy", "epoch", "top-1", accs, 2));
     check_plot_files(base, 960, 600, 3, false);
+    {   /* a text-book loss curve keeps its whole range; one spiking epoch cuts the axis, said in the title */
+        char svg[600];
+        size_t n = 0;
+        snprintf(svg, sizeof svg, "%s/loss.svg", dir);
+        char *t = slurp(svg, &n);
+        CHECK(t && !memmem(t, n, "axis cut", 8), "a smooth loss curve is not cut");
+        deft_free(t);
+        double spike[20];
+        for (int i = 0; i < 20; i++) spike[i] = 0.5 + 0.3 * exp(-i / 5.0);
+        spike[9] = 80;
+        struct deft_plot_series sp = {"train loss", NULL, spike, 20};
+        snprintf(base, sizeof base, "%s/spike", dir);
+        CHECK_OK(deft_plot_lines(base, "Loss", "epoch", "loss", &sp, 1));
+        check_plot_files(base, 960, 600, 2, false);
+        snprintf(svg, sizeof svg, "%s/spike.svg", dir);
+        t = slurp(svg, &n);
+        CHECK(t && memmem(t, n, "axis cut at", 11) && !memmem(t, n, ">80<", 4), "one spike cuts the y axis (no tick at 80)");
+        deft_free(t);
+    }
 
     /* edge cases: none may fail or crash */
     double one = 0.7, cst[5] = {3, 3, 3, 3, 3}, nan5[5] = {NAN, NAN, NAN, NAN, NAN};
