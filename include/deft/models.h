@@ -226,6 +226,9 @@ DEFT_API const struct deft_pretrained *deft_pretrained_all(void);
 DEFT_API const struct deft_pretrained *deft_pretrained_find(const char *name);
 /* Its URL: https://download.pytorch.org/models/<file>, or under $DEFT_MODEL_MIRROR. */
 DEFT_API void deft_pretrained_url(const struct deft_pretrained *p, char *url, size_t n);
+/* The cache `deft model download` puts files in: $DEFT_CACHE_DIR, else
+ * $XDG_CACHE_HOME/deft/models, else ~/.cache/deft/models. */
+DEFT_API void deft_pretrained_cache_dir(char *dir, size_t n);
 /* The SHA-256 prefix its file name carries (8 hex digits). */
 DEFT_API void deft_pretrained_sha256_prefix(const struct deft_pretrained *p, char out[9]);
 

@@ -40,13 +40,6 @@ static int mkdir_p(const char *dir) {
     return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static void cache_dir(char *out, size_t n) {
-    const char *d = getenv("DEFT_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-    if (d && *d) snprintf(out, n, "%s", d);
-    else if (x && *x) snprintf(out, n, "%s/deft/models", x);
-    else snprintf(out, n, "%s/.cache/deft/models", h && *h ? h : ".");
-}
-
 /* The file name a URL names: its last path segment, without query or
  * fragment; NULL when that is empty or not a plain name. */
 static bool url_file_name(const char *url, char *out, size_t n) {
@@ -165,7 +158,7 @@ int cmd_model_download(int argc, char **argv) {
         if (!sha) sha = prefix;
     }
     if (!dir) {
-        cache_dir(cdir, sizeof cdir);
+        deft_pretrained_cache_dir(cdir, sizeof cdir);
         dir = cdir;
     }
     if (mkdir_p(dir) != 0) {

@@ -42,6 +42,13 @@ const struct deft_pretrained *deft_pretrained_find(const char *name) {
     return NULL;
 }
 
+void deft_pretrained_cache_dir(char *out, size_t n) {
+    const char *d = getenv("DEFT_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+    if (d && *d) snprintf(out, n, "%s", d);
+    else if (x && *x) snprintf(out, n, "%s/deft/models", x);
+    else snprintf(out, n, "%s/.cache/deft/models", h && *h ? h : ".");
+}
+
 void deft_pretrained_url(const struct deft_pretrained *p, char *url, size_t n) {
     const char *base = getenv("DEFT_MODEL_MIRROR");
     if (!base || !*base) base = "https://download.pytorch.org/models/";

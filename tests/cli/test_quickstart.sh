@@ -35,14 +35,22 @@ $DEFT classification export -m "$R/weights/best.safetensors" -o new1/sub/m.onnx 
 $DEFT classification inference -m "$R/weights/best.safetensors" -i "$T/data/val/dark" -o new2/out.csv >"$T/4.log" 2>&1 &&
     [ "$(wc -l <new2/out.csv)" -eq 6 ] && ok "inference -o newdir/out.csv creates the folder" ||
     bad "inference into a new folder: $(tail -1 "$T/4.log")"
+# --pretrained NAME: a catalogue name found in the download cache; it also picks --arch
+mkdir -p "$T/cache" && $DEFT model init --arch resnet18 -o "$T/cache/resnet18-f37072fd.pth" --classes 1000 >/dev/null 2>&1
+DEFT_CACHE_DIR=$T/cache q --data "$T/data/train" --pretrained resnet18 --epochs 1 --batch 4 --size 32 -r "$T/pre" >"$T/5.log" 2>&1 &&
+    grep -q "^  arch: resnet18" "$T/5.log" && grep -q "pretrained .*resnet18-f37072fd.pth: [0-9]* loaded, 2 shape mismatch" "$T/5.log" &&
+    ok "--pretrained resnet18 takes the cached file and picks --arch resnet18" || bad "--pretrained NAME: $(grep -i 'pretrained\|deft:' "$T/5.log" | head -3)"
 rm -rf runs
 for c in "--data $T/nope:No such file" "--data $T/empty:has no class folders" "--data $T/data/train/dark/0.jpg:is not a folder" \
          "--data $T/data/train --arch resnet_fancy:--arch resnet_fancy" "--data $T/data/train --epochs 0:--epochs" \
          "--data $T/data/train --lr -1:--lr" "--data $T/data/train --pretrained $T/nope.pth:--pretrained" \
+         "--data $T/data/train --pretrained resnet18:not downloaded yet .*deft model download resnet18" \
+         "--data $T/data/train --pretrained resnet18 --arch resnet50:holds resnet18 weights, not --arch resnet50" \
+         "--data $T/data/train --pretrained nosuchnet:not a name of .deft model list." \
          "-e $R/spec.yaml --data $T/data/train:without -e" "--arch resnet18:give -e SPEC, or --data"; do
     args=${c%%:*} want=${c#*:}
     # shellcheck disable=SC2086
-    q $args >"$T/b.out" 2>"$T/b.err"; rc=$?
+    DEFT_CACHE_DIR=$T/empty q $args >"$T/b.out" 2>"$T/b.err"; rc=$?
     [ $rc -eq 2 ] && [ "$(wc -l <"$T/b.err")" -eq 1 ] && grep -q -- "$want" "$T/b.err" && [ ! -e runs ] &&
         ok "bad flags ($args): exit 2, nothing written: $(cat "$T/b.err")" || bad "bad flags ($args): exit $rc: $(cat "$T/b.err"); $(ls)"
 done

@@ -64,6 +64,31 @@ static enum deft_status float_flag(const struct deft_task_args *t, const char *f
     return DEFT_OK;
 }
 
+/* --pretrained: a file, or a catalogue name (`deft model list`) already in
+ * the download cache; a name also gives the default --arch. */
+static enum deft_status pretrained_path(const char *pre, const char **arch, char *abs) {
+    struct stat st;
+    if (!stat(pre, &st)) {
+        if (!realpath(pre, abs)) return deft_set_error(DEFT_ERR_IO, "--pretrained %s: %s", pre, strerror(errno));
+        return DEFT_OK;
+    }
+    const struct deft_pretrained *p = deft_pretrained_find(pre);
+    if (!p)
+        return deft_set_error(DEFT_ERR_NOT_FOUND, "--pretrained %s: no such file, and not a name of `deft model list`",
+                              pre);
+    if (*arch && strcmp(*arch, p->arch))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "--pretrained %s holds %s weights, not --arch %s", pre, p->arch,
+                              *arch);
+    *arch = p->arch;
+    char dir[PATH_MAX], path[PATH_MAX + 256];
+    deft_pretrained_cache_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/%s", dir, p->file);
+    if (stat(path, &st) || !realpath(path, abs))
+        return deft_set_error(DEFT_ERR_NOT_FOUND, "--pretrained %s: not downloaded yet (no %s): run `deft model download "
+                              "%s` first", pre, path, p->name);
+    return DEFT_OK;
+}
+
 enum deft_status cls_quick_spec(const struct deft_task_args *t, char **yaml) {
     *yaml = NULL;
     const char *data = deft_task_arg(t, "--data"), *val = deft_task_arg(t, "--val");
@@ -75,11 +100,10 @@ enum deft_status cls_quick_spec(const struct deft_task_args *t, char **yaml) {
     if ((s = image_folder("--data", data, data_abs))) return s;
     if (val && (s = image_folder("--val", val, val_abs))) return s;
     const char *name;
+    if (arch && (s = deft_model_resolve_arch(arch, 0, &name))) return deft_wrap_error(s, "--arch %s", arch);
+    if (pre && (s = pretrained_path(pre, &arch, pre_abs))) return s;
     if (!arch) arch = "resnet18";
     if ((s = deft_model_resolve_arch(arch, 0, &name))) return deft_wrap_error(s, "--arch %s", arch);
-    if (pre && !realpath(pre, pre_abs))
-        return deft_set_error(DEFT_ERR_NOT_FOUND, "--pretrained %s: %s (ImageNet weights: `deft model download %s` "
-                              "prints the file to give here)", pre, strerror(errno), name);
     int epochs, batch, size;
     double lr;
     if ((s = deft_task_arg_int(t, "--epochs", 1, 100000, 10, &epochs)) ||
