@@ -357,11 +357,9 @@ static void write_end(struct deft_loop *lp, struct run *r, enum deft_status s, i
                                .epoch = done < lp->epochs ? done : lp->epochs, .max_epoch = lp->epochs,
                                .time = deft_time_now() - r->t0, .metric = lp->metric.name, .best = lp->best,
                                .best_epoch = lp->have_best ? lp->best_epoch : 0};
-    char path[2300], msg[1024];
-    if (end.message) {
-        snprintf(msg, sizeof msg, "%s", end.message); /* the append below may set another error */
-        end.message = msg;
-    }
+    char path[2300], msg[1024] = "";
+    if (s) snprintf(msg, sizeof msg, "%s", deft_last_error()); /* the append below may set another error */
+    if (end.message) end.message = msg;
     snprintf(path, sizeof path, "%s/status.json", lp->dir);
     if (deft_status_json_end(path, &end)) {
         deft_log(DEFT_LOG_WARN, "status.json: %s", deft_last_error());
