@@ -386,6 +386,47 @@ DEFT_API void deft_model_free(struct deft_model *m);
 DEFT_API DEFT_NODISCARD enum deft_status deft_model_copy_to_runtime(
     const struct deft_safetensors *st, struct deft_runtime *rt, unsigned flags, int *n_copied);
 
+/* ---- foreign weights into a deft architecture (model_import.c) ----------- */
+struct deft_preprocess;
+struct deft_import_opts {
+    const char *arch;                /* a deft architecture (deft_model_arch_names), required */
+    int num_classes;                 /* 0: the file's classifier size, else the names' count */
+    const char *const *class_names;  /* n_class_names names; NULL: class_0, class_1, ... */
+    int n_class_names;
+    const struct deft_preprocess *pre; /* the images' preprocessing; NULL: torchvision's */
+    bool skip_mismatch;              /* a tensor of another shape keeps its fresh value */
+};
+struct deft_import_report {
+    int copied;                      /* weights filled from the file */
+    int unused;                      /* tensors of the file no weight took (each logged as a warning) */
+    int num_classes;                 /* the model's class count */
+    bool num_classes_from_file;      /* ... read from the file's classifier */
+};
+/* Weights by torchvision/Keras names (deft_weights_read) put into o->arch:
+ * *out is a model as deft_model_load gives one (inference graph with
+ * "class_names" and "preprocess" metadata, one f32 tensor per weight), ready
+ * for deft_model_save or a runtime. A missing weight or a shape mismatch is an
+ * error naming the tensor; `name` is used in messages. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_model_import_weights(const struct deft_safetensors *st,
+                                                                  const char *name,
+                                                                  const struct deft_import_opts *o,
+                                                                  struct deft_model **out,
+                                                                  struct deft_import_report *rep);
+/* The same on a file of any format deft_weights_read reads. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_model_import(const char *path, const struct deft_import_opts *o,
+                                                          struct deft_model **out,
+                                                          struct deft_import_report *rep);
+/* The classifier size the file's tensors imply for arch (a weight whose
+ * shape follows the class count, by name), 0 when none says. */
+DEFT_API int deft_weights_num_classes(const char *arch, const struct deft_safetensors *st);
+/* Set a graph's "class_names" metadata (names NULL: class_0 ... class_{n-1})
+ * and its "preprocess" metadata (center crop to h x w). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_model_set_class_names(struct deft_graph *g,
+                                                                   const char *const *names, int n);
+DEFT_API DEFT_NODISCARD enum deft_status deft_model_set_preprocess(struct deft_graph *g,
+                                                                  const struct deft_preprocess *p, int h,
+                                                                  int w);
+
 /* Convert a host tensor of any float or integer dtype to f32 (dst holds numel
  * floats). Strided tensors are read in C order. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_tensor_to_f32(const struct deft_tensor *t,

@@ -31,9 +31,6 @@ int cmd_model_list(int argc, char **argv);
 int cmd_task_prune(int argc, char **argv); /* argv[0]: the task name */
 
 struct deft_safetensors;
-/* The classifier size a file of named tensors implies for arch (0 when it has
- * no classifier tensor); weights_arch.c. */
-int cli_infer_num_classes(const char *arch, const struct deft_safetensors *st);
 /* The deft architecture whose parameters the file matches best by name and
  * shape (every named match must also match in shape), or NULL; *matched of
  * its *total parameter/state tensors are in the file. */

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <cjson/cJSON.h>
 #include "deft/deft.h"
 #include "deft/data.h"
 #include "deft/io.h"
@@ -14,29 +13,6 @@
 #include "deft/runtime.h"
 #include "cli/args.h"
 #include "cli/cli.h"
-
-/* The "preprocess" metadata every later action (evaluate, inference,
- * calibration, DeepStream config) applies to images for this model. */
-/* The shortest decimal that reads back as the same float ("0.485", not "0.485000014"). */
-static const char *short_float(float v, char buf[32]) {
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, 32, "%.*g", prec, v);
-        if (strtof(buf, NULL) == v) break;
-    }
-    return buf;
-}
-
-static void preprocess_json(const struct deft_preprocess *p, int h, int w, char *out, size_t n) {
-    char b[7][32];
-    snprintf(out, n,
-             "{\"channel_order\": \"%s\", \"divisor\": %s, \"mean\": [%s, %s, %s], "
-             "\"std\": [%s, %s, %s], \"height\": %d, \"width\": %d, "
-             "\"resize\": \"center_crop\", \"crop_padding\": %d}",
-             p->bgr ? "bgr" : "rgb", short_float(p->divisor, b[0]), short_float(p->mean[0], b[1]),
-             short_float(p->mean[1], b[2]), short_float(p->mean[2], b[3]),
-             short_float(p->std[0], b[4]), short_float(p->std[1], b[5]),
-             short_float(p->std[2], b[6]), h, w, h >= 64 ? 32 : 0);
-}
 
 /* "a,b,c" (or one value for all three channels) into v[3]. */
 static bool parse_triple(const char *flag, const char *txt, float v[3], bool positive) {
@@ -108,36 +84,6 @@ struct import_opts {
     bool skip_mismatch;
 };
 
-/* ["class_0", ...] or the given comma-separated names as a JSON array. */
-static char *class_names_json(const char *list, int n, char sep) {
-    cJSON *a = cJSON_CreateArray();
-    if (!a) return NULL;
-    if (list) {
-        const char *p = list;
-        for (;;) {
-            const char *c = strchr(p, sep);
-            size_t len = c ? (size_t)(c - p) : strlen(p);
-            char *nm = malloc(len + 1);
-            if (!nm) break;
-            memcpy(nm, p, len);
-            nm[len] = 0;
-            cJSON_AddItemToArray(a, cJSON_CreateString(nm));
-            free(nm);
-            if (!c) break;
-            p = c + 1;
-        }
-    } else {
-        for (int i = 0; i < n; i++) {
-            char nm[32];
-            snprintf(nm, sizeof nm, "class_%d", i);
-            cJSON_AddItemToArray(a, cJSON_CreateString(nm));
-        }
-    }
-    char *txt = cJSON_PrintUnformatted(a);
-    cJSON_Delete(a);
-    return txt;
-}
-
 static int count_names(const char *list, char sep) {
     int n = 1;
     for (const char *p = list; *p; p++) n += *p == sep;
@@ -174,95 +120,59 @@ static char *read_name_file(const char *path) {
     return buf;
 }
 
-static int import_into_arch(const struct import_opts *o, const struct deft_safetensors *st) {
-    const char *in = o->in, *out = o->out, *arch = o->arch, *class_names = o->class_names;
-    int num_classes = o->num_classes;
-    bool skip_mismatch = o->skip_mismatch;
-    struct deft_graph *g = NULL;
-    struct deft_runtime *rt = NULL;
-    char *cn = NULL;
-    int rc = 0;
-    enum deft_status s;
-    bool inferred = false;
-    if (!num_classes && class_names) {
-        int in_file = cli_infer_num_classes(arch, st), listed = count_names(class_names, o->sep);
-        if (in_file > 0 && in_file != listed) {
-            fprintf(stderr, "deft model import: --class_names lists %d names but %s's classifier has %d classes\n",
-                    listed, in, in_file);
-            return 2;
+/* "a,b,c" split at sep into a list (free with deft_string_list_free). */
+static char **split_names(const char *list, char sep, int *n) {
+    *n = count_names(list, sep);
+    char **v = calloc((size_t)*n, sizeof *v);
+    const char *p = list;
+    for (int i = 0; v && i < *n; i++) {
+        const char *c = strchr(p, sep);
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (!(v[i] = malloc(len + 1))) {
+            deft_string_list_free(v, *n);
+            return NULL;
         }
-        num_classes = listed;
+        memcpy(v[i], p, len);
+        v[i][len] = 0;
+        p = c ? c + 1 : p + len;
     }
-    if (!num_classes) {
-        num_classes = cli_infer_num_classes(arch, st);
-        inferred = num_classes > 0;
-    }
-    if (class_names && num_classes != count_names(class_names, o->sep)) {
-        fprintf(stderr, "deft model import: --class_names lists %d names but the model has %d "
-                "classes\n", count_names(class_names, o->sep), num_classes);
-        return 2;
-    }
-    if ((s = deft_model_build(&(struct deft_model_opts){.arch = arch, .num_classes = num_classes,
-                                                        .training = false},
-                              &g, NULL, NULL)))
-        return cli_fail(s, NULL);
-    const char *nc_meta = deft_graph_get_meta(g, "num_classes");
-    int classes = nc_meta ? atoi(nc_meta) : num_classes;
-    if (inferred) printf("num_classes %d (from the file's classifier)\n", classes);
-    cn = class_names_json(class_names, classes, o->sep);
-    if (!cn) {
-        rc = cli_fail(deft_set_error(DEFT_ERR_NOMEM, "out of memory"), NULL);
-        goto done;
-    }
-    char pre[512];
-    preprocess_json(&o->pre, 224, 224, pre, sizeof pre);
-    if ((s = deft_graph_set_meta(g, "preprocess", pre)) ||
-        (s = deft_graph_set_meta(g, "class_names", cn)) ||
-        (s = deft_runtime_create(g, &(struct deft_runtime_opts){0}, &rt)) ||
-        (s = deft_runtime_init_params(rt, 42))) {
-        rc = cli_fail(s, NULL);
-        goto done;
-    }
-    int copied = 0;
-    s = deft_model_copy_to_runtime(st, rt, skip_mismatch ? DEFT_LOAD_SKIP_MISMATCH : 0, &copied);
+    return v;
+}
+
+static int import_into_arch(const struct import_opts *o, const struct deft_safetensors *st) {
+    int nn = 0;
+    char **names = o->class_names ? split_names(o->class_names, o->sep, &nn) : NULL;
+    if (o->class_names && !names) return cli_fail(deft_set_error(DEFT_ERR_NOMEM, "out of memory"), NULL);
+    struct deft_model *m = NULL;
+    struct deft_import_report rep;
+    enum deft_status s = deft_model_import_weights(
+        st, o->in,
+        &(struct deft_import_opts){.arch = o->arch, .num_classes = o->num_classes,
+                                   .class_names = (const char *const *)names, .n_class_names = nn, .pre = &o->pre,
+                                   .skip_mismatch = o->skip_mismatch},
+        &m, &rep);
+    deft_string_list_free(names, nn);
     if (s) {
-        rc = cli_fail(s, in);
+        int rc = cli_fail(s, NULL);
         if (s == DEFT_ERR_SHAPE)
             fprintf(stderr, "  (use --num_classes to match the file's classifier, or "
                     "--skip_mismatch to keep fresh weights for such tensors)\n");
-        goto done;
+        return rc;
     }
-    /* tensors of the file no value took (num_batches_tracked is expected) */
-    int unused = 0;
-    for (int i = 0; i < st->n_tensors; i++) {
-        const char *nm = st->tensors[i].name;
-        size_t l = strlen(nm);
-        if (deft_graph_find_value(g, nm) >= 0 ||
-            (l >= 19 && !strcmp(nm + l - 19, "num_batches_tracked")))
-            continue;
-        if (unused < 5) fprintf(stderr, "deft model import: warning: tensor '%s' is not used by %s\n",
-                                nm, arch);
-        unused++;
-    }
-    if (unused > 5)
-        fprintf(stderr, "deft model import: warning: %d more unused tensors\n", unused - 5);
-    if ((s = deft_model_save(out, NULL, &(struct deft_model_save_opts){.rt = rt}))) {
-        rc = cli_fail(s, NULL);
-        goto done;
-    }
-    printf("imported %d tensors from %s into %s (%d classes): %s\n", copied, in, arch, classes, out);
-done:
-    cJSON_free(cn);
-    deft_runtime_free(rt);
-    deft_graph_free(g);
-    return rc;
+    if (rep.num_classes_from_file) printf("num_classes %d (from the file's classifier)\n", rep.num_classes);
+    s = deft_model_save(o->out, m->graph, &(struct deft_model_save_opts){.tensors = m->file->tensors,
+                                                                         .n_tensors = m->file->n_tensors});
+    deft_model_free(m);
+    if (s) return cli_fail(s, NULL);
+    printf("imported %d tensors from %s into %s (%d classes): %s\n", rep.copied, o->in, o->arch, rep.num_classes,
+           o->out);
+    return 0;
 }
 
 /* An ONNX file's whole graph into a deft model file. */
 static int import_onnx_graph(const struct import_opts *o) {
     struct deft_graph *g = NULL;
     struct deft_safetensors *w = NULL;
-    char *cn = NULL;
     int rc = 0;
     enum deft_status s = deft_onnx_read(o->in, &g, &w);
     if (s) return cli_fail(s, NULL);
@@ -278,17 +188,17 @@ static int import_onnx_graph(const struct import_opts *o) {
     for (int v = 0; v < deft_graph_num_values(g) && iv < 0; v++)
         if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT) iv = v;
     const struct deft_value *in = deft_graph_value(g, iv);
-    char pre[512];
-    if (in->shape.ndim == 4 && in->shape.d[1] == 3)
-        preprocess_json(&o->pre, (int)in->shape.d[2], (int)in->shape.d[3], pre, sizeof pre);
     if (in->shape.ndim == 4 && in->shape.d[1] == 3 &&
-        (s = deft_graph_set_meta(g, "preprocess", pre))) {
+        (s = deft_model_set_preprocess(g, &o->pre, (int)in->shape.d[2], (int)in->shape.d[3]))) {
         rc = cli_fail(s, NULL);
         goto done;
     }
-    if (classes > 0 && ((cn = class_names_json(o->class_names, classes, o->sep)) == NULL ||
-                        (s = deft_graph_set_meta(g, "class_names", cn)))) {
-        rc = cli_fail(s ? s : deft_set_error(DEFT_ERR_NOMEM, "out of memory"), NULL);
+    int nn = 0;
+    char **names = o->class_names ? split_names(o->class_names, o->sep, &nn) : NULL;
+    s = classes > 0 ? deft_model_set_class_names(g, (const char *const *)names, classes) : DEFT_OK;
+    deft_string_list_free(names, nn);
+    if (s) {
+        rc = cli_fail(s, NULL);
         goto done;
     }
     if ((s = deft_model_save(o->out, g, &(struct deft_model_save_opts){
@@ -303,7 +213,6 @@ static int import_onnx_graph(const struct import_opts *o) {
            o->in, gs.nodes, (long long)gs.params, in->name, deft_shape_str(&in->shape, sh, sizeof sh),
            o->out);
 done:
-    cJSON_free(cn);
     deft_safetensors_free(w);
     deft_graph_free(g);
     return rc;

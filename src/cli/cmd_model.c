@@ -183,7 +183,7 @@ static int weights_info(const char *path, const char *fmt, const char *arch, int
     if (!arch)
         arch = cli_guess_arch(st, &nc, &matched, &total);
     else
-        nc = cli_infer_num_classes(arch, st);
+        nc = deft_weights_num_classes(arch, st);
     struct deft_graph *g = NULL;
     int rc = 0;
     if (arch && (s = deft_model_build(&(struct deft_model_opts){.arch = arch,
