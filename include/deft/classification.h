@@ -29,6 +29,8 @@ struct deft_cls_args {
     const char *spec;                  /* -e */
     const char *results_dir;           /* -r */
     const char *model;                 /* -m (evaluate/inference) */
+    const char *arch;                  /* --arch: -m is foreign weights (.pth, .h5, ...) of this architecture */
+    const char *class_names;           /* --class_names FILE or a,b,c: the model's class names */
     const char *const *overrides;      /* --set key=value */
     int n_overrides;
     bool dry_run;                      /* parse, print, list paths; touch nothing */

@@ -427,6 +427,24 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_model_set_preprocess(struct deft_g
                                                                   const struct deft_preprocess *p, int h,
                                                                   int w);
 
+/* --class_names ARG: a file with one name per line (blank lines ignored), or
+ * names separated by commas; an empty name is DEFT_ERR_INVALID_ARG. Free
+ * with deft_string_list_free. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_class_names_from_arg(const char *arg, char ***names, int *n);
+
+/* What evaluate and inference run: a deft model or ONNX file as
+ * deft_model_load reads it, or, with arch, any weights deft_model_import
+ * reads. Class names, when given, replace the file's (their count must match
+ * its classes); a graph without preprocessing metadata gets torchvision's. */
+struct deft_model_open_opts {
+    const char *arch;
+    const char *const *class_names;
+    int n_class_names;
+    const struct deft_preprocess *pre; /* for arch; NULL: torchvision's */
+};
+DEFT_API DEFT_NODISCARD enum deft_status deft_model_open(const char *path, const struct deft_model_open_opts *o,
+                                                        struct deft_model **out);
+
 /* Convert a host tensor of any float or integer dtype to f32 (dst holds numel
  * floats). Strided tensors are read in C order. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_tensor_to_f32(const struct deft_tensor *t,

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "deft/deft.h"
 #include "deft/data.h"
 #include "deft/io.h"
@@ -78,80 +77,22 @@ static int import_usage(FILE *f) {
 
 struct import_opts {
     const char *in, *out, *arch, *class_names;
-    char sep;               /* between class names: ',' on the command line, '\n' from a file */
+    char **names;           /* --class_names parsed */
+    int n_names;
     struct deft_preprocess pre;
     int num_classes;
     bool skip_mismatch;
 };
 
-static int count_names(const char *list, char sep) {
-    int n = 1;
-    for (const char *p = list; *p; p++) n += *p == sep;
-    return n;
-}
-
-/* --class_names FILE: one name per line (ImageNet's list, say) into a
- * '\n'-separated list without the final newline or CRs; NULL (message
- * printed) when it cannot be read. */
-static char *read_name_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) {
-        if (c == '\r') continue;
-        if (n + 2 > cap) {
-            char *nb = realloc(buf, cap = cap ? cap * 2 : 4096);
-            if (!nb || cap > (64u << 20)) {
-                free(nb ? nb : buf);
-                fclose(f);
-                fprintf(stderr, "deft model import: --class_names %s: too large\n", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        buf[n++] = (char)c;
-    }
-    fclose(f);
-    while (n && buf[n - 1] == '\n') n--;
-    if (!buf) buf = malloc(1);
-    if (buf) buf[n] = 0;
-    return buf;
-}
-
-/* "a,b,c" split at sep into a list (free with deft_string_list_free). */
-static char **split_names(const char *list, char sep, int *n) {
-    *n = count_names(list, sep);
-    char **v = calloc((size_t)*n, sizeof *v);
-    const char *p = list;
-    for (int i = 0; v && i < *n; i++) {
-        const char *c = strchr(p, sep);
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (!(v[i] = malloc(len + 1))) {
-            deft_string_list_free(v, *n);
-            return NULL;
-        }
-        memcpy(v[i], p, len);
-        v[i][len] = 0;
-        p = c ? c + 1 : p + len;
-    }
-    return v;
-}
-
 static int import_into_arch(const struct import_opts *o, const struct deft_safetensors *st) {
-    int nn = 0;
-    char **names = o->class_names ? split_names(o->class_names, o->sep, &nn) : NULL;
-    if (o->class_names && !names) return cli_fail(deft_set_error(DEFT_ERR_NOMEM, "out of memory"), NULL);
     struct deft_model *m = NULL;
     struct deft_import_report rep;
     enum deft_status s = deft_model_import_weights(
         st, o->in,
         &(struct deft_import_opts){.arch = o->arch, .num_classes = o->num_classes,
-                                   .class_names = (const char *const *)names, .n_class_names = nn, .pre = &o->pre,
+                                   .class_names = (const char *const *)o->names, .n_class_names = o->n_names, .pre = &o->pre,
                                    .skip_mismatch = o->skip_mismatch},
         &m, &rep);
-    deft_string_list_free(names, nn);
     if (s) {
         int rc = cli_fail(s, NULL);
         if (s == DEFT_ERR_SHAPE)
@@ -178,9 +119,9 @@ static int import_onnx_graph(const struct import_opts *o) {
     if (s) return cli_fail(s, NULL);
     const char *nc = deft_graph_get_meta(g, "num_classes");
     int classes = nc ? atoi(nc) : 0;
-    if (o->class_names && classes != count_names(o->class_names, o->sep)) {
+    if (o->names && classes != o->n_names) {
         fprintf(stderr, "deft model import: --class_names lists %d names but the model has %d "
-                "outputs\n", count_names(o->class_names, o->sep), classes);
+                "outputs\n", o->n_names, classes);
         rc = 2;
         goto done;
     }
@@ -193,10 +134,7 @@ static int import_onnx_graph(const struct import_opts *o) {
         rc = cli_fail(s, NULL);
         goto done;
     }
-    int nn = 0;
-    char **names = o->class_names ? split_names(o->class_names, o->sep, &nn) : NULL;
-    s = classes > 0 ? deft_model_set_class_names(g, (const char *const *)names, classes) : DEFT_OK;
-    deft_string_list_free(names, nn);
+    s = classes > 0 ? deft_model_set_class_names(g, (const char *const *)o->names, classes) : DEFT_OK;
     if (s) {
         rc = cli_fail(s, NULL);
         goto done;
@@ -278,41 +216,24 @@ int cmd_model_import(int argc, char **argv) {
         fprintf(stderr, "deft model import: --class_names needs --arch (or an ONNX file)\n");
         return 2;
     }
-    char *name_file = NULL;
-    struct stat nst;
-    o.sep = ',';
-    if (o.class_names && stat(o.class_names, &nst) == 0 && S_ISREG(nst.st_mode)) {
-        if (!(name_file = read_name_file(o.class_names))) {
-            fprintf(stderr, "deft model import: cannot read --class_names %s\n", o.class_names);
-            return 2;
-        }
-        o.class_names = name_file;
-        o.sep = '\n';
-    }
-    const char *names = o.class_names;
-    char twice[3] = {o.sep, o.sep, 0};
-    if (names && (!*names || strstr(names, twice) || names[strlen(names) - 1] == o.sep || names[0] == o.sep)) {
-        fprintf(stderr, "deft model import: --class_names has an empty name%s\n",
-                name_file ? " (an empty line)" : "");
-        free(name_file);
-        return 2;
-    }
+    if (o.class_names && (s = deft_class_names_from_arg(o.class_names, &o.names, &o.n_names)))
+        return cli_fail(s, NULL);
     int rc;
     if (o.arch && !deft_model_arch_known(o.arch)) {
         struct deft_graph *g = NULL; /* for the "did you mean" message */
         s = deft_model_build(&(struct deft_model_opts){.arch = o.arch}, &g, NULL, NULL);
         deft_graph_free(g);
-        free(name_file);
+        deft_string_list_free(o.names, o.n_names);
         return cli_fail(s ? s : DEFT_ERR_NOT_FOUND, NULL);
     }
     if (onnx_graph) {
         rc = import_onnx_graph(&o);
-        free(name_file);
+        deft_string_list_free(o.names, o.n_names);
         return rc;
     }
     struct deft_safetensors *st = NULL;
     if ((s = deft_weights_read(o.in, &st))) {
-        free(name_file);
+        deft_string_list_free(o.names, o.n_names);
         return cli_fail(s, NULL);
     }
     if (o.arch) {
@@ -323,6 +244,6 @@ int cmd_model_import(int argc, char **argv) {
         if (!s) printf("wrote %d tensors from %s to %s\n", st->n_tensors, o.in, o.out);
     }
     deft_safetensors_free(st);
-    free(name_file);
+    deft_string_list_free(o.names, o.n_names);
     return rc;
 }

@@ -165,7 +165,8 @@ enum deft_status deft_model_load(const char *path, struct deft_model **out) {
     if (strcmp(format, "safetensors")) { /* .pth, .h5, pickle: weights without deft's graph */
         bool known = strcmp(format, "unknown") != 0;
         s = deft_set_error(DEFT_ERR_FORMAT, known ? "%s is %s weights without a graph: import it first, "
-                           "`deft model import -i %s -o model.safetensors --arch NAME [--class_names FILE]`"
+                           "`deft model import -i %s -o model.safetensors --arch NAME [--class_names FILE]` "
+                           "(evaluate and inference run it directly with --arch NAME)"
                            : "%s is not a model file deft reads (a deft .safetensors model, ONNX; or import "
                            ".pth/.h5 weights with `deft model import`)%.0s%.0s", path,
                            !strncmp(format, "pth", 3) || !strcmp(format, "pickle") ? "PyTorch" : "Keras HDF5", path);

@@ -197,3 +197,146 @@ enum deft_status deft_model_import(const char *path, const struct deft_import_op
     deft_safetensors_free(st);
     return s;
 }
+
+/* text split at sep into names; an empty one is an error naming its place */
+static enum deft_status split_names(const char *text, char sep, const char *what, char ***names, int *n) {
+    int cnt = 1;
+    for (const char *p = text; *p; p++) cnt += *p == sep;
+    if (cnt > DEFT_MAX_CLASSES)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: more than %d names", what, DEFT_MAX_CLASSES);
+    char **v = deft_calloc((size_t)cnt, sizeof *v);
+    if (!v) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    const char *p = text;
+    for (int i = 0; i < cnt; i++) {
+        const char *c = strchr(p, sep);
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (!len) {
+            deft_string_list_free(v, cnt);
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: name %d is empty%s", what, i + 1,
+                                  sep == '\n' ? " (an empty line)" : "");
+        }
+        if (!(v[i] = deft_malloc(len + 1))) {
+            deft_string_list_free(v, cnt);
+            return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        }
+        memcpy(v[i], p, len);
+        v[i][len] = 0;
+        p = c ? c + 1 : p + len;
+    }
+    *names = v;
+    *n = cnt;
+    return DEFT_OK;
+}
+
+/* A file's text without CRs and final newlines into *text (deft_free it). */
+static enum deft_status read_lines(const char *path, char **text) {
+    *text = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return deft_set_error(DEFT_ERR_IO, "--class_names %s: cannot open it", path);
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    int c;
+    enum deft_status s = DEFT_OK;
+    while (!s && (c = fgetc(f)) != EOF) {
+        if (c == '\r') continue;
+        if (c == 0 || n + 2 > (16u << 20))
+            s = deft_set_error(DEFT_ERR_INVALID_ARG, "--class_names %s: %s", path,
+                               c == 0 ? "not a text file" : "too large");
+        else if (n + 2 > cap) {
+            char *nb = deft_realloc(buf, cap = cap ? cap * 2 : 4096);
+            if (nb) buf = nb;
+            else s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        }
+        if (!s) buf[n++] = (char)c;
+    }
+    fclose(f);
+    if (!s && !buf && !(buf = deft_malloc(1))) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    if (s) {
+        deft_free(buf);
+        return s;
+    }
+    while (n && buf[n - 1] == '\n') n--;
+    buf[n] = 0;
+    *text = buf;
+    return DEFT_OK;
+}
+
+enum deft_status deft_class_names_from_arg(const char *arg, char ***names, int *n) {
+    *names = NULL;
+    *n = 0;
+    struct stat st;
+    if (!arg || !*arg) return deft_set_error(DEFT_ERR_INVALID_ARG, "--class_names is empty");
+    if (stat(arg, &st) == 0 && S_ISREG(st.st_mode)) {
+        char *text = NULL;
+        enum deft_status s = read_lines(arg, &text);
+        if (s) return s;
+        char what[1100];
+        snprintf(what, sizeof what, "--class_names %.1024s", arg);
+        s = text[0] ? split_names(text, '\n', what, names, n)
+                                     : deft_set_error(DEFT_ERR_INVALID_ARG, "%s lists no names", what);
+        deft_free(text);
+        return s;
+    }
+    if (strchr(arg, '/') && !strchr(arg, ','))
+        return deft_set_error(DEFT_ERR_NOT_FOUND, "--class_names %s: no such file (give a file with one name per "
+                              "line, or names separated by commas)", arg);
+    return split_names(arg, ',', "--class_names", names, n);
+}
+
+/* A graph without preprocessing metadata (a foreign ONNX file) gets
+ * torchvision's at its input size, the usual for ImageNet-style models. */
+static enum deft_status default_preprocess(struct deft_graph *g, const char *path) {
+    if (deft_graph_get_meta(g, "preprocess")) return DEFT_OK;
+    int iv = -1;
+    for (int v = 0; v < deft_graph_num_values(g) && iv < 0; v++)
+        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT) iv = v;
+    const struct deft_value *in = iv >= 0 ? deft_graph_value(g, iv) : NULL;
+    if (!in || in->shape.ndim != 4 || in->shape.d[1] != 3 || in->shape.d[2] < 1 || in->shape.d[3] < 1 ||
+        in->shape.d[2] > 16384 || in->shape.d[3] > 16384)
+        return DEFT_OK;
+    struct deft_preprocess tv;
+    deft_preprocess_init(&tv, DEFT_PREPROCESS_TORCHVISION);
+    deft_log(DEFT_LOG_INFO, "%s records no preprocessing: using torchvision's (RGB, ImageNet mean/std) at %dx%d",
+             path, (int)in->shape.d[3], (int)in->shape.d[2]);
+    return deft_model_set_preprocess(g, &tv, (int)in->shape.d[2], (int)in->shape.d[3]);
+}
+
+enum deft_status deft_model_open(const char *path, const struct deft_model_open_opts *o, struct deft_model **out) {
+    static const struct deft_model_open_opts none = {0};
+    if (!o) o = &none;
+    *out = NULL;
+    struct deft_model *m = NULL;
+    enum deft_status s;
+    if (o->arch) {
+        if (!deft_model_arch_known(o->arch)) {
+            struct deft_graph *g = NULL; /* its error says "did you mean" */
+            s = deft_model_build(&(struct deft_model_opts){.arch = o->arch}, &g, NULL, NULL);
+            deft_graph_free(g);
+            return s ? s : deft_set_error(DEFT_ERR_NOT_FOUND, "unknown architecture '%s'", o->arch);
+        }
+        s = deft_model_import(path, &(struct deft_import_opts){.arch = o->arch, .class_names = o->class_names,
+                                                               .n_class_names = o->n_class_names, .pre = o->pre},
+                              &m, NULL);
+        if (s == DEFT_ERR_NOT_FOUND) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", deft_last_error());
+            s = deft_set_error(s, "%s (not %s weights? `deft model info -m %s` names the architecture they fit)",
+                               msg, o->arch, path);
+        }
+        if (s) return s;
+    } else {
+        if ((s = deft_model_load(path, &m))) return s;
+        const char *nc = deft_graph_get_meta(m->graph, "num_classes");
+        if (o->class_names && nc && atoi(nc) > 0 && atoi(nc) != o->n_class_names)
+            s = deft_set_error(DEFT_ERR_INVALID_ARG, "--class_names lists %d names but %s has %d classes",
+                               o->n_class_names, path, atoi(nc));
+        if (!s && o->class_names) s = deft_model_set_class_names(m->graph, o->class_names, o->n_class_names);
+        if (!s) s = default_preprocess(m->graph, path);
+        if (s) {
+            deft_model_free(m);
+            return s;
+        }
+    }
+    *out = m;
+    return DEFT_OK;
+}

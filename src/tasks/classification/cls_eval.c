@@ -34,13 +34,32 @@ static void model_run_free(struct model_run *mr) {
     deft_string_list_free(mr->classes, mr->n_classes);
 }
 
+/* A model whose file names no classes (a foreign ONNX classifier) gets
+ * class_0 ... class_{N-1} from its output size. */
+static enum deft_status default_class_names(struct deft_graph *g, const char *path) {
+    int lo = deft_graph_find_role(g, DEFT_ROLE_LOGITS);
+    if (deft_graph_get_meta(g, "class_names") || lo < 0) return DEFT_OK;
+    const struct deft_value *v = deft_graph_value(g, lo);
+    if (v->shape.ndim != 2 || v->shape.d[1] < 1 || v->shape.d[1] > DEFT_MAX_CLASSES) return DEFT_OK;
+    deft_log(DEFT_LOG_WARN, "%s names no classes: class_0 ... class_%lld (give --class_names FILE)", path,
+             (long long)v->shape.d[1] - 1);
+    return deft_model_set_class_names(g, NULL, (int)v->shape.d[1]);
+}
+
 static enum deft_status model_run_open(struct model_run *mr, const char *path, int batch,
                                        const struct deft_cls_args *a) {
     memset(mr, 0, sizeof *mr);
-    enum deft_status s = deft_model_load(path, &mr->m);
+    char **names = NULL;
+    int n_names = 0;
+    enum deft_status s = a->class_names ? deft_class_names_from_arg(a->class_names, &names, &n_names) : DEFT_OK;
+    if (!s) s = deft_model_open(path, &(struct deft_model_open_opts){.arch = a->arch,
+                                                                     .class_names = (const char *const *)names,
+                                                                     .n_class_names = n_names},
+                                &mr->m);
+    deft_string_list_free(names, n_names);
     if (s) return s;
     struct deft_graph *g = mr->m->graph;
-    if ((s = cls_class_names_from_meta(g, path, &mr->classes, &mr->n_classes)) ||
+    if ((s = default_class_names(g, path)) || (s = cls_class_names_from_meta(g, path, &mr->classes, &mr->n_classes)) ||
         (s = cls_transform_from_meta(g, path, &mr->tf)))
         return s;
     mr->input = deft_graph_find_role(g, DEFT_ROLE_IMAGE);
@@ -50,6 +69,9 @@ static enum deft_status model_run_open(struct model_run *mr, const char *path, i
     if (mr->input < 0 || mr->logits < 0)
         return deft_set_error(DEFT_ERR_FORMAT, "%s: not a classification model (no image input or no output)", path);
     const struct deft_value *lv = deft_graph_value(g, mr->logits);
+    if (a->class_names && lv->shape.ndim == 2 && lv->shape.d[1] != mr->n_classes)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "--class_names lists %d names but %s has %lld classes",
+                              mr->n_classes, path, (long long)lv->shape.d[1]);
     if (lv->shape.ndim != 2 || lv->shape.d[1] != mr->n_classes)
         return deft_set_error(DEFT_ERR_FORMAT, "%s: %d class names but the output has shape [%lld, %lld]", path,
                               mr->n_classes, (long long)lv->shape.d[0], (long long)lv->shape.d[lv->shape.ndim - 1]);

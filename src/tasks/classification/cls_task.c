@@ -19,6 +19,9 @@ static void cls_help(FILE *f) {
             "             `deft model list`, downloaded first with `deft model download NAME`\n"
             "  evaluate   -e SPEC [-m MODEL] [-r DIR]   (no -m: eval_config.model_path, else DIR's best model)\n"
             "  inference  -m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]\n"
+            "             evaluate and inference take --arch A [--class_names FILE|a,b,c] to run foreign\n"
+            "             weights directly (-m x.pth, .h5, .safetensors; as `deft model import` reads them),\n"
+            "             and --class_names alone to name an ONNX model's outputs\n"
             "  export     -m MODEL -o OUT.onnx [--data_type int8 --cal_image_dir DIR] [--qdq_file F]\n"
             "             [--gen_ds_config]  (deft classification export --help)\n"
             "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
@@ -50,6 +53,8 @@ static enum deft_status to_cls_args(const struct deft_task_args *t, struct deft_
                                 .threads = t->threads, .backend = t->backend, .gpu_index = t->gpu_index,
                                 .amp = t->amp, .stop = t->stop, .out = t->out, .input = t->input,
                                 .output_file = t->output_file, .fatal_corrupt = t->fatal_corrupt};
+    a->arch = deft_task_arg(t, "--arch");
+    a->class_names = deft_task_arg(t, "--class_names");
     int n = 0;
     if (t->seed_set) { /* first, so an explicit --set of the same key wins */
         snprintf(seed_set, seed_len, "train_config.random_seed=%lld", t->seed);
@@ -104,7 +109,7 @@ static enum deft_status cls_validate(const struct deft_task_args *t, double *top
 }
 
 static const struct deft_task_flag cls_flags[] = {
-    {NULL, "--top_k", true},
+    {NULL, "--top_k", true}, {NULL, "--arch", true}, {NULL, "--class_names", true},
     {NULL, NULL, false},
 };
 
@@ -117,9 +122,10 @@ static const struct deft_task_flag train_flags[] = {
 static const struct deft_task_action cls_actions[] = {
     {"train", "-e SPEC | --data DIR [--val DIR] [--arch A] ...  [-r DIR] [--resume | --overwrite] [--dry_run]",
      "fine-tune or train a classifier", train_flags, false, true, train_action},
-    {"evaluate", "-e SPEC [-m MODEL] [-r DIR]", "top-1/top-k, per-class figures, confusion matrix", cls_flags, true,
+    {"evaluate", "-e SPEC [-m MODEL [--arch A] [--class_names F]] [-r DIR]", "top-1/top-k, per-class figures, confusion matrix", cls_flags, true,
      false, deft_cls_evaluate_action},
-    {"inference", "-m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]", "classify images", cls_flags,
+    {"inference", "-m MODEL [--arch A] [--class_names F] -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]",
+     "classify images", cls_flags,
      false, false, deft_cls_inference_action},
     {"export", "-m MODEL -o OUT.onnx [--data_type int8 ...]", "ONNX, INT8 calibration, DeepStream files", NULL,
      false, false, NULL},
