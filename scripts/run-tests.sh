@@ -9,7 +9,9 @@ DEFT_SKIP_LOG=$(mktemp)
 export DEFT_SKIP_LOG
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 LOG=$(mktemp)
-ctest --test-dir "$BUILD" --output-on-failure ${CTEST_ARGS:-} 2>&1 | tee "$LOG"
+# two tests at a time: most are single-threaded scripts waiting on a child
+# (DEFT_TEST_JOBS=1 runs them one by one)
+ctest --test-dir "$BUILD" --output-on-failure -j"${DEFT_TEST_JOBS:-2}" ${CTEST_ARGS:-} 2>&1 | tee "$LOG"
 rc=$?
 passed=$(grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed" "$LOG")
 failed=$(grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(\*\*\*Failed|\*\*\*Exception|\*\*\*Timeout|Not Run| Failed)" "$LOG")

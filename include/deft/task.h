@@ -44,6 +44,7 @@ struct deft_task_flag {
 /* The parsed command line of one action (TAO's names). */
 struct deft_task_args {
     const char *spec;                  /* -e, --experiment_spec_file */
+    const char *spec_text;             /* train --data: the spec built from flags, instead of -e */
     const char *results_dir;           /* -r, --results_dir */
     const char *model;                 /* -m, --model */
     const char *input;                 /* -i, --input (image, directory, list) */

@@ -88,7 +88,7 @@ static void resolve_preprocess(struct yolo_setup *y) {
 enum deft_status yolo_setup_load(struct yolo_setup *y, const struct deft_task_args *a, const char *network) {
     memset(y, 0, sizeof *y);
     y->network = network;
-    if (!a->spec) return deft_set_error(DEFT_ERR_INVALID_ARG, "give the experiment spec with -e SPEC");
+    if (!a->spec && !a->spec_text) return deft_set_error(DEFT_ERR_INVALID_ARG, "give the experiment spec with -e SPEC");
     const char *sets[DEFT_TASK_MAX_SETS + 1];
     char seed[64];
     int n = 0;
@@ -97,7 +97,9 @@ enum deft_status yolo_setup_load(struct yolo_setup *y, const struct deft_task_ar
         sets[n++] = seed;
     }
     for (int i = 0; i < a->n_overrides && n < DEFT_TASK_MAX_SETS + 1; i++) sets[n++] = a->overrides[i];
-    enum deft_status s = deft_yolo_config_load(a->spec, sets, n, &y->cfg);
+    enum deft_status s = a->spec ? deft_yolo_config_load(a->spec, sets, n, &y->cfg)
+                                 : deft_yolo_config_parse(a->spec_text, strlen(a->spec_text), "(train --data)",
+                                                          DEFT_SPEC_FORMAT_PROTOTXT, sets, n, &y->cfg);
     if (s) return s;
     y->cfg_loaded = true;
     if ((s = check_network(y))) return s;

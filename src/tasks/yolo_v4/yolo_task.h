@@ -132,5 +132,10 @@ enum deft_status yolo_evaluate(const struct deft_task_args *a, const char *netwo
 enum deft_status yolo_validate(const struct deft_task_args *a, const char *network, double *map);
 enum deft_status yolo_inference(const struct deft_task_args *a, const char *network);
 enum deft_status yolo_kmeans(const struct deft_task_args *a);
+/* train --data DIR [--val DIR] [--arch A] [--pretrained F] [--epochs N]
+ * [--batch N] [--size W[xH]] [--lr X]: a TAO yolo_v4 spec (protobuf text,
+ * free() it) for the dataset folder, with anchors by k-means on its boxes;
+ * a missing folder, an unknown layout or a bad number is an error naming the flag. */
+enum deft_status yolo_quick_spec(const struct deft_task_args *t, const char *network, char **text);
 
 #endif

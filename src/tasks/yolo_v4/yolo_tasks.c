@@ -10,6 +10,12 @@ static void help(FILE *f, const char *net) {
             "usage: deft %s <action> [flags]\n\n"
             "actions:\n"
             "  train      -e SPEC [-r DIR] [--resume | --resume_from CKPT | --overwrite] [--dry_run] [--set k=v]\n"
+            "  train      --data DIR [--val DIR] [--arch resnet18|cspdarknet_tiny|...] [--pretrained FILE]\n"
+            "             [--epochs 80] [--batch 8] [--size 416|WxH] [--lr 0.002]   no spec: DIR is a KITTI\n"
+            "             (images/ + labels/), VOC (JPEGImages/ + Annotations/) or COCO (images/ +\n"
+            "             annotations.json) folder; its train.txt/val.txt lists (or ImageSets/Main/) split it\n"
+            "             when --val is not given; classes from the labels, anchors by k-means on the\n"
+            "             training boxes; the spec is printed and saved as DIR/spec.yaml\n"
             "  evaluate   -e SPEC [-m MODEL] [-r DIR] [--ap_mode sample|integrate|coco|voc|voc07] [--threshold C]\n"
             "             without -m: DIR's weights/best.safetensors (the run's best model)\n"
             "             mAP on the spec's validation_data_sources (definition printed beside each figure);\n"
@@ -99,6 +105,10 @@ static void export_help_tiny(FILE *f) { export_help(f, "yolo_v4_tiny"); }
 static void help_v4(FILE *f) { help(f, "yolo_v4"); }
 static void help_tiny(FILE *f) { help(f, "yolo_v4_tiny"); }
 
+static const struct deft_task_flag train_flags[] = {
+    {NULL, "--data", true},   {NULL, "--val", true},   {NULL, "--arch", true}, {NULL, "--pretrained", true},
+    {NULL, "--epochs", true}, {NULL, "--batch", true}, {NULL, "--size", true}, {NULL, "--lr", true},
+    {NULL, NULL, false}};
 static const struct deft_task_flag eval_flags[] = {
     {NULL, "--ap_mode", true}, {NULL, "--threshold", true}, {NULL, NULL, false}};
 static const struct deft_task_flag infer_flags[] = {
@@ -127,7 +137,8 @@ NET_ACTIONS(tiny, "yolo_v4_tiny")
 
 #define ACTIONS(fn)                                                                                          \
     {                                                                                                        \
-        {"train", "-e SPEC [-r DIR] [--resume | --overwrite] [--dry_run]", "train a detector from the spec", NULL, true, true, \
+        {"train", "-e SPEC | --data DIR [--val DIR] [--arch A] ...  [-r DIR] [--resume | --overwrite] [--dry_run]",  \
+         "train a detector from the spec, or from a dataset folder", train_flags, false, true,                \
          fn##_train},                                                                                        \
         {"evaluate", "-e SPEC [-m MODEL] [-r DIR] [--ap_mode M]", "mAP, per-class AP/precision/recall",        \
          eval_flags, true, false, fn##_evaluate},                                                            \

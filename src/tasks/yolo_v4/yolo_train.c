@@ -390,7 +390,29 @@ static void run_free(struct run *r) {
     yolo_setup_free(&r->y);
 }
 
+static enum deft_status yolo_train_spec(const struct deft_task_args *a, const char *network);
+
+/* train: from -e SPEC, or from --data and friends without one */
 enum deft_status yolo_train(const struct deft_task_args *a, const char *network) {
+    static const char *const quick[] = {"--data", "--val", "--arch", "--pretrained", "--epochs", "--batch", "--size",
+                                        "--lr"};
+    for (size_t i = 0; a->spec && i < sizeof quick / sizeof quick[0]; i++)
+        if (deft_task_arg(a, quick[i]))
+            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s builds a spec: give it without -e (or set the field in "
+                                  "the spec)", quick[i]);
+    if (a->spec) return yolo_train_spec(a, network);
+    char *text = NULL;
+    enum deft_status s = yolo_quick_spec(a, network, &text);
+    if (s) return s;
+    fprintf(a->out ? a->out : stdout, "%s# (this spec is saved as spec.yaml in the results folder)\n", text);
+    struct deft_task_args with = *a;
+    with.spec_text = text;
+    s = yolo_train_spec(&with, network);
+    free(text);
+    return s;
+}
+
+static enum deft_status yolo_train_spec(const struct deft_task_args *a, const char *network) {
     struct run r = {.a = a, .out = a->out ? a->out : stdout};
     double best = -1;
     int best_epoch = 0;
@@ -435,9 +457,9 @@ enum deft_status yolo_train(const struct deft_task_args *a, const char *network)
     if ((s = deft_events_open(r.dir, &r.ev))) goto done;
     struct deft_graph_stats gs;
     deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
-    fprintf(r.out, "training %s-%s (%lld params, %.2f GFLOPs/image) on %d images of %d classes, %d epoch%s x %d step%s "
+    fprintf(r.out, "training %s-%s (%lld params, %.2f GFLOPs/image) on %d images of %d class%s, %d epoch%s x %d step%s "
             "of %d at %dx%d, %d threads -> %s\n", r.y.network, r.arch, (long long)gs.params,
-            (double)gs.flops / 1e9 / r.bs, r.train_ds.n, r.train_ds.n_classes, r.epochs, r.epochs == 1 ? "" : "s", r.spe,
+            (double)gs.flops / 1e9 / r.bs, r.train_ds.n, r.train_ds.n_classes, r.train_ds.n_classes == 1 ? "" : "es", r.epochs, r.epochs == 1 ? "" : "s", r.spe,
             r.spe == 1 ? "" : "s", r.bs, r.y.net_w,
             r.y.net_h, deft_get_threads(), r.dir);
     s = train_loop(&r, start, &best, &best_epoch);
