@@ -177,6 +177,24 @@ DEFT_API void deft_image_draw_boxes(struct deft_image *im, const struct deft_box
                                     const char *const *class_names, int n_classes);
 /* Save RGB8 as PNG, atomically. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_image_save_png(const struct deft_image *im, const char *path);
+/* An outline with a caption at its top-left corner, in rgb. */
+DEFT_API void deft_image_draw_frame(struct deft_image *im, int x1, int y1, int x2, int y2, const char *caption,
+                                    const unsigned char rgb[3]);
+
+/* ---- validation predictions as TensorBoard images ---- */
+struct deft_events;
+struct deft_preprocess;
+/* Queue an RGB8 image (PNG-encoded) as an image summary. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_events_image_rgb(struct deft_events *w, const char *tag, int64_t step,
+                                                              const struct deft_image *im);
+/* A network input (CHW, preprocessed by p) back into RGB8, averaged down by
+ * an integer factor until its longer side is at most max_side (0: full size). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_image_from_input(const float *chw, int h, int w,
+                                                              const struct deft_preprocess *p, int max_side,
+                                                              struct deft_image *out);
+/* n images tiled in rows of cols (2-pixel black gaps) into *out (deft_image_free). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_image_grid(const struct deft_image *ims, int n, int cols,
+                                                        struct deft_image *out);
 
 #ifdef __cplusplus
 }

@@ -76,3 +76,24 @@ enum deft_status deft_image_save_png(const struct deft_image *im, const char *pa
     rp_sb_free(&png);
     return s;
 }
+
+void deft_image_draw_frame(struct deft_image *im, int x1, int y1, int x2, int y2, const char *caption,
+                           const unsigned char rgb[3]) {
+    static const unsigned char white[3] = {255, 255, 255};
+    int side = im->w < im->h ? im->w : im->h;
+    int t = side >= 800 ? 3 : side >= 400 ? 2 : 1;
+    rect(im, x1, y1, x2, y2, t, rgb);
+    if (!caption || !*caption) return;
+    int tw = (int)strlen(caption) * 6 * t, th = 9 * t;
+    fill(im, x1, y1, x1 + tw + t, y1 + th, rgb);
+    text(im, x1 + t, y1 + t, caption, t, white);
+}
+
+enum deft_status deft_events_image_rgb(struct deft_events *w, const char *tag, int64_t step,
+                                       const struct deft_image *im) {
+    struct rp_sbuf png = {0};
+    enum deft_status s = rp_encode_png(im->w, im->h, im->rgb, &png, tag);
+    if (!s) s = deft_events_image(w, tag, step, png.p, png.n, im->h, im->w, 3);
+    rp_sb_free(&png);
+    return s;
+}

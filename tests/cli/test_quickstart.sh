@@ -24,6 +24,8 @@ q --data "$T/data/train" --val "$T/data/val" --arch resnet10 --epochs 2 --batch 
 R=runs/classification/train
 grep -q "^  train_dataset_path: \"$T/data/train\"" "$T/1.log" && grep -q "^done: best val top-1" "$T/1.log" &&
     ok "train --data runs without a spec and prints the spec it built" || bad "train --data: $(tail -3 "$T/1.log")"
+[ "$(cat "$R"/events.out.tfevents.* | grep -a -c "val/predictions")" -ge 1 ] && cat "$R"/events.out.tfevents.* | grep -a -q "PNG" &&
+    ok "TensorBoard: val/predictions image" || bad "no val/predictions image in the events file"
 for f in spec.yaml command.txt deft.log weights/best.safetensors; do
     [ -s "$R/$f" ] && ok "the run leaves $f" || bad "no $R/$f"
 done

@@ -39,6 +39,9 @@ R=runs/yolo_v4_tiny/train
 grep -q "^    split_list_path: \"$T/kitti/val.txt\"" "$T/1.log" && grep -q '^  target_class_mapping { key: "bar"' "$T/1.log" &&
     grep -q "^done: best val mAP" "$T/1.log" && grep -q "on 12 images of 2 classes" "$T/1.log" &&
     ok "train --data: split lists, classes and a run without a spec" || bad "train --data: $(tail -3 "$T/1.log")"
+# TensorBoard shows the validation images with their predicted boxes (one PNG per validation)
+[ "$(cat "$R"/events.out.tfevents.* | grep -a -c "val/predictions")" -ge 1 ] && cat "$R"/events.out.tfevents.* | grep -a -q "PNG" &&
+    ok "TensorBoard: val/predictions image" || bad "no val/predictions image in the events file"
 for f in spec.yaml command.txt deft.log weights/best.safetensors; do
     [ -s "$R/$f" ] && ok "the run leaves $f" || bad "no $R/$f"
 done

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "deft_test.h"
+#include "deft/data.h"
 #include "deft/io.h"
 #include "deft/report.h"
 
@@ -455,6 +456,59 @@ static void test_plots(const char *samples) {
     }
 }
 
+/* A network input turned back into the picture (TensorBoard's validation
+ * images): preprocessing undone for RGB and BGR models, the integer
+ * downscale averaging, the grid's size and placement. */
+static void test_input_images(void) {
+    const int h = 6, w = 8;
+    float chw[3 * 6 * 8];
+    unsigned char want[6 * 8 * 3];
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                unsigned char v = (unsigned char)((x * 29 + y * 41 + c * 83) % 256);
+                want[(y * w + x) * 3 + c] = v;
+                chw[c * h * w + y * w + x] = v;
+            }
+    static const enum deft_preprocess_mode modes[] = {DEFT_PREPROCESS_TORCHVISION, DEFT_PREPROCESS_CAFFE,
+                                                      DEFT_PREPROCESS_TF};
+    for (int m = 0; m < 3; m++) {
+        struct deft_preprocess p;
+        deft_preprocess_init(&p, modes[m]);
+        float x[3 * 6 * 8];
+        memcpy(x, chw, sizeof x);
+        deft_preprocess_apply(&p, x, h, w);
+        struct deft_image im;
+        CHECK_OK(deft_image_from_input(x, h, w, &p, 0, &im));
+        int worst = 0;
+        for (int i = 0; i < h * w * 3; i++) {
+            int d = abs((int)im.rgb[i] - (int)want[i]);
+            worst = d > worst ? d : worst;
+        }
+        CHECK(im.w == w && im.h == h && worst <= 1, "input image, mode %d (bgr %d): worst pixel error %d", m, p.bgr,
+              worst);
+        deft_image_free(&im);
+        /* max side 4: averaged 2x2 blocks */
+        CHECK_OK(deft_image_from_input(x, h, w, &p, 4, &im));
+        double avg = (want[0] + want[3] + want[w * 3] + want[w * 3 + 3]) / 4.0;
+        CHECK(im.w == 4 && im.h == 3 && fabs(im.rgb[0] - avg) <= 1.0, "downscaled %dx%d, first pixel %d (want %.1f)",
+              im.w, im.h, im.rgb[0], avg);
+        deft_image_free(&im);
+    }
+    struct deft_image a = {2, 3, NULL}, b = {4, 1, NULL}, g;
+    a.rgb = calloc(2 * 3 * 3, 1);
+    b.rgb = malloc(4 * 1 * 3);
+    memset(b.rgb, 200, 12);
+    struct deft_image both[2] = {a, b};
+    CHECK_OK(deft_image_grid(both, 2, 1, &g));
+    /* one column: tiles 4 wide, 3 high, a 2-pixel gap between the rows */
+    CHECK(g.w == 4 && g.h == 8 && g.rgb[(5 * 4 + 3) * 3] == 200 && g.rgb[(4 * 4) * 3] == 0,
+          "grid %dx%d of a 2x3 and a 4x1 tile", g.w, g.h);
+    deft_image_free(&g);
+    free(a.rgb);
+    free(b.rgb);
+}
+
 int main(void) {
     have_python = system("/usr/bin/python3 -c 'import json, csv, zlib, struct, xml.etree.ElementTree' "
                          ">/dev/null 2>&1") == 0;
@@ -463,5 +517,6 @@ int main(void) {
     test_events();
     test_metrics();
     test_plots(getenv("DEFT_REPORT_SAMPLES"));
+    test_input_images();
     return test_summary();
 }

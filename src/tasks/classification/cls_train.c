@@ -36,6 +36,7 @@ struct run {
     struct deft_run_log *log;         /* deft.log and --log_file; out prints through it */
     int64_t correct, seen;            /* training top-1 of the epoch so far */
     struct deft_loop_metric train_m[1], val_m[2];
+    struct deft_transform val_tf;     /* what validation images went through (to draw them back) */
     FILE *out;
 };
 
@@ -76,6 +77,7 @@ static enum deft_status open_data(struct run *r) {
         lo.drop_last = false;
         lo.mixup_alpha = 0;
         if ((s = cls_transform_from_config(&r->cfg, false, &lo.transform))) return s;
+        r->val_tf = lo.transform;
         if ((s = deft_loader_create(&lo, r->val_ds, &r->val_ld))) return s;
     }
     r->spe = deft_loader_num_batches(r->train_ld);
@@ -228,16 +230,48 @@ static void softmax_ce(const float *logits, const float *labels, int n, int c, d
     }
 }
 
+/* TensorBoard's val/predictions: the first validation images as the network
+ * saw them, framed green when predicted right, red with the true class when not. */
+#define VAL_IMAGES 8
+static enum deft_status val_images(struct run *r, int n) {
+    struct deft_image tiles[VAL_IMAGES] = {{0}}, grid = {0};
+    int k = n < VAL_IMAGES ? n : VAL_IMAGES, h = r->val_tf.out_h, w = r->val_tf.out_w;
+    enum deft_status s = DEFT_OK;
+    for (int i = 0; i < k && !s; i++) {
+        s = deft_image_from_input(r->images + (size_t)i * 3 * (size_t)h * (size_t)w, h, w, &r->val_tf.pre, 128,
+                                  &tiles[i]);
+        if (s) break;
+        const float *l = r->logits + (size_t)i * (size_t)r->classes;
+        int best = 0, y = (int)r->labels[i];
+        double z = 0;
+        for (int j = 1; j < r->classes; j++) best = l[j] > l[best] ? j : best;
+        for (int j = 0; j < r->classes; j++) z += exp((double)l[j] - l[best]);
+        char cap[160];
+        bool right = best == y;
+        snprintf(cap, sizeof cap, right ? "%.40s %.2f" : "%.40s %.2f (%.40s)", r->train_ds->classes[best], 1.0 / z,
+                 y >= 0 && y < r->classes ? r->train_ds->classes[y] : "?");
+        static const unsigned char green[3] = {40, 170, 60}, red[3] = {220, 40, 40};
+        deft_image_draw_frame(&tiles[i], 0, 0, tiles[i].w - 1, tiles[i].h - 1, cap, right ? green : red);
+    }
+    if (!s) s = deft_image_grid(tiles, k, 4, &grid);
+    if (!s) s = deft_events_image_rgb(r->ev, "val/predictions", deft_trainer_steps(r->t), &grid);
+    for (int i = 0; i < k; i++) deft_image_free(&tiles[i]);
+    deft_image_free(&grid);
+    return s;
+}
+
 static enum deft_status validate_set(struct run *r, int epoch, struct cls_metrics *m, double *loss) {
     enum deft_status s = cls_metrics_init(m, r->classes, 1);
     if (s) return s;
     if ((s = deft_loader_start_epoch(r->val_ld, 0))) return s;
     double lsum = 0;
-    for (;;) {
+    for (bool first = true;; first = false) {
         int n = 0;
         if ((s = deft_loader_next(r->val_ld, r->images, r->labels, &n))) return s;
         if (n == 0) break;
         if ((s = deft_trainer_predict(r->t, r->images, n, r->logits))) return s;
+        if (first && r->ev && val_images(r, n)) /* a picture is not worth stopping the run */
+            deft_log(DEFT_LOG_WARN, "TensorBoard validation images: %s", deft_last_error());
         cls_metrics_add(m, r->logits, r->labels, n);
         softmax_ce(r->logits, r->labels, n, r->classes, &lsum);
     }

@@ -309,6 +309,40 @@ static enum deft_status run_validation(struct run *r, struct yolo_dets *d, doubl
     return s;
 }
 
+/* TensorBoard's val/predictions: the first validation images with the boxes
+ * predicted at confidence >= 0.3, JPEGs decoded at a reduced scale. */
+#define VAL_IMAGES 4
+static enum deft_status val_images(struct run *r, const struct yolo_dets *d) {
+    struct deft_image tiles[VAL_IMAGES] = {{0}}, grid = {0};
+    int k = 0;
+    enum deft_status s = DEFT_OK;
+    for (int i = 0; i < d->n && k < VAL_IMAGES && !s; i++) {
+        const struct deft_det_sample *sm = &r->val_ds.samples[i];
+        struct deft_decode_opts o = {.min_w = 320};
+        if (sm->width <= 0 || sm->height <= 0 || deft_image_load(sm->image, &o, &tiles[k])) {
+            deft_clear_error(); /* a corrupt image was reported by the loader */
+            continue;
+        }
+        struct deft_box b[64];
+        int nb = 0;
+        float sx = (float)tiles[k].w / (float)sm->width, sy = (float)tiles[k].h / (float)sm->height;
+        for (int j = 0; j < d->n_boxes[i] && nb < 64; j++) {
+            if (d->boxes[i][j].score < 0.3f) continue;
+            b[nb] = d->boxes[i][j];
+            b[nb].x1 *= sx, b[nb].x2 *= sx, b[nb].y1 *= sy, b[nb].y2 *= sy;
+            nb++;
+        }
+        deft_image_draw_boxes(&tiles[k], b, nb, (const char *const *)r->y.cfg.dataset_config.class_names,
+                              r->y.cfg.dataset_config.n_classes);
+        k++;
+    }
+    if (k) s = deft_image_grid(tiles, k, 2, &grid);
+    if (k && !s) s = deft_events_image_rgb(r->ev, "val/predictions", deft_trainer_steps(r->t), &grid);
+    for (int i = 0; i < k; i++) deft_image_free(&tiles[i]);
+    deft_image_free(&grid);
+    return s;
+}
+
 static enum deft_ap_mode ap_mode(const struct deft_yolo_config *c) {
     return c->eval_config.average_precision_mode == DEFT_YOLO_AP_SAMPLE ? DEFT_AP_SAMPLE : DEFT_AP_INTEGRATE;
 }
@@ -321,6 +355,8 @@ static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
     double vl = NAN;
     (void)epoch;
     enum deft_status s = run_validation(r, &d, &vl);
+    if (!s && r->ev && val_images(r, &d)) /* a picture is not worth stopping the run */
+        deft_log(DEFT_LOG_WARN, "TensorBoard validation images: %s", deft_last_error());
     if (!s) s = yolo_score(&r->val_ds, &d, ap_mode(c), c->eval_config.matching_iou_threshold,
                            c->nms_config.confidence_threshold, &m);
     if (!s) {
