@@ -195,6 +195,7 @@ struct deft_backbone_opts {
 };
 struct deft_backbone_taps {
     int s8, s16, s32;        /* value indices of the maps at strides 8/16/32, -1 when absent */
+    int s2, s4;              /* resnet: the stem's ReLU ("relu") and layer1's output (segmentation skips) */
     int last;                /* the last feature map (stride last_stride) */
     int last_stride;         /* 32, or 16 in the detection layout of resnet / mobilenet_v2 */
     const char *arch;        /* the registry name built ("resnet18"), static */

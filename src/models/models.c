@@ -451,7 +451,7 @@ enum deft_status deft_model_build(const struct deft_model_opts *o, struct deft_g
     m->training = o->training;
     m->features_only = o->features_only;
     m->seed = o->seed;
-    m->taps[0] = m->taps[1] = m->taps[2] = -1;
+    for (int i = 0; i < 5; i++) m->taps[i] = -1;
     m->act = DEFT_ACT_LEAKY_RELU;
     m->act_alpha = 0.1f;
 
@@ -492,7 +492,7 @@ enum deft_status deft_backbone_build(struct deft_graph *g, int x, const struct d
                                      struct deft_backbone_taps *taps) {
     if (!g || !o || !taps)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "deft_backbone_build: NULL argument");
-    taps->s8 = taps->s16 = taps->s32 = taps->last = -1;
+    taps->s2 = taps->s4 = taps->s8 = taps->s16 = taps->s32 = taps->last = -1;
     taps->last_stride = 0;
     taps->arch = NULL;
     if (x < 0 || x >= deft_graph_num_values(g) || deft_graph_value(g, x)->shape.ndim != 4)
@@ -520,7 +520,7 @@ enum deft_status deft_backbone_build(struct deft_graph *g, int x, const struct d
     m->training = o->training;
     m->features_only = true;
     m->det_layout = o->detection_layout;
-    m->taps[0] = m->taps[1] = m->taps[2] = -1;
+    for (int i = 0; i < 5; i++) m->taps[i] = -1;
     /* TAO: force_relu wins; else the spec's activation; its default is leaky ReLU 0.1 */
     bool mish = o->activation && strcmp(o->activation, "mish") == 0;
     bool relu = o->force_relu || (o->activation && strcmp(o->activation, "relu") == 0);
@@ -533,6 +533,8 @@ enum deft_status deft_backbone_build(struct deft_graph *g, int x, const struct d
         taps->s8 = m->taps[0];
         taps->s16 = m->taps[1];
         taps->s32 = m->taps[2];
+        taps->s2 = m->taps[3];
+        taps->s4 = m->taps[4];
         taps->last = y;
         /* every family reaches stride 32, but the detection layout stops resnet and
          * mobilenet_v2 at 16 */

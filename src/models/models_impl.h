@@ -21,8 +21,8 @@ struct deft_model_ctx {
     bool training, features_only;
     uint64_t seed;
     /* Backbone mode (deft_backbone_build): families record their feature
-     * maps at strides 8, 16, 32 here (value indices, -1 = none) ... */
-    int taps[3];
+     * maps at strides 8, 16, 32, 2, 4 here (value indices, -1 = none) ... */
+    int taps[5];
     /* ... and, with det_layout, build TAO's detection layout: resnet's layer4
      * and mobilenet_v2's 160/320 stages at stride 1 (output stride 16). */
     bool det_layout;
@@ -72,7 +72,7 @@ int deft_model_adaptive_avgpool(struct deft_model_ctx *m, const char *name, int 
 
 /* Record y as the feature map at `stride` (8, 16 or 32; others are ignored). */
 static inline void deft_model_tap(struct deft_model_ctx *m, int stride, int y) {
-    int i = stride == 8 ? 0 : stride == 16 ? 1 : stride == 32 ? 2 : -1;
+    int i = stride == 8 ? 0 : stride == 16 ? 1 : stride == 32 ? 2 : stride == 2 ? 3 : stride == 4 ? 4 : -1;
     if (i >= 0) m->taps[i] = y;
 }
 

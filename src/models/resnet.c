@@ -53,6 +53,7 @@ int deft_model_resnet(struct deft_model_ctx *m, int x, const void *cfg) {
     int y = deft_model_conv(m, "conv1", x, 64, 7, 2, 3, 1);
     y = deft_model_bn(m, "bn1", y);
     y = deft_act(m->g, "relu", y, DEFT_ACT_RELU, 0);
+    deft_model_tap(m, 2, y);
     y = deft_pool(m->g, "maxpool", y, &(struct deft_pool_attr){
                       .kind = DEFT_POOL_MAX, .kernel = {3, 3}, .stride = {2, 2},
                       .pad = {1, 1, 1, 1}});
@@ -70,7 +71,7 @@ int deft_model_resnet(struct deft_model_ctx *m, int x, const void *cfg) {
             in_ch = planes * expansion;
         }
         total *= first;
-        if (!(l == 3 && m->det_layout)) deft_model_tap(m, total, y); /* layer2/3/4 -> 8/16/32 */
+        if (!(l == 3 && m->det_layout)) deft_model_tap(m, total, y); /* layer1/2/3/4 -> 4/8/16/32 */
     }
     if (m->features_only) return y;
     return deft_model_head(m, y, "dropout", "fc", false);

@@ -1,0 +1,59 @@
+/* deft/unet_model.h - TAO's UNet family as deft graphs (semantic segmentation).
+ *
+ *     struct deft_unet_opts o = {.arch = "resnet", .nlayers = 18, .num_classes = 2,
+ *                                .channels = 1, .height = 320, .width = 320, .batch = 3,
+ *                                .training = true};
+ *     struct deft_graph *g;
+ *     if (deft_unet_build(&o, &g) != DEFT_OK) puts(deft_last_error());
+ *     // input "input_1" [3, 1, 320, 320] (role "image"), output "logits" [3, 2, 320, 320]
+ *     // (role "logits", DEFT_VF_OUTPUT): per-pixel class scores before softmax/sigmoid
+ *
+ * Topology (TAO's cv/unet model builders; a deft departure is marked "deft:"):
+ *  - resnet (10/18/34/50): the encoder is deft's ResNet as a backbone (torchvision's layout and
+ *    parameter names, so ImageNet / deft classification weights load by name) at TAO's UNet
+ *    strides: the stem at /2 (skip 1), layer1 at /4 (skip 2), layer2 at /8 (skip 3), layer3 at /16,
+ *    layer4 kept at /16 (stride 1, the detection layout). deft: TAO's own ResNet template has no
+ *    max pool and strides block 1 instead; the strides and widths are the same, the weights are
+ *    torchvision's. The encoder keeps its batch norm; use_batch_norm acts on the decoder.
+ *    Decoder: four blocks "up1".."up4" of 256, 128, 64, 64 channels, each a 4x4/2 transposed conv
+ *    ("upN.deconv"), concat with the skip of that stride (none for up4), [BN "upN.bn1"], ReLU,
+ *    3x3 conv ("upN.conv"), [BN "upN.bn2"], ReLU; then a 3x3 conv to the classes ("logits").
+ *  - vanilla_unet_dynamic (and vanilla_unet, deft: built the same, with padded convs, so the
+ *    output has the input's size): five encoder blocks "enc0".."enc4" of 32..512 channels (two 3x3
+ *    convs with [BN] and ReLU, then 2x2 max pool), a centre block "center" of 1024, five decoder
+ *    blocks "dec4".."dec0" (2x2/2 transposed conv, concat [skip, up], [BN], ReLU, two 3x3 convs
+ *    with [BN] and ReLU) and a 1x1 conv to the classes ("logits"). Input sides: multiples of 32.
+ * Convolutions carry a bias where no BN follows them. */
+#ifndef DEFT_UNET_MODEL_H
+#define DEFT_UNET_MODEL_H
+
+#include "deft/core.h"
+#include "deft/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct deft_unet_opts {
+    const char *arch;        /* "resnet" (with nlayers) or "resnet18"..; "vanilla_unet", "vanilla_unet_dynamic" */
+    int nlayers;
+    int num_classes;         /* output channels (1 for TAO's sigmoid binary case), >= 1 */
+    int channels;            /* input channels, 0 -> 3 (1: grayscale) */
+    int height, width;       /* 0 -> 320; multiples of 16 (resnet) or 32 (vanilla) */
+    int batch;               /* 0 -> 1 */
+    bool use_batch_norm;     /* BN in the decoder (resnet) / everywhere (vanilla) */
+    bool freeze_bn;          /* encoder BN frozen (training graphs) */
+    const int *freeze_blocks;/* encoder blocks to freeze (the classification model's blocks) */
+    int n_freeze_blocks;
+    bool training;
+};
+
+/* Build the network; *out owns the new graph (deft_graph_free), NULL on error.
+ * Errors: DEFT_ERR_NOT_FOUND (unknown arch), DEFT_ERR_UNSUPPORTED (an arch TAO's
+ * UNet has that deft does not build yet), DEFT_ERR_INVALID_ARG (sizes, classes). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_unet_build(const struct deft_unet_opts *o, struct deft_graph **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""unet_torch.py - an independent PyTorch UNet (TAO's resnet-UNet and vanilla_unet_dynamic
+topologies, deft's parameter names) for tests/models/test_unet_model.c.
+
+Written from TAO's description (cv/unet/model: resnet_unet.py's decoder of four
+transposed-conv blocks 256/128/64/64 over the skips at strides 8, 4, 2, then a 3x3 conv to
+the classes; vanilla_unet_dynamic.py's 32..512 encoder, 1024 centre and mirrored decoder),
+not from deft's C. The encoder is torchvision's resnet re-strided so layer4 stays at
+stride 16 (TAO's UNet encoder output stride).
+
+usage: unet_torch.py DIR:ARCH:CLASSES:CHANNELS:BN ...   (ARCH resnet18|resnet34|vanilla, BN 0|1)
+    each DIR holds weights.safetensors (deft's params and BN statistics) and x.npy [N, C, H, W];
+    writes logits.npy (eval mode, float64) and nparams.txt; exits 1 when the parameter names
+    or shapes differ from deft's.
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torchvision
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resnet_parity import read_safetensors  # noqa: E402
+
+
+def conv3(cin, cout, bn):
+    return nn.Conv2d(cin, cout, 3, 1, 1, bias=not bn)
+
+
+class Up(nn.Module):
+    """deconv 4x4/2 -> concat skip -> [BN] -> ReLU -> conv 3x3 -> [BN] -> ReLU."""
+
+    def __init__(self, cin, cskip, cout, bn):
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+        self.bn = bn
+        if bn:
+            self.bn1 = nn.BatchNorm2d(cout + cskip)
+            self.bn2 = nn.BatchNorm2d(cout)
+        self.conv = conv3(cout + cskip, cout, bn)
+
+    def forward(self, x, skip):
+        y = self.deconv(x)
+        if skip is not None:
+            y = torch.cat([y, skip], 1)
+        y = torch.relu(self.bn1(y) if self.bn else y)
+        y = self.conv(y)
+        return torch.relu(self.bn2(y) if self.bn else y)
+
+
+class ResNetUNet(nn.Module):
+    def __init__(self, depth, classes, channels, bn):
+        super().__init__()
+        r = getattr(torchvision.models, "resnet%d" % depth)()
+        if channels != 3:
+            r.conv1 = nn.Conv2d(channels, 64, 7, 2, 3, bias=False)
+        blk = r.layer4[0]
+        blk.conv1.stride = (1, 1) if depth < 50 else blk.conv1.stride
+        if depth >= 50:
+            blk.conv2.stride = (1, 1)
+        blk.downsample[0].stride = (1, 1)
+        for name in ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4"):
+            setattr(self, name, getattr(r, name))
+        self.maxpool = r.maxpool
+        exp = 4 if depth >= 50 else 1
+        self.up1 = Up(512 * exp, 128 * exp, 256, bn)
+        self.up2 = Up(256, 64 * exp, 128, bn)
+        self.up3 = Up(128, 64, 64, bn)
+        self.up4 = Up(64, 0, 64, bn)
+        self.logits = nn.Conv2d(64, classes, 3, 1, 1)
+
+    def forward(self, x):
+        s2 = torch.relu(self.bn1(self.conv1(x)))
+        s4 = self.layer1(self.maxpool(s2))
+        s8 = self.layer2(s4)
+        y = self.layer4(self.layer3(s8))
+        y = self.up1(y, s8)
+        y = self.up2(y, s4)
+        y = self.up3(y, s2)
+        y = self.up4(y, None)
+        return self.logits(y)
+
+
+class DoubleConv(nn.Module):
+    def __init__(self, cin, cout, bn):
+        super().__init__()
+        self.bn = bn
+        self.conv1 = conv3(cin, cout, bn)
+        self.conv2 = conv3(cout, cout, bn)
+        if bn:
+            self.conv1_bn = nn.BatchNorm2d(cout)
+            self.conv2_bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        y = self.conv1(x)
+        y = torch.relu(self.conv1_bn(y) if self.bn else y)
+        y = self.conv2(y)
+        return torch.relu(self.conv2_bn(y) if self.bn else y)
+
+
+class VanillaUNet(nn.Module):
+    def __init__(self, classes, channels, bn):
+        super().__init__()
+        self.bnflag = bn
+        cin = channels
+        for i in range(5):
+            setattr(self, "enc%d" % i, DoubleConv(cin, 32 << i, bn))
+            cin = 32 << i
+        self.center = DoubleConv(512, 1024, bn)
+        cin = 1024
+        for i in range(4, -1, -1):
+            d = nn.Module()
+            d.deconv = nn.ConvTranspose2d(cin, 32 << i, 2, 2, 0)
+            if bn:
+                d.bn = nn.BatchNorm2d(2 * (32 << i))
+            d.conv1 = conv3(2 * (32 << i), 32 << i, bn)
+            d.conv2 = conv3(32 << i, 32 << i, bn)
+            if bn:
+                d.conv1_bn = nn.BatchNorm2d(32 << i)
+                d.conv2_bn = nn.BatchNorm2d(32 << i)
+            setattr(self, "dec%d" % i, d)
+            cin = 32 << i
+        self.logits = nn.Conv2d(32, classes, 1)
+
+    def forward(self, x):
+        skips = []
+        y = x
+        for i in range(5):
+            s = getattr(self, "enc%d" % i)(y)
+            skips.append(s)
+            y = nn.functional.max_pool2d(s, 2, 2)
+        y = self.center(y)
+        bn = self.bnflag
+        for i in range(4, -1, -1):
+            d = getattr(self, "dec%d" % i)
+            y = torch.cat([skips[i], d.deconv(y)], 1)
+            y = torch.relu(d.bn(y) if bn else y)
+            y = d.conv1(y)
+            y = torch.relu(d.conv1_bn(y) if bn else y)
+            y = d.conv2(y)
+            y = torch.relu(d.conv2_bn(y) if bn else y)
+        return self.logits(y)
+
+
+def run(job):
+    d, arch, classes, channels, bn = job.split(":")
+    classes, channels, bn = int(classes), int(channels), bn == "1"
+    m = VanillaUNet(classes, channels, bn) if arch == "vanilla" else \
+        ResNetUNet(int(arch[len("resnet"):]), classes, channels, bn)
+    m = m.double().eval()
+    w = read_safetensors(os.path.join(d, "weights.safetensors"))
+    sd = m.state_dict()
+    ours = {k for k in sd if not k.endswith("num_batches_tracked")}
+    if ours != set(w):
+        print("%s: names differ; only torch: %s; only deft: %s" %
+              (d, sorted(ours - set(w))[:5], sorted(set(w) - ours)[:5]))
+        return False
+    for k in ours:
+        if tuple(sd[k].shape) != tuple(w[k].shape):
+            print("%s: %s is %s in torch, %s in deft" % (d, k, tuple(sd[k].shape), w[k].shape))
+            return False
+        sd[k] = torch.from_numpy(np.asarray(w[k], dtype=np.float64))
+    m.load_state_dict(sd)
+    x = torch.from_numpy(np.load(os.path.join(d, "x.npy")).astype(np.float64))
+    with torch.no_grad():
+        y = m(x)
+    np.save(os.path.join(d, "logits.npy"), y.numpy().astype(np.float32))
+    n = sum(p.numel() for p in m.parameters())
+    open(os.path.join(d, "nparams.txt"), "w").write("%d\n" % n)
+    return True
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    ok = all([run(j) for j in sys.argv[1:]])
+    sys.exit(0 if ok else 1)
