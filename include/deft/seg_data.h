@@ -1,0 +1,90 @@
+/* deft/seg_data.h - semantic segmentation data: image + mask pairs, masks as
+ * class maps, and batches with the spatial augmentation applied to both.
+ *
+ *     struct deft_seg_dataset ds;
+ *     deft_seg_dataset_open("isbi/images/train", "isbi/masks/train", &ds);   // pairs by stem
+ *     struct deft_seg_label_map lm;
+ *     deft_seg_label_map_init(&lm);  lm.class_of[0] = 0;  lm.class_of[1] = 1;   // label_id -> class
+ *     struct deft_seg_loader_opts o = {.batch = 4, .width = 320, .height = 320, .channels = 1,
+ *                                      .labels = &lm, .hflip = 0.5f, .seed = 42};
+ *     deft_seg_loader_create(&o, &ds, &ld);
+ *     deft_seg_loader_start_epoch(ld, epoch);
+ *     while (!deft_seg_loader_next(ld, images, masks, &n) && n) ...  // images [n,C,H,W], masks [n,H,W]
+ *
+ * Masks: 8-bit PNG (or any image deft decodes; the first channel is the id), one value per
+ * pixel, a label_id mapped through the label map to a class index, or to ignore_id. A value
+ * the map does not know is an error naming the file and the value. Binary 0/255 masks (ISBI):
+ * when the map knows ids 0 and 1 only, 255 reads as 1 (values > 127 as 1), TAO's mask / 255.
+ * Images: RGB, or gray (channels 1: the mean of R, G, B). Values: x / 127.5 - 1 (TAO's UNet).
+ * Augmentation (training): horizontal / vertical flips, TAO's crop-and-resize (a random box of
+ * crop_ratio of each side, resized back), brightness (+- delta of the range, image only). The
+ * image resizes bilinearly, the mask by nearest neighbour from the same source box. Random draws
+ * depend on (seed, epoch, sample) only, so a resumed run sees the same batches. */
+#ifndef DEFT_SEG_DATA_H
+#define DEFT_SEG_DATA_H
+
+#include <stdint.h>
+#include "deft/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct deft_seg_sample {
+    char *image, *mask; /* mask NULL: an image without a mask (inference sets) */
+};
+struct deft_seg_dataset {
+    int n;
+    struct deft_seg_sample *samples; /* sorted by image name */
+    int missing_masks;               /* images without a mask (skipped when masks were asked for) */
+};
+/* Images of images_dir (jpg, jpeg, png, bmp) paired by stem with masks_dir/<stem>.png (or the
+ * same extension as the image); masks_dir NULL: images only. An image without a mask is
+ * skipped and counted (a warning names the first); a mask without an image is ignored; no
+ * pair at all is DEFT_ERR_INVALID_ARG naming both folders. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_seg_dataset_open(const char *images_dir, const char *masks_dir,
+                                                              struct deft_seg_dataset *out);
+DEFT_API void deft_seg_dataset_free(struct deft_seg_dataset *d);
+
+#define DEFT_SEG_IGNORE (-1)
+struct deft_seg_label_map {
+    int16_t class_of[256]; /* label_id -> class index, DEFT_SEG_IGNORE (ignored pixel), or -2 unknown */
+    int n_classes;
+};
+/* Every id unknown (-2). */
+DEFT_API void deft_seg_label_map_init(struct deft_seg_label_map *m);
+/* A mask file as class indices (int32, w*h, deft_malloc'ed); *w, *h its size. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_seg_mask_load(const char *path, const struct deft_seg_label_map *m,
+                                                           int32_t **out, int *w, int *h);
+
+struct deft_seg_loader_opts {
+    int batch, width, height, channels;  /* the network input */
+    const struct deft_seg_label_map *labels;
+    bool shuffle, drop_last;
+    float hflip, vflip;                  /* probabilities */
+    float crop_and_resize;               /* probability of a random crop resized back */
+    float crop_ratio;                    /* its side as a fraction of the image's, 0 -> 0.7 */
+    float brightness;                    /* +- delta as a fraction of the value range */
+    uint64_t seed;
+};
+struct deft_seg_loader;
+DEFT_API DEFT_NODISCARD enum deft_status deft_seg_loader_create(const struct deft_seg_loader_opts *o,
+                                                               const struct deft_seg_dataset *ds,
+                                                               struct deft_seg_loader **out);
+DEFT_API void deft_seg_loader_free(struct deft_seg_loader *l);
+DEFT_API int deft_seg_loader_num_batches(const struct deft_seg_loader *l);
+DEFT_API DEFT_NODISCARD enum deft_status deft_seg_loader_start_epoch(struct deft_seg_loader *l, int epoch);
+/* The next batch: images [n, C, H, W] (x / 127.5 - 1), masks [n, H, W] class indices or
+ * DEFT_SEG_IGNORE; index[i] (may be NULL) the dataset index of each. *n = 0 at the end. A
+ * corrupt image or mask, or a mask of another size than its image, is an error naming the file. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_seg_loader_next(struct deft_seg_loader *l, float *images,
+                                                             int32_t *masks, int *index, int *n);
+/* One image (and its mask, when mask is not NULL) as the validation transform gives it. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_seg_load_pair(const struct deft_seg_loader_opts *o,
+                                                           const struct deft_seg_sample *s, float *image,
+                                                           int32_t *mask);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,182 @@
+/* seg_loader.c - data module: segmentation batches, the image and its mask
+ * through the same spatial transform (include/deft/seg_data.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "deft/data.h"
+#include "deft/seg_data.h"
+
+struct deft_seg_loader {
+    struct deft_seg_loader_opts o;
+    const struct deft_seg_dataset *ds;
+    int *order, pos, epoch;
+};
+
+/* Random streams of one sample's augmentation. */
+enum { R_HFLIP, R_VFLIP, R_CROP, R_CX, R_CY, R_BRIGHT, R_N };
+
+struct aug {
+    bool hflip, vflip;
+    float bx, by, bw, bh;   /* source box as fractions of the image */
+    float bright;           /* added to 0..255 values */
+};
+
+static void draw(const struct deft_seg_loader_opts *o, int epoch, int index, struct aug *a) {
+    uint64_t stream = ((uint64_t)(uint32_t)epoch << 32) | (uint32_t)index;
+    float u[R_N];
+    for (int i = 0; i < R_N; i++) u[i] = deft_rng_uniform(o->seed ^ 0x5e9d5e9dULL, stream, (uint64_t)i);
+    *a = (struct aug){.hflip = u[R_HFLIP] < o->hflip, .vflip = u[R_VFLIP] < o->vflip, .bw = 1, .bh = 1};
+    if (u[R_CROP] < o->crop_and_resize) {
+        float r = o->crop_ratio > 0 && o->crop_ratio < 1 ? o->crop_ratio : 0.7f;
+        a->bw = a->bh = r;
+        a->bx = u[R_CX] * (1 - r);
+        a->by = u[R_CY] * (1 - r);
+    }
+    if (o->brightness > 0) a->bright = (2 * u[R_BRIGHT] - 1) * o->brightness * 255.0f;
+}
+
+/* The mask sampled by nearest neighbour over the image's source box. */
+static void mask_resample(const int32_t *m, int mw, int mh, const struct aug *a, int ow, int oh, int32_t *out) {
+    float x0 = a->bx * mw, y0 = a->by * mh, sw = a->bw * mw / ow, sh = a->bh * mh / oh;
+    for (int y = 0; y < oh; y++) {
+        int sy = (int)floorf(y0 + (y + 0.5f) * sh);
+        sy = sy < 0 ? 0 : sy >= mh ? mh - 1 : sy;
+        for (int x = 0; x < ow; x++) {
+            int sx = (int)floorf(x0 + (x + 0.5f) * sw);
+            sx = sx < 0 ? 0 : sx >= mw ? mw - 1 : sx;
+            out[(size_t)y * ow + x] = m[(size_t)sy * mw + sx];
+        }
+    }
+}
+
+/* Flip [c, h, w] planes in place (one function per element type: no aliasing tricks). */
+#define DEFINE_FLIP(fn, T)                                                                  \
+    static void fn(T *d, int c, int h, int w, bool hflip, bool vflip) {                    \
+        for (int k = 0; k < c; k++) {                                                        \
+            T *pl = d + (size_t)k * h * w;                                                   \
+            for (int y = 0; hflip && y < h; y++)                                             \
+                for (int x = 0; x < w / 2; x++) {                                            \
+                    T t = pl[(size_t)y * w + x];                                             \
+                    pl[(size_t)y * w + x] = pl[(size_t)y * w + w - 1 - x];                   \
+                    pl[(size_t)y * w + w - 1 - x] = t;                                       \
+                }                                                                            \
+            for (int y = 0; vflip && y < h / 2; y++)                                         \
+                for (int x = 0; x < w; x++) {                                                \
+                    T t = pl[(size_t)y * w + x];                                             \
+                    pl[(size_t)y * w + x] = pl[(size_t)(h - 1 - y) * w + x];                 \
+                    pl[(size_t)(h - 1 - y) * w + x] = t;                                     \
+                }                                                                            \
+        }                                                                                    \
+    }
+DEFINE_FLIP(flip_f32, float)
+DEFINE_FLIP(flip_i32, int32_t)
+
+/* Image (and mask) of one sample through the transform a. */
+static enum deft_status load_one(const struct deft_seg_loader_opts *o, const struct deft_seg_sample *s,
+                                 const struct aug *a, float *image, int32_t *mask) {
+    const int W = o->width, H = o->height, C = o->channels;
+    struct deft_image im = {0};
+    int32_t *m = NULL;
+    int mw = 0, mh = 0;
+    float *rgb = deft_malloc((size_t)3 * W * H * sizeof *rgb);
+    enum deft_status s2 = rgb ? deft_image_load(s->image, NULL, &im) : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    if (!s2 && mask && s->mask) s2 = deft_seg_mask_load(s->mask, o->labels, &m, &mw, &mh);
+    if (!s2 && m && (mw != im.w || mh != im.h))
+        s2 = deft_set_error(DEFT_ERR_FORMAT, "%s is %dx%d but its image %s is %dx%d", s->mask, mw, mh, s->image, im.w,
+                            im.h);
+    if (!s2)
+        s2 = deft_image_resample_chw(&im, &(struct deft_resample){a->bx * im.w, a->by * im.h, a->bw * im.w,
+                                                                  a->bh * im.h, true},
+                                     W, H, rgb);
+    if (!s2) {
+        size_t plane = (size_t)W * H;
+        for (size_t i = 0; i < plane; i++)
+            for (int c = 0; c < C; c++) {
+                float v = C == 1 ? (rgb[i] + rgb[plane + i] + rgb[2 * plane + i]) / 3.0f : rgb[(size_t)c * plane + i];
+                v += a->bright;
+                v = v < 0 ? 0 : v > 255 ? 255 : v;
+                image[(size_t)c * plane + i] = v / 127.5f - 1.0f;
+            }
+        flip_f32(image, C, H, W, a->hflip, a->vflip);
+        if (mask && m) {
+            mask_resample(m, mw, mh, a, W, H, mask);
+            flip_i32(mask, 1, H, W, a->hflip, a->vflip);
+        } else if (mask) {
+            for (size_t i = 0; i < plane; i++) mask[i] = DEFT_SEG_IGNORE;
+        }
+    }
+    deft_free(rgb);
+    deft_free(m);
+    deft_image_free(&im);
+    return s2;
+}
+
+enum deft_status deft_seg_load_pair(const struct deft_seg_loader_opts *o, const struct deft_seg_sample *s,
+                                    float *image, int32_t *mask) {
+    struct aug a = {.bw = 1, .bh = 1};
+    return load_one(o, s, &a, image, mask);
+}
+
+enum deft_status deft_seg_loader_create(const struct deft_seg_loader_opts *o, const struct deft_seg_dataset *ds,
+                                        struct deft_seg_loader **out) {
+    *out = NULL;
+    if (!o || !ds || ds->n < 1 || o->batch < 1 || o->width < 1 || o->height < 1 ||
+        (o->channels != 1 && o->channels != 3) || !o->labels)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "segmentation loader: bad options (batch %d, %dx%dx%d)",
+                              o ? o->batch : 0, o ? o->width : 0, o ? o->height : 0, o ? o->channels : 0);
+    struct deft_seg_loader *l = deft_calloc(1, sizeof *l);
+    if (l) l->order = deft_malloc((size_t)ds->n * sizeof *l->order);
+    if (!l || !l->order) {
+        deft_free(l);
+        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    }
+    l->o = *o;
+    l->ds = ds;
+    *out = l;
+    return deft_seg_loader_start_epoch(l, 0);
+}
+
+void deft_seg_loader_free(struct deft_seg_loader *l) {
+    if (!l) return;
+    deft_free(l->order);
+    deft_free(l);
+}
+
+int deft_seg_loader_num_batches(const struct deft_seg_loader *l) {
+    int n = l->ds->n, b = l->o.batch;
+    return l->o.drop_last ? n / b : (n + b - 1) / b;
+}
+
+enum deft_status deft_seg_loader_start_epoch(struct deft_seg_loader *l, int epoch) {
+    int n = l->ds->n;
+    for (int i = 0; i < n; i++) l->order[i] = i;
+    for (int i = n - 1; l->o.shuffle && i > 0; i--) { /* Fisher-Yates from (seed, epoch) */
+        int j = (int)(deft_rng_u64(l->o.seed, (uint64_t)epoch, (uint64_t)i) % (uint64_t)(i + 1));
+        int t = l->order[i];
+        l->order[i] = l->order[j];
+        l->order[j] = t;
+    }
+    l->pos = 0;
+    l->epoch = epoch;
+    return DEFT_OK;
+}
+
+enum deft_status deft_seg_loader_next(struct deft_seg_loader *l, float *images, int32_t *masks, int *index,
+                                      int *n) {
+    *n = 0;
+    int left = l->ds->n - l->pos, k = left < l->o.batch ? left : l->o.batch;
+    if (k <= 0 || (l->o.drop_last && k < l->o.batch)) return DEFT_OK;
+    size_t plane = (size_t)l->o.width * l->o.height, per = (size_t)l->o.channels * plane;
+    for (int i = 0; i < k; i++) {
+        int idx = l->order[l->pos + i];
+        struct aug a;
+        draw(&l->o, l->epoch, idx, &a);
+        enum deft_status s = load_one(&l->o, &l->ds->samples[idx], &a, images + (size_t)i * per,
+                                      masks ? masks + (size_t)i * plane : NULL);
+        if (s) return s;
+        if (index) index[i] = idx;
+    }
+    l->pos += k;
+    *n = k;
+    return DEFT_OK;
+}
