@@ -56,6 +56,12 @@ DEFT_API void deft_seg_label_map_init(struct deft_seg_label_map *m);
 /* A mask file as class indices (int32, w*h, deft_malloc'ed); *w, *h its size. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_seg_mask_load(const char *path, const struct deft_seg_label_map *m,
                                                            int32_t **out, int *w, int *h);
+/* The same on a file's bytes (`path` names it in messages; o: decode limits, may be NULL). */
+struct deft_decode_opts;
+DEFT_API DEFT_NODISCARD enum deft_status deft_seg_mask_decode(const uint8_t *data, size_t size, const char *path,
+                                                             const struct deft_decode_opts *o,
+                                                             const struct deft_seg_label_map *m, int32_t **out,
+                                                             int *w, int *h);
 
 struct deft_seg_loader_opts {
     int batch, width, height, channels;  /* the network input */

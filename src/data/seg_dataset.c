@@ -124,9 +124,22 @@ static bool binary_map(const struct deft_seg_label_map *m) {
 enum deft_status deft_seg_mask_load(const char *path, const struct deft_seg_label_map *m, int32_t **out, int *w,
                                     int *h) {
     *out = NULL;
+    uint8_t *data = NULL;
+    size_t n = 0;
+    enum deft_status s = deft_read_file(path, (size_t)512 << 20, &data, &n);
+    if (!s) s = deft_seg_mask_decode(data, n, path, NULL, m, out, w, h);
+    deft_free(data);
+    return s;
+}
+
+enum deft_status deft_seg_mask_decode(const uint8_t *data, size_t size, const char *path,
+                                      const struct deft_decode_opts *o, const struct deft_seg_label_map *m,
+                                      int32_t **out, int *w, int *h) {
+    *out = NULL;
+    *w = *h = 0;
     struct deft_image im = {0};
-    enum deft_status s = deft_image_load(path, NULL, &im);
-    if (s) return s;
+    enum deft_status s = deft_image_decode(data, size, o, &im);
+    if (s) return deft_wrap_error(s, "%s", path);
     size_t n = (size_t)im.w * (size_t)im.h;
     int32_t *c = deft_malloc(n * sizeof *c);
     if (!c) {
