@@ -11,9 +11,10 @@ DEFT=${2:-build/deft}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=$ROOT/../shared
 PY=/usr/bin/python3
-for t in class_list graph_json image keras_h5 npy prototxt pth safetensors yaml_spec; do mkdir -p "$OUT/$t"; done
+for t in class_list graph_json image keras_h5 npy prototxt pth safetensors unet_spec yaml_spec; do mkdir -p "$OUT/$t"; done
 cp "$ROOT"/specs/*.yaml "$OUT/yaml_spec/"
 [ -d "$SHARED/tao_specs" ] && { cp "$SHARED"/tao_specs/*.yaml "$OUT/yaml_spec/"; cp "$SHARED"/tao_specs/*.txt "$OUT/prototxt/"; }
+[ -d "$SHARED/tao_specs" ] && cp "$SHARED"/tao_specs/unet_*.txt "$OUT/unet_spec/"
 printf 'ants\nbees\n' > "$OUT/class_list/two.txt"
 printf '  cat \r\n\n\tdog\r\nbird\n' > "$OUT/class_list/spaces.txt"
 printf 'a\nb\na\n' > "$OUT/class_list/dup.txt"
