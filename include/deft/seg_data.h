@@ -13,9 +13,10 @@
  *
  * Masks: 8-bit PNG (or any image deft decodes; the first channel is the id), one value per
  * pixel, a label_id mapped through the label map to a class index, or to ignore_id. A value
- * the map does not know is an error naming the file and the value. Binary 0/255 masks (ISBI):
- * when the map knows ids 0 and 1 only, 255 reads as 1 (values > 127 as 1), TAO's mask / 255.
- * Images: RGB, or gray (channels 1: the mean of R, G, B). Values: x / 127.5 - 1 (TAO's UNet).
+ * the map does not know is an error naming the file and the value. Binary 0/255 masks (ISBI,
+ * label map `binary`): a value >= 128 reads as id 1, else 0 (TAO's rule for grayscale sets).
+ * Images: RGB, or gray (channels 1: the mean of R, G, B). Values: x / 127.5 - 1 (TAO's UNet
+ * default), or x / 255 with zero_one.
  * Augmentation (training): horizontal / vertical flips, TAO's crop-and-resize (a random box of
  * crop_ratio of each side, resized back), brightness (+- delta of the range, image only). The
  * image resizes bilinearly, the mask by nearest neighbour from the same source box. Random draws
@@ -50,6 +51,7 @@ DEFT_API void deft_seg_dataset_free(struct deft_seg_dataset *d);
 struct deft_seg_label_map {
     int16_t class_of[256]; /* label_id -> class index, DEFT_SEG_IGNORE (ignored pixel), or -2 unknown */
     int n_classes;
+    bool binary;           /* 0/255 masks (TAO's grayscale experiments): a value >= 128 is id 1, else 0 */
 };
 /* Every id unknown (-2). */
 DEFT_API void deft_seg_label_map_init(struct deft_seg_label_map *m);
@@ -71,6 +73,7 @@ struct deft_seg_loader_opts {
     float crop_and_resize;               /* probability of a random crop resized back */
     float crop_ratio;                    /* its side as a fraction of the image's, 0 -> 0.7 */
     float brightness;                    /* +- delta as a fraction of the value range */
+    bool zero_one;                       /* values x / 255 instead of x / 127.5 - 1 */
     uint64_t seed;
 };
 struct deft_seg_loader;

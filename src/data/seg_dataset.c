@@ -112,13 +112,7 @@ void deft_seg_dataset_free(struct deft_seg_dataset *d) {
 void deft_seg_label_map_init(struct deft_seg_label_map *m) {
     for (int i = 0; i < 256; i++) m->class_of[i] = -2;
     m->n_classes = 0;
-}
-
-/* ISBI's 0/255 masks: ids 0 and 1 known, nothing else. */
-static bool binary_map(const struct deft_seg_label_map *m) {
-    for (int i = 2; i < 256; i++)
-        if (m->class_of[i] != -2) return false;
-    return m->class_of[0] != -2 && m->class_of[1] != -2;
+    m->binary = false;
 }
 
 enum deft_status deft_seg_mask_load(const char *path, const struct deft_seg_label_map *m, int32_t **out, int *w,
@@ -146,10 +140,9 @@ enum deft_status deft_seg_mask_decode(const uint8_t *data, size_t size, const ch
         deft_image_free(&im);
         return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     }
-    bool binary = binary_map(m);
     for (size_t i = 0; i < n && !s; i++) {
         int v = im.rgb[3 * i];
-        if (binary && v > 1) v = v > 127;
+        if (m->binary) v = v >= 128;
         int k = m->class_of[v];
         if (k == -2)
             s = deft_set_error(DEFT_ERR_FORMAT, "%s: pixel (%zu, %zu) has value %d, which data_class_config does not "

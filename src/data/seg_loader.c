@@ -95,7 +95,7 @@ static enum deft_status load_one(const struct deft_seg_loader_opts *o, const str
                 float v = C == 1 ? (rgb[i] + rgb[plane + i] + rgb[2 * plane + i]) / 3.0f : rgb[(size_t)c * plane + i];
                 v += a->bright;
                 v = v < 0 ? 0 : v > 255 ? 255 : v;
-                image[(size_t)c * plane + i] = v / 127.5f - 1.0f;
+                image[(size_t)c * plane + i] = o->zero_one ? v / 255.0f : v / 127.5f - 1.0f;
             }
         flip_f32(image, C, H, W, a->hflip, a->vflip);
         if (mask && m) {

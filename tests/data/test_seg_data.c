@@ -82,6 +82,7 @@ static void masks(void) {
     CHECK_OK(deft_image_save_png(&im, p));
     deft_seg_label_map_init(&lm);
     lm.class_of[0] = 1, lm.class_of[1] = 0; /* ISBI: label_id 0 is the membrane class */
+    lm.binary = true;
     m = NULL;
     CHECK_OK(deft_seg_mask_load(p, &lm, &m, &w, &h));
     CHECK(m && m[0] == 1 && m[1] == 0 && m[2] == 0 && m[3] == 1, "0/255 mask read as ids 0/1");

@@ -16,6 +16,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     for (int i = 0; i < classes; i++) m.class_of[i] = (int16_t)i;
     if (classes == 11) m.class_of[11] = DEFT_SEG_IGNORE;
     m.n_classes = classes;
+    m.binary = classes == 2;
     struct deft_decode_opts o = {.max_w = 4096, .max_h = 4096, .max_pixels = 4 << 20};
     int32_t *out = NULL;
     int w = 0, h = 0;

@@ -1,0 +1,266 @@
+/* unet_train.c - `deft unet train`: TAO's UNet on the shared training loop
+ * (checkpoints, resume, results folder, reports), with the segmentation loss
+ * on the host and per-class IoU on the validation set. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "deft/loop.h"
+#include "deft/report.h"
+#include "deft/trainer.h"
+#include "tasks/unet/unet_task.h"
+
+struct run {
+    const struct deft_task_args *a;
+    FILE *out;
+    struct unet_setup u;
+    struct deft_seg_dataset train_ds, val_ds;
+    bool have_val;
+    struct deft_seg_loader *train_ld, *val_ld;
+    struct deft_trainer *t;
+    struct deft_events *ev;
+    float *images, *logits;
+    int32_t *masks;
+    int spe;
+    char dir[2048], wdir[2100], arch[64];
+    struct deft_run_log *log;
+    struct deft_loop_metric val_m[4];
+};
+
+static enum deft_status open_data(struct run *r) {
+    struct unet_setup *u = &r->u;
+    enum deft_status s = deft_seg_dataset_open(u->train_images, u->train_masks, &r->train_ds);
+    if (s) return deft_wrap_error(s, "%s: train_images_path", u->cfg.source_path);
+    fprintf(r->out, "train: %d image/mask pairs from %s%s\n", r->train_ds.n, u->train_images,
+            r->train_ds.missing_masks ? " (images without a mask skipped)" : "");
+    if (u->batch > r->train_ds.n) u->batch = r->train_ds.n;
+    u->train_lo.batch = u->val_lo.batch = u->batch;
+    if ((s = deft_seg_loader_create(&u->train_lo, &r->train_ds, &r->train_ld))) return s;
+    r->spe = deft_seg_loader_num_batches(r->train_ld);
+    r->have_val = u->val_images && u->val_images[0];
+    if (r->have_val) {
+        if ((s = deft_seg_dataset_open(u->val_images, u->val_masks, &r->val_ds)))
+            return deft_wrap_error(s, "%s: val_images_path", u->cfg.source_path);
+        fprintf(r->out, "val:   %d image/mask pairs from %s\n", r->val_ds.n, u->val_images);
+        if ((s = deft_seg_loader_create(&u->val_lo, &r->val_ds, &r->val_ld))) return s;
+    }
+    size_t plane = (size_t)u->model.width * (size_t)u->model.height;
+    r->images = deft_malloc((size_t)u->batch * (size_t)u->model.channels * plane * sizeof(float));
+    r->masks = deft_malloc((size_t)u->batch * plane * sizeof(int32_t));
+    r->logits = deft_malloc((size_t)u->batch * (size_t)u->model.num_classes * plane * sizeof(float));
+    if (!r->images || !r->masks || !r->logits) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    return DEFT_OK;
+}
+
+static enum deft_status make_trainer(struct run *r) {
+    struct unet_setup *u = &r->u;
+    struct deft_graph *g = NULL;
+    struct deft_unet_opts mo = u->model;
+    mo.batch = u->batch;
+    mo.training = true;
+    enum deft_status s = deft_unet_build(&mo, &g);
+    if (s) return deft_wrap_error(s, "%s: model_config", u->cfg.source_path);
+    const char *bb = deft_graph_get_meta(g, "backbone");
+    snprintf(r->arch, sizeof r->arch, "%.*s", bb && strlen(bb) > 2 ? (int)strlen(bb) - 2 : 4,
+             bb && strlen(bb) > 2 ? bb + 1 : "unet");
+    struct deft_trainer_opts to = {0};
+    to.graph = g;
+    to.model = (struct deft_model_opts){.batch = u->batch, .height = mo.height, .width = mo.width,
+                                        .bn_mode = mo.freeze_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN, .training = true,
+                                        .seed = u->seed};
+    to.optim = u->optim;
+    to.lr = (struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = unet_lr_at, .ctx = u};
+    to.backend = r->a->backend;
+    to.device_index = r->a->gpu_index;
+    to.amp = r->a->amp;
+    to.seed = u->seed;
+    to.host_loss = deft_seg_host_loss;
+    to.host_loss_user = &u->loss;
+    s = deft_trainer_create(&to, &r->t);
+    deft_graph_free(g);
+    if (s) return s;
+    char *meta = unet_meta_json(u);
+    if (!meta) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    s = deft_trainer_set_meta(r->t, "unet", meta);
+    deft_free(meta);
+    if (!s) s = deft_trainer_set_meta(r->t, "network", "\"unet\"");
+    return s;
+}
+
+/* ---- hooks of the shared loop ---- */
+
+static enum deft_status hook_start_epoch(void *ctx, int epoch) {
+    struct run *r = ctx;
+    return deft_seg_loader_start_epoch(r->train_ld, epoch);
+}
+
+static enum deft_status hook_next_batch(void *ctx, int *n) {
+    struct run *r = ctx;
+    return deft_seg_loader_next(r->train_ld, r->images, r->masks, NULL, n);
+}
+
+static void hook_poison(void *ctx) {
+    struct run *r = ctx;
+    size_t n = (size_t)r->u.batch * (size_t)r->u.model.channels * (size_t)r->u.model.width * (size_t)r->u.model.height;
+    for (size_t i = 0; i < n; i++) r->images[i] = NAN;
+}
+
+static enum deft_status hook_train_step(void *ctx, int n, float *loss) {
+    struct run *r = ctx;
+    (void)n;
+    return deft_trainer_step_targets(r->t, r->images, r->masks, loss);
+}
+
+/* The validation set's confusion matrix and mean loss. */
+static enum deft_status validate_set(struct run *r, struct deft_seg_confusion *c, double *vloss) {
+    struct unet_setup *u = &r->u;
+    size_t plane = (size_t)u->model.width * (size_t)u->model.height;
+    int32_t *pred = deft_malloc((size_t)u->batch * plane * sizeof *pred);
+    enum deft_status s = pred ? deft_seg_confusion_init(c, u->n_classes) : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    if (!s) s = deft_seg_loader_start_epoch(r->val_ld, 0);
+    double lsum = 0;
+    int64_t px = 0;
+    int n = 0;
+    while (!s && !(s = deft_seg_loader_next(r->val_ld, r->images, r->masks, NULL, &n)) && n) {
+        float *outs[1] = {r->logits};
+        if ((s = deft_trainer_predict_outputs(r->t, r->images, n, outs))) break;
+        struct deft_seg_loss_terms t;
+        if ((s = deft_seg_loss(&u->loss, r->logits, r->masks, n, u->model.height, u->model.width, &t, NULL))) break;
+        lsum += t.total * (double)t.pixels, px += t.pixels;
+        if ((s = deft_seg_argmax(r->logits, n, u->model.num_classes, u->model.height, u->model.width, pred))) break;
+        s = deft_seg_confusion_add(c, pred, r->masks, (size_t)n * plane, u->ignore_id);
+    }
+    *vloss = px ? lsum / (double)px : NAN;
+    deft_free(pred);
+    return s;
+}
+
+static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
+    struct run *r = ctx;
+    struct deft_seg_confusion c = {0};
+    struct deft_seg_metrics m = {0};
+    double vl = NAN;
+    (void)epoch;
+    enum deft_status s = validate_set(r, &c, &vl);
+    if (!s) s = deft_seg_metrics_compute(&c, &m);
+    if (!s) {
+        r->val_m[0].value = vl;
+        r->val_m[1].value = *score = m.miou;
+        r->val_m[2].value = m.mean_f1;
+        r->val_m[3].value = m.pixel_accuracy;
+        fprintf(r->out, "  IoU:");
+        for (int k = 0; k < m.n_classes; k++) fprintf(r->out, " %s %.4f", r->u.class_names[k], m.classes[k].iou);
+        fprintf(r->out, "\n");
+    }
+    deft_seg_metrics_free(&m);
+    deft_seg_confusion_free(&c);
+    return s;
+}
+
+static enum deft_status train_loop(struct run *r, int64_t start, double *best, int *best_epoch) {
+    r->val_m[0] = (struct deft_loop_metric){"loss", "val loss", NAN};
+    r->val_m[1] = (struct deft_loop_metric){"mIoU", "val mIoU", NAN};
+    r->val_m[2] = (struct deft_loop_metric){"mean_f1", "val F1", NAN};
+    r->val_m[3] = (struct deft_loop_metric){"pixel_accuracy", "val pixel acc", NAN};
+    static const char *const terms[] = {"loss_ce", "loss_dice"};
+    struct deft_lr_schedule lr = {.kind = DEFT_LR_CALLBACK, .fn = unet_lr_at, .ctx = &r->u};
+    struct deft_loop lp = {
+        .trainer = r->t, .network = "unet", .arch = r->arch, .dir = r->dir, .epochs = r->u.epochs,
+        .steps_per_epoch = r->spe, .batch = r->u.batch, .lr = &lr, .val_every = r->u.checkpoint_interval,
+        .checkpoint_interval = r->u.checkpoint_interval, .metric = {"mIoU", "mIoU", true},
+        .loss_terms = terms, .n_loss_terms = 2, .val_metrics = r->val_m, .n_val_metrics = 4,
+        .metric_plot = "miou", .metric_plot_title = "Validation mIoU", .events = r->ev, .stop = r->a->stop,
+        .out = r->out, .ctx = r, .start_epoch = hook_start_epoch, .next_batch = hook_next_batch,
+        .poison_batch = hook_poison, .train_step = hook_train_step, .validate = r->have_val ? hook_validate : NULL};
+    enum deft_status s = deft_loop_run(&lp, start);
+    *best = lp.have_best ? lp.best : -1;
+    *best_epoch = lp.best_epoch;
+    return s;
+}
+
+/* command.txt and the resolved spec.yaml in the results folder */
+static enum deft_status record_run(struct run *r) {
+    char *yaml = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&yaml, &n);
+    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    deft_unet_config_print(&r->u.cfg, m);
+    enum deft_status s = fclose(m) ? deft_set_error(DEFT_ERR_NOMEM, "out of memory")
+                                   : deft_run_dir_record(r->dir, r->a->argc, r->a->argv, yaml);
+    free(yaml);
+    return s;
+}
+
+static enum deft_status dry_run(struct run *r) {
+    deft_unet_config_summary(&r->u.cfg, r->out);
+    enum deft_status s = deft_unet_config_validate_paths(&r->u.cfg, false);
+    if (s && s != DEFT_ERR_NOT_FOUND) deft_log(DEFT_LOG_WARN, "%s (a real run stops here)", deft_last_error());
+    return deft_dry_run_verdict(s != DEFT_OK);
+}
+
+static void run_free(struct run *r) {
+    if (r->ev && deft_events_close(r->ev)) deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
+    deft_trainer_free(r->t);
+    deft_seg_loader_free(r->train_ld);
+    deft_seg_loader_free(r->val_ld);
+    deft_seg_dataset_free(&r->train_ds);
+    deft_seg_dataset_free(&r->val_ds);
+    deft_free(r->images);
+    deft_free(r->masks);
+    deft_free(r->logits);
+    unet_setup_free(&r->u);
+}
+
+enum deft_status unet_train(const struct deft_task_args *a) {
+    struct run r = {.a = a, .out = a->out ? a->out : stdout};
+    double best = -1;
+    int best_epoch = 0;
+    bool dir_opened = false;
+    enum deft_status s = unet_setup_load(&r.u, a);
+    if (s) goto done;
+    if (a->dry_run) {
+        s = dry_run(&r);
+        goto done;
+    }
+    if ((s = deft_unet_config_validate_paths(&r.u.cfg, true))) goto done;
+    if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
+             .network = "unet", .requested = a->results_dir && a->results_dir[0] ? a->results_dir : NULL,
+             .resume = a->resume, .resume_from = a->resume_from, .overwrite = a->overwrite, .out = r.out},
+             r.dir, sizeof r.dir)))
+        goto done;
+    dir_opened = true;
+    if ((s = deft_run_log_open(r.dir, a->log_file, r.out, &r.log))) goto done;
+    r.out = deft_run_log_stream(r.log);
+    snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
+    if (a->threads > 0) deft_set_threads(a->threads);
+    if ((s = open_data(&r)) || (s = make_trainer(&r))) goto done;
+    int64_t start = 0;
+    char ck[2400];
+    snprintf(ck, sizeof ck, "%s/latest.safetensors", r.wdir);
+    const char *from = a->resume ? ck : a->resume_from;
+    if (from) {
+        if ((s = deft_trainer_resume(r.t, from))) goto done;
+        start = deft_trainer_steps(r.t);
+        fprintf(r.out, "resumed from %s at step %lld (epoch %lld)\n", from, (long long)start,
+                (long long)(start / r.spe) + 1);
+    } else if (r.u.pretrained && (s = deft_trainer_load_pretrained(r.t, r.u.pretrained, r.out))) {
+        goto done;
+    }
+    if ((s = record_run(&r)) || (s = deft_events_open(r.dir, &r.ev))) goto done;
+    struct deft_graph_stats gs;
+    deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
+    fprintf(r.out, "training unet-%s (%lld params, %.2f GFLOPs/image) on %d images of %d classes, %d epoch%s x %d "
+            "step%s of %d at %dx%dx%d, %s loss, %d threads -> %s\n", r.arch, (long long)gs.params,
+            (double)gs.flops / 1e9 / r.u.batch, r.train_ds.n, r.u.n_classes, r.u.epochs, r.u.epochs == 1 ? "" : "s",
+            r.spe, r.spe == 1 ? "" : "s", r.u.batch, r.u.model.channels, r.u.model.height, r.u.model.width,
+            deft_seg_loss_kind_name(r.u.loss.kind), deft_get_threads(), r.dir);
+    s = train_loop(&r, start, &best, &best_epoch);
+    if (!s && best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
+    else if (!s) fprintf(r.out, "done: best val mIoU %.4f (epoch %d, best.safetensors); weights in %s\n", best,
+                         best_epoch, r.wdir);
+done:
+    run_free(&r);
+    deft_run_log_close(r.log, s);
+    if (s && dir_opened) deft_run_dir_close(r.dir);
+    return s;
+}
