@@ -59,7 +59,7 @@ def check(path):
     ins = [i.name for i in m.graph.input]
     outs = [o.name for o in m.graph.output]
     assert ins == ['input_1'], ins
-    assert len(outs) == 1 and outs[0] in ('logits', 'predictions'), outs
+    assert len(outs) == 1 and outs[0] in ('logits', 'predictions', 'class_map'), outs
     assert m.opset_import[0].version >= 11 and m.graph.initializer, 'opset / initializers'
     assert not any(n.op_type == 'BatchNormalization' for n in m.graph.node) or \
         not any(n.op_type == 'Conv' for n in m.graph.node if n.output[0] in

@@ -45,5 +45,6 @@ char *unet_meta_json(const struct unet_setup *u);
 enum deft_status unet_train(const struct deft_task_args *a);
 enum deft_status unet_evaluate(const struct deft_task_args *a);
 enum deft_status unet_inference(const struct deft_task_args *a);
+enum deft_status unet_export(const struct deft_task_args *a);
 
 #endif

@@ -16,7 +16,10 @@ static void unet_help(FILE *f) {
             "             prediction skipped, as TAO), pixel accuracy; with -r: DIR/evaluate/metrics.json\n"
             "             and confusion.png (without -m: DIR's best model)\n"
             "  inference  -m MODEL -e SPEC -i IMAGE_DIR -o OUT_DIR   OUT_DIR/masks/<stem>.png (8-bit class\n"
-            "             index per pixel, at the image's own size) and OUT_DIR/overlays/<stem>.png\n\n"
+            "             index per pixel, at the image's own size) and OUT_DIR/overlays/<stem>.png\n"
+            "  export     -m MODEL -o OUT.onnx [--output softmax|logits|argmax] [--opset 13]   float ONNX;\n"
+            "             the output: the activation (softmax over the class axis, sigmoid for a binary\n"
+            "             head: TAO's export), the logits, or the class map (int64 ArgMax)\n\n"
             "common flags:\n"
             "  -e, --experiment_spec_file SPEC  TAO's unet protobuf text (.txt) or the same fields in YAML\n"
             "  -r, --results_dir DIR            weights/, status.json, metrics.csv, TensorBoard events, plots/\n"
@@ -24,9 +27,13 @@ static void unet_help(FILE *f) {
             "  --overwrite                      train into a folder holding a run, deleting its results\n"
             "  --set key.path=value             override a spec field (repeatable)\n"
             "  --threads N, --backend cpu|ref|cuda|cuda-emu, --seed N, --help-spec\n\n"
-            "Not finished (issue 21): prune, export, INT8; encoders other than resnet and the vanilla UNet.\n"
+            "Not finished (issue 21): prune, INT8 export, DeepStream files; encoders other than resnet and the\n"
+            "vanilla UNet.\n"
             "Ctrl-C during training writes a checkpoint and stops; --resume continues exactly.\n");
 }
+
+static const struct deft_task_flag export_flags[] = {
+    {NULL, "--output", true}, {NULL, "--opset", true}, {NULL, NULL, false}};
 
 static const struct deft_task_action unet_actions[] = {
     {"train", "-e SPEC [-r DIR] [--resume | --overwrite] [--dry_run]", "train a UNet from the spec", NULL, true, true,
@@ -35,6 +42,8 @@ static const struct deft_task_action unet_actions[] = {
      false, unet_evaluate},
     {"inference", "-m MODEL -e SPEC -i IMAGE_DIR -o OUT_DIR", "a class mask and an overlay per image", NULL, true,
      false, unet_inference},
+    {"export", "-m MODEL -o OUT.onnx [--output softmax|logits|argmax] [--opset 13]", "ONNX for deployment", export_flags,
+     false, false, unet_export},
 };
 
 const struct deft_task deft_task_unet = {

@@ -1,0 +1,78 @@
+#!/bin/sh
+# deft unet export: a trained UNet (ResNet-10 encoder, batch norm everywhere, grey input) as
+# float ONNX, checked against deft's own forward pass on the same tensor by independent
+# runtimes: onnxruntime-node and OpenCV DNN on the logits (1e-4), onnxruntime on the
+# softmax over the class axis and on the ArgMax class map (identical pixels); onnx.checker
+# accepts each file. A classifier or a bad --output: exit 2.
+. "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
+need_onnx_peers
+DEFT=$(cd "$(dirname "$DEFT")" && pwd)/$(basename "$DEFT")
+REF="/usr/bin/python3 $SRC/tests/ref/export_check.py"
+/usr/bin/python3 - "$T/data" <<'PY' || { echo "SKIP: /usr/bin/python3 with PIL/numpy missing"; exit 77; }
+import sys, os, numpy as np
+from PIL import Image
+root = sys.argv[1]
+rng = np.random.default_rng(9)
+for split, n in (("train", 8), ("val", 2)):
+    os.makedirs(f"{root}/images/{split}"); os.makedirs(f"{root}/masks/{split}")
+    for i in range(n):
+        m = np.zeros((64, 64), np.uint8)
+        y, x = rng.integers(8, 40, 2)
+        m[y:y + 20, x:x + 20] = 2
+        m[:6] = 1
+        img = 60 + 60 * m + rng.normal(0, 20, (64, 64))
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(f"{root}/images/{split}/{i}.png")
+        Image.fromarray(m).save(f"{root}/masks/{split}/{i}.png")
+np.save(os.path.join(os.path.dirname(root), "x.npy"), rng.normal(0, 0.6, (1, 1, 64, 64)).astype(np.float32))
+PY
+cat >"$T/spec.yaml" <<EOF
+random_seed: 3
+model_config: {model_input_width: 64, model_input_height: 64, model_input_channels: 3, arch: resnet,
+               num_layers: 10, use_batch_norm: true}
+training_config: {batch_size: 4, epochs: 2, learning_rate: 0.001, optimizer: {adam: {epsilon: 1e-8, beta1: 0.9, beta2: 0.999}}}
+dataset_config:
+  input_image_type: color
+  train_images_path: $T/data/images/train
+  train_masks_path: $T/data/masks/train
+  val_images_path: $T/data/images/val
+  val_masks_path: $T/data/masks/val
+  data_class_config:
+    target_classes:
+      - {name: ground, mapping_class: ground, label_id: 0}
+      - {name: sky, mapping_class: sky, label_id: 1}
+      - {name: box, mapping_class: box, label_id: 2}
+EOF
+$DEFT unet train -e "$T/spec.yaml" -r "$T/run" --threads 1 >"$T/train.log" 2>&1 ||
+    { bad "train: $(tail -3 "$T/train.log")"; finish; exit 1; }
+M=$T/run/weights/best.safetensors
+# colour spec: the model takes 3 channels; the reference input repeats the grey tensor
+/usr/bin/python3 -c "import numpy as np; x=np.load('$T/x.npy'); np.save('$T/x3.npy', np.repeat(x, 3, 1))"
+$DEFT model run -m "$M" -i "$T/x3.npy" -o "$T/deft.npy" >/dev/null 2>&1 || bad "deft model run"
+for o in logits softmax argmax; do
+    $DEFT unet export -m "$M" -o "$T/$o/m.onnx" --output $o >"$T/$o.log" 2>&1 && $REF check "$T/$o/m.onnx" >/dev/null &&
+        ok "export --output $o: onnx.checker passes ($(head -1 "$T/$o.log" | sed 's/.*-> //'))" || bad "export $o: $(tail -2 "$T/$o.log")"
+    node "$SRC/tests/ref/ort_run.js" "$T/$o/m.onnx" "$T/x3.npy" "$T/ort_$o.npy" 2>"$T/ort.err" || bad "ort $o: $(cat "$T/ort.err")"
+done
+$REF compare "$T/deft.npy" "$T/ort_logits.npy" 1e-4 >"$T/c1" && ok "onnxruntime logits = deft's ($(cat "$T/c1"))" ||
+    bad "onnxruntime logits: $(cat "$T/c1")"
+$REF opencv "$T/logits/m.onnx" "$T/x3.npy" "$T/ocv.npy" >/dev/null 2>&1 && $REF compare "$T/deft.npy" "$T/ocv.npy" 1e-4 >"$T/c2" &&
+    ok "OpenCV DNN logits = deft's ($(cat "$T/c2"))" || bad "OpenCV DNN: $(cat "$T/c2" 2>/dev/null)"
+/usr/bin/python3 - "$T" <<'PY' && ok "softmax over the class axis and the ArgMax class map match deft's logits" || bad "softmax / argmax outputs"
+import sys, numpy as np
+t = sys.argv[1]
+y = np.load(f"{t}/deft.npy").astype(np.float64)
+e = np.exp(y - y.max(1, keepdims=True)); p = e / e.sum(1, keepdims=True)
+s = np.load(f"{t}/ort_softmax.npy")
+assert s.shape == y.shape and np.abs(s - p).max() < 1e-5, np.abs(s - p).max()
+a = np.load(f"{t}/ort_argmax.npy")
+assert a.shape == (1, 1) + y.shape[2:], a.shape
+same = (a[:, 0] == y.argmax(1)).mean()
+assert same >= 0.9999, same
+print("softmax max diff %.2e, class map %.4f identical" % (np.abs(s - p).max(), same))
+PY
+$DEFT unet export -m "$M" -o "$T/bad.onnx" --output probs >/dev/null 2>"$T/e1"; rc=$?
+[ $rc -eq 2 ] && grep -q "\-\-output 'probs'" "$T/e1" && [ ! -e "$T/bad.onnx" ] && ok "--output probs: exit 2" || bad "--output probs: exit $rc $(cat "$T/e1")"
+$DEFT model init --arch resnet10 --classes 2 -o "$T/cls.safetensors" >/dev/null 2>&1
+$DEFT unet export -m "$T/cls.safetensors" -o "$T/bad.onnx" >/dev/null 2>"$T/e2"; rc=$?
+[ $rc -eq 2 ] && grep -q "not a UNet model" "$T/e2" && ok "a classifier: exit 2, not a UNet model" || bad "classifier: exit $rc $(cat "$T/e2")"
+finish
