@@ -25,8 +25,9 @@ static int prune_usage(FILE *f, const struct deft_task *t) {
             "convs) keep all their filters. Writes OUT (a deft model; retrain it with %s) and\n"
             "DIR/prune/report.json (DIR defaults to OUT's directory); on an error nothing is written.\n",
             t->name, m, m,
-            strcmp(t->name, "classification") ? "training_config.pruned_model_path: OUT"
-                                              : "train_config.pretrained_model_path: OUT");
+            !strcmp(t->name, "classification") ? "train_config.pretrained_model_path: OUT"
+            : !strcmp(t->name, "unet")         ? "model_config.pruned_model_path: OUT"
+                                               : "training_config.pruned_model_path: OUT");
     return f == stdout ? 0 : 2;
 }
 

@@ -33,6 +33,7 @@ static const struct {
     {"classification", "prune", cmd_task_prune},
     {"yolo_v4", "prune", cmd_task_prune},
     {"yolo_v4_tiny", "prune", cmd_task_prune},
+    {"unet", "prune", cmd_task_prune},
 };
 
 static volatile sig_atomic_t stop_requested;

@@ -3,7 +3,9 @@
 # float ONNX, checked against deft's own forward pass on the same tensor by independent
 # runtimes: onnxruntime-node and OpenCV DNN on the logits (1e-4), onnxruntime on the
 # softmax over the class axis and on the ArgMax class map (identical pixels); onnx.checker
-# accepts each file. A classifier or a bad --output: exit 2.
+# accepts each file. A classifier or a bad --output: exit 2. deft unet prune through the skip
+# concatenations: the pruned model evaluates, retrains from model_config.pruned_model_path
+# with every weight loaded, and exports.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 need_onnx_peers
 DEFT=$(cd "$(dirname "$DEFT")" && pwd)/$(basename "$DEFT")
@@ -70,6 +72,22 @@ same = (a[:, 0] == y.argmax(1)).mean()
 assert same >= 0.9999, same
 print("softmax max diff %.2e, class map %.4f identical" % (np.abs(s - p).max(), same))
 PY
+# prune (TAO's rules through the skip concats), evaluate, retrain from it, export it
+$DEFT unet prune -m "$M" -o "$T/pruned.safetensors" --target_ratio 0.5 >"$T/prune.log" 2>&1 &&
+    ratio=$(sed -n 's/^Pruning ratio (pruned model \/ original model): //p' "$T/prune.log") &&
+    /usr/bin/python3 -c "import sys; sys.exit(0 if 0.3 < float('$ratio') <= 0.5 else 1)" &&
+    ok "prune --target_ratio 0.5: ratio $ratio" || bad "prune: $(tail -3 "$T/prune.log")"
+$DEFT unet evaluate -e "$T/spec.yaml" -m "$T/pruned.safetensors" >"$T/pe.log" 2>&1 && grep -q "^mIoU:" "$T/pe.log" &&
+    ok "the pruned model evaluates ($(grep '^mIoU:' "$T/pe.log" | tr -s ' '))" || bad "evaluate pruned: $(tail -2 "$T/pe.log")"
+$DEFT unet train -e "$T/spec.yaml" -r "$T/re" --threads 1 --set training_config.epochs=1 \
+    --set model_config.pruned_model_path="$T/pruned.safetensors" >"$T/re.log" 2>&1 &&
+    grep -q "pruned.safetensors: [0-9]* loaded, 0 shape mismatch, 0 without weights" "$T/re.log" &&
+    ok "retraining from model_config.pruned_model_path loads every weight" || bad "retrain pruned: $(grep -i 'pruned\|deft:' "$T/re.log" | head -3)"
+$DEFT unet export -m "$T/pruned.safetensors" -o "$T/pr/m.onnx" --output logits >/dev/null 2>&1 &&
+    $DEFT model run -m "$T/pruned.safetensors" -i "$T/x3.npy" -o "$T/pd.npy" >/dev/null 2>&1 &&
+    node "$SRC/tests/ref/ort_run.js" "$T/pr/m.onnx" "$T/x3.npy" "$T/po.npy" 2>/dev/null &&
+    $REF compare "$T/pd.npy" "$T/po.npy" 1e-4 >"$T/c3" && ok "the pruned model exports: onnxruntime = deft ($(cat "$T/c3"))" ||
+    bad "pruned export: $(cat "$T/c3" 2>/dev/null)"
 $DEFT unet export -m "$M" -o "$T/bad.onnx" --output probs >/dev/null 2>"$T/e1"; rc=$?
 [ $rc -eq 2 ] && grep -q "\-\-output 'probs'" "$T/e1" && [ ! -e "$T/bad.onnx" ] && ok "--output probs: exit 2" || bad "--output probs: exit $rc $(cat "$T/e1")"
 $DEFT model init --arch resnet10 --classes 2 -o "$T/cls.safetensors" >/dev/null 2>&1

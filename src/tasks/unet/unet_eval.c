@@ -78,7 +78,9 @@ static const char *model_path(const struct deft_task_args *a, char *buf, size_t 
     return m;
 }
 
-enum deft_status unet_evaluate(const struct deft_task_args *a) {
+enum deft_status unet_evaluate(const struct deft_task_args *a) { return unet_validate(a, NULL); }
+
+enum deft_status unet_validate(const struct deft_task_args *a, double *miou) {
     FILE *out = a->out ? a->out : stdout;
     struct unet_setup u;
     struct deft_seg_dataset ds = {0};
@@ -128,6 +130,7 @@ enum deft_status unet_evaluate(const struct deft_task_args *a) {
     }
     if (s || (s = deft_seg_metrics_compute(&c, &m))) goto done;
     deft_seg_metrics_print(out, &m, u.class_names);
+    if (miou) *miou = m.miou;
     if (a->results_dir && a->results_dir[0]) {
         char p[4096];
         snprintf(p, sizeof p, "%s/evaluate", a->results_dir);

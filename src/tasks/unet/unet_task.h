@@ -44,6 +44,8 @@ char *unet_meta_json(const struct unet_setup *u);
 
 enum deft_status unet_train(const struct deft_task_args *a);
 enum deft_status unet_evaluate(const struct deft_task_args *a);
+/* evaluate's mIoU of a->model (the prune action's score) */
+enum deft_status unet_validate(const struct deft_task_args *a, double *miou);
 enum deft_status unet_inference(const struct deft_task_args *a);
 enum deft_status unet_export(const struct deft_task_args *a);
 

@@ -19,7 +19,9 @@ static void unet_help(FILE *f) {
             "             index per pixel, at the image's own size) and OUT_DIR/overlays/<stem>.png\n"
             "  export     -m MODEL -o OUT.onnx [--output softmax|logits|argmax] [--opset 13]   float ONNX;\n"
             "             the output: the activation (softmax over the class axis, sigmoid for a binary\n"
-            "             head: TAO's export), the logits, or the class map (int64 ArgMax)\n\n"
+            "             head: TAO's export), the logits, or the class map (int64 ArgMax)\n"
+            "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] ... [--target_ratio R] [--sweep|--sensitivity -e SPEC]\n"
+            "             TAO's pruning (deft unet prune --help); retrain with model_config.pruned_model_path: OUT\n\n"
             "common flags:\n"
             "  -e, --experiment_spec_file SPEC  TAO's unet protobuf text (.txt) or the same fields in YAML\n"
             "  -r, --results_dir DIR            weights/, status.json, metrics.csv, TensorBoard events, plots/\n"
@@ -27,7 +29,7 @@ static void unet_help(FILE *f) {
             "  --overwrite                      train into a folder holding a run, deleting its results\n"
             "  --set key.path=value             override a spec field (repeatable)\n"
             "  --threads N, --backend cpu|ref|cuda|cuda-emu, --seed N, --help-spec\n\n"
-            "Not finished (issue 21): prune, INT8 export, DeepStream files; encoders other than resnet and the\n"
+            "Not finished (issue 21): INT8 export, DeepStream files; encoders other than resnet and the\n"
             "vanilla UNet.\n"
             "Ctrl-C during training writes a checkpoint and stops; --resume continues exactly.\n");
 }
@@ -44,6 +46,8 @@ static const struct deft_task_action unet_actions[] = {
      false, unet_inference},
     {"export", "-m MODEL -o OUT.onnx [--output softmax|logits|argmax] [--opset 13]", "ONNX for deployment", export_flags,
      false, false, unet_export},
+    {"prune", "-m MODEL -o OUT [-pth 0.1] ... [--target_ratio R]", "remove channels by weight magnitude", NULL, false,
+     false, NULL},
 };
 
 const struct deft_task deft_task_unet = {
@@ -54,4 +58,5 @@ const struct deft_task deft_task_unet = {
     .spec_help = deft_unet_config_help,
     .print_help = unet_help,
     .metric = {"mIoU", "mIoU", true},
+    .validate = unet_validate,
 };

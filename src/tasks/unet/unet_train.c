@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "deft/io.h"
 #include "deft/loop.h"
 #include "deft/report.h"
 #include "deft/trainer.h"
@@ -52,14 +53,30 @@ static enum deft_status open_data(struct run *r) {
     return DEFT_OK;
 }
 
+/* model_config.pruned_model_path (TAO's retrain of a pruned model): the spec's
+ * arch cannot rebuild it, so the file's graph is trained. */
+static enum deft_status pruned_graph(struct run *r, const char *path, struct deft_graph **g) {
+    struct deft_model *m = NULL;
+    enum deft_status s = deft_model_load(path, &m);
+    if (s) return deft_wrap_error(s, "%s: model_config.pruned_model_path", r->u.cfg.source_path);
+    s = deft_graph_clone(m->graph, g);
+    deft_model_free(m);
+    if (!s) fprintf(r->out, "training the graph of %s (pruned model)\n", path);
+    return s;
+}
+
 static enum deft_status make_trainer(struct run *r) {
     struct unet_setup *u = &r->u;
     struct deft_graph *g = NULL;
     struct deft_unet_opts mo = u->model;
     mo.batch = u->batch;
     mo.training = true;
-    enum deft_status s = deft_unet_build(&mo, &g);
-    if (s) return deft_wrap_error(s, "%s: model_config", u->cfg.source_path);
+    const char *pruned = u->cfg.model_config.pruned_model_path;
+    enum deft_status s = pruned && pruned[0] ? pruned_graph(r, pruned, &g) : deft_unet_build(&mo, &g);
+    if (s) {
+        deft_graph_free(g);
+        return pruned && pruned[0] ? s : deft_wrap_error(s, "%s: model_config", u->cfg.source_path);
+    }
     const char *bb = deft_graph_get_meta(g, "backbone");
     snprintf(r->arch, sizeof r->arch, "%.*s", bb && strlen(bb) > 2 ? (int)strlen(bb) - 2 : 4,
              bb && strlen(bb) > 2 ? bb + 1 : "unet");
@@ -244,6 +261,9 @@ enum deft_status unet_train(const struct deft_task_args *a) {
         fprintf(r.out, "resumed from %s at step %lld (epoch %lld)\n", from, (long long)start,
                 (long long)(start / r.spe) + 1);
     } else if (r.u.pretrained && (s = deft_trainer_load_pretrained(r.t, r.u.pretrained, r.out))) {
+        goto done;
+    } else if (r.u.cfg.model_config.pruned_model_path && r.u.cfg.model_config.pruned_model_path[0] &&
+               (s = deft_trainer_load_pretrained(r.t, r.u.cfg.model_config.pruned_model_path, r.out))) {
         goto done;
     }
     if ((s = record_run(&r)) || (s = deft_events_open(r.dir, &r.ev))) goto done;
