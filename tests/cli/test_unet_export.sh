@@ -5,7 +5,8 @@
 # softmax over the class axis and on the ArgMax class map (identical pixels); onnx.checker
 # accepts each file. A classifier or a bad --output: exit 2. deft unet prune through the skip
 # concatenations: the pruned model evaluates, retrains from model_config.pruned_model_path
-# with every weight loaded, and exports.
+# with every weight loaded, and exports. --data_type int8: cal.bin, calib.json and a QDQ ONNX
+# that keeps the float model's class map.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 need_onnx_peers
 DEFT=$(cd "$(dirname "$DEFT")" && pwd)/$(basename "$DEFT")
@@ -88,6 +89,24 @@ $DEFT unet export -m "$T/pruned.safetensors" -o "$T/pr/m.onnx" --output logits >
     node "$SRC/tests/ref/ort_run.js" "$T/pr/m.onnx" "$T/x3.npy" "$T/po.npy" 2>/dev/null &&
     $REF compare "$T/pd.npy" "$T/po.npy" 1e-4 >"$T/c3" && ok "the pruned model exports: onnxruntime = deft ($(cat "$T/c3"))" ||
     bad "pruned export: $(cat "$T/c3" 2>/dev/null)"
+# INT8: ranges from 8 training images into cal.bin / calib.json and a QDQ ONNX whose class map on a
+# real image (preprocessed as training does: x / 127.5 - 1) agrees with the float model's
+$DEFT unet export -m "$M" -o "$T/i8/m.onnx" --output logits --data_type int8 --cal_image_dir "$T/data/images/train" \
+    --batches 2 --batch_size 4 --cal_json_file "$T/i8/calib.json" --qdq_file "$T/i8/q.onnx" >"$T/i8.log" 2>&1 &&
+    $REF calcache "$T/i8/cal.bin" "$T/i8/calib.json" "$T/i8/m.onnx" >"$T/cc" 2>&1 &&
+    ok "int8: cal.bin and calib.json agree with the graph's tensors ($(tail -1 "$T/cc"))" || bad "int8 export: $(tail -3 "$T/i8.log"; cat "$T/cc")"
+/usr/bin/python3 -c "
+import numpy as np; from PIL import Image
+a = np.asarray(Image.open('$T/data/images/val/0.png').convert('RGB'), np.float32) / 127.5 - 1
+np.save('$T/img.npy', a.transpose(2, 0, 1)[None].copy())"
+node "$SRC/tests/ref/ort_run.js" "$T/i8/m.onnx" "$T/img.npy" "$T/f32.npy" 2>/dev/null &&
+    ORT_OPT=disabled node "$SRC/tests/ref/ort_run.js" "$T/i8/q.onnx" "$T/img.npy" "$T/q8.npy" 2>/dev/null &&
+    /usr/bin/python3 -c "
+import sys, numpy as np
+f, q = np.load('$T/f32.npy'), np.load('$T/q8.npy')
+same = (f.argmax(1) == q.argmax(1)).mean()
+print('%.4f of the pixels in the same class, logits within %.3f' % (same, np.abs(f - q).max()))
+sys.exit(0 if same >= 0.95 else 1)" >"$T/qq" && ok "QDQ ONNX in onnxruntime: $(cat "$T/qq")" || bad "QDQ: $(cat "$T/qq" 2>/dev/null)"
 $DEFT unet export -m "$M" -o "$T/bad.onnx" --output probs >/dev/null 2>"$T/e1"; rc=$?
 [ $rc -eq 2 ] && grep -q "\-\-output 'probs'" "$T/e1" && [ ! -e "$T/bad.onnx" ] && ok "--output probs: exit 2" || bad "--output probs: exit $rc $(cat "$T/e1")"
 $DEFT model init --arch resnet10 --classes 2 -o "$T/cls.safetensors" >/dev/null 2>&1

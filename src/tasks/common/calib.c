@@ -102,8 +102,9 @@ enum deft_status task_calib_ranges(struct deft_model *m, int input, int h, int w
     *amax_out = NULL;
     struct deft_graph *g = m->graph;
     int nv = deft_graph_num_values(g), bs = o->batch_size, need = o->batches * o->batch_size;
-    size_t per = (size_t)3 * (size_t)h * (size_t)w;
-    struct deft_shape in = deft_shape4(bs, 3, h, w);
+    int64_t c = deft_graph_value(g, input)->shape.d[1]; /* 3, or 1 for grey input */
+    size_t per = (size_t)c * (size_t)h * (size_t)w;
+    struct deft_shape in = deft_shape4(bs, c, h, w);
     enum deft_status s = deft_graph_reshape_input(g, input, &in);
     if (s) return s;
     float *amax = deft_calloc((size_t)nv, sizeof *amax);

@@ -29,8 +29,8 @@ enum deft_status task_calib_list_images(const char *dir, char ***paths, int *n);
 enum deft_status task_calib_shuffle(int n, uint64_t seed, int **order);
 
 /* Run m (inference graph, weights in m->file) over o->batches batches of
- * o->batch_size images taken in order from x ([batches * batch_size, 3, h,
- * w], preprocessed) and pick a range for every activation: *amax gets one
+ * o->batch_size images taken in order from x ([batches * batch_size, C, h,
+ * w], preprocessed; C the input's channels) and pick a range for every activation: *amax gets one
  * float per value of m->graph (0 for params and values not computed). The
  * graph's input batch is changed to batch_size. */
 enum deft_status task_calib_ranges(struct deft_model *m, int input, int h, int w, const float *x,
