@@ -107,6 +107,25 @@ f, q = np.load('$T/f32.npy'), np.load('$T/q8.npy')
 same = (f.argmax(1) == q.argmax(1)).mean()
 print('%.4f of the pixels in the same class, logits within %.3f' % (same, np.abs(f - q).max()))
 sys.exit(0 if same >= 0.95 else 1)" >"$T/qq" && ok "QDQ ONNX in onnxruntime: $(cat "$T/qq")" || bad "QDQ: $(cat "$T/qq" 2>/dev/null)"
+# DeepStream files for nvinfer's semantic segmentation, consistent with the ONNX they name
+$DEFT unet export -m "$M" -o "$T/ds/m.onnx" --gen_ds_config --data_type int8 --cal_image_dir "$T/data/images/train" \
+    --batches 1 --batch_size 4 >"$T/ds.log" 2>&1 && /usr/bin/python3 - "$T/ds" <<'PY' &&
+import sys, onnx
+d = sys.argv[1]
+kv = dict(l.strip().split("=", 1) for l in open(d + "/nvinfer_config.txt") if "=" in l and not l.startswith("#"))
+outs = [o.name for o in onnx.load(d + "/m.onnx").graph.output]
+want = {"network-type": "2", "num-detected-classes": "3", "infer-dims": "3;64;64", "int8-calib-file": "cal.bin",
+        "network-mode": "1", "onnx-file": "m.onnx", "segmentation-output-order": "0", "model-color-format": "0"}
+for k, v in want.items():
+    assert kv.get(k) == v, (k, kv.get(k))
+assert kv["output-blob-names"] in outs, (kv["output-blob-names"], outs)
+assert abs(float(kv["net-scale-factor"]) - 1 / 127.5) < 1e-9 and kv["offsets"] == "127.5;127.5;127.5"
+assert open(d + "/labels.txt").read().split() == ["ground", "sky", "box"]
+PY
+    ok "--gen_ds_config: nvinfer_config.txt (network-type=2, the ONNX's output, int8 cal.bin) and labels.txt" ||
+    bad "DeepStream files: $(tail -3 "$T/ds.log")"
+$DEFT unet export -m "$M" -o "$T/bad.onnx" --output argmax --gen_ds_config >/dev/null 2>"$T/e0"; rc=$?
+[ $rc -eq 2 ] && grep -q "class probabilities" "$T/e0" && ok "--gen_ds_config with --output argmax: exit 2" || bad "ds argmax: exit $rc $(cat "$T/e0")"
 $DEFT unet export -m "$M" -o "$T/bad.onnx" --output probs >/dev/null 2>"$T/e1"; rc=$?
 [ $rc -eq 2 ] && grep -q "\-\-output 'probs'" "$T/e1" && [ ! -e "$T/bad.onnx" ] && ok "--output probs: exit 2" || bad "--output probs: exit $rc $(cat "$T/e1")"
 $DEFT model init --arch resnet10 --classes 2 -o "$T/cls.safetensors" >/dev/null 2>&1

@@ -109,6 +109,59 @@ static enum deft_status calibrate(struct deft_model *m, int input, const char *d
     return s;
 }
 
+/* DeepStream: labels.txt (one class a line) and nvinfer_config.txt for nvinfer's
+ * semantic segmentation (network-type 2: per-class probability maps in NCHW, the
+ * pixel's class their argmax). nvinfer computes y = net-scale-factor * (x - offset). */
+static enum deft_status write_ds(const char *dir, const char *onnx, const char *cal, const struct deft_graph *g,
+                                 const struct deft_seg_loader_opts *lo, bool int8, const char *out_name,
+                                 struct export_files *w) {
+    const char *js = deft_graph_get_meta(g, "unet");
+    cJSON *o = js ? cJSON_Parse(js) : NULL, *names = cJSON_GetObjectItem(o, "class_names");
+    char path[4400], buf[16384];
+    size_t len = 0;
+    int nc = cJSON_GetArraySize(names);
+    for (int i = 0; i < nc && len < sizeof buf; i++) {
+        const cJSON *n = cJSON_GetArrayItem(names, i);
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s\n", cJSON_IsString(n) ? n->valuestring : "?");
+    }
+    cJSON_Delete(o);
+    if (nc < 1 || len >= sizeof buf) return deft_set_error(DEFT_ERR_FORMAT, "no class names for labels.txt");
+    snprintf(path, sizeof path, "%slabels.txt", dir);
+    enum deft_status s = deft_file_write_atomic(path, buf, len);
+    if (s) return s;
+    export_files_add(w, path);
+    double scale = lo->zero_one ? 1.0 / 255.0 : 1.0 / 127.5, off = lo->zero_one ? 0 : 127.5;
+    len = (size_t)snprintf(buf, sizeof buf,
+        "# DeepStream nvinfer config written by deft %s for %s (UNet semantic segmentation)\n"
+        "# preprocessing: y = net-scale-factor * (pixel - offsets[c]), %s input\n"
+        "[property]\n"
+        "gpu-id=0\n"
+        "onnx-file=%s\n"
+        "labelfile-path=labels.txt\n"
+        "%s%s%s"
+        "net-scale-factor=%.9g\n"
+        "offsets=%.7g;%.7g;%.7g\n"
+        "model-color-format=%d\n"
+        "infer-dims=%d;%d;%d\n"
+        "maintain-aspect-ratio=0\n"
+        "batch-size=1\n"
+        "network-mode=%d\n"
+        "network-type=2\n"
+        "num-detected-classes=%d\n"
+        "output-blob-names=%s\n"
+        "segmentation-threshold=0.0\n"
+        "segmentation-output-order=0\n"
+        "process-mode=1\n"
+        "gie-unique-id=1\n",
+        DEFT_VERSION_STRING, onnx, lo->channels == 1 ? "GRAY" : "RGB", onnx, int8 ? "int8-calib-file=" : "",
+        int8 ? cal : "", int8 ? "\n" : "", scale, off, off, off, lo->channels == 1 ? 2 : 0, lo->channels, lo->height,
+        lo->width, int8 ? 1 : 0, nc, out_name);
+    snprintf(path, sizeof path, "%snvinfer_config.txt", dir);
+    if ((s = deft_file_write_atomic(path, buf, len))) return s;
+    export_files_add(w, path);
+    return DEFT_OK;
+}
+
 /* --data_type and the calibration flags. */
 struct int8_args {
     bool int8;
@@ -154,6 +207,10 @@ enum deft_status unet_export(const struct deft_task_args *a) {
     enum deft_status s = parse_output(deft_task_arg(a, "--output"), &kind);
     if (!s) s = deft_task_arg_int(a, "--opset", 11, 17, 13, &opset);
     if (!s) s = int8_args(a, out, &q);
+    bool ds = deft_task_arg(a, "--gen_ds_config") != NULL;
+    if (!s && ds && kind != OUT_ACTIVATION)
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "--gen_ds_config: DeepStream's segmentation parser reads class "
+                           "probabilities; export with --output softmax (the default)");
     if (s) return s;
     if (a->threads > 0) deft_set_threads(a->threads);
     struct deft_model *m = NULL;
@@ -167,7 +224,7 @@ enum deft_status unet_export(const struct deft_task_args *a) {
     if (!q.cal_cache) snprintf(cal_path, sizeof cal_path, "%scal.bin", dir);
     if ((s = deft_model_load(a->model, &m))) return s;
     struct deft_graph *g = m->graph;
-    int in = deft_graph_find_role(g, DEFT_ROLE_IMAGE), lo = deft_graph_find_role(g, DEFT_ROLE_LOGITS);
+    int in = deft_graph_find_role(g, DEFT_ROLE_IMAGE), lo = deft_graph_find_role(g, DEFT_ROLE_LOGITS), lo_v = lo;
     const char *net = deft_graph_get_meta(g, "arch");
     if (in < 0 || lo < 0 || deft_graph_value(g, lo)->shape.ndim != 4 || !net || strcmp(net, "\"unet\"")) {
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: not a UNet model (deft unet train writes them)", a->model);
@@ -215,6 +272,16 @@ enum deft_status unet_export(const struct deft_task_args *a) {
             export_files_add(&w, q.qdq);
             fprintf(out, "wrote %s (explicit INT8: QuantizeLinear/DequantizeLinear)\n", q.qdq);
         }
+    }
+    if (ds) {
+        struct deft_seg_loader_opts lo;
+        char cal_rel[4300];
+        snprintf(cal_rel, sizeof cal_rel, "%s", q.cal_cache ? cal_path : "cal.bin");
+        if ((s = input_opts(g, a->model, &lo)) ||
+            (s = write_ds(dir, export_base_of(a->output_file), cal_rel, g, &lo, q.int8,
+                          kind == OUT_LOGITS ? deft_graph_value(g, lo_v)->name : "predictions", &w)))
+            goto done;
+        fprintf(out, "wrote %slabels.txt and %snvinfer_config.txt\n", dir, dir);
     }
 done:
     if (s) export_files_remove_all(&w); /* nothing half-exported stays */

@@ -24,6 +24,7 @@ static void unet_help(FILE *f) {
             "             entropy|minmax|percentile] [--cal_cache_file F] [--cal_json_file F] [--qdq_file Q.onnx]]\n"
             "             INT8: ranges from the images (as training preprocessed them) into TensorRT's cal.bin\n"
             "             (default beside OUT), TAO's calib.json, an explicitly quantized ONNX\n"
+            "             [--gen_ds_config]  DeepStream nvinfer_config.txt (network-type=2) and labels.txt\n"
             "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] ... [--target_ratio R] [--sweep|--sensitivity -e SPEC]\n"
             "             TAO's pruning (deft unet prune --help); retrain with model_config.pruned_model_path: OUT\n\n"
             "common flags:\n"
@@ -33,8 +34,7 @@ static void unet_help(FILE *f) {
             "  --overwrite                      train into a folder holding a run, deleting its results\n"
             "  --set key.path=value             override a spec field (repeatable)\n"
             "  --threads N, --backend cpu|ref|cuda|cuda-emu, --seed N, --help-spec\n\n"
-            "Not finished (issue 21): DeepStream files; encoders other than resnet and the\n"
-            "vanilla UNet.\n"
+            "Not finished (issue 21): encoders other than resnet and the vanilla UNet.\n"
             "Ctrl-C during training writes a checkpoint and stops; --resume continues exactly.\n");
 }
 
@@ -42,7 +42,8 @@ static const struct deft_task_flag export_flags[] = {
     {NULL, "--output", true},        {NULL, "--opset", true},          {NULL, "--data_type", true},
     {NULL, "--cal_image_dir", true}, {NULL, "--cal_cache_file", true}, {NULL, "--cal_json_file", true},
     {NULL, "--qdq_file", true},      {NULL, "--batches", true},        {NULL, "--batch_size", true},
-    {NULL, "--calibrator", true},    {NULL, "--percentile", true},     {NULL, NULL, false}};
+    {NULL, "--calibrator", true},    {NULL, "--percentile", true},     {NULL, "--gen_ds_config", false},
+    {NULL, NULL, false}};
 
 static const struct deft_task_action unet_actions[] = {
     {"train", "-e SPEC [-r DIR] [--resume | --overwrite] [--dry_run]", "train a UNet from the spec", NULL, true, true,
