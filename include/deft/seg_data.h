@@ -17,8 +17,9 @@
  * label map `binary`): a value >= 128 reads as id 1, else 0 (TAO's rule for grayscale sets).
  * Images: RGB, or gray (channels 1: the mean of R, G, B). Values: x / 127.5 - 1 (TAO's UNet
  * default), or x / 255 with zero_one.
- * Augmentation (training): horizontal / vertical flips, TAO's crop-and-resize (a random box of
- * crop_ratio of each side, resized back), brightness (+- delta of the range, image only). The
+ * Augmentation (training): horizontal / vertical flips, TAO's crop-and-resize (each side of the
+ * box moves in by U(0, crop_ratio) of the image, independently; the box is resized back),
+ * brightness (U(-delta, delta) added to the normalized image, TAO's random_brightness). The
  * image resizes bilinearly, the mask by nearest neighbour from the same source box. Random draws
  * depend on (seed, epoch, sample) only, so a resumed run sees the same batches. */
 #ifndef DEFT_SEG_DATA_H
@@ -71,8 +72,8 @@ struct deft_seg_loader_opts {
     bool shuffle, drop_last;
     float hflip, vflip;                  /* probabilities */
     float crop_and_resize;               /* probability of a random crop resized back */
-    float crop_ratio;                    /* its side as a fraction of the image's, 0 -> 0.7 */
-    float brightness;                    /* +- delta as a fraction of the value range */
+    float crop_ratio;                    /* each side moves in by up to this fraction (<= 0.5), 0 -> 0.1 */
+    float brightness;                    /* +- delta in normalized units (TAO's brightness delta) */
     bool zero_one;                       /* values x / 255 instead of x / 127.5 - 1 */
     uint64_t seed;
 };

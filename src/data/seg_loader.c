@@ -13,7 +13,7 @@ struct deft_seg_loader {
 };
 
 /* Random streams of one sample's augmentation. */
-enum { R_HFLIP, R_VFLIP, R_CROP, R_CX, R_CY, R_BRIGHT, R_N };
+enum { R_HFLIP, R_VFLIP, R_CROP, R_LEFT, R_RIGHT, R_TOP, R_BOTTOM, R_BRIGHT, R_N };
 
 struct aug {
     bool hflip, vflip;
@@ -26,13 +26,15 @@ static void draw(const struct deft_seg_loader_opts *o, int epoch, int index, str
     float u[R_N];
     for (int i = 0; i < R_N; i++) u[i] = deft_rng_uniform(o->seed ^ 0x5e9d5e9dULL, stream, (uint64_t)i);
     *a = (struct aug){.hflip = u[R_HFLIP] < o->hflip, .vflip = u[R_VFLIP] < o->vflip, .bw = 1, .bh = 1};
-    if (u[R_CROP] < o->crop_and_resize) {
-        float r = o->crop_ratio > 0 && o->crop_ratio < 1 ? o->crop_ratio : 0.7f;
-        a->bw = a->bh = r;
-        a->bx = u[R_CX] * (1 - r);
-        a->by = u[R_CY] * (1 - r);
+    if (u[R_CROP] < o->crop_and_resize) { /* TAO: each side moves in by up to ratio, independently */
+        float r = o->crop_ratio > 0 && o->crop_ratio <= 0.5f ? o->crop_ratio : 0.1f;
+        a->bx = u[R_LEFT] * r;
+        a->bw = 1 - u[R_RIGHT] * r - a->bx;
+        a->by = u[R_TOP] * r;
+        a->bh = 1 - u[R_BOTTOM] * r - a->by;
     }
-    if (o->brightness > 0) a->bright = (2 * u[R_BRIGHT] - 1) * o->brightness * 255.0f;
+    /* TAO adds U(-delta, delta) to the normalized values: delta * 127.5 (or 255) grey levels */
+    if (o->brightness > 0) a->bright = (2 * u[R_BRIGHT] - 1) * o->brightness * (o->zero_one ? 255.0f : 127.5f);
 }
 
 /* The mask sampled by nearest neighbour over the image's source box. */

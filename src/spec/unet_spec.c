@@ -856,7 +856,8 @@ static void print_network(const struct deft_unet_config *c, FILE *f) {
     fprintf(f, "  %-13s: arch %s", "network", m->arch);
     if (m->arch_kind == DEFT_UNET_ARCH_RESNET || m->arch_kind == DEFT_UNET_ARCH_VGG)
         fprintf(f, ", num_layers %d", m->num_layers);
-    fprintf(f, ", batch norm %s%s%s, activation %s, initializer %s", m->use_batch_norm ? "on" : "off",
+    fprintf(f, ", batch norm %s%s%s, activation %s, initializer %s (deft: PyTorch's defaults)",
+            m->use_batch_norm ? "on" : "off",
             m->all_projections && m->arch_kind == DEFT_UNET_ARCH_RESNET ? ", all projections" : "",
             m->freeze_bn ? ", freeze_bn" : "", m->activation_kind == DEFT_UNET_SIGMOID ? "sigmoid" : "softmax",
             inits[m->initializer >= 0 && m->initializer < 3 ? m->initializer : 0]);
@@ -868,8 +869,9 @@ static void print_network(const struct deft_unet_config *c, FILE *f) {
     static const char *const methods[] = {"BILINEAR", "NEAREST_NEIGHBOR", "BICUBIC", "AREA"};
     fprintf(f, "  %-13s: %d x %d x %d (width x height x channels), %s (%s), resize %s%s\n", "input",
             m->model_input_width, m->model_input_height, m->model_input_channels,
-            d->grayscale ? "grayscale" : "color BGR", d->grayscale ? pre[0] : pre[d->preprocess_kind],
-            methods[d->resize_kind], d->resize_padding ? " with padding" : "");
+            d->grayscale ? "grayscale" : "color RGB (TAO: BGR; deft keeps RGB for torchvision weights)",
+            d->grayscale ? pre[0] : pre[d->preprocess_kind], methods[d->resize_kind],
+            d->resize_padding ? " with padding (deft: not yet, plain resize)" : "");
 }
 
 static void print_training(const struct deft_unet_config *c, FILE *f) {

@@ -132,6 +132,13 @@ if [ -f "$ISBI" ]; then
 else
     skip_part "TAO ISBI spec: ../shared not present"
 fi
+if [ -d "$SHARED/data/camvid_segnet_subset" ]; then
+    u train -e "$SRC/specs/unet_resnet18_camvid.txt" --dry_run >"$T/cam.log" 2>&1 && grep -q "11 -> ignored" "$T/cam.log" &&
+        ok "specs/unet_resnet18_camvid.txt passes --dry_run from any folder (11 classes, Unlabelled ignored)" ||
+        bad "CamVid spec --dry_run: $(tail -3 "$T/cam.log")"
+else
+    skip_part "CamVid spec: ../shared/data/camvid_segnet_subset not present"
+fi
 # bad input
 cp -r "$T/data" "$T/bad"
 /usr/bin/python3 -c "
