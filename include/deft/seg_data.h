@@ -46,6 +46,14 @@ struct deft_seg_dataset {
  * pair at all is DEFT_ERR_INVALID_ARG naming both folders. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_seg_dataset_open(const char *images_dir, const char *masks_dir,
                                                               struct deft_seg_dataset *out);
+/* TAO's list-file sources, appended to d (zeroed first by the caller, or a dataset already
+ * opened): image_list holds one image path a line, mask_list (NULL: images only) the masks in
+ * the same order; relative paths are relative to the list's folder, blank lines and CRs are
+ * ignored. A line count that differs, or a missing image or mask, is an error naming the list
+ * and the line, unless filter (TAO's filter_data): such pairs are then skipped and counted in
+ * d->missing_masks. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_seg_dataset_add_lists(struct deft_seg_dataset *d, const char *image_list,
+                                                                   const char *mask_list, bool filter);
 DEFT_API void deft_seg_dataset_free(struct deft_seg_dataset *d);
 
 #define DEFT_SEG_IGNORE (-1)

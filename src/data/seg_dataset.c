@@ -99,6 +99,95 @@ enum deft_status deft_seg_dataset_open(const char *images_dir, const char *masks
     return s;
 }
 
+/* The non-blank lines of a list file, each resolved against the list's folder. */
+static enum deft_status read_list(const char *path, char ***lines, int *n) {
+    *lines = NULL;
+    *n = 0;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    enum deft_status s = deft_read_file(path, (size_t)64 << 20, &data, &len);
+    if (s) return s;
+    const char *slash = strrchr(path, '/');
+    int dir_len = slash ? (int)(slash - path) : 0, cap = 0;
+    for (size_t i = 0; i < len && !s;) {
+        size_t e = i;
+        while (e < len && data[e] != '\n') e++;
+        size_t b = i, f = e;
+        while (b < f && (data[b] == ' ' || data[b] == '\t')) b++;
+        while (f > b && (data[f - 1] == '\r' || data[f - 1] == ' ' || data[f - 1] == '\t')) f--;
+        i = e + 1;
+        if (f == b) continue;
+        if (memchr(data + b, 0, f - b)) {
+            s = deft_set_error(DEFT_ERR_FORMAT, "%s: not a text file (a NUL byte)", path);
+            break;
+        }
+        if (*n == cap) {
+            char **nl = deft_realloc(*lines, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *nl);
+            if (!nl) {
+                s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+                break;
+            }
+            *lines = nl;
+        }
+        bool rel = data[b] != '/' && dir_len > 0;
+        size_t need = (rel ? (size_t)dir_len + 1 : 0) + (f - b) + 1;
+        char *p = deft_malloc(need);
+        if (!p) {
+            s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(p, need, "%.*s%s%.*s", rel ? dir_len : 0, path, rel ? "/" : "", (int)(f - b), (const char *)data + b);
+        (*lines)[(*n)++] = p;
+    }
+    deft_free(data);
+    if (s) {
+        for (int k = 0; k < *n; k++) deft_free((*lines)[k]);
+        deft_free(*lines);
+        *lines = NULL;
+        *n = 0;
+    }
+    return s;
+}
+
+static bool is_file(const char *p) {
+    struct stat st;
+    return !stat(p, &st) && S_ISREG(st.st_mode);
+}
+
+enum deft_status deft_seg_dataset_add_lists(struct deft_seg_dataset *d, const char *image_list, const char *mask_list,
+                                            bool filter) {
+    char **im = NULL, **mk = NULL;
+    int ni = 0, nm = 0;
+    enum deft_status s = read_list(image_list, &im, &ni);
+    if (!s && mask_list) s = read_list(mask_list, &mk, &nm);
+    if (!s && mask_list && nm != ni)
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s lists %d images but %s %d masks: the lists pair line by line",
+                           image_list, ni, mask_list, nm);
+    struct deft_seg_sample *grown = s ? NULL : deft_realloc(d->samples, (size_t)(d->n + ni + 1) * sizeof *grown);
+    if (!s && !grown) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    if (grown) d->samples = grown;
+    for (int i = 0; !s && i < ni; i++) {
+        const char *bad = !is_file(im[i]) ? im[i] : mk && !is_file(mk[i]) ? mk[i] : NULL;
+        if (bad && !filter) {
+            s = deft_set_error(DEFT_ERR_NOT_FOUND, "%s line %d: %s does not exist (filter_data: true skips such "
+                               "pairs)", !is_file(im[i]) ? image_list : mask_list, i + 1, bad);
+            break;
+        }
+        if (bad) {
+            d->missing_masks++;
+            continue;
+        }
+        d->samples[d->n++] = (struct deft_seg_sample){im[i], mk ? mk[i] : NULL};
+        im[i] = NULL;
+        if (mk) mk[i] = NULL;
+    }
+    for (int i = 0; i < ni; i++) deft_free(im[i]);
+    for (int i = 0; i < nm; i++) deft_free(mk[i]);
+    deft_free(im);
+    deft_free(mk);
+    return s;
+}
+
 void deft_seg_dataset_free(struct deft_seg_dataset *d) {
     if (!d) return;
     for (int i = 0; i < d->n; i++) {

@@ -139,6 +139,24 @@ if [ -d "$SHARED/data/camvid_segnet_subset" ]; then
 else
     skip_part "CamVid spec: ../shared/data/camvid_segnet_subset not present"
 fi
+# TAO's list-file sources (data_source: a file of image paths and one of mask paths, line by line;
+# relative paths from the list's folder): the same pairs as the folders
+(cd "$T/data" && ls images/train/*.png >train_images.txt && ls masks/train/*.png >train_masks.txt &&
+    ls images/val/*.png >val_images.txt && { ls masks/val/*.png; echo; } >val_masks.txt)
+sed -e "s|  train_images_path: .*|  train_data_sources { data_source { image_path: \"$T/data/train_images.txt\" masks_path: \"$T/data/train_masks.txt\" } }|" \
+    -e '/  train_masks_path: /d' \
+    -e "s|  val_images_path: .*|  val_data_sources { data_source { image_path: \"$T/data/val_images.txt\" masks_path: \"$T/data/val_masks.txt\" } }|" \
+    -e '/  val_masks_path: /d' "$T/spec.txt" >"$T/lists.txt"
+u train -e "$T/lists.txt" -r "$T/lrun" --set training_config.epochs=1 >"$T/lists.log" 2>&1 &&
+    grep -q "^train: 12 image/mask pairs from $T/data/train_images.txt" "$T/lists.log" && grep -q "^val:   4 image/mask pairs" "$T/lists.log" &&
+    ok "train_data_sources / val_data_sources list files: 12 and 4 pairs" || bad "list files: $(grep -v '%' "$T/lists.log" | tail -3)"
+echo "images/train/missing.png" >>"$T/data/train_images.txt" && echo "masks/train/missing.png" >>"$T/data/train_masks.txt"
+u train -e "$T/lists.txt" -r "$T/lrun2" --set training_config.epochs=1 >"$T/lists2.log" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q "train_images.txt line 13: .*missing.png does not exist" "$T/lists2.log" &&
+    ok "a listed image that does not exist: exit 2 naming the list and the line" || bad "missing listed image: exit $rc: $(tail -2 "$T/lists2.log")"
+u train -e "$T/lists.txt" -r "$T/lrun3" --set training_config.epochs=1 --set dataset_config.filter_data=true >"$T/lists3.log" 2>&1 &&
+    grep -q "^train: 12 image/mask pairs .*skipped" "$T/lists3.log" && ok "filter_data: true skips it and says so" ||
+    bad "filter_data: $(grep -v '%' "$T/lists3.log" | tail -2)"
 # bad input
 cp -r "$T/data" "$T/bad"
 /usr/bin/python3 -c "

@@ -98,12 +98,14 @@ enum deft_status unet_validate(const struct deft_task_args *a, double *miou) {
         s = deft_set_error(DEFT_ERR_INVALID_ARG, "no model: give -m MODEL, or -r RUN holding weights/best.safetensors");
         goto done;
     }
-    if (!u.val_images || !u.val_images[0]) {
-        s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s: no dataset_config.val_images_path to evaluate on", u.cfg.source_path);
+    if (!unet_has_split(&u, true)) {
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s: no dataset_config.val_images_path (or val_data_sources) to "
+                           "evaluate on", u.cfg.source_path);
         goto done;
     }
     if (a->threads > 0) deft_set_threads(a->threads);
-    if ((s = deft_seg_dataset_open(u.val_images, u.val_masks, &ds))) goto done;
+    const char *what;
+    if ((s = unet_open_split(&u, true, &ds, &what))) goto done;
     int batch = u.batch < ds.n ? u.batch : ds.n;
     u.val_lo.batch = batch;
     size_t plane = (size_t)u.model.width * (size_t)u.model.height, per = (size_t)u.model.channels * plane,
@@ -119,7 +121,7 @@ enum deft_status unet_validate(const struct deft_task_args *a, double *miou) {
     if ((s = net_open(&n, model, &u, batch, a)) || (s = deft_seg_loader_create(&u.val_lo, &ds, &ld)) ||
         (s = deft_seg_confusion_init(&c, u.n_classes)))
         goto done;
-    fprintf(out, "evaluating %s on %d images of %s at %dx%dx%d\n", model, ds.n, u.val_images, u.model.channels,
+    fprintf(out, "evaluating %s on %d images of %s at %dx%dx%d\n", model, ds.n, what, u.model.channels,
             u.model.height, u.model.width);
     int k = 0;
     while (!(s = deft_seg_loader_next(ld, images, masks, NULL, &k)) && k) {

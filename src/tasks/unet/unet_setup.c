@@ -143,9 +143,38 @@ enum deft_status unet_setup_load(struct unet_setup *u, const struct deft_task_ar
     u->test_images = d->test_images_path;
     const char *pre = u->cfg.model_config.pretrained_model_file;
     u->pretrained = pre && pre[0] ? pre : NULL;
-    if (d->train_data_sources.n_data_source || d->val_data_sources.n_data_source)
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: data_source list files are not read by deft yet: give "
-                              "train_images_path / train_masks_path folders", u->cfg.source_path);
+    return DEFT_OK;
+}
+
+bool unet_has_split(const struct unet_setup *u, bool val) {
+    const struct deft_unet_dataset_config *d = &u->cfg.dataset_config;
+    const char *dir = val ? d->val_images_path : d->train_images_path;
+    return (val ? d->val_data_sources : d->train_data_sources).n_data_source > 0 || (dir && dir[0]);
+}
+
+enum deft_status unet_open_split(const struct unet_setup *u, bool val, struct deft_seg_dataset *ds, const char **what) {
+    const struct deft_unet_dataset_config *d = &u->cfg.dataset_config;
+    const struct deft_unet_data_sources *src = val ? &d->val_data_sources : &d->train_data_sources;
+    memset(ds, 0, sizeof *ds);
+    *what = val ? d->val_images_path : d->train_images_path;
+    if (src->n_data_source == 0) { /* the folders */
+        enum deft_status s = deft_seg_dataset_open(*what, val ? d->val_masks_path : d->train_masks_path, ds);
+        return s ? deft_wrap_error(s, "%s: %s_images_path", u->cfg.source_path, val ? "val" : "train") : DEFT_OK;
+    }
+    *what = src->data_source[0].image_path;
+    for (int i = 0; i < src->n_data_source; i++) {
+        const struct deft_unet_data_source *ls = &src->data_source[i];
+        enum deft_status s = deft_seg_dataset_add_lists(ds, ls->image_path, ls->masks_path, d->filter_data);
+        if (s) {
+            deft_seg_dataset_free(ds);
+            return deft_wrap_error(s, "%s: %s_data_sources", u->cfg.source_path, val ? "val" : "train");
+        }
+    }
+    if (ds->n == 0) {
+        deft_seg_dataset_free(ds);
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s_data_sources list no usable image/mask pair",
+                              u->cfg.source_path, val ? "val" : "train");
+    }
     return DEFT_OK;
 }
 

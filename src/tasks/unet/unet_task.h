@@ -36,6 +36,10 @@ struct unet_setup {
 /* -e SPEC (with --set, --seed) into u; the caller frees it with unet_setup_free. */
 enum deft_status unet_setup_load(struct unet_setup *u, const struct deft_task_args *a);
 void unet_setup_free(struct unet_setup *u);
+/* The training (val false) or validation pairs: the spec's folders, or its list files
+ * (TAO's data_source, filter_data); *what names the source for messages. */
+bool unet_has_split(const struct unet_setup *u, bool val);
+enum deft_status unet_open_split(const struct unet_setup *u, bool val, struct deft_seg_dataset *ds, const char **what);
 /* The learning rate at a step (warm-up, then constant / exponential / cosine). */
 double unet_lr_at(const void *ctx, int64_t step);
 /* "class_names" and "unet" metadata (JSON, deft_free) a saved model carries, so

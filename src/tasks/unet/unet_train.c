@@ -30,19 +30,19 @@ struct run {
 
 static enum deft_status open_data(struct run *r) {
     struct unet_setup *u = &r->u;
-    enum deft_status s = deft_seg_dataset_open(u->train_images, u->train_masks, &r->train_ds);
-    if (s) return deft_wrap_error(s, "%s: train_images_path", u->cfg.source_path);
-    fprintf(r->out, "train: %d image/mask pairs from %s%s\n", r->train_ds.n, u->train_images,
-            r->train_ds.missing_masks ? " (images without a mask skipped)" : "");
+    const char *what;
+    enum deft_status s = unet_open_split(u, false, &r->train_ds, &what);
+    if (s) return s;
+    fprintf(r->out, "train: %d image/mask pairs from %s%s\n", r->train_ds.n, what,
+            r->train_ds.missing_masks ? " (pairs without an image or mask skipped)" : "");
     if (u->batch > r->train_ds.n) u->batch = r->train_ds.n;
     u->train_lo.batch = u->val_lo.batch = u->batch;
     if ((s = deft_seg_loader_create(&u->train_lo, &r->train_ds, &r->train_ld))) return s;
     r->spe = deft_seg_loader_num_batches(r->train_ld);
-    r->have_val = u->val_images && u->val_images[0];
+    r->have_val = unet_has_split(u, true);
     if (r->have_val) {
-        if ((s = deft_seg_dataset_open(u->val_images, u->val_masks, &r->val_ds)))
-            return deft_wrap_error(s, "%s: val_images_path", u->cfg.source_path);
-        fprintf(r->out, "val:   %d image/mask pairs from %s\n", r->val_ds.n, u->val_images);
+        if ((s = unet_open_split(u, true, &r->val_ds, &what))) return s;
+        fprintf(r->out, "val:   %d image/mask pairs from %s\n", r->val_ds.n, what);
         if ((s = deft_seg_loader_create(&u->val_lo, &r->val_ds, &r->val_ld))) return s;
     }
     size_t plane = (size_t)u->model.width * (size_t)u->model.height;
