@@ -115,6 +115,10 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_run_dir_open(const struct deft_run
  * resolved spec (after --set; it loads back to the same configuration). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_run_dir_record(const char *dir, int argc, char *const *argv,
                                                             const char *spec_yaml);
+/* The same with spec.yaml written by print(cfg, f): each task's config printer. */
+typedef void (*deft_spec_print_fn)(const void *cfg, FILE *f);
+DEFT_API DEFT_NODISCARD enum deft_status deft_run_dir_record_spec(const char *dir, int argc, char *const *argv,
+                                                                 deft_spec_print_fn print, const void *cfg);
 /* deft.log: open <dir>/deft.log (and log_file, --log_file, when set) for
  * appending; deft_run_log_stream gives a stream that prints to out and to
  * the logs (progress-bar updates only to out), and warnings logged until

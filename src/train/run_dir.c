@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -122,6 +123,19 @@ static void shell_word(FILE *f, const char *w) {
         if (*p == '\'') fputs("'\\''", f);
         else fputc(*p, f);
     fputc('\'', f);
+}
+
+enum deft_status deft_run_dir_record_spec(const char *dir, int argc, char *const *argv, deft_spec_print_fn print,
+                                          const void *cfg) {
+    char *yaml = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&yaml, &n);
+    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    print(cfg, m);
+    enum deft_status s = fclose(m) ? deft_set_error(DEFT_ERR_NOMEM, "out of memory")
+                                   : deft_run_dir_record(dir, argc, argv, yaml);
+    free(yaml);
+    return s;
 }
 
 enum deft_status deft_run_dir_record(const char *dir, int argc, char *const *argv, const char *spec_yaml) {

@@ -394,16 +394,10 @@ static enum deft_status train_loop(struct run *r, int64_t start, double *best, i
 }
 
 /* command.txt and the resolved spec.yaml in the results folder */
+static void print_spec(const void *cfg, FILE *f) { deft_yolo_config_print(cfg, f); }
+
 static enum deft_status record_run(struct run *r) {
-    char *yaml = NULL;
-    size_t n = 0;
-    FILE *m = open_memstream(&yaml, &n);
-    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    deft_yolo_config_print(&r->y.cfg, m);
-    enum deft_status s = fclose(m) ? deft_set_error(DEFT_ERR_NOMEM, "out of memory")
-                                   : deft_run_dir_record(r->dir, r->a->argc, r->a->argv, yaml);
-    free(yaml);
-    return s;
+    return deft_run_dir_record_spec(r->dir, r->a->argc, r->a->argv, print_spec, &r->y.cfg);
 }
 
 static enum deft_status dry_run(struct run *r) {
