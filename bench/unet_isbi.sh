@@ -6,6 +6,8 @@
 # membrane class's F1, pixel accuracy, epochs and wall time for each.
 # usage: bench/unet_isbi.sh [BUILD] [EPOCHS]    (issue 21, Must-show 3; goal: pixel accuracy
 # >= 0.92 and membrane F1 >= 0.80)
+#   ARCHS="resnet18 vanilla" (default both); EXTRA="--set k=v ..." is added to every run (e.g.
+#   EXTRA="--set dataset_config.augment=true": the spec's own augmentation, off as written)
 set -e
 BUILD=${1:-build}
 EPOCHS=${2:-50}
@@ -40,5 +42,8 @@ print("%-22s val mIoU %.4f  membrane F1 %.4f  pixel accuracy %.4f  (%s epochs, %
       (sys.argv[2], m["mIoU"], fg["f1"], m["pixel_accuracy"], sys.argv[3], sys.argv[4]))
 PY
 }
-run resnet18_unet
-run vanilla_unet --set model_config.arch=vanilla_unet_dynamic --set model_config.use_batch_norm=true
+ARCHS=${ARCHS:-resnet18 vanilla}
+# shellcheck disable=SC2086
+case " $ARCHS " in *" resnet18 "*) run resnet18_unet $EXTRA ;; esac
+# shellcheck disable=SC2086
+case " $ARCHS " in *" vanilla "*) run vanilla_unet $EXTRA --set model_config.arch=vanilla_unet_dynamic --set model_config.use_batch_norm=true ;; esac
