@@ -78,14 +78,28 @@ DEFT_API void deft_image_free(struct deft_image *img);
 
 /* Resampling of a source box into a float CHW (RGB, values 0..255) output.
  * Output pixel (ox, oy) samples source x = x + (ox + 0.5) * w / out_w - 0.5
- * (half-pixel centers, PyTorch align_corners=False). Per axis, when the box
- * shrinks by more than 2x the filter is an antialiased triangle of width
- * = the scale (PyTorch antialias=True / PIL), else plain 2-tap bilinear
- * (F.interpolate antialias=False). Taps are clamped to the box
- * (clamp_to_box, like cropping first as torchvision does) or to the image. */
+ * (half-pixel centers, PyTorch align_corners=False). The filter, per axis:
+ *  AUTO      when the box shrinks by more than 2x an antialiased triangle of width
+ *            = the scale (PyTorch antialias=True / PIL), else plain 2-tap bilinear
+ *            (F.interpolate antialias=False);
+ *  BILINEAR  always 2-tap bilinear (TensorFlow's resize, F.interpolate antialias=False);
+ *  NEAREST   the source pixel under the output pixel's centre (PyTorch nearest-exact);
+ *  BICUBIC   4-tap Keys cubic, a = -0.75 (PyTorch bicubic, TensorFlow 1's resize_bicubic);
+ *  AREA      each output pixel the mean of the source area it covers, fractional pixels
+ *            weighted by their overlap (OpenCV INTER_AREA when shrinking).
+ * Taps are clamped to the box (clamp_to_box, like cropping first as torchvision does) or
+ * to the image. */
+enum deft_resample_filter {
+    DEFT_RESAMPLE_AUTO = 0,
+    DEFT_RESAMPLE_BILINEAR,
+    DEFT_RESAMPLE_NEAREST,
+    DEFT_RESAMPLE_BICUBIC,
+    DEFT_RESAMPLE_AREA
+};
 struct deft_resample {
     float x, y, w, h; /* source box in pixels (may be fractional) */
     bool clamp_to_box;
+    enum deft_resample_filter filter; /* 0: AUTO */
 };
 DEFT_API DEFT_NODISCARD enum deft_status deft_image_resample_chw(const struct deft_image *img,
                                                                 const struct deft_resample *r,

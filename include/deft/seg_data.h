@@ -20,7 +20,8 @@
  * Augmentation (training): horizontal / vertical flips, TAO's crop-and-resize (each side of the
  * box moves in by U(0, crop_ratio) of the image, independently; the box is resized back),
  * brightness (U(-delta, delta) added to the normalized image, TAO's random_brightness). The
- * image resizes bilinearly, the mask by nearest neighbour from the same source box. Random draws
+ * image resizes with the filter of TAO's resize_method (deft's antialiased bilinear by default),
+ * the mask by nearest neighbour from the same source box; resize_padding keeps the aspect ratio. Random draws
  * depend on (seed, epoch, sample) only, so a resumed run sees the same batches. */
 #ifndef DEFT_SEG_DATA_H
 #define DEFT_SEG_DATA_H
@@ -83,8 +84,17 @@ struct deft_seg_loader_opts {
     float crop_ratio;                    /* each side moves in by up to this fraction (<= 0.5), 0 -> 0.1 */
     float brightness;                    /* +- delta in normalized units (TAO's brightness delta) */
     bool zero_one;                       /* values x / 255 instead of x / 127.5 - 1 */
+    int filter;                          /* the image's enum deft_resample_filter (0: AUTO); masks: nearest */
+    bool pad;                            /* TAO's resize_padding: keep the aspect ratio, centre, pad */
     uint64_t seed;
 };
+/* Where a w x h image (or crop) lands in the network input: with o->pad, scaled to fit and
+ * centred as TensorFlow's resize_with_pad places it (the rest is black image and ignored mask);
+ * without, the whole input. */
+struct deft_seg_place {
+    int x, y, w, h;
+};
+DEFT_API struct deft_seg_place deft_seg_place_of(const struct deft_seg_loader_opts *o, double w, double h);
 struct deft_seg_loader;
 DEFT_API DEFT_NODISCARD enum deft_status deft_seg_loader_create(const struct deft_seg_loader_opts *o,
                                                                const struct deft_seg_dataset *ds,

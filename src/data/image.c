@@ -475,12 +475,112 @@ static void taps_free(struct taps *t) {
     deft_free(t->w);
 }
 
+static void tap_nearest(struct taps *t, int i, double center, int lo, int hi) {
+    int c = (int)floor(center);
+    t->first[i] = c < lo ? lo : c > hi ? hi : c;
+    t->count[i] = 1;
+    t->w[(size_t)i * t->max_taps] = 1.0f;
+}
+
+static void tap_bilinear(struct taps *t, int i, double center, int lo, int hi) {
+    float *w = t->w + (size_t)i * t->max_taps;
+    double s = center - 0.5;
+    if (s < lo) s = lo;
+    if (s > hi) s = hi;
+    int a = (int)floor(s);
+    double lam = s - a;
+    t->first[i] = a;
+    if (a + 1 <= hi) {
+        t->count[i] = 2;
+        w[0] = (float)(1.0 - lam);
+        w[1] = (float)lam;
+    } else {
+        t->count[i] = 1;
+        w[0] = 1.0f;
+    }
+}
+
+/* Keys' cubic convolution kernel with a = -0.75 (PyTorch's and TF1's choice). */
+static double keys_cubic(double x) {
+    const double A = -0.75;
+    x = fabs(x);
+    if (x <= 1) return ((A + 2) * x - (A + 3)) * x * x + 1;
+    if (x < 2) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    return 0;
+}
+
+/* Four taps around the centre; taps beyond the edge fold onto the edge pixel (replicate). */
+static void tap_bicubic(struct taps *t, int i, double center, int lo, int hi) {
+    float *w = t->w + (size_t)i * t->max_taps;
+    double s = center - 0.5;
+    int a = (int)floor(s);
+    int first = a - 1 < lo ? lo : a - 1 > hi ? hi : a - 1;
+    int last = a + 2 > hi ? hi : a + 2 < lo ? lo : a + 2;
+    for (int k = 0; k <= last - first; k++) w[k] = 0;
+    for (int j = a - 1; j <= a + 2; j++) {
+        int c = j < first ? first : j > last ? last : j;
+        w[c - first] += (float)keys_cubic(s - j);
+    }
+    t->first[i] = first;
+    t->count[i] = last - first + 1;
+}
+
+/* The source interval [center - scale/2, center + scale/2) averaged, pixels weighted by overlap. */
+static void tap_area(struct taps *t, int i, double center, double scale, int lo, int hi) {
+    float *w = t->w + (size_t)i * t->max_taps;
+    double a = center - scale / 2, b = center + scale / 2;
+    if (a < lo) a = lo;
+    if (b > hi + 1) b = hi + 1;
+    int first = (int)floor(a), cnt = 0;
+    double sum = 0;
+    for (int j = first; j < b && cnt < t->max_taps; j++) {
+        double ov = fmin(b, j + 1.0) - fmax(a, (double)j);
+        w[cnt++] = (float)(ov > 0 ? ov : 0);
+        sum += ov > 0 ? ov : 0;
+    }
+    if (cnt == 0 || sum <= 0) {
+        tap_nearest(t, i, center, lo, hi);
+        return;
+    }
+    for (int k = 0; k < cnt; k++) w[k] = (float)(w[k] / sum);
+    t->first[i] = first;
+    t->count[i] = cnt;
+}
+
+/* Triangle filter of half-width `support` (PyTorch/PIL antialias). */
+static void tap_triangle(struct taps *t, int i, double center, double support, int lo, int hi) {
+    float *w = t->w + (size_t)i * t->max_taps;
+    int a = (int)floor(center - support + 0.5);
+    int b = (int)floor(center + support + 0.5);
+    if (a < lo) a = lo;
+    if (b > hi + 1) b = hi + 1;
+    if (b - a > t->max_taps) b = a + t->max_taps;
+    double sum = 0;
+    int cnt = 0;
+    for (int j = a; j < b; j++) {
+        double v = 1.0 - fabs((j + 0.5 - center) / support);
+        if (v < 0) v = 0;
+        w[cnt++] = (float)v;
+        sum += v;
+    }
+    if (cnt == 0 || sum <= 0) { /* degenerate box: nearest valid pixel */
+        tap_nearest(t, i, center, lo, hi);
+        return;
+    }
+    for (int k = 0; k < cnt; k++) w[k] = (float)(w[k] / sum);
+    t->first[i] = a;
+    t->count[i] = cnt;
+}
+
 /* x0, len: source box along this axis; lo..hi: valid source indices. */
-static enum deft_status taps_make(struct taps *t, double x0, double len, int out, int lo, int hi) {
+static enum deft_status taps_make(struct taps *t, double x0, double len, int out, int lo, int hi,
+                                  enum deft_resample_filter f) {
     double scale = len / out;
-    bool aa = scale > 2.0;
-    double support = aa ? scale : 1.0;
-    int mt = aa ? (int)ceil(support) * 2 + 2 : 2;
+    bool aa = f == DEFT_RESAMPLE_AUTO && scale > 2.0;
+    int mt = aa ? (int)ceil(scale) * 2 + 2
+             : f == DEFT_RESAMPLE_BICUBIC ? 4
+             : f == DEFT_RESAMPLE_AREA    ? (int)ceil(scale) + 2
+                                          : 2;
     t->max_taps = mt;
     t->first = deft_malloc(sizeof(int) * out);
     t->count = deft_malloc(sizeof(int) * out);
@@ -491,50 +591,11 @@ static enum deft_status taps_make(struct taps *t, double x0, double len, int out
     }
     for (int i = 0; i < out; i++) {
         double center = x0 + (i + 0.5) * scale;
-        float *w = t->w + (size_t)i * mt;
-        if (!aa) {
-            double s = center - 0.5;
-            if (s < lo) s = lo;
-            if (s > hi) s = hi;
-            int a = (int)floor(s);
-            double lam = s - a;
-            t->first[i] = a;
-            if (a + 1 <= hi) {
-                t->count[i] = 2;
-                w[0] = (float)(1.0 - lam);
-                w[1] = (float)lam;
-            } else {
-                t->count[i] = 1;
-                w[0] = 1.0f;
-            }
-            continue;
-        }
-        /* Triangle filter of half-width `support` (PyTorch/PIL antialias). */
-        int a = (int)floor(center - support + 0.5);
-        int b = (int)floor(center + support + 0.5);
-        if (a < lo) a = lo;
-        if (b > hi + 1) b = hi + 1;
-        if (b - a > mt) b = a + mt;
-        double sum = 0;
-        int cnt = 0;
-        for (int j = a; j < b; j++) {
-            double v = 1.0 - fabs((j + 0.5 - center) / support);
-            if (v < 0) v = 0;
-            w[cnt++] = (float)v;
-            sum += v;
-        }
-        if (cnt == 0 || sum <= 0) { /* degenerate box: nearest valid pixel */
-            int c = (int)floor(center);
-            if (c < lo) c = lo;
-            if (c > hi) c = hi;
-            t->first[i] = c;
-            t->count[i] = 1;
-            w[0] = 1.0f;
-            continue;
-        }
-        for (int k = 0; k < cnt; k++) w[k] = (float)(w[k] / sum);
-        t->first[i] = a;
-        t->count[i] = cnt;
+        if (aa) tap_triangle(t, i, center, scale, lo, hi);
+        else if (f == DEFT_RESAMPLE_NEAREST) tap_nearest(t, i, center, lo, hi);
+        else if (f == DEFT_RESAMPLE_BICUBIC) tap_bicubic(t, i, center, lo, hi);
+        else if (f == DEFT_RESAMPLE_AREA) tap_area(t, i, center, scale, lo, hi);
+        else tap_bilinear(t, i, center, lo, hi);
     }
     return DEFT_OK;
 }
@@ -560,9 +621,9 @@ enum deft_status deft_image_resample_chw(const struct deft_image *img, const str
         if (yhi < ylo) yhi = ylo;
     }
     struct taps tx = {0}, ty = {0};
-    enum deft_status st = taps_make(&tx, r->x, r->w, out_w, xlo, xhi);
+    enum deft_status st = taps_make(&tx, r->x, r->w, out_w, xlo, xhi, r->filter);
     if (st != DEFT_OK) return st;
-    st = taps_make(&ty, r->y, r->h, out_h, ylo, yhi);
+    st = taps_make(&ty, r->y, r->h, out_h, ylo, yhi, r->filter);
     if (st != DEFT_OK) {
         taps_free(&tx);
         return st;

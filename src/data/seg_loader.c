@@ -37,18 +37,37 @@ static void draw(const struct deft_seg_loader_opts *o, int epoch, int index, str
     if (o->brightness > 0) a->bright = (2 * u[R_BRIGHT] - 1) * o->brightness * (o->zero_one ? 255.0f : 127.5f);
 }
 
-/* The mask sampled by nearest neighbour over the image's source box. */
-static void mask_resample(const int32_t *m, int mw, int mh, const struct aug *a, int ow, int oh, int32_t *out) {
-    float x0 = a->bx * mw, y0 = a->by * mh, sw = a->bw * mw / ow, sh = a->bh * mh / oh;
-    for (int y = 0; y < oh; y++) {
-        int sy = (int)floorf(y0 + (y + 0.5f) * sh);
-        sy = sy < 0 ? 0 : sy >= mh ? mh - 1 : sy;
+/* The mask sampled by nearest neighbour over the image's source box into the place p of an
+ * ow x oh output; outside p, ignored. */
+static void mask_resample(const int32_t *m, int mw, int mh, const struct aug *a, struct deft_seg_place p, int ow,
+                          int oh, int32_t *out) {
+    float x0 = a->bx * mw, y0 = a->by * mh, sw = a->bw * mw / p.w, sh = a->bh * mh / p.h;
+    for (int y = 0; y < oh; y++)
         for (int x = 0; x < ow; x++) {
-            int sx = (int)floorf(x0 + (x + 0.5f) * sw);
+            int px = x - p.x, py = y - p.y;
+            if (px < 0 || py < 0 || px >= p.w || py >= p.h) {
+                out[(size_t)y * ow + x] = DEFT_SEG_IGNORE;
+                continue;
+            }
+            int sy = (int)floorf(y0 + (py + 0.5f) * sh), sx = (int)floorf(x0 + (px + 0.5f) * sw);
+            sy = sy < 0 ? 0 : sy >= mh ? mh - 1 : sy;
             sx = sx < 0 ? 0 : sx >= mw ? mw - 1 : sx;
             out[(size_t)y * ow + x] = m[(size_t)sy * mw + sx];
         }
-    }
+}
+
+struct deft_seg_place deft_seg_place_of(const struct deft_seg_loader_opts *o, double w, double h) {
+    struct deft_seg_place p = {0, 0, o->width, o->height};
+    if (!o->pad || !(w > 0) || !(h > 0)) return p;
+    /* resize_with_pad: the larger ratio decides; sizes floor, offsets floor of half the rest */
+    double r = fmax(w / o->width, h / o->height);
+    p.w = (int)floor(w / r + 1e-9);
+    p.h = (int)floor(h / r + 1e-9);
+    p.w = p.w < 1 ? 1 : p.w > o->width ? o->width : p.w;
+    p.h = p.h < 1 ? 1 : p.h > o->height ? o->height : p.h;
+    p.x = (o->width - p.w) / 2;
+    p.y = (o->height - p.h) / 2;
+    return p;
 }
 
 /* Flip [c, h, w] planes in place (one function per element type: no aliasing tricks). */
@@ -86,22 +105,31 @@ static enum deft_status load_one(const struct deft_seg_loader_opts *o, const str
     if (!s2 && m && (mw != im.w || mh != im.h))
         s2 = deft_set_error(DEFT_ERR_FORMAT, "%s is %dx%d but its image %s is %dx%d", s->mask, mw, mh, s->image, im.w,
                             im.h);
-    if (!s2)
-        s2 = deft_image_resample_chw(&im, &(struct deft_resample){a->bx * im.w, a->by * im.h, a->bw * im.w,
-                                                                  a->bh * im.h, true},
-                                     W, H, rgb);
+    struct deft_seg_place p = {0};
     if (!s2) {
-        size_t plane = (size_t)W * H;
-        for (size_t i = 0; i < plane; i++)
-            for (int c = 0; c < C; c++) {
-                float v = C == 1 ? (rgb[i] + rgb[plane + i] + rgb[2 * plane + i]) / 3.0f : rgb[(size_t)c * plane + i];
-                v += a->bright;
-                v = v < 0 ? 0 : v > 255 ? 255 : v;
-                image[(size_t)c * plane + i] = o->zero_one ? v / 255.0f : v / 127.5f - 1.0f;
+        p = deft_seg_place_of(o, (double)a->bw * im.w, (double)a->bh * im.h);
+        s2 = deft_image_resample_chw(&im, &(struct deft_resample){a->bx * im.w, a->by * im.h, a->bw * im.w,
+                                                                  a->bh * im.h, true, o->filter},
+                                     p.w, p.h, rgb);
+    }
+    if (!s2) {
+        size_t plane = (size_t)W * H, sub = (size_t)p.w * p.h;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                size_t i = (size_t)y * W + x, j = (size_t)(y - p.y) * p.w + (x - p.x);
+                bool in = x >= p.x && y >= p.y && x < p.x + p.w && y < p.y + p.h;
+                for (int c = 0; c < C; c++) {
+                    float v = !in     ? 0.0f /* padding: black */
+                              : C == 1 ? (rgb[j] + rgb[sub + j] + rgb[2 * sub + j]) / 3.0f
+                                       : rgb[(size_t)c * sub + j];
+                    v += in ? a->bright : 0.0f;
+                    v = v < 0 ? 0 : v > 255 ? 255 : v;
+                    image[(size_t)c * plane + i] = o->zero_one ? v / 255.0f : v / 127.5f - 1.0f;
+                }
             }
         flip_f32(image, C, H, W, a->hflip, a->vflip);
         if (mask && m) {
-            mask_resample(m, mw, mh, a, W, H, mask);
+            mask_resample(m, mw, mh, a, p, W, H, mask);
             flip_i32(mask, 1, H, W, a->hflip, a->vflip);
         } else if (mask) {
             for (size_t i = 0; i < plane; i++) mask[i] = DEFT_SEG_IGNORE;

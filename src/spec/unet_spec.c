@@ -871,7 +871,7 @@ static void print_network(const struct deft_unet_config *c, FILE *f) {
             m->model_input_width, m->model_input_height, m->model_input_channels,
             d->grayscale ? "grayscale" : "color RGB (TAO: BGR; deft keeps RGB for torchvision weights)",
             d->grayscale ? pre[0] : pre[d->preprocess_kind], methods[d->resize_kind],
-            d->resize_padding ? " with padding (deft: not yet, plain resize)" : "");
+            d->resize_padding ? " keeping the aspect ratio, padded (black image, mask ignored)" : "");
 }
 
 static void print_training(const struct deft_unet_config *c, FILE *f) {

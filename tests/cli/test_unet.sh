@@ -110,6 +110,22 @@ for i in range(2):
     iou = (pred & truth).sum() / max(1, (pred | truth).sum())
     assert iou > 0.5, iou
 PY
+# resize_padding (88x72 lands as 64x52 at y = 6) and resize_method AREA: the mask maps back from
+# the image's place only, still at the image's own size
+u inference -m "$T/run/weights/best.safetensors" -e "$T/spec.txt" -i "$T/data/images/test" -o "$T/infp" \
+    --set dataset_config.resize_padding=true --set dataset_config.resize_method=AREA >"$T/infp.log" 2>&1 &&
+    /usr/bin/python3 - "$T" <<'PY' && ok "inference with resize_padding and AREA: masks at 88x72 finding the discs (IoU > 0.5)" || bad "padded inference: $(tail -3 "$T/infp.log")"
+import sys, numpy as np
+from PIL import Image
+t = sys.argv[1]
+for i in range(2):
+    m = np.asarray(Image.open(f"{t}/infp/masks/{i:02d}.png"))
+    truth = np.asarray(Image.open(f"{t}/data/masks/test/{i:02d}.png")) > 127
+    assert m.shape[:2] == (72, 88), m.shape
+    pred = (m if m.ndim == 2 else m[..., 0]) == 1
+    iou = (pred & truth).sum() / max(1, (pred | truth).sum())
+    assert iou > 0.5, iou
+PY
 # resume: stopped after 2 epochs, then --resume, ends as the straight run
 u train -e "$T/spec.txt" -r "$T/run2" --set training_config.epochs=2 >/dev/null 2>&1
 u train -e "$T/spec.txt" -r "$T/run2" --resume >"$T/resume.log" 2>&1

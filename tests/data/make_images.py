@@ -130,6 +130,18 @@ if with_torch:
                                (29, 37, False, "same")]:
         r = F.interpolate(t, size=(oh, ow), mode="bilinear", align_corners=False, antialias=aa)
         save_ref("rs_%s.npy" % name, r[0].numpy())
+    for (oh, ow, name) in [(40, 50, "up"), (17, 20, "down"), (7, 9, "far")]:  # the fixed filters
+        for mode in ("bilinear", "nearest-exact", "bicubic"):
+            kw = {} if mode == "nearest-exact" else {"align_corners": False}
+            r = F.interpolate(t, size=(oh, ow), mode=mode, **kw)
+            save_ref("rs_%s_%s.npy" % (mode.split("-")[0], name), r[0].numpy())
+    try:
+        import cv2  # OpenCV's INTER_AREA: the fractional-overlap mean when shrinking
+        for (oh, ow, name) in [(17, 20, "down"), (7, 9, "far")]:
+            r = cv2.resize(src.astype(np.float32), (ow, oh), interpolation=cv2.INTER_AREA)
+            save_ref("rs_area_%s.npy" % name, r.transpose(2, 0, 1))
+    except ImportError:
+        pass
     crop = t[:, :, 3:18, 5:25]
     save_ref("rs_crop.npy", F.interpolate(crop, size=(12, 16), mode="bilinear", align_corners=False)[0].numpy())
     import torchvision.transforms.functional as TF

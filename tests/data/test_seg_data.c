@@ -158,10 +158,45 @@ done:
     deft_seg_dataset_free(&ds);
 }
 
+/* resize_padding: 64x48 into 32x32 keeps 4:3 as 32x24 at y = 4 (TF's resize_with_pad); the
+ * bands above and below are black and ignored; resize_method NEAREST keeps block values exact. */
+static void padding(void) {
+    struct deft_seg_dataset ds;
+    char im[600], mk[600];
+    snprintf(im, sizeof im, "%s/img", dir);
+    snprintf(mk, sizeof mk, "%s/mask", dir);
+    CHECK_OK(deft_seg_dataset_open(im, mk, &ds));
+    struct deft_seg_label_map lm;
+    deft_seg_label_map_init(&lm);
+    for (int i = 0; i < 4; i++) lm.class_of[i] = (int16_t)i;
+    struct deft_seg_loader_opts o = {.batch = 1, .width = 32, .height = 32, .channels = 1, .labels = &lm,
+                                     .pad = true, .filter = DEFT_RESAMPLE_NEAREST};
+    struct deft_seg_place pl = deft_seg_place_of(&o, W, H);
+    CHECK(pl.x == 0 && pl.y == 4 && pl.w == 32 && pl.h == 24, "64x48 in 32x32: at (%d,%d) %dx%d", pl.x, pl.y, pl.w,
+          pl.h);
+    pl = deft_seg_place_of(&o, 30, 100);
+    CHECK(pl.x == 11 && pl.y == 0 && pl.w == 9 && pl.h == 32, "30x100 in 32x32: at (%d,%d) %dx%d", pl.x, pl.y, pl.w,
+          pl.h);
+    float img[32 * 32];
+    int32_t mask[32 * 32];
+    if (ds.n > 1) CHECK_OK(deft_seg_load_pair(&o, &ds.samples[1], img, mask));
+    int pad_ok = 0, pad_n = 0;
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++)
+            if (y < 4 || y >= 28) pad_n++, pad_ok += mask[y * 32 + x] == DEFT_SEG_IGNORE && img[y * 32 + x] == -1.0f;
+    CHECK(pad_ok == pad_n, "padding rows: black and ignored (%d of %d)", pad_ok, pad_n);
+    CHECK(agreement(img + 4 * 32, mask + 4 * 32, 24 * 32) == 1.0, "nearest-neighbour image inside: exact classes");
+    o.filter = DEFT_RESAMPLE_AREA;
+    if (ds.n > 1) CHECK_OK(deft_seg_load_pair(&o, &ds.samples[1], img, mask));
+    CHECK(agreement(img + 4 * 32, mask + 4 * 32, 24 * 32) == 1.0, "area (2x2 means of equal blocks) inside: exact");
+    deft_seg_dataset_free(&ds);
+}
+
 int main(void) {
     make_data();
     pairs();
     masks();
     batches();
+    padding();
     return test_summary();
 }

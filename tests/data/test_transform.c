@@ -71,6 +71,26 @@ int main(void) {
         check_resize(&im, &full, W, H, "rs_same.npy", 0);
         struct deft_resample crop = {5, 3, 20, 15, true};
         check_resize(&im, &crop, 16, 12, "rs_crop.npy", 1e-3);
+        /* the fixed filters of TAO UNet's resize_method, at 1.35x up, 1.8x and 4x down */
+        static const struct {
+            enum deft_resample_filter f;
+            const char *name;
+        } fixed[] = {{DEFT_RESAMPLE_BILINEAR, "bilinear"}, {DEFT_RESAMPLE_NEAREST, "nearest"},
+                     {DEFT_RESAMPLE_BICUBIC, "bicubic"}};
+        static const struct {
+            int w, h;
+            const char *name;
+        } sizes[] = {{50, 40, "up"}, {20, 17, "down"}, {9, 7, "far"}};
+        char name[64];
+        for (size_t f = 0; f < sizeof fixed / sizeof fixed[0]; f++)
+            for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+                struct deft_resample r = {0, 0, (float)W, (float)H, false, fixed[f].f};
+                snprintf(name, sizeof name, "rs_%s_%s.npy", fixed[f].name, sizes[k].name);
+                check_resize(&im, &r, sizes[k].w, sizes[k].h, name, 2e-3);
+            }
+        struct deft_resample area = {0, 0, (float)W, (float)H, false, DEFT_RESAMPLE_AREA};
+        check_resize(&im, &area, 20, 17, "rs_area_down.npy", 2e-3);
+        check_resize(&im, &area, 9, 7, "rs_area_far.npy", 2e-3);
     }
 
     /* ---- preprocessing: exact vs numpy ---- */

@@ -166,9 +166,11 @@ static const unsigned char palette[][3] = {
 #define N_PALETTE (int)(sizeof palette / sizeof palette[0])
 
 /* The class map at network size resampled (nearest) to the image's w x h, and written as an
- * 8-bit grey PNG of class ids and as the image under a half-transparent colour per class. */
-static enum deft_status write_outputs(const char *dir, const char *stem, const int32_t *pred, int pw, int ph,
-                                      const char *image_path) {
+ * 8-bit grey PNG of class ids and as the image under a half-transparent colour per class.
+ * With resize_padding only the image's place in the input maps back. */
+static enum deft_status write_outputs(const char *dir, const char *stem, const int32_t *pred,
+                                      const struct deft_seg_loader_opts *lo, const char *image_path) {
+    int pw = lo->width, ph = lo->height;
     struct deft_image im = {0};
     enum deft_status s = deft_image_load(image_path, NULL, &im);
     if (s) return s;
@@ -177,10 +179,11 @@ static enum deft_status write_outputs(const char *dir, const char *stem, const i
         deft_image_free(&im);
         return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     }
+    struct deft_seg_place pl = deft_seg_place_of(lo, im.w, im.h);
     for (int y = 0; y < im.h; y++) {
-        int sy = (int)(((double)y + 0.5) * ph / im.h);
+        int sy = pl.y + (int)(((double)y + 0.5) * pl.h / im.h);
         for (int x = 0; x < im.w; x++) {
-            int sx = (int)(((double)x + 0.5) * pw / im.w);
+            int sx = pl.x + (int)(((double)x + 0.5) * pl.w / im.w);
             int c = pred[(size_t)(sy < ph ? sy : ph - 1) * pw + (sx < pw ? sx : pw - 1)];
             uint8_t *px = mask.rgb + ((size_t)y * im.w + x) * 3, *ip = im.rgb + ((size_t)y * im.w + x) * 3;
             px[0] = px[1] = px[2] = (uint8_t)(c < 0 ? 255 : c > 254 ? 254 : c);
@@ -236,7 +239,7 @@ enum deft_status unet_inference(const struct deft_task_args *a) {
         s = deft_seg_load_pair(&u.val_lo, &ds.samples[i], image, NULL);
         if (!s) s = net_run(&n, image, 1, (size_t)u.model.channels * plane, logits, (size_t)u.model.num_classes * plane);
         if (!s) s = deft_seg_argmax(logits, 1, u.model.num_classes, u.model.height, u.model.width, pred);
-        if (!s) s = write_outputs(a->output_file, stem, pred, u.model.width, u.model.height, ds.samples[i].image);
+        if (!s) s = write_outputs(a->output_file, stem, pred, &u.val_lo, ds.samples[i].image);
         if (s == DEFT_ERR_FORMAT && !a->fatal_corrupt) { /* a corrupt image: said, skipped */
             deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
             s = DEFT_OK;

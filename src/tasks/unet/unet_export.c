@@ -59,14 +59,21 @@ static enum deft_status input_opts(const struct deft_graph *g, const char *path,
     const char *js = deft_graph_get_meta(g, "unet");
     cJSON *o = js ? cJSON_Parse(js) : NULL;
     const cJSON *c = cJSON_GetObjectItem(o, "channels"), *h = cJSON_GetObjectItem(o, "height"),
-                *w = cJSON_GetObjectItem(o, "width"), *sc = cJSON_GetObjectItem(o, "input_scale");
+                *w = cJSON_GetObjectItem(o, "width"), *sc = cJSON_GetObjectItem(o, "input_scale"),
+                *rm = cJSON_GetObjectItem(o, "resize_method");
+    static const char *const filters[] = {"auto", "bilinear", "nearest", "bicubic", "area"};
+    int filter = 0;
+    for (int k = 0; cJSON_IsString(rm) && k < 5; k++)
+        if (!strcmp(rm->valuestring, filters[k])) filter = k;
     enum deft_status s = DEFT_OK;
     if (!cJSON_IsNumber(c) || !cJSON_IsNumber(h) || !cJSON_IsNumber(w))
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: no \"unet\" input metadata (a model deft unet train wrote has it)", path);
     else
         *lo = (struct deft_seg_loader_opts){.batch = 1, .channels = c->valueint, .height = h->valueint,
                                             .width = w->valueint,
-                                            .zero_one = cJSON_IsString(sc) && !strcmp(sc->valuestring, "x/255")};
+                                            .zero_one = cJSON_IsString(sc) && !strcmp(sc->valuestring, "x/255"),
+                                            .filter = filter,
+                                            .pad = cJSON_IsTrue(cJSON_GetObjectItem(o, "resize_padding"))};
     cJSON_Delete(o);
     return s;
 }
@@ -143,7 +150,8 @@ static enum deft_status write_ds(const char *dir, const char *onnx, const char *
         "offsets=%.7g;%.7g;%.7g\n"
         "model-color-format=%d\n"
         "infer-dims=%d;%d;%d\n"
-        "maintain-aspect-ratio=0\n"
+        "maintain-aspect-ratio=%d\n"
+        "symmetric-padding=%d\n"
         "batch-size=1\n"
         "network-mode=%d\n"
         "network-type=2\n"
@@ -155,7 +163,7 @@ static enum deft_status write_ds(const char *dir, const char *onnx, const char *
         "gie-unique-id=1\n",
         DEFT_VERSION_STRING, onnx, lo->channels == 1 ? "GRAY" : "RGB", onnx, int8 ? "int8-calib-file=" : "",
         int8 ? cal : "", int8 ? "\n" : "", scale, off, off, off, lo->channels == 1 ? 2 : 0, lo->channels, lo->height,
-        lo->width, int8 ? 1 : 0, nc, out_name);
+        lo->width, lo->pad, lo->pad, int8 ? 1 : 0, nc, out_name);
     snprintf(path, sizeof path, "%snvinfer_config.txt", dir);
     if ((s = deft_file_write_atomic(path, buf, len))) return s;
     export_files_add(w, path);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include "deft/data.h"
 #include "tasks/unet/unet_task.h"
 
 static enum deft_status model_opts(struct unet_setup *u) {
@@ -42,12 +43,23 @@ static void labels(struct unet_setup *u) {
     u->labels.binary = d->masks_binary;
 }
 
+/* TAO's resize_method as deft's image filter. BILINEAR keeps deft's antialiasing beyond a 2x
+ * shrink (plain bilinear otherwise, as TensorFlow): a deliberate departure, it only removes aliasing. */
+int unet_resample_filter(enum deft_unet_resize k) {
+    return k == DEFT_UNET_RESIZE_NEAREST   ? DEFT_RESAMPLE_NEAREST
+           : k == DEFT_UNET_RESIZE_BICUBIC ? DEFT_RESAMPLE_BICUBIC
+           : k == DEFT_UNET_RESIZE_AREA    ? DEFT_RESAMPLE_AREA
+                                           : DEFT_RESAMPLE_AUTO;
+}
+
 static void loaders(struct unet_setup *u) {
     const struct deft_unet_dataset_config *d = &u->cfg.dataset_config;
     const struct deft_unet_augmentation_config *ac = &d->augmentation_config;
     struct deft_seg_loader_opts base = {.batch = u->batch, .width = u->model.width, .height = u->model.height,
                                         .channels = u->model.channels, .labels = &u->labels, .seed = u->seed,
-                                        .zero_one = !d->grayscale && d->preprocess_kind != DEFT_UNET_PRE_MINUS1_1};
+                                        .zero_one = !d->grayscale && d->preprocess_kind != DEFT_UNET_PRE_MINUS1_1,
+                                        .filter = unet_resample_filter(d->resize_kind),
+                                        .pad = d->resize_padding};
     u->val_lo = base;
     u->train_lo = base;
     u->train_lo.shuffle = true;
@@ -191,6 +203,9 @@ char *unet_meta_json(const struct unet_setup *u) {
     cJSON_AddNumberToObject(o, "width", u->model.width);
     cJSON_AddStringToObject(o, "activation", u->model.num_classes == 1 ? "sigmoid" : "softmax");
     cJSON_AddStringToObject(o, "input_scale", u->train_lo.zero_one ? "x/255" : "x/127.5-1");
+    static const char *const filters[] = {"auto", "bilinear", "nearest", "bicubic", "area"};
+    cJSON_AddStringToObject(o, "resize_method", filters[u->train_lo.filter]);
+    cJSON_AddBoolToObject(o, "resize_padding", u->train_lo.pad);
     char *txt = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     char *out = txt ? deft_strdup(txt) : NULL;

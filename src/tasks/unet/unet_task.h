@@ -45,6 +45,8 @@ double unet_lr_at(const void *ctx, int64_t step);
 /* "class_names" and "unet" metadata (JSON, deft_free) a saved model carries, so
  * evaluate and inference need only the model and the spec's data paths. */
 char *unet_meta_json(const struct unet_setup *u);
+/* TAO's resize_method as the image's enum deft_resample_filter. */
+int unet_resample_filter(enum deft_unet_resize k);
 
 enum deft_status unet_train(const struct deft_task_args *a);
 enum deft_status unet_evaluate(const struct deft_task_args *a);
