@@ -28,6 +28,15 @@ static void print_outcome(FILE *out, const struct outcome *o) {
     fputc('\n', out);
 }
 
+/* Whether a convolution's weight input w is the param v, directly or through
+ * quantization-aware training's fake quantization. */
+static bool conv_weight_is(const struct deft_graph *g, int w, int v) {
+    if (w == v) return true;
+    int p = w >= 0 ? deft_graph_value(g, w)->producer : -1;
+    const struct deft_node *nd = p >= 0 ? deft_graph_node(g, p) : NULL;
+    return nd && nd->op == DEFT_OP_FAKE_QUANT && nd->in[0] == v;
+}
+
 /* Whether value v is the kernel [O,1,R,S] of a plain convolution (groups 1)
  * over a one-channel tensor, the first convolution of a grey model, and src
  * is the same kernel for RGB, [O,3,R,S]. */
@@ -38,7 +47,7 @@ static bool grey_kernel(const struct deft_graph *g, int v, const struct deft_ten
         return false;
     for (int n = 0; n < deft_graph_num_nodes(g); n++) {
         const struct deft_node *nd = deft_graph_node(g, n);
-        if (nd->op == DEFT_OP_CONV2D && nd->n_in > 1 && nd->in[1] == v && nd->attr.conv.groups <= 1)
+        if (nd->op == DEFT_OP_CONV2D && nd->n_in > 1 && conv_weight_is(g, nd->in[1], v) && nd->attr.conv.groups <= 1)
             return deft_graph_value(g, nd->in[0])->shape.d[1] == 1;
     }
     return false;
