@@ -3,6 +3,7 @@
  *
  * Pipeline for one sample (deft_transform_*):
  *   bytes -> decode (JPEG with DCT scaling / PNG / BMP) -> RGB8 HWC
+ *         -> grey (PIL's 'L') when the model takes one channel
  *         -> crop box (random resized crop, TAO random crop, TAO center crop
  *            or plain resize) -> bilinear resample into float CHW, 0..255
  *         -> flips -> rotation -> color jitter -> preprocess (caffe/torch/tf/...)
@@ -75,6 +76,10 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_image_load(const char *path,
 DEFT_API DEFT_NODISCARD enum deft_status deft_read_file(const char *path, size_t max_bytes,
                                                        uint8_t **data, size_t *n);
 DEFT_API void deft_image_free(struct deft_image *img);
+/* In place, every pixel to its grey level in all three channels, as PIL's
+ * convert('L') computes it (ITU-R 601 luma, L = R*299/1000 + G*587/1000 +
+ * B*114/1000, in PIL's 16-bit fixed point with rounding). */
+DEFT_API void deft_image_to_gray(struct deft_image *img);
 
 /* Resampling of a source box into a float CHW (RGB, values 0..255) output.
  * Output pixel (ox, oy) samples source x = x + (ox + 0.5) * w / out_w - 0.5
@@ -128,18 +133,30 @@ enum deft_preprocess_mode {
 };
 
 /* out[c] = (in[src(c)] / divisor - mean[c]) / std[c], where src(c) reverses
- * the channels when bgr is set; mean/std are in OUTPUT channel order. */
+ * the channels when bgr is set; mean/std are in OUTPUT channel order.
+ * channels 1 (grey input): the image is made grey as PIL's convert('L') does
+ * (deft_image_to_gray) before anything else, and the network takes one plane,
+ * normalized with mean[0] and std[0]. 0 or 3: three planes (RGB or BGR). */
 struct deft_preprocess {
     enum deft_preprocess_mode mode;
     bool bgr;
     float divisor;
     float mean[3], std[3];
+    int channels;
 };
 DEFT_API void deft_preprocess_init(struct deft_preprocess *p, enum deft_preprocess_mode mode);
+/* One grey channel with the mode's grey constants: caffe mean 117.3786 and
+ * torch 0.449 / std 0.224 (TAO makenet's, tao.md 4.1); torchvision the mean
+ * of its three means and stds (0.449 / 0.226); tf unchanged; custom keeps
+ * mean[0] and std[0]. */
+DEFT_API void deft_preprocess_set_gray(struct deft_preprocess *p);
+/* Planes of the network input: 1 or 3. */
+DEFT_API int deft_preprocess_channels(const struct deft_preprocess *p);
 /* "caffe", "torch", "tf", "torchvision" (case-insensitive). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_preprocess_parse(const char *name,
                                                               enum deft_preprocess_mode *mode);
-/* In place on a CHW RGB 0..255 image of h*w pixels. */
+/* In place on a CHW RGB 0..255 image of h*w pixels; with channels 1, on its
+ * first plane only (the grey one). */
 DEFT_API void deft_preprocess_apply(const struct deft_preprocess *p, float *chw, int h, int w);
 
 /* ---- augmentation --------------------------------------------------------- */
@@ -189,7 +206,8 @@ struct deft_transform {
 /* Defaults: 224x224, plain resize, padding 32, DCT scaling on, no augmentation, caffe. */
 DEFT_API void deft_transform_defaults(struct deft_transform *t);
 
-/* Transform one decoded image into out (3*out_h*out_w floats). Random draws use
+/* Transform one decoded image into out (C*out_h*out_w floats, C =
+ * deft_preprocess_channels(&t->pre)). Random draws use
  * deft_rng_*(seed, stream, k); the loader derives stream from (epoch, position). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_transform_apply(const struct deft_transform *t,
                                                              const struct deft_image *img,
@@ -297,9 +315,10 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_loader_create(const struct deft_lo
  * batches of the current epoch. deft_loader_next starts epoch 0 by itself
  * when no epoch was started. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_loader_start_epoch(struct deft_loader *l, int epoch);
-/* Next batch of the epoch into images [B,3,H,W] and labels ([B] class ids as
- * floats, or [B,C] when mixup or one_hot). *n_in_batch = samples written (the
- * last batch may be short unless drop_last); 0 means the epoch is over.
+/* Next batch of the epoch into images [B,3,H,W] ([B,1,H,W] for a grey
+ * transform) and labels ([B] class ids as floats, or [B,C] when mixup or
+ * one_hot). *n_in_batch = samples written (the last batch may be short
+ * unless drop_last); 0 means the epoch is over.
  * Errors: strict mode corrupt image, or too many corrupt images in a row. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_loader_next(struct deft_loader *l, float *images,
                                                          float *labels, int *n_in_batch);

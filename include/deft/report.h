@@ -188,7 +188,8 @@ struct deft_preprocess;
 DEFT_API DEFT_NODISCARD enum deft_status deft_events_image_rgb(struct deft_events *w, const char *tag, int64_t step,
                                                               const struct deft_image *im);
 /* A network input (CHW, preprocessed by p) back into RGB8, averaged down by
- * an integer factor until its longer side is at most max_side (0: full size). */
+ * an integer factor until its longer side is at most max_side (0: full size).
+ * A grey input (p->channels 1) has one plane, shown grey. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_image_from_input(const float *chw, int h, int w,
                                                               const struct deft_preprocess *p, int max_side,
                                                               struct deft_image *out);

@@ -213,6 +213,17 @@ static int weights_info(const char *path, const char *fmt, const char *arch, int
     return rc;
 }
 
+/* The image input's name and shape (a grey model: [N, 1, H, W]). */
+static void print_input(const struct deft_graph *g) {
+    int in = deft_graph_find_role(g, DEFT_ROLE_IMAGE);
+    for (int v = 0; in < 0 && v < deft_graph_num_values(g); v++)
+        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT) in = v;
+    if (in < 0) return;
+    char b[96];
+    const struct deft_value *iv = deft_graph_value(g, in);
+    printf("input: %s %s\n", iv->name, deft_shape_str(&iv->shape, b, sizeof b));
+}
+
 static int model_info(int argc, char **argv) {
     const char *model = NULL, *arch = NULL, *size = "224", *classes = "1000", *batch = "1";
     bool err = false, dot = false;
@@ -261,6 +272,7 @@ static int model_info(int argc, char **argv) {
     } else {
         const char *a = deft_graph_get_meta(g, "arch");
         printf("model: %s  architecture: %s\n", model ? model : arch, a ? a : "?");
+        print_input(g);
         deft_graph_print(g, stdout);
     }
     if (m) deft_model_free(m);

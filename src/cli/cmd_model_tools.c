@@ -120,7 +120,8 @@ int cmd_model_preprocess(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: deft model preprocess -m MODEL -i DIR|IMAGE -o OUT.npy [--list OUT.txt]\n"
                    "  The images (a folder, its class folders, sorted) preprocessed as the model\n"
-                   "  records it, as one float32 [N,3,H,W] .npy; --list writes their paths in order.\n");
+                   "  records it, as one float32 [N,3,H,W] .npy ([N,1,H,W] for a grey model); --list\n"
+                   "  writes their paths in order.\n");
             return 0;
         }
         fprintf(stderr, "deft model preprocess: unknown flag '%s'\n", argv[i]);
@@ -146,8 +147,9 @@ int cmd_model_preprocess(int argc, char **argv) {
             n = paths && paths[0] ? 1 : 0;
         }
     }
-    if (!s) s = deft_tensor_create(DEFT_F32, &(struct deft_shape){.ndim = 4, .d = {n, 3, tf.out_h, tf.out_w}}, &t);
-    size_t per = (size_t)3 * tf.out_h * tf.out_w, len = 0, cap = 1;
+    int ch = deft_preprocess_channels(&tf.pre); /* 1 for a grey model */
+    if (!s) s = deft_tensor_create(DEFT_F32, &(struct deft_shape){.ndim = 4, .d = {n, ch, tf.out_h, tf.out_w}}, &t);
+    size_t per = (size_t)ch * tf.out_h * tf.out_w, len = 0, cap = 1;
     for (int i = 0; !s && i < n; i++) {
         void *buf;
         size_t bl;
@@ -164,7 +166,7 @@ int cmd_model_preprocess(int argc, char **argv) {
     if (!s && list) s = deft_file_write_atomic(list, txt, len);
     deft_free(txt);
     if (s) rc = cli_fail(s, NULL);
-    else printf("wrote %s: %d images, 3x%dx%d\n", out, n, tf.out_h, tf.out_w);
+    else printf("wrote %s: %d images, %dx%dx%d\n", out, n, ch, tf.out_h, tf.out_w);
     deft_tensor_free(t);
     deft_string_list_free(paths, n);
     deft_model_free(m);

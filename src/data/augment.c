@@ -243,7 +243,9 @@ void deft_adjust_hue(float *chw, int h, int w, float shift) {
     }
 }
 
-static void color_jitter(const struct deft_augment *a, float *chw, int h, int w, uint64_t seed,
+/* gray: saturation and hue leave a grey image as it is (torchvision and PIL
+ * skip them on one channel); the draws are made all the same. */
+static void color_jitter(const struct deft_augment *a, float *chw, int h, int w, bool gray, uint64_t seed,
                          uint64_t stream) {
     int order[4] = {0, 1, 2, 3};
     if (!a->jitter_fixed_order) /* Fisher-Yates, like torch.randperm(4) in spirit */
@@ -269,13 +271,13 @@ static void color_jitter(const struct deft_augment *a, float *chw, int h, int w,
             }
             break;
         case 2:
-            if (a->saturation > 0) {
+            if (a->saturation > 0 && !gray) {
                 float lo = fmaxf(0.0f, 1.0f - a->saturation), hi = 1.0f + a->saturation;
                 deft_adjust_saturation(chw, h, w, lo + (hi - lo) * u);
             }
             break;
         default:
-            if (a->hue > 0) {
+            if (a->hue > 0 && !gray) {
                 float hmax = fminf(a->hue, 0.5f);
                 deft_adjust_hue(chw, h, w, -hmax + 2.0f * hmax * u);
             }
@@ -284,7 +286,8 @@ static void color_jitter(const struct deft_augment *a, float *chw, int h, int w,
     }
 }
 
-/* Everything after the resample: flips, rotation, jitter, preprocessing. */
+/* Everything after the resample: flips, rotation, jitter, preprocessing, on
+ * the three planes of out (a grey image: three equal planes, the first kept). */
 static enum deft_status finish(const struct deft_transform *t, uint64_t seed, uint64_t stream, float *out) {
     const struct deft_augment *a = &t->aug;
     int h = t->out_h, w = t->out_w;
@@ -298,7 +301,7 @@ static enum deft_status finish(const struct deft_transform *t, uint64_t seed, ui
         deft_free(scratch);
     }
     if (a->brightness > 0 || a->contrast > 0 || a->saturation > 0 || a->hue > 0)
-        color_jitter(a, out, h, w, seed, stream);
+        color_jitter(a, out, h, w, deft_preprocess_channels(&t->pre) == 1, seed, stream);
     deft_preprocess_apply(&t->pre, out, h, w);
     return DEFT_OK;
 }
@@ -316,14 +319,50 @@ static enum deft_status check_transform(const struct deft_transform *t) {
     return DEFT_OK;
 }
 
+/* The three planes the pipeline works on: out itself, or for a grey model a
+ * scratch buffer whose first plane goes to out at the end (gray_done). */
+static float *work_planes(const struct deft_transform *t, float *out) {
+    if (deft_preprocess_channels(&t->pre) == 3) return out;
+    float *w = deft_malloc(sizeof(float) * 3 * (size_t)t->out_h * (size_t)t->out_w);
+    if (!w) deft_set_error(DEFT_ERR_NOMEM, "transform: out of memory");
+    return w;
+}
+
+static enum deft_status gray_done(const struct deft_transform *t, float *work, float *out, enum deft_status st) {
+    if (work == out) return st;
+    if (st == DEFT_OK) memcpy(out, work, sizeof(float) * (size_t)t->out_h * (size_t)t->out_w);
+    deft_free(work);
+    return st;
+}
+
+/* A copy of img made grey (PIL 'L') when the model takes one channel. */
+static enum deft_status gray_copy(const struct deft_image *img, struct deft_image *g) {
+    size_t n = (size_t)img->w * (size_t)img->h * 3;
+    g->w = img->w;
+    g->h = img->h;
+    if (!(g->rgb = deft_malloc(n))) return deft_set_error(DEFT_ERR_NOMEM, "transform: out of memory");
+    memcpy(g->rgb, img->rgb, n);
+    deft_image_to_gray(g);
+    return DEFT_OK;
+}
+
 enum deft_status deft_transform_apply(const struct deft_transform *t, const struct deft_image *img,
                                       uint64_t seed, uint64_t stream, float *out) {
     enum deft_status st = check_transform(t);
     if (st != DEFT_OK) return st;
+    struct deft_image grey = {0};
+    if (deft_preprocess_channels(&t->pre) == 1) {
+        if ((st = gray_copy(img, &grey))) return st;
+        img = &grey;
+    }
+    float *work = work_planes(t, out);
+    if (!work) st = DEFT_ERR_NOMEM;
     struct deft_resample r;
     choose_box(t, img->w, img->h, seed, stream, &r);
-    if ((st = deft_image_resample_chw(img, &r, t->out_w, t->out_h, out)) != DEFT_OK) return st;
-    return finish(t, seed, stream, out);
+    if (!st) st = deft_image_resample_chw(img, &r, t->out_w, t->out_h, work);
+    if (!st) st = finish(t, seed, stream, work);
+    deft_image_free(&grey);
+    return work ? gray_done(t, work, out, st) : st;
 }
 
 enum deft_status deft_transform_bytes(const struct deft_transform *t, const uint8_t *data, size_t n,
@@ -351,10 +390,12 @@ enum deft_status deft_transform_bytes(const struct deft_transform *t, const uint
         r.y = (float)(r.y * sy);
         r.h = (float)(r.h * sy);
     }
-    st = deft_image_resample_chw(&img, &r, t->out_w, t->out_h, out);
+    if (deft_preprocess_channels(&t->pre) == 1) deft_image_to_gray(&img);
+    float *work = work_planes(t, out);
+    st = work ? deft_image_resample_chw(&img, &r, t->out_w, t->out_h, work) : DEFT_ERR_NOMEM;
     deft_image_free(&img);
-    if (st != DEFT_OK) return st;
-    return finish(t, seed, stream, out);
+    if (!st) st = finish(t, seed, stream, work);
+    return work ? gray_done(t, work, out, st) : st;
 }
 
 /* ---- Beta sampling (mixup) ----------------------------------------------- */

@@ -178,7 +178,7 @@ enum deft_status deft_loader_create(const struct deft_loader_opts *o, const stru
     l->C = ds->num_classes;
     l->H = t->out_h;
     l->W = t->out_w;
-    l->sample_floats = (size_t)3 * l->H * l->W;
+    l->sample_floats = (size_t)deft_preprocess_channels(&t->pre) * l->H * l->W;
     l->nb = o->drop_last ? l->n / l->B : (l->n + l->B - 1) / l->B;
     l->positions = o->drop_last ? (int64_t)l->nb * l->B : l->n;
     l->soft = o->mixup_alpha > 0 || o->one_hot;
@@ -209,8 +209,8 @@ enum deft_status deft_loader_create(const struct deft_loader_opts *o, const stru
     return DEFT_OK;
 nomem:
     deft_loader_free(l);
-    return deft_set_error(DEFT_ERR_NOMEM, "loader: out of memory for %d slots of %d x 3x%dx%d",
-                          o->prefetch, o->batch_size, t->out_h, t->out_w);
+    return deft_set_error(DEFT_ERR_NOMEM, "loader: out of memory for %d slots of %d x %dx%dx%d",
+                          o->prefetch, o->batch_size, deft_preprocess_channels(&t->pre), t->out_h, t->out_w);
 }
 
 enum deft_status deft_loader_start_epoch(struct deft_loader *l, int epoch) {

@@ -9,6 +9,7 @@ void deft_preprocess_init(struct deft_preprocess *p, enum deft_preprocess_mode m
     p->mode = mode;
     p->bgr = false;
     p->divisor = 1.0f;
+    p->channels = 3;
     for (int c = 0; c < 3; c++) {
         p->mean[c] = 0.0f;
         p->std[c] = 1.0f;
@@ -43,6 +44,23 @@ void deft_preprocess_init(struct deft_preprocess *p, enum deft_preprocess_mode m
     }
 }
 
+int deft_preprocess_channels(const struct deft_preprocess *p) { return p->channels == 1 ? 1 : 3; }
+
+/* TAO makenet's grey constants (preprocess_input.py, tao.md 4.1); torchvision
+ * has none, so the mean of its three means and stds. */
+void deft_preprocess_set_gray(struct deft_preprocess *p) {
+    p->channels = 1;
+    p->bgr = false; /* one plane: no channel order */
+    switch (p->mode) {
+    case DEFT_PREPROCESS_CAFFE: p->mean[0] = 117.3786f; break;
+    case DEFT_PREPROCESS_TORCH: p->mean[0] = 0.449f, p->std[0] = 0.224f; break;
+    case DEFT_PREPROCESS_TORCHVISION: p->mean[0] = 0.449f, p->std[0] = 0.226f; break;
+    default: break; /* tf: x / 127.5 - 1 whatever the channels; custom: the caller's */
+    }
+    p->mean[1] = p->mean[2] = p->mean[0];
+    p->std[1] = p->std[2] = p->std[0];
+}
+
 enum deft_status deft_preprocess_parse(const char *name, enum deft_preprocess_mode *mode) {
     static const struct {
         const char *name;
@@ -63,7 +81,8 @@ enum deft_status deft_preprocess_parse(const char *name, enum deft_preprocess_mo
 
 void deft_preprocess_apply(const struct deft_preprocess *p, float *chw, int h, int w) {
     size_t plane = (size_t)h * w;
-    if (p->bgr) {
+    int nc = deft_preprocess_channels(p);
+    if (p->bgr && nc == 3) {
         float *r = chw, *b = chw + 2 * plane;
         for (size_t i = 0; i < plane; i++) {
             float t = r[i];
@@ -71,7 +90,7 @@ void deft_preprocess_apply(const struct deft_preprocess *p, float *chw, int h, i
             b[i] = t;
         }
     }
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < nc; c++) {
         float *x = chw + c * plane;
         float d = p->divisor, m = p->mean[c], s = p->std[c];
         if (d == 1.0f && s == 1.0f) {

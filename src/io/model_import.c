@@ -48,6 +48,27 @@ done:
     return n;
 }
 
+/* Input channels of arch's weights in st: 1 when the file's first
+ * convolution (the one reading the image) has a one-channel kernel, a model
+ * trained on grey images; else 3. */
+static int weights_input_channels(const char *arch, const struct deft_safetensors *st) {
+    struct deft_graph *g = NULL;
+    int x = -1, ch = 3;
+    if (deft_model_build(&(struct deft_model_opts){.arch = arch, .num_classes = 1}, &g, &x, NULL)) {
+        deft_clear_error();
+        return 3;
+    }
+    for (int n = 0; n < deft_graph_num_nodes(g); n++) {
+        const struct deft_node *nd = deft_graph_node(g, n);
+        if (nd->op != DEFT_OP_CONV2D || nd->in[0] != x || nd->n_in < 2) continue;
+        const struct deft_tensor *t = deft_safetensors_find(st, deft_graph_value(g, nd->in[1])->name);
+        if (t && t->shape.ndim == 4 && t->shape.d[1] == 1) ch = 1;
+        break;
+    }
+    deft_graph_free(g);
+    return ch;
+}
+
 /* The shortest decimal that reads back as the same float ("0.485", not "0.485000014"). */
 static const char *short_float(float v, char buf[32]) {
     for (int prec = 6; prec <= 9; prec++) {
@@ -61,6 +82,14 @@ static const char *short_float(float v, char buf[32]) {
  * calibration, DeepStream config) applies to images for this model. */
 static void preprocess_json(const struct deft_preprocess *p, int h, int w, char *out, size_t n) {
     char b[7][32];
+    if (deft_preprocess_channels(p) == 1) { /* a grey model: one plane, one mean and std */
+        snprintf(out, n,
+                 "{\"channel_order\": \"gray\", \"divisor\": %s, \"channels\": 1, \"mean\": [%s], \"std\": [%s], "
+                 "\"height\": %d, \"width\": %d, \"resize\": \"center_crop\", \"crop_padding\": %d}",
+                 short_float(p->divisor, b[0]), short_float(p->mean[0], b[1]), short_float(p->std[0], b[2]), h, w,
+                 h >= 64 ? 32 : 0);
+        return;
+    }
     snprintf(out, n,
              "{\"channel_order\": \"%s\", \"divisor\": %s, \"mean\": [%s, %s, %s], "
              "\"std\": [%s, %s, %s], \"height\": %d, \"width\": %d, "
@@ -156,15 +185,19 @@ enum deft_status deft_model_import_weights(const struct deft_safetensors *st, co
     struct deft_model *m = deft_calloc(1, sizeof *m);
     struct deft_runtime *rt = NULL;
     if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    int ch = weights_input_channels(o->arch, st);
     enum deft_status s = deft_model_build(
-        &(struct deft_model_opts){.arch = o->arch, .num_classes = num_classes, .training = false}, &m->graph, NULL,
-        NULL);
+        &(struct deft_model_opts){.arch = o->arch, .num_classes = num_classes, .channels = ch, .training = false},
+        &m->graph, NULL, NULL);
     if (s) goto done;
     const char *nc_meta = deft_graph_get_meta(m->graph, "num_classes");
     r.num_classes = nc_meta ? atoi(nc_meta) : num_classes;
-    struct deft_preprocess tv;
-    deft_preprocess_init(&tv, DEFT_PREPROCESS_TORCHVISION);
-    if ((s = deft_model_set_preprocess(m->graph, o->pre ? o->pre : &tv, 224, 224)) ||
+    struct deft_preprocess pre;
+    if (o->pre) pre = *o->pre;
+    else deft_preprocess_init(&pre, DEFT_PREPROCESS_TORCHVISION);
+    if (ch == 1 && pre.channels != 1) deft_preprocess_set_gray(&pre);
+    if (ch == 1) deft_log(DEFT_LOG_INFO, "%s: a one-channel first convolution: grey input", name);
+    if ((s = deft_model_set_preprocess(m->graph, &pre, 224, 224)) ||
         (s = deft_model_set_class_names(m->graph, o->class_names, r.num_classes)) ||
         (s = deft_runtime_create(m->graph, &(struct deft_runtime_opts){0}, &rt)) ||
         (s = deft_runtime_init_params(rt, 42)))
@@ -291,13 +324,14 @@ static enum deft_status default_preprocess(struct deft_graph *g, const char *pat
     for (int v = 0; v < deft_graph_num_values(g) && iv < 0; v++)
         if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT) iv = v;
     const struct deft_value *in = iv >= 0 ? deft_graph_value(g, iv) : NULL;
-    if (!in || in->shape.ndim != 4 || in->shape.d[1] != 3 || in->shape.d[2] < 1 || in->shape.d[3] < 1 ||
-        in->shape.d[2] > 16384 || in->shape.d[3] > 16384)
+    if (!in || in->shape.ndim != 4 || (in->shape.d[1] != 3 && in->shape.d[1] != 1) || in->shape.d[2] < 1 ||
+        in->shape.d[3] < 1 || in->shape.d[2] > 16384 || in->shape.d[3] > 16384)
         return DEFT_OK;
     struct deft_preprocess tv;
     deft_preprocess_init(&tv, DEFT_PREPROCESS_TORCHVISION);
-    deft_log(DEFT_LOG_INFO, "%s records no preprocessing: using torchvision's (RGB, ImageNet mean/std) at %dx%d",
-             path, (int)in->shape.d[3], (int)in->shape.d[2]);
+    if (in->shape.d[1] == 1) deft_preprocess_set_gray(&tv);
+    deft_log(DEFT_LOG_INFO, "%s records no preprocessing: using torchvision's (%s, ImageNet mean/std) at %dx%d",
+             path, in->shape.d[1] == 1 ? "grey" : "RGB", (int)in->shape.d[3], (int)in->shape.d[2]);
     return deft_model_set_preprocess(g, &tv, (int)in->shape.d[2], (int)in->shape.d[3]);
 }
 

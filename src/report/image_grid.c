@@ -24,10 +24,12 @@ enum deft_status deft_image_from_input(const float *chw, int h, int w, const str
     out->w = ow;
     out->h = oh;
     size_t plane = (size_t)h * (size_t)w;
+    bool gray = deft_preprocess_channels(p) == 1;
     for (int c = 0; c < 3; c++) {
-        /* input channel c holds RGB channel c, or 2 - c when the model takes BGR */
-        int dst = p->bgr ? 2 - c : c;
-        const float *x = chw + (size_t)c * plane;
+        /* input channel c holds RGB channel c, or 2 - c when the model takes BGR;
+         * a grey input's one plane fills all three */
+        int dst = p->bgr && !gray ? 2 - c : c;
+        const float *x = chw + (gray ? 0 : (size_t)c * plane);
         for (int y = 0; y < oh; y++)
             for (int xo = 0; xo < ow; xo++) {
                 double sum = 0;

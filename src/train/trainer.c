@@ -117,6 +117,9 @@ static enum deft_status adopt_graph(struct deft_trainer *t) {
         return deft_set_error(DEFT_ERR_SHAPE, "the model graph has %lld outputs but the data has %d classes",
                               (long long)classes, mo->num_classes);
     struct deft_shape in = deft_graph_value(g, t->input)->shape;
+    if (mo->channels > 0 && in.ndim == 4 && in.d[1] != mo->channels)
+        return deft_set_error(DEFT_ERR_SHAPE, "the model graph takes %lld-channel images, not %d",
+                              (long long)in.d[1], mo->channels);
     in.d[0] = mo->batch > 0 ? mo->batch : 1;
     if (mo->height > 0) in.d[2] = mo->height;
     if (mo->width > 0) in.d[3] = mo->width;

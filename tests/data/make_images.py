@@ -121,6 +121,13 @@ save_ref("pre_torch.npy", (x / np.float32(255.0) - m) / np.float32(0.224))
 s = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]
 save_ref("pre_torchvision.npy", (x / np.float32(255.0) - m) / s)
 save_ref("pre_tf.npy", x / np.float32(127.5) - np.float32(1.0))
+# grey: PIL's convert('L') (TAO reads grey images with PIL), then TAO's grey constants
+g = np.asarray(Image.open(os.path.join(out, "src.png")).convert("L"), np.float32)[None]
+save_ref("src_gray.npy", g)
+save_ref("pre_gray_caffe.npy", g - np.float32(117.3786))
+save_ref("pre_gray_torch.npy", (g / np.float32(255.0) - np.float32(0.449)) / np.float32(0.224))
+save_ref("pre_gray_torchvision.npy", (g / np.float32(255.0) - np.float32(0.449)) / np.float32(0.226))
+save_ref("pre_gray_tf.npy", g / np.float32(127.5) - np.float32(1.0))
 
 if with_torch:
     import torch

@@ -44,6 +44,81 @@ static void check_resize(const struct deft_image *im, const struct deft_resample
     free(out);
 }
 
+/* Grey input: deft_image_to_gray is PIL's convert('L') exactly; each mode's
+ * grey preprocessing matches numpy on that plane; a grey transform with every
+ * augmentation is the first plane of the RGB transform of the grey image
+ * (same draws; saturation and hue leave grey alone). */
+static void check_gray(const struct deft_image *im) {
+    static const char *const modes[] = {"caffe", "torch", "tf", "torchvision"};
+    static const char *const files[] = {"pre_gray_caffe.npy", "pre_gray_torch.npy", "pre_gray_tf.npy",
+                                        "pre_gray_torchvision.npy"};
+    const int W = im->w, H = im->h;
+    size_t plane = (size_t)W * H, n = 3 * plane;
+    struct deft_image g = {W, H, deft_malloc(n)};
+    float *chw = malloc(sizeof(float) * n), *e = ref("src_gray.npy", plane);
+    if (!g.rgb || !chw || !e) goto done;
+    memcpy(g.rgb, im->rgb, n);
+    deft_image_to_gray(&g);
+    int bad = 0;
+    for (size_t i = 0; i < plane; i++)
+        bad += g.rgb[3 * i] != e[i] || g.rgb[3 * i + 1] != e[i] || g.rgb[3 * i + 2] != e[i];
+    CHECK(bad == 0, "deft_image_to_gray == PIL convert('L') (%d pixels differ)", bad);
+    for (int m = 0; m < 4; m++) {
+        enum deft_preprocess_mode mode;
+        CHECK_OK(deft_preprocess_parse(modes[m], &mode));
+        struct deft_preprocess p;
+        deft_preprocess_init(&p, mode);
+        deft_preprocess_set_gray(&p);
+        CHECK(deft_preprocess_channels(&p) == 1 && !p.bgr, "%s: grey is one plane, no channel order", modes[m]);
+        CHECK_OK(deft_image_resize_chw(&g, W, H, chw));
+        deft_preprocess_apply(&p, chw, H, W);
+        float *r = ref(files[m], plane);
+        if (r) CHECK(test_max_abs_diff(chw, r, plane) <= 1e-6, "grey preprocess %s: max diff %g", modes[m],
+                     test_max_abs_diff(chw, r, plane));
+        free(r);
+    }
+    struct deft_transform t;
+    deft_transform_defaults(&t);
+    t.out_w = 24;
+    t.out_h = 20;
+    t.aug.crop = DEFT_CROP_RANDOM_RESIZED;
+    t.aug.hflip_prob = t.aug.vflip_prob = t.aug.rotate_prob = 0.5f;
+    t.aug.rotate_deg = 15.0f;
+    t.aug.brightness = t.aug.contrast = 0.4f;
+    deft_preprocess_init(&t.pre, DEFT_PREPROCESS_TORCH);
+    t.pre.std[0] = t.pre.std[1] = t.pre.std[2] = 0.224f;
+    t.pre.mean[0] = t.pre.mean[1] = t.pre.mean[2] = 0.449f;
+    size_t on = 24 * 20;
+    float *rgb = malloc(sizeof(float) * 3 * on), *grey = malloc(sizeof(float) * on);
+    for (uint64_t k = 0; rgb && grey && k < 8; k++) {
+        CHECK_OK(deft_transform_apply(&t, &g, 11, k, rgb)); /* RGB pipeline on the grey image */
+        struct deft_transform tg = t;
+        tg.aug.saturation = 0.4f;
+        tg.aug.hue = 0.1f;
+        deft_preprocess_set_gray(&tg.pre);
+        CHECK_OK(deft_transform_apply(&tg, im, 11, k, grey)); /* grey pipeline on the colour image */
+        CHECK(test_max_abs_diff(grey, rgb, on) == 0, "grey transform (stream %d) = plane 0 of the RGB one, max "
+              "diff %g", (int)k, test_max_abs_diff(grey, rgb, on));
+    }
+    uint8_t *png;
+    size_t pn;
+    CHECK_OK(deft_read_file(P("src.png"), 1 << 20, &png, &pn));
+    float *viab = malloc(sizeof(float) * on);
+    struct deft_transform tg = t;
+    deft_preprocess_set_gray(&tg.pre);
+    CHECK_OK(deft_transform_apply(&tg, im, 3, 9, grey));
+    CHECK_OK(deft_transform_bytes(&tg, png, pn, 3, 9, viab));
+    CHECK(viab && !memcmp(grey, viab, sizeof(float) * on), "grey: transform_bytes == decode + transform_apply");
+    deft_free(png);
+    free(viab);
+    free(rgb);
+    free(grey);
+done:
+    deft_free(g.rgb);
+    free(chw);
+    free(e);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s/img", test_tmpdir());
     char cmd[2048];
@@ -115,6 +190,7 @@ int main(void) {
     }
     enum deft_preprocess_mode mode;
     CHECK(deft_preprocess_parse("yolo", &mode) == DEFT_ERR_INVALID_ARG, "unknown mode rejected");
+    check_gray(&im);
 
     /* ---- color jitter vs torchvision (float tensors in [0,1], scaled) ---- */
     if (torch) {

@@ -46,7 +46,7 @@ enum deft_status cls_calibrate(struct deft_model *m, int input, const struct def
         return deft_set_error(DEFT_ERR_INVALID_ARG, "calibration needs %d images (--batches %d x "
                               "--batch_size %d) but only %d were found", need, o->batches, o->batch_size,
                               n_paths);
-    size_t per = (size_t)3 * (size_t)tf->out_h * (size_t)tf->out_w;
+    size_t per = (size_t)deft_preprocess_channels(&tf->pre) * (size_t)tf->out_h * (size_t)tf->out_w;
     float *x = deft_malloc((size_t)need * per * sizeof *x);
     if (!x) return deft_set_error(DEFT_ERR_NOMEM, "out of memory (calibration images)");
     enum deft_status s = load_images(tf, paths, n_paths, need, seed, x, per);

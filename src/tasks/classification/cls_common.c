@@ -10,8 +10,12 @@
 
 enum deft_status cls_mkdirs(const char *path) { return deft_mkdirs(path); }
 
+/* The spec's preprocessing; input_image_size "1,H,W" makes it grey with the
+ * mode's grey constants (deft_preprocess_set_gray), which caffe's image_mean
+ * 'l' and custom_mean override. */
 static void preprocess_from_config(const struct deft_cls_config *c, struct deft_preprocess *p) {
     const struct deft_cls_train_config *tc = &c->train_config;
+    bool gray = c->model_config.input_channels == 1;
     switch (tc->preprocess_mode) {
     case DEFT_CLS_PREPROCESS_TORCH: deft_preprocess_init(p, DEFT_PREPROCESS_TORCH); break;
     case DEFT_CLS_PREPROCESS_TF: deft_preprocess_init(p, DEFT_PREPROCESS_TF); break;
@@ -26,6 +30,7 @@ static void preprocess_from_config(const struct deft_cls_config *c, struct deft_
         break;
     default:
         deft_preprocess_init(p, DEFT_PREPROCESS_CAFFE);
+        if (gray) deft_preprocess_set_gray(p);
         /* image_mean {r, g, b} overrides the ImageNet BGR mean (output order is BGR) */
         for (int i = 0; i < tc->n_image_mean; i++) {
             const char *k = tc->image_mean[i].key;
@@ -36,6 +41,7 @@ static void preprocess_from_config(const struct deft_cls_config *c, struct deft_
             else if (!strcmp(k, "l")) p->mean[0] = p->mean[1] = p->mean[2] = v;
         }
     }
+    if (gray && p->channels != 1) deft_preprocess_set_gray(p); /* caffe did before its 'l' */
 }
 
 enum deft_status cls_transform_from_config(const struct deft_cls_config *c, bool train,
@@ -43,9 +49,6 @@ enum deft_status cls_transform_from_config(const struct deft_cls_config *c, bool
     const struct deft_cls_model_config *m = &c->model_config;
     const struct deft_cls_train_config *tc = &c->train_config;
     deft_transform_defaults(t);
-    if (m->input_channels != 3)
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: input_image_size '%s': only 3-channel input is supported",
-                              c->source_path ? c->source_path : "spec", m->input_image_size);
     t->out_w = m->input_width;
     t->out_h = m->input_height;
     preprocess_from_config(c, &t->pre);
@@ -75,14 +78,21 @@ enum deft_status cls_transform_from_config(const struct deft_cls_config *c, bool
     return DEFT_OK;
 }
 
+/* A grey model writes "channel_order": "gray", "channels": 1 and one mean and
+ * std; files without "channels" (older models) take 3. */
 char *cls_preprocess_to_json(const struct deft_transform *t) {
-    char buf[512];
+    char buf[512], ms[160];
+    const struct deft_preprocess *p = &t->pre;
+    bool gray = deft_preprocess_channels(p) == 1;
+    if (gray)
+        snprintf(ms, sizeof ms, "\"channels\": 1, \"mean\": [%.9g], \"std\": [%.9g]", p->mean[0], p->std[0]);
+    else
+        snprintf(ms, sizeof ms, "\"mean\": [%.9g, %.9g, %.9g], \"std\": [%.9g, %.9g, %.9g]", p->mean[0], p->mean[1],
+                 p->mean[2], p->std[0], p->std[1], p->std[2]);
     snprintf(buf, sizeof buf,
-             "{\"channel_order\": \"%s\", \"divisor\": %.9g, \"mean\": [%.9g, %.9g, %.9g], "
-             "\"std\": [%.9g, %.9g, %.9g], \"height\": %d, \"width\": %d, \"resize\": \"%s\", "
-             "\"crop_padding\": %d}",
-             t->pre.bgr ? "bgr" : "rgb", t->pre.divisor, t->pre.mean[0], t->pre.mean[1], t->pre.mean[2],
-             t->pre.std[0], t->pre.std[1], t->pre.std[2], t->out_h, t->out_w,
+             "{\"channel_order\": \"%s\", \"divisor\": %.9g, %s, \"height\": %d, \"width\": %d, "
+             "\"resize\": \"%s\", \"crop_padding\": %d}",
+             gray ? "gray" : p->bgr ? "bgr" : "rgb", p->divisor, ms, t->out_h, t->out_w,
              t->resize == DEFT_RESIZE_CENTER_CROP ? "center_crop" : "plain", t->crop_padding);
     return deft_strdup(buf);
 }
@@ -107,14 +117,17 @@ enum deft_status cls_transform_from_meta(const struct deft_graph *g, const char 
     const cJSON *co = cJSON_GetObjectItem(o, "channel_order"), *dv = cJSON_GetObjectItem(o, "divisor"),
                 *h = cJSON_GetObjectItem(o, "height"), *w = cJSON_GetObjectItem(o, "width"),
                 *rz = cJSON_GetObjectItem(o, "resize"), *cp = cJSON_GetObjectItem(o, "crop_padding");
+    const cJSON *ch = cJSON_GetObjectItem(o, "channels");
+    int nc = cJSON_IsNumber(ch) ? (int)ch->valuedouble : 3;
     t->pre.mode = DEFT_PREPROCESS_CUSTOM;
     if (!o || !cJSON_IsString(co) || !cJSON_IsNumber(dv) || !cJSON_IsNumber(h) || !cJSON_IsNumber(w) ||
-        !num_array(cJSON_GetObjectItem(o, "mean"), t->pre.mean, 3) ||
-        !num_array(cJSON_GetObjectItem(o, "std"), t->pre.std, 3) || h->valuedouble < 1 || w->valuedouble < 1 ||
+        (nc != 1 && nc != 3) || !num_array(cJSON_GetObjectItem(o, "mean"), t->pre.mean, nc) ||
+        !num_array(cJSON_GetObjectItem(o, "std"), t->pre.std, nc) || h->valuedouble < 1 || w->valuedouble < 1 ||
         h->valuedouble > 8192 || w->valuedouble > 8192 || dv->valuedouble <= 0) {
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: malformed \"preprocess\" metadata", model_path);
     } else {
-        t->pre.bgr = !strcmp(co->valuestring, "bgr");
+        if (nc == 1) deft_preprocess_set_gray(&t->pre); /* custom: keeps mean[0], std[0] for every plane */
+        t->pre.bgr = nc == 3 && !strcmp(co->valuestring, "bgr");
         t->pre.divisor = (float)dv->valuedouble;
         t->out_h = (int)h->valuedouble;
         t->out_w = (int)w->valuedouble;
@@ -123,6 +136,11 @@ enum deft_status cls_transform_from_meta(const struct deft_graph *g, const char 
         if (cJSON_IsNumber(cp) && cp->valuedouble >= 0 && cp->valuedouble < 4096) t->crop_padding = (int)cp->valuedouble;
     }
     cJSON_Delete(o);
+    int in = s ? -1 : deft_graph_find_role(g, DEFT_ROLE_IMAGE);
+    const struct deft_value *iv = in >= 0 ? deft_graph_value(g, in) : NULL;
+    if (iv && iv->shape.ndim == 4 && iv->shape.d[1] != nc)
+        s = deft_set_error(DEFT_ERR_FORMAT, "%s: the preprocessing metadata gives %d-channel images but the model "
+                           "takes %lld channels", model_path, nc, (long long)iv->shape.d[1]);
     return s;
 }
 

@@ -31,7 +31,7 @@ struct deft_cls_args;
 enum deft_status cls_evaluate(const struct deft_cls_args *a, double *top1);
 
 /* train --data DIR [--val DIR] [--arch A] [--pretrained F|NAME] [--epochs N]
- * [--batch N] [--size N] [--lr X]: a deft YAML spec (free() it) with
+ * [--batch N] [--size N] [--lr X] [--grayscale]: a deft YAML spec (free() it) with
  * fine-tuning defaults; a missing or empty folder, an unknown arch or a bad
  * number is DEFT_ERR_INVALID_ARG / NOT_FOUND naming the flag. */
 struct deft_task_args;

@@ -76,14 +76,15 @@ static enum deft_status model_run_open(struct model_run *mr, const char *path, i
         return deft_set_error(DEFT_ERR_FORMAT, "%s: %d class names but the output has shape [%lld, %lld]", path,
                               mr->n_classes, (long long)lv->shape.d[0], (long long)lv->shape.d[lv->shape.ndim - 1]);
     deft_graph_set_training(g, false);
-    struct deft_shape in = deft_shape4(batch, 3, mr->tf.out_h, mr->tf.out_w);
+    int ch = deft_preprocess_channels(&mr->tf.pre); /* 1 for a grey model */
+    struct deft_shape in = deft_shape4(batch, ch, mr->tf.out_h, mr->tf.out_w);
     if ((s = deft_graph_reshape_input(g, mr->input, &in))) return deft_wrap_error(s, "%s", path);
     if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = a->backend, .device_index = a->gpu_index,
                                                              .amp = a->amp}, &mr->rt)) ||
         (s = deft_model_copy_to_runtime(mr->m->file, mr->rt, 0, NULL)))
         return deft_wrap_error(s, "%s", path);
     mr->batch = batch;
-    mr->per_image = (size_t)3 * (size_t)mr->tf.out_h * (size_t)mr->tf.out_w;
+    mr->per_image = (size_t)ch * (size_t)mr->tf.out_h * (size_t)mr->tf.out_w;
     return DEFT_OK;
 }
 

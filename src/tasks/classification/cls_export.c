@@ -28,7 +28,8 @@
  * nvinfer_config.txt with the keys nvinfer needs (formats.md §3). nvinfer
  * computes y = net-scale-factor * (x - offsets[c]) on 0..255 pixels; deft's
  * (x / divisor - mean) / std is that with offsets = mean * divisor and
- * scale = 1 / (divisor * std) when std is the same for every channel. */
+ * scale = 1 / (divisor * std) when std is the same for every channel; a grey
+ * model is model-color-format=2 (GRAY) with one offset and infer-dims 1;H;W. */
 static enum deft_status write_ds(const char *dir, const char *onnx, const char *cal,
                                  const char *const *classes, int nc, const struct deft_transform *tf,
                                  int int8, const char *out_name, struct export_files *w) {
@@ -53,9 +54,9 @@ static enum deft_status write_ds(const char *dir, const char *onnx, const char *
         "labelfile-path=labels.txt\n"
         "%s%s%s"
         "net-scale-factor=%.9g\n"
-        "offsets=%.7g;%.7g;%.7g\n"
+        "offsets=%s\n"
         "model-color-format=%d\n"
-        "infer-dims=3;%d;%d\n"
+        "infer-dims=%d;%d;%d\n"
         "maintain-aspect-ratio=0\n"
         "batch-size=1\n"
         "network-mode=%d\n"
@@ -67,7 +68,7 @@ static enum deft_status write_ds(const char *dir, const char *onnx, const char *
         "gie-unique-id=1\n",
         DEFT_VERSION_STRING, onnx, d.color, d.std_note,
         onnx, int8 ? "int8-calib-file=" : "", int8 ? cal : "", int8 ? "\n" : "",
-        d.scale, d.offsets[0], d.offsets[1], d.offsets[2], d.color_format, tf->out_h, tf->out_w, int8 ? 1 : 0, nc,
+        d.scale, d.offsets_text, d.color_format, d.channels, tf->out_h, tf->out_w, int8 ? 1 : 0, nc,
         out_name);
     snprintf(path, sizeof path, "%snvinfer_config.txt", dir);
     if ((s = deft_file_write_atomic(path, buf, len))) return s;

@@ -114,8 +114,10 @@ enum deft_status cls_quick_spec(const struct deft_task_args *t, char **yaml) {
     size_t n = 0;
     FILE *f = open_memstream(yaml, &n);
     if (!f) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    /* --grayscale: one grey channel (PIL's 'L'); pretrained RGB weights fold into it */
+    int channels = deft_task_arg(t, "--grayscale") ? 1 : 3;
     fprintf(f, "# built by deft classification train --data: fine-tuning defaults\nmodel_config:\n  arch: %s\n"
-            "  input_image_size: \"3,%d,%d\"\ntrain_config:\n  train_dataset_path: ", name, size, size);
+            "  input_image_size: \"%d,%d,%d\"\ntrain_config:\n  train_dataset_path: ", name, channels, size, size);
     yaml_str(f, data_abs);
     if (val_abs[0]) {
         fprintf(f, "\n  val_dataset_path: ");

@@ -14,9 +14,10 @@ static void cls_help(FILE *f) {
             "actions:\n"
             "  train      -e SPEC [-r DIR] [--resume | --resume_from CKPT | --overwrite] [--dry_run]\n"
             "  train      --data DIR [--val DIR] [--arch resnet18] [--pretrained FILE|NAME] [--epochs 10]\n"
-            "             [--batch 16] [--size 224] [--lr 0.01]   no spec: fine-tuning defaults, printed\n"
-            "             and saved as DIR/spec.yaml (DIR: one folder of images per class); NAME: from\n"
-            "             `deft model list`, downloaded first with `deft model download NAME`\n"
+            "             [--batch 16] [--size 224] [--lr 0.01] [--grayscale]   no spec: fine-tuning\n"
+            "             defaults, printed and saved as DIR/spec.yaml (DIR: one folder of images per class);\n"
+            "             NAME: from `deft model list`, downloaded first with `deft model download NAME`;\n"
+            "             --grayscale: one grey input channel (input_image_size \"1,S,S\")\n"
             "  evaluate   -e SPEC [-m MODEL] [-r DIR]   (no -m: eval_config.model_path, else DIR's best model)\n"
             "  inference  -m MODEL -i IMAGE|DIR|LIST.txt [-o OUT.csv] [--top_k K] [-r DIR]\n"
             "             evaluate and inference take --arch A [--class_names FILE|a,b,c] to run foreign\n"
@@ -83,7 +84,7 @@ static enum deft_status train_action(const struct deft_task_args *t) {
     enum deft_status s = to_cls_args(t, &a, sets, seed, sizeof seed);
     if (s) return s;
     static const char *const quick[] = {"--data", "--val", "--arch", "--pretrained", "--epochs", "--batch", "--size",
-                                        "--lr"};
+                                        "--lr", "--grayscale"};
     for (size_t i = 0; t->spec && i < sizeof quick / sizeof quick[0]; i++)
         if (deft_task_arg(t, quick[i]))
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s builds a spec: give it without -e (or set the field in "
@@ -116,7 +117,7 @@ static const struct deft_task_flag cls_flags[] = {
 static const struct deft_task_flag train_flags[] = {
     {NULL, "--data", true}, {NULL, "--val", true},   {NULL, "--arch", true}, {NULL, "--pretrained", true},
     {NULL, "--epochs", true}, {NULL, "--batch", true}, {NULL, "--size", true}, {NULL, "--lr", true},
-    {NULL, NULL, false},
+    {NULL, "--grayscale", false}, {NULL, NULL, false},
 };
 
 static const struct deft_task_action cls_actions[] = {

@@ -150,6 +150,7 @@ static enum deft_status make_trainer(struct run *r) {
     const struct deft_cls_train_config *tc = &c->train_config;
     bool qat_bn = tc->enable_qat && tc->qat_freeze_bn;
     to.model = (struct deft_model_opts){.arch = r->arch, .num_classes = r->classes, .batch = r->batch,
+                                        .channels = c->model_config.input_channels,
                                         .height = c->model_config.input_height, .width = c->model_config.input_width,
                                         .bn_mode = c->model_config.freeze_bn || qat_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
                                         .dropout = (float)c->model_config.dropout, .training = true,
@@ -238,8 +239,8 @@ static enum deft_status val_images(struct run *r, int n) {
     int k = n < VAL_IMAGES ? n : VAL_IMAGES, h = r->val_tf.out_h, w = r->val_tf.out_w;
     enum deft_status s = DEFT_OK;
     for (int i = 0; i < k && !s; i++) {
-        s = deft_image_from_input(r->images + (size_t)i * 3 * (size_t)h * (size_t)w, h, w, &r->val_tf.pre, 128,
-                                  &tiles[i]);
+        size_t per = (size_t)deft_preprocess_channels(&r->val_tf.pre) * (size_t)h * (size_t)w;
+        s = deft_image_from_input(r->images + (size_t)i * per, h, w, &r->val_tf.pre, 128, &tiles[i]);
         if (s) break;
         const float *l = r->logits + (size_t)i * (size_t)r->classes;
         int best = 0, y = (int)r->labels[i];
@@ -455,7 +456,8 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     if ((s = open_data(&r))) goto done;
     r.epochs = r.cfg.train_config.n_epochs;
     if ((s = make_trainer(&r))) goto done;
-    r.img_n = (size_t)r.batch * 3 * (size_t)r.cfg.model_config.input_height * (size_t)r.cfg.model_config.input_width;
+    r.img_n = (size_t)r.batch * (size_t)r.cfg.model_config.input_channels * (size_t)r.cfg.model_config.input_height *
+              (size_t)r.cfg.model_config.input_width;
     r.images = deft_malloc(r.img_n * sizeof(float));
     r.labels = deft_malloc((size_t)r.batch * (size_t)r.classes * sizeof(float));
     r.logits = deft_malloc((size_t)r.batch * (size_t)r.classes * sizeof(float));

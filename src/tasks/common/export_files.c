@@ -29,7 +29,12 @@ void ds_preprocess_from(const struct deft_preprocess *p, struct ds_preprocess *d
     bool same_std = fabsf(p->std[0] - p->std[1]) < 1e-6f && fabsf(p->std[1] - p->std[2]) < 1e-6f;
     d->scale = 1.0 / ((double)p->divisor * (same_std ? p->std[0] : sd));
     for (int c = 0; c < 3; c++) d->offsets[c] = (double)p->mean[c] * p->divisor;
-    d->color_format = p->bgr ? 1 : 0;
-    d->color = p->bgr ? "BGR" : "RGB";
+    d->channels = deft_preprocess_channels(p);
+    d->color_format = d->channels == 1 ? 2 : p->bgr ? 1 : 0;
+    d->color = d->channels == 1 ? "GRAY" : p->bgr ? "BGR" : "RGB";
     d->std_note = same_std ? "" : " (per-channel std averaged: nvinfer has one scale factor)";
+    if (d->channels == 1) /* nvinfer converts the frame to grey itself and takes one offset */
+        snprintf(d->offsets_text, sizeof d->offsets_text, "%.7g", d->offsets[0]);
+    else
+        snprintf(d->offsets_text, sizeof d->offsets_text, "%.7g;%.7g;%.7g", d->offsets[0], d->offsets[1], d->offsets[2]);
 }

@@ -29,8 +29,10 @@ const char *export_base_of(const char *path);
  * scale factor; std_note says so in the config's comment). */
 struct ds_preprocess {
     double scale, offsets[3];
-    int color_format;      /* model-color-format: 0 RGB, 1 BGR */
-    const char *color;     /* "RGB" / "BGR" */
+    char offsets_text[96]; /* the offsets= value: three, or one for a grey model */
+    int channels;          /* 3, or 1 for a grey model */
+    int color_format;      /* model-color-format: 0 RGB, 1 BGR, 2 GRAY */
+    const char *color;     /* "RGB" / "BGR" / "GRAY" */
     const char *std_note;  /* "" or the averaging note */
 };
 void ds_preprocess_from(const struct deft_preprocess *p, struct ds_preprocess *d);
