@@ -23,7 +23,33 @@
  *    convs with [BN] and ReLU, then 2x2 max pool), a centre block "center" of 1024, five decoder
  *    blocks "dec4".."dec0" (2x2/2 transposed conv, concat [skip, up], [BN], ReLU, two 3x3 convs
  *    with [BN] and ReLU) and a 1x1 conv to the classes ("logits"). Input sides: multiples of 32.
- * Convolutions carry a bias where no BN follows them. */
+ *  - vgg (16/19; TAO's vgg_unet.py over its VggNet template): the encoder is torchvision's VGG
+ *    ("features.N", so ImageNet / deft vgg16, vgg19 (_bn) weights load by name); use_batch_norm
+ *    gives the _bn encoder (BN after every encoder conv, as TAO's template) and the decoder has
+ *    no BN. Skips: block 1's first conv + ReLU (stride 1, 64) and the max pools after blocks 1-4
+ *    (strides 2, 4, 8, 16: 64, 128, 256, 512 channels). The encoder ends at block 5's third conv
+ *    for both depths (TAO's tap list is shared by 16 and 19, so VGG-19's fourth block-5 conv,
+ *    torchvision's features.34, is not in the network), then a 2x2 max pool ("pool5", /32).
+ *    Decoder: five blocks "up1".."up5", each a 4x4/2 transposed conv to the width of its skip
+ *    (512, 256, 128, 64, 64), concat [up, skip], two 3x3 convs ("upN.conv1", "upN.conv2") of
+ *    that width. As in TAO, the decoder has no activation at all (its Keras layers take none);
+ *    then a 1x1 conv to the classes ("logits"). The decoder's weights start Glorot-uniform
+ *    (TAO's default; the ReLU-gain init of the other decoders would blow up a linear stack of
+ *    ten convs). Input sides: multiples of 32.
+ *  - efficientnet_b0 (TAO's efficientnet_unet.py): deft's EfficientNet-B0 ("features.0".."8",
+ *    torchvision's names and weights; deft: torchvision's symmetric padding where Keras pads
+ *    stride-2 convs bottom/right, and no stochastic depth) to its last 1x1 conv (1280, /32).
+ *    TAO asks its template for stride 16 but that switch has no effect there, so the encoder
+ *    is at /32. Skips: the output (project BN) of the first block of stages 1, 2, 3, 5 (TAO's
+ *    block1a/2a/3a/5a_project_bn; strides 2, 4, 8, 16; 16, 24, 40, 112 channels). Decoder:
+ *    five blocks "up1".."up5" of 512, 256, 128, 64, 32 channels, each a 2x2/2 transposed conv
+ *    ("upN.deconv"), concat [up, skip] (none for up5), 3x3 conv ("upN.conv1", no bias), BN
+ *    ("upN.bn1": always there, TAO's block ignores use_batch_norm for it), ReLU, 3x3 conv
+ *    ("upN.conv2", no bias even without BN, as TAO), [BN "upN.bn2"], ReLU; then a 1x1 conv to
+ *    the classes ("logits"). Input sides: multiples of 32.
+ * freeze_blocks are the classification model's blocks (resnet: 0 stem, 1-4 layers; vgg: 1-5;
+ * efficientnet_b0: 0 stem, 1-7 stages, 8 last conv); freeze_bn freezes the encoder's BN.
+ * Convolutions carry a bias where no BN follows them, except the EfficientNet decoder's. */
 #ifndef DEFT_UNET_MODEL_H
 #define DEFT_UNET_MODEL_H
 
@@ -35,13 +61,15 @@ extern "C" {
 #endif
 
 struct deft_unet_opts {
-    const char *arch;        /* "resnet" (with nlayers) or "resnet18"..; "vanilla_unet", "vanilla_unet_dynamic" */
+    const char *arch;        /* "resnet" / "vgg" (with nlayers) or "resnet18", "vgg16_bn"..; "efficientnet_b0";
+                              * "vanilla_unet", "vanilla_unet_dynamic" */
     int nlayers;
     int num_classes;         /* output channels (1 for TAO's sigmoid binary case), >= 1 */
     int channels;            /* input channels, 0 -> 3 (1: grayscale) */
-    int height, width;       /* 0 -> 320; multiples of 16 (resnet) or 32 (vanilla) */
+    int height, width;       /* 0 -> 320; multiples of 16 (resnet) or 32 (the others) */
     int batch;               /* 0 -> 1 */
-    bool use_batch_norm;     /* BN in the decoder (resnet) / everywhere (vanilla) */
+    bool use_batch_norm;     /* BN in the decoder (resnet, efficientnet_b0) / the encoder (vgg) / everywhere
+                              * (vanilla) */
     bool freeze_bn;          /* encoder BN frozen (training graphs) */
     const int *freeze_blocks;/* encoder blocks to freeze (the classification model's blocks) */
     int n_freeze_blocks;

@@ -1,9 +1,9 @@
-/* unet.c - TAO's UNet family: a ResNet encoder with TAO's resnet-UNet decoder, and
- * the vanilla (dynamic) UNet. The topology is described in include/deft/unet_model.h. */
+/* unet.c - TAO's UNet family: the options resolved, a ResNet encoder with TAO's resnet-UNet
+ * decoder, and the vanilla (dynamic) UNet; the VGG and EfficientNet-B0 UNets are in
+ * unet_vgg.c and unet_efficientnet.c. The topology is described in include/deft/unet_model.h. */
 #include <stdio.h>
 #include <string.h>
-#include "deft/unet_model.h"
-#include "models/models_impl.h"
+#include "models/unet_impl.h"
 
 /* 3x3 conv, then BN when the context uses batch norm (conv without bias) or a
  * bias (no BN), then ReLU: "<name>", "<name>_bn", "<name>_relu". */
@@ -13,8 +13,8 @@ static int conv_bn_relu(struct deft_model_ctx *m, bool bn, const char *name, int
     return deft_act(m->g, deft_model_name(m, "%s_relu", name), y, DEFT_ACT_RELU, 0);
 }
 
-/* Transposed conv doubling the size: kernel k, stride 2, padding (k - 2) / 2, with bias. */
-static int up2(struct deft_model_ctx *m, const char *name, int x, int out, int k) {
+/* the transposed conv of every UNet decoder (unet_impl.h) */
+int deft_unet_up2(struct deft_model_ctx *m, const char *name, int x, int out, int k) {
     int p = (k - 2) / 2;
     return deft_conv_transpose2d(m->g, name, x, out, k, k,
                                  &(struct deft_conv_attr){.stride = {2, 2}, .pad = {p, p, p, p},
@@ -24,7 +24,7 @@ static int up2(struct deft_model_ctx *m, const char *name, int x, int out, int k
 
 /* TAO's resnet-UNet decoder block: up, [concat skip], [BN], ReLU, conv, [BN], ReLU. */
 static int resnet_up(struct deft_model_ctx *m, bool bn, int i, int x, int skip, int out) {
-    int y = up2(m, deft_model_name(m, "up%d.deconv", i), x, out, 4);
+    int y = deft_unet_up2(m, deft_model_name(m, "up%d.deconv", i), x, out, 4);
     if (skip >= 0) y = deft_concat(m->g, deft_model_name(m, "up%d.concat", i), (int[]){y, skip}, 2, 1);
     if (bn) y = deft_model_bn(m, deft_model_name(m, "up%d.bn1", i), y);
     y = deft_act(m->g, deft_model_name(m, "up%d.relu1", i), y, DEFT_ACT_RELU, 0);
@@ -73,7 +73,7 @@ static enum deft_status build_vanilla(struct deft_model_ctx *m, const struct def
     }
     y = double_conv(m, bn, "center", y, 1024);
     for (int i = 4; i >= 0; i--) {
-        int up = up2(m, deft_model_name(m, "dec%d.deconv", i), y, 32 << i, 2);
+        int up = deft_unet_up2(m, deft_model_name(m, "dec%d.deconv", i), y, 32 << i, 2);
         y = deft_concat(m->g, deft_model_name(m, "dec%d.concat", i), (int[]){skip[i], up}, 2, 1);
         if (bn) y = deft_model_bn(m, deft_model_name(m, "dec%d.bn", i), y);
         y = deft_act(m->g, deft_model_name(m, "dec%d.relu", i), y, DEFT_ACT_RELU, 0);
@@ -96,33 +96,45 @@ static enum deft_status set_meta(struct deft_graph *g, const char *arch, const s
     return s;
 }
 
-/* Which builder: *vanilla, or the resnet registry name in *arch. */
-static enum deft_status resolve(const struct deft_unet_opts *o, bool *vanilla, const char **arch) {
-    *vanilla = false;
+enum unet_kind { UNET_RESNET, UNET_VANILLA, UNET_VGG, UNET_EFFICIENTNET };
+
+/* Which builder, and the registry name of its encoder in *arch (vgg with use_batch_norm:
+ * "vgg16_bn", TAO's VGG template puts BN after every encoder conv). */
+static enum deft_status resolve(const struct deft_unet_opts *o, enum unet_kind *kind, const char **arch) {
+    *kind = UNET_RESNET;
     if (!o->arch || !o->arch[0]) return deft_set_error(DEFT_ERR_INVALID_ARG, "unet: no arch");
     if (!strcmp(o->arch, "vanilla_unet") || !strcmp(o->arch, "vanilla_unet_dynamic")) {
-        *vanilla = true;
+        *kind = UNET_VANILLA;
         *arch = o->arch;
         return DEFT_OK;
     }
     enum deft_status s = deft_model_resolve_arch(o->arch, o->nlayers, arch);
     if (s) return deft_wrap_error(s, "unet arch");
-    if (strncmp(*arch, "resnet", 6))
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "unet: arch %s is not built yet (resnet 10/18/34/50, "
-                              "vanilla_unet, vanilla_unet_dynamic are)", *arch);
-    return DEFT_OK;
+    if (!strncmp(*arch, "resnet", 6)) return DEFT_OK;
+    if (!strncmp(*arch, "vgg", 3)) {
+        *kind = UNET_VGG;
+        if (o->use_batch_norm && !strstr(*arch, "_bn")) *arch = !strcmp(*arch, "vgg19") ? "vgg19_bn" : "vgg16_bn";
+        return DEFT_OK;
+    }
+    if (!strcmp(*arch, "efficientnet_b0")) {
+        *kind = UNET_EFFICIENTNET;
+        return DEFT_OK;
+    }
+    return deft_set_error(DEFT_ERR_UNSUPPORTED, "unet: arch %s is not built (resnet 10/18/34/50, vgg 16/19, "
+                          "efficientnet_b0, vanilla_unet, vanilla_unet_dynamic are)", *arch);
 }
 
 enum deft_status deft_unet_build(const struct deft_unet_opts *o, struct deft_graph **out) {
     if (!out) return deft_set_error(DEFT_ERR_INVALID_ARG, "deft_unet_build: out is NULL");
     *out = NULL;
     if (!o) return deft_set_error(DEFT_ERR_INVALID_ARG, "deft_unet_build: opts is NULL");
-    bool vanilla;
+    enum unet_kind kind;
     const char *arch;
-    enum deft_status s = resolve(o, &vanilla, &arch);
+    enum deft_status s = resolve(o, &kind, &arch);
     if (s) return s;
     int c = o->channels ? o->channels : 3, h = o->height ? o->height : 320, w = o->width ? o->width : 320;
-    int n = o->batch ? o->batch : 1, mult = vanilla ? 32 : 16;
+    /* resnet's encoder stops at /16; the others pool to /32 */
+    int n = o->batch ? o->batch : 1, mult = kind == UNET_RESNET ? 16 : 32;
     if (o->num_classes < 1 || o->num_classes > 4096 || c < 1 || c > 64 || n < 1 || n > (1 << 16))
         return deft_set_error(DEFT_ERR_INVALID_ARG, "unet: bad classes %d, channels %d or batch %d", o->num_classes,
                               c, n);
@@ -142,7 +154,11 @@ enum deft_status deft_unet_build(const struct deft_unet_opts *o, struct deft_gra
     m->training = o->training;
     for (int i = 0; i < 5; i++) m->taps[i] = -1;
     int x = deft_input(g, "input_1", deft_shape4(n, c, h, w)), y = -1;
-    s = x < 0 ? deft_graph_status(g) : vanilla ? build_vanilla(m, o, x, &y) : build_resnet(m, o, arch, x, &y);
+    if (x < 0) s = deft_graph_status(g);
+    else if (kind == UNET_VANILLA) s = build_vanilla(m, o, x, &y);
+    else if (kind == UNET_VGG) s = deft_unet_build_vgg(m, o, arch, x, &y);
+    else if (kind == UNET_EFFICIENTNET) s = deft_unet_build_efficientnet(m, o, arch, x, &y);
+    else s = build_resnet(m, o, arch, x, &y);
     if (!s && y >= 0) deft_graph_value_mut(g, y)->flags |= DEFT_VF_OUTPUT;
     if (!s) s = deft_graph_set_role(g, DEFT_ROLE_IMAGE, x);
     if (!s) s = deft_graph_set_role(g, DEFT_ROLE_LOGITS, y);

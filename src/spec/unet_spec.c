@@ -400,15 +400,17 @@ static enum deft_status check_input_size(struct deft_unet_model_config *m, const
         }
         return DEFT_OK;
     }
-    const char *bad = m->model_input_width % 16 ? "model_input_width" : m->model_input_height % 16 ? "model_input_height"
-                                                                                                    : NULL;
+    /* the vgg and efficientnet_b0 UNets pool to /32 before their decoder */
+    int k = m->arch_kind == DEFT_UNET_ARCH_VGG || m->arch_kind == DEFT_UNET_ARCH_EFFICIENTNET_B0 ? 32 : 16;
+    const char *bad = m->model_input_width % k ? "model_input_width" : m->model_input_height % k ? "model_input_height"
+                                                                                                  : NULL;
     if (!bad) return DEFT_OK;
-    int v = m->model_input_width % 16 ? m->model_input_width : m->model_input_height;
+    int v = m->model_input_width % k ? m->model_input_width : m->model_input_height;
     char path[64];
     snprintf(path, sizeof path, "model_config.%s", bad);
     where(o, path, at, sizeof at);
-    return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s = %d must be a multiple of 16 (the encoder's stride): use %d "
-                          "or %d", at, path, v, v / 16 * 16 < 16 ? 16 : v / 16 * 16, (v / 16 + 1) * 16);
+    return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s = %d must be a multiple of %d (the encoder's stride): use %d "
+                          "or %d", at, path, v, k, v / k * k < k ? k : v / k * k, (v / k + 1) * k);
 }
 
 static enum deft_status check_model(struct deft_unet_model_config *m, const struct origin *o) {

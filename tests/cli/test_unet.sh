@@ -6,7 +6,8 @@
 # a resumed run ends bit-identical to an uninterrupted one. A ResNet-18 UNet trains one
 # epoch (its accuracy needs more steps than a test affords: batch norm's running statistics
 # lag the first few dozen steps). TAO's ISBI spec passes
-# --dry_run once its data paths point at data. Bad input: a mask of another size, a mask
+# --dry_run once its data paths point at data; so do the vgg and efficientnet_b0 encoders
+# (shufflenet: exit 2). Bad input: a mask of another size, a mask
 # value outside data_class_config, an unknown field — exit 2 with the file named.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 DEFT=$(cd "$(dirname "$DEFT")" && pwd)/$(basename "$DEFT")
@@ -136,6 +137,25 @@ u train -e "$T/spec.txt" -r "$T/res" --set model_config.arch=resnet --set model_
     --set model_config.use_batch_norm=true --set training_config.epochs=1 >"$T/res.log" 2>&1 &&
     grep -q "^training unet-resnet18 " "$T/res.log" && grep -q "^done: best val mIoU" "$T/res.log" &&
     ok "a ResNet-18 UNet trains an epoch" || bad "resnet18 UNet: $(tail -3 "$T/res.log")"
+# the vgg (16/19) and efficientnet_b0 encoders pass --dry_run (the network is built there: a
+# freeze_blocks out of range is refused); shufflenet is not built: exit 2, one line naming what is
+u train -e "$T/spec.txt" --dry_run --set model_config.arch=vgg --set model_config.num_layers=16 >"$T/vgg.log" 2>&1 &&
+    grep -q "unet-vgg16, " "$T/vgg.log" &&
+    u train -e "$T/spec.txt" --dry_run --set model_config.arch=vgg --set model_config.num_layers=19 \
+        --set model_config.use_batch_norm=true --set 'model_config.freeze_blocks=[1, 2]' >"$T/vgg19.log" 2>&1 &&
+    sed -n 's/.*unet-vgg19_bn, \([0-9.]*\)M parameters (\([0-9.]*\)M trainable).*/\1 \2/p' "$T/vgg19.log" |
+    awk 'NR == 1 { ok = $2 > 0 && $2 < $1 } END { exit !ok }' &&
+    u train -e "$T/spec.txt" --dry_run --set model_config.arch=efficientnet_b0 >"$T/eff.log" 2>&1 &&
+    grep -q "unet-efficientnet_b0, " "$T/eff.log" &&
+    ok "vgg 16, vgg 19 (batch norm, blocks 1-2 frozen), efficientnet_b0 pass --dry_run" ||
+    bad "vgg / efficientnet_b0 --dry_run: $(tail -2 "$T/vgg.log" "$T/vgg19.log" "$T/eff.log" 2>/dev/null)"
+u train -e "$T/spec.txt" --dry_run --set model_config.arch=vgg --set model_config.num_layers=16 \
+    --set 'model_config.freeze_blocks=[6]' >/dev/null 2>"$T/fb.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "freeze_blocks out of range for vgg16 (1..5)" "$T/fb.err" &&
+    ok "vgg freeze_blocks [6]: exit 2 at --dry_run" || bad "freeze_blocks [6]: exit $rc $(cat "$T/fb.err")"
+u train -e "$T/spec.txt" --dry_run --set model_config.arch=shufflenet >/dev/null 2>"$T/sh.err"; rc=$?
+[ $rc -eq 2 ] && [ "$(grep -c '^deft: ' "$T/sh.err")" -eq 1 ] && grep -q "^deft: .*'shufflenet' is not built by deft yet" "$T/sh.err" &&
+    ok "shufflenet: exit 2, one error line ($(grep '^deft: ' "$T/sh.err"))" || bad "shufflenet: exit $rc $(cat "$T/sh.err")"
 # TAO's ISBI spec, its paths pointed at data that exists
 ISBI=$SHARED/tao_specs/unet_train_resnet_unet_isbi.txt
 if [ -f "$ISBI" ]; then

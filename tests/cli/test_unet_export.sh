@@ -3,10 +3,10 @@
 # float ONNX, checked against deft's own forward pass on the same tensor by independent
 # runtimes: onnxruntime-node and OpenCV DNN on the logits (1e-4), onnxruntime on the
 # softmax over the class axis and on the ArgMax class map (identical pixels); onnx.checker
-# accepts each file. A classifier or a bad --output: exit 2. deft unet prune through the skip
-# concatenations: the pruned model evaluates, retrains from model_config.pruned_model_path
-# with every weight loaded, and exports. --data_type int8: cal.bin, calib.json and a QDQ ONNX
-# that keeps the float model's class map.
+# accepts each file; a vgg-16 UNet (one epoch) exports too. A classifier or a bad --output:
+# exit 2. deft unet prune through the skip concatenations: the pruned model evaluates,
+# retrains from model_config.pruned_model_path with every weight loaded, and exports.
+# --data_type int8: cal.bin, calib.json and a QDQ ONNX that keeps the float model's class map.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 need_onnx_peers
 DEFT=$(cd "$(dirname "$DEFT")" && pwd)/$(basename "$DEFT")
@@ -73,6 +73,18 @@ same = (a[:, 0] == y.argmax(1)).mean()
 assert same >= 0.9999, same
 print("softmax max diff %.2e, class map %.4f identical" % (np.abs(s - p).max(), same))
 PY
+# the vgg-16 UNet (one epoch; TAO's decoder, no activation in it): onnx.checker passes and
+# onnxruntime = deft (the EfficientNet-B0 UNet adds no op the others lack: not repeated here)
+V=$T/vgg
+$DEFT unet train -e "$T/spec.yaml" -r "$V" --threads 1 --set model_config.arch=vgg --set model_config.num_layers=16 \
+    --set training_config.epochs=1 >"$T/vgg.log" 2>&1 &&
+    $DEFT unet export -m "$V/weights/best.safetensors" -o "$V/m.onnx" --output logits >/dev/null 2>&1 &&
+    $REF check "$V/m.onnx" >/dev/null &&
+    $DEFT model run -m "$V/weights/best.safetensors" -i "$T/x3.npy" -o "$V/d.npy" >/dev/null 2>&1 &&
+    node "$SRC/tests/ref/ort_run.js" "$V/m.onnx" "$T/x3.npy" "$V/o.npy" 2>/dev/null &&
+    $REF compare "$V/d.npy" "$V/o.npy" 1e-4 >"$V/c" &&
+    ok "a vgg-16 UNet exports: onnx.checker passes, onnxruntime = deft ($(cat "$V/c"))" ||
+    bad "vgg UNet export: $(tail -2 "$T/vgg.log"; cat "$V/c" 2>/dev/null)"
 # prune (TAO's rules through the skip concats), evaluate, retrain from it, export it
 $DEFT unet prune -m "$M" -o "$T/pruned.safetensors" --target_ratio 0.5 >"$T/prune.log" 2>&1 &&
     ratio=$(sed -n 's/^Pruning ratio (pruned model \/ original model): //p' "$T/prune.log") &&

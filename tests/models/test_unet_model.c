@@ -1,12 +1,15 @@
 /* test_unet_model.c - the UNet graphs (include/deft/unet_model.h).
  *
  *  - shapes: input "input_1" (role image), output "logits" (role logits) [N, classes, H, W] for
- *    resnet 10/18/34/50 and the vanilla UNet, grayscale and colour; bad options rejected;
- *    the encoder's parameter names are the classifier's (ImageNet weights load by name);
+ *    resnet 10/18/34/50, vgg 16/19, efficientnet_b0 and the vanilla UNet, grayscale and colour;
+ *    bad options rejected; the encoder's parameter names are the classifier's (ImageNet
+ *    weights load by name) for resnet18, vgg16, vgg19_bn and efficientnet_b0; freeze_blocks
+ *    freezes the classifier's blocks;
  *  - parity: deft's randomly initialised weights (BN statistics randomised too) loaded by name
  *    into an independent PyTorch definition (tests/ref/unet_torch.py, float64, eval mode):
- *    logits equal within 1e-4 * max(1, max |out|), parameter names, shapes and counts equal;
- *    resnet18 with and without the decoder's BN, grayscale and colour, and the vanilla UNet. */
+ *    logits equal within 1e-5 * max(1, max |out|), parameter names, shapes and counts equal;
+ *    resnet18 with and without the decoder's BN, grayscale and colour, vgg16, vgg19_bn,
+ *    efficientnet_b0 with and without use_batch_norm, and the vanilla UNet. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,12 +45,13 @@ done:
     deft_graph_free(g);
 }
 
-/* The encoder's weights are the classifier's: every resnet18 parameter of the UNet that is
- * not the decoder's has the classifier's name and shape. */
-static void encoder_names(void) {
+/* The encoder's weights are the classifier's: every parameter of the UNet that is not the
+ * decoder's has the classifier's name and shape. */
+static void encoder_names(const char *arch, bool bn, const char *classifier, int min_params) {
     struct deft_graph *u = NULL, *c = NULL;
-    CHECK_OK(deft_unet_build(&(struct deft_unet_opts){.arch = "resnet18", .num_classes = 2, .training = true}, &u));
-    CHECK_OK(deft_model_build(&(struct deft_model_opts){.arch = "resnet18", .training = true}, &c, NULL, NULL));
+    CHECK_OK(deft_unet_build(&(struct deft_unet_opts){.arch = arch, .num_classes = 2, .use_batch_norm = bn,
+                                                      .training = true}, &u));
+    CHECK_OK(deft_model_build(&(struct deft_model_opts){.arch = classifier, .training = true}, &c, NULL, NULL));
     if (!u || !c) goto done;
     int enc = 0, missing = 0;
     for (int v = 0; v < deft_graph_num_values(u); v++) {
@@ -56,13 +60,44 @@ static void encoder_names(void) {
         int b = deft_graph_find_value(c, a->name);
         enc++;
         if (b < 0 || !deft_shape_equal(&a->shape, &deft_graph_value(c, b)->shape)) {
-            if (missing++ < 3) printf("  encoder param %s: not in resnet18 with that shape\n", a->name);
+            if (missing++ < 3) printf("  encoder param %s: not in %s with that shape\n", a->name, classifier);
         }
     }
-    CHECK(enc > 50 && missing == 0, "resnet18 UNet encoder: %d params, %d not the classifier's", enc, missing);
+    CHECK(enc >= min_params && missing == 0, "%s UNet encoder: %d params, %d not %s's", arch, enc, missing,
+          classifier);
 done:
     deft_graph_free(u);
     deft_graph_free(c);
+}
+
+static bool frozen(const struct deft_graph *g, const char *name) {
+    int v = deft_graph_find_value(g, name);
+    return v >= 0 && (deft_graph_value(g, v)->flags & DEFT_VF_FROZEN);
+}
+
+/* freeze_blocks are the classifier's blocks: vgg 1-5, efficientnet 0 (stem) .. 8 */
+static void freeze_blocks(void) {
+    struct deft_graph *g = NULL;
+    CHECK_OK(deft_unet_build(&(struct deft_unet_opts){.arch = "vgg", .nlayers = 16, .num_classes = 2, .height = 64,
+                                                      .width = 64, .freeze_blocks = (int[]){1, 2},
+                                                      .n_freeze_blocks = 2, .training = true}, &g));
+    if (g)
+        CHECK(frozen(g, "features.0.weight") && frozen(g, "features.7.bias") && !frozen(g, "features.10.weight") &&
+                  !frozen(g, "up5.conv1.weight"), "vgg16 UNet freeze_blocks [1, 2]: blocks 1-2 frozen only");
+    deft_graph_free(g);
+    g = NULL;
+    CHECK_OK(deft_unet_build(&(struct deft_unet_opts){.arch = "efficientnet_b0", .num_classes = 2, .height = 64,
+                                                      .width = 64, .freeze_blocks = (int[]){0},
+                                                      .n_freeze_blocks = 1, .training = true}, &g));
+    if (g)
+        CHECK(frozen(g, "features.0.0.weight") && frozen(g, "features.0.1.weight") &&
+                  !frozen(g, "features.1.0.block.0.0.weight") && !frozen(g, "up1.conv1.weight"),
+              "efficientnet_b0 UNet freeze_blocks [0]: the stem frozen only");
+    deft_graph_free(g);
+    g = NULL;
+    CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "vgg19", .num_classes = 2, .height = 64, .width = 64,
+                                                   .freeze_blocks = (int[]){6}, .n_freeze_blocks = 1}, &g) ==
+              DEFT_ERR_INVALID_ARG && !g, "vgg19 freeze_blocks [6] refused (%s)", deft_last_error());
 }
 
 static void bad_options(void) {
@@ -78,6 +113,13 @@ static void bad_options(void) {
               DEFT_ERR_NOT_FOUND && !g, "unknown arch: NOT_FOUND (%s)", deft_last_error());
     CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "mobilenet_v2", .num_classes = 2}, &g) ==
               DEFT_ERR_UNSUPPORTED && !g, "mobilenet_v2 UNet: UNSUPPORTED for now (%s)", deft_last_error());
+    CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "efficientnet_b1", .num_classes = 2}, &g) ==
+              DEFT_ERR_UNSUPPORTED && !g, "efficientnet_b1 UNet: UNSUPPORTED (TAO has b0 only: %s)",
+          deft_last_error());
+    CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "vgg", .nlayers = 16, .num_classes = 2, .height = 80},
+                          &g) == DEFT_ERR_INVALID_ARG && !g, "vgg16 80 high (not a multiple of 32) refused");
+    CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "vgg", .nlayers = 18, .num_classes = 2}, &g) ==
+              DEFT_ERR_NOT_FOUND && !g, "vgg 18 refused (%s)", deft_last_error());
 }
 
 static enum deft_status save_weights(struct deft_runtime *rt, const char *path) {
@@ -183,7 +225,7 @@ static void parity_check(struct pcase *p) {
         double scale = 1, e = test_max_abs_diff(y, ref, (size_t)cnt);
         for (int64_t k = 0; k < cnt; k++) scale = fmax(scale, fabs(ref[k]));
         printf("parity %s: max |diff| %.3g, scale %.3g -> %.2e relative\n", p->name, e, scale, e / scale);
-        CHECK(e <= 1e-4 * scale, "%s: max diff %g, scale %g", p->name, e, scale);
+        CHECK(e <= 1e-5 * scale, "%s: max diff %g, scale %g", p->name, e, scale);
     }
     free(ref);
     free(y);
@@ -199,18 +241,30 @@ int main(void) {
     shapes("resnet", 50, 3, 128, 128);
     shapes("vanilla_unet_dynamic", 0, 1, 320, 320);
     shapes("vanilla_unet", 0, 3, 128, 96);
-    encoder_names();
+    shapes("vgg", 16, 3, 320, 320);
+    shapes("vgg", 19, 1, 128, 96);
+    shapes("efficientnet_b0", 0, 3, 320, 320);
+    shapes("efficientnet_b0", 0, 1, 96, 128);
+    encoder_names("resnet18", true, "resnet18", 50);
+    encoder_names("vgg16", false, "vgg16", 26);
+    encoder_names("vgg19", true, "vgg19_bn", 15 * 4);
+    encoder_names("efficientnet_b0", false, "efficientnet_b0", 200);
+    freeze_blocks();
     bad_options();
     if (test_failed) return test_summary();
     if (!test_have_torch()) test_skip("python3 with torch/torchvision not found: PyTorch parity not checked");
     static char cmd[8192];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/ref/unet_torch.py'", test_source_dir());
-    static struct pcase pc[4];
+    static struct pcase pc[8];
     parity_prepare(&pc[0], "resnet18", 3, true, 96, cmd, sizeof cmd);
     parity_prepare(&pc[1], "resnet18", 1, false, 64, cmd, sizeof cmd);
     parity_prepare(&pc[2], "vanilla", 1, true, 64, cmd, sizeof cmd);
     parity_prepare(&pc[3], "vanilla", 3, false, 64, cmd, sizeof cmd);
+    parity_prepare(&pc[4], "vgg16", 3, false, 64, cmd, sizeof cmd);
+    parity_prepare(&pc[5], "vgg19", 1, true, 64, cmd, sizeof cmd);
+    parity_prepare(&pc[6], "efficientnet_b0", 3, true, 64, cmd, sizeof cmd);
+    parity_prepare(&pc[7], "efficientnet_b0", 1, false, 64, cmd, sizeof cmd);
     CHECK(system(cmd) == 0, "reference failed (names or shapes differ?): %s", cmd);
-    for (int i = 0; i < 4; i++) parity_check(&pc[i]);
+    for (int i = 0; i < 8; i++) parity_check(&pc[i]);
     return test_summary();
 }

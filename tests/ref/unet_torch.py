@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
-"""unet_torch.py - an independent PyTorch UNet (TAO's resnet-UNet and vanilla_unet_dynamic
-topologies, deft's parameter names) for tests/models/test_unet_model.c.
+"""unet_torch.py - an independent PyTorch UNet (TAO's resnet-UNet, vgg-UNet, EfficientNet-B0
+UNet and vanilla_unet_dynamic topologies, deft's parameter names) for
+tests/models/test_unet_model.c.
 
 Written from TAO's description (cv/unet/model: resnet_unet.py's decoder of four
 transposed-conv blocks 256/128/64/64 over the skips at strides 8, 4, 2, then a 3x3 conv to
-the classes; vanilla_unet_dynamic.py's 32..512 encoder, 1024 centre and mirrored decoder),
-not from deft's C. The encoder is torchvision's resnet re-strided so layer4 stays at
-stride 16 (TAO's UNet encoder output stride).
+the classes; vgg_unet.py's taps (block 1's first ReLU, the pools of blocks 1-4, block 5's
+third conv), its extra pool and five linear 4x4 transposed-conv blocks; efficientnet_unet.py's
+taps (block1a/2a/3a/5a_project_bn) and five 2x2 transposed-conv DoubleConv blocks
+512..32; vanilla_unet_dynamic.py's 32..512 encoder, 1024 centre and mirrored decoder),
+not from deft's C. The encoders are torchvision's: resnet re-strided so layer4 stays at
+stride 16 (TAO's UNet encoder output stride), vgg16/19(_bn).features cut after block 5's
+third conv, efficientnet_b0.features.
 
-usage: unet_torch.py DIR:ARCH:CLASSES:CHANNELS:BN ...   (ARCH resnet18|resnet34|vanilla, BN 0|1)
+usage: unet_torch.py DIR:ARCH:CLASSES:CHANNELS:BN ...
+    (ARCH resnet18|resnet34|vgg16|vgg19|efficientnet_b0|vanilla, BN 0|1; vgg with BN: vgg*_bn)
     each DIR holds weights.safetensors (deft's params and BN statistics) and x.npy [N, C, H, W];
     writes logits.npy (eval mode, float64) and nparams.txt; exits 1 when the parameter names
     or shapes differ from deft's.
@@ -144,11 +150,101 @@ class VanillaUNet(nn.Module):
         return self.logits(y)
 
 
+class VggUNet(nn.Module):
+    def __init__(self, depth, classes, channels, bn):
+        super().__init__()
+        # torchvision's vgg features without its 100M-parameter classifier (slow to initialise)
+        v = torchvision.models.vgg
+        f = v.make_layers(v.cfgs["D" if depth == 16 else "E"], batch_norm=bn)
+        if channels != 3:
+            f[0] = nn.Conv2d(channels, 64, 3, 1, 1)
+        convs = [i for i, mod in enumerate(f) if isinstance(mod, nn.Conv2d)]
+        pools = [i for i, mod in enumerate(f) if isinstance(mod, nn.MaxPool2d)]
+        self.first_relu = convs[0] + (2 if bn else 1)
+        self.pool_at = pools[:4]
+        # block 5 ends at its third conv's ReLU (TAO's block_5c_relu), for VGG-19 too
+        last = convs[len(convs) - (4 if depth == 19 else 3) + 2] + (2 if bn else 1)
+        self.features = f[:last + 1]
+        widths = [512, 256, 128, 64, 64]
+        cin = 512
+        for i, c in enumerate(widths):
+            d = nn.Module()
+            d.deconv = nn.ConvTranspose2d(cin, c, 4, 2, 1)
+            d.conv1 = nn.Conv2d(2 * c, c, 3, 1, 1)
+            d.conv2 = nn.Conv2d(c, c, 3, 1, 1)
+            setattr(self, "up%d" % (i + 1), d)
+            cin = c
+        self.logits = nn.Conv2d(64, classes, 1)
+
+    def forward(self, x):
+        taps = {}
+        y = x
+        for i, mod in enumerate(self.features):
+            y = mod(y)
+            taps[i] = y
+        skips = [taps[self.first_relu]] + [taps[p] for p in self.pool_at]
+        y = nn.functional.max_pool2d(y, 2, 2)
+        for i in range(5):
+            d = getattr(self, "up%d" % (i + 1))
+            y = d.conv2(d.conv1(torch.cat([d.deconv(y), skips[4 - i]], 1)))  # no activation: TAO's
+        return self.logits(y)
+
+
+class EffUp(nn.Module):
+    def __init__(self, cin, cskip, cout, bn):
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(cin, cout, 2, 2, 0)
+        self.conv1 = nn.Conv2d(cout + cskip, cout, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout) if bn else None
+
+    def forward(self, x, skip):
+        y = self.deconv(x)
+        if skip is not None:
+            y = torch.cat([y, skip], 1)
+        y = torch.relu(self.bn1(self.conv1(y)))
+        y = self.conv2(y)
+        return torch.relu(self.bn2(y) if self.bn2 is not None else y)
+
+
+class EfficientNetUNet(nn.Module):
+    def __init__(self, classes, channels, bn):
+        super().__init__()
+        f = torchvision.models.efficientnet_b0().features
+        if channels != 3:
+            f[0][0] = nn.Conv2d(channels, 32, 3, 2, 1, bias=False)
+        self.features = f
+        chans = [(1280, 112, 512), (512, 40, 256), (256, 24, 128), (128, 16, 64), (64, 0, 32)]
+        for i, (cin, cskip, cout) in enumerate(chans):
+            setattr(self, "up%d" % (i + 1), EffUp(cin, cskip, cout, bn))
+        self.logits = nn.Conv2d(32, classes, 1)
+
+    def forward(self, x):
+        skips = []
+        y = self.features[0](x)
+        for s in range(1, 8):
+            for j, blk in enumerate(self.features[s]):
+                y = blk(y)
+                if j == 0 and s in (1, 2, 3, 5):  # TAO's block{1,2,3,5}a_project_bn
+                    skips.append(y)
+        y = self.features[8](y)
+        for i in range(5):
+            y = getattr(self, "up%d" % (i + 1))(y, skips[3 - i] if i < 4 else None)
+        return self.logits(y)
+
+
 def run(job):
     d, arch, classes, channels, bn = job.split(":")
     classes, channels, bn = int(classes), int(channels), bn == "1"
-    m = VanillaUNet(classes, channels, bn) if arch == "vanilla" else \
-        ResNetUNet(int(arch[len("resnet"):]), classes, channels, bn)
+    if arch == "vanilla":
+        m = VanillaUNet(classes, channels, bn)
+    elif arch.startswith("vgg"):
+        m = VggUNet(int(arch[3:5]), classes, channels, bn)
+    elif arch == "efficientnet_b0":
+        m = EfficientNetUNet(classes, channels, bn)
+    else:
+        m = ResNetUNet(int(arch[len("resnet"):]), classes, channels, bn)
     m = m.double().eval()
     w = read_safetensors(os.path.join(d, "weights.safetensors"))
     sd = m.state_dict()

@@ -17,11 +17,14 @@ static enum deft_status model_opts(struct unet_setup *u) {
     case DEFT_UNET_ARCH_RESNET: o->arch = "resnet"; break;
     case DEFT_UNET_ARCH_VANILLA: o->arch = "vanilla_unet"; break;
     case DEFT_UNET_ARCH_VANILLA_DYNAMIC: o->arch = "vanilla_unet_dynamic"; break;
+    case DEFT_UNET_ARCH_VGG: o->arch = "vgg"; break;
+    case DEFT_UNET_ARCH_EFFICIENTNET_B0: o->arch = "efficientnet_b0"; break;
     default:
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: model_config.arch '%s' is not built by deft yet (resnet, "
-                              "vanilla_unet, vanilla_unet_dynamic are)", u->cfg.source_path, m->arch);
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: model_config.arch '%s' is not built by deft yet (resnet, vgg, "
+                              "efficientnet_b0, vanilla_unet, vanilla_unet_dynamic are)", u->cfg.source_path, m->arch);
     }
-    o->nlayers = m->arch_kind == DEFT_UNET_ARCH_RESNET ? m->num_layers : 0;
+    bool depth = m->arch_kind == DEFT_UNET_ARCH_RESNET || m->arch_kind == DEFT_UNET_ARCH_VGG;
+    o->nlayers = depth ? m->num_layers : 0;
     bool sigmoid = m->activation_kind == DEFT_UNET_SIGMOID;
     o->num_classes = sigmoid ? 1 : u->n_classes;
     o->channels = m->model_input_channels ? m->model_input_channels : (u->cfg.dataset_config.grayscale ? 1 : 3);
@@ -29,6 +32,14 @@ static enum deft_status model_opts(struct unet_setup *u) {
     o->width = m->model_input_width;
     o->use_batch_norm = m->use_batch_norm;
     o->freeze_bn = m->freeze_bn;
+    /* the classifier's block indices (deft_unet_build refuses one out of range) */
+    int nf = m->n_freeze_blocks;
+    if (nf > (int)(sizeof u->freeze_blocks / sizeof *u->freeze_blocks))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: model_config.freeze_blocks lists %d blocks (at most 32)",
+                              u->cfg.source_path, nf);
+    for (int i = 0; i < nf; i++) u->freeze_blocks[i] = (int)m->freeze_blocks[i];
+    o->freeze_blocks = nf ? u->freeze_blocks : NULL;
+    o->n_freeze_blocks = nf;
     return DEFT_OK;
 }
 

@@ -16,6 +16,7 @@ struct unet_setup {
     struct deft_unet_config cfg;
     bool cfg_loaded;
     struct deft_unet_opts model;          /* batch, size, channels, classes (outputs) */
+    int freeze_blocks[32];                /* model.freeze_blocks points here */
     int n_classes;                        /* classes of the metrics (2 for a sigmoid head) */
     const char *class_names[256];         /* cfg's, n_classes */
     float class_weights[256];

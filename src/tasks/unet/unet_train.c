@@ -204,6 +204,24 @@ static enum deft_status record_run(struct run *r) {
 
 static enum deft_status dry_run(struct run *r) {
     deft_unet_config_summary(&r->u.cfg, r->out);
+    /* the network is built too (no weights): an arch, input size or freeze_blocks the
+     * builder refuses stops here, as it would stop a real run */
+    const char *pruned = r->u.cfg.model_config.pruned_model_path;
+    if (!pruned || !pruned[0]) {
+        struct deft_unet_opts mo = r->u.model;
+        mo.batch = 1;
+        mo.training = true;
+        struct deft_graph *g = NULL;
+        enum deft_status b = deft_unet_build(&mo, &g);
+        if (b) return deft_wrap_error(b, "%s: model_config", r->u.cfg.source_path);
+        struct deft_graph_stats st;
+        deft_graph_stats(g, &st);
+        const char *bb = deft_graph_get_meta(g, "backbone");
+        fprintf(r->out, "  %-13s: unet-%.*s, %.2fM parameters (%.2fM trainable)\n", "model",
+                bb && strlen(bb) > 2 ? (int)strlen(bb) - 2 : 0, bb && strlen(bb) > 2 ? bb + 1 : "", st.params / 1e6,
+                st.trainable_params / 1e6);
+        deft_graph_free(g);
+    }
     enum deft_status s = deft_unet_config_validate_paths(&r->u.cfg, false);
     if (s && s != DEFT_ERR_NOT_FOUND) deft_log(DEFT_LOG_WARN, "%s (a real run stops here)", deft_last_error());
     return deft_dry_run_verdict(s != DEFT_OK);
