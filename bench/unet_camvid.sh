@@ -6,14 +6,15 @@
 # on the trained model: float and INT8 QDQ ONNX in onnxruntime on val (mIoU of each), and TAO
 # pruning to <= 50 % of the parameters, retrained, with its mIoU and `deft bench infer` latency.
 # usage: bench/unet_camvid.sh [BUILD] [EPOCHS] [RETRAIN_EPOCHS]     (issue 21, Must-show 4, 5, 6)
-#   STAGES="train peer onnx prune" (default all); PEER_ARCH=lraspp|fcn; BENCH_DIR (default
+#   STAGES="train peer onnx prune speed" (default all; speed: SPEED_EPOCHS (2) of each, back to
+#   back on a quiet machine, for the per-epoch time; the long runs' times suffer whatever else runs); PEER_ARCH=lraspp|fcn; BENCH_DIR (default
 #   /tmp/deft-bench-camvid). Goal: deft's val mIoU within 2 points of the peer's, faster per epoch;
 #   INT8 within 1 point of float; pruned within 2 points of unpruned.
 set -e
 BUILD=${1:-build}
 EPOCHS=${2:-30}
 RETRAIN=${3:-15}
-STAGES=${STAGES:-train peer onnx prune}
+STAGES=${STAGES:-train peer onnx prune speed}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${DEFT_SHARED_DIR:-$SRC/../shared}
 DATA=$SHARED/data/camvid_segnet_subset
@@ -110,4 +111,18 @@ if has prune; then
     for m in "$B" "$W/retrain/weights/best.safetensors"; do
         echo "$(basename "$(dirname "$(dirname "$m")")"): $("$DEFT" bench infer -m "$m" --batch 1 --steps 20 2>/dev/null)"
     done
+fi
+
+if has speed; then
+    E=${SPEED_EPOCHS:-2}
+    t0=$(date +%s)
+    # shellcheck disable=SC2046
+    "$DEFT" unet train -e "$SPEC" -r "$W/speed" --overwrite $(sets "$E") >"$W/speed.log" 2>&1
+    t1=$(date +%s)
+    $PY "$SRC/bench/unet_camvid_peer.py" "$DATA" --arch "${PEER_ARCH:-lraspp}" --epochs "$E" --out "$W/speed_peer.json" \
+        >/dev/null 2>>"$W/speed.log"
+    t2=$(date +%s)
+    echo "per epoch (train + validation, $E epochs each, one after the other): deft $(( (t1 - t0) / E )) s" \
+        "($(grep -o '[0-9.]* img/s' "$W/speed.log" | tail -1) training), torchvision ${PEER_ARCH:-lraspp} $(( (t2 - t1) / E )) s" \
+        "($($PY -c "import json; print('%.1f img/s' % json.load(open('$W/speed_peer.json'))['train_images_per_second'])") training)"
 fi
