@@ -100,15 +100,20 @@ static double agreement(const float *img, const int32_t *mask, int n) {
     return (double)ok / n;
 }
 
-static void batches(void) {
-    struct deft_seg_dataset ds;
+/* The generated pairs with ids 0..3 as classes 0..3. */
+static void open_blocks(struct deft_seg_dataset *ds, struct deft_seg_label_map *lm) {
     char im[600], mk[600];
     snprintf(im, sizeof im, "%s/img", dir);
     snprintf(mk, sizeof mk, "%s/mask", dir);
-    CHECK_OK(deft_seg_dataset_open(im, mk, &ds));
+    CHECK_OK(deft_seg_dataset_open(im, mk, ds));
+    deft_seg_label_map_init(lm);
+    for (int i = 0; i < 4; i++) lm->class_of[i] = (int16_t)i;
+}
+
+static void batches(void) {
+    struct deft_seg_dataset ds;
     struct deft_seg_label_map lm;
-    deft_seg_label_map_init(&lm);
-    for (int i = 0; i < 4; i++) lm.class_of[i] = (int16_t)i;
+    open_blocks(&ds, &lm);
     struct deft_seg_loader_opts o = {.batch = 2, .width = 32, .height = 32, .channels = 1, .labels = &lm,
                                      .shuffle = true, .hflip = 0.5f, .vflip = 0.5f, .crop_and_resize = 0.5f,
                                      .seed = 3};
@@ -162,13 +167,8 @@ done:
  * bands above and below are black and ignored; resize_method NEAREST keeps block values exact. */
 static void padding(void) {
     struct deft_seg_dataset ds;
-    char im[600], mk[600];
-    snprintf(im, sizeof im, "%s/img", dir);
-    snprintf(mk, sizeof mk, "%s/mask", dir);
-    CHECK_OK(deft_seg_dataset_open(im, mk, &ds));
     struct deft_seg_label_map lm;
-    deft_seg_label_map_init(&lm);
-    for (int i = 0; i < 4; i++) lm.class_of[i] = (int16_t)i;
+    open_blocks(&ds, &lm);
     struct deft_seg_loader_opts o = {.batch = 1, .width = 32, .height = 32, .channels = 1, .labels = &lm,
                                      .pad = true, .filter = DEFT_RESAMPLE_NEAREST};
     struct deft_seg_place pl = deft_seg_place_of(&o, W, H);
