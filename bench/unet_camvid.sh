@@ -6,8 +6,9 @@
 # on the trained model: float and INT8 QDQ ONNX in onnxruntime on val (mIoU of each), and TAO
 # pruning to <= 50 % of the parameters, retrained, with its mIoU and `deft bench infer` latency.
 # usage: bench/unet_camvid.sh [BUILD] [EPOCHS] [RETRAIN_EPOCHS]     (issue 21, Must-show 4, 5, 6)
-#   STAGES="train peer onnx prune speed" (default all; speed: SPEED_EPOCHS (2) of each, back to
-#   back on a quiet machine, for the per-epoch time; the long runs' times suffer whatever else runs); PEER_ARCH=lraspp|fcn; BENCH_DIR (default
+#   STAGES="train peer onnx prune speed" (default all; speed: SPEED_EPOCHS (1) of deft and of each
+#   of SPEED_PEERS (unet_resnet18 lraspp fcn: the same network in PyTorch, then torchvision's), back
+#   to back on a quiet machine, for the per-epoch time; the long runs' times suffer whatever else runs); PEER_ARCH=lraspp|fcn; BENCH_DIR (default
 #   /tmp/deft-bench-camvid). Goal: deft's val mIoU within 2 points of the peer's, faster per epoch;
 #   INT8 within 1 point of float; pruned within 2 points of unpruned.
 set -e
@@ -114,15 +115,17 @@ if has prune; then
 fi
 
 if has speed; then
-    E=${SPEED_EPOCHS:-2}
+    E=${SPEED_EPOCHS:-1}
     t0=$(date +%s)
     # shellcheck disable=SC2046
     "$DEFT" unet train -e "$SPEC" -r "$W/speed" --overwrite $(sets "$E") >"$W/speed.log" 2>&1
-    t1=$(date +%s)
-    $PY "$SRC/bench/unet_camvid_peer.py" "$DATA" --arch "${PEER_ARCH:-lraspp}" --epochs "$E" --out "$W/speed_peer.json" \
-        >/dev/null 2>>"$W/speed.log"
-    t2=$(date +%s)
-    echo "per epoch (train + validation, $E epochs each, one after the other): deft $(( (t1 - t0) / E )) s" \
-        "($(grep -o '[0-9.]* img/s' "$W/speed.log" | tail -1) training), torchvision ${PEER_ARCH:-lraspp} $(( (t2 - t1) / E )) s" \
-        "($($PY -c "import json; print('%.1f img/s' % json.load(open('$W/speed_peer.json'))['train_images_per_second'])") training)"
+    echo "per epoch (184 images trained, 101 validated; $E epoch(s) each, one after the other):"
+    echo "  deft resnet18 UNet           $(( ($(date +%s) - t0) / E )) s  ($(grep -o '[0-9.]* img/s' "$W/speed.log" | tail -1) training)"
+    for arch in ${SPEED_PEERS:-unet_resnet18 lraspp fcn}; do
+        t0=$(date +%s)
+        $PY "$SRC/bench/unet_camvid_peer.py" "$DATA" --arch "$arch" --epochs "$E" --out "$W/speed_$arch.json" \
+            >/dev/null 2>>"$W/speed.log"
+        printf '  PyTorch %-20s %s s  (%s training)\n' "$arch" "$(( ($(date +%s) - t0) / E ))" \
+            "$($PY -c "import json; print('%.1f img/s' % json.load(open('$W/speed_$arch.json'))['train_images_per_second'])")"
+    done
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The PyTorch peer of bench/unet_camvid.sh: torchvision's LR-ASPP (MobileNetV3-Large) or
-FCN-ResNet50, from scratch, trained on the CamVid subset the way specs/unet_resnet18_camvid.txt
+FCN-ResNet50, or deft's own network (TAO's ResNet-18 UNet, the independent PyTorch definition
+of tests/ref/unet_torch.py: the same-network speed comparison), from scratch, trained on the CamVid subset the way specs/unet_resnet18_camvid.txt
 trains deft's UNet: same input size, batch, epochs, Adam, cosine decay, L2 on conv/linear
 weights only, TAO's augmentation (hflip, crop-and-resize with each side moved in by U(0, ratio),
 brightness U(-delta, delta) on x/255) and Unlabelled (11) ignored. Validation after every
@@ -8,7 +9,7 @@ epoch, as deft does with checkpoint_interval 1; val mIoU over the 11 classes at 
 (mask resampled nearest), classes absent from both prediction and truth skipped.
 Prints one JSON line: mIoU, per-class IoU, pixel accuracy, seconds per epoch, train img/s.
 
-usage: unet_camvid_peer.py DATA_DIR [--arch lraspp|fcn] [--epochs 30] [--threads 2]
+usage: unet_camvid_peer.py DATA_DIR [--arch lraspp|fcn|unet_resnet18] [--epochs 30] [--threads 2]
                            [--width 320 --height 240] [--out metrics.json]
 """
 import argparse, glob, json, math, os, sys, time
@@ -66,10 +67,19 @@ def batches(items, bs, w, h, rng, augment, drop_last):
 
 
 def build(arch, n):
+    if arch == "unet_resnet18":
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+        from unet_torch import ResNetUNet
+        return ResNetUNet(18, n, 3, True)
     m = torchvision.models.segmentation
     if arch == "lraspp":
         return m.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=n)
     return m.fcn_resnet50(weights=None, weights_backbone=None, num_classes=n, aux_loss=False)
+
+
+def forward(model, x):
+    y = model(x)
+    return y["out"] if isinstance(y, dict) else y
 
 
 def evaluate(model, items, args):
@@ -77,7 +87,7 @@ def evaluate(model, items, args):
     conf = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
     with torch.no_grad():
         for x, y in batches(items, args.batch, args.width, args.height, None, False, False):
-            pred = model(x)["out"].argmax(1).numpy().ravel()
+            pred = forward(model, x).argmax(1).numpy().ravel()
             t = y.numpy().ravel()
             keep = t != IGNORE
             conf += np.bincount(t[keep] * len(CLASSES) + pred[keep],
@@ -92,7 +102,7 @@ def evaluate(model, items, args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
-    ap.add_argument("--arch", choices=["lraspp", "fcn"], default="lraspp")
+    ap.add_argument("--arch", choices=["lraspp", "fcn", "unet_resnet18"], default="lraspp")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--width", type=int, default=320)
@@ -127,7 +137,7 @@ def main():
         for x, y in batches([train[i] for i in order], args.batch, args.width, args.height, rng, True, True):
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
-            loss = F.cross_entropy(model(x)["out"], y, ignore_index=IGNORE)
+            loss = F.cross_entropy(forward(model, x), y, ignore_index=IGNORE)
             opt.zero_grad()
             loss.backward()
             opt.step()
