@@ -47,9 +47,30 @@
  *    ("upN.bn1": always there, TAO's block ignores use_batch_norm for it), ReLU, 3x3 conv
  *    ("upN.conv2", no bias even without BN, as TAO), [BN "upN.bn2"], ReLU; then a 1x1 conv to
  *    the classes ("logits"). Input sides: multiples of 32.
- * freeze_blocks are the classification model's blocks (resnet: 0 stem, 1-4 layers; vgg: 1-5;
- * efficientnet_b0: 0 stem, 1-7 stages, 8 last conv); freeze_bn freezes the encoder's BN.
- * Convolutions carry a bias where no BN follows them, except the EfficientNet decoder's. */
+ *  - shufflenet (TAO's shufflenet_unet.py over its core/templates/shufflenet.py, built with the
+ *    template's defaults: groups 1, bottleneck 1/4, width scale 1, 3 + 7 + 3 repeats): "conv1"
+ *    3x3/2 to 24 channels with ReLU and neither bias nor BN, "maxpool1" 3x3/2 (/4), then stages
+ *    2, 3, 4 of 4, 8, 4 shuffle units ("stageS.blockB") with 144, 288, 576 channels (/8, /16,
+ *    /32). A unit: 1x1 conv to a quarter of its output width ("gconv1"), BN, ReLU, the channel
+ *    shuffle, 3x3 depthwise conv ("dwconv", stride 2 in block 1), BN, 1x1 conv ("gconv2"), BN;
+ *    block 1 concatenates a 3x3/2 average pool of its input after that (so gconv2 gives the
+ *    output width less the input's), the others add their input; then ReLU. With groups 1 the
+ *    shuffle is the identity and every 1x1 conv dense (the template's grouped path cannot run
+ *    and the UNet passes no groups), so deft builds no shuffle. Stride-2 convs and pools pad as
+ *    Keras "same" does (bottom/right only); the average pool counts only cells inside the map.
+ *    A 1x1 conv with bias ("score_fr") maps stage 4 to the classes. Decoder (FCN-8s style, on
+ *    class maps; no skips are concatenated): "upscore" 4x4/2 transposed conv + BN (eps 1e-2)
+ *    added to "score_feed1" (1x1 conv of stage 3 + BN + ReLU), "upscore4" + BN added to
+ *    "score_feed2" (1x1 conv of stage 2 + BN + ReLU), then a 16x16/8 transposed conv
+ *    ("logits") back to the input size. BN eps is Keras' 1e-3 (1e-2 in the upscores; deft's
+ *    momentum 0.1 everywhere); weights start Glorot-uniform, biases zero (Keras' defaults: no
+ *    pretrained weights exist for this layout). TAO ignores use_batch_norm (the decoder's BN is
+ *    always there), freeze_bn and freeze_blocks for this arch; deft: freeze_bn freezes the
+ *    encoder's BN and freeze_blocks are 1 conv1, 2-4 the stages. Input sides: multiples of 32.
+ * Elsewhere, freeze_blocks are the classification model's blocks (resnet: 0 stem, 1-4 layers;
+ * vgg: 1-5; efficientnet_b0: 0 stem, 1-7 stages, 8 last conv); freeze_bn freezes the encoder's BN.
+ * Convolutions carry a bias where no BN follows them, except the EfficientNet decoder's, and
+ * also before BN in ShuffleNet's decoder (TAO's transposed and 1x1 convs keep Keras' bias). */
 #ifndef DEFT_UNET_MODEL_H
 #define DEFT_UNET_MODEL_H
 
@@ -62,14 +83,14 @@ extern "C" {
 
 struct deft_unet_opts {
     const char *arch;        /* "resnet" / "vgg" (with nlayers) or "resnet18", "vgg16_bn"..; "efficientnet_b0";
-                              * "vanilla_unet", "vanilla_unet_dynamic" */
+                              * "shufflenet"; "vanilla_unet", "vanilla_unet_dynamic" */
     int nlayers;
     int num_classes;         /* output channels (1 for TAO's sigmoid binary case), >= 1 */
     int channels;            /* input channels, 0 -> 3 (1: grayscale) */
     int height, width;       /* 0 -> 320; multiples of 16 (resnet) or 32 (the others) */
     int batch;               /* 0 -> 1 */
     bool use_batch_norm;     /* BN in the decoder (resnet, efficientnet_b0) / the encoder (vgg) / everywhere
-                              * (vanilla) */
+                              * (vanilla); none on shufflenet (as TAO) */
     bool freeze_bn;          /* encoder BN frozen (training graphs) */
     const int *freeze_blocks;/* encoder blocks to freeze (the classification model's blocks) */
     int n_freeze_blocks;

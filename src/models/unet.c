@@ -1,6 +1,7 @@
 /* unet.c - TAO's UNet family: the options resolved, a ResNet encoder with TAO's resnet-UNet
- * decoder, and the vanilla (dynamic) UNet; the VGG and EfficientNet-B0 UNets are in
- * unet_vgg.c and unet_efficientnet.c. The topology is described in include/deft/unet_model.h. */
+ * decoder, and the vanilla (dynamic) UNet; the VGG, EfficientNet-B0 and ShuffleNet UNets are
+ * in unet_vgg.c, unet_efficientnet.c and unet_shufflenet.c. The topology is described in
+ * include/deft/unet_model.h. */
 #include <stdio.h>
 #include <string.h>
 #include "models/unet_impl.h"
@@ -96,7 +97,7 @@ static enum deft_status set_meta(struct deft_graph *g, const char *arch, const s
     return s;
 }
 
-enum unet_kind { UNET_RESNET, UNET_VANILLA, UNET_VGG, UNET_EFFICIENTNET };
+enum unet_kind { UNET_RESNET, UNET_VANILLA, UNET_VGG, UNET_EFFICIENTNET, UNET_SHUFFLENET };
 
 /* Which builder, and the registry name of its encoder in *arch (vgg with use_batch_norm:
  * "vgg16_bn", TAO's VGG template puts BN after every encoder conv). */
@@ -105,6 +106,11 @@ static enum deft_status resolve(const struct deft_unet_opts *o, enum unet_kind *
     if (!o->arch || !o->arch[0]) return deft_set_error(DEFT_ERR_INVALID_ARG, "unet: no arch");
     if (!strcmp(o->arch, "vanilla_unet") || !strcmp(o->arch, "vanilla_unet_dynamic")) {
         *kind = UNET_VANILLA;
+        *arch = o->arch;
+        return DEFT_OK;
+    }
+    if (!strcmp(o->arch, "shufflenet")) { /* TAO's own template, not a classifier of deft's registry */
+        *kind = UNET_SHUFFLENET;
         *arch = o->arch;
         return DEFT_OK;
     }
@@ -121,7 +127,7 @@ static enum deft_status resolve(const struct deft_unet_opts *o, enum unet_kind *
         return DEFT_OK;
     }
     return deft_set_error(DEFT_ERR_UNSUPPORTED, "unet: arch %s is not built (resnet 10/18/34/50, vgg 16/19, "
-                          "efficientnet_b0, vanilla_unet, vanilla_unet_dynamic are)", *arch);
+                          "efficientnet_b0, shufflenet, vanilla_unet, vanilla_unet_dynamic are)", *arch);
 }
 
 enum deft_status deft_unet_build(const struct deft_unet_opts *o, struct deft_graph **out) {
@@ -158,6 +164,7 @@ enum deft_status deft_unet_build(const struct deft_unet_opts *o, struct deft_gra
     else if (kind == UNET_VANILLA) s = build_vanilla(m, o, x, &y);
     else if (kind == UNET_VGG) s = deft_unet_build_vgg(m, o, arch, x, &y);
     else if (kind == UNET_EFFICIENTNET) s = deft_unet_build_efficientnet(m, o, arch, x, &y);
+    else if (kind == UNET_SHUFFLENET) s = deft_unet_build_shufflenet(m, o, x, &y);
     else s = build_resnet(m, o, arch, x, &y);
     if (!s && y >= 0) deft_graph_value_mut(g, y)->flags |= DEFT_VF_OUTPUT;
     if (!s) s = deft_graph_set_role(g, DEFT_ROLE_IMAGE, x);

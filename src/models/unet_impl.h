@@ -1,6 +1,6 @@
 /* unet_impl.h (internal) - what the UNet builders share: unet.c resolves the options and
- * builds the resnet and vanilla UNets, unet_vgg.c and unet_efficientnet.c the VGG and
- * EfficientNet-B0 ones (topologies in include/deft/unet_model.h). */
+ * builds the resnet and vanilla UNets, unet_vgg.c, unet_efficientnet.c and unet_shufflenet.c
+ * the VGG, EfficientNet-B0 and ShuffleNet ones (topologies in include/deft/unet_model.h). */
 #ifndef DEFT_UNET_IMPL_H
 #define DEFT_UNET_IMPL_H
 
@@ -17,5 +17,8 @@ enum deft_status deft_unet_build_vgg(struct deft_model_ctx *m, const struct deft
                                      int x, int *out);
 enum deft_status deft_unet_build_efficientnet(struct deft_model_ctx *m, const struct deft_unet_opts *o,
                                               const char *arch, int x, int *out);
+/* TAO's ShuffleNet UNet (no registry encoder: its names are TAO's layers). */
+enum deft_status deft_unet_build_shufflenet(struct deft_model_ctx *m, const struct deft_unet_opts *o, int x,
+                                            int *out);
 
 #endif

@@ -400,8 +400,10 @@ static enum deft_status check_input_size(struct deft_unet_model_config *m, const
         }
         return DEFT_OK;
     }
-    /* the vgg and efficientnet_b0 UNets pool to /32 before their decoder */
-    int k = m->arch_kind == DEFT_UNET_ARCH_VGG || m->arch_kind == DEFT_UNET_ARCH_EFFICIENTNET_B0 ? 32 : 16;
+    /* the vgg, efficientnet_b0 and shufflenet UNets reach /32 before their decoder */
+    bool by32 = m->arch_kind == DEFT_UNET_ARCH_VGG || m->arch_kind == DEFT_UNET_ARCH_EFFICIENTNET_B0 ||
+                m->arch_kind == DEFT_UNET_ARCH_SHUFFLENET;
+    int k = by32 ? 32 : 16;
     const char *bad = m->model_input_width % k ? "model_input_width" : m->model_input_height % k ? "model_input_height"
                                                                                                   : NULL;
     if (!bad) return DEFT_OK;

@@ -6,8 +6,8 @@
 # a resumed run ends bit-identical to an uninterrupted one. A ResNet-18 UNet trains one
 # epoch (its accuracy needs more steps than a test affords: batch norm's running statistics
 # lag the first few dozen steps). TAO's ISBI spec passes
-# --dry_run once its data paths point at data; so do the vgg and efficientnet_b0 encoders
-# (shufflenet: exit 2). Bad input: a mask of another size, a mask
+# --dry_run once its data paths point at data; so do the vgg, efficientnet_b0 and shufflenet
+# encoders. Bad input: a mask of another size, a mask
 # value outside data_class_config, an unknown field — exit 2 with the file named.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 DEFT=$(cd "$(dirname "$DEFT")" && pwd)/$(basename "$DEFT")
@@ -137,8 +137,8 @@ u train -e "$T/spec.txt" -r "$T/res" --set model_config.arch=resnet --set model_
     --set model_config.use_batch_norm=true --set training_config.epochs=1 >"$T/res.log" 2>&1 &&
     grep -q "^training unet-resnet18 " "$T/res.log" && grep -q "^done: best val mIoU" "$T/res.log" &&
     ok "a ResNet-18 UNet trains an epoch" || bad "resnet18 UNet: $(tail -3 "$T/res.log")"
-# the vgg (16/19) and efficientnet_b0 encoders pass --dry_run (the network is built there: a
-# freeze_blocks out of range is refused); shufflenet is not built: exit 2, one line naming what is
+# the vgg (16/19), efficientnet_b0 and shufflenet encoders pass --dry_run (the network is built
+# there: a freeze_blocks out of range is refused; shufflenet wants sides of a multiple of 32)
 u train -e "$T/spec.txt" --dry_run --set model_config.arch=vgg --set model_config.num_layers=16 >"$T/vgg.log" 2>&1 &&
     grep -q "unet-vgg16, " "$T/vgg.log" &&
     u train -e "$T/spec.txt" --dry_run --set model_config.arch=vgg --set model_config.num_layers=19 \
@@ -153,9 +153,14 @@ u train -e "$T/spec.txt" --dry_run --set model_config.arch=vgg --set model_confi
     --set 'model_config.freeze_blocks=[6]' >/dev/null 2>"$T/fb.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "freeze_blocks out of range for vgg16 (1..5)" "$T/fb.err" &&
     ok "vgg freeze_blocks [6]: exit 2 at --dry_run" || bad "freeze_blocks [6]: exit $rc $(cat "$T/fb.err")"
-u train -e "$T/spec.txt" --dry_run --set model_config.arch=shufflenet >/dev/null 2>"$T/sh.err"; rc=$?
-[ $rc -eq 2 ] && [ "$(grep -c '^deft: ' "$T/sh.err")" -eq 1 ] && grep -q "^deft: .*'shufflenet' is not built by deft yet" "$T/sh.err" &&
-    ok "shufflenet: exit 2, one error line ($(grep '^deft: ' "$T/sh.err"))" || bad "shufflenet: exit $rc $(cat "$T/sh.err")"
+u train -e "$T/spec.txt" --dry_run --set model_config.arch=shufflenet >"$T/sh.log" 2>&1 &&
+    grep -q "unet-shufflenet, " "$T/sh.log" &&
+    ok "shufflenet passes --dry_run ($(grep -o 'unet-shufflenet, [0-9.]*M parameters' "$T/sh.log"))" ||
+    bad "shufflenet --dry_run: $(tail -2 "$T/sh.log")"
+u train -e "$T/spec.txt" --dry_run --set model_config.arch=shufflenet --set model_config.model_input_width=80 \
+    >/dev/null 2>"$T/sh.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "multiple of 32" "$T/sh.err" && ok "shufflenet 80 wide: exit 2 (multiple of 32)" ||
+    bad "shufflenet 80 wide: exit $rc $(cat "$T/sh.err")"
 # TAO's ISBI spec, its paths pointed at data that exists
 ISBI=$SHARED/tao_specs/unet_train_resnet_unet_isbi.txt
 if [ -f "$ISBI" ]; then

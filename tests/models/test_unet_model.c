@@ -1,15 +1,17 @@
 /* test_unet_model.c - the UNet graphs (include/deft/unet_model.h).
  *
  *  - shapes: input "input_1" (role image), output "logits" (role logits) [N, classes, H, W] for
- *    resnet 10/18/34/50, vgg 16/19, efficientnet_b0 and the vanilla UNet, grayscale and colour;
+ *    resnet 10/18/34/50, vgg 16/19, efficientnet_b0, shufflenet and the vanilla UNet, grayscale
+ *    and colour;
  *    bad options rejected; the encoder's parameter names are the classifier's (ImageNet
  *    weights load by name) for resnet18, vgg16, vgg19_bn and efficientnet_b0; freeze_blocks
- *    freezes the classifier's blocks;
+ *    freezes the classifier's blocks (shufflenet: conv1 and its stages);
  *  - parity: deft's randomly initialised weights (BN statistics randomised too) loaded by name
  *    into an independent PyTorch definition (tests/ref/unet_torch.py, float64, eval mode):
  *    logits equal within 1e-5 * max(1, max |out|), parameter names, shapes and counts equal;
  *    resnet18 with and without the decoder's BN, grayscale and colour, vgg16, vgg19_bn,
- *    efficientnet_b0 with and without use_batch_norm, and the vanilla UNet. */
+ *    efficientnet_b0 with and without use_batch_norm, shufflenet (grayscale and colour; its
+ *    parameter count is pinned too: TAO's template has no other reference), and the vanilla UNet. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +97,18 @@ static void freeze_blocks(void) {
               "efficientnet_b0 UNet freeze_blocks [0]: the stem frozen only");
     deft_graph_free(g);
     g = NULL;
+    CHECK_OK(deft_unet_build(&(struct deft_unet_opts){.arch = "shufflenet", .num_classes = 2, .height = 64,
+                                                      .width = 64, .freeze_blocks = (int[]){2},
+                                                      .n_freeze_blocks = 1, .training = true}, &g));
+    if (g)
+        CHECK(frozen(g, "stage2.block1.gconv1.weight") && frozen(g, "stage2.block4.bn_gconv2.bias") &&
+                  !frozen(g, "conv1.weight") && !frozen(g, "stage3.block1.gconv1.weight") &&
+                  !frozen(g, "score_fr.weight"), "shufflenet UNet freeze_blocks [2]: stage 2 frozen only");
+    deft_graph_free(g);
+    g = NULL;
+    CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "shufflenet", .num_classes = 2, .height = 64, .width = 64,
+                                                   .freeze_blocks = (int[]){5}, .n_freeze_blocks = 1}, &g) ==
+              DEFT_ERR_INVALID_ARG && !g, "shufflenet freeze_blocks [5] refused (%s)", deft_last_error());
     CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "vgg19", .num_classes = 2, .height = 64, .width = 64,
                                                    .freeze_blocks = (int[]){6}, .n_freeze_blocks = 1}, &g) ==
               DEFT_ERR_INVALID_ARG && !g, "vgg19 freeze_blocks [6] refused (%s)", deft_last_error());
@@ -118,6 +132,8 @@ static void bad_options(void) {
           deft_last_error());
     CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "vgg", .nlayers = 16, .num_classes = 2, .height = 80},
                           &g) == DEFT_ERR_INVALID_ARG && !g, "vgg16 80 high (not a multiple of 32) refused");
+    CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "shufflenet", .num_classes = 2, .height = 80}, &g) ==
+              DEFT_ERR_INVALID_ARG && !g, "shufflenet 80 high (not a multiple of 32) refused");
     CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "vgg", .nlayers = 18, .num_classes = 2}, &g) ==
               DEFT_ERR_NOT_FOUND && !g, "vgg 18 refused (%s)", deft_last_error());
 }
@@ -245,6 +261,8 @@ int main(void) {
     shapes("vgg", 19, 1, 128, 96);
     shapes("efficientnet_b0", 0, 3, 320, 320);
     shapes("efficientnet_b0", 0, 1, 96, 128);
+    shapes("shufflenet", 0, 3, 320, 320);
+    shapes("shufflenet", 0, 1, 96, 128);
     encoder_names("resnet18", true, "resnet18", 50);
     encoder_names("vgg16", false, "vgg16", 26);
     encoder_names("vgg19", true, "vgg19_bn", 15 * 4);
@@ -255,7 +273,8 @@ int main(void) {
     if (!test_have_torch()) test_skip("python3 with torch/torchvision not found: PyTorch parity not checked");
     static char cmd[8192];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/ref/unet_torch.py'", test_source_dir());
-    static struct pcase pc[8];
+    enum { NP = 10 };
+    static struct pcase pc[NP];
     parity_prepare(&pc[0], "resnet18", 3, true, 96, cmd, sizeof cmd);
     parity_prepare(&pc[1], "resnet18", 1, false, 64, cmd, sizeof cmd);
     parity_prepare(&pc[2], "vanilla", 1, true, 64, cmd, sizeof cmd);
@@ -264,7 +283,12 @@ int main(void) {
     parity_prepare(&pc[5], "vgg19", 1, true, 64, cmd, sizeof cmd);
     parity_prepare(&pc[6], "efficientnet_b0", 3, true, 64, cmd, sizeof cmd);
     parity_prepare(&pc[7], "efficientnet_b0", 1, false, 64, cmd, sizeof cmd);
+    parity_prepare(&pc[8], "shufflenet", 3, true, 64, cmd, sizeof cmd);
+    parity_prepare(&pc[9], "shufflenet", 1, false, 64, cmd, sizeof cmd);
+    /* TAO's template has no published count: pin it (classes 3; conv1 has 9 weights per input channel x 24) */
+    CHECK(pc[8].params == 960546 && pc[9].params == 960114, "shufflenet UNet params %lld / %lld, expected "
+          "960546 / 960114", (long long)pc[8].params, (long long)pc[9].params);
     CHECK(system(cmd) == 0, "reference failed (names or shapes differ?): %s", cmd);
-    for (int i = 0; i < 8; i++) parity_check(&pc[i]);
+    for (int i = 0; i < NP; i++) parity_check(&pc[i]);
     return test_summary();
 }

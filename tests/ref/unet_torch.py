@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """unet_torch.py - an independent PyTorch UNet (TAO's resnet-UNet, vgg-UNet, EfficientNet-B0
-UNet and vanilla_unet_dynamic topologies, deft's parameter names) for
+UNet, ShuffleNet UNet and vanilla_unet_dynamic topologies, deft's parameter names) for
 tests/models/test_unet_model.c.
 
 Written from TAO's description (cv/unet/model: resnet_unet.py's decoder of four
@@ -8,13 +8,16 @@ transposed-conv blocks 256/128/64/64 over the skips at strides 8, 4, 2, then a 3
 the classes; vgg_unet.py's taps (block 1's first ReLU, the pools of blocks 1-4, block 5's
 third conv), its extra pool and five linear 4x4 transposed-conv blocks; efficientnet_unet.py's
 taps (block1a/2a/3a/5a_project_bn) and five 2x2 transposed-conv DoubleConv blocks
-512..32; vanilla_unet_dynamic.py's 32..512 encoder, 1024 centre and mirrored decoder),
-not from deft's C. The encoders are torchvision's: resnet re-strided so layer4 stays at
-stride 16 (TAO's UNet encoder output stride), vgg16/19(_bn).features cut after block 5's
+512..32; shufflenet_unet.py over TAO's ShuffleNet template at its defaults (groups 1, so
+no channel shuffle; stages of 4/8/4 units, 144/288/576 channels; Keras "same" padding at
+the bottom/right of stride-2 windows) with its FCN-8s-like decoder of class maps;
+vanilla_unet_dynamic.py's 32..512 encoder, 1024 centre and mirrored decoder), not from
+deft's C. The encoders but ShuffleNet's are torchvision's: resnet re-strided so layer4 stays
+at stride 16 (TAO's UNet encoder output stride), vgg16/19(_bn).features cut after block 5's
 third conv, efficientnet_b0.features.
 
 usage: unet_torch.py DIR:ARCH:CLASSES:CHANNELS:BN ...
-    (ARCH resnet18|resnet34|vgg16|vgg19|efficientnet_b0|vanilla, BN 0|1; vgg with BN: vgg*_bn)
+    (ARCH resnet18|resnet34|vgg16|vgg19|efficientnet_b0|shufflenet|vanilla, BN 0|1; vgg with BN: vgg*_bn)
     each DIR holds weights.safetensors (deft's params and BN statistics) and x.npy [N, C, H, W];
     writes logits.npy (eval mode, float64) and nparams.txt; exits 1 when the parameter names
     or shapes differ from deft's.
@@ -234,6 +237,77 @@ class EfficientNetUNet(nn.Module):
         return self.logits(y)
 
 
+def same_s2(x, value=0.0):
+    """Keras "same" for a 3x3 stride-2 window on an even side: pad bottom/right by one."""
+    return nn.functional.pad(x, (0, 1, 0, 1), value=value)
+
+
+class ShuffleUnit(nn.Module):
+    """TAO's shuffle unit with groups 1 (its channel shuffle is then the identity)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        mid = cout // 4
+        self.stride = stride
+        self.gconv1 = nn.Conv2d(cin, mid, 1, bias=False)
+        self.bn_gconv1 = nn.BatchNorm2d(mid, eps=1e-3)
+        self.dwconv = nn.Conv2d(mid, mid, 3, stride, 1 if stride == 1 else 0, groups=mid, bias=False)
+        self.bn_dwconv = nn.BatchNorm2d(mid, eps=1e-3)
+        self.gconv2 = nn.Conv2d(mid, cout if stride == 1 else cout - cin, 1, bias=False)
+        self.bn_gconv2 = nn.BatchNorm2d(self.gconv2.out_channels, eps=1e-3)
+
+    def forward(self, x):
+        y = torch.relu(self.bn_gconv1(self.gconv1(x)))
+        y = self.bn_dwconv(self.dwconv(y if self.stride == 1 else same_s2(y)))
+        y = self.bn_gconv2(self.gconv2(y))
+        if self.stride == 1:
+            return torch.relu(y + x)
+        # TF's "same" average pool: the sum over the window's cells inside the map / their count
+        f = nn.functional.avg_pool2d
+        s = f(same_s2(x), 3, 2, divisor_override=1)
+        n = f(same_s2(torch.ones_like(x[:, :1])), 3, 2, divisor_override=1)
+        return torch.relu(torch.cat([y, s / n], 1))
+
+
+class ShuffleNetUNet(nn.Module):
+    """TAO's shufflenet_unet.py: ShuffleNet template defaults (groups 1, 24 -> 144/288/576,
+    4 + 8 + 4 units), score_fr, FCN-8s-like decoder."""
+
+    def __init__(self, classes, channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, 24, 3, 2, 0, bias=False)
+        cin = 24
+        for stage, (units, cout) in enumerate(((4, 144), (8, 288), (4, 576)), 2):
+            st = nn.Module()
+            for b in range(units):
+                st.add_module("block%d" % (b + 1), ShuffleUnit(cin, cout, 2 if b == 0 else 1))
+                cin = cout
+            setattr(self, "stage%d" % stage, st)
+        self.score_fr = nn.Conv2d(576, classes, 1)
+        self.upscore = nn.ConvTranspose2d(classes, classes, 4, 2, 1)
+        self.upscore_bn = nn.BatchNorm2d(classes, eps=1e-2)
+        self.score_feed1 = nn.Conv2d(288, classes, 1)
+        self.score_feed1_bn = nn.BatchNorm2d(classes, eps=1e-3)
+        self.upscore4 = nn.ConvTranspose2d(classes, classes, 4, 2, 1)
+        self.upscore4_bn = nn.BatchNorm2d(classes, eps=1e-2)
+        self.score_feed2 = nn.Conv2d(144, classes, 1)
+        self.score_feed2_bn = nn.BatchNorm2d(classes, eps=1e-3)
+        self.logits = nn.ConvTranspose2d(classes, classes, 16, 8, 4)
+
+    def forward(self, x):
+        y = torch.relu(self.conv1(same_s2(x)))
+        y = nn.functional.max_pool2d(same_s2(y, float("-inf")), 3, 2)
+        outs = {}
+        for stage in (2, 3, 4):
+            for blk in getattr(self, "stage%d" % stage).children():
+                y = blk(y)
+            outs[stage] = y
+        y = self.score_fr(y)
+        y = self.upscore_bn(self.upscore(y)) + torch.relu(self.score_feed1_bn(self.score_feed1(outs[3])))
+        y = self.upscore4_bn(self.upscore4(y)) + torch.relu(self.score_feed2_bn(self.score_feed2(outs[2])))
+        return self.logits(y)
+
+
 def run(job):
     d, arch, classes, channels, bn = job.split(":")
     classes, channels, bn = int(classes), int(channels), bn == "1"
@@ -243,6 +317,8 @@ def run(job):
         m = VggUNet(int(arch[3:5]), classes, channels, bn)
     elif arch == "efficientnet_b0":
         m = EfficientNetUNet(classes, channels, bn)
+    elif arch == "shufflenet":
+        m = ShuffleNetUNet(classes, channels)  # TAO builds it the same whatever use_batch_norm says
     else:
         m = ResNetUNet(int(arch[len("resnet"):]), classes, channels, bn)
     m = m.double().eval()

@@ -390,10 +390,14 @@ static void test_errors(void) {
     s = deft_unet_config_load(write_file("vggdef.txt", t), NULL, 0, &c);
     expect_err("vgg with the default depth 18", s, "vggdef.txt:3:9:", "num_layers 18 is not a depth of 'vgg'");
     free(t);
-    /* the vgg and efficientnet_b0 UNets pool to /32: 240 (a multiple of 16) is refused */
+    /* the vgg, efficientnet_b0 and shufflenet UNets reach /32: 240 (a multiple of 16) is refused */
     t = edit_lines(3, 5, "  arch: \"efficientnet_b0\"\n  num_layers: 0\n  model_input_width: 240");
     s = deft_unet_config_load(write_file("eff32.txt", t), NULL, 0, &c);
     expect_err("efficientnet_b0 240 wide", s, "eff32.txt:5:", "multiple of 32 (the encoder's stride): use 224 or 256");
+    free(t);
+    t = edit_lines(3, 5, "  arch: \"shufflenet\"\n  num_layers: 0\n  model_input_width: 240");
+    s = deft_unet_config_load(write_file("shuf32.txt", t), NULL, 0, &c);
+    expect_err("shufflenet 240 wide", s, "shuf32.txt:5:", "multiple of 32 (the encoder's stride): use 224 or 256");
     free(t);
     s = load_edit("imgtype.txt", 18, "  input_image_type: \"grayscale\"");
     expect_err("image type vs channels", s, "imgtype.txt:18:21:", "model_input_channels is 3");

@@ -19,9 +19,10 @@ static enum deft_status model_opts(struct unet_setup *u) {
     case DEFT_UNET_ARCH_VANILLA_DYNAMIC: o->arch = "vanilla_unet_dynamic"; break;
     case DEFT_UNET_ARCH_VGG: o->arch = "vgg"; break;
     case DEFT_UNET_ARCH_EFFICIENTNET_B0: o->arch = "efficientnet_b0"; break;
+    case DEFT_UNET_ARCH_SHUFFLENET: o->arch = "shufflenet"; break;
     default:
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: model_config.arch '%s' is not built by deft yet (resnet, vgg, "
-                              "efficientnet_b0, vanilla_unet, vanilla_unet_dynamic are)", u->cfg.source_path, m->arch);
+                              "efficientnet_b0, shufflenet, vanilla_unet, vanilla_unet_dynamic are)", u->cfg.source_path, m->arch);
     }
     bool depth = m->arch_kind == DEFT_UNET_ARCH_RESNET || m->arch_kind == DEFT_UNET_ARCH_VGG;
     o->nlayers = depth ? m->num_layers : 0;

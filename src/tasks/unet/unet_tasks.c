@@ -34,7 +34,7 @@ static void unet_help(FILE *f) {
             "  --overwrite                      train into a folder holding a run, deleting its results\n"
             "  --set key.path=value             override a spec field (repeatable)\n"
             "  --threads N, --backend cpu|ref|cuda|cuda-emu, --seed N, --help-spec\n\n"
-            "Not finished (issue 21): the shufflenet encoder.\n"
+            "Not finished (issue 21): CamVid accuracy after pruning and INT8, a DeepStream run.\n"
             "Ctrl-C during training writes a checkpoint and stops; --resume continues exactly.\n");
 }
 
@@ -60,7 +60,7 @@ static const struct deft_task_action unet_actions[] = {
 
 const struct deft_task deft_task_unet = {
     .name = "unet",
-    .summary = "UNet semantic segmentation (resnet, vgg, efficientnet_b0 encoders, vanilla UNet)",
+    .summary = "UNet semantic segmentation (resnet, vgg, efficientnet_b0, shufflenet encoders, vanilla UNet)",
     .actions = unet_actions,
     .n_actions = (int)(sizeof unet_actions / sizeof unet_actions[0]),
     .spec_help = deft_unet_config_help,
