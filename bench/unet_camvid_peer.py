@@ -10,6 +10,7 @@ epoch, as deft does with checkpoint_interval 1; val mIoU over the 11 classes at 
 Prints one JSON line: mIoU, per-class IoU, pixel accuracy, seconds per epoch, train img/s.
 
 usage: unet_camvid_peer.py DATA_DIR [--arch lraspp|fcn|unet_resnet18] [--epochs 30] [--threads 2]
+                           [--bn_momentum M]
                            [--width 320 --height 240] [--out metrics.json]
 """
 import argparse, glob, json, math, os, sys, time
@@ -110,6 +111,9 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--bn_momentum", type=float, default=None,
+                    help="every BatchNorm's momentum (torchvision's MobileNetV3 uses 0.01, tuned for long "
+                         "ImageNet runs: its running statistics lag a short run from scratch; deft uses 0.1)")
     ap.add_argument("--out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -117,6 +121,9 @@ def main():
     rng = np.random.default_rng(args.seed)
     train, val = pairs(args.data, "train"), pairs(args.data, "val")
     model = build(args.arch, len(CLASSES))
+    for mod in model.modules():
+        if args.bn_momentum is not None and isinstance(mod, torch.nn.BatchNorm2d):
+            mod.momentum = args.bn_momentum
     decay = [p for n, p in model.named_parameters() if p.dim() > 1]
     no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
     # Keras L2(1e-5) adds 1e-5 * sum(w^2) to the loss: gradient 2e-5 * w
@@ -149,7 +156,7 @@ def main():
               (epoch + 1, args.epochs, loss_sum / steps_per_epoch, m["mIoU"], m["pixel_accuracy"],
                time.time() - t0), file=sys.stderr, flush=True)
     wall = time.time() - t_start
-    m.update({"arch": args.arch, "epochs": args.epochs, "threads": args.threads,
+    m.update({"arch": args.arch, "epochs": args.epochs, "threads": args.threads, "bn_momentum": args.bn_momentum,
               "seconds_per_epoch": wall / args.epochs,
               "train_images_per_second": steps_per_epoch * args.batch * args.epochs / train_s,
               "params": sum(p.numel() for p in model.parameters())})
