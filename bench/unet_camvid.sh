@@ -55,14 +55,9 @@ fi
 if has peer; then
     $PY "$SRC/bench/unet_camvid_peer.py" "$DATA" --arch "${PEER_ARCH:-lraspp}" --epochs "$EPOCHS" \
         --out "$W/peer.json" >/dev/null 2>"$W/peer.log"
-    # and with deft's batch-norm momentum (0.1): MobileNetV3's 0.01 lags a short run from scratch
-    $PY "$SRC/bench/unet_camvid_peer.py" "$DATA" --arch "${PEER_ARCH:-lraspp}" --epochs "$EPOCHS" --bn_momentum 0.1 \
-        --out "$W/peer_bn01.json" >/dev/null 2>"$W/peer_bn01.log"
 fi
 [ -f "$W/peer.json" ] && summary "$W/peer.json" "torchvision ${PEER_ARCH:-lraspp} ($EPOCHS ep)" \
     "$($PY -c "import json; print('%.0f' % json.load(open('$W/peer.json'))['seconds_per_epoch'])")"
-[ -f "$W/peer_bn01.json" ] && summary "$W/peer_bn01.json" "  the same, BN momentum 0.1" \
-    "$($PY -c "import json; print('%.0f' % json.load(open('$W/peer_bn01.json'))['seconds_per_epoch'])")"
 
 onnx_miou() { # ONNX (argmax output) -> mIoU over val, the images preprocessed as deft does (x/255, area resize)
     $PY - "$DATA/val" "$1" "$SRC/tests/ref/ort_run.js" "$W/onnx_tmp" <<'PY'
