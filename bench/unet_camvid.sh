@@ -67,9 +67,12 @@ val, model, runner, tmp = sys.argv[1:5]
 os.makedirs(tmp, exist_ok=True)
 conf = np.zeros((11, 11), np.int64)
 ims = sorted(glob.glob(val + "/images/*.jpg"))
-for i in range(0, len(ims), 8):
+import onnx
+dim = onnx.load(model, load_external_data=False).graph.input[0].type.tensor_type.shape.dim[0]
+step = dim.dim_value if dim.dim_value > 0 else 8  # a fixed batch (deft exports batch 1) or 8
+for i in range(0, len(ims), step):
     xs, ms = [], []
-    for p in ims[i:i + 8]:
+    for p in ims[i:i + step]:
         im = cv2.cvtColor(cv2.imread(p), cv2.COLOR_BGR2RGB)
         xs.append(cv2.resize(im, (320, 240), interpolation=cv2.INTER_AREA).astype(np.float32).transpose(2, 0, 1) / 255)
         m = cv2.imread(val + "/labels/" + os.path.basename(p)[:-4] + ".png", cv2.IMREAD_UNCHANGED)
