@@ -4,6 +4,8 @@
 // (float32, int32 and int64 outputs keep their type).
 //   node ort_run.js MODEL.onnx IN.npy OUT.npy
 //   node ort_run.js MODEL.onnx IN.npy OUTDIR/
+// ORT_SPLIT=1 runs the samples of IN one at a time (a model exported with batch 1)
+// and stacks the outputs.
 // ORT_OPT=disabled runs the graph as written (no fusion of QuantizeLinear/
 // DequantizeLinear into integer kernels: the QDQ arithmetic in float).
 const fs = require('fs');
@@ -42,6 +44,20 @@ function writeNpy(file, shape, data) {
   const opts = process.env.ORT_OPT ? { graphOptimizationLevel: process.env.ORT_OPT } : {};
   const s = await ort.InferenceSession.create(model, opts);
   const x = readNpy(inp);
+  if (process.env.ORT_SPLIT && !out.endsWith('/')) { // one sample a run (a fixed batch-1 model), outputs stacked
+    const per = x.data.length / x.shape[0], parts = [];
+    let dims;
+    for (let i = 0; i < x.shape[0]; i++) {
+      const xi = new ort.Tensor('float32', x.data.subarray(i * per, (i + 1) * per), [1, ...x.shape.slice(1)]);
+      const yi = (await s.run({ [s.inputNames[0]]: xi }))[s.outputNames[0]];
+      dims = yi.dims;
+      parts.push(yi.data);
+    }
+    const all = new parts[0].constructor(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((o, p) => (all.set(p, o), o + p.length), 0);
+    writeNpy(out, [x.shape[0], ...dims.slice(1)], all);
+    return;
+  }
   const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) });
   if (out.endsWith('/')) {
     fs.mkdirSync(out, { recursive: true });
