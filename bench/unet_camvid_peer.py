@@ -4,7 +4,9 @@ FCN-ResNet50, or deft's own network (TAO's ResNet-18 UNet, the independent PyTor
 of tests/ref/unet_torch.py: the same-network speed comparison), from scratch, trained on the CamVid subset the way specs/unet_resnet18_camvid.txt
 trains deft's UNet: same input size, batch, epochs, Adam, cosine decay, L2 on conv/linear
 weights only, TAO's augmentation (hflip, crop-and-resize with each side moved in by U(0, ratio),
-brightness U(-delta, delta) on x/255) and Unlabelled (11) ignored. Validation after every
+brightness U(-delta, delta) on x/255) and Unlabelled (11) ignored. One difference: the peer
+scales its input x/255 where deft's spec has TAO's default x/127.5 - 1, so its brightness delta
+of 0.1 is 25.5 grey levels against deft's 12.75. Validation after every
 epoch, as deft does with checkpoint_interval 1; val mIoU over the 11 classes at network size
 (mask resampled nearest), classes absent from both prediction and truth skipped.
 Prints one JSON line: mIoU, per-class IoU, pixel accuracy, seconds per epoch, train img/s.
