@@ -7,8 +7,8 @@
 # pruning to <= 50 % of the parameters, retrained, with its mIoU and `deft bench infer` latency.
 # usage: bench/unet_camvid.sh [BUILD] [EPOCHS] [RETRAIN_EPOCHS]     (issue 21, Must-show 4, 5, 6)
 #   STAGES="train peer onnx prune speed" (default all; speed: SPEED_EPOCHS (1) of deft and of each
-#   of SPEED_PEERS (lraspp fcn; unet_resnet18, the same network in PyTorch, did not finish a run here), back
-#   to back on a quiet machine, for the per-epoch time; the long runs' times suffer whatever else runs); PEER_ARCH=lraspp|fcn; BENCH_DIR (default
+#   of SPEED_PEERS (lraspp fcn), then SPEED_STEPS (3) steps of each of SPEED_STEP_PEERS (unet_resnet18:
+#   the same network in PyTorch, too slow here for a whole epoch), back to back on a quiet machine, for the per-epoch time; the long runs' times suffer whatever else runs); PEER_ARCH=lraspp|fcn; BENCH_DIR (default
 #   /tmp/deft-bench-camvid). Goal: deft's val mIoU within 2 points of the peer's, faster per epoch;
 #   INT8 within 1 point of float; pruned within 2 points of unpruned.
 set -e
@@ -128,5 +128,13 @@ if has speed; then
             >/dev/null 2>>"$W/speed.log"
         printf '  PyTorch %-20s %s s  (%s training)\n' "$arch" "$(( ($(date +%s) - t0) / E ))" \
             "$($PY -c "import json; print('%.1f img/s' % json.load(open('$W/speed_$arch.json'))['train_images_per_second'])")"
+    done
+    # the same network in PyTorch: its transposed convolutions run on ATen's slow path (tens of
+    # seconds a step here), so it is timed over SPEED_STEPS steps after a warm-up one, not an epoch
+    for arch in ${SPEED_STEP_PEERS:-unet_resnet18}; do
+        $PY "$SRC/bench/unet_camvid_peer.py" "$DATA" --arch "$arch" --max_steps "${SPEED_STEPS:-3}" \
+            --out "$W/speed_$arch.json" >/dev/null 2>>"$W/speed.log"
+        $PY -c "import json; r = json.load(open('$W/speed_$arch.json')); s = r['train_images_per_second']
+print('  PyTorch %-20s %.0f s training alone, extrapolated  (%.2f img/s training over %d steps)' % ('$arch', 184 / s, s, r['timed_steps']))"
     done
 fi

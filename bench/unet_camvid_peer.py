@@ -12,7 +12,7 @@ epoch, as deft does with checkpoint_interval 1; val mIoU over the 11 classes at 
 Prints one JSON line: mIoU, per-class IoU, pixel accuracy, seconds per epoch, train img/s.
 
 usage: unet_camvid_peer.py DATA_DIR [--arch lraspp|fcn|unet_resnet18] [--epochs 30] [--threads 2]
-                           [--bn_momentum M]
+                           [--bn_momentum M] [--max_steps N (speed only)]
                            [--width 320 --height 240] [--out metrics.json]
 """
 import argparse, glob, json, math, os, sys, time
@@ -102,6 +102,33 @@ def evaluate(model, items, args):
             "iou": {c: (None if np.isnan(v) else float(v)) for c, v in zip(CLASSES, iou)}}
 
 
+def train_step(model, opt, x, y):
+    loss = F.cross_entropy(forward(model, x), y, ignore_index=IGNORE)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def speed_only(model, opt, train, args, rng):
+    model.train()
+    timed, n = 0.0, 0
+    for step, (x, y) in enumerate(batches(train, args.batch, args.width, args.height, rng, True, True)):
+        if step >= args.max_steps:
+            break
+        t0 = time.time()
+        train_step(model, opt, x, y)
+        print("step %d/%d %.1fs" % (step + 1, args.max_steps, time.time() - t0), file=sys.stderr, flush=True)
+        if step > 0 or args.max_steps == 1:
+            timed, n = timed + time.time() - t0, n + x.shape[0]
+    m = {"arch": args.arch, "threads": args.threads, "timed_steps": max(args.max_steps - 1, 1),
+         "train_images_per_second": n / timed, "params": sum(p.numel() for p in model.parameters())}
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(m, f, indent=1)
+    print(json.dumps(m))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
@@ -116,6 +143,9 @@ def main():
     ap.add_argument("--bn_momentum", type=float, default=None,
                     help="every BatchNorm's momentum (torchvision's MobileNetV3 uses 0.01, tuned for long "
                          "ImageNet runs: its running statistics lag a short run from scratch; deft uses 0.1)")
+    ap.add_argument("--max_steps", type=int, default=0,
+                    help="speed only: train this many steps (the first one untimed, a warm-up), no validation; "
+                         "reports train img/s (for networks too slow here for a whole epoch)")
     ap.add_argument("--out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -138,6 +168,8 @@ def main():
         p = min(step, total) / total
         return args.lr * ((1 - 0.01) * 0.5 * (1 + math.cos(math.pi * p)) + 0.01)
 
+    if args.max_steps:
+        return speed_only(model, opt, train, args, rng)
     step, train_s, t_start = 0, 0.0, time.time()
     for epoch in range(args.epochs):
         model.train()
@@ -146,11 +178,7 @@ def main():
         for x, y in batches([train[i] for i in order], args.batch, args.width, args.height, rng, True, True):
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
-            loss = F.cross_entropy(forward(model, x), y, ignore_index=IGNORE)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            loss_sum += loss.item()
+            loss_sum += train_step(model, opt, x, y)
             step += 1
         train_s += time.time() - t0
         m = evaluate(model, val, args)
