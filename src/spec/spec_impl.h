@@ -185,6 +185,26 @@ const struct deft_spec_node *deft_spec_node_at(const struct deft_spec_node *root
 void deft_spec_where(const struct deft_spec_node *root, const char *file, const char *path, char *buf,
                      size_t n);
 
+/* Where a value came from, for the task specs' messages: the parsed tree
+ * and the --set overrides in order. */
+struct deft_spec_origin {
+    const struct deft_spec_node *tree;
+    const char *file;
+    const char *const *ov;
+    int n_ov;
+};
+/* The last --set touching `path` (either one a dotted prefix of the other), NULL: none. */
+const char *deft_spec_override_of(const struct deft_spec_origin *o, const char *path);
+/* "--set '...'" when an override wrote `path`, else deft_spec_where's "file:line:col" or "file". */
+void deft_spec_origin_where(const struct deft_spec_origin *o, const char *path, char *buf, size_t n);
+/* As deft_spec_origin_where, at `fallback` when `path` was neither written nor set (a default). */
+void deft_spec_origin_where_or(const struct deft_spec_origin *o, const char *path, const char *fallback, char *buf,
+                               size_t n);
+/* Element i of the repeated block `list` (a lone block is element 0), or its member `key`:
+ * a --set of the element or of the whole list, else its place, else the list's. */
+void deft_spec_origin_where_element(const struct deft_spec_origin *o, const char *list, int i, const char *key,
+                                    char *buf, size_t n);
+
 /* One spec through schema `s` into obj: overrides checked first, text parsed
  * (fmt AUTO: detected), defaults, the tree applied, the overrides applied in
  * order. On success *tree_out holds the parsed tree (for positions in later

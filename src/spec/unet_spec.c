@@ -269,69 +269,7 @@ static const struct deft_spec_schema unet_schema = SCHEMA(struct deft_unet_confi
 
 /* ---- where a value came from ----------------------------------------------------------- */
 
-/* For messages: the last --set that wrote a path, else its place in the file. */
-struct origin {
-    const struct deft_spec_node *tree;
-    const char *file;
-    const char *const *ov;
-    int n_ov;
-};
-
-static bool path_overlaps(const char *set, size_t sl, const char *path) {
-    size_t pl = strlen(path), m = sl < pl ? sl : pl;
-    if (strncmp(set, path, m) != 0) return false;
-    return sl == pl || (sl < pl && path[sl] == '.') || (pl < sl && set[pl] == '.');
-}
-
-/* The last --set touching `path` (NULL: none). */
-static const char *override_of(const struct origin *o, const char *path) {
-    for (int i = o->n_ov - 1; i >= 0; i--) {
-        const char *a = o->ov[i] ? o->ov[i] : "", *eq = strchr(a, '=');
-        if (eq && path_overlaps(a, (size_t)(eq - a), path)) return a;
-    }
-    return NULL;
-}
-
-static void where(const struct origin *o, const char *path, char *buf, size_t n) {
-    const char *a = override_of(o, path);
-    if (a) snprintf(buf, n, "--set '%.200s'", a);
-    else deft_spec_where(o->tree, o->file, path, buf, n);
-}
-
-/* As where(), at `fallback` when `path` was neither written nor set (a default). */
-static void where_or(const struct origin *o, const char *path, const char *fallback, char *buf, size_t n) {
-    bool given = (o->tree && deft_spec_node_at(o->tree, path)) || override_of(o, path);
-    where(o, given ? path : fallback, buf, n);
-}
-
-/* Element i of a repeated block (a lone block is element 0), or its member `key`. */
-static const struct deft_spec_node *element_node(const struct deft_spec_node *tree, const char *list, int i,
-                                                 const char *key) {
-    const struct deft_spec_node *l = tree ? deft_spec_node_at(tree, list) : NULL, *e = NULL;
-    if (l && l->kind == DEFT_SPEC_LIST) e = i < l->n ? l->kids[i] : NULL;
-    else if (l && i == 0) e = l;
-    if (e && key && e->kind == DEFT_SPEC_MAP) {
-        const struct deft_spec_node *k = deft_spec_map_get(e, key);
-        if (k) e = k;
-    }
-    return e;
-}
-
 #define TC_LIST "dataset_config.data_class_config.target_classes"
-
-static void where_element(const struct origin *o, const char *list, int i, const char *key, char *buf, size_t n) {
-    char path[200];
-    snprintf(path, sizeof path, "%s.%d", list, i);
-    const char *a = override_of(o, path);
-    if (a) {
-        snprintf(buf, n, "--set '%.200s'", a);
-        return;
-    }
-    const struct deft_spec_node *e = element_node(o->tree, list, i, key);
-    if (e && e->line > 0) snprintf(buf, n, "%s:%d:%d", e->file, e->line, e->col);
-    else if (e && e->key_line > 0) snprintf(buf, n, "%s:%d:%d", e->file, e->key_line, e->key_col);
-    else where(o, list, buf, n);
-}
 
 /* ---- named choices ------------------------------------------------------------------------ */
 
@@ -347,7 +285,7 @@ static int ci_distance(const char *a, const char *b) {
 /* Index of v among names (case-insensitive when ci), or an error at `path`
  * listing the choices and the closest one. */
 static enum deft_status pick(const char *v, const char *const *names, int n, bool ci, const char *path,
-                             const char *what, const struct origin *o, int *out) {
+                             const char *what, const struct deft_spec_origin *o, int *out) {
     for (int i = 0; i < n; i++)
         if (ci ? strcasecmp(v, names[i]) == 0 : strcmp(v, names[i]) == 0) {
             *out = i;
@@ -362,7 +300,7 @@ static enum deft_status pick(const char *v, const char *const *names, int n, boo
         int d = ci ? ci_distance(v, names[i]) : deft_spec_edit_distance(v, names[i]);
         if (d < best && d <= 3) best = d, snprintf(sug, sizeof sug, "; did you mean '%s'?", names[i]);
     }
-    where(o, path, at, sizeof at);
+    deft_spec_origin_where(o, path, at, sizeof at);
     return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s '%.40s' is not %s (one of: %s)%s", at, path, v, what, list, sug);
 }
 
@@ -372,7 +310,7 @@ static const char *const arch_names[] = {"resnet", "vgg", "vanilla_unet", "vanil
                                          "efficientnet_b0", "shufflenet"};
 static const int arch_depths[][6] = {{10, 18, 34, 50, 101, 0}, {16, 19, 0}, {0}, {0}, {0}, {0}};
 
-static enum deft_status check_depth(const struct deft_unet_model_config *m, const struct origin *o) {
+static enum deft_status check_depth(const struct deft_unet_model_config *m, const struct deft_spec_origin *o) {
     const int *d = arch_depths[m->arch_kind];
     if (!d[0]) return DEFT_OK;
     char list[64] = "", at[300];
@@ -382,17 +320,17 @@ static enum deft_status check_depth(const struct deft_unet_model_config *m, cons
         int w = snprintf(list + u, sizeof list - u, "%s%d", u ? ", " : "", d[i]);
         if (w > 0 && (size_t)w < sizeof list - u) u += (size_t)w;
     }
-    where_or(o, "model_config.num_layers", "model_config.arch", at, sizeof at);
+    deft_spec_origin_where_or(o, "model_config.num_layers", "model_config.arch", at, sizeof at);
     return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: model_config.num_layers %d is not a depth of '%s': use one of %s",
                           at, m->num_layers, m->arch, list);
 }
 
-static enum deft_status check_input_size(struct deft_unet_model_config *m, const struct origin *o) {
+static enum deft_status check_input_size(struct deft_unet_model_config *m, const struct deft_spec_origin *o) {
     char at[300];
     if (m->arch_kind == DEFT_UNET_ARCH_VANILLA) {
         /* TAO builds vanilla_unet for 572x572 whatever the spec says */
         if (m->model_input_width != 572 || m->model_input_height != 572) {
-            where(o, "model_config.model_input_width", at, sizeof at);
+            deft_spec_origin_where(o, "model_config.model_input_width", at, sizeof at);
             deft_log(DEFT_LOG_WARN, "%s: vanilla_unet takes 572 x 572 input (388 x 388 output), as in TAO: "
                      "model_input_width/height %d x %d become 572 x 572", at, m->model_input_width,
                      m->model_input_height);
@@ -410,12 +348,12 @@ static enum deft_status check_input_size(struct deft_unet_model_config *m, const
     int v = m->model_input_width % k ? m->model_input_width : m->model_input_height;
     char path[64];
     snprintf(path, sizeof path, "model_config.%s", bad);
-    where(o, path, at, sizeof at);
+    deft_spec_origin_where(o, path, at, sizeof at);
     return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s = %d must be a multiple of %d (the encoder's stride): use %d "
                           "or %d", at, path, v, k, v / k * k < k ? k : v / k * k, (v / k + 1) * k);
 }
 
-static enum deft_status check_model(struct deft_unet_model_config *m, const struct origin *o) {
+static enum deft_status check_model(struct deft_unet_model_config *m, const struct deft_spec_origin *o) {
     int k = 0;
     enum deft_status s = pick(m->arch, arch_names, N_OF(arch_names), false, "model_config.arch", "a UNet backbone",
                               o, &k);
@@ -430,12 +368,12 @@ static enum deft_status check_model(struct deft_unet_model_config *m, const stru
     char at[300];
     for (int i = 0; i < m->n_freeze_blocks; i++)
         if (m->freeze_blocks[i] != (double)(int)m->freeze_blocks[i]) {
-            where(o, "model_config.freeze_blocks", at, sizeof at);
+            deft_spec_origin_where(o, "model_config.freeze_blocks", at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: model_config.freeze_blocks: %g is not a block index "
                                   "(write whole numbers)", at, m->freeze_blocks[i]);
         }
     if (*m->pretrained_model_file && *m->pruned_model_path) {
-        where(o, "model_config.pruned_model_path", at, sizeof at);
+        deft_spec_origin_where(o, "model_config.pruned_model_path", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: model_config: pretrained_model_file and pruned_model_path are "
                               "alternatives: keep one", at);
     }
@@ -444,7 +382,7 @@ static enum deft_status check_model(struct deft_unet_model_config *m, const stru
 
 /* ---- training checks ------------------------------------------------------------------------ */
 
-static enum deft_status check_training(struct deft_unet_training_config *t, const struct origin *o) {
+static enum deft_status check_training(struct deft_unet_training_config *t, const struct deft_spec_origin *o) {
     static const char *const losses[] = {"cross_entropy", "dice", "cross_dice_sum"};
     int k = 0;
     if (*t->loss) {
@@ -463,7 +401,7 @@ static enum deft_status check_training(struct deft_unet_training_config *t, cons
 
 /* ---- dataset checks -------------------------------------------------------------------------- */
 
-static enum deft_status check_image_type(struct deft_unet_config *c, const struct origin *o) {
+static enum deft_status check_image_type(struct deft_unet_config *c, const struct deft_spec_origin *o) {
     struct deft_unet_dataset_config *d = &c->dataset_config;
     struct deft_unet_model_config *m = &c->model_config;
     static const char *const types[] = {"color", "grayscale"};
@@ -478,14 +416,15 @@ static enum deft_status check_image_type(struct deft_unet_config *c, const struc
     if (m->model_input_channels == 0) m->model_input_channels = d->grayscale ? 1 : 3;
     char at[300];
     if (m->model_input_channels != 1 && m->model_input_channels != 3) {
-        where(o, "model_config.model_input_channels", at, sizeof at);
+        deft_spec_origin_where(o, "model_config.model_input_channels", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: model_config.model_input_channels must be 1 (grayscale) or 3 "
                               "(color), got %d", at, m->model_input_channels);
     }
     if ((m->model_input_channels == 1) != d->grayscale) {
         bool from_type = deft_spec_node_at(o->tree, "dataset_config.input_image_type") != NULL ||
-                         override_of(o, "dataset_config.input_image_type");
-        where(o, from_type ? "dataset_config.input_image_type" : "model_config.model_input_channels", at, sizeof at);
+                         deft_spec_override_of(o, "dataset_config.input_image_type");
+        deft_spec_origin_where(o, from_type ? "dataset_config.input_image_type" : "model_config.model_input_channels",
+                               at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.input_image_type is '%s' but "
                               "model_config.model_input_channels is %d: use input_image_type \"%s\" with %d channel%s",
                               at, types[k], m->model_input_channels, m->model_input_channels == 1 ? "grayscale" : "color",
@@ -494,7 +433,7 @@ static enum deft_status check_image_type(struct deft_unet_config *c, const struc
     return DEFT_OK;
 }
 
-static enum deft_status check_resize(struct deft_unet_dataset_config *d, const struct origin *o) {
+static enum deft_status check_resize(struct deft_unet_dataset_config *d, const struct deft_spec_origin *o) {
     static const char *const methods[] = {"BILINEAR", "NEAREST_NEIGHBOR", "BICUBIC", "AREA"};
     static const char *const pre[] = {"min_max_-1_1", "min_max_0_1", "div_by_255"};
     int k = 0;
@@ -510,13 +449,13 @@ static enum deft_status check_resize(struct deft_unet_dataset_config *d, const s
 }
 
 static enum deft_status check_sources(const struct deft_unet_data_sources *src, const char *list, bool masks,
-                                      const struct origin *o) {
+                                      const struct deft_spec_origin *o) {
     char at[300];
     for (int i = 0; i < src->n_data_source; i++) {
         const struct deft_unet_data_source *s = &src->data_source[i];
         const char *missing = !*s->image_path ? "image_path" : masks && !*s->masks_path ? "masks_path" : NULL;
         if (!missing) continue;
-        where_element(o, list, i, NULL, at, sizeof at);
+        deft_spec_origin_where_element(o, list, i, NULL, at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d] needs %s (a text file of %s, one a line)", at, list, i,
                               missing, strcmp(missing, "image_path") ? "mask paths" : "image paths");
     }
@@ -525,13 +464,13 @@ static enum deft_status check_sources(const struct deft_unet_data_sources *src, 
 
 /* A split given both as folders and as list files: TAO takes the lists. */
 static void note_both(const struct deft_unet_data_sources *src, const char *dir, const char *split,
-                      const struct origin *o) {
+                      const struct deft_spec_origin *o) {
     if (src->n_data_source && *dir)
         deft_log(DEFT_LOG_WARN, "%s: dataset_config gives %s both as folders and as %s_data_sources: the list files "
                  "are used (as in TAO)", o->file, split, split);
 }
 
-static enum deft_status check_data(struct deft_unet_dataset_config *d, const struct origin *o) {
+static enum deft_status check_data(struct deft_unet_dataset_config *d, const struct deft_spec_origin *o) {
     enum deft_status s = check_sources(&d->train_data_sources, "dataset_config.train_data_sources.data_source", true, o);
     if (!s) s = check_sources(&d->val_data_sources, "dataset_config.val_data_sources.data_source", true, o);
     if (!s) s = check_sources(&d->test_data_sources, "dataset_config.test_data_sources.data_source", false, o);
@@ -544,7 +483,7 @@ static enum deft_status check_data(struct deft_unet_dataset_config *d, const str
         if (!*pairs[i].img != !*pairs[i].msk) {
             char path[80];
             snprintf(path, sizeof path, "dataset_config.%s", *pairs[i].img ? pairs[i].ik : pairs[i].mk);
-            where(o, path, at, sizeof at);
+            deft_spec_origin_where(o, path, at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config gives %s without %s: give both folders",
                                   at, *pairs[i].img ? pairs[i].ik : pairs[i].mk, *pairs[i].img ? pairs[i].mk : pairs[i].ik);
         }
@@ -564,20 +503,20 @@ static void free_classes(struct deft_unet_dataset_config *d) {
 }
 
 /* Names set, label ids unique per class, names not used for two classes. */
-static enum deft_status check_entries(const struct deft_unet_data_class_config *dc, const struct origin *o) {
+static enum deft_status check_entries(const struct deft_unet_data_class_config *dc, const struct deft_spec_origin *o) {
     const struct deft_unet_target_class *tc = dc->target_classes;
     char at[300];
     for (int i = 0; i < dc->n_target_classes; i++) {
         const char *empty = !*tc[i].name ? "name" : !*tc[i].mapping_class ? "mapping_class" : NULL;
         if (empty) {
-            where_element(o, TC_LIST, i, empty, at, sizeof at);
+            deft_spec_origin_where_element(o, TC_LIST, i, empty, at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d].%s is empty: every target class needs a name and "
                                   "the mapping_class it trains as", at, TC_LIST, i, empty);
         }
         for (int j = 0; j < i; j++) {
             bool same_id = tc[i].label_id == tc[j].label_id, same_name = strcmp(tc[i].name, tc[j].name) == 0;
             if (!(same_id || same_name) || strcmp(tc[i].mapping_class, tc[j].mapping_class) == 0) continue;
-            where_element(o, TC_LIST, i, same_id ? "label_id" : "name", at, sizeof at);
+            deft_spec_origin_where_element(o, TC_LIST, i, same_id ? "label_id" : "name", at, sizeof at);
             if (same_id)
                 return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d].label_id %d is also the label_id of '%.40s' "
                                       "(entry %d) but maps to '%.40s', not '%.40s': a label id trains one class",
@@ -619,7 +558,7 @@ static int class_index(const struct deft_unet_dataset_config *d, const char *nam
 
 /* One class per distinct mapping_class, ranked by the label id of its
  * defining entry (TAO's train ids); then the label id -> class table. */
-static enum deft_status build_classes(struct deft_unet_dataset_config *d, const struct origin *o) {
+static enum deft_status build_classes(struct deft_unet_dataset_config *d, const struct deft_spec_origin *o) {
     const struct deft_unet_data_class_config *dc = &d->data_class_config;
     free_classes(d);
     d->classes = deft_calloc((size_t)dc->n_target_classes + 1, sizeof *d->classes);
@@ -638,7 +577,7 @@ static enum deft_status build_classes(struct deft_unet_dataset_config *d, const 
     char at[300];
     for (int k = 1; k < d->n_classes; k++)
         if (d->classes[k].label_id == d->classes[k - 1].label_id) {
-            where(o, TC_LIST, at, sizeof at);
+            deft_spec_origin_where(o, TC_LIST, at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s: classes '%.40s' and '%.40s' both take label_id %d "
                                   "(the label_id of the entry named like each): give each class its own entry",
                                   at, TC_LIST, d->classes[k - 1].name, d->classes[k].name, d->classes[k].label_id);
@@ -652,12 +591,13 @@ static enum deft_status build_classes(struct deft_unet_dataset_config *d, const 
     return DEFT_OK;
 }
 
-static enum deft_status check_classes(struct deft_unet_config *c, const struct origin *o) {
+static enum deft_status check_classes(struct deft_unet_config *c, const struct deft_spec_origin *o) {
     struct deft_unet_dataset_config *d = &c->dataset_config;
     char at[300];
     if (!d->has_data_class_config || d->data_class_config.n_target_classes == 0) {
         bool top = o->tree && deft_spec_node_at(o->tree, "data_class_config");
-        where(o, d->has_data_class_config ? "dataset_config.data_class_config" : "dataset_config", at, sizeof at);
+        deft_spec_origin_where(o, d->has_data_class_config ? "dataset_config.data_class_config" : "dataset_config", at,
+                               sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config needs data_class_config { target_classes { name: "
                               "\"background\" mapping_class: \"background\" label_id: 0 } ... }%s", at,
                               top ? " (the top-level data_class_config is not read, by TAO either: move it into "
@@ -667,12 +607,12 @@ static enum deft_status check_classes(struct deft_unet_config *c, const struct o
     if (!s) s = build_classes(d, o);
     if (s) return s;
     if (d->n_classes < 2) {
-        where(o, TC_LIST, at, sizeof at);
+        deft_spec_origin_where(o, TC_LIST, at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: data_class_config gives %d class%s: segmentation needs at least "
                               "2 (the background is a class too)", at, d->n_classes, d->n_classes == 1 ? "" : "es");
     }
     if (c->model_config.activation_kind == DEFT_UNET_SIGMOID && d->n_classes != 2) {
-        where(o, "model_config.activation", at, sizeof at);
+        deft_spec_origin_where(o, "model_config.activation", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: model_config.activation sigmoid is for binary segmentation (2 "
                               "classes) but data_class_config gives %d: use softmax", at, d->n_classes);
     }
@@ -684,7 +624,7 @@ static enum deft_status check_classes(struct deft_unet_config *c, const struct o
 
 /* TAO reads an augmentation probability of 0 as 0.5 (delta: 0.2); deft
  * takes an explicit 0 at its word, and says so. */
-static void note_zero_augmentation(const struct deft_unet_config *c, const struct origin *o) {
+static void note_zero_augmentation(const struct deft_unet_config *c, const struct deft_spec_origin *o) {
     const struct deft_unet_augmentation_config *a = &c->dataset_config.augmentation_config;
     const struct { const char *path; double v; } f[] = {
         {"dataset_config.augmentation_config.spatial_augmentation.hflip_probability", a->spatial_augmentation.hflip_probability},
@@ -699,7 +639,7 @@ static void note_zero_augmentation(const struct deft_unet_config *c, const struc
                      i == 3 ? "0.2" : "0.5");
 }
 
-static enum deft_status resolve(struct deft_unet_config *c, const struct origin *o) {
+static enum deft_status resolve(struct deft_unet_config *c, const struct deft_spec_origin *o) {
     enum deft_status s = check_model(&c->model_config, o);
     if (!s) s = check_training(&c->training_config, o);
     if (!s) s = check_image_type(c, o);
@@ -733,7 +673,7 @@ enum deft_status deft_unet_config_parse(const char *text, size_t n, const char *
     enum deft_status s = deft_spec_load_into(&unet_schema, out, text ? text : "", text ? n : 0, file, fmt, overrides,
                                              n_overrides, HELP_CMD, &tree, &ignored, &got);
     if (!s) {
-        struct origin o = {tree, file, overrides, n_overrides};
+        struct deft_spec_origin o = {tree, file, overrides, n_overrides};
         s = resolve(out, &o);
     }
     deft_spec_node_free(tree);

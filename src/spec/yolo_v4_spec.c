@@ -376,63 +376,6 @@ enum deft_status deft_yolo_parse_anchors(const char *text, struct deft_yolo_anch
 
 /* ---- resolution and checks --------------------------------------------------------- */
 
-/* Where a value came from, for messages: the last --set that wrote it, else
- * its place in the file. */
-struct origin {
-    const struct deft_spec_node *tree;
-    const char *file;
-    const char *const *ov;
-    int n_ov;
-};
-
-static bool path_overlaps(const char *set, size_t sl, const char *path) {
-    size_t pl = strlen(path), m = sl < pl ? sl : pl;
-    if (strncmp(set, path, m) != 0) return false;
-    return sl == pl || (sl < pl && path[sl] == '.') || (pl < sl && set[pl] == '.');
-}
-
-static void where(const struct origin *o, const char *path, char *buf, size_t n) {
-    for (int i = o->n_ov - 1; i >= 0; i--) {
-        const char *a = o->ov[i] ? o->ov[i] : "", *eq = strchr(a, '=');
-        if (eq && path_overlaps(a, (size_t)(eq - a), path)) {
-            snprintf(buf, n, "--set '%.200s'", a);
-            return;
-        }
-    }
-    deft_spec_where(o->tree, o->file, path, buf, n);
-}
-
-/* Element i of a repeated block in the tree (a lone block is element 0), or
- * its member `key` when given. */
-static const struct deft_spec_node *element_node(const struct deft_spec_node *tree, const char *list, int i,
-                                                 const char *key) {
-    const struct deft_spec_node *l = tree ? deft_spec_node_at(tree, list) : NULL, *e = NULL;
-    if (l && l->kind == DEFT_SPEC_LIST) e = i < l->n ? l->kids[i] : NULL;
-    else if (l && i == 0) e = l;
-    if (e && key && e->kind == DEFT_SPEC_MAP) {
-        const struct deft_spec_node *k = deft_spec_map_get(e, key);
-        if (k) e = k;
-    }
-    return e;
-}
-
-static void where_element(const struct origin *o, const char *list, int i, const char *key, char *buf,
-                          size_t n) {
-    char path[200];
-    snprintf(path, sizeof path, "%s.%d", list, i);
-    for (int k = o->n_ov - 1; k >= 0; k--) {
-        const char *a = o->ov[k] ? o->ov[k] : "", *eq = strchr(a, '=');
-        if (eq && (path_overlaps(a, (size_t)(eq - a), path) || path_overlaps(a, (size_t)(eq - a), list))) {
-            snprintf(buf, n, "--set '%.200s'", a);
-            return;
-        }
-    }
-    const struct deft_spec_node *e = element_node(o->tree, list, i, key);
-    if (e && e->line > 0) snprintf(buf, n, "%s:%d:%d", e->file, e->line, e->col);
-    else if (e && e->key_line > 0) snprintf(buf, n, "%s:%d:%d", e->file, e->key_line, e->key_col);
-    else snprintf(buf, n, "%s", o->file);
-}
-
 struct arch_info {
     const char *name;
     int depths[5]; /* allowed nlayers (0-terminated); none: nlayers is not used */
@@ -444,7 +387,7 @@ static const struct arch_info archs[] = {
     {"squeezenet", {0}},               {"efficientnet_b0", {0}},
 };
 
-static enum deft_status check_arch(struct deft_yolo_v4_config *y, const struct origin *o) {
+static enum deft_status check_arch(struct deft_yolo_v4_config *y, const struct deft_spec_origin *o) {
     char at[300];
     const struct arch_info *a = NULL;
     for (int i = 0; i < N_OF(archs); i++)
@@ -459,7 +402,7 @@ static enum deft_status check_arch(struct deft_yolo_v4_config *y, const struct o
             int d = deft_spec_edit_distance(y->arch, archs[i].name);
             if (d < best && d <= 3) best = d, snprintf(sug, sizeof sug, "; did you mean '%s'?", archs[i].name);
         }
-        where(o, "yolov4_config.arch", at, sizeof at);
+        deft_spec_origin_where(o, "yolov4_config.arch", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.arch '%.40s' is not a YOLOv4 backbone (%s)%s",
                               at, y->arch, list, sug);
     }
@@ -473,7 +416,7 @@ static enum deft_status check_arch(struct deft_yolo_v4_config *y, const struct o
             if (w > 0 && (size_t)w < sizeof list - u) u += (size_t)w;
         }
         if (!ok) {
-            where(o, y->nlayers ? "yolov4_config.nlayers" : "yolov4_config.arch", at, sizeof at);
+            deft_spec_origin_where(o, y->nlayers ? "yolov4_config.nlayers" : "yolov4_config.arch", at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.nlayers %d is not a depth of '%s': use one of %s",
                                   at, y->nlayers, a->name, list);
         }
@@ -482,7 +425,7 @@ static enum deft_status check_arch(struct deft_yolo_v4_config *y, const struct o
     y->n_heads = strcmp(a->name, "cspdarknet_tiny") == 0 ? 2 : 3;
     if (*y->activation && strcmp(y->activation, "leaky_relu") && strcmp(y->activation, "relu") &&
         strcmp(y->activation, "mish")) {
-        where(o, "yolov4_config.activation", at, sizeof at);
+        deft_spec_origin_where(o, "yolov4_config.activation", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG,
                               "%s: yolov4_config.activation '%.40s' is not one of: leaky_relu, relu, mish "
                               "(TAO would silently use leaky_relu)",
@@ -490,14 +433,14 @@ static enum deft_status check_arch(struct deft_yolo_v4_config *y, const struct o
     }
     for (int i = 0; i < y->n_freeze_blocks; i++)
         if (y->freeze_blocks[i] != (double)(int)y->freeze_blocks[i]) {
-            where(o, "yolov4_config.freeze_blocks", at, sizeof at);
+            deft_spec_origin_where(o, "yolov4_config.freeze_blocks", at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.freeze_blocks: %g is not a block index "
                                   "(write whole numbers)", at, y->freeze_blocks[i]);
         }
     return DEFT_OK;
 }
 
-static enum deft_status check_anchors(struct deft_yolo_v4_config *y, const struct origin *o) {
+static enum deft_status check_anchors(struct deft_yolo_v4_config *y, const struct deft_spec_origin *o) {
     static const char *const keys[DEFT_YOLO_HEADS] = {"big_anchor_shape", "mid_anchor_shape", "small_anchor_shape"};
     const char *texts[DEFT_YOLO_HEADS] = {y->big_anchor_shape, y->mid_anchor_shape, y->small_anchor_shape};
     char at[300], path[64];
@@ -510,7 +453,7 @@ static enum deft_status check_anchors(struct deft_yolo_v4_config *y, const struc
             char why[200];
             snprintf(why, sizeof why, "%s", deft_last_error());
             const struct deft_spec_node *v = o->tree ? deft_spec_node_at(o->tree, path) : NULL;
-            where(o, path, at, sizeof at);
+            deft_spec_origin_where(o, path, at, sizeof at);
             if (v && v->kind == DEFT_SPEC_SCALAR && v->line > 0 && !strstr(at, "--set"))
                 snprintf(at, sizeof at, "%s:%d:%d", v->file, v->line, v->col + (v->quoted ? 1 : 0) + err);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s \"%.80s\": %s (write \"[(w, h), (w, h), ...]\" in "
@@ -520,30 +463,30 @@ static enum deft_status check_anchors(struct deft_yolo_v4_config *y, const struc
     if (y->n_anchors[DEFT_YOLO_BIG] == 0 || y->n_anchors[DEFT_YOLO_MID] == 0) {
         const char *k = y->n_anchors[DEFT_YOLO_BIG] == 0 ? "big_anchor_shape" : "mid_anchor_shape";
         snprintf(path, sizeof path, "yolov4_config.%s", k);
-        where(o, "yolov4_config", at, sizeof at);
+        deft_spec_origin_where(o, "yolov4_config", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.%s is missing or empty: give the anchors as "
                               "\"[(w, h), ...]\" (deft yolo_v4 kmeans prints them)", at, k);
     }
     if (y->n_heads == 2) {
         if (y->n_anchors[DEFT_YOLO_SMALL]) {
-            where(o, "yolov4_config.small_anchor_shape", at, sizeof at);
+            deft_spec_origin_where(o, "yolov4_config.small_anchor_shape", at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.small_anchor_shape: cspdarknet_tiny has "
                                   "two heads (big, mid): remove the small anchors", at);
         }
         if (y->small_grid_xy_extend != 0) {
-            where(o, "yolov4_config.small_grid_xy_extend", at, sizeof at);
+            deft_spec_origin_where(o, "yolov4_config.small_grid_xy_extend", at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.small_grid_xy_extend: cspdarknet_tiny has "
                                   "no small head: remove it (or set 0)", at);
         }
     } else if (y->n_anchors[DEFT_YOLO_SMALL] == 0) {
-        where(o, "yolov4_config", at, sizeof at);
+        deft_spec_origin_where(o, "yolov4_config", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: yolov4_config.small_anchor_shape is missing or empty: '%s' "
                               "has three heads; give the stride-8 anchors as \"[(w, h), ...]\"", at, y->arch);
     }
     return DEFT_OK;
 }
 
-static enum deft_status check_augmentation(struct deft_yolo_config *c, const struct origin *o) {
+static enum deft_status check_augmentation(struct deft_yolo_config *c, const struct deft_spec_origin *o) {
     struct deft_yolo_augmentation_config *a = &c->augmentation_config;
     char at[300];
     const char *bad = a->output_width % 32 ? "output_width" : a->output_height % 32 ? "output_height" : NULL;
@@ -551,22 +494,22 @@ static enum deft_status check_augmentation(struct deft_yolo_config *c, const str
         char path[64];
         snprintf(path, sizeof path, "augmentation_config.%s", bad);
         int v = a->output_width % 32 ? a->output_width : a->output_height;
-        where(o, path, at, sizeof at);
+        deft_spec_origin_where(o, path, at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s = %d must be a multiple of 32 (the network's largest "
                               "stride): use %d or %d", at, path, v, v / 32 * 32 < 32 ? 32 : v / 32 * 32, (v / 32 + 1) * 32);
     }
     if (a->output_channel != 1 && a->output_channel != 3) {
-        where(o, "augmentation_config.output_channel", at, sizeof at);
+        deft_spec_origin_where(o, "augmentation_config.output_channel", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: augmentation_config.output_channel must be 1 or 3", at);
     }
     int depth = a->output_depth ? a->output_depth : 8;
     if (depth != 8 && !(depth == 16 && a->output_channel == 1)) {
-        where(o, "augmentation_config.output_depth", at, sizeof at);
+        deft_spec_origin_where(o, "augmentation_config.output_depth", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: augmentation_config.output_depth: 8 bits, or 16 for "
                               "1-channel images", at);
     }
     if (a->mosaic_min_ratio >= 0.5) {
-        where(o, "augmentation_config.mosaic_min_ratio", at, sizeof at);
+        deft_spec_origin_where(o, "augmentation_config.mosaic_min_ratio", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: augmentation_config.mosaic_min_ratio must be in (0, 0.5)", at);
     }
     if (a->n_image_mean) {
@@ -576,7 +519,7 @@ static enum deft_status check_augmentation(struct deft_yolo_config *c, const str
             good = gray ? strcmp(k, "l") == 0 : (!strcmp(k, "r") || !strcmp(k, "g") || !strcmp(k, "b"));
         }
         if (!good) {
-            where(o, "augmentation_config.image_mean", at, sizeof at);
+            deft_spec_origin_where(o, "augmentation_config.image_mean", at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: augmentation_config.image_mean needs keys %s for "
                                   "%d-channel input", at, gray ? "'l'" : "'r', 'g' and 'b'", a->output_channel);
         }
@@ -584,12 +527,12 @@ static enum deft_status check_augmentation(struct deft_yolo_config *c, const str
     return DEFT_OK;
 }
 
-static enum deft_status check_training(struct deft_yolo_config *c, const struct origin *o) {
+static enum deft_status check_training(struct deft_yolo_config *c, const struct deft_spec_origin *o) {
     struct deft_yolo_training_config *t = &c->training_config;
     char at[300];
     if (*t->pretrained_model_path) {
         if (*t->pretrain_model_path && strcmp(t->pretrain_model_path, t->pretrained_model_path)) {
-            where(o, "training_config.pretrained_model_path", at, sizeof at);
+            deft_spec_origin_where(o, "training_config.pretrained_model_path", at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: training_config gives both pretrain_model_path and "
                                   "pretrained_model_path (its alias): keep one", at);
         }
@@ -604,14 +547,16 @@ static enum deft_status check_training(struct deft_yolo_config *c, const struct 
     }
     int given = !!*t->resume_model_path + !!*t->pretrain_model_path + !!*t->pruned_model_path;
     if (given > 1) {
-        where(o, *t->pruned_model_path ? "training_config.pruned_model_path" : "training_config.pretrain_model_path",
-              at, sizeof at);
+        deft_spec_origin_where(
+            o, *t->pruned_model_path ? "training_config.pruned_model_path" : "training_config.pretrain_model_path", at,
+            sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: resume_model_path, pretrain_model_path and pruned_model_path "
                               "are alternatives in training_config: keep only one", at);
     }
     const struct deft_yolo_lr_anneal *an = &t->learning_rate.soft_start_annealing_schedule;
     if (t->learning_rate.has_soft_start_annealing_schedule && an->annealing < an->soft_start) {
-        where(o, "training_config.learning_rate.soft_start_annealing_schedule.annealing", at, sizeof at);
+        deft_spec_origin_where(o, "training_config.learning_rate.soft_start_annealing_schedule.annealing", at,
+                               sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: soft_start_annealing_schedule: annealing (%g) must not come "
                               "before soft_start (%g)", at, an->annealing, an->soft_start);
     }
@@ -620,12 +565,12 @@ static enum deft_status check_training(struct deft_yolo_config *c, const struct 
     double mn = t->learning_rate.has_soft_start_annealing_schedule ? an->min_learning_rate
                 : t->learning_rate.soft_start_cosine_annealing_schedule.min_learning_rate;
     if (mn > mx) {
-        where(o, "training_config.learning_rate", at, sizeof at);
+        deft_spec_origin_where(o, "training_config.learning_rate", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: training_config.learning_rate: min_learning_rate (%g) is above "
                               "max_learning_rate (%g)", at, mn, mx);
     }
     if (t->has_early_stopping && strcmp(t->early_stopping.monitor, "loss") != 0) {
-        where(o, "training_config.early_stopping.monitor", at, sizeof at);
+        deft_spec_origin_where(o, "training_config.early_stopping.monitor", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: training_config.early_stopping.monitor: only 'loss' is "
                               "supported, got '%.40s'", at, t->early_stopping.monitor);
     }
@@ -642,27 +587,27 @@ static const char *source_kind(const struct deft_yolo_data_source *s) {
 }
 
 static enum deft_status check_sources(const struct deft_yolo_data_source *src, int n, const char *list,
-                                      const struct origin *o) {
+                                      const struct deft_spec_origin *o) {
     char at[300];
     for (int i = 0; i < n; i++) {
         const struct deft_yolo_data_source *s = &src[i];
         if (*s->label_directory_path && *s->tfrecords_path) {
-            where_element(o, list, i, "tfrecords_path", at, sizeof at);
+            deft_spec_origin_where_element(o, list, i, "tfrecords_path", at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d]: label_directory_path and tfrecords_path are "
                                   "alternatives: keep label_directory_path (deft reads the labels directly)", at, list, i);
         }
         if (!*source_kind(s)) {
-            where_element(o, list, i, NULL, at, sizeof at);
+            deft_spec_origin_where_element(o, list, i, NULL, at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d] needs label_directory_path (KITTI labels) and "
                                   "image_directory_path", at, list, i);
         }
         if (*s->label_directory_path && !*s->image_directory_path) {
-            where_element(o, list, i, "label_directory_path", at, sizeof at);
+            deft_spec_origin_where_element(o, list, i, "label_directory_path", at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d] needs image_directory_path beside "
                                   "label_directory_path", at, list, i);
         }
         if (strcmp(source_kind(s), source_kind(&src[0])) != 0) {
-            where_element(o, list, i, NULL, at, sizeof at);
+            deft_spec_origin_where_element(o, list, i, NULL, at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %s[%d] uses %s but %s[0] uses %s: every source of a "
                                   "split must use the same label format", at, list, i, source_kind(s), list,
                                   source_kind(&src[0]));
@@ -689,19 +634,19 @@ static void free_classes(struct deft_yolo_dataset_config *d) {
 
 /* Class list: lower-cased targets, sorted, unique (TAO's order). Names that
  * differ only in case become one class, which TAO does silently: say so. */
-static enum deft_status build_classes(struct deft_yolo_config *c, const struct origin *o) {
+static enum deft_status build_classes(struct deft_yolo_config *c, const struct deft_spec_origin *o) {
     struct deft_yolo_dataset_config *d = &c->dataset_config;
     const struct deft_spec_str_kv *m = d->target_class_mapping;
     char at[300];
     for (int i = 0; i < d->n_target_class_mapping; i++) {
         if (!*m[i].key || !*m[i].value) {
-            where(o, "dataset_config.target_class_mapping", at, sizeof at);
+            deft_spec_origin_where(o, "dataset_config.target_class_mapping", at, sizeof at);
             return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.target_class_mapping: empty %s in entry "
                                   "'%.40s' -> '%.40s'", at, *m[i].key ? "class name" : "label name", m[i].key, m[i].value);
         }
         for (int j = 0; j < i; j++) {
             if (strcasecmp(m[i].key, m[j].key) != 0) continue;
-            where(o, "dataset_config.target_class_mapping", at, sizeof at);
+            deft_spec_origin_where(o, "dataset_config.target_class_mapping", at, sizeof at);
             if (strcasecmp(m[i].value, m[j].value) != 0)
                 return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.target_class_mapping: labels '%.40s' and "
                                       "'%.40s' are the same name once lower-cased (labels are read lower-cased) but map "
@@ -711,7 +656,7 @@ static enum deft_status build_classes(struct deft_yolo_config *c, const struct o
         }
         for (int j = 0; j < i; j++)
             if (strcmp(m[i].value, m[j].value) != 0 && strcasecmp(m[i].value, m[j].value) == 0) {
-                where(o, "dataset_config.target_class_mapping", at, sizeof at);
+                deft_spec_origin_where(o, "dataset_config.target_class_mapping", at, sizeof at);
                 deft_log(DEFT_LOG_WARN, "%s: class names '%s' and '%s' differ only in case: they are one class "
                          "('%s' after lower-casing, as TAO does)", at, m[j].value, m[i].value, m[i].value);
             }
@@ -732,11 +677,11 @@ static enum deft_status build_classes(struct deft_yolo_config *c, const struct o
     return DEFT_OK;
 }
 
-static enum deft_status check_dataset(struct deft_yolo_config *c, const struct origin *o) {
+static enum deft_status check_dataset(struct deft_yolo_config *c, const struct deft_spec_origin *o) {
     struct deft_yolo_dataset_config *d = &c->dataset_config;
     char at[300];
     if (d->n_data_sources == 0) {
-        where(o, "dataset_config", at, sizeof at);
+        deft_spec_origin_where(o, "dataset_config", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config needs at least one data_sources block "
                               "{ label_directory_path: ... image_directory_path: ... }", at);
     }
@@ -745,17 +690,17 @@ static enum deft_status check_dataset(struct deft_yolo_config *c, const struct o
                               "dataset_config.validation_data_sources", o);
     if (s) return s;
     if (*d->type && strcmp(d->type, "kitti") && strcmp(d->type, "coco") && strcmp(d->type, "voc")) {
-        where(o, "dataset_config.type", at, sizeof at);
+        deft_spec_origin_where(o, "dataset_config.type", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.type '%.40s' is not one of: kitti, coco, voc",
                               at, d->type);
     }
     if (strchr(d->image_extension, '/')) {
-        where(o, "dataset_config.image_extension", at, sizeof at);
+        deft_spec_origin_where(o, "dataset_config.image_extension", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.image_extension '%.40s' is not an extension "
                               "(e.g. \"png\")", at, d->image_extension);
     }
     if (d->n_target_class_mapping == 0) {
-        where(o, "dataset_config", at, sizeof at);
+        deft_spec_origin_where(o, "dataset_config", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config needs target_class_mapping entries "
                               "{ key: \"label name\" value: \"class name\" }", at);
     }
@@ -774,14 +719,14 @@ static enum deft_status check_dataset(struct deft_yolo_config *c, const struct o
         if (known) continue;
         char sug[100] = "";
         if (bn && best <= 2) snprintf(sug, sizeof sug, "; did you mean '%s'?", bn);
-        where(o, "class_weighting_config.class_weighting", at, sizeof at);
+        deft_spec_origin_where(o, "class_weighting_config.class_weighting", at, sizeof at);
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: class_weighting_config: '%.40s' is not a class of "
                               "target_class_mapping%s", at, w->class_weighting[i].key, sug);
     }
     return DEFT_OK;
 }
 
-static enum deft_status resolve(struct deft_yolo_config *c, const struct origin *o) {
+static enum deft_status resolve(struct deft_yolo_config *c, const struct deft_spec_origin *o) {
     enum deft_status s = check_arch(&c->yolov4_config, o);
     if (!s) s = check_anchors(&c->yolov4_config, o);
     if (!s) s = check_augmentation(c, o);
@@ -819,7 +764,7 @@ enum deft_status deft_yolo_config_parse(const char *text, size_t n, const char *
     enum deft_status s = deft_spec_load_into(&yolo_schema, out, text ? text : "", text ? n : 0, file, fmt, overrides,
                                              n_overrides, HELP_CMD, &tree, &ignored, &got);
     if (!s) {
-        struct origin o = {tree, file, overrides, n_overrides};
+        struct deft_spec_origin o = {tree, file, overrides, n_overrides};
         s = resolve(out, &o);
     }
     deft_spec_node_free(tree);
