@@ -293,6 +293,7 @@ enum deft_status unet_train(const struct deft_task_args *a) {
 done:
     run_free(&r);
     deft_run_log_close(r.log, s);
+    if (dir_opened) deft_run_dir_unlock(r.dir);
     if (s && dir_opened) deft_run_dir_close(r.dir);
     return s;
 }

@@ -502,6 +502,7 @@ static enum deft_status yolo_train_spec(const struct deft_task_args *a, const ch
 done:
     run_free(&r);
     deft_run_log_close(r.log, s);
+    if (dir_opened) deft_run_dir_unlock(r.dir);
     if (s && dir_opened) deft_run_dir_close(r.dir);
     return s;
 }

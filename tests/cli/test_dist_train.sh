@@ -1,0 +1,144 @@
+#!/bin/sh
+# Data-parallel training on MPI (issue 23): `mpirun -np 2 deft classification
+# train` with batch 8 per rank against one process with batch 16, the same
+# seed, mobilenet_v2 with frozen batch norm on hymenoptera_256 for 20 steps:
+# the final weights agree within 1e-5 relative (worst tensor printed), so do
+# the validation figures (sharded and reduced); rank 0 alone writes the
+# results folder; a folder in use by a live run is refused naming its pid, a
+# stale lock is taken over; a rank killed with -9 ends the job within 10 s
+# with the rank named. Skips without mpirun, an MPI build or the data.
+. "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
+command -v mpirun >/dev/null || { echo "SKIP: mpirun not installed (openmpi-bin)"; exit 77; }
+$DEFT --version | grep -q "data parallel: MPI" || { echo "SKIP: deft built without MPI (libopenmpi-dev)"; exit 77; }
+DATA=$SHARED/data/hymenoptera_256
+[ -d "$DATA/train" ] || { echo "SKIP: ../shared/data/hymenoptera_256 not present"; exit 77; }
+/usr/bin/python3 -c "import numpy" 2>/dev/null || { echo "SKIP: python3-numpy missing"; exit 77; }
+
+# 160 training images: 10 global batches of 16 per epoch, 2 epochs = 20 steps
+mkdir -p "$T/train/ants" "$T/train/bees" "$T/val/ants" "$T/val/bees"
+for c in ants bees; do
+    ls "$DATA/train/$c" | sort | head -80 | while read -r f; do ln -s "$DATA/train/$c/$f" "$T/train/$c/$f"; done
+    ls "$DATA/val/$c" | sort | head -20 | while read -r f; do ln -s "$DATA/val/$c/$f" "$T/val/$c/$f"; done
+done
+spec() { # $1: batch per rank
+    cat <<EOF
+model_config:
+  arch: mobilenet_v2
+  input_image_size: "3,64,64"
+  freeze_bn: true
+  dropout: 0
+train_config:
+  train_dataset_path: $T/train
+  val_dataset_path: $T/val
+  batch_size_per_gpu: $1
+  n_epochs: 2
+  n_workers: 1
+  random_seed: 11
+  optimizer:
+    sgd:
+      lr: 0.01
+      momentum: 0.9
+  enable_random_crop: true
+  preprocess_mode: torch
+EOF
+}
+spec 16 >"$T/one.yaml"
+spec 8 >"$T/two.yaml"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+MPIRUN="mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,tcp -x OMP_NUM_THREADS=1"
+
+# a stale lock (a pid that is gone) in the 2-rank folder: taken over
+mkdir -p "$T/two"
+sh -c 'echo $$ >"$1/stale"; cp "$1/stale" "$1/two/.deft.lock"' sh "$T"
+
+t0=$(date +%s)
+OMP_NUM_THREADS=1 $MPIRUN -np 2 "$DEFT" classification train -e "$T/two.yaml" -r "$T/two" >"$T/two.log" 2>&1 &
+mpi_pid=$!
+# while it runs: a second training into its folder is refused naming a pid
+i=0; while ! grep -q . "$T/two/.deft.lock" 2>/dev/null || [ "$(cat "$T/two/.deft.lock")" = "$(cat "$T/stale" 2>/dev/null)" ]; do
+    [ $i -ge 600 ] && break; sleep 0.1; i=$((i + 1)); done
+sleep 1
+OMP_NUM_THREADS=1 $DEFT classification train -e "$T/two.yaml" -r "$T/two" --resume >"$T/second.log" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "in use by a running training (pid [0-9]*)" "$T/second.log" &&
+   grep -q "pid $(cat "$T/two/.deft.lock" | tr -d '\n'))" "$T/second.log"; then
+    ok "a second run into a live run's folder is refused naming its pid ($(grep -o 'pid [0-9]*' "$T/second.log"))"
+else bad "second run into a live folder: exit $rc: $(cat "$T/second.log")"; fi
+wait $mpi_pid
+rc2=$?
+t1=$(date +%s)
+OMP_NUM_THREADS=2 $DEFT classification train -e "$T/one.yaml" -r "$T/one" --threads 2 >"$T/one.log" 2>&1
+rc1=$?
+t2=$(date +%s)
+echo "2 ranks x batch 8: $((t1 - t0)) s; 1 process x batch 16: $((t2 - t1)) s"
+[ $rc2 -eq 0 ] && ok "mpirun -np 2 training finished" || { bad "mpirun -np 2 exit $rc2"; cat "$T/two.log"; }
+[ $rc1 -eq 0 ] && ok "1-process training finished" || { bad "1 process exit $rc1"; cat "$T/one.log"; }
+grep -q "data parallel: 2 ranks x batch 8 = global batch 16" "$T/two.log" &&
+    ok "the global batch is printed" || bad "no global-batch line: $(head -20 "$T/two.log")"
+[ ! -e "$T/two/.deft.lock" ] && ok "the stale lock was taken over and released at the end" || bad "lock left in $T/two"
+
+# the final weights: per tensor max|a-b| / max|b|, worst tensor reported
+/usr/bin/python3 - "$T/two/weights/latest.safetensors" "$T/one/weights/latest.safetensors" <<'PY' >"$T/cmp.txt" 2>&1
+import sys, json, struct, numpy as np
+def load(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); d = b[8 + n:]
+    return {k: np.frombuffer(d[v["data_offsets"][0]:v["data_offsets"][1]], np.float32)
+            for k, v in h.items() if k != "__metadata__" and not k.startswith("__optim__")}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a.keys() == b.keys() and len(a) > 100, "different tensors"
+worst, name, moved = 0.0, "", 0
+for k in a:
+    den = max(float(np.abs(b[k]).max()), 1e-12)
+    r = float(np.abs(a[k] - b[k]).max()) / den
+    if r > worst: worst, name = r, k
+meta = json.loads(open(sys.argv[1], "rb").read()[8:8 + struct.unpack("<Q", open(sys.argv[1], "rb").read(8))[0]])["__metadata__"]
+print(f"worst {worst:.3e} {name} tensors {len(a)} state {meta['train_state']}")
+PY
+cat "$T/cmp.txt"
+worst=$(awk '/^worst/ {print $2}' "$T/cmp.txt")
+if [ -n "$worst" ] && awk "BEGIN {exit !($worst <= 1e-5)}" && grep -q '"step": 20' "$T/cmp.txt"; then
+    ok "2 ranks x 8 == 1 process x 16 after 20 steps: worst tensor $(awk '/^worst/ {print $3, $2}' "$T/cmp.txt") relative"
+else bad "final weights differ: $(cat "$T/cmp.txt")"; fi
+
+# validation: sharded over the ranks and reduced = one process's figures
+v2=$(tail -1 "$T/two/metrics.csv"); v1=$(tail -1 "$T/one/metrics.csv")
+/usr/bin/python3 - "$T/two/metrics.csv" "$T/one/metrics.csv" <<'PY' && ok "validation figures equal ($v2)" || bad "metrics differ: $v2 / $v1"
+import sys, csv
+a, b = [list(csv.DictReader(open(p)))[-1] for p in sys.argv[1:3]]
+for k in a:
+    if k in ("time", "time_per_epoch", "eta", "elapsed"): continue
+    try: x, y = float(a[k]), float(b[k])
+    except ValueError: continue
+    assert abs(x - y) <= 1e-4 * max(1, abs(y)), (k, x, y)
+PY
+
+# rank 0 alone wrote: one log line per run, one TensorBoard file
+[ "$(wc -l <"$T/two/command.txt")" -eq 1 ] && [ "$(ls "$T/two" | grep -c tfevents)" -eq 1 ] &&
+    ok "rank 0 alone writes the results folder ($(ls "$T/two" | tr '\n' ' '))" ||
+    bad "results folder: $(ls -a "$T/two"; cat "$T/two/command.txt")"
+
+# a rank killed with -9 ends the job within 10 s, naming the rank
+OMP_NUM_THREADS=1 $MPIRUN -np 2 "$DEFT" classification train -e "$T/two.yaml" -r "$T/kill" >"$T/kill.log" 2>&1 &
+mpi_pid=$!
+r1=""
+i=0; while [ -z "$r1" ] && [ $i -lt 300 ]; do
+    for p in $(pgrep -f "classification train -e $T/two.yaml -r $T/kill" 2>/dev/null); do
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && r1=$p
+    done
+    sleep 0.1; i=$((i + 1))
+done
+i=0; while ! grep -q "epoch 1/2" "$T/kill/deft.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+if [ -n "$r1" ]; then
+    kill -9 "$r1"
+    k0=$(date +%s)
+    i=0; while kill -0 $mpi_pid 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    k1=$(date +%s)
+    wait $mpi_pid
+    krc=$?
+    if [ $krc -ne 0 ] && [ $((k1 - k0)) -le 10 ] && grep -qi "rank 1" "$T/kill.log"; then
+        ok "kill -9 of rank 1: the job ended in $((k1 - k0)) s (exit $krc): $(grep -i -m1 'rank 1' "$T/kill.log")"
+    else bad "kill -9 of rank 1: exit $krc after $((k1 - k0)) s: $(tail -5 "$T/kill.log")"; fi
+else
+    kill $mpi_pid 2>/dev/null; wait $mpi_pid; bad "rank 1's process not found"
+fi
+finish
