@@ -172,6 +172,8 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
                                    .device_index = o->device_index, .amp = o->amp}, &t->rt)))
         goto fail;
     if ((s = deft_runtime_init_params(t->rt, o->seed))) goto fail;
+    /* data parallel: the batch is this rank's share (the distributed sampler's) */
+    deft_runtime_set_shard(t->rt, deft_dist_rank(), deft_dist_size());
     if ((s = deft_optim_create(&t->o.optim, t->rt, &t->opt))) goto fail;
     size_t ns;
     deft_runtime_state_block(t->rt, &ns);
