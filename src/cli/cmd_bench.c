@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "deft/deft.h"
+#include "deft/dist.h"
 #include "deft/trainer.h"
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -166,7 +167,9 @@ int cmd_bench(int argc, char **argv) {
         rc = cli_fail(s, NULL);
         goto done;
     }
+    double comm0 = 0, timed = 0; /* all-reduce seconds before the timed steps; their wall time */
     for (long long i = 0; i < wu + st; i++) {
+        if (i == wu) comm0 = deft_dist_comm_seconds();
         double t0 = deft_time_now();
         float loss;
         if (train)
@@ -177,10 +180,16 @@ int cmd_bench(int argc, char **argv) {
             rc = cli_fail(s, NULL);
             goto done;
         }
-        if (i >= wu) lat[i - wu] = deft_time_now() - t0;
+        if (i >= wu) timed += lat[i - wu] = deft_time_now() - t0;
     }
     qsort(lat, (size_t)st, sizeof *lat, cmp_double);
-    bench_report(train ? "train" : "infer", arch, sz, b, st, lat, train ? deft_trainer_runtime(t) : rt, profile);
+    if (deft_dist_rank() == 0)
+        bench_report(train ? "train" : "infer", arch, sz, b, st, lat, train ? deft_trainer_runtime(t) : rt, profile);
+    if (train && deft_dist_size() > 1 && deft_dist_rank() == 0) /* data parallel (mpirun): the job's figures */
+        printf("{\"ranks\": %d, \"global_batch\": %lld, \"global_images_per_s\": %.2f, \"allreduce_ms_per_step\": "
+               "%.2f, \"allreduce_share\": %.4f}\n", deft_dist_size(), b * deft_dist_size(),
+               (double)(b * deft_dist_size()) * (double)st / timed, (deft_dist_comm_seconds() - comm0) * 1e3 / (double)st,
+               (deft_dist_comm_seconds() - comm0) / timed);
 done:
     deft_trainer_free(t);
     deft_runtime_free(rt);

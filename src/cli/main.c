@@ -60,7 +60,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "deft: %s\n", deft_last_error());
         return 2;
     }
-    int rc = run(argc, argv);
+    int rc = cli_launch(argc, argv);
+    if (rc < 0) rc = run(argc, argv);
     if (rc && deft_dist_size() > 1) {
         char msg[96];
         snprintf(msg, sizeof msg, "stopped with exit status %d (its error is above); ending the job", rc);

@@ -6,8 +6,9 @@
 # tensor printed), so do
 # the validation figures (sharded and reduced); rank 0 alone writes the
 # results folder; a folder in use by a live run is refused naming its pid, a
-# stale lock is taken over; a rank killed with -9 ends the job within 10 s
-# with the rank named. Skips without mpirun, an MPI build or the data.
+# stale lock is taken over; `--gpus 2` starts the job through mpirun; a rank
+# killed with -9 ends the job within 10 s with the rank named. Skips
+# without mpirun, an MPI build or the data.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 command -v mpirun >/dev/null || { echo "SKIP: mpirun not installed (openmpi-bin)"; exit 77; }
 $DEFT --version | grep -q "data parallel: MPI" || { echo "SKIP: deft built without MPI (libopenmpi-dev)"; exit 77; }
@@ -142,8 +143,9 @@ PY
     ok "rank 0 alone writes the results folder ($(ls "$T/two" | tr '\n' ' '))" ||
     bad "results folder: $(ls -a "$T/two"; cat "$T/two/command.txt")"
 
-# a rank killed with -9 ends the job within 10 s, naming the rank
-OMP_NUM_THREADS=1 $MPIRUN -np 2 "$DEFT" classification train -e "$T/two.yaml" -r "$T/kill" >"$T/kill.log" 2>&1 &
+# a rank killed with -9 ends the job within 10 s, naming the rank (the job
+# started by TAO's --gpus 2, which runs deft again under mpirun -np 2)
+OMP_NUM_THREADS=1 "$DEFT" classification train -e "$T/two.yaml" -r "$T/kill" --gpus 2 >"$T/kill.log" 2>&1 &
 mpi_pid=$!
 r1=""
 i=0; while [ -z "$r1" ] && [ $i -lt 300 ]; do
@@ -160,6 +162,8 @@ if [ -n "$r1" ]; then
     k1=$(date +%s)
     wait $mpi_pid
     krc=$?
+    grep -q "starting mpirun -np 2" "$T/kill.log" && grep -q "data parallel: 2 ranks" "$T/kill/deft.log" &&
+        ok "--gpus 2 started the job through mpirun" || bad "--gpus 2: $(head -5 "$T/kill.log")"
     if [ $krc -ne 0 ] && [ $((k1 - k0)) -le 10 ] && grep -qi "rank 1" "$T/kill.log"; then
         ok "kill -9 of rank 1: the job ended in $((k1 - k0)) s (exit $krc): $(grep -i -m1 'rank 1' "$T/kill.log")"
     else bad "kill -9 of rank 1: exit $krc after $((k1 - k0)) s: $(tail -5 "$T/kill.log")"; fi

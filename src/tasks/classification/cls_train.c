@@ -166,7 +166,8 @@ static enum deft_status make_trainer(struct run *r) {
     to.lr = (struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = cls_lr_at, .ctx = &r->lr};
     to.loss = (struct deft_loss_attr){.kind = DEFT_LOSS_SOFTMAX_CE, .label_smoothing = (float)c->train_config.label_smoothing};
     to.backend = r->a->backend;
-    to.device_index = r->a->gpu_index;
+    /* one GPU per rank on a node: --gpu_index is the first */
+    to.device_index = r->a->gpu_index + (deft_dist_size() > 1 ? deft_dist_local_rank() : 0);
     to.amp = r->a->amp;
     to.seed = (uint64_t)c->train_config.random_seed;
     to.soft_targets = deft_loader_soft_labels(r->train_ld);
@@ -290,6 +291,7 @@ static enum deft_status validate_set(struct run *r, int epoch, struct cls_metric
 }
 
 static void collapse_warnings(struct run *r, const struct cls_metrics *m, int epoch) {
+    if (deft_dist_rank() != 0) return; /* the figures are every rank's: said once */
     if (r->classes > 1 && m->total > 1 && cls_metrics_majority_share(m) >= 0.999) {
         int cls = 0;
         int64_t best = -1;
@@ -504,7 +506,13 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
         fprintf(r.out, "data parallel: %d ranks x batch %d = global batch %d, %d threads per rank; the learning rate "
                 "is the spec's, not scaled (the gradient averaged over the ranks is the gradient of one process "
                 "with the global batch)\n", deft_dist_size(), r.batch, r.batch * deft_dist_size(), deft_get_threads());
+    double t_train = deft_time_now();
     s = train_loop(&r, start, &best, &best_epoch);
+    if (!s && deft_dist_size() > 1) {
+        double wall = deft_time_now() - t_train, comm = deft_dist_comm_seconds();
+        fprintf(r.out, "data parallel: all-reduce %.1f s of %.1f s on rank 0 (%.1f%%)\n", comm, wall,
+                wall > 0 ? 100 * comm / wall : 0);
+    }
     struct deft_loader_stats ls;
     deft_loader_get_stats(r.train_ld, &ls);
     if (ls.corrupt_skipped)
