@@ -154,7 +154,8 @@ i=0; while [ -z "$r1" ] && [ $i -lt 300 ]; do
     done
     sleep 0.1; i=$((i + 1))
 done
-i=0; while ! grep -q "epoch 1/2" "$T/kill/deft.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+i=0; while [ ! -e "$T/kill/weights/latest.safetensors" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5
 if [ -n "$r1" ]; then
     kill -9 "$r1"
     k0=$(date +%s)
@@ -170,4 +171,19 @@ if [ -n "$r1" ]; then
 else
     kill $mpi_pid 2>/dev/null; wait $mpi_pid; bad "rank 1's process not found"
 fi
+# the last checkpoint loads; --resume on 2 ranks ends with the uninterrupted run's weights bit for bit
+$DEFT model info -m "$T/kill/weights/latest.safetensors" >/dev/null 2>&1 &&
+    ok "the last checkpoint of the killed job loads" || bad "latest.safetensors of the killed job does not load"
+OMP_NUM_THREADS=1 $MPIRUN -np 2 "$DEFT" classification train -e "$T/two.yaml" -r "$T/kill" --resume >"$T/resume.log" 2>&1 ||
+    bad "--resume on 2 ranks: $(tail -3 "$T/resume.log")"
+/usr/bin/python3 - "$T/kill/weights/latest.safetensors" "$T/two/weights/latest.safetensors" <<'PY' &&
+import sys, json, struct
+def load(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); d = b[8 + n:]
+    return {k: d[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a.keys() == b.keys() and all(a[k] == b[k] for k in a), [k for k in a if a[k] != b[k]][:3]
+PY
+    ok "killed at epoch 2, resumed on 2 ranks: weights and optimizer state == the uninterrupted run's, bit for bit" ||
+    bad "the resumed 2-rank run differs from the uninterrupted one"
 finish
