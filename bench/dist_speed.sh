@@ -4,8 +4,8 @@
 # 2 ranks x batch 8 x 1 thread (mpirun, TCP loopback) against 1 process x
 # batch 16 x 2 threads, measured in one run. Prints both throughputs, the
 # ratio, the all-reduce time per step and its share, and the all-reduce
-# bandwidth (resnet18's 11.7 M gradients, 46.8 MB) that the scaling note in
-# the README extrapolates from.
+# alone after a barrier: its bandwidth (resnet18's 46.8 MB of gradients) is
+# what the scaling note in the README extrapolates from.
 BUILD=${1:-build}
 DEFT=$BUILD/deft
 STEPS=${STEPS:-6}
@@ -21,6 +21,9 @@ share=$(echo "$out" | sed -n 's/.*"allreduce_share": \([0-9.]*\).*/\1/p')
 echo "1 process x batch 16 x 2 threads: $one img/s"
 echo "2 ranks x batch 8 x 1 thread (mpirun, tcp): $two img/s"
 awk "BEGIN{printf \"ratio 2 ranks / 1 process: %.3f\n\", $two/$one}"
-echo "all-reduce: $ms ms per step, $share of the step time"
-# bandwidth of a ring all-reduce of 46.8 MB on 2 ranks: each sends and receives (N-1)/N x 2 x bytes
-awk "BEGIN{printf \"all-reduce bus bandwidth: %.2f GB/s (46.8 MB of gradients, 2 ranks)\n\", 2*0.5*46.8e6/($ms*1e-3)/1e9}"
+alone=$(echo "$out" | sed -n 's/.*"allreduce_alone_ms": \([0-9.]*\).*/\1/p')
+mb=$(echo "$out" | sed -n 's/.*"gradient_mb": \([0-9.]*\).*/\1/p')
+echo "all-reduce in the steps: $ms ms per step, $share of the step time (the transfer and the wait for the slower rank)"
+echo "all-reduce alone (after a barrier): $alone ms for $mb MB of gradients"
+# a ring all-reduce on N ranks moves 2 (N-1)/N x the bytes through each rank's link
+awk "BEGIN{printf \"all-reduce bus bandwidth: %.2f GB/s (2 ranks, TCP loopback)\n\", 2*0.5*$mb*1e6/($alone*1e-3)/1e9}"

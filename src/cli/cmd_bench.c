@@ -185,11 +185,28 @@ int cmd_bench(int argc, char **argv) {
     qsort(lat, (size_t)st, sizeof *lat, cmp_double);
     if (deft_dist_rank() == 0)
         bench_report(train ? "train" : "infer", arch, sz, b, st, lat, train ? deft_trainer_runtime(t) : rt, profile);
-    if (train && deft_dist_size() > 1 && deft_dist_rank() == 0) /* data parallel (mpirun): the job's figures */
-        printf("{\"ranks\": %d, \"global_batch\": %lld, \"global_images_per_s\": %.2f, \"allreduce_ms_per_step\": "
-               "%.2f, \"allreduce_share\": %.4f}\n", deft_dist_size(), b * deft_dist_size(),
-               (double)(b * deft_dist_size()) * (double)st / timed, (deft_dist_comm_seconds() - comm0) * 1e3 / (double)st,
-               (deft_dist_comm_seconds() - comm0) / timed);
+    if (train && deft_dist_size() > 1) { /* data parallel (mpirun): the job's figures */
+        /* the all-reduce inside a step includes waiting for the slowest rank;
+         * alone (after a barrier) it is the transfer: the gradient block 3 times */
+        double in_steps = deft_dist_comm_seconds() - comm0, alone = 0;
+        size_t ng;
+        float *g = deft_runtime_grad_block(deft_trainer_runtime(t), &ng);
+        for (int k = 0; k < 3 && !s; k++) {
+            if ((s = deft_dist_barrier())) break;
+            double c0 = deft_time_now();
+            s = deft_dist_allreduce_f32(g, ng, DEFT_DIST_AVG);
+            alone += (deft_time_now() - c0) / 3;
+        }
+        if (s) {
+            rc = cli_fail(s, NULL);
+            goto done;
+        }
+        if (deft_dist_rank() == 0)
+            printf("{\"ranks\": %d, \"global_batch\": %lld, \"global_images_per_s\": %.2f, \"allreduce_ms_per_step\": "
+                   "%.2f, \"allreduce_share\": %.4f, \"gradient_mb\": %.1f, \"allreduce_alone_ms\": %.2f}\n",
+                   deft_dist_size(), b * deft_dist_size(), (double)(b * deft_dist_size()) * (double)st / timed,
+                   in_steps * 1e3 / (double)st, in_steps / timed, (double)ng * 4 / 1e6, alone * 1e3);
+    }
 done:
     deft_trainer_free(t);
     deft_runtime_free(rt);
