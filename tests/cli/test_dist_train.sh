@@ -178,6 +178,7 @@ fi
 # the last checkpoint loads; --resume on 2 ranks ends with the uninterrupted run's weights bit for bit
 $DEFT model info -m "$T/kill/weights/latest.safetensors" >/dev/null 2>&1 &&
     ok "the last checkpoint of the killed job loads" || bad "latest.safetensors of the killed job does not load"
+cp -r "$T/kill" "$T/kill1" # (its stale lock included)
 OMP_NUM_THREADS=1 $MPIRUN -np 2 "$DEFT" classification train -e "$T/two.yaml" -r "$T/kill" --resume >"$T/resume.log" 2>&1 ||
     bad "--resume on 2 ranks: $(tail -3 "$T/resume.log")"
 /usr/bin/python3 - "$T/kill/weights/latest.safetensors" "$T/two/weights/latest.safetensors" <<'PY' &&
@@ -190,4 +191,8 @@ assert a.keys() == b.keys() and all(a[k] == b[k] for k in a), [k for k in a if a
 PY
     ok "killed at epoch 2, resumed on 2 ranks: weights and optimizer state == the uninterrupted run's, bit for bit" ||
     bad "the resumed 2-rank run differs from the uninterrupted one"
+# the same checkpoint resumed by 1 process x batch 16 (the same global batch) finishes near the 1-process run
+OMP_NUM_THREADS=1 $DEFT classification train -e "$T/one.yaml" -r "$T/kill1" --resume >"$T/resume1.log" 2>&1 &&
+    grep -q '"status":"finished"' "$T/kill1/status.json" && mv "$T/kill1" "$T/k1" &&
+    compare k1 "killed on 2 ranks, resumed on 1" || bad "--resume on 1 process: $(tail -3 "$T/resume1.log")"
 finish
