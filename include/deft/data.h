@@ -292,6 +292,14 @@ struct deft_loader_opts {
     uint64_t seed;
     float mixup_alpha;        /* > 0: TAO mixup, labels become [B, C] soft */
     struct deft_transform transform;
+    /* Data parallel (distributed sampler): world > 1 ranks share each epoch's
+     * order (the same (seed, epoch) shuffle) without overlap: this rank takes
+     * positions rank, rank+world, ... so global batch b of world x batch_size
+     * is the union of every rank's batch b, and each sample is augmented as
+     * at its global position (the batches of 1 process x world*batch_size).
+     * drop_last drops the last partial global batch on every rank. Mixup
+     * pairs items within the rank's batch. 0 / 0: one process. */
+    int rank, world;
 };
 /* batch 32, 2 threads, shuffle on, seed 0, deft_transform_defaults. */
 DEFT_API void deft_loader_opts_defaults(struct deft_loader_opts *o);

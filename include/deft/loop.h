@@ -108,7 +108,9 @@ struct deft_run_dir_opts {
  * holding a run (weights, status.json, metrics.csv) is refused unless the run
  * continues or --overwrite is given (DEFT_ERR_INVALID_ARG naming the files);
  * --resume with no latest checkpoint: DEFT_ERR_NOT_FOUND. Creates weights/
- * and plots/ and removes temporaries left by a killed writer. */
+ * and plots/, removes temporaries left by a killed writer, and takes the
+ * folder's lock (below): a folder that a live run holds is refused naming
+ * its pid (DEFT_ERR_INVALID_ARG). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_run_dir_open(const struct deft_run_dir_opts *o, char *dir, size_t cap);
 /* Record the run in its folder: command.txt gains the command line (one
  * line per invocation, shell-quoted, so a resume adds one), spec.yaml is the
@@ -136,6 +138,11 @@ DEFT_API void deft_run_log_close(struct deft_run_log *lg, enum deft_status s);
  * weights/best.safetensors, else weights/latest.safetensors (written into
  * buf); NULL when dir is NULL/empty or holds neither. */
 DEFT_API const char *deft_run_dir_model(const char *dir, char *buf, size_t n);
+/* The lock deft_run_dir_open takes (<dir>/.deft.lock, the pid of the run):
+ * a second run into a folder whose lock names a live process is refused
+ * with its pid; a lock whose process is gone (kill -9) is taken over.
+ * Release it when the run ends (deft_run_dir_close does too). */
+DEFT_API void deft_run_dir_unlock(const char *dir);
 /* After a run that stopped early: remove weights/, plots/ and the folder if
  * they are empty (a failed start leaves nothing behind). */
 DEFT_API void deft_run_dir_close(const char *dir);

@@ -86,6 +86,10 @@ DEFT_API float *deft_runtime_state_block(struct deft_runtime *rt, size_t *n);
 DEFT_API int64_t deft_runtime_param_offset(const struct deft_runtime *rt, int v);
 DEFT_API void deft_runtime_set_grad_hook(struct deft_runtime *rt, deft_grad_hook fn, void *user);
 DEFT_API void deft_runtime_set_step(struct deft_runtime *rt, uint64_t step);
+/* Data parallel: this runtime's batch holds items rank, rank+world, ... of a
+ * global batch (the distributed sampler's split), so random ops (dropout)
+ * draw what one process with the global batch draws for those items. */
+DEFT_API void deft_runtime_set_shard(struct deft_runtime *rt, int rank, int world);
 DEFT_API void deft_runtime_stats(const struct deft_runtime *rt, struct deft_runtime_stats *out);
 /* Per-op-type time accumulated over runs (profiling), printed as a table. */
 DEFT_API void deft_runtime_print_profile(const struct deft_runtime *rt, FILE *f);

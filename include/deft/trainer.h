@@ -138,6 +138,16 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_save_run(struct deft_train
                                                               const char *run_state);
 /* The "run_state" of the checkpoint last resumed from; NULL when it had none. */
 DEFT_API const char *deft_trainer_resumed_run_state(const struct deft_trainer *t);
+/* Data-parallel training (deft/dist.h, a world of more than one): each step
+ * averages the gradients of all ranks before the optimizer (once per
+ * optimizer step, after accumulation) and the reported loss is the ranks'
+ * mean. deft_trainer_broadcast copies rank 0's weights, batch-norm
+ * statistics, optimizer state and step to every rank (call it after
+ * initialization, pretrained loading or resume); deft_trainer_broadcast_state
+ * only the batch-norm statistics (before validation, as DDP's buffers).
+ * Both are no-ops in a world of one. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_broadcast(struct deft_trainer *t);
+DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_broadcast_state(struct deft_trainer *t);
 /* Restore a checkpoint written by deft_trainer_save for the same model. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_trainer_resume(struct deft_trainer *t, const char *path);
 

@@ -22,7 +22,19 @@ struct deft_program; /* backend-private */
 /* Per-run information a kernel may need. */
 struct deft_run_ctx {
     uint64_t step;    /* training step counter (dropout masks depend on it) */
+    /* data parallel: this runtime's batch is items rank, rank+world, ... of
+     * the global batch; dropout keys its masks by the global item, so any
+     * split of a global batch draws one process's masks (world 0/1: alone) */
+    uint32_t shard_rank, shard_world;
 };
+
+/* Dropout's counter for element i of a batch of cnt elements (per item):
+ * step*global numel + the element's index in the global batch. */
+static inline uint64_t deft_dropout_counter(const struct deft_run_ctx *rc, int64_t cnt, int64_t per, int64_t i) {
+    uint64_t w = rc && rc->shard_world > 1 ? rc->shard_world : 1, step = rc ? rc->step : 0;
+    if (w == 1 || per <= 0) return step * (uint64_t)cnt + (uint64_t)i;
+    return step * (uint64_t)cnt * w + ((uint64_t)(i / per) * w + rc->shard_rank) * (uint64_t)per + (uint64_t)(i % per);
+}
 
 /* Options a backend may honour (others ignore them). */
 struct deft_backend_opts {

@@ -7,6 +7,7 @@
 #include "deft/core.h"
 #include "deft/runtime.h"
 #include "deft/task.h"
+#include "deft/dist.h"
 #include "cli/args.h"
 
 bool arg_str(int argc, char **argv, int *i, const char *short_name, const char *long_name,
@@ -143,8 +144,18 @@ static int common_flag(int argc, char **argv, int *i, struct deft_task_args *a, 
     }
     if (arg_str(argc, argv, i, NULL, "--gpus", &val, &err)) {
         if (err) return -1;
-        if (strcmp(val, "1")) {
-            fprintf(stderr, "deft: --gpus %s: deft drives one GPU per process; pick it with --gpu_index\n", val);
+        /* N > 1 was started under mpirun (launch.c) and matches the job */
+        if (strcmp(val, "1") && atoi(val) != deft_dist_size()) {
+            fprintf(stderr, "deft: --gpus %s: one process per GPU: give it to `train` (it starts mpirun -np %s), or "
+                    "run mpirun -np %s deft ... yourself\n", val, val, val);
+            return -1;
+        }
+        return 1;
+    }
+    if (arg_str(argc, argv, i, NULL, "--num_processes", &val, &err)) {
+        if (err) return -1;
+        if (strcmp(val, "1") && atoi(val) != deft_dist_size()) {
+            fprintf(stderr, "deft: --num_processes %s: give it to `train` (it starts mpirun -np %s)\n", val, val);
             return -1;
         }
         return 1;

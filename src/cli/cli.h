@@ -9,6 +9,11 @@ struct cli_command {
 };
 extern const struct cli_command cli_commands[];
 
+/* `--gpus N` / `--num_processes N` on a train command: run it again under
+ * mpirun -np N (launch.c). Returns -1 to go on in this process, else the
+ * exit status (an error; on success exec does not return). */
+int cli_launch(int argc, char **argv);
+
 struct deft_task;
 /* `deft <task> <action> ...` for a task of the registry (commands.c). */
 int cli_run_task(const struct deft_task *t, int argc, char **argv);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "deft/deft.h"
+#include "deft/dist.h"
 #include "deft/trainer.h"
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -166,7 +167,9 @@ int cmd_bench(int argc, char **argv) {
         rc = cli_fail(s, NULL);
         goto done;
     }
+    double comm0 = 0, timed = 0; /* all-reduce seconds before the timed steps; their wall time */
     for (long long i = 0; i < wu + st; i++) {
+        if (i == wu) comm0 = deft_dist_comm_seconds();
         double t0 = deft_time_now();
         float loss;
         if (train)
@@ -177,10 +180,33 @@ int cmd_bench(int argc, char **argv) {
             rc = cli_fail(s, NULL);
             goto done;
         }
-        if (i >= wu) lat[i - wu] = deft_time_now() - t0;
+        if (i >= wu) timed += lat[i - wu] = deft_time_now() - t0;
     }
     qsort(lat, (size_t)st, sizeof *lat, cmp_double);
-    bench_report(train ? "train" : "infer", arch, sz, b, st, lat, train ? deft_trainer_runtime(t) : rt, profile);
+    if (deft_dist_rank() == 0)
+        bench_report(train ? "train" : "infer", arch, sz, b, st, lat, train ? deft_trainer_runtime(t) : rt, profile);
+    if (train && deft_dist_size() > 1) { /* data parallel (mpirun): the job's figures */
+        /* the all-reduce inside a step includes waiting for the slowest rank;
+         * alone (after a barrier) it is the transfer: the gradient block 3 times */
+        double in_steps = deft_dist_comm_seconds() - comm0, alone = 0;
+        size_t ng;
+        float *g = deft_runtime_grad_block(deft_trainer_runtime(t), &ng);
+        for (int k = 0; k < 3 && !s; k++) {
+            if ((s = deft_dist_barrier())) break;
+            double c0 = deft_time_now();
+            s = deft_dist_allreduce_f32(g, ng, DEFT_DIST_AVG);
+            alone += (deft_time_now() - c0) / 3;
+        }
+        if (s) {
+            rc = cli_fail(s, NULL);
+            goto done;
+        }
+        if (deft_dist_rank() == 0)
+            printf("{\"ranks\": %d, \"global_batch\": %lld, \"global_images_per_s\": %.2f, \"allreduce_ms_per_step\": "
+                   "%.2f, \"allreduce_share\": %.4f, \"gradient_mb\": %.1f, \"allreduce_alone_ms\": %.2f}\n",
+                   deft_dist_size(), b * deft_dist_size(), (double)(b * deft_dist_size()) * (double)st / timed,
+                   in_steps * 1e3 / (double)st, in_steps / timed, (double)ng * 4 / 1e6, alone * 1e3);
+    }
 done:
     deft_trainer_free(t);
     deft_runtime_free(rt);

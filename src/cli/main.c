@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "deft/deft.h"
+#include "deft/dist.h"
 #include "deft/task.h"
 #include "cli/cli.h"
 
@@ -34,13 +35,14 @@ static void usage(FILE *f) {
             deft_backend_names());
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("deft %s (backends: %s)\n", DEFT_VERSION_STRING, deft_backend_names());
+        printf("deft %s (backends: %s; data parallel: %s)\n", DEFT_VERSION_STRING, deft_backend_names(),
+               deft_dist_have_mpi() ? "MPI" : "none, a build without MPI");
         return 0;
     }
     for (const struct cli_command *c = cli_commands; c->name; c++)
@@ -49,4 +51,22 @@ int main(int argc, char **argv) {
     if (t) return cli_run_task(t, argc - 1, argv + 1);
     fprintf(stderr, "deft: unknown command '%s' (try 'deft --help')\n", argv[1]);
     return 2;
+}
+
+/* Under mpirun every rank runs the same command; a rank that fails ends the
+ * whole job (the others may wait for it in a collective), naming itself. */
+int main(int argc, char **argv) {
+    if (deft_dist_init()) {
+        fprintf(stderr, "deft: %s\n", deft_last_error());
+        return 2;
+    }
+    int rc = cli_launch(argc, argv);
+    if (rc < 0) rc = run(argc, argv);
+    if (rc && deft_dist_size() > 1) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "stopped with exit status %d (its error is above); ending the job", rc);
+        deft_dist_abort(rc, msg);
+    }
+    deft_dist_finalize();
+    return rc;
 }

@@ -11,6 +11,8 @@
  *   replacement a corrupt sample at position p is replaced by a sample drawn
  *               from (seed, epoch, p, attempt), tried up to 32 times
  *   mixup       lambda from Beta(a, a) keyed by (epoch, position)
+ * A rank of a data-parallel job (o.rank, o.world) loads local position q
+ * as global position q * world + rank, so the keys above are the global ones.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,6 +34,7 @@ struct deft_loader {
     struct deft_loader_opts o;
     const struct deft_dataset *ds;
     int n, B, C, nb, K, H, W;
+    int rank, world;   /* distributed sampler: local position q is global q*world+rank */
     size_t sample_floats;
     int64_t positions; /* per epoch */
     bool soft;
@@ -50,8 +53,11 @@ void deft_loader_opts_defaults(struct deft_loader_opts *o) {
 }
 
 /* Load the sample at position p into out; *label, *corrupt set. */
+static int64_t global_pos(const struct deft_loader *l, int64_t q) { return q * l->world + l->rank; }
+
 static enum deft_status load_sample(struct deft_loader *l, int epoch, int64_t p, float *out,
                                     int *label, int *corrupt) {
+    p = global_pos(l, p);
     int s = l->perm[p];
     *corrupt = 0;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -96,7 +102,7 @@ static void finalize_batch(void *ctx, int k, int size, int64_t batch, int epoch)
     for (int i = 0; i < size; i++) sl->lam[i] = 1.0f;
     if (l->o.mixup_alpha <= 0) return;
     for (int i = 0; i < size; i++) {
-        int64_t p = batch * l->B + i;
+        int64_t p = global_pos(l, batch * l->B + i);
         double lam = deft_rng_beta(l->o.seed, STREAM_MIXUP ^ deft_sample_stream(epoch, p, 0),
                                    l->o.mixup_alpha, l->o.mixup_alpha);
         if (lam < 1.0 - lam) lam = 1.0 - lam;
@@ -165,10 +171,13 @@ enum deft_status deft_loader_create(const struct deft_loader_opts *o, const stru
     const struct deft_transform *t = &o->transform;
     if (t->out_w <= 0 || t->out_h <= 0 || t->out_w > DEFT_IMAGE_MAX_SIDE || t->out_h > DEFT_IMAGE_MAX_SIDE)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "loader: bad output size %dx%d", t->out_w, t->out_h);
-    if (o->drop_last && ds->num_samples < o->batch_size)
+    if (o->world < 0 || o->rank < 0 || (o->world > 0 && o->rank >= o->world) || (o->world == 0 && o->rank))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "loader: rank %d of a world of %d", o->rank, o->world);
+    int world = o->world > 1 ? o->world : 1;
+    if (o->drop_last && ds->num_samples < o->batch_size * world)
         return deft_set_error(DEFT_ERR_INVALID_ARG,
                               "loader: %d samples is less than one batch of %d with drop_last",
-                              ds->num_samples, o->batch_size);
+                              ds->num_samples, o->batch_size * world);
     struct deft_loader *l = deft_calloc(1, sizeof *l);
     if (!l) return deft_set_error(DEFT_ERR_NOMEM, "loader: out of memory");
     l->o = *o;
@@ -179,8 +188,12 @@ enum deft_status deft_loader_create(const struct deft_loader_opts *o, const stru
     l->H = t->out_h;
     l->W = t->out_w;
     l->sample_floats = (size_t)deft_preprocess_channels(&t->pre) * l->H * l->W;
-    l->nb = o->drop_last ? l->n / l->B : (l->n + l->B - 1) / l->B;
-    l->positions = o->drop_last ? (int64_t)l->nb * l->B : l->n;
+    l->rank = world > 1 ? o->rank : 0;
+    l->world = world;
+    /* this rank's share of the epoch's (global) positions */
+    int64_t global = o->drop_last ? (int64_t)(l->n / (l->B * world)) * l->B * world : l->n;
+    l->positions = global > l->rank ? (global - l->rank + world - 1) / world : 0;
+    l->nb = (int)((l->positions + l->B - 1) / l->B);
     l->soft = o->mixup_alpha > 0 || o->one_hot;
     l->K = o->prefetch > 0 ? o->prefetch : 2 * o->num_threads + 1;
     if (l->K > l->nb) l->K = l->nb > 0 ? l->nb : 1;

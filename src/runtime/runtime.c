@@ -22,6 +22,7 @@ struct deft_runtime {
     deft_grad_hook hook;
     void *hook_user;
     uint64_t step;
+    uint32_t shard_rank, shard_world;  /* data parallel: deft_runtime_set_shard */
     int grad_first_node;     /* hook runs after the last node */
     double op_time[DEFT_OP_COUNT];
     long op_calls[DEFT_OP_COUNT];
@@ -265,7 +266,7 @@ enum deft_status deft_runtime_run_range(struct deft_runtime *rt, int first, int 
     int nn = deft_graph_num_nodes(rt->g);
     if (first < 0 || last > nn || first > last)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "run range [%d, %d) outside 0..%d", first, last, nn);
-    struct deft_run_ctx rc = {.step = rt->step};
+    struct deft_run_ctx rc = {.step = rt->step, .shard_rank = rt->shard_rank, .shard_world = rt->shard_world};
     for (int n = first; n < last; n++) {
         const struct deft_node *nd = deft_graph_node(rt->g, n);
         double t0 = deft_time_now();
@@ -325,6 +326,10 @@ void deft_runtime_set_grad_hook(struct deft_runtime *rt, deft_grad_hook fn, void
     rt->hook_user = user;
 }
 void deft_runtime_set_step(struct deft_runtime *rt, uint64_t step) { rt->step = step; }
+void deft_runtime_set_shard(struct deft_runtime *rt, int rank, int world) {
+    rt->shard_rank = world > 1 && rank >= 0 && rank < world ? (uint32_t)rank : 0;
+    rt->shard_world = world > 1 && rank >= 0 && rank < world ? (uint32_t)world : 1;
+}
 void deft_runtime_stats(const struct deft_runtime *rt, struct deft_runtime_stats *out) { *out = rt->stats; }
 
 void deft_runtime_print_profile(const struct deft_runtime *rt, FILE *f) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "deft/dist.h"
 #include "deft/loop.h"
 #include "tasks/common/progress.h"
 #include "train/loop_state.h"
@@ -50,9 +51,13 @@ static char *state_json(struct deft_loop *lp, struct run *r, int epochs_done, bo
     return loop_state_to_json(&st);
 }
 
+/* Data parallel: rank 0 alone writes checkpoints, reports and plots. */
+static bool writer(void) { return deft_dist_rank() == 0; }
+
 /* weights/<name>; with the run state when state is set (latest, epoch files):
  * best.safetensors holds none, so it depends on the weights alone. */
 static enum deft_status save_ckpt(struct deft_loop *lp, const char *name, const char *state) {
+    if (!writer()) return DEFT_OK;
     char path[2400];
     snprintf(path, sizeof path, "%s/weights/%s", lp->dir, name);
     return deft_trainer_save_run(lp->trainer, path, state);
@@ -100,6 +105,7 @@ static int find_metric(const struct deft_loop_metric *m, int n, const char *key)
 }
 
 static void write_plots(struct deft_loop *lp, struct hist *h, int n_epochs) {
+    if (!writer()) return;
     int n = n_epochs < 4096 ? n_epochs : 4096;
     int nt = lp->n_loss_terms, ntr = lp->n_train_metrics, nv = lp->n_val_metrics;
     double *buf = malloc((size_t)n * 4 * sizeof(double) + 1);
@@ -133,6 +139,7 @@ static void write_plots(struct deft_loop *lp, struct hist *h, int n_epochs) {
 
 /* status.json, metrics.csv and TensorBoard for one epoch. */
 static enum deft_status report(struct deft_loop *lp, struct hist *h, int e, bool events) {
+    if (!writer()) return DEFT_OK;
     const double *row = hist_row(h, e), *tail = row_tail(h, e);
     int64_t step = (int64_t)tail[TAIL_STEP];
     double lr = tail[TAIL_LR], elapsed = tail[TAIL_TIME];
@@ -185,7 +192,7 @@ static bool better(const struct deft_loop *lp, double score) {
 /* keep_checkpoints: the epoch file keep_checkpoints files before this one goes */
 static void drop_old_checkpoint(struct deft_loop *lp, int epoch) {
     int every = lp->checkpoint_interval, keep = lp->keep_checkpoints;
-    if (keep <= 0 || every <= 0) return;
+    if (keep <= 0 || every <= 0 || !writer()) return;
     int old = (epoch / every - keep) * every;
     if (old < 1) return;
     char path[2600];
@@ -208,7 +215,9 @@ static enum deft_status end_of_epoch(struct deft_loop *lp, struct run *r, int e)
     bool do_val = lp->validate && ((e + 1) % val_every == 0 || e + 1 == lp->epochs);
     double score = NAN;
     for (int i = 0; i < nv; i++) lp->val_metrics[i].value = NAN;
-    if (do_val && (s = lp->validate(lp->ctx, e, &score))) return s;
+    /* validation on rank 0's batch-norm statistics on every rank (DDP's buffers) */
+    if (do_val && ((s = deft_trainer_broadcast_state(lp->trainer)) || (s = lp->validate(lp->ctx, e, &score))))
+        return s;
     for (int i = 0; i < nv; i++) row[1 + nt + ntr + i] = lp->val_metrics[i].value;
     tail[TAIL_STEP] = (double)step;
     tail[TAIL_LR] = lr;
@@ -234,6 +243,13 @@ static enum deft_status end_of_epoch(struct deft_loop *lp, struct run *r, int e)
     if ((s = save_latest(lp, r, e + 1, false, epoch_file ? name : NULL))) return s;
     if (epoch_file) drop_old_checkpoint(lp, e + 1);
     return DEFT_OK;
+}
+
+/* Ctrl-C: every rank stops at the same step when any rank was asked to. */
+static bool stop_requested(struct deft_loop *lp) {
+    int64_t stop = lp->stop && *lp->stop;
+    if (deft_dist_size() > 1 && deft_dist_allreduce_i64(&stop, 1, DEFT_DIST_MAX)) return true;
+    return stop != 0;
 }
 
 static enum deft_status interrupted(struct deft_loop *lp, struct run *r, struct progress *pg, int e, int b) {
@@ -299,7 +315,7 @@ static enum deft_status run_epochs(struct deft_loop *lp, struct run *r, int64_t 
                      r->lsum / (double)r->steps, deft_lr_at(lp->lr, done - 1),
                      (double)(steps_here * lp->batch) / (deft_time_now() - te));
             progress_update(&pg, label, done, tail, false);
-            if (lp->stop && *lp->stop) return interrupted(lp, r, &pg, e, b);
+            if (stop_requested(lp)) return interrupted(lp, r, &pg, e, b);
         }
         progress_end(&pg);
         if ((s = end_of_epoch(lp, r, e))) return s;
@@ -338,7 +354,7 @@ static enum deft_status restore(struct deft_loop *lp, struct run *r, int64_t sta
     r->t0 = deft_time_now() - (isfinite(st->time) ? st->time : 0);
     char path[2300];
     const char *files[] = {"status.json", "metrics.csv"};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2 && writer(); i++) {
         snprintf(path, sizeof path, "%s/%s", lp->dir, files[i]);
         remove(path);
     }
@@ -352,6 +368,7 @@ static enum deft_status restore(struct deft_loop *lp, struct run *r, int64_t sta
 static void write_end(struct deft_loop *lp, struct run *r, enum deft_status s, int64_t start_step) {
     int done = (int)(deft_trainer_steps(lp->trainer) / lp->steps_per_epoch);
     if (s == DEFT_OK && start_step >= (int64_t)lp->epochs * lp->steps_per_epoch) return; /* nothing ran */
+    if (!writer()) return;
     struct deft_run_end end = {.status = s == DEFT_OK ? "finished" : s == DEFT_ERR_CANCELLED ? "interrupted" : "failed",
                                .message = s == DEFT_OK || s == DEFT_ERR_CANCELLED ? NULL : deft_last_error(),
                                .epoch = done < lp->epochs ? done : lp->epochs, .max_epoch = lp->epochs,

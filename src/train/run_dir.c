@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "deft/io.h"
 #include "deft/loop.h"
+#include "train/run_lock.h"
 
 /* The files that make a folder a run's results (weights/ first). */
 static const char *const run_files[] = {"weights/latest.safetensors", "weights/best.safetensors", "status.json",
@@ -83,6 +84,7 @@ enum deft_status deft_run_dir_open(const struct deft_run_dir_opts *o, char *dir,
         return deft_set_error(DEFT_ERR_INVALID_ARG, "--resume continues a run, --overwrite starts it over: give one");
     if (o->requested && o->requested[0]) snprintf(dir, cap, "%s", o->requested);
     else if ((s = auto_dir(o->network, o->resume, dir, cap))) return s;
+    if (is_dir(dir) && (s = run_lock_check(dir))) return s; /* before any other verdict on the folder */
     if (o->resume && !exists(dir, "weights/latest.safetensors"))
         return deft_set_error(DEFT_ERR_NOT_FOUND, "nothing to resume in %s (no weights/latest.safetensors): start "
                               "the run without --resume", dir);
@@ -106,7 +108,8 @@ enum deft_status deft_run_dir_open(const struct deft_run_dir_opts *o, char *dir,
         deft_log(DEFT_LOG_INFO, "removed %d temporary file%s left in %s by a run that was killed", stale,
                  stale == 1 ? "" : "s", p);
     snprintf(p, sizeof p, "%s/plots", dir);
-    return deft_mkdirs(p);
+    if ((s = deft_mkdirs(p))) return s;
+    return run_lock_take(dir);
 }
 
 /* A word as the shell reads it back: bare when plain, else in single quotes. */
@@ -170,6 +173,7 @@ const char *deft_run_dir_model(const char *dir, char *buf, size_t n) {
 
 void deft_run_dir_close(const char *dir) {
     char p[2400];
+    deft_run_dir_unlock(dir);
     const char *sub[] = {"weights", "plots"};
     for (int i = 0; i < 2; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, sub[i]);

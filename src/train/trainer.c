@@ -5,6 +5,7 @@
 #include <string.h>
 #include "deft/trainer.h"
 #include "deft/autograd.h"
+#include "deft/dist.h"
 #include "deft/io.h"
 
 struct deft_trainer {
@@ -171,6 +172,8 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
                                    .device_index = o->device_index, .amp = o->amp}, &t->rt)))
         goto fail;
     if ((s = deft_runtime_init_params(t->rt, o->seed))) goto fail;
+    /* data parallel: the batch is this rank's share (the distributed sampler's) */
+    deft_runtime_set_shard(t->rt, deft_dist_rank(), deft_dist_size());
     if ((s = deft_optim_create(&t->o.optim, t->rt, &t->opt))) goto fail;
     size_t ns;
     deft_runtime_state_block(t->rt, &ns);
@@ -377,6 +380,9 @@ static enum deft_status finish_step(struct deft_trainer *t, float *state, size_t
         memset(t->accum, 0, n * sizeof(float));
     }
     t->micro = 0;
+    /* data parallel: every rank steps on the mean gradient of all ranks, once
+     * per optimizer step (after accumulation); a NaN anywhere reaches all */
+    if (deft_dist_size() > 1 && (s = deft_dist_allreduce_f32(grads, n, DEFT_DIST_AVG))) return s;
     s = deft_optim_step_scaled(t->opt, deft_lr_at(&t->o.lr, step), 1.0f / t->loss_scale);
     if (s == DEFT_ERR_NUMERIC) memcpy(state, t->state_before, ns * sizeof(float)); /* NaN gradient */
     if (t->o.amp == DEFT_AMP_FP16) {
@@ -397,6 +403,12 @@ static enum deft_status finish_step(struct deft_trainer *t, float *state, size_t
     return s;
 }
 
+/* Data parallel: the mean loss over the ranks, so a non-finite loss on one
+ * rank is seen by all of them and they skip (or stop) together. */
+static enum deft_status agree_loss(float *l) {
+    return deft_dist_size() > 1 ? deft_dist_allreduce_f32(l, 1, DEFT_DIST_AVG) : DEFT_OK;
+}
+
 enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, const float *labels,
                                    float *loss) {
     enum deft_status s;
@@ -412,7 +424,7 @@ enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, 
         (s = deft_runtime_set_input(t->rt, t->loss_grad, &seed, 1)) || (s = deft_runtime_run(t->rt)))
         return s;
     float l;
-    if ((s = deft_runtime_read(t->rt, t->loss, &l, 1))) return s;
+    if ((s = deft_runtime_read(t->rt, t->loss, &l, 1)) || (s = agree_loss(&l))) return s;
     if (loss) *loss = l;
     if (!isfinite(l)) return reject_step(t, state, ns, l, step);
     return finish_step(t, state, ns, step);
@@ -451,6 +463,7 @@ enum deft_status deft_trainer_step_targets(struct deft_trainer *t, const float *
         return s;
     }
     float l = (float)dl;
+    if ((s = agree_loss(&l))) return s;
     if (loss) *loss = l;
     if (!isfinite(l)) return reject_step(t, state, ns, l, step);
     for (int i = 0; i < t->n_outs; i++) {
@@ -563,4 +576,33 @@ enum deft_status deft_trainer_resume(struct deft_trainer *t, const char *path) {
 done:
     deft_model_free(m);
     return s;
+}
+
+/* Rank 0's weights, batch-norm statistics, optimizer state, step and loss
+ * scale onto every rank (start, resume). */
+enum deft_status deft_trainer_broadcast(struct deft_trainer *t) {
+    if (deft_dist_size() < 2) return DEFT_OK;
+    size_t n;
+    float *p = deft_runtime_param_block(t->rt, &n);
+    enum deft_status s = deft_dist_broadcast(p, n * sizeof(float), 0);
+    if (!s) s = deft_trainer_broadcast_state(t);
+    for (int i = 0; !s && i < deft_optim_state_count(t->opt); i++) {
+        const char *nm;
+        float *d = deft_optim_state(t->opt, i, &nm, &n);
+        s = deft_dist_broadcast(d, n * sizeof(float), 0);
+    }
+    int64_t step = deft_optim_steps(t->opt);
+    if (!s) s = deft_dist_broadcast(&step, sizeof step, 0);
+    if (!s) s = deft_dist_broadcast(&t->loss_scale, sizeof t->loss_scale, 0);
+    if (!s) deft_optim_set_steps(t->opt, step);
+    t->eval_synced_at = -1;
+    return s;
+}
+
+enum deft_status deft_trainer_broadcast_state(struct deft_trainer *t) {
+    if (deft_dist_size() < 2) return DEFT_OK;
+    size_t n;
+    float *st = deft_runtime_state_block(t->rt, &n);
+    t->eval_synced_at = -1;
+    return deft_dist_broadcast(st, n * sizeof(float), 0);
 }

@@ -82,7 +82,11 @@ expect_err "unknown command" "unknown command" $DEFT frobnicate
 expect_err "bad flag value" "--batch" $DEFT bench train --arch resnet18 --batch many
 # GPU flags: the CPU-only build names the backends it has; one GPU per process
 expect_err "cuda backend absent or no GPU" "cuda" $DEFT bench train --arch resnet18 --batch 2 --size 32 --steps 1 --backend cuda
-expect_err "--gpus 2" "one GPU per process" $DEFT classification train -e x.yaml --gpus 2
+expect_err "--gpus 2 (evaluate)" "one process per GPU" $DEFT classification evaluate -e x.yaml --gpus 2
+expect_err "--gpus two (train)" "number of processes" $DEFT classification train -e x.yaml --gpus two
+if ! $DEFT --version | grep -q "data parallel: MPI"; then
+    expect_err "--gpus 2 without MPI" "needs the MPI build" $DEFT classification train -e x.yaml --gpus 2
+fi
 expect_err "--gpu_index bad" "gpu_index" $DEFT classification train -e x.yaml --gpu_index one
 expect_err "--use_amp bad mode" "bf16 or fp16" $DEFT bench train --arch resnet10 --use_amp fp8
 expect_err "cuda-emu device index" "one device" $DEFT bench train --arch resnet10 --size 16 --batch 2 --steps 1 --backend cuda-emu --gpu_index 3

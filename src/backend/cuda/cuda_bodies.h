@@ -345,7 +345,9 @@ CUDA_HD void ck_bias_body(int64_t i, const struct ck_bias *a) {
 /* ---- dropout (ref/dropout.c: mask from (seed, node, step*numel + i)) ---- */
 CUDA_HD void ck_dropout_fwd(int64_t i, const struct ck_dropout *a) {
     float mk = 1.0f;
-    if (a->active) mk = ck_uniform(a->seed, a->stream, a->base + (uint64_t)i) >= a->p ? a->scale : 0.0f;
+    uint64_t k = a->world > 1 ? ((uint64_t)(i / a->per) * a->world + a->rank) * (uint64_t)a->per + (uint64_t)(i % a->per)
+                              : (uint64_t)i; /* deft_dropout_counter */
+    if (a->active) mk = ck_uniform(a->seed, a->stream, a->base + k) >= a->p ? a->scale : 0.0f;
     if (a->mask) a->mask[i] = mk;
     a->y[i] = a->x[i] * mk;
 }

@@ -75,7 +75,8 @@ struct ck_im2col {
 };
 /* y[i] += bias[(i / inner) % ch] */
 struct ck_bias { float *y; const float *bias; int64_t inner, ch; };
-struct ck_dropout { const float *x, *mask_in; float *y, *mask; uint64_t seed, stream, base; float p, scale; int active; };
+struct ck_dropout { const float *x, *mask_in; float *y, *mask; uint64_t seed, stream, base; float p, scale; int active;
+                    int64_t per; uint64_t world, rank; /* data parallel: global item of element i */ };
 struct ck_softmax { const float *x, *dy; float *y; int64_t dim, inner; };
 /* Losses: per row (softmax CE) or per element (the rest) into part[], then
  * ck_loss_finish sums part[] in order into loss[0] (and count into part2). */

@@ -222,9 +222,12 @@ OPFN(op_batchnorm_bwd) {
 OPFN(op_dropout) {
     const struct deft_dropout_attr *at = &nd->attr.dropout;
     const int64_t cnt = numel(p, nd->out[0]);
+    const struct deft_shape *sh = &deft_graph_value(p->g, nd->out[0])->shape;
+    const int64_t per = sh->ndim > 0 && sh->d[0] > 0 ? cnt / sh->d[0] : cnt;
     union ck_args a = {.dropout = {
         .x = in_ptr(nd, ptr, 0), .y = out_ptr(nd, ptr, 0), .mask = out_ptr(nd, ptr, 1), .seed = at->seed,
-        .stream = (uint64_t)n, .base = (rc ? rc->step : 0) * (uint64_t)cnt, .p = at->p,
+        .stream = (uint64_t)n, .base = deft_dropout_counter(rc, cnt, per, 0), .p = at->p,
+        .per = per, .world = rc && rc->shard_world > 1 ? rc->shard_world : 1, .rank = rc ? rc->shard_rank : 0,
         .scale = at->p < 1 ? (float)(1.0 / (1.0 - (double)at->p)) : 0.0f, .active = at->training && at->p > 0}};
     return cuda_launch(p, CK_DROPOUT_FWD, cnt, &a);
 }

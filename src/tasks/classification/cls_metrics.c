@@ -3,6 +3,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "deft/io.h"
+#include "deft/dist.h"
 #include "tasks/classification/cls_metrics.h"
 
 enum deft_status cls_metrics_init(struct cls_metrics *m, int n_classes, int top_k) {
@@ -135,4 +136,12 @@ nomem:
     cJSON_Delete(per);
     cJSON_Delete(conf);
     return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+}
+
+enum deft_status cls_metrics_reduce(struct cls_metrics *m) {
+    int64_t counts[3] = {m->total, m->top1, m->topk};
+    enum deft_status s = deft_dist_allreduce_i64(counts, 3, DEFT_DIST_SUM);
+    if (!s) s = deft_dist_allreduce_i64(m->confusion, (size_t)m->n_classes * (size_t)m->n_classes, DEFT_DIST_SUM);
+    m->total = counts[0], m->top1 = counts[1], m->topk = counts[2];
+    return s;
 }

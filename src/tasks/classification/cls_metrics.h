@@ -16,6 +16,8 @@ enum deft_status cls_metrics_init(struct cls_metrics *m, int n_classes, int top_
 void cls_metrics_release(struct cls_metrics *m);
 /* Add n predictions: logits [n, C], labels [n] class ids. */
 void cls_metrics_add(struct cls_metrics *m, const float *logits, const float *labels, int n);
+/* Data parallel: sum every rank's counts into every rank (a no-op alone). */
+enum deft_status cls_metrics_reduce(struct cls_metrics *m);
 double cls_metrics_top1(const struct cls_metrics *m);
 double cls_metrics_topk(const struct cls_metrics *m);
 /* Fraction of predictions that went to the most predicted class (1.0 = collapse). */

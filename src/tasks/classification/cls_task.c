@@ -39,7 +39,7 @@ static void cls_help(FILE *f) {
             "  --use_amp [bf16|fp16]            mixed precision on the GPU: 16-bit products, fp32 weights;\n"
             "                                   fp16 adds dynamic loss scaling (default bf16)\n"
             "  --log_file F                     also write the run's log there (it is always in DIR/deft.log)\n"
-            "  --gpus N                         1 (one GPU per process); -k KEY accepted for TAO\n"
+            "  --gpus N, --num_processes N     train on N processes (mpirun -np N; MPI build); -k KEY accepted for TAO\n"
             "  --seed N                         the same as --set train_config.random_seed=N\n"
             "  --help-spec                      every spec field with type, default and meaning\n\n"
             "Ctrl-C during training writes a checkpoint and stops; --resume continues exactly.\n");

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include "deft/classification.h"
 #include "deft/data.h"
+#include "deft/dist.h"
 #include "deft/io.h"
 #include "deft/loop.h"
 #include "deft/report.h"
@@ -38,6 +39,7 @@ struct run {
     struct deft_loop_metric train_m[1], val_m[2];
     struct deft_transform val_tf;     /* what validation images went through (to draw them back) */
     FILE *out;
+    FILE *quiet;                      /* ranks other than 0 print into /dev/null */
 };
 
 static bool file_exists(const char *p) {
@@ -58,9 +60,11 @@ static enum deft_status open_data(struct run *r) {
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: model_config.num_classes is %d but %s has %d class folders",
                               r->cfg.source_path, r->cfg.model_config.num_classes, tc->train_dataset_path, r->classes);
     r->batch = tc->batch_size_per_gpu;
-    if (r->train_ds->num_samples < r->batch)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %d training images, fewer than batch_size_per_gpu %d",
-                              tc->train_dataset_path, r->train_ds->num_samples, r->batch);
+    int world = deft_dist_size();
+    if (r->train_ds->num_samples < r->batch * world)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: %d training images, fewer than batch_size_per_gpu %d x %d "
+                              "rank%s", tc->train_dataset_path, r->train_ds->num_samples, r->batch, world,
+                              world == 1 ? "" : "s");
     struct deft_loader_opts lo;
     deft_loader_opts_defaults(&lo);
     lo.batch_size = r->batch;
@@ -70,6 +74,8 @@ static enum deft_status open_data(struct run *r) {
     lo.strict = r->a->fatal_corrupt;
     lo.seed = (uint64_t)tc->random_seed;
     lo.mixup_alpha = (float)tc->mixup_alpha;
+    lo.rank = deft_dist_rank(); /* each rank its share of every epoch, validation too */
+    lo.world = world;
     if ((s = cls_transform_from_config(&r->cfg, true, &lo.transform))) return s;
     if ((s = deft_loader_create(&lo, r->train_ds, &r->train_ld))) return s;
     if (r->val_ds) {
@@ -160,7 +166,8 @@ static enum deft_status make_trainer(struct run *r) {
     to.lr = (struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = cls_lr_at, .ctx = &r->lr};
     to.loss = (struct deft_loss_attr){.kind = DEFT_LOSS_SOFTMAX_CE, .label_smoothing = (float)c->train_config.label_smoothing};
     to.backend = r->a->backend;
-    to.device_index = r->a->gpu_index;
+    /* one GPU per rank on a node: --gpu_index is the first */
+    to.device_index = r->a->gpu_index + (deft_dist_size() > 1 ? deft_dist_local_rank() : 0);
     to.amp = r->a->amp;
     to.seed = (uint64_t)c->train_config.random_seed;
     to.soft_targets = deft_loader_soft_labels(r->train_ld);
@@ -276,12 +283,15 @@ static enum deft_status validate_set(struct run *r, int epoch, struct cls_metric
         cls_metrics_add(m, r->logits, r->labels, n);
         softmax_ce(r->logits, r->labels, n, r->classes, &lsum);
     }
+    /* every rank validated its share: the sums of all of them */
+    if ((s = cls_metrics_reduce(m)) || (s = deft_dist_allreduce_f64(&lsum, 1, DEFT_DIST_SUM))) return s;
     *loss = m->total ? lsum / (double)m->total : NAN;
     (void)epoch;
     return DEFT_OK;
 }
 
 static void collapse_warnings(struct run *r, const struct cls_metrics *m, int epoch) {
+    if (deft_dist_rank() != 0) return; /* the figures are every rank's: said once */
     if (r->classes > 1 && m->total > 1 && cls_metrics_majority_share(m) >= 0.999) {
         int cls = 0;
         int64_t best = -1;
@@ -338,6 +348,10 @@ static enum deft_status hook_train_step(void *ctx, int n, float *loss) {
 
 static void hook_end_epoch(void *ctx) {
     struct run *r = ctx;
+    int64_t c[2] = {r->correct, r->seen};
+    if (deft_dist_allreduce_i64(c, 2, DEFT_DIST_SUM))
+        deft_log(DEFT_LOG_WARN, "training top-1 of this rank only: %s", deft_last_error());
+    else r->correct = c[0], r->seen = c[1];
     r->train_m[0].value = r->seen ? (double)r->correct / (double)r->seen : NAN;
 }
 
@@ -441,15 +455,19 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
         goto done;
     }
     if ((s = deft_cls_config_validate_paths(&r.cfg, DEFT_CLS_PATHS_TRAIN, true))) goto done;
-    if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
+    bool writer = deft_dist_rank() == 0; /* rank 0 alone writes the results folder and prints */
+    if (!writer) {
+        if ((r.quiet = fopen("/dev/null", "w"))) r.out = r.quiet;
+    } else if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
              .network = "classification", .requested = a->results_dir && a->results_dir[0] ? a->results_dir
                                                                                            : r.cfg.results_dir,
              .resume = a->resume, .resume_from = a->resume_from, .overwrite = a->overwrite, .out = r.out},
              r.dir, sizeof r.dir)))
         goto done;
-    dir_opened = true;
-    if ((s = deft_run_log_open(r.dir, a->log_file, r.out, &r.log))) goto done;
-    r.out = deft_run_log_stream(r.log);
+    dir_opened = writer;
+    if (writer && (s = deft_run_log_open(r.dir, a->log_file, r.out, &r.log))) goto done;
+    if (writer) r.out = deft_run_log_stream(r.log);
+    if ((s = deft_dist_broadcast(r.dir, sizeof r.dir, 0))) goto done; /* the automatic trainN of rank 0 */
     snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
     if (a->threads > 0) deft_set_threads(a->threads);
     else if (r.cfg.train_config.threads > 0) deft_set_threads(r.cfg.train_config.threads);
@@ -477,14 +495,24 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
         const char *pre = r.graph_from ? r.graph_from : r.cfg.train_config.pretrained_model_path;
         if (pre && pre[0] && (s = load_pretrained(&r, pre))) goto done;
     }
-    if ((s = record_run(&r))) goto done;
-    if ((s = deft_events_open(r.dir, &r.ev))) goto done;
+    if ((s = deft_trainer_broadcast(r.t))) goto done; /* every rank starts from rank 0's weights */
+    if (writer && ((s = record_run(&r)) || (s = deft_events_open(r.dir, &r.ev)))) goto done;
     struct deft_graph_stats gs;
     deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
     fprintf(r.out, "training %s (%lld params, %lld trainable) on %d images of %d classes, %d epoch%s x %d step%s of %d, "
             "%d threads -> %s\n", r.arch, (long long)gs.params, (long long)gs.trainable_params, r.train_ds->num_samples,
             r.classes, r.epochs, r.epochs == 1 ? "" : "s", r.spe, r.spe == 1 ? "" : "s", r.batch, deft_get_threads(), r.dir);
+    if (deft_dist_size() > 1)
+        fprintf(r.out, "data parallel: %d ranks x batch %d = global batch %d, %d threads per rank; the learning rate "
+                "is the spec's, not scaled (the gradient averaged over the ranks is the gradient of one process "
+                "with the global batch)\n", deft_dist_size(), r.batch, r.batch * deft_dist_size(), deft_get_threads());
+    double t_train = deft_time_now();
     s = train_loop(&r, start, &best, &best_epoch);
+    if (!s && deft_dist_size() > 1) {
+        double wall = deft_time_now() - t_train, comm = deft_dist_comm_seconds();
+        fprintf(r.out, "data parallel: all-reduce %.1f s of %.1f s on rank 0 (%.1f%%)\n", comm, wall,
+                wall > 0 ? 100 * comm / wall : 0);
+    }
     struct deft_loader_stats ls;
     deft_loader_get_stats(r.train_ld, &ls);
     if (ls.corrupt_skipped)
@@ -499,7 +527,9 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
 done:
     if (r.ev && deft_events_close(r.ev)) deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
     deft_run_log_close(r.log, s);
+    if (dir_opened) deft_run_dir_unlock(r.dir);
     if (s && dir_opened) deft_run_dir_close(r.dir);
+    if (r.quiet) fclose(r.quiet);
     deft_trainer_free(r.t);
     deft_loader_free(r.train_ld);
     deft_loader_free(r.val_ld);

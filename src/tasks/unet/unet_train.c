@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "deft/dist.h"
 #include "deft/io.h"
 #include "deft/loop.h"
 #include "deft/report.h"
@@ -252,6 +253,11 @@ enum deft_status unet_train(const struct deft_task_args *a) {
         goto done;
     }
     if ((s = deft_unet_config_validate_paths(&r.u.cfg, true))) goto done;
+    if (deft_dist_size() > 1) { /* its loader has no distributed sampler yet (issue 23) */
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "data-parallel training (mpirun, --gpus N) is classification's "
+                           "for now: train this network in one process");
+        goto done;
+    }
     if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
              .network = "unet", .requested = a->results_dir && a->results_dir[0] ? a->results_dir : NULL,
              .resume = a->resume, .resume_from = a->resume_from, .overwrite = a->overwrite, .out = r.out},
@@ -293,6 +299,7 @@ enum deft_status unet_train(const struct deft_task_args *a) {
 done:
     run_free(&r);
     deft_run_log_close(r.log, s);
+    if (dir_opened) deft_run_dir_unlock(r.dir);
     if (s && dir_opened) deft_run_dir_close(r.dir);
     return s;
 }

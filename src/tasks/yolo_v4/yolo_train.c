@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "deft/dist.h"
 #include "deft/loop.h"
 #include "deft/models.h"
 #include "deft/report.h"
@@ -454,6 +455,11 @@ static enum deft_status yolo_train_spec(const struct deft_task_args *a, const ch
         goto done;
     }
     if ((s = deft_yolo_config_validate_paths(&r.y.cfg, true))) goto done;
+    if (deft_dist_size() > 1) { /* its loader has no distributed sampler yet (issue 23) */
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "data-parallel training (mpirun, --gpus N) is classification's "
+                           "for now: train this network in one process");
+        goto done;
+    }
     const char *tc_resume = r.y.cfg.training_config.resume_model_path;
     const char *resume_from = a->resume_from ? a->resume_from : !a->resume && tc_resume[0] ? tc_resume : NULL;
     if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
@@ -502,6 +508,7 @@ static enum deft_status yolo_train_spec(const struct deft_task_args *a, const ch
 done:
     run_free(&r);
     deft_run_log_close(r.log, s);
+    if (dir_opened) deft_run_dir_unlock(r.dir);
     if (s && dir_opened) deft_run_dir_close(r.dir);
     return s;
 }
