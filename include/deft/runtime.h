@@ -35,6 +35,8 @@ struct deft_runtime_opts {
     int no_reuse;          /* planner: give every value its own buffer (debugging) */
     int device_index;      /* cuda: GPU index (--gpu_index) */
     enum deft_amp amp;     /* cuda: mixed precision; other backends compute in fp32 */
+    int no_fuse;           /* forward-only graphs: keep every node separate (no BN folding or
+                              conv+activation+add fusion); the unfused reference for tests */
 };
 
 /* Names of the backends this build has, comma-separated ("cpu, ref, cuda-emu"). */
@@ -63,6 +65,11 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_set_input(struct deft_runt
  * gradient of a trainable param (deft_runtime_grad). NULL if not such a value. */
 DEFT_API float *deft_runtime_data(struct deft_runtime *rt, int v);
 DEFT_API float *deft_runtime_grad(struct deft_runtime *rt, int param);
+/* Say that params/state were written through a pointer obtained earlier
+ * (deft_runtime_data and the block getters already count as a write): a
+ * forward-only runtime keeps its weights prepared (reordered, batch norm
+ * folded) and prepares them again on the next run only after this. */
+DEFT_API void deft_runtime_params_changed(struct deft_runtime *rt);
 /* Fill every param/state with its initializer. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_init_params(struct deft_runtime *rt,
                                                                  uint64_t seed);

@@ -26,6 +26,9 @@ struct deft_run_ctx {
      * the global batch; dropout keys its masks by the global item, so any
      * split of a global batch draws one process's masks (world 0/1: alone) */
     uint32_t shard_rank, shard_world;
+    uint64_t param_version; /* changes whenever params/state may have been written:
+                               weights a backend prepared (reordered, BN folded) are
+                               prepared again when it differs from theirs */
 };
 
 /* Dropout's counter for element i of a batch of cnt elements (per item):
@@ -40,6 +43,9 @@ static inline uint64_t deft_dropout_counter(const struct deft_run_ctx *rc, int64
 struct deft_backend_opts {
     int device_index;        /* cuda: which GPU */
     int amp;                 /* enum deft_amp: 16-bit GEMM products, fp32 storage */
+    bool inference;          /* forward-only graph (no backward node): no workspaces,
+                                weights prepared once, inference fusions allowed */
+    bool no_fuse;            /* inference: no BN folding / post-op fusion (tests, debugging) */
 };
 
 /* One optimizer update over a contiguous segment of the parameter block,
@@ -79,6 +85,9 @@ struct deft_backend_vtable {
     enum deft_status (*optim_segment)(struct deft_program *p, const struct deft_optim_seg_args *a);
     enum deft_status (*grad_stats)(struct deft_program *p, const float *g, size_t n, double *sumsq,
                                    bool *finite);
+    /* Optional: the last node that reads value v when the backend runs a
+     * fused chain later than the graph says (-1: as the graph says). */
+    int (*last_use)(struct deft_program *p, int v);
 };
 
 /* Registered backends. */

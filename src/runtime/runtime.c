@@ -23,6 +23,7 @@ struct deft_runtime {
     void *hook_user;
     uint64_t step;
     uint32_t shard_rank, shard_world;  /* data parallel: deft_runtime_set_shard */
+    uint64_t param_version;  /* bumped whenever params/state may change (backend.h) */
     int grad_first_node;     /* hook runs after the last node */
     double op_time[DEFT_OP_COUNT];
     long op_calls[DEFT_OP_COUNT];
@@ -147,6 +148,12 @@ static enum deft_status plan_arena(struct deft_runtime *rt, const size_t *value_
             if (v >= 0 && item_of[v] >= 0 && items[item_of[v]].last < n) items[item_of[v]].last = n;
         }
     }
+    /* A fused chain reads its inputs at its last node. */
+    if (rt->be->last_use)
+        for (int v = 0; v < nv; v++) {
+            int l = item_of[v] >= 0 ? rt->be->last_use(rt->prog, v) : -1;
+            if (l > items[item_of[v]].last) items[item_of[v]].last = l;
+        }
     if ((s = deft_plan_memory(items, ni, nn > 0 ? nn : 1, no_reuse, &rt->stats.arena_bytes))) goto done;
     rt->arena = deft_runtime_device_alloc(rt, rt->stats.arena_bytes);
     if (!rt->arena) {
@@ -163,6 +170,16 @@ done:
     deft_free(items);
     deft_free(item_of);
     return s;
+}
+
+/* A forward-only graph (an evaluation or deployment runtime): nothing reads
+ * workspaces or pre-fusion values, so the backend may optimize for inference. */
+static bool graph_is_inference(const struct deft_graph *g) {
+    for (int n = 0; n < deft_graph_num_nodes(g); n++) {
+        enum deft_op op = deft_graph_node(g, n)->op;
+        if (!deft_op_is_forward(op) && op != DEFT_OP_LOSS) return false;
+    }
+    return true;
 }
 
 enum deft_status deft_runtime_create(const struct deft_graph *g, const struct deft_runtime_opts *o,
@@ -187,7 +204,9 @@ enum deft_status deft_runtime_create(const struct deft_graph *g, const struct de
         goto fail;
     }
     size_t scratch = 0;
-    const struct deft_backend_opts bo = {.device_index = o ? o->device_index : 0, .amp = o ? (int)o->amp : 0};
+    const struct deft_backend_opts bo = {.device_index = o ? o->device_index : 0, .amp = o ? (int)o->amp : 0,
+                                         .inference = graph_is_inference(g), .no_fuse = o && o->no_fuse};
+    rt->param_version = 1;
     if ((s = be->compile(g, &bo, &rt->prog, value_bytes, &scratch))) {
         deft_wrap_error(s, "backend %s", be->name);
         goto fail;
@@ -237,11 +256,14 @@ enum deft_status deft_runtime_set_input(struct deft_runtime *rt, int v, const fl
     return DEFT_OK;
 }
 
+void deft_runtime_params_changed(struct deft_runtime *rt) { rt->param_version++; }
+
 float *deft_runtime_data(struct deft_runtime *rt, int v) {
     const struct deft_value *val = deft_graph_value(rt->g, v);
     if (!val || (val->kind != DEFT_VALUE_PARAM && val->kind != DEFT_VALUE_STATE &&
                  val->kind != DEFT_VALUE_INPUT))
         return NULL;
+    if (val->kind != DEFT_VALUE_INPUT) rt->param_version++; /* the caller may write it */
     return rt->ptr[v];
 }
 
@@ -259,6 +281,7 @@ enum deft_status deft_runtime_init_params(struct deft_runtime *rt, uint64_t seed
         enum deft_status s = deft_init_param(val, seed, rt->ptr[v]);
         if (s) return s;
     }
+    rt->param_version++;
     return DEFT_OK;
 }
 
@@ -266,7 +289,8 @@ enum deft_status deft_runtime_run_range(struct deft_runtime *rt, int first, int 
     int nn = deft_graph_num_nodes(rt->g);
     if (first < 0 || last > nn || first > last)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "run range [%d, %d) outside 0..%d", first, last, nn);
-    struct deft_run_ctx rc = {.step = rt->step, .shard_rank = rt->shard_rank, .shard_world = rt->shard_world};
+    struct deft_run_ctx rc = {.step = rt->step, .shard_rank = rt->shard_rank, .shard_world = rt->shard_world,
+                              .param_version = rt->param_version};
     for (int n = first; n < last; n++) {
         const struct deft_node *nd = deft_graph_node(rt->g, n);
         double t0 = deft_time_now();
@@ -303,10 +327,12 @@ enum deft_status deft_runtime_read(struct deft_runtime *rt, int v, float *dst, s
 }
 
 float *deft_runtime_param_block(struct deft_runtime *rt, size_t *n) {
+    rt->param_version++;
     *n = rt->n_params;
     return rt->params;
 }
 float *deft_runtime_state_block(struct deft_runtime *rt, size_t *n) {
+    rt->param_version++;
     *n = rt->n_state;
     return rt->state;
 }

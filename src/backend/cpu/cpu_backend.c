@@ -71,6 +71,20 @@ enum deft_status cpu_mem_value(struct cpu_prog *p, struct cpu_node *nd, int v,
     return DEFT_OK;
 }
 
+enum deft_status cpu_mem_owned(struct cpu_prog *p, struct cpu_node *nd, const dnnl_memory_desc_t *md,
+                               int *mi) {
+    enum deft_status st = new_mem(p, nd, md, CPU_BUF_OWNED, mi);
+    if (st) return st;
+    struct cpu_mem *m = &nd->mems[*mi];
+    if (!(m->owned = deft_malloc_aligned(m->bytes ? m->bytes : 64)))
+        return deft_set_error(DEFT_ERR_NOMEM, "out of memory preparing weights (%zu bytes)", m->bytes);
+    return DEFT_OK;
+}
+
+dnnl_prop_kind_t cpu_fwd_prop(const struct cpu_prog *p) {
+    return p->inference ? dnnl_forward_inference : dnnl_forward_training;
+}
+
 enum deft_status cpu_mem_temp(struct cpu_prog *p, struct cpu_node *nd, const dnnl_memory_desc_t *md,
                               int *mi) {
     enum deft_status st = new_mem(p, nd, md, CPU_BUF_TEMP, mi);
@@ -218,6 +232,7 @@ void *cpu_mem_ptr(const struct cpu_node *nd, int mi, void *const *ptr, char *scr
     case CPU_BUF_VALUE: return ptr[m->v];
     case CPU_BUF_TEMP: return scratch + m->off;
     case CPU_BUF_PAD: return scratch + ALIGN64(nd->temp_bytes);
+    case CPU_BUF_OWNED: return m->owned;
     }
     return NULL;
 }
@@ -289,8 +304,10 @@ static enum deft_status compile_reshape(struct cpu_prog *p, int n, struct cpu_no
 static void free_node(struct cpu_node *nd) {
     for (int i = 0; i < nd->nsteps; i++)
         if (nd->steps[i].prim) dnnl_primitive_destroy(nd->steps[i].prim);
-    for (int i = 0; i < nd->nmems; i++)
+    for (int i = 0; i < nd->nmems; i++) {
         if (nd->mems[i].mem) dnnl_memory_destroy(nd->mems[i].mem);
+        deft_free_aligned(nd->mems[i].owned);
+    }
     deft_free(nd->steps);
     deft_free(nd->mems);
     deft_free(nd->priv);
@@ -312,10 +329,30 @@ static void cpu_free_program(struct deft_program *prog) {
     deft_free(p->md_set);
     deft_free(p->native_opaque);
     deft_free(p->ptr_tmp);
+    deft_free(p->fused_into);
+    deft_free(p->fusion);
+    deft_free(p->last_use);
+    deft_free(p->fused_away);
     deft_free(p);
 }
 
+/* A node folded into a chain that runs later: nothing to do here; its
+ * outputs are never materialized (cpu_fuse.c). */
+static enum deft_status compile_fused_away(struct cpu_prog *p, int n) {
+    const struct deft_node *node = deft_graph_node(p->g, n);
+    for (int i = 0; i < node->n_out; i++) {
+        int v = node->out[i];
+        if (v < 0) continue;
+        deft_dnnl_md_plain(&p->md[v], &cpu_val(p, v)->shape);
+        p->md_set[v] = true;
+        p->fused_away[v] = true;
+    }
+    return DEFT_OK;
+}
+
 static enum deft_status compile_node(struct cpu_prog *p, int n, struct cpu_node *nd) {
+    if (p->fused_into[n] >= 0 && p->fused_into[n] != n) return compile_fused_away(p, n);
+    if (p->fusion[n].conv >= 0) return cpu_compile_conv_fused(p, &p->fusion[n], nd);
     switch (deft_graph_node(p->g, n)->op) {
     case DEFT_OP_CONV2D:
     case DEFT_OP_CONV2D_BWD_DATA:
@@ -367,8 +404,15 @@ static enum deft_status cpu_compile(const struct deft_graph *g, const struct def
     p->native_opaque = deft_calloc(nv1, sizeof *p->native_opaque);
     p->ptr_tmp = deft_calloc(nv1, sizeof *p->ptr_tmp);
     p->nodes = deft_calloc((size_t)p->nn + 1, sizeof *p->nodes);
+    p->fused_into = deft_malloc(((size_t)p->nn + 1) * sizeof *p->fused_into);
+    p->fusion = deft_calloc((size_t)p->nn + 1, sizeof *p->fusion);
+    p->last_use = deft_malloc(nv1 * sizeof *p->last_use);
+    p->fused_away = deft_calloc(nv1, sizeof *p->fused_away);
+    p->inference = o && o->inference;
+    p->fuse = p->inference && !o->no_fuse;
     enum deft_status st = DEFT_OK;
-    if (!p->md || !p->md_set || !p->native_opaque || !p->ptr_tmp || !p->nodes) {
+    if (!p->md || !p->md_set || !p->native_opaque || !p->ptr_tmp || !p->nodes || !p->fused_into ||
+        !p->fusion || !p->last_use || !p->fused_away) {
         st = deft_set_error(DEFT_ERR_NOMEM, "out of memory compiling for cpu");
         goto fail;
     }
@@ -385,6 +429,7 @@ static enum deft_status cpu_compile(const struct deft_graph *g, const struct def
             p->md_set[v] = true;
         }
     }
+    if ((st = cpu_fuse_plan(p))) goto fail;
     size_t scratch = 0;
     for (int n = 0; n < p->nn; n++) {
         struct cpu_node *nd = &p->nodes[n];
@@ -413,8 +458,9 @@ static enum deft_status cpu_compile(const struct deft_graph *g, const struct def
                 p->md_set[v] = true;
             }
             if (value_bytes)
-                value_bytes[v] = nd->fallback ? deft_ref_value_bytes(g, v)
-                                              : deft_dnnl_md_size(&p->md[v]);
+                value_bytes[v] = p->fused_away[v] ? 0
+                                 : nd->fallback   ? deft_ref_value_bytes(g, v)
+                                                  : deft_dnnl_md_size(&p->md[v]);
         }
         size_t need = nd->pad_bytes ? ALIGN64(nd->temp_bytes) + nd->pad_bytes : nd->temp_bytes;
         if (need > scratch) scratch = need;
@@ -435,7 +481,9 @@ static enum deft_status cpu_run_node(struct deft_program *prog, int n, void *con
     struct cpu_prog *p = (struct cpu_prog *)prog;
     if (n < 0 || n >= p->nn) return deft_set_error(DEFT_ERR_INVALID_ARG, "cpu: bad node %d", n);
     struct cpu_node *nd = &p->nodes[n];
-    for (int i = 0; i < nd->nsteps; i++) {
+    /* Prepared weights stay valid until the params change. */
+    int first = nd->nprep > 0 && nd->prep_ver == rc->param_version ? nd->nprep : 0;
+    for (int i = first; i < nd->nsteps; i++) {
         const struct cpu_step *s = &nd->steps[i];
         enum deft_status st;
         if (!s->prim) {
@@ -452,7 +500,13 @@ static enum deft_status cpu_run_node(struct deft_program *prog, int n, void *con
         DEFT_DNNL_CHECK(dnnl_primitive_execute(s->prim, p->stream, s->nargs, args));
     }
     DEFT_DNNL_CHECK(dnnl_stream_wait(p->stream));
+    nd->prep_ver = rc->param_version;
     return DEFT_OK;
+}
+
+static int cpu_last_use(struct deft_program *prog, int v) {
+    const struct cpu_prog *p = (const struct cpu_prog *)prog;
+    return v >= 0 && v < p->nv ? p->last_use[v] : -1;
 }
 
 static enum deft_status cpu_read_plain(struct deft_program *prog, int v, const void *src, float *dst) {
@@ -460,6 +514,10 @@ static enum deft_status cpu_read_plain(struct deft_program *prog, int v, const v
     if (v < 0 || v >= p->nv) return deft_set_error(DEFT_ERR_INVALID_ARG, "cpu: bad value %d", v);
     const struct deft_value *val = cpu_val(p, v);
     size_t n = (size_t)deft_shape_numel(&val->shape);
+    if (p->fused_away[v])
+        return deft_set_error(DEFT_ERR_INVALID_ARG,
+                              "cpu: '%s' is inside a fused inference chain and never computed "
+                              "(deft_runtime_opts.no_fuse keeps it)", val->name);
     if (!p->md_set[v] || deft_dnnl_md_is_plain(&p->md[v])) {
         memcpy(dst, src, n * sizeof *dst);
         return DEFT_OK;
@@ -501,4 +559,5 @@ const struct deft_backend_vtable deft_backend_cpu = {
     .run_node = cpu_run_node,
     .read_plain = cpu_read_plain,
     .free_program = cpu_free_program,
+    .last_use = cpu_last_use,
 };

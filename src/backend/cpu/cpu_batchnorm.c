@@ -56,7 +56,8 @@ static dnnl_status_t fwd_pd(struct cpu_prog *p, const struct deft_node *node,
                             const dnnl_memory_desc_t *data, dnnl_primitive_desc_t *pd) {
     dnnl_batch_normalization_desc_t d;
     dnnl_status_t st = dnnl_batch_normalization_forward_desc_init(
-        &d, dnnl_forward_training, data, node->attr.bn.eps, bn_flags(node->attr.bn.mode));
+        &d, node->attr.bn.mode == DEFT_BN_TRAIN ? dnnl_forward_training : cpu_fwd_prop(p), data,
+        node->attr.bn.eps, bn_flags(node->attr.bn.mode));
     if (st != dnnl_success) return st;
     return deft_dnnl_pd_create(pd, &d, p->eng, NULL, node->name, "batchnorm fwd", false);
 }

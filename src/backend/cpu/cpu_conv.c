@@ -8,6 +8,7 @@
  * plain input (the image) is handed to the conv as nchw, since padding C=3
  * to 16 would cost more than the conv gains.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "backend/cpu/cpu_impl.h"
@@ -90,9 +91,11 @@ static bool winograd_enabled(void) {
 }
 
 /* The algorithms to try for a (non-transposed) convolution, best first. */
-static int conv_algs(const struct conv_geom *cg, dnnl_alg_kind_t algs[2]) {
+static int conv_algs(const struct conv_geom *cg, dnnl_alg_kind_t algs[2], bool inference) {
     int n = 0;
-    if (winograd_enabled() && cg->g == 1 && cg->r == 3 && cg->s == 3 && cg->stride[0] == 1 &&
+    /* At small inference batches oneDNN's Winograd (wino_2x3 and its weight
+     * transform) measured 1.5-3x slower than the direct kernel (resnet18, b1). */
+    if (winograd_enabled() && !(inference && cg->src[0] < 8) && cg->g == 1 && cg->r == 3 && cg->s == 3 && cg->stride[0] == 1 &&
         cg->stride[1] == 1 && cg->dil[0] == 0 && cg->dil[1] == 0 && cg->src[1] % 16 == 0 &&
         cg->dst[1] % 16 == 0)
         algs[n++] = dnnl_convolution_winograd;
@@ -101,7 +104,11 @@ static int conv_algs(const struct conv_geom *cg, dnnl_alg_kind_t algs[2]) {
 }
 
 /* src md for a conv reading value x: plain for a small-C plain input, any otherwise. */
+static bool infer_layout(const struct cpu_prog *p, const int64_t *dims, dnnl_memory_desc_t *md);
 static void src_choice(const struct cpu_prog *p, int x, const int64_t *dims, dnnl_memory_desc_t *md) {
+    if (x >= 0 && p->md_set[x] && !(deft_dnnl_md_is_plain(&p->md[x]) && dims[1] <= CPU_CONV_PLAIN_SRC_MAX_C) &&
+        infer_layout(p, dims, md))
+        return;
     if (x >= 0 && p->md_set[x] && deft_dnnl_md_is_plain(&p->md[x]) &&
         dims[1] <= CPU_CONV_PLAIN_SRC_MAX_C)
         *md = p->md[x];
@@ -109,30 +116,143 @@ static void src_choice(const struct cpu_prog *p, int x, const int64_t *dims, dnn
         deft_dnnl_md_any(md, 4, dims);
 }
 
-static dnnl_status_t fwd_pd(struct cpu_prog *p, const struct conv_geom *cg,
-                            const dnnl_memory_desc_t *src, bool bias, const char *name,
-                            dnnl_primitive_desc_t *pd) {
+/* Inference activations keep one layout from convolution to convolution
+ * (oneDNN's `any` picks nchw, nhwc or nChw16c per layer for inference,
+ * and every switch costs a reorder): nChw16c by default, DEFT_INFER_LAYOUT=
+ * nhwc or any to compare. Returns false for `any`. */
+static bool infer_layout(const struct cpu_prog *p, const int64_t *dims, dnnl_memory_desc_t *md) {
+    static int mode = -1; /* 0 any, 1 nChw16c, 2 nhwc */
+    if (mode < 0) {
+        const char *v = getenv("DEFT_INFER_LAYOUT");
+        mode = v && !strcmp(v, "any") ? 0 : v && !strcmp(v, "nhwc") ? 2 : 1;
+    }
+    if (!p->inference || mode == 0) return false;
+    dnnl_dims_t d = {dims[0], dims[1], dims[2], dims[3]};
+    return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, mode == 1 ? dnnl_aBcd16b : dnnl_acdb) ==
+           dnnl_success;
+}
+
+static dnnl_status_t fwd_pd_po(struct cpu_prog *p, const struct conv_geom *cg,
+                               const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst_want,
+                               bool bias, const_dnnl_post_ops_t po, const char *name,
+                               dnnl_primitive_desc_t *pd) {
     dnnl_memory_desc_t dst;
-    deft_dnnl_md_any(&dst, 4, cg->dst);
+    if (dst_want) dst = *dst_want;
+    else if (!infer_layout(p, cg->dst, &dst)) deft_dnnl_md_any(&dst, 4, cg->dst);
+    else { /* the pinned layout must not cost a reference kernel: else let oneDNN choose */
+        dnnl_memory_desc_t any;
+        deft_dnnl_md_any(&any, 4, cg->dst);
+        dnnl_status_t st = fwd_pd_po(p, cg, src, &dst, bias, po, name, pd);
+        if (st != dnnl_success || !strstr(deft_dnnl_pd_impl(*pd), "ref")) return st;
+        dnnl_primitive_desc_destroy(*pd);
+        return fwd_pd_po(p, cg, src, &any, bias, po, name, pd);
+    }
     dnnl_status_t st;
     if (!cg->transposed) {
         dnnl_alg_kind_t algs[2];
         st = dnnl_unimplemented;
-        for (int i = 0, n = conv_algs(cg, algs); i < n && st != dnnl_success; i++) {
+        for (int i = 0, n = conv_algs(cg, algs, p->inference); i < n && st != dnnl_success; i++) {
             dnnl_convolution_desc_t d;
             st = dnnl_dilated_convolution_forward_desc_init(
-                &d, dnnl_forward_training, algs[i], src, &cg->w_any, bias ? &cg->b_plain : NULL, &dst, cg->stride, cg->dil, cg->pad_l,
+                &d, cpu_fwd_prop(p), algs[i], src, &cg->w_any, bias ? &cg->b_plain : NULL, &dst, cg->stride, cg->dil, cg->pad_l,
                 cg->pad_r);
-            if (st == dnnl_success) st = deft_dnnl_pd_create(pd, &d, p->eng, NULL, name, "conv fwd", true);
+            if (st == dnnl_success)
+                st = deft_dnnl_pd_create_po(pd, &d, p->eng, NULL, po, name, "conv fwd", true);
         }
         return st;
     }
     dnnl_deconvolution_desc_t d;
     st = dnnl_dilated_deconvolution_forward_desc_init(
-        &d, dnnl_forward_training, dnnl_deconvolution_direct, src, &cg->w_any,
+        &d, cpu_fwd_prop(p), dnnl_deconvolution_direct, src, &cg->w_any,
         bias ? &cg->b_plain : NULL, &dst, cg->stride, cg->dil, cg->pad_l, cg->pad_r);
     if (st != dnnl_success) return st;
-    return deft_dnnl_pd_create(pd, &d, p->eng, NULL, name, "deconv fwd", false);
+    return deft_dnnl_pd_create_po(pd, &d, p->eng, NULL, po, name, "deconv fwd", false);
+}
+
+static dnnl_status_t fwd_pd(struct cpu_prog *p, const struct conv_geom *cg,
+                            const dnnl_memory_desc_t *src, bool bias, const char *name,
+                            dnnl_primitive_desc_t *pd) {
+    return fwd_pd_po(p, cg, src, NULL, bias, NULL, name, pd);
+}
+
+/* ---- weights prepared once per parameter version (inference) ---- */
+
+struct fold_priv {
+    int w, b, gamma, beta, mean, var;   /* mems (b -1: no conv bias) */
+    int wout, bout;                     /* folded plain weights, bias */
+    int64_t k, per_k;
+    float eps;
+};
+
+/* Batch norm folded into the convolution: s = gamma / sqrt(var + eps),
+ * w' = w * s (per output channel), b' = (b - mean) * s + beta. */
+static enum deft_status fold_bn(struct cpu_prog *p, struct cpu_node *nd, const struct cpu_step *s,
+                                void *const *ptr, char *scratch, const struct deft_run_ctx *rc) {
+    (void)p; (void)s; (void)rc;
+    const struct fold_priv *f = nd->priv;
+    const float *w = cpu_mem_ptr(nd, f->w, ptr, scratch);
+    const float *b = f->b >= 0 ? cpu_mem_ptr(nd, f->b, ptr, scratch) : NULL;
+    const float *g = cpu_mem_ptr(nd, f->gamma, ptr, scratch), *be = cpu_mem_ptr(nd, f->beta, ptr, scratch);
+    const float *mean = cpu_mem_ptr(nd, f->mean, ptr, scratch), *var = cpu_mem_ptr(nd, f->var, ptr, scratch);
+    float *wo = cpu_mem_ptr(nd, f->wout, ptr, scratch), *bo = cpu_mem_ptr(nd, f->bout, ptr, scratch);
+    for (int64_t k = 0; k < f->k; k++) {
+        double sc = (double)g[k] / sqrt((double)var[k] + (double)f->eps);
+        for (int64_t i = 0; i < f->per_k; i++) wo[k * f->per_k + i] = (float)(w[k * f->per_k + i] * sc);
+        bo[k] = (float)(((b ? (double)b[k] : 0.0) - mean[k]) * sc + be[k]);
+    }
+    return DEFT_OK;
+}
+
+/* Weights (and bias) of an inference convolution in the pd's layout, kept
+ * in owned buffers and refreshed only when the params change: the reorder
+ * (and the batch-norm fold when bn >= 0) become the node's prep steps. */
+static enum deft_status bind_prepared(struct cpu_prog *p, struct cpu_node *nd, const struct deft_node *node,
+                                      const struct conv_geom *cg, const_dnnl_primitive_desc_t pd,
+                                      const struct deft_node *bn, int *mw, int *mb) {
+    int w = node->in[1], b = node->n_in > 2 ? node->in[2] : -1;
+    const dnnl_memory_desc_t *wmd = deft_dnnl_pd_md(pd, dnnl_query_weights_md, 0);
+    bool plain = deft_dnnl_md_equal(wmd, &cg->w_plain);
+    enum deft_status st;
+    int src;
+    *mb = -1;
+    if (!bn) {
+        if (b >= 0 && (st = cpu_mem_value(p, nd, b, &cg->b_plain, mb))) return st;
+        if (plain) return cpu_mem_value(p, nd, w, &cg->w_plain, mw);
+        if ((st = cpu_mem_value(p, nd, w, &cg->w_plain, &src)) || (st = cpu_mem_owned(p, nd, wmd, mw)) ||
+            (st = cpu_add_reorder(p, nd, src, *mw)))
+            return st;
+        nd->nprep = nd->nsteps;
+        return DEFT_OK;
+    }
+    struct fold_priv *f = deft_calloc(1, sizeof *f);
+    if (!f) return deft_set_error(DEFT_ERR_NOMEM, "out of memory compiling a fused convolution");
+    nd->priv = f;
+    f->b = -1;
+    f->eps = bn->attr.bn.eps;
+    f->k = cg->dst[1];
+    f->per_k = deft_shape_numel(&cpu_val(p, w)->shape) / (f->k > 0 ? f->k : 1);
+    dnnl_memory_desc_t cmd = cg->b_plain;
+    if ((st = cpu_mem_value(p, nd, w, &cg->w_plain, &f->w)) ||
+        (b >= 0 && (st = cpu_mem_value(p, nd, b, &cmd, &f->b))) ||
+        (st = cpu_mem_value(p, nd, bn->in[1], &cmd, &f->gamma)) ||
+        (st = cpu_mem_value(p, nd, bn->in[2], &cmd, &f->beta)) ||
+        (st = cpu_mem_value(p, nd, bn->in[3], &cmd, &f->mean)) ||
+        (st = cpu_mem_value(p, nd, bn->in[4], &cmd, &f->var)) ||
+        (st = cpu_mem_owned(p, nd, &cmd, &f->bout)) ||
+        (st = (plain ? cpu_mem_owned : cpu_mem_temp)(p, nd, &cg->w_plain, &f->wout)) ||
+        (st = cpu_add_fn(p, nd, fold_bn, -1, -1, -1, -1)))
+        return st;
+    *mb = f->bout;
+    *mw = f->wout;
+    if (!plain && ((st = cpu_mem_owned(p, nd, wmd, mw)) || (st = cpu_add_reorder(p, nd, f->wout, *mw))))
+        return st;
+    nd->nprep = nd->nsteps;
+    return DEFT_OK;
+}
+
+static bool prepared_weights(const struct cpu_prog *p, const struct deft_node *node) {
+    int w = node->in[1];
+    return p->inference && w >= 0 && cpu_val(p, w)->kind != DEFT_VALUE_NODE;
 }
 
 static enum deft_status unsupported(const char *name, const char *what, dnnl_status_t st) {
@@ -152,10 +272,15 @@ static enum deft_status compile_fwd(struct cpu_prog *p, const struct deft_node *
     dnnl_status_t ds = fwd_pd(p, &cg, &src, b >= 0, node->name, &pd);
     if (ds != dnnl_success) return unsupported(node->name, "forward convolution", ds);
     int ms, mw, mb = -1, my;
-    enum deft_status st = cpu_bind_in(p, nd, x, deft_dnnl_pd_md(pd, dnnl_query_src_md, 0), &ms);
-    if (!st) st = cpu_bind_in_as(p, nd, w, &cg.w_plain, deft_dnnl_pd_md(pd, dnnl_query_weights_md, 0), &mw);
-    if (!st && b >= 0)
-        st = cpu_bind_in(p, nd, b, deft_dnnl_pd_md(pd, dnnl_query_weights_md, 1), &mb);
+    enum deft_status st = DEFT_OK;
+    if (prepared_weights(p, node) && !transposed) {
+        st = bind_prepared(p, nd, node, &cg, pd, NULL, &mw, &mb);
+    } else {
+        st = cpu_bind_in_as(p, nd, w, &cg.w_plain, deft_dnnl_pd_md(pd, dnnl_query_weights_md, 0), &mw);
+        if (!st && b >= 0)
+            st = cpu_bind_in(p, nd, b, deft_dnnl_pd_md(pd, dnnl_query_weights_md, 1), &mb);
+    }
+    if (!st) st = cpu_bind_in(p, nd, x, deft_dnnl_pd_md(pd, dnnl_query_src_md, 0), &ms);
     if (!st) st = cpu_bind_out(p, nd, y, deft_dnnl_pd_md(pd, dnnl_query_dst_md, 0), &my);
     int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST};
     int mems[4] = {ms, mw, mb, my};
@@ -190,7 +315,7 @@ static enum deft_status compile_bwd_data(struct cpu_prog *p, const struct deft_n
     if (!transposed) {
         dnnl_alg_kind_t algs[2];
         ds = dnnl_unimplemented;
-        for (int i = 0, n = conv_algs(&cg, algs); i < n && ds != dnnl_success; i++) {
+        for (int i = 0, n = conv_algs(&cg, algs, p->inference); i < n && ds != dnnl_success; i++) {
             dnnl_convolution_desc_t d;
             ds = dnnl_dilated_convolution_backward_data_desc_init(
                 &d, algs[i], &dsrc, &cg.w_any,
@@ -236,7 +361,7 @@ static enum deft_status compile_bwd_weights(struct cpu_prog *p, const struct def
     if (!transposed) {
         dnnl_alg_kind_t algs[2];
         ds = dnnl_unimplemented;
-        for (int i = 0, n = conv_algs(&cg, algs); i < n && ds != dnnl_success; i++) {
+        for (int i = 0, n = conv_algs(&cg, algs, p->inference); i < n && ds != dnnl_success; i++) {
             dnnl_convolution_desc_t d;
             ds = dnnl_dilated_convolution_backward_weights_desc_init(
                 &d, algs[i], &src, &cg.w_any,
@@ -286,4 +411,66 @@ enum deft_status cpu_compile_conv(struct cpu_prog *p, int n, struct cpu_node *nd
     case DEFT_OP_CONV_TRANSPOSE2D_BWD_WEIGHTS: return compile_bwd_weights(p, node, nd, true);
     default: return DEFT_ERR_UNSUPPORTED;
     }
+}
+
+/* ---- an inference chain as one convolution (cpu_fuse.c) ---- */
+
+static dnnl_status_t fused_post_ops(struct cpu_prog *p, const struct cpu_fusion *f, dnnl_post_ops_t *po) {
+    dnnl_status_t st = dnnl_post_ops_create(po);
+    for (int i = 0; i < f->nops && st == dnnl_success; i++) {
+        const struct cpu_fuse_op *op = &f->ops[i];
+        if (op->add) st = dnnl_post_ops_append_binary(*po, dnnl_binary_add, &p->md[op->value]);
+        else st = dnnl_post_ops_append_eltwise(*po, 1.0f, op->alg, op->alpha, op->beta);
+    }
+    if (st != dnnl_success && *po) {
+        dnnl_post_ops_destroy(*po);
+        *po = NULL;
+    }
+    return st;
+}
+
+enum deft_status cpu_compile_conv_fused(struct cpu_prog *p, const struct cpu_fusion *f, struct cpu_node *nd) {
+    const struct deft_node *node = deft_graph_node(p->g, f->conv);
+    const struct deft_node *bn = f->bn >= 0 ? deft_graph_node(p->g, f->bn) : NULL;
+    int x = node->in[0], y = f->out;
+    struct conv_geom cg;
+    geom_init(&cg, &node->attr, false, &cpu_val(p, x)->shape, &cpu_val(p, node->out[0])->shape,
+              &cpu_val(p, node->in[1])->shape);
+    dnnl_memory_desc_t src;
+    src_choice(p, x, cg.src, &src);
+    dnnl_post_ops_t po;
+    dnnl_status_t ds = fused_post_ops(p, f, &po);
+    if (ds != dnnl_success) return deft_dnnl_error(ds, "dnnl_post_ops_append");
+    bool bias = bn || (node->n_in > 2 && node->in[2] >= 0);
+    dnnl_primitive_desc_t pd;
+    ds = fwd_pd_po(p, &cg, &src, NULL, bias, po, node->name, &pd);
+    /* A binary add may want the residual's own layout for dst. */
+    for (int i = 0; i < f->nops && ds != dnnl_success; i++)
+        if (f->ops[i].add) ds = fwd_pd_po(p, &cg, &src, &p->md[f->ops[i].value], bias, po, node->name, &pd);
+    dnnl_post_ops_destroy(po);
+    if (ds != dnnl_success)
+        return deft_set_error(DEFT_ERR_BACKEND,
+                              "cpu: %s: oneDNN has no convolution with these fused post-ops (%s); "
+                              "build the runtime with no_fuse", node->name, deft_dnnl_status_str(ds));
+    int ms, mw, mb, my, mr[CPU_FUSE_MAX_OPS];
+    enum deft_status st = bind_prepared(p, nd, node, &cg, pd, bn, &mw, &mb);
+    if (!st) st = cpu_bind_in(p, nd, x, deft_dnnl_pd_md(pd, dnnl_query_src_md, 0), &ms);
+    int args[4 + CPU_FUSE_MAX_OPS] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST};
+    int mems[4 + CPU_FUSE_MAX_OPS], nargs = 4;
+    for (int i = 0; i < f->nops && !st; i++) {
+        if (!f->ops[i].add) continue;
+        st = cpu_mem_value(p, nd, f->ops[i].value, &p->md[f->ops[i].value], &mr[i]);
+        args[nargs] = DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1;
+        mems[nargs++] = mr[i];
+    }
+    if (!st) st = cpu_bind_out(p, nd, y, deft_dnnl_pd_md(pd, dnnl_query_dst_md, 0), &my);
+    mems[0] = ms;
+    mems[1] = mw;
+    mems[2] = mb;
+    mems[3] = my;
+    if (!st) st = cpu_add_prim(p, nd, pd, nargs, args, mems);
+    dnnl_primitive_desc_destroy(pd);
+    deft_log(DEFT_LOG_DEBUG, "cpu: %s fused: conv%s%s", node->name, bn ? " + batchnorm" : "",
+             f->nops ? " + post-ops" : "");
+    return st;
 }

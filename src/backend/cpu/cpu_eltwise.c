@@ -9,8 +9,8 @@
 
 /* oneDNN alg, alpha, beta for an activation; use_dst selects the backward
  * variant reading y. Returns false when there is no such algorithm. */
-static bool act_alg(const struct deft_act_attr *a, bool use_dst, dnnl_alg_kind_t *alg, float *alpha,
-                    float *beta) {
+bool cpu_act_alg(const struct deft_act_attr *a, bool use_dst, dnnl_alg_kind_t *alg, float *alpha,
+                 float *beta) {
     *alpha = 0;
     *beta = 0;
     switch (a->kind) {
@@ -54,10 +54,10 @@ enum deft_status cpu_compile_eltwise(struct cpu_prog *p, int n, struct cpu_node 
     enum deft_status st;
     if (node->op == DEFT_OP_ACT) {
         int x = node->in[0], y = node->out[0];
-        if (!act_alg(a, false, &alg, &alpha, &beta)) return DEFT_ERR_UNSUPPORTED;
+        if (!cpu_act_alg(a, false, &alg, &alpha, &beta)) return DEFT_ERR_UNSUPPORTED;
         dnnl_eltwise_desc_t d;
         dnnl_primitive_desc_t pd;
-        if (dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, alg, &p->md[x], alpha, beta) !=
+        if (dnnl_eltwise_forward_desc_init(&d, cpu_fwd_prop(p), alg, &p->md[x], alpha, beta) !=
                 dnnl_success ||
             deft_dnnl_pd_create(&pd, &d, p->eng, NULL, node->name, "eltwise fwd", false) != dnnl_success)
             return DEFT_ERR_UNSUPPORTED;
@@ -72,7 +72,7 @@ enum deft_status cpu_compile_eltwise(struct cpu_prog *p, int n, struct cpu_node 
     /* ACT_BWD: in dy, x_or_y; out dx */
     int dy = node->in[0], t = node->in[1], dx = node->out[0];
     bool use_dst = deft_act_bwd_uses_output(a->kind);
-    if (!act_alg(a, use_dst, &alg, &alpha, &beta)) return DEFT_ERR_UNSUPPORTED;
+    if (!cpu_act_alg(a, use_dst, &alg, &alpha, &beta)) return DEFT_ERR_UNSUPPORTED;
     const dnnl_memory_desc_t *data = &p->md[t];
     /* The hint uses the same (use_dst) algorithm: oneDNN accepts it forward. */
     dnnl_eltwise_desc_t fd, d;

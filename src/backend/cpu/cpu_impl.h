@@ -17,7 +17,8 @@
 
 #define CPU_MAX_ARGS 16
 
-enum cpu_buf { CPU_BUF_VALUE = 0, CPU_BUF_TEMP, CPU_BUF_PAD };
+/* OWNED: a buffer the program keeps across runs (weights prepared once). */
+enum cpu_buf { CPU_BUF_VALUE = 0, CPU_BUF_TEMP, CPU_BUF_PAD, CPU_BUF_OWNED };
 
 struct cpu_mem {
     dnnl_memory_t mem;
@@ -25,6 +26,7 @@ struct cpu_mem {
     int v;          /* CPU_BUF_VALUE: value index */
     size_t off;     /* CPU_BUF_TEMP: byte offset in scratch */
     size_t bytes;
+    void *owned;    /* CPU_BUF_OWNED: the buffer (deft_malloc_aligned) */
 };
 
 struct cpu_prog;
@@ -46,6 +48,9 @@ struct cpu_step {
 struct cpu_node {
     struct cpu_step *steps;
     int nsteps, cap_steps;
+    int nprep;                      /* steps [0, nprep) prepare weights: run only when
+                                       the runtime's param_version differs from prep_ver */
+    uint64_t prep_ver;
     struct cpu_mem *mems;
     int nmems, cap_mems;
     int pending[DEFT_MAX_OUTPUTS * 2][2]; /* output reorders (temp mem, value mem) */
@@ -57,8 +62,31 @@ struct cpu_node {
     void *priv;                     /* op data, freed with deft_free */
 };
 
+/* An inference chain compiled as one convolution with oneDNN post-ops:
+ * conv [-> batch norm, folded into the weights] [-> act] [-> add] [-> act],
+ * run at the chain's last node (cpu_fuse.c). */
+#define CPU_FUSE_MAX_OPS 3
+struct cpu_fuse_op {
+    bool add;                       /* binary add of `value`, else an eltwise */
+    dnnl_alg_kind_t alg;
+    float alpha, beta;
+    int value;                      /* add: the other operand */
+};
+struct cpu_fusion {
+    int conv, bn;                   /* nodes (bn -1: none) */
+    int nops;
+    struct cpu_fuse_op ops[CPU_FUSE_MAX_OPS];
+    int out;                        /* value the chain produces */
+};
+
 struct cpu_prog {
     const struct deft_graph *g;
+    bool inference;                 /* forward-only graph (backend_opts.inference) */
+    bool fuse;                      /* inference fusions on */
+    int *fused_into;                /* per node: the chain's last node, or -1 */
+    struct cpu_fusion *fusion;      /* per node: valid where fusion[n].conv >= 0 (chain ends at n) */
+    int *last_use;                  /* per value: read by a chain ending later (-1: no) */
+    bool *fused_away;               /* per value: a chain's intermediate, never materialized */
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     int nv, nn;
@@ -109,6 +137,17 @@ enum deft_status cpu_add_prim(struct cpu_prog *p, struct cpu_node *nd, const_dnn
                               int nargs, const int *args, const int *mems);
 /* Append a reorder step between two mems. */
 enum deft_status cpu_add_reorder(struct cpu_prog *p, struct cpu_node *nd, int from, int to);
+/* A memory object over a buffer the program owns (kept across runs). */
+enum deft_status cpu_mem_owned(struct cpu_prog *p, struct cpu_node *nd, const dnnl_memory_desc_t *md,
+                               int *mi);
+/* Forward prop kind: inference in forward-only programs (no workspaces). */
+dnnl_prop_kind_t cpu_fwd_prop(const struct cpu_prog *p);
+/* oneDNN eltwise alg/alpha/beta for an activation (use_dst: the backward
+ * variant reading y); false when oneDNN has none. */
+bool cpu_act_alg(const struct deft_act_attr *a, bool use_dst, dnnl_alg_kind_t *alg, float *alpha,
+                 float *beta);
+/* Plan the inference chains of the whole graph (fills fused_into, fusion, last_use). */
+enum deft_status cpu_fuse_plan(struct cpu_prog *p);
 /* Append a function step with up to 4 mems. */
 enum deft_status cpu_add_fn(struct cpu_prog *p, struct cpu_node *nd, cpu_step_fn fn, int m0, int m1,
                             int m2, int m3);
@@ -119,6 +158,8 @@ void cpu_dims(const struct deft_shape *s, int64_t *dims);
 
 /* ---- op families: return DEFT_ERR_UNSUPPORTED to fall back to ref ---- */
 enum deft_status cpu_compile_conv(struct cpu_prog *p, int n, struct cpu_node *nd);
+/* The chain ending at node n as one convolution (f: p->fusion[n]). */
+enum deft_status cpu_compile_conv_fused(struct cpu_prog *p, const struct cpu_fusion *f, struct cpu_node *nd);
 enum deft_status cpu_compile_batchnorm(struct cpu_prog *p, int n, struct cpu_node *nd);
 enum deft_status cpu_compile_eltwise(struct cpu_prog *p, int n, struct cpu_node *nd);
 enum deft_status cpu_compile_pool(struct cpu_prog *p, int n, struct cpu_node *nd);

@@ -62,7 +62,7 @@ static dnnl_status_t fwd_pd(struct cpu_prog *p, const struct pool_desc *g, const
     dnnl_memory_desc_t dst;
     deft_dnnl_md_like(&dst, src, g->dst);
     dnnl_pooling_v2_desc_t d;
-    dnnl_status_t st = dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_training, g->alg, src, &dst,
+    dnnl_status_t st = dnnl_pooling_v2_forward_desc_init(&d, cpu_fwd_prop(p), g->alg, src, &dst,
                                                          g->stride, g->kernel, g->dil, g->pad_l,
                                                          g->pad_r);
     if (st != dnnl_success) return st;

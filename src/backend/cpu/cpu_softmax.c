@@ -16,7 +16,7 @@ enum deft_status cpu_compile_softmax(struct cpu_prog *p, int n, struct cpu_node 
     deft_dnnl_md_plain(&plain, xs);
     dnnl_softmax_v2_desc_t fd;
     dnnl_primitive_desc_t fpd;
-    if (dnnl_softmax_v2_forward_desc_init(&fd, dnnl_forward_training, dnnl_softmax_accurate, &plain,
+    if (dnnl_softmax_v2_forward_desc_init(&fd, cpu_fwd_prop(p), dnnl_softmax_accurate, &plain,
                                           &plain, axis) != dnnl_success ||
         deft_dnnl_pd_create(&fpd, &fd, p->eng, NULL, node->name, "softmax fwd", false) != dnnl_success)
         return DEFT_ERR_UNSUPPORTED;

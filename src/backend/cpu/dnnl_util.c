@@ -138,9 +138,21 @@ dnnl_status_t deft_dnnl_user_scratchpad_attr(dnnl_primitive_attr_t *attr) {
 dnnl_status_t deft_dnnl_pd_create(dnnl_primitive_desc_t *pd, const void *desc,
                                   dnnl_engine_t eng, const_dnnl_primitive_desc_t hint,
                                   const char *node_name, const char *what, bool warn_slow) {
+    return deft_dnnl_pd_create_po(pd, desc, eng, hint, NULL, node_name, what, warn_slow);
+}
+
+dnnl_status_t deft_dnnl_pd_create_po(dnnl_primitive_desc_t *pd, const void *desc,
+                                     dnnl_engine_t eng, const_dnnl_primitive_desc_t hint,
+                                     const_dnnl_post_ops_t po, const char *node_name,
+                                     const char *what, bool warn_slow) {
     dnnl_primitive_attr_t attr;
     dnnl_status_t st = deft_dnnl_user_scratchpad_attr(&attr);
     if (st != dnnl_success) return st;
+    if (po && (st = dnnl_primitive_attr_set_post_ops(attr, po)) != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        *pd = NULL;
+        return st;
+    }
     st = dnnl_primitive_desc_create(pd, desc, attr, eng, hint);
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) {

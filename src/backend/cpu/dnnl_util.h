@@ -51,6 +51,11 @@ dnnl_status_t deft_dnnl_user_scratchpad_attr(dnnl_primitive_attr_t *attr);
 dnnl_status_t deft_dnnl_pd_create(dnnl_primitive_desc_t *pd, const void *desc,
                                   dnnl_engine_t eng, const_dnnl_primitive_desc_t hint,
                                   const char *node_name, const char *what, bool warn_slow);
+/* The same with post-ops (po may be NULL). */
+dnnl_status_t deft_dnnl_pd_create_po(dnnl_primitive_desc_t *pd, const void *desc,
+                                     dnnl_engine_t eng, const_dnnl_primitive_desc_t hint,
+                                     const_dnnl_post_ops_t po, const char *node_name,
+                                     const char *what, bool warn_slow);
 /* Queried md of a pd (never NULL: a zero md when the argument is unused). */
 const dnnl_memory_desc_t *deft_dnnl_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t q, int idx);
 const char *deft_dnnl_pd_impl(const_dnnl_primitive_desc_t pd);
