@@ -77,35 +77,40 @@ static bool frozen(const struct deft_graph *g, const char *name) {
     return v >= 0 && (deft_graph_value(g, v)->flags & DEFT_VF_FROZEN);
 }
 
-/* freeze_blocks are the classifier's blocks: vgg 1-5, efficientnet 0 (stem) .. 8 */
-static void freeze_blocks(void) {
+/* freeze_blocks are the classifier's blocks: vgg 1-5, efficientnet 0 (stem) .. 8, shufflenet's stages */
+struct freeze_case {
+    const char *arch, *label;
+    int nlayers, blocks[2], n_blocks;
+    const char *frozen[3], *thawed[3]; /* NULL-padded */
+};
+
+static void check_freeze(const struct freeze_case *c) {
     struct deft_graph *g = NULL;
-    CHECK_OK(deft_unet_build(&(struct deft_unet_opts){.arch = "vgg", .nlayers = 16, .num_classes = 2, .height = 64,
-                                                      .width = 64, .freeze_blocks = (int[]){1, 2},
-                                                      .n_freeze_blocks = 2, .training = true}, &g));
-    if (g)
-        CHECK(frozen(g, "features.0.weight") && frozen(g, "features.7.bias") && !frozen(g, "features.10.weight") &&
-                  !frozen(g, "up5.conv1.weight"), "vgg16 UNet freeze_blocks [1, 2]: blocks 1-2 frozen only");
+    CHECK_OK(deft_unet_build(&(struct deft_unet_opts){.arch = c->arch, .nlayers = c->nlayers, .num_classes = 2,
+                                                      .height = 64, .width = 64, .freeze_blocks = c->blocks,
+                                                      .n_freeze_blocks = c->n_blocks, .training = true},
+                             &g));
+    bool ok = g != NULL;
+    for (int i = 0; ok && i < 3; i++) {
+        if (c->frozen[i] && !frozen(g, c->frozen[i])) ok = false;
+        if (c->thawed[i] && frozen(g, c->thawed[i])) ok = false;
+    }
+    CHECK(ok, "%s", c->label);
     deft_graph_free(g);
-    g = NULL;
-    CHECK_OK(deft_unet_build(&(struct deft_unet_opts){.arch = "efficientnet_b0", .num_classes = 2, .height = 64,
-                                                      .width = 64, .freeze_blocks = (int[]){0},
-                                                      .n_freeze_blocks = 1, .training = true}, &g));
-    if (g)
-        CHECK(frozen(g, "features.0.0.weight") && frozen(g, "features.0.1.weight") &&
-                  !frozen(g, "features.1.0.block.0.0.weight") && !frozen(g, "up1.conv1.weight"),
-              "efficientnet_b0 UNet freeze_blocks [0]: the stem frozen only");
-    deft_graph_free(g);
-    g = NULL;
-    CHECK_OK(deft_unet_build(&(struct deft_unet_opts){.arch = "shufflenet", .num_classes = 2, .height = 64,
-                                                      .width = 64, .freeze_blocks = (int[]){2},
-                                                      .n_freeze_blocks = 1, .training = true}, &g));
-    if (g)
-        CHECK(frozen(g, "stage2.block1.gconv1.weight") && frozen(g, "stage2.block4.bn_gconv2.bias") &&
-                  !frozen(g, "conv1.weight") && !frozen(g, "stage3.block1.gconv1.weight") &&
-                  !frozen(g, "score_fr.weight"), "shufflenet UNet freeze_blocks [2]: stage 2 frozen only");
-    deft_graph_free(g);
-    g = NULL;
+}
+
+static void freeze_blocks(void) {
+    static const struct freeze_case cases[] = {
+        {"vgg", "vgg16 UNet freeze_blocks [1, 2]: blocks 1-2 frozen only", 16, {1, 2}, 2,
+         {"features.0.weight", "features.7.bias"}, {"features.10.weight", "up5.conv1.weight"}},
+        {"efficientnet_b0", "efficientnet_b0 UNet freeze_blocks [0]: the stem frozen only", 0, {0}, 1,
+         {"features.0.0.weight", "features.0.1.weight"}, {"features.1.0.block.0.0.weight", "up1.conv1.weight"}},
+        {"shufflenet", "shufflenet UNet freeze_blocks [2]: stage 2 frozen only", 0, {2}, 1,
+         {"stage2.block1.gconv1.weight", "stage2.block4.bn_gconv2.bias"},
+         {"conv1.weight", "stage3.block1.gconv1.weight", "score_fr.weight"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_freeze(&cases[i]);
+    struct deft_graph *g = NULL;
     CHECK(deft_unet_build(&(struct deft_unet_opts){.arch = "shufflenet", .num_classes = 2, .height = 64, .width = 64,
                                                    .freeze_blocks = (int[]){5}, .n_freeze_blocks = 1}, &g) ==
               DEFT_ERR_INVALID_ARG && !g, "shufflenet freeze_blocks [5] refused (%s)", deft_last_error());
