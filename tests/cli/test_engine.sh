@@ -46,7 +46,7 @@ $DEFT model convert -m $m.safetensors -o $m.96.engine --input_shape 3x3x96x96 >/
 # an ONNX file converts too: the engine vs onnxruntime on the export
 if command -v node >/dev/null && [ -d "${DEFT_NODE_MODULES:-$SRC/node_modules}/onnxruntime-node" ] &&
     $PY -c "import onnx" 2>/dev/null; then
-    $DEFT classification export -m $m.safetensors -o $m.onnx --logits >/dev/null &&
+    $DEFT classification export -m $m.safetensors -o $m.onnx --logits --dynamic_batch >/dev/null &&
         $DEFT model convert -m $m.onnx -o $m.onnx.engine --batch 2 >/dev/null &&
         $DEFT model run -m $m.onnx.engine -i $m.x.npy -o $m.oe.npy >/dev/null &&
         node "$SRC/tests/ref/ort_run.js" $m.onnx $m.x.npy $m.ort.npy &&
@@ -64,7 +64,9 @@ $DEFT bench infer -m $m.engine --steps 4 --warmup 1 >$T/bench 2>&1 &&
 
 # bad input
 head -c 5000 $m.engine >$T/trunc.engine
-expect2 "truncated engine" "trunc.engine" $DEFT model run -m $T/trunc.engine -i $m.x.npy -o $T/o.npy
+expect2 "engine cut in its header" "trunc.engine" $DEFT model run -m $T/trunc.engine -i $m.x.npy -o $T/o.npy
+head -c $(($(wc -c <$m.engine) - 1000)) $m.engine >$T/trunc2.engine
+expect2 "engine cut in its weights" "trunc2.engine" $DEFT bench infer -m $T/trunc2.engine
 # the "engine" metadata entry rewritten: newer format, hostile batch, a shape that is not the graph's
 rewrite() {
     $PY - "$m.engine" "$1" "$2" <<'PY'
