@@ -100,6 +100,15 @@ DEFT_API void deft_engine_context_free(struct deft_engine_context *c);
  * floats (info.output_numel) out. */
 DEFT_API DEFT_NODISCARD enum deft_status deft_engine_run(struct deft_engine_context *c, const float *input,
                                                         size_t n_in, float *output, size_t n_out);
+/* Decode an image file (JPEG, PNG, BMP) and preprocess it as the model
+ * records it ("preprocess" metadata: resize/crop, channel order, mean, std)
+ * into dst: one item of the input, C*H*W floats (info.input_numel / batch). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_engine_preprocess_image(const struct deft_engine *e,
+                                                                     const char *path, float *dst);
+/* Class names recorded with the model: their count (0 when none) and
+ * name i (NULL when out of range). */
+DEFT_API int deft_engine_num_classes(const struct deft_engine *e);
+DEFT_API const char *deft_engine_class_name(const struct deft_engine *e, int i);
 /* The context's runtime (profiling, statistics). */
 DEFT_API struct deft_runtime *deft_engine_context_runtime(struct deft_engine_context *c);
 

@@ -8,13 +8,17 @@
 #include <cjson/cJSON.h>
 #include "deft/engine.h"
 #include "deft/io.h"
+#include "deft/data.h"
 #include "deft/runtime.h"
+#include "tasks/classification/cls_common.h"
 #include "engine_impl.h"
 
 struct deft_engine {
     struct deft_model *model;
     struct deft_engine_info info;
-    char *precision, *cpu;
+    char *precision, *cpu, *path;
+    char **names; /* class names, when the model records them */
+    int n_names;
 };
 
 struct deft_engine_context {
@@ -28,6 +32,8 @@ void deft_engine_free(struct deft_engine *e) {
     deft_model_free(e->model);
     deft_free(e->precision);
     deft_free(e->cpu);
+    deft_free(e->path);
+    deft_string_list_free(e->names, e->n_names);
     deft_free(e);
 }
 
@@ -124,6 +130,13 @@ static enum deft_status finish(struct deft_model *m, const char *name, struct de
     }
     e->model = m;
     enum deft_status s = read_entry(e, entry, name);
+    if (!s && !(e->path = deft_strdup(name))) s = deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", name);
+    /* optional: an engine without class names still runs */
+    if (!s && deft_graph_get_meta(e->model->graph, "class_names") &&
+        cls_class_names_from_meta(e->model->graph, name, &e->names, &e->n_names)) {
+        s = DEFT_OK;
+        deft_clear_error();
+    }
     if (s) {
         deft_engine_free(e);
         return s;
@@ -222,4 +235,16 @@ enum deft_status deft_engine_run(struct deft_engine_context *c, const float *inp
 
 struct deft_runtime *deft_engine_context_runtime(struct deft_engine_context *c) {
     return c ? c->rt : NULL;
+}
+
+int deft_engine_num_classes(const struct deft_engine *e) {
+    return e ? e->n_names : 0;
+}
+
+const char *deft_engine_class_name(const struct deft_engine *e, int i) {
+    return e && i >= 0 && i < e->n_names ? e->names[i] : NULL;
+}
+
+const char *deft_engine_path(const struct deft_engine *e) {
+    return e->path;
 }

@@ -10,4 +10,7 @@
 int deft_engine_pick_output(const struct deft_graph *g);
 int deft_engine_pick_input(const struct deft_graph *g);
 
+/* The name the engine was loaded under (messages). */
+const char *deft_engine_path(const struct deft_engine *e);
+
 #endif
