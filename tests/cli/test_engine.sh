@@ -87,6 +87,10 @@ rewrite $T/huge.engine "e['batch'] = 10**12; e['input_shape'][0] = 10**12" &&
     expect2 "hostile batch" "malformed" $DEFT bench infer -m $T/huge.engine
 rewrite $T/shape.engine "e['input_shape'][2] = 4096" && expect2 "shape not the graph's" "its graph has" $DEFT model run -m $T/shape.engine -i $m.x.npy -o $T/o.npy
 rewrite $T/prec.engine "e['precision'] = 'int4'" && expect2 "unknown precision" "int4" $DEFT model run -m $T/prec.engine -i $m.x.npy -o $T/o.npy
+# converted on another CPU: runs (weights prepared here) and says so
+rewrite $T/cpu.engine "e['cpu'] = 'x86_64 avx2 fma'" &&
+    $DEFT model run -m $T/cpu.engine -i $m.x.npy -o $T/cpu.npy >/dev/null 2>$T/err && grep -q "converted on a CPU with 'x86_64 avx2 fma'" $T/err &&
+    $REF compare $T/cpu.npy $m.eng.npy 0 >/dev/null && ok "an engine from another CPU runs, same outputs: $(cat $T/err)" || bad "other CPU: $(cat $T/err)"
 npy $T/x1.npy 3 "1, 3, 64, 64"
 expect2 "wrong batch for the engine" "batch is fixed" $DEFT model run -m $m.engine -i $T/x1.npy -o $T/o.npy
 expect2 "bench --batch != engine batch" "fixed at 2" $DEFT bench infer -m $m.engine --batch 4
