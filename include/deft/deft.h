@@ -12,3 +12,4 @@
 #include "deft/trainer.h"
 #include "deft/quant.h"
 #endif
+#include "deft/engine.h"

@@ -372,6 +372,10 @@ struct deft_model {
  * tensor of the right shape. An ONNX file loads too (deft_onnx_read: its
  * graph and weights; no preprocessing or class metadata). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_model_load(const char *path, struct deft_model **out);
+/* The same on a deft model file already in memory (buf stays the caller's;
+ * name is used in messages). No ONNX. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_model_parse(const void *buf, size_t len, const char *name,
+                                                         struct deft_model **out);
 DEFT_API void deft_model_free(struct deft_model *m);
 
 /* deft_model_copy_to_runtime flags */

@@ -50,4 +50,10 @@ bool bench_is_yolo(const char *arch);
 int bench_yolo(const char *arch, bool train, long long sz, long long b, long long st, long long wu, int classes,
                const char *backend, bool profile);
 
+/* Engines (cmd_engine.c): `deft model convert`, `model run` and `bench infer` on an engine file. */
+struct deft_tensor;
+int cmd_model_convert(int argc, char **argv);
+int cli_model_run_engine(const char *path, const struct deft_tensor *x, const char *out, const char *backend);
+int cli_bench_engine(const char *path, int batch, int steps, int warmup, const char *backend, bool profile);
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "deft/deft.h"
 #include "deft/dist.h"
+#include "deft/engine.h"
 #include "deft/trainer.h"
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -16,6 +17,8 @@ static int bench_usage(FILE *f) {
                "                  [--gpu_index I] [--use_amp [bf16|fp16]]  (cuda)\n"
                "       deft bench infer -m MODEL [--batch 16] ...   (a model file: its graph and weights,\n"
                "                  e.g. a pruned model; --size changes its input size)\n"
+               "       deft bench infer -m X.engine [--threads N] [--steps N]  (an engine of `deft model convert`:\n"
+               "                  throughput, latency p50/p90/p99, first inference, load time, peak RSS)\n"
                "       --arch yolo_v4_tiny | yolo_v4_<backbone> (yolo_v4_resnet18): the detection network\n"
                "                  (--size 416 by default; train = SGD on an L2 loss of the heads against zeros)\n"
                "Prints one JSON line: images_per_s, latency_ms (median per batch), peak_rss_mib.\n");
@@ -96,7 +99,7 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "deft bench: unknown mode '%s' (train, infer)\n", argv[1]);
         return 2;
     }
-    const char *arch = NULL, *model = NULL, *size = NULL, *batch = "16", *threads = NULL, *steps = "10", *warmup = "3",
+    const char *arch = NULL, *model = NULL, *size = NULL, *batch = NULL, *threads = NULL, *steps = "10", *warmup = "3",
                *classes = "10", *backend = "cpu", *gpu = "0";
     bool err = false, profile = false;
     int amp = DEFT_AMP_OFF;
@@ -126,6 +129,8 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "deft bench: give --arch NAME (e.g. resnet18, mobilenet_v2) or, for infer, -m MODEL\n");
         return 2;
     }
+    bool batch_given = batch != NULL;
+    if (!batch) batch = "16";
     long long sz = 224, b, th = 0, st, wu, nc, gi;
     if ((size && !arg_parse_int("--size", size, 16, 4096, &sz)) || !arg_parse_int("--batch", batch, 1, 4096, &b) ||
         !arg_parse_int("--steps", steps, 1, 100000, &st) || !arg_parse_int("--warmup", warmup, 0, 1000, &wu) ||
@@ -134,6 +139,13 @@ int cmd_bench(int argc, char **argv) {
         !arg_parse_int("--gpu_index", gpu, 0, 1024, &gi))
         return 2;
     if (th) deft_set_threads((int)th);
+    if (model && deft_engine_is_engine_file(model)) {
+        if (size) {
+            fprintf(stderr, "deft bench: an engine's input size is fixed when converted (--input_shape)\n");
+            return 2;
+        }
+        return cli_bench_engine(model, batch_given ? (int)b : 0, (int)st, (int)wu, backend, profile);
+    }
     if (model) return bench_model(model, size ? (int)sz : 0, (int)b, (int)st, (int)wu, backend, profile);
     if (bench_is_yolo(arch)) return bench_yolo(arch, train, size ? sz : 416, b, st, wu, (int)nc, backend, profile);
     struct deft_model_opts mo = {.arch = arch, .num_classes = (int)nc, .batch = (int)b, .height = (int)sz,

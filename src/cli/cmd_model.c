@@ -4,6 +4,7 @@
 #include "deft/deft.h"
 #include "deft/io.h"
 #include "deft/models.h"
+#include "deft/engine.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 
@@ -12,7 +13,10 @@ static int model_usage(FILE *f) {
             "usage: deft model <action> [flags]\n\n"
             "  run  -m MODEL.safetensors|.onnx -i input.npy -o output.npy [--backend cpu|ref|cuda|cuda-emu] [--threads N]\n"
             "       Run a model on an already-preprocessed float32 NCHW tensor; the batch\n"
-            "       size may differ from the one the model was saved with.\n"
+            "       size may differ from the one the model was saved with. An engine\n"
+            "       (-m X.engine) takes exactly the batch it was converted for.\n"
+            "  convert -m MODEL|FILE.onnx -o OUT.engine [--precision fp32] [--batch N] [--input_shape NxCxHxW]\n"
+            "       The inference graph and weights as an engine file; see `deft model convert --help`.\n"
             "  info -m FILE | --arch NAME [--size N] [--classes N] [--batch N] [--dot]\n"
             "       Layers, output shapes, parameters and FLOPs (at the given input size) of a\n"
             "       deft model, an ONNX graph, or a weights file (.pth, .safetensors): for\n"
@@ -75,8 +79,14 @@ static int model_run(int argc, char **argv) {
     struct deft_tensor *x = NULL, *y = NULL;
     struct deft_runtime *rt = NULL;
     int rc = 0;
-    enum deft_status s = deft_model_load(model, &m);
-    if (s) return cli_fail(s, NULL);
+    enum deft_status s;
+    if (deft_engine_is_engine_file(model)) {
+        if ((s = deft_npy_read(in, &x))) return cli_fail(s, NULL);
+        rc = cli_model_run_engine(model, x, out, backend);
+        deft_tensor_free(x);
+        return rc;
+    }
+    if ((s = deft_model_load(model, &m))) return cli_fail(s, NULL);
     if ((s = deft_npy_read(in, &x))) {
         rc = cli_fail(s, NULL);
         goto done;
@@ -284,12 +294,13 @@ int cmd_model(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
         return model_usage(argc < 2 ? stderr : stdout);
     if (!strcmp(argv[1], "run")) return model_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "convert")) return cmd_model_convert(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) return model_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import")) return cmd_model_import(argc - 1, argv + 1);
     if (!strcmp(argv[1], "download")) return cmd_model_download(argc - 1, argv + 1);
     if (!strcmp(argv[1], "list")) return cmd_model_list(argc - 1, argv + 1);
     if (!strcmp(argv[1], "init")) return cmd_model_init(argc - 1, argv + 1);
     if (!strcmp(argv[1], "preprocess")) return cmd_model_preprocess(argc - 1, argv + 1);
-    fprintf(stderr, "deft model: unknown action '%s' (run, info, import, download, list, init, preprocess)\n", argv[1]);
+    fprintf(stderr, "deft model: unknown action '%s' (run, convert, info, import, download, list, init, preprocess)\n", argv[1]);
     return 2;
 }

@@ -150,6 +150,63 @@ static enum deft_status apply_meta(struct deft_graph *g, const char *text, const
     return s;
 }
 
+/* The graph of a parsed model file (m->file) into m->graph, every weight
+ * checked against it: shared by the path and the buffer readers. */
+static enum deft_status model_check(struct deft_model *m, const char *path) {
+    enum deft_status s = DEFT_OK;
+    const char *fmt = deft_safetensors_meta(m->file, "deft_format");
+    const char *gj = deft_safetensors_meta(m->file, "graph");
+    const char *mj = deft_safetensors_meta(m->file, "meta");
+    if (!fmt || !gj) {
+        s = deft_set_error(DEFT_ERR_FORMAT, "%s is not a deft model (no deft_format/graph in its "
+                           "__metadata__); import foreign weights with `deft model import`", path);
+        return s;
+    }
+    if (strcmp(fmt, DEFT_MODEL_FORMAT_VERSION) != 0) {
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: deft model format '%.20s' is not supported "
+                           "(this build reads '%s')", path, fmt, DEFT_MODEL_FORMAT_VERSION);
+        return s;
+    }
+    if ((s = deft_graph_from_json(gj, strlen(gj), &m->graph))) {
+        s = deft_wrap_error(s, "%s", path);
+        return s;
+    }
+    if (mj && (s = apply_meta(m->graph, mj, path))) return s;
+    int nv = deft_graph_num_values(m->graph);
+    for (int v = 0; v < nv; v++) {
+        const struct deft_value *val = deft_graph_value(m->graph, v);
+        if (!is_weight(val)) continue;
+        const struct deft_tensor *t = deft_safetensors_find(m->file, val->name);
+        char a[96], b[96];
+        if (!t) {
+            s = deft_set_error(DEFT_ERR_FORMAT, "%s: tensor '%s' of the graph is missing", path,
+                               val->name);
+            return s;
+        }
+        if (t->dtype != DEFT_F32 || !deft_shape_equal(&t->shape, &val->shape)) {
+            s = deft_set_error(DEFT_ERR_FORMAT, "%s: tensor '%s' is %s %s, the graph expects f32 %s",
+                               path, val->name, deft_dtype_name(t->dtype),
+                               deft_shape_str(&t->shape, a, sizeof a),
+                               deft_shape_str(&val->shape, b, sizeof b));
+            return s;
+        }
+    }
+    return DEFT_OK;
+}
+
+enum deft_status deft_model_parse(const void *buf, size_t len, const char *name, struct deft_model **out) {
+    *out = NULL;
+    struct deft_model *m = deft_calloc(1, sizeof *m);
+    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "loading %s: out of memory", name);
+    enum deft_status s = deft_safetensors_parse(buf, len, name, &m->file);
+    if (s || (s = model_check(m, name))) {
+        deft_model_free(m);
+        return s;
+    }
+    *out = m;
+    return DEFT_OK;
+}
+
 enum deft_status deft_model_load(const char *path, struct deft_model **out) {
     *out = NULL;
     struct deft_model *m = deft_calloc(1, sizeof *m);
@@ -172,44 +229,7 @@ enum deft_status deft_model_load(const char *path, struct deft_model **out) {
                            !strncmp(format, "pth", 3) || !strcmp(format, "pickle") ? "PyTorch" : "Keras HDF5", path);
         goto fail;
     }
-    if ((s = deft_safetensors_read(path, &m->file))) goto fail;
-    const char *fmt = deft_safetensors_meta(m->file, "deft_format");
-    const char *gj = deft_safetensors_meta(m->file, "graph");
-    const char *mj = deft_safetensors_meta(m->file, "meta");
-    if (!fmt || !gj) {
-        s = deft_set_error(DEFT_ERR_FORMAT, "%s is not a deft model (no deft_format/graph in its "
-                           "__metadata__); import foreign weights with `deft model import`", path);
-        goto fail;
-    }
-    if (strcmp(fmt, DEFT_MODEL_FORMAT_VERSION) != 0) {
-        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: deft model format '%.20s' is not supported "
-                           "(this build reads '%s')", path, fmt, DEFT_MODEL_FORMAT_VERSION);
-        goto fail;
-    }
-    if ((s = deft_graph_from_json(gj, strlen(gj), &m->graph))) {
-        s = deft_wrap_error(s, "%s", path);
-        goto fail;
-    }
-    if (mj && (s = apply_meta(m->graph, mj, path))) goto fail;
-    int nv = deft_graph_num_values(m->graph);
-    for (int v = 0; v < nv; v++) {
-        const struct deft_value *val = deft_graph_value(m->graph, v);
-        if (!is_weight(val)) continue;
-        const struct deft_tensor *t = deft_safetensors_find(m->file, val->name);
-        char a[96], b[96];
-        if (!t) {
-            s = deft_set_error(DEFT_ERR_FORMAT, "%s: tensor '%s' of the graph is missing", path,
-                               val->name);
-            goto fail;
-        }
-        if (t->dtype != DEFT_F32 || !deft_shape_equal(&t->shape, &val->shape)) {
-            s = deft_set_error(DEFT_ERR_FORMAT, "%s: tensor '%s' is %s %s, the graph expects f32 %s",
-                               path, val->name, deft_dtype_name(t->dtype),
-                               deft_shape_str(&t->shape, a, sizeof a),
-                               deft_shape_str(&val->shape, b, sizeof b));
-            goto fail;
-        }
-    }
+    if ((s = deft_safetensors_read(path, &m->file)) || (s = model_check(m, path))) goto fail;
     *out = m;
     return DEFT_OK;
 fail:

@@ -1,0 +1,118 @@
+/* deft/engine.h - deployment engines: a model converted for inference, and
+ * the small C API that embeds it.
+ *
+ *     // once per process
+ *     struct deft_engine *e;
+ *     if (deft_engine_load("resnet18.engine", &e)) { puts(deft_last_error()); return 1; }
+ *     struct deft_engine_info info;
+ *     deft_engine_get_info(e, &info);                 // batch, input/output shapes
+ *     // once per thread that runs it
+ *     struct deft_engine_context *c;
+ *     deft_engine_context_create(e, &c);
+ *     deft_engine_run(c, input, info.input_numel, output, info.output_numel);
+ *     deft_engine_context_free(c);
+ *     deft_engine_free(e);                             // after every context
+ *
+ * Threads: the engine is read-only after loading; each context owns its
+ * runtime (prepared weights, activation memory), so deft_engine_run on
+ * different contexts may run at the same time from different threads. One
+ * context must not be used by two threads at once.
+ *
+ * Engine file (format version DEFT_ENGINE_FORMAT_VERSION): a deft model file
+ * (design §4: safetensors, the graph as JSON, the weights as f32) whose
+ * graph is the inference graph - batch norm in eval mode, dropout off, the
+ * batch fixed - plus one `__metadata__` entry "engine", a JSON object:
+ *
+ *     {"engine_format": 1, "precision": "fp32", "batch": 1,
+ *      "input": "input_1", "input_shape": [1, 3, 224, 224],
+ *      "output": "predictions", "output_shape": [1, 1000],
+ *      "cpu": "x86_64 avx2 fma avx512f ...", "deft_version": "0.1.0"}
+ *
+ * "cpu" lists the features of the CPU it was converted on; weights are
+ * prepared for the CPU the engine runs on (oneDNN picks its kernels at load,
+ * batch norm is folded and weights reordered once per context), so an
+ * engine runs on any CPU and says when this one differs. A reader refuses
+ * a newer engine_format, a precision it does not know, a truncated file and
+ * sizes that do not match the graph, with one-line errors.
+ */
+#ifndef DEFT_ENGINE_H
+#define DEFT_ENGINE_H
+
+#include "deft/core.h"
+#include "deft/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DEFT_ENGINE_FORMAT_VERSION 1
+#define DEFT_ENGINE_MAX_BATCH 65536
+
+struct deft_engine;
+struct deft_engine_context;
+
+struct deft_engine_convert_opts {
+    const char *precision;  /* "fp32" (the default; the only one so far) */
+    int batch;              /* fixed batch size; 0 = the model's */
+    int height, width;      /* input size; 0 = the model's */
+    int channels;           /* 0, or the channel count the caller expects (checked) */
+};
+
+struct deft_engine_info {
+    int format_version;
+    const char *precision;  /* "fp32" */
+    int batch;
+    struct deft_shape input_shape, output_shape;
+    size_t input_numel, output_numel;  /* floats per run (whole batch) */
+    const char *input_name, *output_name;
+    const char *cpu;        /* features of the CPU it was converted on */
+    bool cpu_differs;       /* ... and they are not this CPU's */
+    const struct deft_graph *graph; /* meta: class_names, preprocess (deft_graph_get_meta) */
+};
+
+/* Features of this CPU as the engine records them ("x86_64 avx2 fma ..."). */
+DEFT_API const char *deft_engine_cpu_features(void);
+
+/* Convert a model (a deft model file or an ONNX file) into an engine file,
+ * written atomically. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_engine_convert(const char *model_path, const char *engine_path,
+                                                            const struct deft_engine_convert_opts *o);
+
+/* Read and check an engine file (deft_engine_parse: the same from memory;
+ * buf stays the caller's). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_engine_load(const char *path, struct deft_engine **out);
+DEFT_API DEFT_NODISCARD enum deft_status deft_engine_parse(const void *buf, size_t len, const char *name,
+                                                          struct deft_engine **out);
+DEFT_API void deft_engine_free(struct deft_engine *e);
+/* True when path is a deft model file carrying the "engine" entry. */
+DEFT_API bool deft_engine_is_engine_file(const char *path);
+DEFT_API void deft_engine_get_info(const struct deft_engine *e, struct deft_engine_info *out);
+
+/* A context: one runtime with the engine's weights prepared (backend "cpu"
+ * unless backend names another). Free every context before its engine. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_engine_context_create(const struct deft_engine *e,
+                                                                   struct deft_engine_context **out);
+DEFT_API DEFT_NODISCARD enum deft_status deft_engine_context_create_on(const struct deft_engine *e,
+                                                                      const char *backend,
+                                                                      struct deft_engine_context **out);
+DEFT_API void deft_engine_context_free(struct deft_engine_context *c);
+/* One inference: n_in floats (plain NCHW, info.input_numel) in, n_out
+ * floats (info.output_numel) out. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_engine_run(struct deft_engine_context *c, const float *input,
+                                                        size_t n_in, float *output, size_t n_out);
+/* Decode an image file (JPEG, PNG, BMP) and preprocess it as the model
+ * records it ("preprocess" metadata: resize/crop, channel order, mean, std)
+ * into dst: one item of the input, C*H*W floats (info.input_numel / batch). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_engine_preprocess_image(const struct deft_engine *e,
+                                                                     const char *path, float *dst);
+/* Class names recorded with the model: their count (0 when none) and
+ * name i (NULL when out of range). */
+DEFT_API int deft_engine_num_classes(const struct deft_engine *e);
+DEFT_API const char *deft_engine_class_name(const struct deft_engine *e, int i);
+/* The context's runtime (profiling, statistics). */
+DEFT_API struct deft_runtime *deft_engine_context_runtime(struct deft_engine_context *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

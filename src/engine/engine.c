@@ -1,0 +1,250 @@
+/* engine.c - engine files read and checked, contexts, runs (deft/engine.h).
+ *
+ * The engine is a deft model file plus its "engine" metadata entry; reading
+ * it is deft_model_parse/load (the safetensors and graph checks) followed by
+ * the entry's checks here, so every size the entry declares is compared
+ * with the graph before anything is allocated from it. */
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "deft/engine.h"
+#include "deft/io.h"
+#include "deft/data.h"
+#include "deft/runtime.h"
+#include "tasks/classification/cls_common.h"
+#include "engine_impl.h"
+
+struct deft_engine {
+    struct deft_model *model;
+    struct deft_engine_info info;
+    char *precision, *cpu, *path;
+    char **names; /* class names, when the model records them */
+    int n_names;
+};
+
+struct deft_engine_context {
+    const struct deft_engine *e;
+    struct deft_runtime *rt;
+    int in, out;
+};
+
+void deft_engine_free(struct deft_engine *e) {
+    if (!e) return;
+    deft_model_free(e->model);
+    deft_free(e->precision);
+    deft_free(e->cpu);
+    deft_free(e->path);
+    deft_string_list_free(e->names, e->n_names);
+    deft_free(e);
+}
+
+/* A JSON array of up to DEFT_MAX_DIMS positive ints into s. */
+static bool read_shape(const cJSON *a, struct deft_shape *s) {
+    int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1;
+    if (n < 1 || n > DEFT_MAX_DIMS) return false;
+    s->ndim = n;
+    for (int i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > (double)(1 << 30) ||
+            v->valuedouble != (double)(int64_t)v->valuedouble)
+            return false;
+        s->d[i] = (int64_t)v->valuedouble;
+    }
+    return true;
+}
+
+/* The entry's named value must exist with exactly the recorded shape. */
+static enum deft_status check_value(const struct deft_graph *g, const char *name, const struct deft_shape *want,
+                                    bool input, const char *path, int *index) {
+    int v = deft_graph_find_value(g, name);
+    const struct deft_value *val = v >= 0 ? deft_graph_value(g, v) : NULL;
+    char a[96], b[96];
+    if (!val || (input && val->kind != DEFT_VALUE_INPUT) || (!input && val->kind != DEFT_VALUE_NODE))
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: the engine's %s '%.64s' is not an %s of its graph", path,
+                              input ? "input" : "output", name, input ? "input" : "output");
+    if (!deft_shape_equal(&val->shape, want))
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: the engine records %s '%.64s' as %s, its graph has %s", path,
+                              input ? "input" : "output", name, deft_shape_str(want, a, sizeof a),
+                              deft_shape_str(&val->shape, b, sizeof b));
+    *index = v;
+    return DEFT_OK;
+}
+
+static enum deft_status read_entry(struct deft_engine *e, const char *text, const char *path) {
+    struct deft_engine_info *in = &e->info;
+    cJSON *o = cJSON_Parse(text);
+    const cJSON *fv = cJSON_GetObjectItem(o, "engine_format"), *pr = cJSON_GetObjectItem(o, "precision"),
+                *b = cJSON_GetObjectItem(o, "batch"), *iname = cJSON_GetObjectItem(o, "input"),
+                *oname = cJSON_GetObjectItem(o, "output"), *cpu = cJSON_GetObjectItem(o, "cpu");
+    enum deft_status s = DEFT_OK;
+    int iv = -1, ov = -1;
+    if (!cJSON_IsObject(o) || !cJSON_IsNumber(fv) || fv->valuedouble < 1 || fv->valuedouble != (int)fv->valuedouble) {
+        s = deft_set_error(DEFT_ERR_FORMAT, "%s: malformed \"engine\" metadata (no engine_format)", path);
+    } else if (fv->valuedouble > DEFT_ENGINE_FORMAT_VERSION) {
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: engine format %d is newer than this deft reads (%d): "
+                           "convert the model again with this deft (`deft model convert`)", path,
+                           (int)fv->valuedouble, DEFT_ENGINE_FORMAT_VERSION);
+    } else if (!cJSON_IsString(pr) || strcmp(pr->valuestring, "fp32")) {
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: engine precision '%.32s' is not one this deft runs (fp32)",
+                           path, cJSON_IsString(pr) ? pr->valuestring : "?");
+    } else if (!cJSON_IsNumber(b) || b->valuedouble < 1 || b->valuedouble > DEFT_ENGINE_MAX_BATCH ||
+               !cJSON_IsString(iname) || !cJSON_IsString(oname) ||
+               !read_shape(cJSON_GetObjectItem(o, "input_shape"), &in->input_shape) ||
+               !read_shape(cJSON_GetObjectItem(o, "output_shape"), &in->output_shape) ||
+               in->input_shape.d[0] != (int64_t)b->valuedouble) {
+        s = deft_set_error(DEFT_ERR_FORMAT, "%s: malformed \"engine\" metadata (batch, input, output or their "
+                           "shapes missing, out of range or disagreeing)", path);
+    } else if (!(s = check_value(e->model->graph, iname->valuestring, &in->input_shape, true, path, &iv)) &&
+               !(s = check_value(e->model->graph, oname->valuestring, &in->output_shape, false, path, &ov))) {
+        e->precision = deft_strdup(pr->valuestring);
+        e->cpu = deft_strdup(cJSON_IsString(cpu) ? cpu->valuestring : "unknown");
+        if (!e->precision || !e->cpu) s = deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", path);
+        in->format_version = (int)fv->valuedouble;
+        in->batch = (int)b->valuedouble;
+    }
+    cJSON_Delete(o);
+    if (s) return s;
+    const struct deft_graph *g = e->model->graph;
+    in->precision = e->precision;
+    in->cpu = e->cpu;
+    in->cpu_differs = strcmp(e->cpu, deft_engine_cpu_features()) != 0;
+    in->input_name = deft_graph_value(g, iv)->name;
+    in->output_name = deft_graph_value(g, ov)->name;
+    in->input_numel = (size_t)deft_shape_numel(&in->input_shape);
+    in->output_numel = (size_t)deft_shape_numel(&in->output_shape);
+    in->graph = g;
+    return DEFT_OK;
+}
+
+static enum deft_status finish(struct deft_model *m, const char *name, struct deft_engine **out) {
+    *out = NULL;
+    const char *entry = deft_safetensors_meta(m->file, "engine");
+    if (!entry) {
+        deft_model_free(m);
+        return deft_set_error(DEFT_ERR_FORMAT, "%s is a deft model, not an engine: convert it with "
+                              "`deft model convert -m %s -o OUT.engine`", name, name);
+    }
+    struct deft_engine *e = deft_calloc(1, sizeof *e);
+    if (!e) {
+        deft_model_free(m);
+        return deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", name);
+    }
+    e->model = m;
+    enum deft_status s = read_entry(e, entry, name);
+    if (!s && !(e->path = deft_strdup(name))) s = deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", name);
+    /* optional: an engine without class names still runs */
+    if (!s && deft_graph_get_meta(e->model->graph, "class_names") &&
+        cls_class_names_from_meta(e->model->graph, name, &e->names, &e->n_names)) {
+        s = DEFT_OK;
+        deft_clear_error();
+    }
+    if (s) {
+        deft_engine_free(e);
+        return s;
+    }
+    *out = e;
+    return DEFT_OK;
+}
+
+enum deft_status deft_engine_parse(const void *buf, size_t len, const char *name, struct deft_engine **out) {
+    struct deft_model *m = NULL;
+    *out = NULL;
+    enum deft_status s = deft_model_parse(buf, len, name, &m);
+    return s ? s : finish(m, name, out);
+}
+
+enum deft_status deft_engine_load(const char *path, struct deft_engine **out) {
+    struct deft_model *m = NULL;
+    *out = NULL;
+    if (!path) return deft_set_error(DEFT_ERR_INVALID_ARG, "loading an engine: no path");
+    const char *fmt;
+    enum deft_status s = deft_weights_format(path, &fmt);
+    if (s) return s;
+    if (strcmp(fmt, "safetensors"))
+        return deft_set_error(DEFT_ERR_FORMAT, "%s is not a deft engine (a %s file): convert it with "
+                              "`deft model convert -m %s -o OUT.engine`", path, fmt, path);
+    if ((s = deft_model_load(path, &m))) return s;
+    return finish(m, path, out);
+}
+
+bool deft_engine_is_engine_file(const char *path) {
+    const char *fmt;
+    if (deft_weights_format(path, &fmt) || strcmp(fmt, "safetensors")) {
+        deft_clear_error();
+        return false;
+    }
+    struct deft_safetensors *st = NULL;
+    if (deft_safetensors_read(path, &st)) {
+        deft_clear_error();
+        return false;
+    }
+    bool yes = deft_safetensors_meta(st, "engine") != NULL;
+    deft_safetensors_free(st);
+    return yes;
+}
+
+void deft_engine_get_info(const struct deft_engine *e, struct deft_engine_info *out) {
+    *out = e->info;
+}
+
+enum deft_status deft_engine_context_create_on(const struct deft_engine *e, const char *backend,
+                                               struct deft_engine_context **out) {
+    *out = NULL;
+    if (!e) return deft_set_error(DEFT_ERR_INVALID_ARG, "engine context: no engine");
+    struct deft_engine_context *c = deft_calloc(1, sizeof *c);
+    if (!c) return deft_set_error(DEFT_ERR_NOMEM, "engine context: out of memory");
+    c->e = e;
+    const struct deft_graph *g = e->model->graph;
+    c->in = deft_graph_find_value(g, e->info.input_name);
+    c->out = deft_graph_find_value(g, e->info.output_name);
+    enum deft_status s =
+        deft_runtime_create(g, &(struct deft_runtime_opts){.backend = backend ? backend : "cpu"}, &c->rt);
+    if (!s) s = deft_model_copy_to_runtime(e->model->file, c->rt, 0, NULL);
+    if (s) {
+        deft_engine_context_free(c);
+        return s;
+    }
+    *out = c;
+    return DEFT_OK;
+}
+
+enum deft_status deft_engine_context_create(const struct deft_engine *e, struct deft_engine_context **out) {
+    return deft_engine_context_create_on(e, "cpu", out);
+}
+
+void deft_engine_context_free(struct deft_engine_context *c) {
+    if (!c) return;
+    deft_runtime_free(c->rt);
+    deft_free(c);
+}
+
+enum deft_status deft_engine_run(struct deft_engine_context *c, const float *input, size_t n_in, float *output,
+                                 size_t n_out) {
+    if (!c || !input || !output)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "engine run: NULL context, input or output");
+    const struct deft_engine_info *in = &c->e->info;
+    if (n_in != in->input_numel || n_out != in->output_numel)
+        return deft_set_error(DEFT_ERR_SHAPE, "engine run: %zu input and %zu output floats given, the engine "
+                              "takes %zu and gives %zu (batch %d)", n_in, n_out, in->input_numel,
+                              in->output_numel, in->batch);
+    enum deft_status s;
+    if ((s = deft_runtime_set_input(c->rt, c->in, input, n_in)) || (s = deft_runtime_run(c->rt)) ||
+        (s = deft_runtime_read(c->rt, c->out, output, n_out)))
+        return s;
+    return DEFT_OK;
+}
+
+struct deft_runtime *deft_engine_context_runtime(struct deft_engine_context *c) {
+    return c ? c->rt : NULL;
+}
+
+int deft_engine_num_classes(const struct deft_engine *e) {
+    return e ? e->n_names : 0;
+}
+
+const char *deft_engine_class_name(const struct deft_engine *e, int i) {
+    return e && i >= 0 && i < e->n_names ? e->names[i] : NULL;
+}
+
+const char *deft_engine_path(const struct deft_engine *e) {
+    return e->path;
+}

@@ -1,0 +1,139 @@
+/* engine_convert.c - a model into an engine file (deft/engine.h): the graph
+ * in eval mode with its batch and input size fixed, its weights, and the
+ * "engine" entry; plus the CPU features the entry records. */
+#include <stdio.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "deft/engine.h"
+#include "deft/io.h"
+#include "deft/runtime.h"
+#include "engine_impl.h"
+
+const char *deft_engine_cpu_features(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static char buf[160];
+    if (buf[0]) return buf;
+    /* the features that change which oneDNN kernels run */
+    static const char *const name[] = {"avx2", "fma", "avx512f", "avx512vnni", "avx512bf16"};
+    char tmp[160] = "x86_64";
+    size_t n = strlen(tmp);
+    __builtin_cpu_init();
+    int on[5] = {__builtin_cpu_supports("avx2"), __builtin_cpu_supports("fma"),
+                 __builtin_cpu_supports("avx512f"), __builtin_cpu_supports("avx512vnni"),
+                 __builtin_cpu_supports("avx512bf16")};
+    for (int i = 0; i < 5; i++)
+        if (on[i]) n += (size_t)snprintf(tmp + n, sizeof tmp - n, " %s", name[i]);
+    memcpy(buf, tmp, sizeof buf);
+    return buf;
+#elif defined(__aarch64__)
+    return "aarch64";
+#else
+    return "unknown";
+#endif
+}
+
+int deft_engine_pick_output(const struct deft_graph *g) {
+    int v = deft_graph_find_role(g, DEFT_ROLE_LOGITS);
+    if (v >= 0) return v;
+    if (deft_graph_outputs(g, &v, 1) >= 1) return v;
+    int nn = deft_graph_num_nodes(g);
+    return nn ? deft_graph_node(g, nn - 1)->out[0] : -1;
+}
+
+int deft_engine_pick_input(const struct deft_graph *g) {
+    int v = deft_graph_find_role(g, DEFT_ROLE_IMAGE);
+    if (v >= 0) return v;
+    for (v = 0; v < deft_graph_num_values(g); v++)
+        if (deft_graph_value(g, v)->kind == DEFT_VALUE_INPUT) return v;
+    return -1;
+}
+
+static cJSON *shape_json(const struct deft_shape *s) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < s->ndim; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)s->d[i]));
+    return a;
+}
+
+/* The "engine" entry as JSON text (deft_free it via cJSON_free). */
+static char *entry_json(const struct deft_graph *g, int iv, int ov, const char *precision) {
+    const struct deft_value *i = deft_graph_value(g, iv), *o = deft_graph_value(g, ov);
+    cJSON *e = cJSON_CreateObject();
+    if (!e) return NULL;
+    cJSON_AddNumberToObject(e, "engine_format", DEFT_ENGINE_FORMAT_VERSION);
+    cJSON_AddStringToObject(e, "precision", precision);
+    cJSON_AddNumberToObject(e, "batch", (double)i->shape.d[0]);
+    cJSON_AddStringToObject(e, "input", i->name);
+    cJSON_AddItemToObject(e, "input_shape", shape_json(&i->shape));
+    cJSON_AddStringToObject(e, "output", o->name);
+    cJSON_AddItemToObject(e, "output_shape", shape_json(&o->shape));
+    cJSON_AddStringToObject(e, "cpu", deft_engine_cpu_features());
+    cJSON_AddStringToObject(e, "deft_version", DEFT_VERSION_STRING);
+    char *txt = cJSON_PrintUnformatted(e);
+    cJSON_Delete(e);
+    return txt;
+}
+
+/* Fix the batch and input size of m's graph for inference. */
+static enum deft_status fix_input(struct deft_graph *g, int iv, const struct deft_engine_convert_opts *o,
+                                  const char *path) {
+    struct deft_shape s = deft_graph_value(g, iv)->shape;
+    if (s.ndim != 4)
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: input '%s' has %d dimensions; engines take NCHW images",
+                              path, deft_graph_value(g, iv)->name, s.ndim);
+    if (o->channels && o->channels != s.d[1])
+        return deft_set_error(DEFT_ERR_SHAPE, "%s: the model takes %lld channels, not %d", path,
+                              (long long)s.d[1], o->channels);
+    if (o->batch) s.d[0] = o->batch;
+    if (o->height) s.d[2] = o->height;
+    if (o->width) s.d[3] = o->width;
+    if (s.d[0] < 1 || s.d[0] > DEFT_ENGINE_MAX_BATCH)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: batch %lld is out of range (1..%d)", path,
+                              (long long)s.d[0], DEFT_ENGINE_MAX_BATCH);
+    deft_graph_set_training(g, false);
+    enum deft_status st = deft_graph_reshape_input(g, iv, &s);
+    return st ? deft_wrap_error(st, "%s", path) : DEFT_OK;
+}
+
+enum deft_status deft_engine_convert(const char *model_path, const char *engine_path,
+                                     const struct deft_engine_convert_opts *o) {
+    static const struct deft_engine_convert_opts none = {0};
+    if (!o) o = &none;
+    if (!model_path || !engine_path) return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: no model or output path");
+    const char *precision = o->precision ? o->precision : "fp32";
+    if (strcmp(precision, "fp32"))
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "convert: precision '%s' is not available yet (fp32)", precision);
+    if (o->batch < 0 || o->height < 0 || o->width < 0 || o->channels < 0)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: negative batch or input size");
+    struct deft_model *m = NULL;
+    struct deft_runtime *rt = NULL;
+    char *entry = NULL;
+    enum deft_status s = deft_model_load(model_path, &m);
+    if (s) return s;
+    if (deft_safetensors_meta(m->file, "engine")) {
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s is an engine already; convert the model it came from",
+                           model_path);
+        goto done;
+    }
+    struct deft_graph *g = m->graph;
+    int iv = deft_engine_pick_input(g), ov = deft_engine_pick_output(g);
+    if (iv < 0 || ov < 0) {
+        s = deft_set_error(DEFT_ERR_FORMAT, "%s: the model has no input or output", model_path);
+        goto done;
+    }
+    if ((s = fix_input(g, iv, o, model_path))) goto done;
+    /* through a runtime: it converts f16/bf16/f64 weights (ONNX) to f32 by name */
+    if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = "ref"}, &rt)) ||
+        (s = deft_model_copy_to_runtime(m->file, rt, 0, NULL)))
+        goto done;
+    if (!(entry = entry_json(g, iv, ov, precision))) {
+        s = deft_set_error(DEFT_ERR_NOMEM, "convert: out of memory");
+        goto done;
+    }
+    struct deft_kv kv = {"engine", entry};
+    s = deft_model_save(engine_path, g, &(struct deft_model_save_opts){.rt = rt, .meta = &kv, .n_meta = 1});
+done:
+    cJSON_free(entry);
+    deft_runtime_free(rt);
+    deft_model_free(m);
+    return s;
+}
