@@ -151,7 +151,8 @@ static enum deft_status plan_arena(struct deft_runtime *rt, const size_t *value_
     /* A fused chain reads its inputs at its last node. */
     if (rt->be->last_use)
         for (int v = 0; v < nv; v++) {
-            int l = item_of[v] >= 0 ? rt->be->last_use(rt->prog, v) : -1;
+            if (item_of[v] < 0) continue; /* not an arena value: no item to extend */
+            int l = rt->be->last_use(rt->prog, v);
             if (l > items[item_of[v]].last) items[item_of[v]].last = l;
         }
     if ((s = deft_plan_memory(items, ni, nn > 0 ? nn : 1, no_reuse, &rt->stats.arena_bytes))) goto done;
