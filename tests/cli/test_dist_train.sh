@@ -5,7 +5,8 @@
 # same seed, mobilenet_v2 with frozen batch norm on hymenoptera_256, 20 steps:
 # the final weights agree within 1e-5 relative (worst tensor printed), so do
 # the validation figures (sharded and reduced); rank 0 alone writes the
-# results folder; a folder in use by a live run is refused naming its pid, a
+# results folder and other ranks' warnings reach its deft.log with their
+# rank; a folder in use by a live run is refused naming its pid, a
 # stale lock is taken over; `--gpus 2` starts the job through mpirun; a rank
 # killed with -9 ends the job within 10 s with the rank named, its last
 # checkpoint loads and --resume on 2 ranks ends bit for bit where the
@@ -150,6 +151,21 @@ PY
 [ "$(wc -l <"$T/two/command.txt")" -eq 1 ] && [ "$(ls "$T/two" | grep -c tfevents)" -eq 1 ] &&
     ok "rank 0 alone writes the results folder ($(ls "$T/two" | tr '\n' ' '))" ||
     bad "results folder: $(ls -a "$T/two"; cat "$T/two/command.txt")"
+
+# other ranks' warnings reach rank 0's deft.log with their rank: 6 unreadable
+# images among 16 good ones, each rank warns for those in its shard
+mkdir -p "$T/bad/ants" "$T/bad/bees"
+for c in ants bees; do
+    ls "$T/train/$c" | head -8 | while read -r f; do ln -s "$T/train/$c/$f" "$T/bad/$c/$f"; done
+    for k in 1 2 3; do echo "not an image" >"$T/bad/$c/zz_broken_$k.jpg"; done
+done
+spec 4 true "$T/bad" 0.05 "$PRE" | sed 's/n_epochs: 2/n_epochs: 1/' >"$T/bad.yaml"
+OMP_NUM_THREADS=1 $MPIRUN -np 2 "$DEFT" classification train -e "$T/bad.yaml" -r "$T/badrun" >"$T/bad.log" 2>&1 ||
+    bad "2 ranks with unreadable images: $(tail -3 "$T/bad.log")"
+if grep -q "^rank 1: warning: skipping unreadable image: .*zz_broken" "$T/badrun/deft.log" &&
+   grep -q "^warning: skipping unreadable image" "$T/badrun/deft.log"; then
+    ok "rank 1's warnings are in rank 0's deft.log with its rank: $(grep -m1 '^rank 1: ' "$T/badrun/deft.log")"
+else bad "rank 1's warnings not in deft.log: $(cat "$T/badrun/deft.log")"; fi
 
 # a rank killed with -9 ends the job within 10 s, naming the rank (the job
 # started by TAO's --gpus 2, which runs deft again under mpirun -np 2)
