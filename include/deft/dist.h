@@ -83,6 +83,9 @@ struct deft_dist_buckets;
 DEFT_API DEFT_NODISCARD enum deft_status deft_dist_buckets_create(struct deft_runtime *rt, size_t bucket_bytes,
                                                                  struct deft_dist_buckets **out);
 DEFT_API void deft_dist_buckets_free(struct deft_dist_buckets *b);
+/* In-place sum of n doubles over the ranks during a run (sync_bn), made by
+ * the communication thread after the buckets handed over so far. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_dist_buckets_sum(struct deft_dist_buckets *b, double *buf, size_t n);
 DEFT_API int deft_dist_buckets_count(const struct deft_dist_buckets *b);
 /* Reduce the buckets of the next run; accum (the gradient-accumulation
  * buffer, same layout as the gradient block, or NULL) is added to each

@@ -99,6 +99,10 @@ typedef void (*deft_node_hook)(int node, void *user);
 DEFT_API void deft_runtime_set_node_hook(struct deft_runtime *rt, deft_node_hook fn, void *user);
 /* Watch node n (or stop watching it); out-of-range n is ignored. */
 DEFT_API void deft_runtime_watch_node(struct deft_runtime *rt, int n, bool on);
+/* Data parallel: the sum over the ranks that synchronized batch norm uses
+ * during a run (NULL: none; sync BN nodes then use this rank's batch alone). */
+typedef enum deft_status (*deft_allreduce_fn)(double *buf, size_t n, void *user);
+DEFT_API void deft_runtime_set_allreduce(struct deft_runtime *rt, deft_allreduce_fn fn, void *user);
 DEFT_API void deft_runtime_set_step(struct deft_runtime *rt, uint64_t step);
 /* Data parallel: this runtime's batch holds items rank, rank+world, ... of a
  * global batch (the distributed sampler's split), so random ops (dropout)

@@ -30,6 +30,13 @@ struct deft_dist_buckets {
     bool started, quit, armed;
     float *accum;
     int posted, done;       /* buckets handed over / reduced in this run */
+    /* a sum of doubles asked for during the run (sync_bn), made after the
+     * buckets handed over before it: the same place in the order on every rank */
+    double *xbuf;
+    size_t xn;
+    int xafter;
+    bool xpending;
+    enum deft_status xerr;
     enum deft_status err;   /* the thread's first error and its message */
     char msg[512];
 };
@@ -46,12 +53,36 @@ static enum deft_status reduce(struct deft_dist_buckets *d, int i, float *accum)
     return deft_dist_allreduce_f32(g, b->hi - b->lo, DEFT_DIST_AVG);
 }
 
+static bool bucket_due(const struct deft_dist_buckets *d) {
+    return d->done < d->posted && (!d->xpending || d->done < d->xafter);
+}
+
+/* The extra sum, once the buckets before it are done. */
+static void run_extra(struct deft_dist_buckets *d) {
+    double *buf = d->xbuf;
+    size_t n = d->xn;
+    pthread_mutex_unlock(&d->mu);
+    enum deft_status s = deft_dist_allreduce_f64(buf, n, DEFT_DIST_SUM);
+    char msg[512] = "";
+    if (s) snprintf(msg, sizeof msg, "%s", deft_last_error());
+    pthread_mutex_lock(&d->mu);
+    d->xerr = s;
+    if (s) snprintf(d->msg, sizeof d->msg, "%s", msg);
+    d->xpending = false;
+    pthread_cond_broadcast(&d->cv);
+}
+
 static void *comm_thread(void *arg) {
     struct deft_dist_buckets *d = arg;
     pthread_mutex_lock(&d->mu);
     for (;;) {
-        while (!d->quit && d->done == d->posted) pthread_cond_wait(&d->cv, &d->mu);
+        while (!d->quit && !bucket_due(d) && !(d->xpending && d->done >= d->xafter))
+            pthread_cond_wait(&d->cv, &d->mu);
         if (d->quit) break;
+        if (!bucket_due(d)) {
+            run_extra(d);
+            continue;
+        }
         int i = d->done;
         float *accum = d->accum;
         bool skip = d->err != DEFT_OK; /* after an error: only count the rest */
@@ -188,6 +219,20 @@ void deft_dist_buckets_free(struct deft_dist_buckets *d) {
     pthread_cond_destroy(&d->cv);
     deft_free(d->b);
     deft_free(d);
+}
+
+enum deft_status deft_dist_buckets_sum(struct deft_dist_buckets *d, double *buf, size_t n) {
+    pthread_mutex_lock(&d->mu);
+    d->xbuf = buf;
+    d->xn = n;
+    d->xafter = d->posted;
+    d->xpending = true;
+    pthread_cond_broadcast(&d->cv);
+    while (d->xpending) pthread_cond_wait(&d->cv, &d->mu);
+    enum deft_status s = d->xerr;
+    pthread_mutex_unlock(&d->mu);
+    if (s) return deft_set_error(s, "%s", d->msg);
+    return DEFT_OK;
 }
 
 int deft_dist_buckets_count(const struct deft_dist_buckets *d) { return d ? d->nb : 0; }

@@ -24,6 +24,8 @@ struct deft_runtime {
     deft_node_hook node_hook;
     void *node_hook_user;
     bool *watched;           /* per node: call node_hook after it */
+    deft_allreduce_fn allreduce;
+    void *allreduce_user;
     uint64_t step;
     uint32_t shard_rank, shard_world;  /* data parallel: deft_runtime_set_shard */
     uint64_t param_version;  /* bumped whenever params/state may change (backend.h) */
@@ -296,7 +298,8 @@ enum deft_status deft_runtime_run_range(struct deft_runtime *rt, int first, int 
     if (first < 0 || last > nn || first > last)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "run range [%d, %d) outside 0..%d", first, last, nn);
     struct deft_run_ctx rc = {.step = rt->step, .shard_rank = rt->shard_rank, .shard_world = rt->shard_world,
-                              .param_version = rt->param_version};
+                              .param_version = rt->param_version, .allreduce = rt->allreduce,
+                              .allreduce_user = rt->allreduce_user};
     for (int n = first; n < last; n++) {
         const struct deft_node *nd = deft_graph_node(rt->g, n);
         double t0 = deft_time_now();
@@ -368,6 +371,10 @@ void deft_runtime_set_node_hook(struct deft_runtime *rt, deft_node_hook fn, void
 }
 void deft_runtime_watch_node(struct deft_runtime *rt, int n, bool on) {
     if (n >= 0 && n < deft_graph_num_nodes(rt->g)) rt->watched[n] = on;
+}
+void deft_runtime_set_allreduce(struct deft_runtime *rt, deft_allreduce_fn fn, void *user) {
+    rt->allreduce = fn;
+    rt->allreduce_user = user;
 }
 void deft_runtime_set_step(struct deft_runtime *rt, uint64_t step) { rt->step = step; }
 void deft_runtime_set_shard(struct deft_runtime *rt, int rank, int world) {

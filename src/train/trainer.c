@@ -153,6 +153,24 @@ static enum deft_status make_qat(struct deft_trainer *t) {
     return DEFT_OK;
 }
 
+/* sync_bn with more than one rank: the training BN nodes reduce their
+ * statistics across the ranks (the backward nodes inherit the attribute). */
+static void sync_batchnorm(struct deft_trainer *t) {
+    if (!t->o.model.sync_bn || deft_dist_size() < 2) return;
+    for (int n = 0; n < deft_graph_num_nodes(t->model); n++) {
+        struct deft_node *nd = deft_graph_node_mut(t->model, n);
+        if (nd->op == DEFT_OP_BATCHNORM && nd->attr.bn.mode == DEFT_BN_TRAIN) nd->attr.bn.sync = true;
+    }
+}
+
+/* The runtime's sum over the ranks (sync_bn): through the communication
+ * thread when there is one (it may be sending a bucket: MPI is SERIALIZED). */
+static enum deft_status sum_ranks(double *buf, size_t n, void *user) {
+    struct deft_trainer *t = user;
+    if (t->buckets) return deft_dist_buckets_sum(t->buckets, buf, n);
+    return deft_dist_allreduce_f64(buf, n, DEFT_DIST_SUM);
+}
+
 /* Data parallel with a communication thread allowed: reduce the gradients
  * in buckets during backward (DEFT_DIST_BUCKET_MB=0: once, after it). */
 static enum deft_status start_buckets(struct deft_trainer *t) {
@@ -193,11 +211,13 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
     if (!s && t->o.qat) s = make_qat(t);
     t->o.qat = NULL;
     if (s) goto fail;
+    sync_batchnorm(t);
     if ((s = build_train_graph(t))) goto fail;
     if ((s = deft_runtime_create(t->train, &(struct deft_runtime_opts){.backend = o->backend,
                                    .device_index = o->device_index, .amp = o->amp}, &t->rt)))
         goto fail;
     if ((s = deft_runtime_init_params(t->rt, o->seed))) goto fail;
+    if (deft_dist_size() > 1) deft_runtime_set_allreduce(t->rt, sum_ranks, t);
     /* data parallel: the batch is this rank's share (the distributed sampler's) */
     deft_runtime_set_shard(t->rt, deft_dist_rank(), deft_dist_size());
     if ((s = deft_optim_create(&t->o.optim, t->rt, &t->opt))) goto fail;

@@ -159,6 +159,7 @@ static enum deft_status make_trainer(struct run *r) {
                                         .channels = c->model_config.input_channels,
                                         .height = c->model_config.input_height, .width = c->model_config.input_width,
                                         .bn_mode = c->model_config.freeze_bn || qat_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
+                                        .sync_bn = c->model_config.sync_bn,
                                         .dropout = (float)c->model_config.dropout, .training = true,
                                         .seed = (uint64_t)c->train_config.random_seed};
     optim_from_config(c, &to.optim);
