@@ -57,8 +57,43 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_dist_barrier(void);
  * caller exits as it would have). */
 DEFT_API void deft_dist_abort(int code, const char *msg);
 
-/* Seconds spent inside the reductions since the start (profiling). */
+/* Seconds spent inside the reductions since the start (profiling), and
+ * the part of them the computation waited for (not hidden behind backward). */
 DEFT_API double deft_dist_comm_seconds(void);
+DEFT_API double deft_dist_exposed_seconds(void);
+/* Whether a helper thread may make the MPI calls while the main thread
+ * computes (MPI granted MPI_THREAD_SERIALIZED), true in a world of one. */
+DEFT_API bool deft_dist_thread_ok(void);
+
+/* Gradient buckets reduced while the backward pass still runs (as PyTorch
+ * DDP): the trainable gradients are cut into buckets of about bucket_bytes,
+ * in reverse order of the parameters; at create time each bucket learns the
+ * last backward node writing one of its gradients, and when that node has
+ * run a communication thread (the only thread calling MPI during a step)
+ * all-reduces the bucket to its mean. bucket_bytes 0: the default (4 MB, or
+ * DEFT_DIST_BUCKET_MB). The buckets are sent in the same order on every
+ * rank, so every rank sums the same numbers in the same order.
+ *
+ *     deft_dist_buckets_arm(b, accum);   // the next run reduces (accum: added first, then zeroed)
+ *     deft_runtime_run(rt);              // buckets leave as their gradients are done
+ *     deft_dist_buckets_wait(b, true);   // all reduced: the optimizer may step
+ */
+struct deft_runtime;
+struct deft_dist_buckets;
+DEFT_API DEFT_NODISCARD enum deft_status deft_dist_buckets_create(struct deft_runtime *rt, size_t bucket_bytes,
+                                                                 struct deft_dist_buckets **out);
+DEFT_API void deft_dist_buckets_free(struct deft_dist_buckets *b);
+/* In-place sum of n doubles over the ranks during a run (sync_bn), made by
+ * the communication thread after the buckets handed over so far. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_dist_buckets_sum(struct deft_dist_buckets *b, double *buf, size_t n);
+DEFT_API int deft_dist_buckets_count(const struct deft_dist_buckets *b);
+/* Reduce the buckets of the next run; accum (the gradient-accumulation
+ * buffer, same layout as the gradient block, or NULL) is added to each
+ * bucket before it is sent and zeroed. Without arming, runs reduce nothing. */
+DEFT_API void deft_dist_buckets_arm(struct deft_dist_buckets *b, float *accum);
+/* Wait for the armed run's buckets (all: send those not sent yet first, so
+ * every rank makes the same calls); disarms. The first error of the thread. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_dist_buckets_wait(struct deft_dist_buckets *b, bool all);
 
 #ifdef __cplusplus
 }

@@ -153,7 +153,12 @@ struct deft_conv_attr {
     int groups;
     int output_padding[2];/* transposed conv only */
 };
-struct deft_bn_attr { float eps, momentum; enum deft_bn_mode mode; };
+struct deft_bn_attr {
+    float eps, momentum;
+    enum deft_bn_mode mode;
+    bool sync;  /* TRAIN, data parallel (sync_bn): statistics and their gradient sums
+                   all-reduced over the ranks (struct deft_run_ctx's allreduce) */
+};
 struct deft_act_attr { enum deft_act_kind kind; float alpha; /* leaky slope */ };
 struct deft_pool_attr {
     enum deft_pool_kind kind;

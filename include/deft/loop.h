@@ -129,6 +129,10 @@ struct deft_run_log;
 DEFT_API DEFT_NODISCARD enum deft_status deft_run_log_open(const char *dir, const char *log_file, FILE *out,
                                                           struct deft_run_log **lg);
 DEFT_API FILE *deft_run_log_stream(struct deft_run_log *lg);
+/* Data parallel, ranks other than 0: their warnings and errors (and the
+ * error that stops them, at close) appended to rank 0's <dir>/deft.log,
+ * each line prefixed "rank N: "; what they print stays out of it. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_run_log_open_rank(const char *dir, int rank, struct deft_run_log **lg);
 /* Whether f is the open run log's stream over a terminal (the progress bar asks). */
 DEFT_API bool deft_run_log_is_tty(FILE *f);
 /* Close; a run that failed (s not OK, not cancelled) gets its error as the

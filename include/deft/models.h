@@ -121,6 +121,9 @@ struct deft_model_opts {
     /* BN mode of a training graph: DEFT_BN_TRAIN (default) or DEFT_BN_FROZEN
      * (freeze_bn). Inference graphs (training == false) always use DEFT_BN_EVAL. */
     enum deft_bn_mode bn_mode;
+    /* Data parallel (sync_bn): training BN statistics over the global batch,
+     * all-reduced across the ranks (PyTorch SyncBatchNorm); false: per rank. */
+    bool sync_bn;
     /* Dropout probability before the classifier: 0 -> the architecture's
      * default (mobilenet_v2 0.2, resnet none), < 0 -> none. The dropout node
      * ("classifier.0" / "dropout") only exists in training graphs;

@@ -92,6 +92,17 @@ DEFT_API float *deft_runtime_state_block(struct deft_runtime *rt, size_t *n);
 /* Offset (in floats) of trainable param v in the blocks, or -1. */
 DEFT_API int64_t deft_runtime_param_offset(const struct deft_runtime *rt, int v);
 DEFT_API void deft_runtime_set_grad_hook(struct deft_runtime *rt, deft_grad_hook fn, void *user);
+/* Called after node `node` of a run when it was watched (deft_runtime_watch_node),
+ * with every buffer it wrote readable by the host: data-parallel training
+ * starts reducing a bucket of gradients there while the backward pass goes on. */
+typedef void (*deft_node_hook)(int node, void *user);
+DEFT_API void deft_runtime_set_node_hook(struct deft_runtime *rt, deft_node_hook fn, void *user);
+/* Watch node n (or stop watching it); out-of-range n is ignored. */
+DEFT_API void deft_runtime_watch_node(struct deft_runtime *rt, int n, bool on);
+/* Data parallel: the sum over the ranks that synchronized batch norm uses
+ * during a run (NULL: none; sync BN nodes then use this rank's batch alone). */
+typedef enum deft_status (*deft_allreduce_fn)(double *buf, size_t n, void *user);
+DEFT_API void deft_runtime_set_allreduce(struct deft_runtime *rt, deft_allreduce_fn fn, void *user);
 DEFT_API void deft_runtime_set_step(struct deft_runtime *rt, uint64_t step);
 /* Data parallel: this runtime's batch holds items rank, rank+world, ... of a
  * global batch (the distributed sampler's split), so random ops (dropout)

@@ -122,6 +122,7 @@ struct deft_cls_model_config {
     enum deft_cls_interp resize_interpolation_method;
     int n_layers;                 /* depth for resnet/vgg/... */
     bool retain_head, use_batch_norm, use_bias, use_pooling, all_projections, freeze_bn;
+    bool sync_bn;                 /* data parallel: BN statistics over all ranks */
     int *freeze_blocks;           /* block indices whose weights stay fixed */
     int n_freeze_blocks;
     double dropout;

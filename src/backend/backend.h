@@ -26,6 +26,10 @@ struct deft_run_ctx {
      * the global batch; dropout keys its masks by the global item, so any
      * split of a global batch draws one process's masks (world 0/1: alone) */
     uint32_t shard_rank, shard_world;
+    /* data parallel (sync_bn): in-place sum of n doubles over the ranks, in
+     * the same order on every rank (NULL: a world of one) */
+    enum deft_status (*allreduce)(double *buf, size_t n, void *user);
+    void *allreduce_user;
     uint64_t param_version; /* changes whenever params/state may have been written:
                                weights a backend prepared (reordered, BN folded) are
                                prepared again when it differs from theirs */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "deft/dist.h"
+#include "dist/dist_internal.h"
 #ifdef DEFT_HAVE_MPI
 #include <mpi.h>
 #endif
@@ -14,7 +15,8 @@
 static struct {
     bool joined;        /* MPI_Init done by us */
     int rank, size, local_rank, local_size;
-    double comm_seconds;
+    bool thread_ok;     /* MPI granted MPI_THREAD_SERIALIZED */
+    double comm_seconds, exposed_seconds;
 } W = {.size = 1, .local_size = 1};
 
 bool deft_dist_have_mpi(void) {
@@ -38,6 +40,9 @@ int deft_dist_size(void) { return W.size; }
 int deft_dist_local_rank(void) { return W.local_rank; }
 int deft_dist_local_size(void) { return W.local_size; }
 double deft_dist_comm_seconds(void) { return W.comm_seconds; }
+double deft_dist_exposed_seconds(void) { return W.exposed_seconds; }
+void deft_dist_note_exposed(double s) { W.exposed_seconds += s; }
+bool deft_dist_thread_ok(void) { return W.size < 2 || W.thread_ok; }
 
 /* cores / ranks on the node, unless the user chose (OMP_NUM_THREADS). */
 __attribute__((unused)) static void default_threads(void) {
@@ -63,6 +68,8 @@ enum deft_status deft_dist_init(void) {
     if (rc != MPI_SUCCESS) return deft_set_error(DEFT_ERR_IO, "MPI_Init_thread failed (code %d)", rc);
     /* errors come back as codes: the library reports them, the caller aborts */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    if (inited) MPI_Query_thread(&provided);
+    W.thread_ok = provided >= MPI_THREAD_SERIALIZED;
     MPI_Comm_rank(MPI_COMM_WORLD, &W.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &W.size);
     MPI_Comm node;

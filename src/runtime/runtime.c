@@ -21,6 +21,11 @@ struct deft_runtime {
     struct deft_runtime_stats stats;
     deft_grad_hook hook;
     void *hook_user;
+    deft_node_hook node_hook;
+    void *node_hook_user;
+    bool *watched;           /* per node: call node_hook after it */
+    deft_allreduce_fn allreduce;
+    void *allreduce_user;
     uint64_t step;
     uint32_t shard_rank, shard_world;  /* data parallel: deft_runtime_set_shard */
     uint64_t param_version;  /* bumped whenever params/state may change (backend.h) */
@@ -151,7 +156,8 @@ static enum deft_status plan_arena(struct deft_runtime *rt, const size_t *value_
     /* A fused chain reads its inputs at its last node. */
     if (rt->be->last_use)
         for (int v = 0; v < nv; v++) {
-            int l = item_of[v] >= 0 ? rt->be->last_use(rt->prog, v) : -1;
+            if (item_of[v] < 0) continue; /* not an arena value: no item to extend */
+            int l = rt->be->last_use(rt->prog, v);
             if (l > items[item_of[v]].last) items[item_of[v]].last = l;
         }
     if ((s = deft_plan_memory(items, ni, nn > 0 ? nn : 1, no_reuse, &rt->stats.arena_bytes))) goto done;
@@ -198,8 +204,9 @@ enum deft_status deft_runtime_create(const struct deft_graph *g, const struct de
     int nv = deft_graph_num_values(g);
     size_t *value_bytes = deft_calloc((size_t)nv + 1, sizeof *value_bytes);
     rt->ptr = deft_calloc((size_t)nv + 1, sizeof *rt->ptr);
+    rt->watched = deft_calloc((size_t)deft_graph_num_nodes(g) + 1, sizeof *rt->watched);
     rt->param_off = deft_calloc((size_t)nv + 1, sizeof *rt->param_off);
-    if (!value_bytes || !rt->ptr || !rt->param_off) {
+    if (!value_bytes || !rt->ptr || !rt->param_off || !rt->watched) {
         s = deft_set_error(DEFT_ERR_NOMEM, "out of memory creating a runtime");
         goto fail;
     }
@@ -233,6 +240,7 @@ void deft_runtime_free(struct deft_runtime *rt) {
     if (rt->prog) (void)deft_runtime_sync(rt);
     deft_free(rt->ptr);
     deft_free(rt->param_off);
+    deft_free(rt->watched);
     deft_runtime_device_free(rt, rt->params);
     deft_runtime_device_free(rt, rt->grads);
     deft_runtime_device_free(rt, rt->state);
@@ -290,7 +298,8 @@ enum deft_status deft_runtime_run_range(struct deft_runtime *rt, int first, int 
     if (first < 0 || last > nn || first > last)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "run range [%d, %d) outside 0..%d", first, last, nn);
     struct deft_run_ctx rc = {.step = rt->step, .shard_rank = rt->shard_rank, .shard_world = rt->shard_world,
-                              .param_version = rt->param_version};
+                              .param_version = rt->param_version, .allreduce = rt->allreduce,
+                              .allreduce_user = rt->allreduce_user};
     for (int n = first; n < last; n++) {
         const struct deft_node *nd = deft_graph_node(rt->g, n);
         double t0 = deft_time_now();
@@ -300,6 +309,11 @@ enum deft_status deft_runtime_run_range(struct deft_runtime *rt, int first, int 
         if (s) {
             (void)deft_runtime_sync(rt);
             return deft_wrap_error(s, "node '%s' (%s)", nd->name, deft_op_name(nd->op));
+        }
+        if (rt->watched[n] && rt->node_hook) {
+            /* device backends: what the node wrote must reach the host first */
+            if ((s = deft_runtime_sync(rt))) return s;
+            rt->node_hook(n, rt->node_hook_user);
         }
     }
     /* Device backends queue work: finish it so the host may read any buffer. */
@@ -350,6 +364,17 @@ int64_t deft_runtime_param_offset(const struct deft_runtime *rt, int v) {
 void deft_runtime_set_grad_hook(struct deft_runtime *rt, deft_grad_hook fn, void *user) {
     rt->hook = fn;
     rt->hook_user = user;
+}
+void deft_runtime_set_node_hook(struct deft_runtime *rt, deft_node_hook fn, void *user) {
+    rt->node_hook = fn;
+    rt->node_hook_user = user;
+}
+void deft_runtime_watch_node(struct deft_runtime *rt, int n, bool on) {
+    if (n >= 0 && n < deft_graph_num_nodes(rt->g)) rt->watched[n] = on;
+}
+void deft_runtime_set_allreduce(struct deft_runtime *rt, deft_allreduce_fn fn, void *user) {
+    rt->allreduce = fn;
+    rt->allreduce_user = user;
 }
 void deft_runtime_set_step(struct deft_runtime *rt, uint64_t step) { rt->step = step; }
 void deft_runtime_set_shard(struct deft_runtime *rt, int rank, int world) {

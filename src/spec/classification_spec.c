@@ -75,6 +75,8 @@ static const struct deft_spec_field model_fields[] = {
     F_BOOL(T, use_pooling, NULL, 0, "max-pool in the stem (else strided convolution)"),
     F_BOOL(T, all_projections, NULL, 0, "projection shortcuts in every residual block"),
     F_BOOL(T, freeze_bn, NULL, 0, "keep batch-norm statistics and affine parameters fixed"),
+    F_BOOL(T, sync_bn, NULL, EXT, "data parallel (mpirun, --gpus N): batch-norm statistics over the global batch, "
+           "all-reduced across the ranks (PyTorch SyncBatchNorm); off: each rank's own batch"),
     F_LIST(DEFT_SPEC_T_INT_LIST, T, freeze_blocks, n_freeze_blocks, NULL, 0, 0, GE,
            "blocks whose weights stay fixed (repeated: freeze_blocks: 0 freeze_blocks: 1)"),
     F_FLT(T, dropout, NULL, 0, 1, GE | DEFT_SPEC_MAX, "dropout before the classifier (0 off)"),

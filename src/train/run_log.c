@@ -18,6 +18,7 @@ struct deft_run_log {
     bool in_bar;                /* the last chunk was a progress-bar update */
     deft_log_fn prev_fn;        /* the log sink before, restored at close */
     void *prev_user;
+    int rank;                   /* > 0: another rank's log (deft_run_log_open_rank) */
 };
 
 static struct deft_run_log *active; /* for the log sink and deft_run_log_is_tty */
@@ -46,8 +47,11 @@ static void log_sink(enum deft_log_level level, const char *msg, void *user) {
     if (lg->prev_fn) lg->prev_fn(level, msg, lg->prev_user);
     else deft_log_default(level, msg);
     static const char *const tag[] = {"debug: ", "", "warning: ", "error: "};
+    if (lg->rank > 0 && (level & 3) < DEFT_LOG_WARN) return;
+    char who[32] = "";
+    if (lg->rank > 0) snprintf(who, sizeof who, "rank %d: ", lg->rank);
     for (int i = 0; i < lg->n_sinks; i++) {
-        fprintf(lg->sink[i], "%s%s\n", tag[level & 3], msg);
+        fprintf(lg->sink[i], "%s%s%s\n", who, tag[level & 3], msg);
         fflush(lg->sink[i]);
     }
 }
@@ -83,6 +87,29 @@ enum deft_status deft_run_log_open(const char *dir, const char *log_file, FILE *
     return DEFT_OK;
 }
 
+enum deft_status deft_run_log_open_rank(const char *dir, int rank, struct deft_run_log **out_lg) {
+    *out_lg = NULL;
+    if (rank < 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "a rank's log is for ranks above 0, not %d", rank);
+    struct deft_run_log *lg = deft_calloc(1, sizeof *lg);
+    if (!lg) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    lg->rank = rank;
+    char p[2400];
+    snprintf(p, sizeof p, "%s/deft.log", dir);
+    /* appends of one line each: the lines of the ranks interleave whole */
+    if (!(lg->sink[0] = fopen(p, "a"))) {
+        enum deft_status s = deft_set_error(DEFT_ERR_IO, "rank %d cannot append to the log %s: %s", rank, p, strerror(errno));
+        deft_free(lg);
+        return s;
+    }
+    setvbuf(lg->sink[0], NULL, _IOLBF, 0);
+    lg->n_sinks = 1;
+    deft_log_get(&lg->prev_fn, &lg->prev_user);
+    deft_log_set(log_sink, lg);
+    active = lg;
+    *out_lg = lg;
+    return DEFT_OK;
+}
+
 FILE *deft_run_log_stream(struct deft_run_log *lg) { return lg ? lg->tee : NULL; }
 
 bool deft_run_log_is_tty(FILE *f) {
@@ -91,7 +118,10 @@ bool deft_run_log_is_tty(FILE *f) {
 
 void deft_run_log_close(struct deft_run_log *lg, enum deft_status s) {
     if (!lg) return;
-    for (int i = 0; s && s != DEFT_ERR_CANCELLED && i < lg->n_sinks; i++) fprintf(lg->sink[i], "deft: %s\n", deft_last_error());
+    for (int i = 0; s && s != DEFT_ERR_CANCELLED && i < lg->n_sinks; i++) {
+        if (lg->rank > 0) fprintf(lg->sink[i], "deft: rank %d: %s\n", lg->rank, deft_last_error());
+        else fprintf(lg->sink[i], "deft: %s\n", deft_last_error());
+    }
     if (active == lg) {
         deft_log_set(lg->prev_fn, lg->prev_user);
         active = NULL;

@@ -32,6 +32,8 @@ struct deft_trainer {
     float **out_buf, **grad_buf;
     double terms[DEFT_MAX_LOSS_TERMS];
     char *resumed_run_state;    /* the "run_state" of the checkpoint resumed from (NULL: none) */
+    struct deft_dist_buckets *buckets; /* data parallel: gradients reduced during backward */
+    bool reduced;               /* this step's gradients were reduced by the buckets */
 };
 
 static void freeze(struct deft_trainer *t, struct deft_graph *g) {
@@ -151,6 +153,48 @@ static enum deft_status make_qat(struct deft_trainer *t) {
     return DEFT_OK;
 }
 
+/* sync_bn with more than one rank: the training BN nodes reduce their
+ * statistics across the ranks (the backward nodes inherit the attribute). */
+static void sync_batchnorm(struct deft_trainer *t) {
+    if (!t->o.model.sync_bn || deft_dist_size() < 2) return;
+    for (int n = 0; n < deft_graph_num_nodes(t->model); n++) {
+        struct deft_node *nd = deft_graph_node_mut(t->model, n);
+        if (nd->op == DEFT_OP_BATCHNORM && nd->attr.bn.mode == DEFT_BN_TRAIN) nd->attr.bn.sync = true;
+    }
+}
+
+/* The runtime's sum over the ranks (sync_bn): through the communication
+ * thread when there is one (it may be sending a bucket: MPI is SERIALIZED). */
+static enum deft_status sum_ranks(double *buf, size_t n, void *user) {
+    struct deft_trainer *t = user;
+    if (t->buckets) return deft_dist_buckets_sum(t->buckets, buf, n);
+    return deft_dist_allreduce_f64(buf, n, DEFT_DIST_SUM);
+}
+
+/* Data parallel with a communication thread allowed: reduce the gradients
+ * in buckets during backward (DEFT_DIST_BUCKET_MB=0: once, after it). */
+static enum deft_status start_buckets(struct deft_trainer *t) {
+    const char *e = getenv("DEFT_DIST_BUCKET_MB");
+    if (deft_dist_size() < 2 || !deft_dist_thread_ok() || (e && atof(e) <= 0)) return DEFT_OK;
+    return deft_dist_buckets_create(t->rt, 0, &t->buckets);
+}
+
+/* Before the run of a micro-batch: the last one of an optimizer step
+ * reduces its buckets as backward produces them (accumulation added first). */
+static void arm_buckets(struct deft_trainer *t) {
+    t->reduced = false;
+    if (t->buckets && t->micro == t->o.accum_steps - 1) deft_dist_buckets_arm(t->buckets, t->accum);
+}
+
+/* After the run: every bucket reduced before the main thread calls MPI again. */
+static enum deft_status wait_buckets(struct deft_trainer *t, enum deft_status run) {
+    if (!t->buckets) return run;
+    enum deft_status s = deft_dist_buckets_wait(t->buckets, !run);
+    if (run) return run;
+    t->reduced = !s && t->micro == t->o.accum_steps - 1;
+    return s;
+}
+
 enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct deft_trainer **out) {
     *out = NULL;
     struct deft_trainer *t = deft_calloc(1, sizeof *t);
@@ -167,11 +211,13 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
     if (!s && t->o.qat) s = make_qat(t);
     t->o.qat = NULL;
     if (s) goto fail;
+    sync_batchnorm(t);
     if ((s = build_train_graph(t))) goto fail;
     if ((s = deft_runtime_create(t->train, &(struct deft_runtime_opts){.backend = o->backend,
                                    .device_index = o->device_index, .amp = o->amp}, &t->rt)))
         goto fail;
     if ((s = deft_runtime_init_params(t->rt, o->seed))) goto fail;
+    if (deft_dist_size() > 1) deft_runtime_set_allreduce(t->rt, sum_ranks, t);
     /* data parallel: the batch is this rank's share (the distributed sampler's) */
     deft_runtime_set_shard(t->rt, deft_dist_rank(), deft_dist_size());
     if ((s = deft_optim_create(&t->o.optim, t->rt, &t->opt))) goto fail;
@@ -190,6 +236,7 @@ enum deft_status deft_trainer_create(const struct deft_trainer_opts *o, struct d
             goto fail;
         }
     }
+    if ((s = start_buckets(t))) goto fail;
     *out = t;
     return DEFT_OK;
 fail:
@@ -199,6 +246,7 @@ fail:
 
 void deft_trainer_free(struct deft_trainer *t) {
     if (!t) return;
+    deft_dist_buckets_free(t->buckets);
     deft_runtime_free(t->eval_rt);
     deft_graph_free(t->eval);
     deft_optim_free(t->opt);
@@ -367,12 +415,19 @@ static enum deft_status reject_step(struct deft_trainer *t, float *state, size_t
                           isnan(l) ? "NaN" : "infinite", (long long)step);
 }
 
+static enum deft_status optim_step(struct deft_trainer *t, float *state, size_t ns, int64_t step);
+
 /* After the backward pass: accumulate, then the optimizer step with the
  * fp16 loss-scale bookkeeping. */
 static enum deft_status finish_step(struct deft_trainer *t, float *state, size_t ns, int64_t step) {
     enum deft_status s;
     size_t n;
     float *grads = deft_runtime_grad_block(t->rt, &n);
+    if (t->reduced) { /* the buckets did the accumulation and the mean */
+        t->reduced = false;
+        t->micro = 0;
+        return optim_step(t, state, ns, step);
+    }
     if (t->accum) {
         for (size_t i = 0; i < n; i++) t->accum[i] += grads[i];
         if (++t->micro < t->o.accum_steps) return DEFT_OK;
@@ -383,7 +438,12 @@ static enum deft_status finish_step(struct deft_trainer *t, float *state, size_t
     /* data parallel: every rank steps on the mean gradient of all ranks, once
      * per optimizer step (after accumulation); a NaN anywhere reaches all */
     if (deft_dist_size() > 1 && (s = deft_dist_allreduce_f32(grads, n, DEFT_DIST_AVG))) return s;
-    s = deft_optim_step_scaled(t->opt, deft_lr_at(&t->o.lr, step), 1.0f / t->loss_scale);
+    return optim_step(t, state, ns, step);
+}
+
+/* The optimizer step on the mean gradient, with the fp16 loss-scale bookkeeping. */
+static enum deft_status optim_step(struct deft_trainer *t, float *state, size_t ns, int64_t step) {
+    enum deft_status s = deft_optim_step_scaled(t->opt, deft_lr_at(&t->o.lr, step), 1.0f / t->loss_scale);
     if (s == DEFT_ERR_NUMERIC) memcpy(state, t->state_before, ns * sizeof(float)); /* NaN gradient */
     if (t->o.amp == DEFT_AMP_FP16) {
         /* Dynamic loss scaling (as torch.cuda.amp.GradScaler): an overflow
@@ -421,8 +481,10 @@ enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, 
     float *state = begin_step(t, step, &ns);
     if ((s = deft_runtime_set_input(t->rt, t->input, images, t->input_n)) ||
         (s = deft_runtime_set_input(t->rt, t->target, labels, t->target_n)) ||
-        (s = deft_runtime_set_input(t->rt, t->loss_grad, &seed, 1)) || (s = deft_runtime_run(t->rt)))
+        (s = deft_runtime_set_input(t->rt, t->loss_grad, &seed, 1)))
         return s;
+    arm_buckets(t);
+    if ((s = wait_buckets(t, deft_runtime_run(t->rt)))) return s;
     float l;
     if ((s = deft_runtime_read(t->rt, t->loss, &l, 1)) || (s = agree_loss(&l))) return s;
     if (loss) *loss = l;
@@ -472,7 +534,8 @@ enum deft_status deft_trainer_step_targets(struct deft_trainer *t, const float *
         for (size_t k = 0; k < numel; k++) g[k] *= scale;
         if ((s = deft_runtime_set_input(t->rt, t->seeds[i], g, numel))) return s;
     }
-    if ((s = deft_runtime_run_range(t->rt, t->n_fwd, deft_graph_num_nodes(t->train)))) return s;
+    arm_buckets(t);
+    if ((s = wait_buckets(t, deft_runtime_run_range(t->rt, t->n_fwd, deft_graph_num_nodes(t->train))))) return s;
     return finish_step(t, state, ns, step);
 }
 

@@ -156,6 +156,9 @@ static enum deft_status compile_bwd(struct cpu_prog *p, const struct deft_node *
 
 enum deft_status cpu_compile_batchnorm(struct cpu_prog *p, int n, struct cpu_node *nd) {
     const struct deft_node *node = deft_graph_node(p->g, n);
+    /* sync_bn: the reference kernels, which sum over the ranks between
+     * their passes (oneDNN's primitive computes its statistics in one go) */
+    if (node->attr.bn.sync && node->attr.bn.mode == DEFT_BN_TRAIN) return DEFT_ERR_UNSUPPORTED;
     if (node->op == DEFT_OP_BATCHNORM) return compile_fwd(p, node, nd);
     return compile_bwd(p, node, nd);
 }

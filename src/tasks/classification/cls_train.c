@@ -159,6 +159,7 @@ static enum deft_status make_trainer(struct run *r) {
                                         .channels = c->model_config.input_channels,
                                         .height = c->model_config.input_height, .width = c->model_config.input_width,
                                         .bn_mode = c->model_config.freeze_bn || qat_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
+                                        .sync_bn = c->model_config.sync_bn,
                                         .dropout = (float)c->model_config.dropout, .training = true,
                                         .seed = (uint64_t)c->train_config.random_seed};
     optim_from_config(c, &to.optim);
@@ -468,6 +469,7 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     if (writer && (s = deft_run_log_open(r.dir, a->log_file, r.out, &r.log))) goto done;
     if (writer) r.out = deft_run_log_stream(r.log);
     if ((s = deft_dist_broadcast(r.dir, sizeof r.dir, 0))) goto done; /* the automatic trainN of rank 0 */
+    if (!writer && (s = deft_run_log_open_rank(r.dir, deft_dist_rank(), &r.log))) goto done;
     snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
     if (a->threads > 0) deft_set_threads(a->threads);
     else if (r.cfg.train_config.threads > 0) deft_set_threads(r.cfg.train_config.threads);
@@ -510,8 +512,9 @@ enum deft_status deft_cls_train(const struct deft_cls_args *a) {
     s = train_loop(&r, start, &best, &best_epoch);
     if (!s && deft_dist_size() > 1) {
         double wall = deft_time_now() - t_train, comm = deft_dist_comm_seconds();
-        fprintf(r.out, "data parallel: all-reduce %.1f s of %.1f s on rank 0 (%.1f%%)\n", comm, wall,
-                wall > 0 ? 100 * comm / wall : 0);
+        double exposed = deft_dist_exposed_seconds(); /* what backward did not hide */
+        fprintf(r.out, "data parallel: all-reduce %.1f s of %.1f s on rank 0 (%.1f%%), %.1f s of it not hidden "
+                "behind backward\n", comm, wall, wall > 0 ? 100 * comm / wall : 0, exposed);
     }
     struct deft_loader_stats ls;
     deft_loader_get_stats(r.train_ld, &ls);
