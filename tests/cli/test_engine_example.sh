@@ -31,9 +31,11 @@ PY
 }
 "$BUILD/examples/classify" $T/sq.engine "$IMGS"/*.jpg "$IMGS"/*.png >$T/make.out && check "build/examples/classify" $T/make.out
 # installed, through pkg-config
+# (a sanitizer build's library needs the user's program built with the same runtime first)
+SAN=""; [ -n "${DEFT_ASAN:-}" ] && SAN="-fsanitize=address"
 if command -v pkg-config >/dev/null && command -v cc >/dev/null; then
     cmake --install "$BUILD" --prefix $T/inst >/dev/null &&
-        PKG_CONFIG_PATH=$T/inst/lib/pkgconfig cc -std=c11 -O2 "$SRC/examples/classify.c" -o $T/classify \
+        PKG_CONFIG_PATH=$T/inst/lib/pkgconfig cc -std=c11 -O2 $SAN "$SRC/examples/classify.c" -o $T/classify \
             $(PKG_CONFIG_PATH=$T/inst/lib/pkgconfig pkg-config --define-variable=prefix=$T/inst --cflags --libs deft) -lm &&
         LD_LIBRARY_PATH=$T/inst/lib $T/classify $T/sq.engine "$IMGS"/*.jpg "$IMGS"/*.png >$T/pc.out &&
         check "classify built with pkg-config deft" $T/pc.out || bad "pkg-config build or run"
