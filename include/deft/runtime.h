@@ -32,7 +32,8 @@ enum deft_amp { DEFT_AMP_OFF = 0, DEFT_AMP_BF16, DEFT_AMP_FP16 };
 struct deft_runtime_opts {
     const char *backend;   /* "cpu" (oneDNN, default), "ref" (naive reference),
                               "cuda" (NVIDIA GPU, builds with CUDA=1), "cuda-emu" (its host emulation) */
-    int no_reuse;          /* planner: give every value its own buffer (debugging) */
+    int no_reuse;          /* planner: give every value its own buffer, so every value stays
+                              readable after a run (calibration, debugging); implies no_fuse */
     int device_index;      /* cuda: GPU index (--gpu_index) */
     enum deft_amp amp;     /* cuda: mixed precision; other backends compute in fp32 */
     int no_fuse;           /* forward-only graphs: keep every node separate (no BN folding or
