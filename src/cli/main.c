@@ -25,6 +25,7 @@ static void usage(FILE *f) {
             "  model import -i FILE -o OUT [--arch NAME]          pretrained .pth/.onnx/.h5/.safetensors\n"
             "  model download NAME|URL [-o DIR]                   pretrained weights (model list: names)\n"
             "  model info   -m FILE | --arch NAME [--size N]      layers, shapes, params, FLOPs\n"
+            "  model convert -m MODEL|FILE.onnx -o OUT.engine    an inference engine (bench infer -m OUT.engine)\n"
             "  bench train|infer --arch NAME [--size 224] [--batch 16] [--threads N] [--steps N]\n"
             "  demo         [--steps N]                           train a small net on generated data\n\n"
             "  deft <command> --help for the flags of a command; deft --version\n\n"
