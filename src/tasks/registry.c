@@ -9,12 +9,16 @@ extern const struct deft_task deft_task_classification;
 extern const struct deft_task deft_task_yolo_v4;
 extern const struct deft_task deft_task_yolo_v4_tiny;
 extern const struct deft_task deft_task_unet;
+extern const struct deft_task deft_task_faster_rcnn;
+extern const struct deft_task deft_task_ssd;
 
 static const struct deft_task *const tasks[] = {
     &deft_task_classification,
     &deft_task_yolo_v4,
     &deft_task_yolo_v4_tiny,
     &deft_task_unet,
+    &deft_task_faster_rcnn,
+    &deft_task_ssd,
     NULL,
 };
 

@@ -1,0 +1,9 @@
+/* frcnn_task.h (internal) - the faster_rcnn actions (src/tasks/faster_rcnn). */
+#ifndef DEFT_TASKS_FRCNN_TASK_H
+#define DEFT_TASKS_FRCNN_TASK_H
+#include "deft/task.h"
+
+#define DEFT_FRCNN_NOT_FINISHED "not finished yet (issue 20)"
+enum deft_status frcnn_train(const struct deft_task_args *a);
+enum deft_status frcnn_not_finished(const struct deft_task_args *a, const char *action);
+#endif
