@@ -9,12 +9,14 @@ extern const struct deft_task deft_task_classification;
 extern const struct deft_task deft_task_yolo_v4;
 extern const struct deft_task deft_task_yolo_v4_tiny;
 extern const struct deft_task deft_task_unet;
+extern const struct deft_task deft_task_detectnet_v2;
 
 static const struct deft_task *const tasks[] = {
     &deft_task_classification,
     &deft_task_yolo_v4,
     &deft_task_yolo_v4_tiny,
     &deft_task_unet,
+    &deft_task_detectnet_v2,
     NULL,
 };
 
