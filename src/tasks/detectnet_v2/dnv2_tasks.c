@@ -1,0 +1,78 @@
+/* dnv2_tasks.c - TAO's detectnet_v2 network as a task: its actions (TAO's:
+ * dataset_convert, train, evaluate, inference, prune, export,
+ * calibration_tensorfile), their flags and help. */
+#include <stdio.h>
+#include "deft/detectnet_v2_spec.h"
+#include "deft/task.h"
+#include "tasks/detectnet_v2/dnv2_task.h"
+
+static void help(FILE *f) {
+    fprintf(f,
+            "usage: deft detectnet_v2 <action> [flags]\n\n"
+            "TAO's DetectNet_v2 (GridboxModel): a stride-16 backbone with a coverage head (output_cov,\n"
+            "sigmoid, one channel a class) and a box head (output_bbox, four a class), boxes from the\n"
+            "grid by DBSCAN clustering. Specs are TAO's protobuf text (or the same fields in YAML).\n\n"
+            "actions:\n"
+            "  dataset_convert -d SPEC -o PREFIX   TAO's kitti_config partitioning, written as fold lists\n"
+            "             PREFIX-fold-NNN-of-MMM.txt (image stems) and PREFIX.deft.json (image and label\n"
+            "             folders, folds, objects per lower-cased class) - no TFRecords: deft reads the\n"
+            "             KITTI images and labels directly. A training spec whose tfrecords_path glob\n"
+            "             matches PREFIX.deft.json uses them (validation_fold: 0 = the val_split fold).\n"
+            "  train      -e SPEC [-r DIR] --dry_run   the resolved spec, its data and files checked\n"
+            "  evaluate   -e SPEC -m MODEL --dry_run\n"
+            "  inference  -e INFERENCE_SPEC -i IMAGES [-m MODEL] --dry_run\n"
+            "  prune, export, calibration_tensorfile\n\n"
+            "Not finished (issue 20): the engines of train, evaluate, inference, prune, export and\n"
+            "calibration_tensorfile (they exit 2 saying so); --dry_run checks a spec.\n\n"
+            "common flags: -e SPEC, -r DIR, -m MODEL, -o FILE, --set key.path=value, --seed N, --dry_run,\n"
+            "  --threads N, --help-spec (the experiment, inference and dataset_convert fields)\n");
+}
+
+static const struct deft_task_flag convert_flags[] = {
+    {"-d", "--dataset_export_spec", true}, {"-v", "--validation_fold", true}, {NULL, NULL, false}};
+static const struct deft_task_flag prune_flags[] = {
+    {"-n", "--normalizer", true}, {"-eq", "--equalization_criterion", true}, {"-pg", "--pruning_granularity", true},
+    {"-pth", "--pruning_threshold", true}, {"-nf", "--min_num_filters", true}, {"-el", "--excluded_layers", true},
+    {NULL, NULL, false}};
+static const struct deft_task_flag export_flags[] = {
+    {NULL, "--gen_ds_config", false}, {NULL, "--cal_json_file", true}, {NULL, "--target_opset", true},
+    {NULL, "--static_batch_size", true}, {NULL, "--data_type", true}, {NULL, "--cal_cache_file", true},
+    {NULL, "--batches", true}, {NULL, "--batch_size", true}, {NULL, NULL, false}};
+static const struct deft_task_flag calib_flags[] = {
+    {NULL, "--max_batches", true}, {NULL, "--use_validation_set", false}, {NULL, NULL, false}};
+
+static enum deft_status prune(const struct deft_task_args *a) { (void)a; return dnv2_not_finished("prune"); }
+static enum deft_status export_(const struct deft_task_args *a) { (void)a; return dnv2_not_finished("export"); }
+static enum deft_status calib(const struct deft_task_args *a) {
+    (void)a;
+    return dnv2_not_finished("calibration_tensorfile");
+}
+
+static const struct deft_task_action actions[] = {
+    {"dataset_convert", "-d SPEC -o PREFIX", "KITTI folds as image lists (no TFRecords)", convert_flags, false, false,
+     dnv2_dataset_convert},
+    {"train", "-e SPEC [-r DIR] [--dry_run]", "train a DetectNet_v2 (not finished; --dry_run checks the spec)", NULL,
+     true, true, dnv2_train},
+    {"evaluate", "-e SPEC -m MODEL [--dry_run]", "AP per class (not finished)", NULL, true, false, dnv2_evaluate},
+    {"inference", "-e INFERENCE_SPEC -i IMAGES [-m MODEL] [--dry_run]", "detect objects (not finished)", NULL, true,
+     false, dnv2_inference},
+    {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels (not finished)", prune_flags, false, false, prune},
+    {"export", "-m MODEL -o OUT.onnx [-e SPEC] ...", "ONNX, INT8 cache, DeepStream config (not finished)",
+     export_flags, false, false, export_},
+    {"calibration_tensorfile", "-e SPEC -o OUT [--max_batches N]", "INT8 calibration tensors (not finished)",
+     calib_flags, false, false, calib},
+};
+
+static const char *const loss_terms[] = {"loss_cov", "loss_bbox"};
+
+const struct deft_task deft_task_detectnet_v2 = {
+    .name = "detectnet_v2",
+    .summary = "DetectNet_v2 grid detector (resnet, mobilenet_v2 backbones) - spec, data and model; engines in progress",
+    .actions = actions,
+    .n_actions = (int)(sizeof actions / sizeof actions[0]),
+    .spec_help = deft_dnv2_config_help,
+    .print_help = help,
+    .loss_terms = loss_terms,
+    .n_loss_terms = 2,
+    .metric = {"mAP", "mAP", true},
+};
