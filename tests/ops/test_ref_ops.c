@@ -776,6 +776,77 @@ static void cases_misc(void) {
     case_loss("l2", (struct deft_loss_attr){.kind = DEFT_LOSS_L2}, 4, 5, T_RANDOM);
 }
 
+/* ---- RoIAlign / crop-and-resize ------------------------------------------ */
+
+/* Boxes over an image of img_h x img_w input pixels: ordinary boxes, boxes
+ * partly (or wholly) outside the image, tiny and zero-size boxes, one box
+ * with swapped corners; batch indices over the batch. */
+static void fill_boxes(float *b, int r, int n, float img_h, float img_w) {
+    for (int i = 0; i < r; i++) {
+        float u[4];
+        for (int k = 0; k < 4; k++) u[k] = 0.5f * (frand() + 1.0f);
+        float x1 = u[0] * img_w, y1 = u[1] * img_h, bw = u[2] * img_w * 0.8f, bh = u[3] * img_h * 0.8f;
+        switch (i % 6) {
+        case 1: x1 -= 0.4f * img_w, y1 += 0.3f * img_h; break;  /* crosses the left/bottom edge */
+        case 2: bw = 0.3f * u[2], bh = 0.2f * u[3]; break;      /* tiny */
+        case 3: bw = 0.0f; break;                               /* zero width */
+        case 4: x1 += 0.5f * img_w, bw += 0.5f * img_w; break;  /* crosses the right edge */
+        case 5: bw = -0.2f * img_w; break;                      /* x2 < x1 */
+        default: break;
+        }
+        b[i * 5 + 0] = (float)(i % n);
+        b[i * 5 + 1] = x1, b[i * 5 + 2] = y1, b[i * 5 + 3] = x1 + bw, b[i * 5 + 4] = y1 + bh;
+    }
+}
+
+/* Forward and backward at the same tolerance (1e-4): the bar. */
+static void case_roi(const char *name, struct deft_shape xs, int r, struct deft_roi_attr a, float img_h,
+                     float img_w) {
+    struct tcase *t = tc_new(name);
+    if (!t) return;
+    int x = deft_input(t->g, "x", xs);
+    int bx = deft_input(t->g, "boxes", deft_shape_make(2, (int64_t[]){r, 5}));
+    int y = deft_roi_align(t->g, "roi", x, bx, &a);
+    if (!tc_graph_ok(t)) return;
+    int dy = deft_input(t->g, "dy", *vshape(t, y));
+    struct deft_attr at = {.roi = a, .shape = xs};
+    int nb = bwd(t, DEFT_OP_ROI_ALIGN_BWD, "roi.bwd", (int[]){dy, bx}, 2, &at);
+    if (!tc_alloc(t)) return;
+    fill_boxes(B(t, bx), r, (int)xs.d[0], img_h, img_w);
+    tc_save(t, x, "x"), tc_save(t, bx, "boxes"), tc_save(t, dy, "dy");
+    tc_manifest(t, "roi_align", "mode=%d out=%d,%d scale=%.9g sr=%d aligned=%d image=%d,%d", (int)a.mode,
+                a.out_h, a.out_w, (double)a.spatial_scale, a.sampling_ratio, (int)a.aligned, a.image_h,
+                a.image_w);
+    tc_run(t, 0);
+    const bool crop = a.mode == DEFT_ROI_CROP_RESIZE;
+    tc_expect(t, y, "y", crop ? "crop_and_resize" : "roi_align", TOL_FWD);
+    tc_expect(t, node_out(t, nb, 0), "dx", crop ? "crop_and_resize_bwd" : "roi_align_bwd", TOL_FWD);
+}
+
+static void cases_roi(void) {
+    struct deft_shape s = deft_shape4(2, 3, 9, 11);
+    /* feature map 9x11 at scale 1/2 of an 18x22 image; boxes overhang it */
+    const struct { const char *name; int oh, ow, sr; bool aligned; float scale; } al[] = {
+        {"roi_sr_adapt", 7, 7, -1, false, 0.5f}, {"roi_sr_adapt_al", 7, 7, -1, true, 0.5f},
+        {"roi_sr2", 7, 7, 2, false, 0.5f},       {"roi_sr2_al", 7, 7, 2, true, 0.5f},
+        {"roi_3x5_sr1", 3, 5, 1, true, 0.5f},    {"roi_2x2_sr0", 2, 2, 0, false, 0.5f},
+    };
+    for (size_t i = 0; i < sizeof al / sizeof al[0]; i++)
+        case_roi(al[i].name, s, 12, (struct deft_roi_attr){.mode = DEFT_ROI_ALIGN, .out_h = al[i].oh,
+                 .out_w = al[i].ow, .spatial_scale = al[i].scale, .sampling_ratio = al[i].sr,
+                 .aligned = al[i].aligned}, 18.0f, 22.0f);
+    /* stride 16 as Faster R-CNN: a 5x6 map of an 80x96 image, 16 channels */
+    case_roi("roi_stride16", deft_shape4(1, 16, 5, 6), 9, (struct deft_roi_attr){.mode = DEFT_ROI_ALIGN,
+             .out_h = 7, .out_w = 7, .spatial_scale = 1.0f / 16, .sampling_ratio = -1, .aligned = true},
+             80.0f, 96.0f);
+    /* TAO's CropAndResize: pool_size 7, pool_size_2x (14), a single cell */
+    const int crop[][2] = {{7, 7}, {14, 14}, {1, 1}, {1, 4}};
+    const char *cn[] = {"crop_7", "crop_14", "crop_1", "crop_1x4"};
+    for (int i = 0; i < 4; i++)
+        case_roi(cn[i], s, 12, (struct deft_roi_attr){.mode = DEFT_ROI_CROP_RESIZE, .out_h = crop[i][0],
+                 .out_w = crop[i][1], .image_h = 18, .image_w = 22}, 18.0f, 22.0f);
+}
+
 /* ---- checks that need no PyTorch ------------------------------------------- */
 
 static void test_dropout(void) {
@@ -981,6 +1052,7 @@ int main(void) {
     cases_shape();
     cases_upsample();
     cases_misc();
+    cases_roi();
     fclose(manifest);
 
     char cmd[2048];
