@@ -904,6 +904,71 @@ static void test_dropout(void) {
     deft_graph_free(g);
 }
 
+/* RoI boxes the kernel cannot sample are errors, never a crash or a read
+ * outside the map; bad shapes and attributes fail at build time; the
+ * attributes survive the graph's JSON form. */
+static void test_roi_bad_input(void) {
+    struct deft_graph *g;
+    CHECK_OK(deft_graph_create(&g));
+    int x = deft_input(g, "x", deft_shape4(2, 3, 5, 6));
+    int bx = deft_input(g, "boxes", deft_shape_make(2, (int64_t[]){1, 5}));
+    struct deft_roi_attr a = {.mode = DEFT_ROI_ALIGN, .out_h = 2, .out_w = 3, .spatial_scale = 0.5f,
+                              .sampling_ratio = -1, .aligned = true};
+    int y = deft_roi_align(g, "roi", x, bx, &a);
+    int dy = deft_input(g, "dy", deft_shape4(1, 3, 2, 3));
+    struct deft_attr at = {.roi = a, .shape = deft_shape4(2, 3, 5, 6)};
+    int nb = deft_graph_add_node(g, DEFT_OP_ROI_ALIGN_BWD, "roi.bwd", (int[]){dy, bx}, 2, &at);
+    CHECK(y >= 0 && nb >= 0 && deft_graph_status(g) == DEFT_OK, "roi graph: %s", deft_last_error());
+    if (deft_graph_status(g)) {
+        deft_graph_free(g);
+        return;
+    }
+    int nv = deft_graph_num_values(g);
+    void **buf = calloc((size_t)nv, sizeof *buf);
+    for (int v = 0; v < nv; v++) buf[v] = calloc(1, deft_ref_value_bytes(g, v) + 4);
+    const float bad[][5] = {{2, 0, 0, 4, 4}, {-1, 0, 0, 4, 4}, {0, NAN, 0, 4, 4}, {1, 0, 0, INFINITY, 4},
+                            {0, 0, 0, 1e9f, 4}};
+    struct deft_run_ctx rc = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(buf[bx], bad[i], sizeof bad[i]);
+        CHECK(deft_ref_run_node(g, 0, buf, &rc) == DEFT_ERR_INVALID_ARG, "roi_align accepted bad box %zu", i);
+        CHECK(deft_ref_run_node(g, 1, buf, &rc) == DEFT_ERR_INVALID_ARG, "roi_align_bwd accepted bad box %zu", i);
+    }
+    const float good[5] = {1, -3, -2, 40, 30}; /* overhangs the map on every side */
+    memcpy(buf[bx], good, sizeof good);
+    CHECK_OK(deft_ref_run_node(g, 0, buf, &rc));
+    char *json = NULL;
+    struct deft_graph *g2 = NULL;
+    CHECK_OK(deft_graph_to_json(g, &json));
+    if (json) CHECK_OK(deft_graph_from_json(json, strlen(json), &g2));
+    if (g2) {
+        const struct deft_roi_attr *b = &deft_graph_node(g2, 0)->attr.roi;
+        CHECK(b->mode == a.mode && b->out_h == 2 && b->out_w == 3 && b->spatial_scale == 0.5f &&
+              b->sampling_ratio == -1 && b->aligned, "roi_align attributes lost in JSON");
+        deft_graph_free(g2);
+    }
+    deft_free(json);
+    for (int v = 0; v < nv; v++) free(buf[v]);
+    free(buf);
+    deft_graph_free(g);
+    /* build-time checks */
+    const struct { struct deft_roi_attr a; int64_t bcols; const char *what; } fails[] = {
+        {a, 4, "boxes [R, 4]"},
+        {{.mode = DEFT_ROI_ALIGN, .out_h = 0, .out_w = 3, .spatial_scale = 1}, 5, "output size 0"},
+        {{.mode = DEFT_ROI_ALIGN, .out_h = 2, .out_w = 3, .spatial_scale = 0}, 5, "spatial_scale 0"},
+        {{.mode = DEFT_ROI_CROP_RESIZE, .out_h = 7, .out_w = 7}, 5, "crop without the image size"},
+        {{.mode = (enum deft_roi_mode)7, .out_h = 7, .out_w = 7, .spatial_scale = 1}, 5, "unknown mode"},
+    };
+    for (size_t i = 0; i < sizeof fails / sizeof fails[0]; i++) {
+        CHECK_OK(deft_graph_create(&g));
+        x = deft_input(g, "x", deft_shape4(2, 3, 5, 6));
+        bx = deft_input(g, "boxes", deft_shape_make(2, (int64_t[]){3, fails[i].bcols}));
+        CHECK(deft_roi_align(g, "roi", x, bx, &fails[i].a) < 0 && deft_graph_status(g) != DEFT_OK,
+              "roi_align built with %s", fails[i].what);
+        deft_graph_free(g);
+    }
+}
+
 /* The vtable: value sizes, running through it, read_plain, unsupported ops. */
 static void test_vtable(void) {
     struct deft_graph *g;
@@ -1031,6 +1096,7 @@ static void test_threads(void) {
 
 int main(void) {
     test_dropout();
+    test_roi_bad_input();
     test_vtable();
     test_threads();
     if (!test_have_torch()) {
