@@ -13,6 +13,7 @@
 #include <string.h>
 #include "deft_test.h"
 #include "backend/backend.h"
+#include "deft/io.h"
 
 #define TOL_FWD 1e-4
 #define TOL_BWD 1e-3
@@ -948,6 +949,23 @@ static void test_roi_bad_input(void) {
         deft_graph_free(g2);
     }
     deft_free(json);
+    /* ONNX: RoiAlign (opset 16 for aligned); crop-and-resize has no operator */
+    deft_graph_value_mut(g, y)->flags |= DEFT_VF_OUTPUT;
+    char onnx_path[512];
+    snprintf(onnx_path, sizeof onnx_path, "%s/roi_align.onnx", test_tmpdir());
+    CHECK_OK(deft_onnx_export(onnx_path, g, NULL, &(struct deft_onnx_export_opts){.opset = 16}, NULL));
+    CHECK(deft_onnx_export(onnx_path, g, NULL, &(struct deft_onnx_export_opts){.opset = 13}, NULL) ==
+              DEFT_ERR_UNSUPPORTED, "aligned RoiAlign exported at opset 13");
+    if (test_have_torch()) { /* Debian's onnx sits beside torch */
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"import onnx,sys; m=onnx.load(sys.argv[1]); "
+                 "onnx.checker.check_model(m, full_check=True); r=[n for n in m.graph.node if n.op_type=='RoiAlign'][0]; "
+                 "a={x.name: onnx.helper.get_attribute_value(x) for x in r.attribute}; "
+                 "assert a['output_height']==2 and a['output_width']==3 and a['sampling_ratio']==0 and "
+                 "a['spatial_scale']==0.5 and a['coordinate_transformation_mode']==b'half_pixel', a\" '%s'",
+                 onnx_path);
+        CHECK(system(cmd) == 0, "exported RoiAlign fails onnx.checker or has the wrong attributes");
+    }
     for (int v = 0; v < nv; v++) free(buf[v]);
     free(buf);
     deft_graph_free(g);
