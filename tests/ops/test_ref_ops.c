@@ -5,7 +5,9 @@
  * deft_ref_run_node on buffers allocated here, and writes the inputs as .npy.
  * One python process (tests/ref/gen_ops.py) then computes every case's forward
  * result and autograd gradients in float64 from a manifest, and the outputs are
- * compared: max relative error <= 1e-4 forward, <= 1e-3 backward. The worst
+ * compared: max relative error <= 1e-4 forward, <= 1e-3 backward (roi_align and
+ * crop-and-resize: 1e-4 both ways, against torchvision.ops.roi_align and a
+ * differentiable TF crop_and_resize in gen_ops.py). The worst
  * error per op is printed. Dropout (its mask comes from deft's own RNG) and the
  * backend vtable are checked without PyTorch.
  */
