@@ -83,6 +83,9 @@ enum deft_op {
     DEFT_OP_FAKE_QUANT,           /* in: x, [amax[1] STATE]           out: y (int8 grid, see deft_fq_attr) */
     DEFT_OP_FAKE_QUANT_BWD,       /* in: dy, x, [amax]                out: dx (straight-through) */
     DEFT_OP_OBSERVE,              /* in: x, amax[1] STATE             out: the range in use [1] (no quantization) */
+    /* detection (appended) */
+    DEFT_OP_ROI_ALIGN,            /* in: x[N,C,H,W], boxes[R,5]       out: y[R,C,out_h,out_w] (see deft_roi_attr) */
+    DEFT_OP_ROI_ALIGN_BWD,        /* in: dy, boxes                    out: dx (the shape of x; boxes get none) */
     DEFT_OP_COUNT
 };
 
@@ -194,6 +197,30 @@ struct deft_fq_attr {
     float decay;       /* PER_TENSOR / OBSERVE: EMA decay of the range (TAO: 0.999) */
     bool training;     /* PER_TENSOR / OBSERVE: update the range from this batch */
 };
+/* RoI feature extraction. boxes[R, 5] rows are (batch index, x1, y1, x2, y2) in
+ * input-image pixels; the output is [R, C, out_h, out_w].
+ *   DEFT_ROI_ALIGN: torchvision.ops.roi_align (0.14) exactly: feature coordinate
+ *     = box * spatial_scale (- 0.5 when aligned); each of the out_h x out_w bins
+ *     averages sampling_ratio^2 bilinear samples (sampling_ratio <= 0: adaptive,
+ *     ceil(roi size / bins) per side); without `aligned` a RoI is at least 1x1.
+ *   DEFT_ROI_CROP_RESIZE: TAO's CropAndResize layer (tf.image.crop_and_resize of
+ *     the box divided by (image_h - 1, image_w - 1)): one bilinear sample per
+ *     output cell on the grid from the box's first to its last pixel row/column
+ *     of the feature map, zero outside [0, H-1] x [0, W-1] (extrapolation 0).
+ *     TAO's pool_size_2x is out = 2 x pool_size followed by the backbone's own
+ *     downsampling (2x2 max-pool for vgg16, the stride-2 first conv of the RCNN
+ *     body for ResNet/MobileNet/EfficientNet): build those with the usual ops.
+ * Backward: the gradient of x (scatter of dy with the same bilinear weights);
+ * the boxes get no gradient (torchvision and TF detach them too). */
+enum deft_roi_mode { DEFT_ROI_ALIGN = 0, DEFT_ROI_CROP_RESIZE };
+struct deft_roi_attr {
+    enum deft_roi_mode mode;
+    int out_h, out_w;
+    float spatial_scale;  /* ALIGN: feature pixels per input pixel (1/16 at stride 16) */
+    int sampling_ratio;   /* ALIGN: samples per bin side, <= 0 adaptive (torchvision -1) */
+    bool aligned;         /* ALIGN: half-pixel shift (torchvision aligned=True) */
+    int image_h, image_w; /* CROP_RESIZE: the network input size the boxes are in (>= 2) */
+};
 struct deft_loss_attr {
     enum deft_loss_kind kind;
     float label_smoothing; /* softmax CE */
@@ -223,6 +250,7 @@ struct deft_attr {
         struct deft_softmax_attr softmax;
         struct deft_loss_attr loss;
         struct deft_fq_attr fq;
+        struct deft_roi_attr roi;
     };
     struct deft_shape shape;
     bool has_bias;   /* conv/linear and their weight-gradient ops: bias input/output present */
@@ -336,6 +364,10 @@ DEFT_API int deft_dropout(struct deft_graph *g, const char *name, int x, float p
 DEFT_API int deft_softmax(struct deft_graph *g, const char *name, int x, int axis);
 DEFT_API int deft_loss(struct deft_graph *g, const char *name, int x, int target,
                        const struct deft_loss_attr *a);
+/* RoIAlign / crop-and-resize of feature map x[N,C,H,W] at boxes[R,5] (see
+ * struct deft_roi_attr): y[R, C, a->out_h, a->out_w]. */
+DEFT_API int deft_roi_align(struct deft_graph *g, const char *name, int x, int boxes,
+                            const struct deft_roi_attr *a);
 
 /* ---- op table queries ---- */
 DEFT_API const char *deft_op_name(enum deft_op op);          /* "conv2d" */

@@ -221,6 +221,11 @@ static enum deft_status backward_node(struct ad *a, int f) {
         int in[3] = {dy, x, chan ? -1 : nd.in[1]};
         return acc(a, x, out0(a, emit(a, DEFT_OP_FAKE_QUANT_BWD, f, "bwd", in, chan ? 2 : 3, &at)));
     }
+    case DEFT_OP_ROI_ALIGN: { /* the boxes get no gradient */
+        at.shape = g->values[x].shape;
+        int in[2] = {dy, nd.in[1]};
+        return acc(a, x, out0(a, emit(a, DEFT_OP_ROI_ALIGN_BWD, f, "bwd", in, 2, &at)));
+    }
     default:
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "autograd: no gradient rule for op %s (node '%s')",
                               deft_op_name(nd.op), nd.name);
@@ -250,6 +255,7 @@ static bool differentiable_input(const struct deft_node *nd, int i) {
     case DEFT_OP_BATCHNORM: return i <= 2;
     case DEFT_OP_LOSS: return i == 0;
     case DEFT_OP_FAKE_QUANT: return i == 0;
+    case DEFT_OP_ROI_ALIGN: return i == 0; /* boxes: detached, as torchvision and TF */
     case DEFT_OP_OBSERVE: return false; /* a range, not a function of the model's output */
     default: return true;
     }

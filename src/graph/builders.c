@@ -245,3 +245,15 @@ int deft_loss(struct deft_graph *g, const char *name, int x, int target,
     if (y >= 0) g->values[y].flags |= DEFT_VF_OUTPUT;
     return y;
 }
+
+int deft_roi_align(struct deft_graph *g, const char *name, int x, int boxes,
+                   const struct deft_roi_attr *a) {
+    if (g->status) return -1;
+    if (!a) {
+        deft_set_error(DEFT_ERR_INVALID_ARG, "roi_align '%s': no attributes", name);
+        return deft_graph_fail(g, DEFT_ERR_INVALID_ARG);
+    }
+    int in[2] = {x, boxes};
+    struct deft_attr at = {.roi = *a};
+    return add(g, DEFT_OP_ROI_ALIGN, name, in, 2, &at);
+}

@@ -11,6 +11,7 @@ static const char *const op_names[] = {
     "conv_transpose2d_bwd_weights", "batchnorm_bwd", "act_bwd", "pool_bwd",
     "global_avgpool_bwd", "reduce_to", "upsample_bwd", "linear_bwd_data", "linear_bwd_weights",
     "dropout_bwd", "softmax_bwd", "loss_bwd", "fake_quant", "fake_quant_bwd", "observe",
+    "roi_align", "roi_align_bwd",
 };
 _Static_assert(sizeof op_names / sizeof op_names[0] == DEFT_OP_COUNT, "op_names incomplete");
 
@@ -31,7 +32,8 @@ int deft_op_from_name(const char *name) {
     return -1;
 }
 bool deft_op_is_forward(enum deft_op op) {
-    return op < DEFT_OP_LOSS || op == DEFT_OP_FAKE_QUANT || op == DEFT_OP_OBSERVE;
+    return op < DEFT_OP_LOSS || op == DEFT_OP_FAKE_QUANT || op == DEFT_OP_OBSERVE ||
+           op == DEFT_OP_ROI_ALIGN;
 }
 
 const char *deft_act_name(enum deft_act_kind k) {
@@ -332,6 +334,30 @@ static enum deft_status infer_fake_quant(struct deft_graph *g, struct deft_node 
     return DEFT_OK;
 }
 
+/* ROI_ALIGN: x[N,C,H,W], boxes[R,5] -> [R,C,out_h,out_w]. */
+static enum deft_status check_roi_attr(const struct deft_roi_attr *a) {
+    if (a->mode != DEFT_ROI_ALIGN && a->mode != DEFT_ROI_CROP_RESIZE) FAIL("unknown roi_align mode");
+    if (a->out_h < 1 || a->out_w < 1 || a->out_h > 4096 || a->out_w > 4096)
+        FAIL("roi_align output size %dx%d must be in 1..4096", a->out_h, a->out_w);
+    if (a->mode == DEFT_ROI_ALIGN && !(a->spatial_scale > 0 && a->spatial_scale < 1e6f))
+        FAIL("roi_align spatial_scale must be > 0");
+    if (a->mode == DEFT_ROI_ALIGN && a->sampling_ratio > 64) FAIL("roi_align sampling_ratio must be <= 64");
+    if (a->mode == DEFT_ROI_CROP_RESIZE && (a->image_h < 2 || a->image_w < 2))
+        FAIL("crop_and_resize needs the input image size (>= 2x2)");
+    return DEFT_OK;
+}
+
+static enum deft_status infer_roi_align(struct deft_graph *g, struct deft_node *nd) {
+    enum deft_status s;
+    if ((s = need_inputs(nd, 2, 2))) return s;
+    const struct deft_shape *x = in_shape(g, nd, 0), *b = in_shape(g, nd, 1);
+    if ((s = need_rank(x, 4, "roi_align feature map")) || (s = check_roi_attr(&nd->attr.roi))) return s;
+    if (b->ndim != 2 || b->d[1] != 5) FAIL("roi_align boxes must be [R, 5] (batch index, x1, y1, x2, y2)");
+    if (b->d[0] < 1) FAIL("roi_align needs at least one box");
+    set_out(g, nd, 0, deft_shape4(b->d[0], x->d[1], nd->attr.roi.out_h, nd->attr.roi.out_w), DEFT_F32, 0);
+    return DEFT_OK;
+}
+
 /* Output 0 of a backward op has the shape of the forward node's input i, or
  * attr.shape when built without a forward node. */
 static enum deft_status infer_from_fwd(struct deft_graph *g, struct deft_node *nd, int out,
@@ -415,6 +441,17 @@ static enum deft_status infer_bwd(struct deft_graph *g, struct deft_node *nd) {
         set_out(g, nd, 0, *in_shape(g, nd, 1), DEFT_F32, 0);
         return DEFT_OK;
     }
+    case DEFT_OP_ROI_ALIGN_BWD: {
+        if ((s = need_inputs(nd, 2, 2)) || (s = check_roi_attr(&nd->attr.roi))) return s;
+        const struct deft_shape *dy = in_shape(g, nd, 0), *b = in_shape(g, nd, 1);
+        if (dy->ndim != 4 || b->ndim != 2 || b->d[1] != 5 || dy->d[0] != b->d[0] ||
+            dy->d[2] != nd->attr.roi.out_h || dy->d[3] != nd->attr.roi.out_w)
+            FAIL("roi_align_bwd: dy must be [R, C, out_h, out_w] for boxes [R, 5]");
+        if ((s = infer_from_fwd(g, nd, 0, 0))) return s;
+        const struct deft_shape *dx = &g->values[nd->out[0]].shape;
+        if (dx->ndim != 4 || dx->d[1] != dy->d[1]) FAIL("roi_align_bwd: dx must be [N, C, H, W] with dy's C");
+        return DEFT_OK;
+    }
     default: FAIL("no shape rule");
     }
 }
@@ -469,6 +506,7 @@ enum deft_status deft_op_infer(struct deft_graph *g, int n) {
         return DEFT_OK;
     }
     case DEFT_OP_LOSS: return infer_loss(g, nd);
+    case DEFT_OP_ROI_ALIGN: return infer_roi_align(g, nd);
     case DEFT_OP_FAKE_QUANT:
     case DEFT_OP_OBSERVE: return infer_fake_quant(g, nd);
     default: return infer_bwd(g, nd);
@@ -500,6 +538,14 @@ int64_t deft_node_flops(const struct deft_graph *g, int n) {
     case DEFT_OP_LINEAR_BWD_DATA:
     case DEFT_OP_LINEAR_BWD_WEIGHTS:
         return nd->fwd >= 0 ? deft_node_flops(g, nd->fwd) : 0;
+    case DEFT_OP_ROI_ALIGN:
+    case DEFT_OP_ROI_ALIGN_BWD: {
+        /* 4 multiply-adds per bilinear sample; adaptive sampling counted as 2x2 */
+        const struct deft_roi_attr *a = &nd->attr.roi;
+        int64_t sr = a->mode == DEFT_ROI_ALIGN ? (a->sampling_ratio > 0 ? a->sampling_ratio : 2) : 1;
+        int64_t y = deft_shape_numel(&v[nd->op == DEFT_OP_ROI_ALIGN ? nd->out[0] : nd->in[0]].shape);
+        return 8 * y * sr * sr;
+    }
     default: return 0;
     }
 }

@@ -34,12 +34,13 @@ static const char *const bn_mode_names[] = {"train", "eval", "frozen"};
 static const char *const pool_names[] = {"max", "avg"};
 static const char *const upsample_names[] = {"nearest", "bilinear"};
 static const char *const fq_mode_names[] = {"per_tensor", "per_channel"};
+static const char *const roi_mode_names[] = {"roi_align", "crop_and_resize"};
 _Static_assert(sizeof dtype_names / sizeof dtype_names[0] == DEFT_DTYPE_COUNT, "dtype names");
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* Which deft_attr union member an op uses (a backward op uses its forward op's). */
 enum attr_family { AF_NONE, AF_CONV, AF_BN, AF_ACT, AF_POOL, AF_CONCAT, AF_SLICE, AF_PAD,
-                   AF_UPSAMPLE, AF_DROPOUT, AF_SOFTMAX, AF_LOSS, AF_FQ };
+                   AF_UPSAMPLE, AF_DROPOUT, AF_SOFTMAX, AF_LOSS, AF_FQ, AF_ROI };
 
 static enum attr_family op_family(enum deft_op op) {
     switch (op) {
@@ -57,6 +58,7 @@ static enum attr_family op_family(enum deft_op op) {
     case DEFT_OP_SOFTMAX: case DEFT_OP_SOFTMAX_BWD: return AF_SOFTMAX;
     case DEFT_OP_LOSS: case DEFT_OP_LOSS_BWD: return AF_LOSS;
     case DEFT_OP_FAKE_QUANT: case DEFT_OP_FAKE_QUANT_BWD: case DEFT_OP_OBSERVE: return AF_FQ;
+    case DEFT_OP_ROI_ALIGN: case DEFT_OP_ROI_ALIGN_BWD: return AF_ROI;
     default: return AF_NONE;
     }
 }
@@ -159,6 +161,14 @@ static void attr_to_json(struct jb *b, cJSON *a, const struct deft_node *nd) {
         jnum(b, a, "axis", at->fq.axis);
         jnum(b, a, "decay", at->fq.decay);
         jbool(b, a, "training", at->fq.training);
+        break;
+    case AF_ROI:
+        jstr(b, a, "mode", (unsigned)at->roi.mode < 2 ? roi_mode_names[at->roi.mode] : "?");
+        jints(b, a, "output_size", (int[]){at->roi.out_h, at->roi.out_w}, 2);
+        jnum(b, a, "spatial_scale", at->roi.spatial_scale);
+        jnum(b, a, "sampling_ratio", at->roi.sampling_ratio);
+        jbool(b, a, "aligned", at->roi.aligned);
+        jints(b, a, "image_size", (int[]){at->roi.image_h, at->roi.image_w}, 2);
         break;
     case AF_NONE: break;
     }
@@ -413,6 +423,8 @@ static enum deft_status attr_from_json(const cJSON *a, enum deft_op op, struct d
     static const char *const k_loss[] = {"kind", "label_smoothing", "alpha", "gamma", "beta",
                                          COMMON};
     static const char *const k_fq[] = {"mode", "axis", "decay", "training", COMMON};
+    static const char *const k_roi[] = {"mode", "output_size", "spatial_scale", "sampling_ratio",
+                                        "aligned", "image_size", COMMON};
     static const char *const k_none[] = {COMMON};
 #undef COMMON
     /* enum names come from the op table, so a new activation needs no edit here */
@@ -536,6 +548,22 @@ static enum deft_status attr_from_json(const cJSON *a, enum deft_op op, struct d
         at->fq.mode = (enum deft_fq_mode)k;
         at->fq.axis = (int)v;
         break;
+    case AF_ROI: {
+        KEYS(k_roi);
+        int os[2], is[2];
+        if ((s = rd_enum(a, "mode", roi_mode_names, NELEM(roi_mode_names), &k, what)) ||
+            (s = rd_ints(a, "output_size", os, 2, 0, ATTR_INT_MAX, what)) ||
+            (s = rd_float(a, "spatial_scale", &at->roi.spatial_scale, what)) ||
+            (s = rd_int(a, "sampling_ratio", -ATTR_INT_MAX, 64, &v, what)) ||
+            (s = rd_bool(a, "aligned", &at->roi.aligned, what)) ||
+            (s = rd_ints(a, "image_size", is, 2, 0, ATTR_INT_MAX, what)))
+            return s;
+        at->roi.mode = (enum deft_roi_mode)k;
+        at->roi.out_h = os[0], at->roi.out_w = os[1];
+        at->roi.sampling_ratio = (int)v;
+        at->roi.image_h = is[0], at->roi.image_w = is[1];
+        break;
+    }
     case AF_NONE:
         KEYS(k_none);
         break;

@@ -581,6 +581,38 @@ static bool emit_binary(struct ox *x, const struct deft_node *nd) {
     return true;
 }
 
+/* RoIAlign (opset 10+): deft's boxes [R, 5] split into ONNX's rois [R, 4] and
+ * int64 batch_indices [R]. aligned is coordinate_transformation_mode
+ * half_pixel, which exists from opset 16 (before it: output_half_pixel only).
+ * Crop-and-resize has no ONNX operator (TAO exports a TensorRT plugin). */
+static bool emit_roi_align(struct ox *x, const struct deft_node *nd) {
+    const struct deft_roi_attr *a = &nd->attr.roi;
+    if (a->mode != DEFT_ROI_ALIGN)
+        return fail(x, DEFT_ERR_UNSUPPORTED, "%s: crop_and_resize has no ONNX operator", nd->name);
+    if (a->aligned && x->opset < 16)
+        return fail(x, DEFT_ERR_UNSUPPORTED, "%s: aligned RoIAlign (half_pixel) needs opset 16", nd->name);
+    const char *in = act_name(x, nd->in[0]), *bx = act_name(x, nd->in[1]);
+    if (!in || !bx) return false;
+    int64_t zero = 0;
+    const char *rois = ostr(x, "%s_rois", nd->name), *bi = ostr(x, "%s_batch_index", nd->name);
+    const char *s4[4] = {bx, init_i64(x, ostr(x, "%s_rois_starts", nd->name), 1, (int64_t[]){1}),
+                         init_i64(x, ostr(x, "%s_rois_ends", nd->name), 1, (int64_t[]){5}),
+                         init_i64(x, ostr(x, "%s_rois_axes", nd->name), 1, (int64_t[]){1})};
+    node(x, "Slice", rois, s4, 4, rois);
+    const char *g2[2] = {bx, init_raw(x, ostr(x, "%s_index0", nd->name), T_INT64, 0, NULL, &zero, sizeof zero)};
+    const char *bf = ostr(x, "%s_batch_index_f", nd->name);
+    attr_i(x, node(x, "Gather", bf, g2, 2, bf), "axis", 1);
+    attr_i(x, node(x, "Cast", bi, &bf, 1, bi), "to", T_INT64);
+    Onnx__NodeProto *r = node(x, "RoiAlign", nd->name, (const char *[]){in, rois, bi}, 3, out_name(x, nd->out[0]));
+    attr_i(x, r, "output_height", a->out_h);
+    attr_i(x, r, "output_width", a->out_w);
+    attr_i(x, r, "sampling_ratio", a->sampling_ratio > 0 ? a->sampling_ratio : 0);
+    attr_f(x, r, "spatial_scale", a->spatial_scale);
+    attr_s(x, r, "mode", "avg");
+    if (x->opset >= 16) attr_s(x, r, "coordinate_transformation_mode", a->aligned ? "half_pixel" : "output_half_pixel");
+    return true;
+}
+
 static bool emit_node(struct ox *x, int n) {
     const struct deft_node *nd = deft_graph_node(x->g, n);
     const char *in;
@@ -608,6 +640,7 @@ static bool emit_node(struct ox *x, int n) {
     case DEFT_OP_RESHAPE: return emit_reshape(x, nd);
     case DEFT_OP_UPSAMPLE: return emit_upsample(x, nd);
     case DEFT_OP_LINEAR: return emit_linear(x, nd);
+    case DEFT_OP_ROI_ALIGN: return emit_roi_align(x, nd);
     case DEFT_OP_DROPOUT: /* the identity at inference */
         if (!(in = act_name(x, nd->in[0]))) return false;
         x->vname[nd->out[0]] = (char *)in;

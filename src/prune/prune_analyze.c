@@ -313,6 +313,7 @@ static enum deft_status visit(struct deft_prune_plan *p, const struct deft_safet
     case DEFT_OP_GLOBAL_AVGPOOL:
     case DEFT_OP_DROPOUT:
     case DEFT_OP_UPSAMPLE:
+    case DEFT_OP_ROI_ALIGN: /* per-RoI crops keep the feature map's channels */
     case DEFT_OP_SOFTMAX: return copy_map(p, nd->out[0], nd->in[0]);
     case DEFT_OP_ADD:
     case DEFT_OP_MUL: return eltwise(p, node);

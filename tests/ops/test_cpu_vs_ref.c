@@ -56,6 +56,9 @@ static void result_free(struct result *r) {
 /* Host data for runtime-owned values (inputs, params, state); model cases
  * use the graph's initializers so activations keep a sane scale. */
 static bool use_init;
+/* RoI cases: the value named "boxes" gets these rows (batch index, x1, y1, x2,
+ * y2) instead of noise, which would be no valid batch index. */
+static const float *roi_boxes;
 static float **make_host(const struct deft_graph *g, uint64_t seed) {
     int nv = deft_graph_num_values(g);
     float **h = calloc((size_t)nv, sizeof *h);
@@ -65,6 +68,10 @@ static float **make_host(const struct deft_graph *g, uint64_t seed) {
         int64_t n = deft_shape_numel(&val->shape);
         h[v] = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
         bool var = strstr(val->name, "running_var") != NULL;
+        if (roi_boxes && strcmp(val->name, "boxes") == 0) {
+            memcpy(h[v], roi_boxes, (size_t)n * sizeof(float));
+            continue;
+        }
         if (use_init && val->kind != DEFT_VALUE_INPUT && deft_init_param(val, seed, h[v]) == DEFT_OK) {
             if (var) /* non-trivial running statistics for eval/frozen BN */
                 for (int64_t i = 0; i < n; i++) h[v][i] += 0.5f * deft_rng_uniform(seed, (uint64_t)v, (uint64_t)i);
@@ -469,6 +476,32 @@ static void fake_quant_case(bool blocked) {
     deft_graph_free(g);
 }
 
+/* RoIAlign and crop-and-resize, forward and backward, with boxes of both
+ * images (so the backward scatters into both), partly outside the map, tiny
+ * and degenerate; 20 channels so a blocked input is reordered to plain. */
+static void roi_case(struct deft_roi_attr a, bool blocked) {
+    static const float boxes[] = {0, 2, 3, 30, 25,  1, -8, 4, 12, 40,  1, 10, 10, 10.5f, 10.2f,
+                                  0, 20, 5, 20, 30, 0, 35, 1, 60, 18,  1, 0, 0, 44, 36,
+                                  0, 15, 12, 9, 26};
+    struct deft_graph *g;
+    CHECK_OK(deft_graph_create(&g));
+    int x = source(g, deft_shape4(2, 20, 9, 11), blocked);
+    int bx = deft_input(g, "boxes", deft_shape_make(2, (int64_t[]){7, 5}));
+    int y = deft_roi_align(g, "roi", x, bx, &a);
+    if (y >= 0) {
+        int dy = grad_input(g, "dy", y);
+        struct deft_attr at = {.roi = a};
+        deft_graph_add_bwd_node(g, DEFT_OP_ROI_ALIGN_BWD, "roi_bwd", (int[]){dy, bx}, 2, &at, producer(g, y));
+    }
+    char label[96];
+    snprintf(label, sizeof label, "roi mode %d %dx%d sr %d aligned %d%s", (int)a.mode, a.out_h, a.out_w,
+             a.sampling_ratio, (int)a.aligned, blocked ? " blocked" : "");
+    roi_boxes = boxes;
+    compare(g, label);
+    roi_boxes = NULL;
+    deft_graph_free(g);
+}
+
 /* A whole small network, forward + autograd backward (every value compared). */
 static void model_case(const char *arch, int batch, int hw, bool training, enum deft_bn_mode bn,
                        double model_tol) {
@@ -586,6 +619,12 @@ int main(int argc, char **argv) {
         misc_case(blocked);
         shape_case(blocked);
         fake_quant_case(blocked);
+        roi_case((struct deft_roi_attr){.mode = DEFT_ROI_ALIGN, .out_h = 7, .out_w = 7, .spatial_scale = 0.25f,
+                                        .sampling_ratio = -1, .aligned = true}, blocked);
+        roi_case((struct deft_roi_attr){.mode = DEFT_ROI_ALIGN, .out_h = 3, .out_w = 5, .spatial_scale = 0.25f,
+                                        .sampling_ratio = 2, .aligned = false}, blocked);
+        roi_case((struct deft_roi_attr){.mode = DEFT_ROI_CROP_RESIZE, .out_h = 14, .out_w = 14, .image_h = 36,
+                                        .image_w = 44}, blocked);
     }
     model_case("resnet18", 2, 64, true, DEFT_BN_TRAIN, 1e-3);
     model_case("resnet18", 2, 64, true, DEFT_BN_FROZEN, 1e-3);

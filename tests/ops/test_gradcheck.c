@@ -809,6 +809,22 @@ static struct gcase *case_frozen(const char *name, const char *what) {
     return c;
 }
 
+/* RoIAlign / crop-and-resize: boxes over the 6x7 map (scale 1), some partly
+ * outside it; the boxes are an input without a gradient. */
+static struct gcase *case_roi(const char *name, struct deft_roi_attr a) {
+    struct gcase *c = gc_new(name, a.mode == DEFT_ROI_ALIGN ? "roi_align" : "crop_and_resize", "roi_align");
+    if (!c) return NULL;
+    int x = deft_input(c->g, "x", deft_shape4(2, 3, 6, 7));
+    int bx = deft_input(c->g, "boxes", deft_shape_make(2, (int64_t[]){4, 5}));
+    gc_args(c, "mode=%d out=%d,%d scale=%.9g sr=%d aligned=%d image=%d,%d", (int)a.mode, a.out_h, a.out_w,
+            (double)a.spatial_scale, a.sampling_ratio, (int)a.aligned, a.image_h, a.image_w);
+    if (!(c = gc_finish(c, deft_roi_align(c->g, "roi", x, bx, &a)))) return NULL;
+    static const float boxes[4][5] = {
+        {0, 0.5f, 1.0f, 5.5f, 4.0f}, {1, -1.5f, 2.2f, 3.1f, 7.5f}, {1, 2.3f, 0.2f, 2.9f, 0.9f}, {0, 4.0f, 3.0f, 8.5f, 5.2f}};
+    memcpy(c->host[bx], boxes, sizeof boxes);
+    return c;
+}
+
 static void add(struct gcase *c) {
     if (!c) return;
     if (n_cases == MAX_CASES) {
@@ -945,6 +961,13 @@ static void build_cases(void) {
     add(case_loss("smooth_l1", (struct deft_loss_attr){.kind = DEFT_LOSS_SMOOTH_L1, .beta = 0.5f},
                   5, 6, T_RANDOM));
     add(case_loss("l2", (struct deft_loss_attr){.kind = DEFT_LOSS_L2}, 4, 5, T_RANDOM));
+
+    add(case_roi("roi_align_adapt", (struct deft_roi_attr){.mode = DEFT_ROI_ALIGN, .out_h = 3, .out_w = 4,
+                 .spatial_scale = 1.0f, .sampling_ratio = -1, .aligned = true}));
+    add(case_roi("roi_align_sr2", (struct deft_roi_attr){.mode = DEFT_ROI_ALIGN, .out_h = 2, .out_w = 2,
+                 .spatial_scale = 1.0f, .sampling_ratio = 2, .aligned = false}));
+    add(case_roi("crop_and_resize", (struct deft_roi_attr){.mode = DEFT_ROI_CROP_RESIZE, .out_h = 3, .out_w = 3,
+                 .image_h = 6, .image_w = 7}));
 }
 
 /* ---- (c) the checker must catch wrong gradients ------------------------------ */

@@ -5,7 +5,9 @@
  * deft_ref_run_node on buffers allocated here, and writes the inputs as .npy.
  * One python process (tests/ref/gen_ops.py) then computes every case's forward
  * result and autograd gradients in float64 from a manifest, and the outputs are
- * compared: max relative error <= 1e-4 forward, <= 1e-3 backward. The worst
+ * compared: max relative error <= 1e-4 forward, <= 1e-3 backward (roi_align and
+ * crop-and-resize: 1e-4 both ways, against torchvision.ops.roi_align and a
+ * differentiable TF crop_and_resize in gen_ops.py). The worst
  * error per op is printed. Dropout (its mask comes from deft's own RNG) and the
  * backend vtable are checked without PyTorch.
  */
@@ -13,6 +15,7 @@
 #include <string.h>
 #include "deft_test.h"
 #include "backend/backend.h"
+#include "deft/io.h"
 
 #define TOL_FWD 1e-4
 #define TOL_BWD 1e-3
@@ -776,6 +779,77 @@ static void cases_misc(void) {
     case_loss("l2", (struct deft_loss_attr){.kind = DEFT_LOSS_L2}, 4, 5, T_RANDOM);
 }
 
+/* ---- RoIAlign / crop-and-resize ------------------------------------------ */
+
+/* Boxes over an image of img_h x img_w input pixels: ordinary boxes, boxes
+ * partly (or wholly) outside the image, tiny and zero-size boxes, one box
+ * with swapped corners; batch indices over the batch. */
+static void fill_boxes(float *b, int r, int n, float img_h, float img_w) {
+    for (int i = 0; i < r; i++) {
+        float u[4];
+        for (int k = 0; k < 4; k++) u[k] = 0.5f * (frand() + 1.0f);
+        float x1 = u[0] * img_w, y1 = u[1] * img_h, bw = u[2] * img_w * 0.8f, bh = u[3] * img_h * 0.8f;
+        switch (i % 6) {
+        case 1: x1 -= 0.4f * img_w, y1 += 0.3f * img_h; break;  /* crosses the left/bottom edge */
+        case 2: bw = 0.3f * u[2], bh = 0.2f * u[3]; break;      /* tiny */
+        case 3: bw = 0.0f; break;                               /* zero width */
+        case 4: x1 += 0.5f * img_w, bw += 0.5f * img_w; break;  /* crosses the right edge */
+        case 5: bw = -0.2f * img_w; break;                      /* x2 < x1 */
+        default: break;
+        }
+        b[i * 5 + 0] = (float)(i % n);
+        b[i * 5 + 1] = x1, b[i * 5 + 2] = y1, b[i * 5 + 3] = x1 + bw, b[i * 5 + 4] = y1 + bh;
+    }
+}
+
+/* Forward and backward at the same tolerance (1e-4): the issue's bar. */
+static void case_roi(const char *name, struct deft_shape xs, int r, struct deft_roi_attr a, float img_h,
+                     float img_w) {
+    struct tcase *t = tc_new(name);
+    if (!t) return;
+    int x = deft_input(t->g, "x", xs);
+    int bx = deft_input(t->g, "boxes", deft_shape_make(2, (int64_t[]){r, 5}));
+    int y = deft_roi_align(t->g, "roi", x, bx, &a);
+    if (!tc_graph_ok(t)) return;
+    int dy = deft_input(t->g, "dy", *vshape(t, y));
+    struct deft_attr at = {.roi = a, .shape = xs};
+    int nb = bwd(t, DEFT_OP_ROI_ALIGN_BWD, "roi.bwd", (int[]){dy, bx}, 2, &at);
+    if (!tc_alloc(t)) return;
+    fill_boxes(B(t, bx), r, (int)xs.d[0], img_h, img_w);
+    tc_save(t, x, "x"), tc_save(t, bx, "boxes"), tc_save(t, dy, "dy");
+    tc_manifest(t, "roi_align", "mode=%d out=%d,%d scale=%.9g sr=%d aligned=%d image=%d,%d", (int)a.mode,
+                a.out_h, a.out_w, (double)a.spatial_scale, a.sampling_ratio, (int)a.aligned, a.image_h,
+                a.image_w);
+    tc_run(t, 0);
+    const bool crop = a.mode == DEFT_ROI_CROP_RESIZE;
+    tc_expect(t, y, "y", crop ? "crop_and_resize" : "roi_align", TOL_FWD);
+    tc_expect(t, node_out(t, nb, 0), "dx", crop ? "crop_and_resize_bwd" : "roi_align_bwd", TOL_FWD);
+}
+
+static void cases_roi(void) {
+    struct deft_shape s = deft_shape4(2, 3, 9, 11);
+    /* feature map 9x11 at scale 1/2 of an 18x22 image; boxes overhang it */
+    const struct { const char *name; int oh, ow, sr; bool aligned; float scale; } al[] = {
+        {"roi_sr_adapt", 7, 7, -1, false, 0.5f}, {"roi_sr_adapt_al", 7, 7, -1, true, 0.5f},
+        {"roi_sr2", 7, 7, 2, false, 0.5f},       {"roi_sr2_al", 7, 7, 2, true, 0.5f},
+        {"roi_3x5_sr1", 3, 5, 1, true, 0.5f},    {"roi_2x2_sr0", 2, 2, 0, false, 0.5f},
+    };
+    for (size_t i = 0; i < sizeof al / sizeof al[0]; i++)
+        case_roi(al[i].name, s, 12, (struct deft_roi_attr){.mode = DEFT_ROI_ALIGN, .out_h = al[i].oh,
+                 .out_w = al[i].ow, .spatial_scale = al[i].scale, .sampling_ratio = al[i].sr,
+                 .aligned = al[i].aligned}, 18.0f, 22.0f);
+    /* stride 16 as Faster R-CNN: a 5x6 map of an 80x96 image, 16 channels */
+    case_roi("roi_stride16", deft_shape4(1, 16, 5, 6), 9, (struct deft_roi_attr){.mode = DEFT_ROI_ALIGN,
+             .out_h = 7, .out_w = 7, .spatial_scale = 1.0f / 16, .sampling_ratio = -1, .aligned = true},
+             80.0f, 96.0f);
+    /* TAO's CropAndResize: pool_size 7, pool_size_2x (14), a single cell */
+    const int crop[][2] = {{7, 7}, {14, 14}, {1, 1}, {1, 4}};
+    const char *cn[] = {"crop_7", "crop_14", "crop_1", "crop_1x4"};
+    for (int i = 0; i < 4; i++)
+        case_roi(cn[i], s, 12, (struct deft_roi_attr){.mode = DEFT_ROI_CROP_RESIZE, .out_h = crop[i][0],
+                 .out_w = crop[i][1], .image_h = 18, .image_w = 22}, 18.0f, 22.0f);
+}
+
 /* ---- checks that need no PyTorch ------------------------------------------- */
 
 static void test_dropout(void) {
@@ -831,6 +905,88 @@ static void test_dropout(void) {
     for (int v = 0; v < nv; v++) free(buf[v]);
     free(buf);
     deft_graph_free(g);
+}
+
+/* RoI boxes the kernel cannot sample are errors, never a crash or a read
+ * outside the map; bad shapes and attributes fail at build time; the
+ * attributes survive the graph's JSON form. */
+static void test_roi_bad_input(void) {
+    struct deft_graph *g;
+    CHECK_OK(deft_graph_create(&g));
+    int x = deft_input(g, "x", deft_shape4(2, 3, 5, 6));
+    int bx = deft_input(g, "boxes", deft_shape_make(2, (int64_t[]){1, 5}));
+    struct deft_roi_attr a = {.mode = DEFT_ROI_ALIGN, .out_h = 2, .out_w = 3, .spatial_scale = 0.5f,
+                              .sampling_ratio = -1, .aligned = true};
+    int y = deft_roi_align(g, "roi", x, bx, &a);
+    int dy = deft_input(g, "dy", deft_shape4(1, 3, 2, 3));
+    struct deft_attr at = {.roi = a, .shape = deft_shape4(2, 3, 5, 6)};
+    int nb = deft_graph_add_node(g, DEFT_OP_ROI_ALIGN_BWD, "roi.bwd", (int[]){dy, bx}, 2, &at);
+    CHECK(y >= 0 && nb >= 0 && deft_graph_status(g) == DEFT_OK, "roi graph: %s", deft_last_error());
+    if (deft_graph_status(g)) {
+        deft_graph_free(g);
+        return;
+    }
+    int nv = deft_graph_num_values(g);
+    void **buf = calloc((size_t)nv, sizeof *buf);
+    for (int v = 0; v < nv; v++) buf[v] = calloc(1, deft_ref_value_bytes(g, v) + 4);
+    const float bad[][5] = {{2, 0, 0, 4, 4}, {-1, 0, 0, 4, 4}, {0, NAN, 0, 4, 4}, {1, 0, 0, INFINITY, 4},
+                            {0, 0, 0, 1e9f, 4}};
+    struct deft_run_ctx rc = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(buf[bx], bad[i], sizeof bad[i]);
+        CHECK(deft_ref_run_node(g, 0, buf, &rc) == DEFT_ERR_INVALID_ARG, "roi_align accepted bad box %zu", i);
+        CHECK(deft_ref_run_node(g, 1, buf, &rc) == DEFT_ERR_INVALID_ARG, "roi_align_bwd accepted bad box %zu", i);
+    }
+    const float good[5] = {1, -3, -2, 40, 30}; /* overhangs the map on every side */
+    memcpy(buf[bx], good, sizeof good);
+    CHECK_OK(deft_ref_run_node(g, 0, buf, &rc));
+    char *json = NULL;
+    struct deft_graph *g2 = NULL;
+    CHECK_OK(deft_graph_to_json(g, &json));
+    if (json) CHECK_OK(deft_graph_from_json(json, strlen(json), &g2));
+    if (g2) {
+        const struct deft_roi_attr *b = &deft_graph_node(g2, 0)->attr.roi;
+        CHECK(b->mode == a.mode && b->out_h == 2 && b->out_w == 3 && b->spatial_scale == 0.5f &&
+              b->sampling_ratio == -1 && b->aligned, "roi_align attributes lost in JSON");
+        deft_graph_free(g2);
+    }
+    deft_free(json);
+    /* ONNX: RoiAlign (opset 16 for aligned); crop-and-resize has no operator */
+    deft_graph_value_mut(g, y)->flags |= DEFT_VF_OUTPUT;
+    char onnx_path[512];
+    snprintf(onnx_path, sizeof onnx_path, "%s/roi_align.onnx", test_tmpdir());
+    CHECK_OK(deft_onnx_export(onnx_path, g, NULL, &(struct deft_onnx_export_opts){.opset = 16}, NULL));
+    CHECK(deft_onnx_export(onnx_path, g, NULL, &(struct deft_onnx_export_opts){.opset = 13}, NULL) ==
+              DEFT_ERR_UNSUPPORTED, "aligned RoiAlign exported at opset 13");
+    if (test_have_torch()) { /* Debian's onnx sits beside torch */
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"import onnx,sys; m=onnx.load(sys.argv[1]); "
+                 "onnx.checker.check_model(m, full_check=True); r=[n for n in m.graph.node if n.op_type=='RoiAlign'][0]; "
+                 "a={x.name: onnx.helper.get_attribute_value(x) for x in r.attribute}; "
+                 "assert a['output_height']==2 and a['output_width']==3 and a['sampling_ratio']==0 and "
+                 "a['spatial_scale']==0.5 and a['coordinate_transformation_mode']==b'half_pixel', a\" '%s'",
+                 onnx_path);
+        CHECK(system(cmd) == 0, "exported RoiAlign fails onnx.checker or has the wrong attributes");
+    }
+    for (int v = 0; v < nv; v++) free(buf[v]);
+    free(buf);
+    deft_graph_free(g);
+    /* build-time checks */
+    const struct { struct deft_roi_attr a; int64_t bcols; const char *what; } fails[] = {
+        {a, 4, "boxes [R, 4]"},
+        {{.mode = DEFT_ROI_ALIGN, .out_h = 0, .out_w = 3, .spatial_scale = 1}, 5, "output size 0"},
+        {{.mode = DEFT_ROI_ALIGN, .out_h = 2, .out_w = 3, .spatial_scale = 0}, 5, "spatial_scale 0"},
+        {{.mode = DEFT_ROI_CROP_RESIZE, .out_h = 7, .out_w = 7}, 5, "crop without the image size"},
+        {{.mode = (enum deft_roi_mode)7, .out_h = 7, .out_w = 7, .spatial_scale = 1}, 5, "unknown mode"},
+    };
+    for (size_t i = 0; i < sizeof fails / sizeof fails[0]; i++) {
+        CHECK_OK(deft_graph_create(&g));
+        x = deft_input(g, "x", deft_shape4(2, 3, 5, 6));
+        bx = deft_input(g, "boxes", deft_shape_make(2, (int64_t[]){3, fails[i].bcols}));
+        CHECK(deft_roi_align(g, "roi", x, bx, &fails[i].a) < 0 && deft_graph_status(g) != DEFT_OK,
+              "roi_align built with %s", fails[i].what);
+        deft_graph_free(g);
+    }
 }
 
 /* The vtable: value sizes, running through it, read_plain, unsupported ops. */
@@ -960,6 +1116,7 @@ static void test_threads(void) {
 
 int main(void) {
     test_dropout();
+    test_roi_bad_input();
     test_vtable();
     test_threads();
     if (!test_have_torch()) {
@@ -981,6 +1138,7 @@ int main(void) {
     cases_shape();
     cases_upsample();
     cases_misc();
+    cases_roi();
     fclose(manifest);
 
     char cmd[2048];

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_ops import ACTS, as_list, parse_value  # noqa: E402  (shared with the per-kernel test)
+from gen_ops import ACTS, as_list, crop_and_resize, parse_value  # noqa: E402  (shared with the per-kernel test)
 
 torch.set_grad_enabled(True)
 DT = torch.float64
@@ -156,7 +156,20 @@ def loss(c):
     return F.mse_loss(x, t)
 
 
+def roi_align(c):
+    import torchvision.ops
+    a = c.a
+    out = as_list(a["out"], 2)
+    if a["mode"] == 1:
+        return crop_and_resize(c.t("x"), c.t("boxes"), out, as_list(a["image"], 2))
+    # float32 as deft samples (the adaptive sample count is a float ceil)
+    y = torchvision.ops.roi_align(c.t("x").float(), c.t("boxes").float(), out, spatial_scale=a["scale"],
+                                  sampling_ratio=a["sr"], aligned=bool(a["aligned"]))
+    return y.to(DT)
+
+
 OPS = {
+    "roi_align": roi_align,
     "conv2d": conv2d, "conv_transpose2d": conv_transpose2d, "batchnorm": batchnorm, "act": act,
     "pool": pool, "global_avgpool": lambda c: F.adaptive_avg_pool2d(c.t("x"), 1),
     "add": lambda c: c.t("a") + c.t("b"), "mul": lambda c: c.t("a") * c.t("b"),

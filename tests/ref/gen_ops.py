@@ -223,12 +223,82 @@ def loss(c):
     c.save("loss", l.reshape(1)), c.save("dx", x.grad)
 
 
+def crop_and_resize(x, boxes, out, image):
+    """TF's tf.image.crop_and_resize (bilinear, extrapolation 0) of boxes
+    divided by (image - 1), as TAO's CropAndResize layer calls it, written
+    with differentiable indexing. Sample points in float32 as TF computes them."""
+    n, ch, h, w = x.shape
+    f32 = np.float32
+    ys_all = []
+    res = []
+    for row in boxes.detach().to(torch.float32).numpy():
+        b = int(row[0])
+        x1, y1, x2, y2 = (f32(row[1]) / f32(image[1] - 1), f32(row[2]) / f32(image[0] - 1),
+                          f32(row[3]) / f32(image[1] - 1), f32(row[4]) / f32(image[0] - 1))
+
+        def grid(a, z, size, cnt):
+            if cnt > 1:
+                step = (z - a) * f32(size - 1) / f32(cnt - 1)
+                return np.array([a * f32(size - 1) + f32(i) * step for i in range(cnt)], np.float32)
+            return np.array([f32(0.5) * (a + z) * f32(size - 1)], np.float32)
+
+        ys, xs = grid(y1, y2, h, out[0]), grid(x1, x2, w, out[1])
+        vy, vx = (ys >= 0) & (ys <= h - 1), (xs >= 0) & (xs <= w - 1)
+        ty, by = np.clip(np.floor(ys), 0, h - 1).astype(np.int64), np.clip(np.ceil(ys), 0, h - 1).astype(np.int64)
+        tx, bx = np.clip(np.floor(xs), 0, w - 1).astype(np.int64), np.clip(np.ceil(xs), 0, w - 1).astype(np.int64)
+        ly = torch.tensor((ys - np.floor(ys)).astype(np.float64), dtype=DT).view(-1, 1)
+        lx = torch.tensor((xs - np.floor(xs)).astype(np.float64), dtype=DT).view(1, -1)
+        img = x[b]
+        g = lambda yy, xx: img[:, yy][:, :, xx]
+        top = g(ty, tx) * (1 - lx) + g(ty, bx) * lx
+        bot = g(by, tx) * (1 - lx) + g(by, bx) * lx
+        v = top * (1 - ly) + bot * ly
+        mask = torch.tensor(np.outer(vy, vx).astype(np.float64), dtype=DT)
+        res.append(v * mask)
+    return torch.stack(res)
+
+
+def roi_align(c):
+    import torchvision.ops
+    a = c.a
+    boxes = c.load("boxes")
+    out = as_list(a["out"], 2)
+    if a["mode"] == 0:
+        # float32, as users run it: the adaptive sample count ceil(roi / bins)
+        # is then computed in the same precision as deft's
+        x = c.load("x").to(torch.float32).requires_grad_(True)
+        y = torchvision.ops.roi_align(x, boxes.to(torch.float32), out, spatial_scale=a["scale"],
+                                      sampling_ratio=a["sr"], aligned=bool(a["aligned"]))
+        y.backward(c.load("dy").to(torch.float32))
+    else:
+        x = c.load("x", True)
+        image = as_list(a["image"], 2)
+        y = crop_and_resize(x, boxes, out, image)
+        y.backward(c.load("dy"))
+        # the peer itself checked against torchvision: with one sample per bin at
+        # the bin centre, roi_align(aligned) samples TF's grid wherever both
+        # interpolate inside the map
+        if out[0] > 1 and out[1] > 1:
+            sy, sx = (x.shape[2] - 1) / (image[0] - 1), (x.shape[3] - 1) / (image[1] - 1)
+            ref = []
+            for row in boxes.tolist():
+                x1, y1, x2, y2 = row[1] * sx, row[2] * sy, row[3] * sx, row[4] * sy
+                bh, bw = (y2 - y1) / (out[0] - 1), (x2 - x1) / (out[1] - 1)
+                ref.append([row[0], x1 - 0.5 * bw + 0.5, y1 - 0.5 * bh + 0.5,
+                            x1 - 0.5 * bw + 0.5 + out[1] * bw, y1 - 0.5 * bh + 0.5 + out[0] * bh])
+            tv = torchvision.ops.roi_align(x.detach(), torch.tensor(ref, dtype=DT), out, 1.0, 1, True)
+            inside = y.detach() != 0
+            err = (tv - y.detach())[inside].abs().max().item() if inside.any() else 0.0
+            assert err < 1e-4, f"crop_and_resize peer differs from torchvision roi_align by {err}"
+    c.save("y", y), c.save("dx", x.grad)
+
+
 OPS = {
     "conv2d": conv2d, "conv_transpose2d": conv_transpose2d, "batchnorm": batchnorm,
     "act": act, "pool": pool, "global_avgpool": global_avgpool,
     "add": lambda c: binary(c, torch.add), "mul": lambda c: binary(c, torch.mul),
     "concat": concat, "slice": slice_, "pad": pad, "upsample": upsample, "linear": linear,
-    "softmax": softmax, "loss": loss,
+    "softmax": softmax, "loss": loss, "roi_align": roi_align,
 }
 
 

@@ -383,6 +383,8 @@ static enum deft_status compile_node(struct cpu_prog *p, int n, struct cpu_node 
     case DEFT_OP_FAKE_QUANT:
     case DEFT_OP_FAKE_QUANT_BWD:
     case DEFT_OP_OBSERVE: return cpu_compile_fake_quant(p, n, nd);
+    case DEFT_OP_ROI_ALIGN:
+    case DEFT_OP_ROI_ALIGN_BWD: return cpu_compile_roi_align(p, n, nd);
     default: return DEFT_ERR_UNSUPPORTED;
     }
 }

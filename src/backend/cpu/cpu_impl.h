@@ -168,5 +168,6 @@ enum deft_status cpu_compile_linear(struct cpu_prog *p, int n, struct cpu_node *
 enum deft_status cpu_compile_softmax(struct cpu_prog *p, int n, struct cpu_node *nd);
 enum deft_status cpu_compile_shape(struct cpu_prog *p, int n, struct cpu_node *nd);
 enum deft_status cpu_compile_fake_quant(struct cpu_prog *p, int n, struct cpu_node *nd);
+enum deft_status cpu_compile_roi_align(struct cpu_prog *p, int n, struct cpu_node *nd);
 
 #endif

@@ -50,7 +50,12 @@ static inline int ref_max_threads(void) { return omp_get_max_threads(); }
 static inline int ref_thread_num(void) { return omp_get_thread_num(); }
 #else
 static inline int ref_max_threads(void) { return 1; }
-static inline int ref_thread_num(void) { return 0; }
+static inline int ref_thread_num(void) { return 0; }/* roi_align.c */
+enum deft_status deft_ref_roi_align(const struct deft_graph *g, int n, void *const *ptr,
+                                    const struct deft_run_ctx *rc);
+enum deft_status deft_ref_roi_align_bwd(const struct deft_graph *g, int n, void *const *ptr,
+                                        const struct deft_run_ctx *rc);
+
 #endif
 
 /* Outputs o in [*lo, *hi) whose input index o*stride + off lies in [0, limit):
@@ -149,5 +154,10 @@ enum deft_status deft_ref_fake_quant_bwd(const struct deft_graph *g, int n, void
                                          const struct deft_run_ctx *rc);
 enum deft_status deft_ref_observe(const struct deft_graph *g, int n, void *const *ptr,
                                   const struct deft_run_ctx *rc);
+/* roi_align.c */
+enum deft_status deft_ref_roi_align(const struct deft_graph *g, int n, void *const *ptr,
+                                    const struct deft_run_ctx *rc);
+enum deft_status deft_ref_roi_align_bwd(const struct deft_graph *g, int n, void *const *ptr,
+                                        const struct deft_run_ctx *rc);
 
 #endif
