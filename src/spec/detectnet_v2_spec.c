@@ -9,32 +9,7 @@
 #include <strings.h>
 #include "deft/detectnet_v2_spec.h"
 #include "spec/detectnet_v2_spec_impl.h"
-
-#define NO_OFF DEFT_SPEC_NO_OFFSET
-#define REQ DEFT_SPEC_REQUIRED
-#define IGN DEFT_SPEC_IGNORED
-#define EXT DEFT_SPEC_DEFT
-#define GE DEFT_SPEC_MIN
-#define LE DEFT_SPEC_MAX
-#define GT DEFT_SPEC_MIN_EXCL
-
-#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
-#define F_STR(T, m, def, fl, help) {#m, DEFT_SPEC_T_STRING, offsetof(T, m), NO_OFF, def, 0, 0, fl, help, NULL, NULL, NULL}
-#define F_INT(T, m, def, lo, hi, fl, help) {#m, DEFT_SPEC_T_INT, offsetof(T, m), NO_OFF, def, lo, hi, fl, help, NULL, NULL, NULL}
-#define F_FLT(T, m, def, lo, hi, fl, help) {#m, DEFT_SPEC_T_FLOAT, offsetof(T, m), NO_OFF, def, lo, hi, fl, help, NULL, NULL, NULL}
-#define F_BOOL(T, m, def, fl, help) {#m, DEFT_SPEC_T_BOOL, offsetof(T, m), NO_OFF, def, 0, 0, fl, help, NULL, NULL, NULL}
-#define F_ENUM(T, m, def, vals, fl, help) {#m, DEFT_SPEC_T_ENUM, offsetof(T, m), NO_OFF, def, 0, 0, fl, help, NULL, vals, NULL}
-#define F_FLIST(T, m, cnt, lo, hi, fl, help) {#m, DEFT_SPEC_T_FLOAT_LIST, offsetof(T, m), offsetof(T, cnt), NULL, lo, hi, fl, help, NULL, NULL, NULL}
-#define F_ILIST(T, m, cnt, lo, hi, fl, help) {#m, DEFT_SPEC_T_INT_LIST, offsetof(T, m), offsetof(T, cnt), NULL, lo, hi, fl, help, NULL, NULL, NULL}
-#define F_MAP(T, m, cnt, lo, hi, fl, help) {#m, DEFT_SPEC_T_FLOAT_MAP, offsetof(T, m), offsetof(T, cnt), NULL, lo, hi, fl, help, NULL, NULL, NULL}
-#define F_SMAP(T, m, cnt, fl, help) {#m, DEFT_SPEC_T_STRING_MAP, offsetof(T, m), offsetof(T, cnt), NULL, 0, 0, fl, help, NULL, NULL, NULL}
-#define F_MSG(T, m, sub, fl, help) {#m, DEFT_SPEC_T_MSG, offsetof(T, m), NO_OFF, NULL, 0, 0, fl, help, &sub, NULL, NULL}
-#define F_OPT(T, m, has, sub, fl, help) {#m, DEFT_SPEC_T_MSG, offsetof(T, m), offsetof(T, has), NULL, 0, 0, fl, help, &sub, NULL, NULL}
-#define F_ONEOF(T, m, has, sub, group, fl, help) {#m, DEFT_SPEC_T_MSG, offsetof(T, m), offsetof(T, has), NULL, 0, 0, fl, help, &sub, NULL, group}
-#define F_LIST(T, m, cnt, sub, fl, help) {#m, DEFT_SPEC_T_MSG_LIST, offsetof(T, m), offsetof(T, cnt), NULL, 0, 0, fl, help, &sub, NULL, NULL}
-#define F_SLIST(T, m, cnt, fl, help) {#m, DEFT_SPEC_T_STRING_LIST, offsetof(T, m), offsetof(T, cnt), NULL, 0, 0, fl, help, NULL, NULL, NULL}
-#define F_ANY(key, help) {key, DEFT_SPEC_T_ANY, 0, NO_OFF, NULL, 0, 0, IGN, help, NULL, NULL, NULL}
-#define SCHEMA(T, name, fields) {name, fields, N_OF(fields), sizeof(T)}
+#include "spec/spec_fields.h"
 
 /* ---- dataset_config ---------------------------------------------------------------- */
 
@@ -130,7 +105,7 @@ static const struct deft_spec_schema aug_schema = SCHEMA(struct deft_dnv2_augmen
 #define T struct deft_dnv2_activation
 static const struct deft_spec_field act_fields[] = {
     F_STR(T, activation_type, NULL, 0, "backbone activation: relu (TAO's default when empty)"),
-    F_MAP(T, activation_parameters, n_activation_parameters, 0, 0, 0, "activation parameters"),
+    F_MAPR(T, activation_parameters, n_activation_parameters, 0, 0, 0, "activation parameters"),
 };
 #undef T
 #define T struct deft_dnv2_bbox_objective
@@ -422,7 +397,7 @@ static const struct deft_spec_field eval_fields[] = {
     F_INT(T, validation_period_during_training, "10", 1, 0, GE, "validate every N epochs"),
     F_INT(T, first_validation_epoch, "30", 1, 0, GE, "first epoch validated"),
     F_INT(T, early_stopping_patience_steps, NULL, 0, 0, GE, "validations without progress before stopping (0: off)"),
-    F_MAP(T, minimum_detection_ground_truth_overlap, n_minimum_detection_ground_truth_overlap, 0, 1, GE | LE | REQ,
+    F_MAPR(T, minimum_detection_ground_truth_overlap, n_minimum_detection_ground_truth_overlap, 0, 1, GE | LE | REQ,
           "class -> IoU a detection needs to match a ground truth"),
     F_LIST(T, evaluation_box_config, n_evaluation_box_config, ebox_entry_schema, REQ, "class -> box size filter"),
     F_ENUM(T, average_precision_mode, "SAMPLE", ap_vals, 0, "SAMPLE = 11 recall points, INTEGRATE = area"),
@@ -452,8 +427,8 @@ static const struct deft_spec_schema kitti_schema = SCHEMA(struct deft_dnv2_kitt
 #define T struct deft_dnv2_coco_config
 static const struct deft_spec_field coco_fields[] = {
     F_STR(T, root_directory_path, NULL, 0, "dataset root"),
-    F_SLIST(T, img_dir_names, n_img_dir_names, 0, "image folders, one a partition"),
-    F_SLIST(T, annotation_files, n_annotation_files, 0, "COCO JSON files, one a partition"),
+    F_SLIST(T, img_dir_names, n_img_dir_names, NULL, 0, "image folders, one a partition"),
+    F_SLIST(T, annotation_files, n_annotation_files, NULL, 0, "COCO JSON files, one a partition"),
     F_INT(T, num_partitions, NULL, 0, 0, GE, "partitions"),
     F_ILIST(T, num_shards, n_num_shards, 0, 0, GE, "shards per partition"),
 };
@@ -461,9 +436,9 @@ static const struct deft_spec_field coco_fields[] = {
 static const struct deft_spec_schema coco_schema = SCHEMA(struct deft_dnv2_coco_config, "COCOConfig", coco_fields);
 #define T struct deft_dnv2_sample_modifier
 static const struct deft_spec_field sm_fields[] = {
-    F_SLIST(T, filter_samples_containing_only, n_filter_samples_containing_only, 0, "drop frames with only these classes"),
-    F_SLIST(T, dominant_target_classes, n_dominant_target_classes, 0, "classes that decide duplication"),
-    F_MAP(T, minimum_target_class_imbalance, n_minimum_target_class_imbalance, 0, 0, 0, "duplicate above this ratio"),
+    F_SLIST(T, filter_samples_containing_only, n_filter_samples_containing_only, NULL, 0, "drop frames with only these classes"),
+    F_SLIST(T, dominant_target_classes, n_dominant_target_classes, NULL, 0, "classes that decide duplication"),
+    F_MAPR(T, minimum_target_class_imbalance, n_minimum_target_class_imbalance, 0, 0, 0, "duplicate above this ratio"),
     F_INT(T, num_duplicates, NULL, 0, 0, GE, "copies added"),
     F_INT(T, max_training_samples, NULL, 0, 0, GE, "cap on training frames"),
     F_SMAP(T, source_to_target_class_mapping, n_source_to_target_class_mapping, 0, "mapping used by the filters"),
@@ -541,14 +516,14 @@ static const struct deft_spec_field inferencer_fields[] = {
     F_ONEOF(T, tlt_config, has_tlt_config, tlt_schema, "model_config_type", REQ, "run a deft model"),
     F_ONEOF(T, tensorrt_config, has_tensorrt_config, trt_schema, "model_config_type", REQ,
             "run a TensorRT engine (deft: not supported; use tlt_config)"),
-    F_SLIST(T, input_nodes, n_input_nodes, IGN, "TAO: input node names"),
-    F_SLIST(T, output_nodes, n_output_nodes, IGN, "TAO: output node names"),
+    F_SLIST(T, input_nodes, n_input_nodes, NULL, IGN, "TAO: input node names"),
+    F_SLIST(T, output_nodes, n_output_nodes, NULL, IGN, "TAO: output node names"),
     F_INT(T, batch_size, "1", 1, 65536, GE | LE, "images per batch"),
     F_INT(T, image_height, NULL, 16, 16384, GE | LE | REQ, "network input height (multiple of 16)"),
     F_INT(T, image_width, NULL, 16, 16384, GE | LE | REQ, "network input width (multiple of 16)"),
     F_INT(T, image_channels, "3", 1, 3, GE | LE, "input channels: 3 or 1"),
     F_INT(T, gpu_index, NULL, 0, 0, GE | IGN, "TAO: GPU (deft: --gpu_index)"),
-    F_SLIST(T, target_classes, n_target_classes, REQ, "class names in the network's output order"),
+    F_SLIST(T, target_classes, n_target_classes, NULL, REQ, "class names in the network's output order"),
     F_INT(T, stride, NULL, 0, 64, GE | LE, "output stride (0 or 16)"),
 };
 #undef T
@@ -584,7 +559,7 @@ static const struct deft_spec_field handler_fields[] = {
     F_INT(T, overlay_linewidth, "2", 0, 100, GE | LE, "box line width in the overlays"),
     F_LIST(T, classwise_bbox_handler_config, n_classwise_bbox_handler_config, cw_entry_schema, REQ,
            "per class (map; \"default\" for unlisted classes)"),
-    F_SLIST(T, postproc_classes, n_postproc_classes, 0, "classes to post-process (empty: all)"),
+    F_SLIST(T, postproc_classes, n_postproc_classes, NULL, 0, "classes to post-process (empty: all)"),
     F_ANY("wandb_config", "Weights & Biases settings (TAO)"),
 };
 #undef T
