@@ -138,7 +138,8 @@ struct deft_frcnn_evaluation_config {
 
 /* DetectNet_v2's DataSource and DatasetConfig (TAO's faster_rcnn reads them). */
 struct deft_frcnn_data_source { char *tfrecords_path, *image_directory_path; double source_weight;
-                                char *label_directory_path; /* deft: KITTI labels instead of TFRecords */ };
+                                char *label_directory_path; /* deft: KITTI labels instead of TFRecords */
+                                char *split_list_path;      /* deft: image stems selecting this split */ };
 struct deft_frcnn_dataset_config {
     struct deft_frcnn_data_source *data_sources;
     int n_data_sources;

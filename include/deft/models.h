@@ -195,6 +195,10 @@ struct deft_backbone_opts {
     const char *activation;
     bool force_relu;
     float width_mult;        /* mobilenet_v2, 0 -> 1.0 */
+    /* TAO's Faster R-CNN layout (resnet only): the image part stops after layer3
+     * (`last` at stride 16); layer4 is the RCNN head, built on the RoI features
+     * by deft_backbone_build_rcnn_head. */
+    bool rcnn_layout;
 };
 struct deft_backbone_taps {
     int s8, s16, s32;        /* value indices of the maps at strides 8/16/32, -1 when absent */
@@ -216,6 +220,15 @@ struct deft_backbone_taps {
 DEFT_API DEFT_NODISCARD enum deft_status deft_backbone_build(struct deft_graph *g, int x,
                                                             const struct deft_backbone_opts *o,
                                                             struct deft_backbone_taps *taps);
+
+/* Faster R-CNN's RCNN head of a resnet (TAO): layer4, with the parameter names
+ * deft_model_build gives it ("layer4.*"), on RoI features x [R, C, h, w], its
+ * first block at `stride` (1; 2 after pool_size_2x's 14x14 crops); *out the
+ * block's output [R, C4, h/stride, w/stride]. DEFT_ERR_UNSUPPORTED for other
+ * families. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_backbone_build_rcnn_head(struct deft_graph *g, int x,
+                                                                      const struct deft_backbone_opts *o,
+                                                                      int stride, int *out);
 
 /* ---- pretrained weights catalogue (deft model download NAME) ---------- */
 struct deft_pretrained {

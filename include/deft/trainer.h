@@ -41,6 +41,19 @@ typedef enum deft_status (*deft_host_loss_fn)(void *user, int n_outputs, const f
                                               const struct deft_shape *shapes, const void *targets,
                                               float *const *grads, double *loss, double *terms);
 
+/* A host step between two ranges of forward nodes (two-stage detectors: the
+ * region proposals are computed on the host from the first stage's outputs
+ * and fed to the second stage as an input). With opts.mid_forward set, a
+ * host-loss step runs the forward nodes before the first node that reads the
+ * INPUT value with role opts.mid_input_role, calls mid_forward with the
+ * training runtime and graph (it reads what it needs, values found by name or
+ * role, and sets that input with deft_runtime_set_input), then runs the other
+ * forward nodes, the host loss and the backward pass. That input gets no
+ * gradient. `targets` is the step's (deft_trainer_step_targets). A non-OK
+ * return stops the step as a host-loss failure does. */
+typedef enum deft_status (*deft_mid_forward_fn)(void *user, struct deft_runtime *rt, const struct deft_graph *g,
+                                                const void *targets);
+
 struct deft_trainer_opts {
     struct deft_model_opts model;       /* .training is forced on */
     struct deft_optim_config optim;
@@ -64,6 +77,11 @@ struct deft_trainer_opts {
      * (deft_trainer_step_targets) instead of the in-graph loss. */
     deft_host_loss_fn host_loss;
     void *host_loss_user;
+    /* Set (with host_loss): the mid-forward host step above, before the first
+     * reader of the input with role mid_input_role. */
+    deft_mid_forward_fn mid_forward;
+    void *mid_forward_user;
+    const char *mid_input_role;
     /* Set: quantization-aware training (deft_qat_insert on the model graph,
      * unless it is quantization-aware already); the ranges are STATE values,
      * so checkpoints and resume keep them. Batch-norm modes are the caller's

@@ -520,6 +520,12 @@ enum deft_status deft_backbone_build(struct deft_graph *g, int x, const struct d
     m->training = o->training;
     m->features_only = true;
     m->det_layout = o->detection_layout;
+    if (o->rcnn_layout && e->build != deft_model_resnet) {
+        deft_free(m);
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "the Faster R-CNN layout (layer4 as the RCNN head) is resnet's; "
+                              "%s has none", e->name);
+    }
+    m->rcnn_part = o->rcnn_layout ? 1 : 0;
     for (int i = 0; i < 5; i++) m->taps[i] = -1;
     /* TAO: force_relu wins; else the spec's activation; its default is leaky ReLU 0.1 */
     bool mish = o->activation && strcmp(o->activation, "mish") == 0;
@@ -538,9 +544,40 @@ enum deft_status deft_backbone_build(struct deft_graph *g, int x, const struct d
         taps->last = y;
         /* every family reaches stride 32, but the detection layout stops resnet and
          * mobilenet_v2 at 16 */
-        taps->last_stride = m->det_layout && e->build != deft_model_darknet ? 16 : 32;
+        taps->last_stride = (m->det_layout && e->build != deft_model_darknet) || m->rcnn_part ? 16 : 32;
         taps->arch = e->name;
     }
+    deft_free(m);
+    return s;
+}
+
+enum deft_status deft_backbone_build_rcnn_head(struct deft_graph *g, int x, const struct deft_backbone_opts *o,
+                                               int stride, int *out) {
+    if (!g || !o || !out) return deft_set_error(DEFT_ERR_INVALID_ARG, "deft_backbone_build_rcnn_head: NULL argument");
+    *out = -1;
+    if (x < 0 || x >= deft_graph_num_values(g) || deft_graph_value(g, x)->shape.ndim != 4 || stride < 1 || stride > 2)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "deft_backbone_build_rcnn_head: x must be 4-D, stride 1 or 2");
+    const struct arch_entry *e;
+    enum deft_status s = resolve(o->arch, o->n_layers, &e);
+    if (s) return s;
+    if (e->build != deft_model_resnet)
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s has no Faster R-CNN head layout (resnet has)", e->name);
+    struct deft_model_ctx *m = deft_calloc(1, sizeof *m);
+    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory building %s", e->name);
+    m->g = g;
+    m->arch = e->name;
+    m->num_classes = 1;
+    m->bn = o->training ? o->bn_mode : DEFT_BN_EVAL;
+    m->width_mult = 1.0f;
+    m->training = o->training;
+    m->features_only = true;
+    m->rcnn_part = 2;
+    m->rcnn_stride = stride;
+    for (int i = 0; i < 5; i++) m->taps[i] = -1;
+    int y = e->build(m, x, e->cfg);
+    s = deft_graph_status(g);
+    if (!s && y < 0) s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s: no RCNN head built", e->name);
+    if (!s) *out = y;
     deft_free(m);
     return s;
 }

@@ -26,6 +26,9 @@ struct deft_model_ctx {
     /* ... and, with det_layout, build TAO's detection layout: resnet's layer4
      * and mobilenet_v2's 160/320 stages at stride 1 (output stride 16). */
     bool det_layout;
+    /* Faster R-CNN (resnet): 1 = the image part (no layer4), 2 = layer4 alone on
+     * RoI features x, its first block at stride rcnn_stride */
+    int rcnn_part, rcnn_stride;
     /* darknet family activation (leaky ReLU 0.1 unless a YOLO spec says otherwise) */
     enum deft_act_kind act;
     float act_alpha;

@@ -48,8 +48,26 @@ static int bottleneck(struct deft_model_ctx *m, const char *p, int x, int in_ch,
     return deft_act(m->g, deft_model_name(m, "%s.relu3", p), y, DEFT_ACT_RELU, 0);
 }
 
+/* layer l+1 (planes 64 << l), its first block at stride `first`. */
+static int stage(struct deft_model_ctx *m, const struct deft_resnet_cfg *c, int l, int y, int *in_ch, int first) {
+    int planes = 64 << l, expansion = c->bottleneck ? 4 : 1;
+    for (int b = 0; b < c->blocks[l]; b++) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "layer%d.%d", l + 1, b);
+        int stride = b == 0 ? first : 1;
+        y = c->bottleneck ? bottleneck(m, prefix, y, *in_ch, planes, stride)
+                          : basic_block(m, prefix, y, *in_ch, planes, stride);
+        *in_ch = planes * expansion;
+    }
+    return y;
+}
+
 int deft_model_resnet(struct deft_model_ctx *m, int x, const void *cfg) {
     const struct deft_resnet_cfg *c = cfg;
+    if (m->rcnn_part == 2) { /* Faster R-CNN's head: layer4 on the RoI features */
+        int in_ch = (int)deft_graph_value(m->g, x)->shape.d[1];
+        return stage(m, c, 3, x, &in_ch, m->rcnn_stride);
+    }
     int y = deft_model_conv(m, "conv1", x, 64, 7, 2, 3, 1);
     y = deft_model_bn(m, "bn1", y);
     y = deft_act(m->g, "relu", y, DEFT_ACT_RELU, 0);
@@ -57,19 +75,12 @@ int deft_model_resnet(struct deft_model_ctx *m, int x, const void *cfg) {
     y = deft_pool(m->g, "maxpool", y, &(struct deft_pool_attr){
                       .kind = DEFT_POOL_MAX, .kernel = {3, 3}, .stride = {2, 2},
                       .pad = {1, 1, 1, 1}});
-    int in_ch = 64, expansion = c->bottleneck ? 4 : 1, total = 4;
+    int in_ch = 64, total = 4;
     for (int l = 0; l < 4; l++) {
-        int planes = 64 << l;
+        if (l == 3 && m->rcnn_part == 1) break; /* layer4 runs on the RoIs */
         /* TAO's detection ResNet keeps layer4 at stride 1 (last_stride 1). */
         int first = l == 0 || (l == 3 && m->det_layout) ? 1 : 2;
-        for (int b = 0; b < c->blocks[l]; b++) {
-            char prefix[32];
-            snprintf(prefix, sizeof prefix, "layer%d.%d", l + 1, b);
-            int stride = b == 0 ? first : 1;
-            y = c->bottleneck ? bottleneck(m, prefix, y, in_ch, planes, stride)
-                              : basic_block(m, prefix, y, in_ch, planes, stride);
-            in_ch = planes * expansion;
-        }
+        y = stage(m, c, l, y, &in_ch, first);
         total *= first;
         if (!(l == 3 && m->det_layout)) deft_model_tap(m, total, y); /* layer1/2/3/4 -> 4/8/16/32 */
     }

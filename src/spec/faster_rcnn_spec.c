@@ -21,6 +21,7 @@ static const struct deft_spec_field src_fields[] = {
     F_STR(T, image_directory_path, NULL, 0, "the images"),
     F_FLT(T, source_weight, NULL, 0, 0, GE | IGN, "loss weight of this source's frames"),
     F_STR(T, label_directory_path, NULL, EXT, "KITTI label files (one .txt per image)"),
+    F_STR(T, split_list_path, NULL, EXT, "file of image stems (one a line) selecting this split"),
 };
 #undef T
 static const struct deft_spec_schema src_schema = SCHEMA(struct deft_frcnn_data_source, "DataSource", src_fields);

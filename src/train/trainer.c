@@ -27,6 +27,7 @@ struct deft_trainer {
     int batch, classes;
     /* host loss (o.host_loss): the model's outputs, their seeds and host buffers */
     int n_fwd;                  /* forward nodes; backward nodes follow */
+    int mid_split;              /* o.mid_forward: forward nodes before the host step */
     int n_outs, *outs, *seeds;
     struct deft_shape *out_shapes;
     float **out_buf, **grad_buf;
@@ -39,6 +40,25 @@ struct deft_trainer {
 static void freeze(struct deft_trainer *t, struct deft_graph *g) {
     if (t->o.freeze_prefixes)
         for (const char *const *p = t->o.freeze_prefixes; *p; p++) deft_graph_freeze(g, *p, true);
+}
+
+/* o.mid_forward: the first forward node reading the role's input. */
+static enum deft_status find_mid_split(struct deft_trainer *t, const struct deft_graph *g) {
+    t->mid_split = -1;
+    if (!t->o.mid_forward) return DEFT_OK;
+    int v = t->o.mid_input_role ? deft_graph_find_role(g, t->o.mid_input_role) : -1;
+    if (v < 0 || deft_graph_value(g, v)->kind != DEFT_VALUE_INPUT)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "mid_forward: the model has no input with role '%s'",
+                              t->o.mid_input_role ? t->o.mid_input_role : "(none)");
+    for (int n = 0; n < t->n_fwd && t->mid_split < 0; n++) {
+        const struct deft_node *nd = deft_graph_node(g, n);
+        for (int i = 0; i < nd->n_in; i++)
+            if (nd->in[i] == v) t->mid_split = n;
+    }
+    if (t->mid_split < 0)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "mid_forward: no node reads the input with role '%s'",
+                              t->o.mid_input_role);
+    return DEFT_OK;
 }
 
 /* Host loss: every model output gets a seed input; no loss node. */
@@ -68,6 +88,7 @@ static enum deft_status build_host_graph(struct deft_trainer *t) {
     const struct deft_value *lg = t->logits >= 0 ? deft_graph_value(g, t->logits) : NULL;
     t->classes = lg && lg->shape.ndim == 2 ? (int)lg->shape.d[1] : 0;
     t->n_fwd = deft_graph_num_nodes(g);
+    if ((s = find_mid_split(t, g))) return s;
     freeze(t, g);
     if ((s = deft_autograd(g, -1, &(struct deft_autograd_opts){.seeds = t->outs, .n_seeds = n}))) return s;
     for (int i = 0; i < n; i++) {
@@ -496,8 +517,13 @@ enum deft_status deft_trainer_step(struct deft_trainer *t, const float *images, 
 static enum deft_status host_forward(struct deft_trainer *t, const float *images, const void *targets,
                                      double *l) {
     enum deft_status s;
+    int split = t->o.mid_forward ? t->mid_split : t->n_fwd;
     if ((s = deft_runtime_set_input(t->rt, t->input, images, t->input_n)) ||
-        (s = deft_runtime_run_range(t->rt, 0, t->n_fwd)))
+        (s = deft_runtime_run_range(t->rt, 0, split)))
+        return s;
+    if (t->o.mid_forward &&
+        ((s = t->o.mid_forward(t->o.mid_forward_user, t->rt, t->train, targets)) ||
+         (s = deft_runtime_run_range(t->rt, split, t->n_fwd))))
         return s;
     for (int i = 0; i < t->n_outs; i++) {
         size_t numel = (size_t)deft_shape_numel(&t->out_shapes[i]);

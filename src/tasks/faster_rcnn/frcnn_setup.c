@@ -2,12 +2,14 @@
  * checked, the anchor grid built, the data sources checked (KITTI labels,
  * not TFRecords) and, when the labels are readable, every training box
  * checked for an anchor at rpn_max_overlap. Exit 0 only when nothing in
- * the spec or the data would stop a real run. */
+ * the spec or the data would stop a real run. Without --dry_run: the
+ * training engine (frcnn_train.c). */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include "deft/det_priors.h"
 #include "deft/faster_rcnn_spec.h"
 #include "tasks/common/anchor_check.h"
+#include "tasks/faster_rcnn/frcnn_run.h"
 #include "tasks/faster_rcnn/frcnn_task.h"
 
 static bool is_dir(const char *p) {
@@ -88,14 +90,12 @@ enum deft_status frcnn_train(const struct deft_task_args *a) {
         deft_frcnn_config_summary(&c, out);
         bool stop = false;
         s = check_anchors(&c, out, &stop);
-        fprintf(out, "note: the faster_rcnn training engine is %s: `deft faster_rcnn train` without --dry_run "
-                "exits 2\n", DEFT_FRCNN_NOT_FINISHED);
         if (!s) s = deft_dry_run_verdict(stop);
-    } else {
-        s = frcnn_not_finished(a, "train");
+        deft_frcnn_config_free(&c);
+        return s;
     }
     deft_frcnn_config_free(&c);
-    return s;
+    return frcnn_train_run(a);
 }
 
 enum deft_status frcnn_not_finished(const struct deft_task_args *a, const char *action) {

@@ -1,43 +1,62 @@
-/* frcnn_tasks.c - faster_rcnn as a task: TAO's actions and flags. The spec, its
- * anchors and the dry run are done (frcnn_setup.c); the engine actions say
- * they are not finished (issue 20). */
+/* frcnn_tasks.c - faster_rcnn as a task: TAO's actions and flags, the loss
+ * terms and mAP for the shared loop. train, evaluate and inference run
+ * (frcnn_train.c, frcnn_eval.c); prune and export say they are not
+ * finished (issue 20). */
 #include <stdio.h>
 #include "deft/faster_rcnn_spec.h"
 #include "deft/task.h"
+#include "tasks/faster_rcnn/frcnn_run.h"
 #include "tasks/faster_rcnn/frcnn_task.h"
 
 static void help(FILE *f) {
     fprintf(f, "usage: deft faster_rcnn <action> [flags]\n\n"
                "actions:\n"
-               "  train      -e SPEC [-r DIR] [--dry_run] [--set k=v]   --dry_run: the resolved spec, the RPN anchor grid\n"
-               "             and its size, and a check that every training\n"
-               "             box has an anchor at rpn_max_overlap (sizes of those that have none); exit 0/2\n"
-               "  evaluate, inference, prune, export: " DEFT_FRCNN_NOT_FINISHED "\n\n"
+               "  train      -e SPEC [-r DIR] [--resume | --resume_from CKPT | --overwrite] [--dry_run] [--set k=v]\n"
+               "             --dry_run: the resolved spec, the RPN anchor grid and its size, and a check that every\n"
+               "             training box has an anchor at rpn_max_overlap (sizes of those that have none); exit 0/2\n"
+               "  evaluate   -e SPEC [-m MODEL] [-r DIR] [--ap_mode sample|integrate|coco|voc|voc07] [--threshold C]\n"
+               "             mAP on validation_data_source: TAO's definition (11-point with\n"
+               "             use_voc07_11point_metric, averaged over gt_matching_iou_threshold_range), per-class AP,\n"
+               "             precision, recall, and the RPN recall; without -m: DIR's weights/best.safetensors\n"
+               "  inference  -m MODEL -i IMAGE_DIR|IMAGE [-e SPEC] [-o ANNOTATED_DIR] [-l LABEL_DIR] [--json FILE]\n"
+               "             [--threshold C]   KITTI labels with the score as a 16th field, overlays at\n"
+               "             bbox_visualize_threshold; proposal/NMS settings from the spec's inference_config\n"
+               "  prune, export: " DEFT_FRCNN_NOT_FINISHED "\n\n"
                "  -e SPEC: TAO's faster_rcnn protobuf text (.txt) or the same fields as YAML; --help-spec lists them.\n"
                "  Labels are KITTI text files read directly (no TFRecords): give label_directory_path (deft) beside\n"
                "  image_directory_path in each data source.\n");
 }
 
-static enum deft_status evaluate(const struct deft_task_args *a) { return frcnn_not_finished(a, "evaluate"); }
-static enum deft_status inference(const struct deft_task_args *a) { return frcnn_not_finished(a, "inference"); }
+static enum deft_status validate(const struct deft_task_args *a, double *map) { return frcnn_validate(a, map); }
 static enum deft_status prune(const struct deft_task_args *a) { return frcnn_not_finished(a, "prune"); }
 static enum deft_status export_(const struct deft_task_args *a) { return frcnn_not_finished(a, "export"); }
 
+static const struct deft_task_flag eval_flags[] = {
+    {NULL, "--ap_mode", true}, {NULL, "--threshold", true}, {NULL, NULL, false}};
+static const struct deft_task_flag infer_flags[] = {
+    {"-l", "--label_dir", true}, {NULL, "--json", true}, {NULL, "--threshold", true}, {NULL, NULL, false}};
+static const char *const loss_terms[] = {"loss_rpn_class", "loss_rpn_regr", "loss_cls_class", "loss_cls_regr"};
+
 static const struct deft_task_action actions[] = {
-    {"train", "-e SPEC [-r DIR] [--dry_run]", "check the spec and anchors (training: " DEFT_FRCNN_NOT_FINISHED ")", NULL,
-     false, true, frcnn_train, NULL},
-    {"evaluate", "-e SPEC -m MODEL", DEFT_FRCNN_NOT_FINISHED, NULL, false, false, evaluate, NULL},
-    {"inference", "-m MODEL -i IMAGES", DEFT_FRCNN_NOT_FINISHED, NULL, false, false, inference, NULL},
+    {"train", "-e SPEC [-r DIR] [--resume | --overwrite] [--dry_run]", "train a Faster R-CNN detector", NULL, true,
+     true, frcnn_train, NULL},
+    {"evaluate", "-e SPEC [-m MODEL] [-r DIR] [--ap_mode M]", "mAP, per-class AP/precision/recall, RPN recall",
+     eval_flags, true, false, frcnn_evaluate, NULL},
+    {"inference", "-m MODEL -i IMAGES [-o DIR] [-l DIR] [--json F]", "detect objects in images", infer_flags, false,
+     false, frcnn_inference, NULL},
     {"prune", "-m MODEL -o OUT", DEFT_FRCNN_NOT_FINISHED, NULL, false, false, prune, NULL},
     {"export", "-m MODEL -o OUT.onnx", DEFT_FRCNN_NOT_FINISHED, NULL, false, false, export_, NULL},
 };
 
 const struct deft_task deft_task_faster_rcnn = {
     .name = "faster_rcnn",
-    .summary = "Faster R-CNN detector (spec, anchors and dry run; training not finished, issue 20)",
+    .summary = "Faster R-CNN detector (resnet 10/18/34/50/101, mobilenet_v2; prune/export not finished)",
     .actions = actions,
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_frcnn_config_help,
     .print_help = help,
+    .loss_terms = loss_terms,
+    .n_loss_terms = 4,
     .metric = {"mAP", "mAP", true},
+    .validate = validate,
 };

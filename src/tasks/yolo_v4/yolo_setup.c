@@ -274,13 +274,3 @@ enum deft_status yolo_heads_from_meta(const char *json, const char *path, struct
     yolo_heads_resize(h, *net_w, *net_h);
     return DEFT_OK;
 }
-
-char *yolo_class_names_json(char *const *names, int n) {
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(names[i]));
-    char *txt = a ? cJSON_PrintUnformatted(a) : NULL;
-    cJSON_Delete(a);
-    char *out = txt ? deft_strdup(txt) : NULL;
-    free(txt);
-    return out;
-}
