@@ -14,10 +14,8 @@ static int by_area(const void *a, const void *b) {
     return d < 0 ? -1 : d > 0;
 }
 
-static void report(const struct miss *m, long nm, long nb, const struct anchor_check *c, FILE *out) {
-    fprintf(out, "anchor check : %ld of %ld training boxes have no anchor at IoU >= %g (%s)%s\n", nm, nb, c->pos_iou,
-            c->pos_field, nm ? ":" : "");
-    if (!nm) return;
+/* The sizes of the nm boxes in m (sorted by area), one line. */
+static void report_sizes(const struct miss *m, long nm, FILE *out) {
     float wmin = m[0].w, wmax = m[0].w, hmin = m[0].h, hmax = m[0].h;
     for (long i = 1; i < nm; i++) {
         wmin = fminf(wmin, m[i].w), wmax = fmaxf(wmax, m[i].w);
@@ -26,13 +24,39 @@ static void report(const struct miss *m, long nm, long nb, const struct anchor_c
     fprintf(out, "  box sizes (w x h, input pixels) from %.0f..%.0f x %.0f..%.0f; e.g.", wmin, wmax, hmin, hmax);
     long step = nm > 8 ? nm / 8 : 1;
     for (long i = 0; i < nm; i += step) fprintf(out, " %.0fx%.0f (best IoU %.2f)", m[i].w, m[i].h, m[i].iou);
-    fprintf(out, "\n  these boxes train only through the forced best-anchor match: add scales/ratios of these sizes\n");
+    fprintf(out, "\n");
+}
+
+static void report(struct miss *m, long n_weak, long nb, const struct anchor_check *c, FILE *out, long *n_unmatched) {
+    fprintf(out, "anchor check : %ld of %ld training boxes have no anchor at IoU >= %g (%s)%s\n", n_weak, nb,
+            c->pos_iou, c->pos_field, n_weak ? ":" : "");
+    /* the hopeless ones (best IoU under neg_iou) first, then the weak ones */
+    long nu = 0;
+    for (long i = 0; i < n_weak; i++)
+        if (m[i].iou < c->neg_iou) {
+            struct miss t = m[nu];
+            m[nu++] = m[i];
+            m[i] = t;
+        }
+    qsort(m, (size_t)nu, sizeof *m, by_area);
+    qsort(m + nu, (size_t)(n_weak - nu), sizeof *m, by_area);
+    *n_unmatched = nu;
+    if (nu) {
+        fprintf(out, "  %ld of them not even at IoU >= %g (%s): their best anchor is background, they cannot be "
+                "learnt:\n", nu, c->neg_iou, c->neg_field);
+        report_sizes(m, nu, out);
+    }
+    if (n_weak > nu) {
+        fprintf(out, "  %ld train only through the forced best-anchor match (IoU %g..%g); scales/ratios of these "
+                "sizes would help:\n", n_weak - nu, c->neg_iou, c->pos_iou);
+        report_sizes(m + nu, n_weak - nu, out);
+    }
 }
 
 enum deft_status anchor_check_dataset(const struct deft_det_source *src, int n_src, const struct deft_det_read_opts *ro,
-                                      const struct anchor_check *c, FILE *out, long *n_boxes, long *n_unmatched) {
+                                      const struct anchor_check *c, FILE *out, long *n_boxes, long *n_weak, long *n_unmatched) {
     struct deft_det_dataset ds;
-    *n_boxes = *n_unmatched = 0;
+    *n_boxes = *n_weak = *n_unmatched = 0;
     enum deft_status s = deft_det_read(src, n_src, ro, &ds);
     if (s) {
         deft_det_dataset_free(&ds);
@@ -62,10 +86,9 @@ enum deft_status anchor_check_dataset(const struct deft_det_source *src, int n_s
             if (c->normalized) w *= c->net_w, h *= c->net_h;
             m[j++] = (struct miss){w, h, best[g]};
         }
-        qsort(m, (size_t)nm, sizeof *m, by_area);
-        report(m, nm, k, c, out);
+        report(m, nm, k, c, out, n_unmatched);
         *n_boxes = k;
-        *n_unmatched = nm;
+        *n_weak = nm;
     }
     free(gt);
     free(best);

@@ -62,13 +62,14 @@ static enum deft_status check_anchors(const struct deft_frcnn_config *c, FILE *o
         ro.skip_bad_lines = true;
         ro.image_extension = d->image_extension;
         struct anchor_check ac = {an, n, 4, false, c->input_w, c->input_h, (float)c->training_config.rpn_max_overlap,
-                                  "training_config.rpn_max_overlap"};
-        long nb = 0, nm = 0;
-        if (!s) s = anchor_check_dataset(src, d->n_data_sources, &ro, &ac, out, &nb, &nm);
+                                  "training_config.rpn_max_overlap", (float)c->training_config.rpn_min_overlap,
+                                  "training_config.rpn_min_overlap"};
+        long nb = 0, nw = 0, nm = 0;
+        if (!s) s = anchor_check_dataset(src, d->n_data_sources, &ro, &ac, out, &nb, &nw, &nm);
         if (!s && nm) {
-            deft_log(DEFT_LOG_WARN, "%s: %ld training boxes get no anchor at IoU >= %g: change "
+            deft_log(DEFT_LOG_WARN, "%s: %ld training boxes get no anchor even at IoU >= %g: change "
                      "model_config.anchor_box_config (sizes above)", c->source_path, nm,
-                     c->training_config.rpn_max_overlap);
+                     c->training_config.rpn_min_overlap);
             *stop = true;
         }
         free(src);

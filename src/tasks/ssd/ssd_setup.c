@@ -62,12 +62,14 @@ static enum deft_status check_priors(const struct deft_ssd_config *c, FILE *out,
         if (*d->image_extension) ro.image_extension = d->image_extension;
         struct anchor_check ac = {pr, n, 8, true, c->augmentation_config.output_width,
                                   c->augmentation_config.output_height, (float)c->ssd_config.pos_iou_thresh,
-                                  c->is_dssd ? "dssd_config.pos_iou_thresh" : "ssd_config.pos_iou_thresh"};
-        long nb = 0, nm = 0;
-        if (!s) s = anchor_check_dataset(src, d->n_data_sources, &ro, &ac, out, &nb, &nm);
+                                  c->is_dssd ? "dssd_config.pos_iou_thresh" : "ssd_config.pos_iou_thresh",
+                                  (float)c->ssd_config.neg_iou_thresh,
+                                  c->is_dssd ? "dssd_config.neg_iou_thresh" : "ssd_config.neg_iou_thresh"};
+        long nb = 0, nw = 0, nm = 0;
+        if (!s) s = anchor_check_dataset(src, d->n_data_sources, &ro, &ac, out, &nb, &nw, &nm);
         if (!s && nm) {
-            deft_log(DEFT_LOG_WARN, "%s: %ld training boxes get no prior at IoU >= %g: change the scales / aspect "
-                     "ratios (sizes above)", c->source_path, nm, c->ssd_config.pos_iou_thresh);
+            deft_log(DEFT_LOG_WARN, "%s: %ld training boxes get no prior even at IoU >= %g: change the scales / "
+                     "aspect ratios (sizes above)", c->source_path, nm, c->ssd_config.neg_iou_thresh);
             *stop = true;
         }
         free(src);
