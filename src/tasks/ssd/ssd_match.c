@@ -14,7 +14,7 @@ static float iou(const float *a, const float *b) {
 }
 
 /* TF's greedy bipartite match: the best remaining (gt, prior) pair, n_gt times. */
-static void bipartite(const float *sim, int n_gt, long np, const bool *valid, long *match) {
+static void bipartite(float *sim, int n_gt, long np, const bool *valid, long *match) {
     bool *used_gt = (bool *)deft_calloc((size_t)n_gt + 1, 1);
     for (int g = 0; g < n_gt; g++) match[g] = -1;
     for (int round = 0; used_gt && round < n_gt; round++) {
@@ -30,7 +30,7 @@ static void bipartite(const float *sim, int n_gt, long np, const bool *valid, lo
         if (bg < 0) break;
         used_gt[bg] = true;
         match[bg] = bp;
-        for (int g = 0; g < n_gt; g++) ((float *)sim)[(size_t)g * (size_t)np + (size_t)bp] = -1; /* prior taken */
+        for (int g = 0; g < n_gt; g++) sim[(size_t)g * (size_t)np + (size_t)bp] = -1; /* prior taken */
     }
     deft_free(used_gt);
 }

@@ -2,7 +2,7 @@
  * priors built, the data sources checked (deft reads KITTI labels, not
  * TFRecords) and, when the training labels are readable, every box checked
  * for a prior at pos_iou_thresh. Exit 0 only when a real run could start.
- * Also the spec resolved for a run (ssd_setup_load): maps, priors, loss, transforms. */
+ * (A run resolves the spec in ssd_resolve.c.) */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
