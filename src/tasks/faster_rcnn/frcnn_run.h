@@ -12,6 +12,7 @@
 #include "deft/io.h"
 #include "deft/runtime.h"
 #include "deft/task.h"
+#include "tasks/common/det_infer_io.h"
 #include "tasks/common/det_results.h"
 #include "tasks/faster_rcnn/frcnn_impl.h"
 

@@ -1,7 +1,8 @@
 /* ssd_setup.c - `deft ssd train --dry_run`: the spec loaded and checked, the
  * priors built, the data sources checked (deft reads KITTI labels, not
  * TFRecords) and, when the training labels are readable, every box checked
- * for a prior at pos_iou_thresh. Exit 0 only when a real run could start. */
+ * for a prior at pos_iou_thresh. Exit 0 only when a real run could start.
+ * (A run resolves the spec in ssd_resolve.c.) */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -81,27 +82,20 @@ static enum deft_status check_priors(const struct deft_ssd_config *c, FILE *out,
     return s;
 }
 
-enum deft_status ssd_train(const struct deft_task_args *a) {
+enum deft_status ssd_dry_run(const struct deft_task_args *a) {
     FILE *out = a->out ? a->out : stdout;
     if (!a->spec) return deft_set_error(DEFT_ERR_INVALID_ARG, "ssd train needs -e SPEC");
     struct deft_ssd_config c;
     enum deft_status s = deft_ssd_config_load(a->spec, a->overrides, a->n_overrides, &c);
     if (s) return s;
-    if (a->dry_run) {
-        deft_ssd_config_summary(&c, out);
-        bool stop = false;
-        s = check_priors(&c, out, &stop);
-        if (!s && c.is_dssd) {
-            deft_log(DEFT_LOG_WARN, "%s: dssd_config: DSSD %s", c.source_path, DEFT_SSD_NOT_FINISHED);
-            stop = true;
-        }
-        /* the verdict is the spec's and the data's; the missing engine is said, not hidden */
-        fprintf(out, "note: the ssd training engine is %s: `deft ssd train` without --dry_run exits 2\n",
-                DEFT_SSD_NOT_FINISHED);
-        if (!s) s = deft_dry_run_verdict(stop);
-    } else {
-        s = ssd_not_finished(a, "train");
+    deft_ssd_config_summary(&c, out);
+    bool stop = false;
+    s = check_priors(&c, out, &stop);
+    if (!s && c.is_dssd) {
+        deft_log(DEFT_LOG_WARN, "%s: dssd_config: DSSD %s", c.source_path, DEFT_SSD_NOT_FINISHED);
+        stop = true;
     }
+    if (!s) s = deft_dry_run_verdict(stop);
     deft_ssd_config_free(&c);
     return s;
 }

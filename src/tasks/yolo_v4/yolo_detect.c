@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "deft/graph.h"
+#include "tasks/common/det_results.h"
 #include "tasks/yolo_v4/yolo_task.h"
 
 enum deft_status yolo_detect_image(const struct yolo_heads *h, int n_classes, const float *const *outs, int b,

@@ -12,26 +12,8 @@
 #include "deft/loop.h"
 #include "deft/data.h"
 #include "deft/report.h"
+#include "tasks/common/det_infer_io.h"
 #include "tasks/yolo_v4/yolo_task.h"
-
-/* --dump_input: image i's network input as dir/<stem>.npy [1,3,h,w] and its
- * letterbox as dir/<stem>.json, so an exported model can be fed exactly what
- * deft ran. */
-static enum deft_status dump_input(const char *dir, const char *image, const float *x, int h, int w,
-                                   const struct deft_letterbox *lb) {
-    char stem[1024], p[4200], js[512];
-    det_base_stem(image, stem, sizeof stem);
-    struct deft_shape sh = deft_shape4(1, 3, h, w);
-    struct deft_tensor t = deft_tensor_view(DEFT_F32, &sh, (void *)x);
-    snprintf(p, sizeof p, "%s/%s.npy", dir, stem);
-    enum deft_status s = deft_npy_write(p, &t);
-    if (s) return s;
-    int n = deft_letterbox_to_json(lb, js, sizeof js - 1);
-    if (n < 0 || n >= (int)sizeof js - 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "letterbox JSON too long");
-    js[n++] = '\n';
-    snprintf(p, sizeof p, "%s/%s.json", dir, stem);
-    return deft_file_write_atomic(p, js, (size_t)n);
-}
 
 /* Every detection of a dataset with a loaded model (eval transform: the model's letterbox). */
 static enum deft_status detect_all(struct yolo_model *ym, const struct deft_det_dataset *ds, const struct yolo_nms *nms,
@@ -54,7 +36,7 @@ static enum deft_status detect_all(struct yolo_model *ym, const struct deft_det_
         for (int i = 0; i < b.n && !s; i++) {
             int k = b.index[i];
             if (k < 0 || k >= d->n || b.corrupt[i]) continue;
-            if (dump_dir && (s = dump_input(dump_dir, ds->samples[k].image,
+            if (dump_dir && (s = det_dump_input(dump_dir, ds->samples[k].image,
                                             b.images + (size_t)i * 3 * (size_t)b.h * (size_t)b.w, b.h, b.w, &b.lb[i])))
                 break;
             s = yolo_detect_image(&ym->heads, ym->n_classes, (const float *const *)ym->outs, i, &b.lb[i], nms,

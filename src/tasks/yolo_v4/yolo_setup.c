@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include "tasks/common/det_split.h"
 #include "tasks/yolo_v4/yolo_task.h"
 
 static const int head_stride[DEFT_YOLO_HEADS] = {32, 16, 8};
@@ -117,53 +118,7 @@ void yolo_setup_free(struct yolo_setup *y) {
 }
 
 enum deft_status yolo_read_split(const struct yolo_setup *y, bool validation, struct deft_det_dataset *ds) {
-    const struct deft_yolo_dataset_config *d = &y->cfg.dataset_config;
-    const struct deft_yolo_data_source *src = validation ? d->validation_data_sources : d->data_sources;
-    int n = validation ? d->n_validation_data_sources : d->n_data_sources;
-    memset(ds, 0, sizeof *ds);
-    if (n == 0)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config has no %s", y->cfg.source_path,
-                              validation ? "validation_data_sources" : "data_sources");
-    enum deft_det_format fmt = DEFT_DET_KITTI;
-    if (d->type && d->type[0] && deft_det_format_parse(d->type, &fmt))
-        return deft_wrap_error(DEFT_ERR_INVALID_ARG, "%s: dataset_config.type", y->cfg.source_path);
-    struct deft_det_source *ss = deft_calloc((size_t)n, sizeof *ss);
-    struct deft_det_class_map *map = deft_calloc((size_t)d->n_target_class_mapping + 1, sizeof *map);
-    enum deft_status s = ss && map ? DEFT_OK : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < n && !s; i++) {
-        if (!src[i].label_directory_path[0])
-            s = deft_set_error(DEFT_ERR_INVALID_ARG,
-                               "%s: dataset_config.%s %d has no label_directory_path: deft reads KITTI label "
-                               "files directly (no TFRecords); give label_directory_path and image_directory_path",
-                               y->cfg.source_path, validation ? "validation_data_sources" : "data_sources", i);
-        else
-            ss[i] = (struct deft_det_source){fmt, src[i].image_directory_path[0] ? src[i].image_directory_path : NULL,
-                                             src[i].label_directory_path,
-                                             src[i].split_list_path[0] ? src[i].split_list_path : NULL};
-    }
-    if (!s) {
-        for (int i = 0; i < d->n_target_class_mapping; i++)
-            map[i] = (struct deft_det_class_map){d->target_class_mapping[i].key, d->target_class_mapping[i].value};
-        struct deft_det_read_opts o;
-        deft_det_read_opts_init(&o);
-        o.mapping = map;
-        o.n_mapping = d->n_target_class_mapping;
-        o.include_difficult = d->include_difficult_in_training;
-        if (d->image_extension[0]) o.image_extension = d->image_extension;
-        s = deft_det_read(ss, n, &o, ds);
-    }
-    deft_free(ss);
-    deft_free(map);
-    if (s) return s;
-    /* the reader's class list must be the spec's (sorted lower-case targets) */
-    if (ds->n_classes != d->n_classes)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the data has %d classes but the spec maps to %d",
-                              y->cfg.source_path, ds->n_classes, d->n_classes);
-    for (int k = 0; k < d->n_classes; k++)
-        if (strcmp(ds->class_names[k], d->class_names[k]))
-            return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: class %d is '%s' in the data but '%s' in the spec",
-                                  y->cfg.source_path, k, ds->class_names[k], d->class_names[k]);
-    return DEFT_OK;
+    return det_spec_read_split(&y->cfg.dataset_config, y->cfg.source_path, validation, ds);
 }
 
 void yolo_transform(const struct yolo_setup *y, bool train, struct deft_det_transform *t) {

@@ -13,15 +13,11 @@
 #include "deft/report.h"
 #include "deft/trainer.h"
 #include "deft/yolo_model.h"
+#include "tasks/common/det_train_cfg.h"
 #include "tasks/yolo_v4/yolo_task.h"
 
 enum { TERM_LOC = 0, TERM_OBJ, TERM_NOOBJ, TERM_CLS, N_TERMS };
 static const char *const term_names[N_TERMS] = {"loss_loc", "loss_obj", "loss_noobj", "loss_cls"};
-
-struct lr_ctx {
-    const struct deft_yolo_lr_config *c;
-    int64_t total;
-};
 
 struct run {
     const struct deft_task_args *a;
@@ -33,58 +29,13 @@ struct run {
     struct deft_det_batch batch;     /* the loaded training batch */
     struct deft_trainer *t;
     struct deft_events *ev;
-    struct lr_ctx lr;
+    struct det_lr_ctx lr;
     int bs, spe, epochs;
     char dir[2048], wdir[2100], arch[64];
     struct deft_run_log *log;         /* deft.log and --log_file; out prints through it */
     float *outs[DEFT_YOLO_HEADS];
     struct deft_loop_metric val_m[2];
 };
-
-/* TAO's soft-start cosine: linear from min to max over the soft start, then
- * cosine from max to min (its SoftStartCosineAnnealingScheduler). */
-static double lr_at(const void *ctx, int64_t step) {
-    const struct lr_ctx *l = ctx;
-    double p = l->total > 0 ? (double)step / (double)l->total : 1;
-    if (p > 1) p = 1;
-    if (l->c->kind == DEFT_YOLO_LR_SOFT_START_COSINE) {
-        const struct deft_yolo_lr_cosine *c = &l->c->soft_start_cosine_annealing_schedule;
-        if (p < c->soft_start) return c->min_learning_rate + (c->max_learning_rate - c->min_learning_rate) * p / c->soft_start;
-        double q = c->soft_start < 1 ? (p - c->soft_start) / (1 - c->soft_start) : 1;
-        return c->min_learning_rate + (c->max_learning_rate - c->min_learning_rate) * 0.5 * (1 + cos(M_PI * q));
-    }
-    const struct deft_yolo_lr_anneal *a = &l->c->soft_start_annealing_schedule;
-    double t = 1;
-    if (a->soft_start > 0 && p < a->soft_start) t = p / a->soft_start;
-    if (a->annealing < 1 && p > a->annealing) t = (1 - p) / (1 - a->annealing);
-    return exp(log(a->min_learning_rate) + t * (log(a->max_learning_rate) - log(a->min_learning_rate)));
-}
-
-static void optim_from_config(const struct deft_yolo_training_config *tc, struct deft_optim_config *o) {
-    memset(o, 0, sizeof *o);
-    const struct deft_yolo_optimizer_config *oc = &tc->optimizer;
-    switch (oc->kind) {
-    case DEFT_YOLO_OPTIM_SGD:
-        o->kind = DEFT_OPTIM_SGD;
-        o->momentum = (float)oc->sgd.momentum;
-        o->nesterov = oc->sgd.nesterov;
-        break;
-    case DEFT_YOLO_OPTIM_RMSPROP:
-        o->kind = DEFT_OPTIM_RMSPROP;
-        o->rho = (float)oc->rmsprop.rho;
-        o->momentum = (float)oc->rmsprop.momentum;
-        o->eps = (float)oc->rmsprop.epsilon;
-        break;
-    default:
-        o->kind = DEFT_OPTIM_ADAM;
-        o->beta1 = (float)oc->adam.beta1;
-        o->beta2 = (float)oc->adam.beta2;
-        o->eps = (float)oc->adam.epsilon;
-    }
-    /* Keras kernel regularizers: L2 w*sum(k^2) -> gradient 2*w*k; L1 w*sum|k| -> w*sign(k) */
-    if (tc->regularizer.type == DEFT_YOLO_REG_L2) o->weight_decay = (float)(2 * tc->regularizer.weight);
-    if (tc->regularizer.type == DEFT_YOLO_REG_L1) o->l1 = (float)tc->regularizer.weight;
-}
 
 /* The host loss: TAO's YOLOv4 loss over every head, targets = the batch's boxes. */
 static enum deft_status host_loss(void *user, int n_outputs, const float *const *outputs,
@@ -217,10 +168,10 @@ static enum deft_status make_trainer(struct run *r) {
     to.model = (struct deft_model_opts){.batch = r->bs, .height = r->y.net_h, .width = r->y.net_w,
                                         .bn_mode = c->yolov4_config.freeze_bn || qat_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
                                         .training = true, .seed = (uint64_t)c->random_seed};
-    optim_from_config(&c->training_config, &to.optim);
+    det_optim_from_config(&c->training_config, &to.optim);
     r->epochs = c->training_config.num_epochs;
-    r->lr = (struct lr_ctx){&c->training_config.learning_rate, (int64_t)r->spe * r->epochs};
-    to.lr = (struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = lr_at, .ctx = &r->lr};
+    r->lr = (struct det_lr_ctx){&c->training_config.learning_rate, (int64_t)r->spe * r->epochs};
+    to.lr = (struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = det_lr_at, .ctx = &r->lr};
     to.backend = r->a->backend;
     to.device_index = r->a->gpu_index;
     to.amp = r->a->amp;
@@ -376,7 +327,7 @@ static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
 static enum deft_status train_loop(struct run *r, int64_t start, double *best, int *best_epoch) {
     r->val_m[0] = (struct deft_loop_metric){"loss", "val loss", NAN};
     r->val_m[1] = (struct deft_loop_metric){"mAP", "val mAP", NAN};
-    struct deft_lr_schedule lr = {.kind = DEFT_LR_CALLBACK, .fn = lr_at, .ctx = &r->lr};
+    struct deft_lr_schedule lr = {.kind = DEFT_LR_CALLBACK, .fn = det_lr_at, .ctx = &r->lr};
     const struct deft_yolo_config *c = &r->y.cfg;
     struct deft_loop lp = {
         .trainer = r->t, .network = r->y.network, .arch = r->arch, .dir = r->dir, .epochs = r->epochs,
