@@ -38,61 +38,7 @@ enum deft_status yolo_detect_image(const struct yolo_heads *h, int n_classes, co
     return DEFT_OK;
 }
 
-void yolo_dets_free(struct yolo_dets *d) {
-    for (int i = 0; d->boxes && i < d->n; i++) deft_free(d->boxes[i]);
-    deft_free(d->boxes);
-    deft_free(d->n_boxes);
-    memset(d, 0, sizeof *d);
-}
-
-enum deft_status yolo_score(const struct deft_det_dataset *gt, const struct yolo_dets *d, enum deft_ap_mode mode,
-                            double iou, double conf, struct deft_det_metrics **out) {
-    struct deft_det_eval_image *im = deft_calloc((size_t)(gt->n ? gt->n : 1), sizeof *im);
-    if (!im) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < gt->n; i++) {
-        im[i].gt = gt->samples[i].boxes;
-        im[i].n_gt = gt->samples[i].n_boxes;
-        im[i].det = i < d->n ? d->boxes[i] : NULL;
-        im[i].n_det = i < d->n ? d->n_boxes[i] : 0;
-    }
-    struct deft_det_eval_options o;
-    deft_det_eval_options_init(&o, mode);
-    if (mode != DEFT_AP_COCO && iou > 0) o.iou = iou;
-    o.conf_threshold = conf;
-    enum deft_status s = deft_det_eval(im, gt->n, gt->n_classes, &o, out);
-    deft_free(im);
-    return s;
-}
-
 /* ---- a saved model ------------------------------------------------------------ */
-
-static enum deft_status class_names_from_meta(const struct deft_graph *g, const char *path, char ***names, int *n) {
-    const char *j = deft_graph_get_meta(g, "class_names");
-    cJSON *a = j ? cJSON_Parse(j) : NULL;
-    *names = NULL;
-    *n = 0;
-    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1) {
-        cJSON_Delete(a);
-        return deft_set_error(DEFT_ERR_FORMAT, "%s: no class names in the model's metadata", path);
-    }
-    int k = cJSON_GetArraySize(a);
-    *names = deft_calloc((size_t)k, sizeof **names);
-    if (!*names) {
-        cJSON_Delete(a);
-        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < k; i++) {
-        const cJSON *s = cJSON_GetArrayItem(a, i);
-        (*names)[i] = deft_strdup(cJSON_IsString(s) ? s->valuestring : "?");
-        if (!(*names)[i]) {
-            cJSON_Delete(a);
-            return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-        }
-        *n = i + 1;
-    }
-    cJSON_Delete(a);
-    return DEFT_OK;
-}
 
 enum deft_status yolo_model_read(struct yolo_model *ym, const char *path, int batch) {
     memset(ym, 0, sizeof *ym);
@@ -103,7 +49,7 @@ enum deft_status yolo_model_read(struct yolo_model *ym, const char *path, int ba
     enum deft_status s = deft_model_load(path, &ym->m);
     if (s) return s;
     struct deft_graph *g = ym->m->graph;
-    if ((s = class_names_from_meta(g, path, &ym->classes, &ym->n_classes))) return s;
+    if ((s = det_class_names_from_meta(g, path, &ym->classes, &ym->n_classes))) return s;
     if ((s = yolo_heads_from_meta(deft_graph_get_meta(g, "yolo"), path, &ym->heads, &ym->net_w, &ym->net_h, &ym->pre)))
         return s;
     ym->input = deft_graph_find_role(g, DEFT_ROLE_IMAGE);

@@ -2,7 +2,6 @@
  * validation data, in the named definition) and `inference` (annotated
  * images, KITTI label files with the score as a 16th field, JSON). */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,27 +13,13 @@
 #include "deft/report.h"
 #include "tasks/yolo_v4/yolo_task.h"
 
-static bool is_dir(const char *p) {
-    struct stat st;
-    return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static const char *base_stem(const char *path, char *buf, size_t n) {
-    const char *b = strrchr(path, '/');
-    b = b ? b + 1 : path;
-    snprintf(buf, n, "%s", b);
-    char *dot = strrchr(buf, '.');
-    if (dot && dot != buf) *dot = 0;
-    return buf;
-}
-
 /* --dump_input: image i's network input as dir/<stem>.npy [1,3,h,w] and its
  * letterbox as dir/<stem>.json, so an exported model can be fed exactly what
  * deft ran. */
 static enum deft_status dump_input(const char *dir, const char *image, const float *x, int h, int w,
                                    const struct deft_letterbox *lb) {
     char stem[1024], p[4200], js[512];
-    base_stem(image, stem, sizeof stem);
+    det_base_stem(image, stem, sizeof stem);
     struct deft_shape sh = deft_shape4(1, 3, h, w);
     struct deft_tensor t = deft_tensor_view(DEFT_F32, &sh, (void *)x);
     snprintf(p, sizeof p, "%s/%s.npy", dir, stem);
@@ -49,7 +34,7 @@ static enum deft_status dump_input(const char *dir, const char *image, const flo
 
 /* Every detection of a dataset with a loaded model (eval transform: the model's letterbox). */
 static enum deft_status detect_all(struct yolo_model *ym, const struct deft_det_dataset *ds, const struct yolo_nms *nms,
-                                   int threads, const char *dump_dir, struct yolo_dets *d, FILE *out) {
+                                   int threads, const char *dump_dir, struct det_dets *d, FILE *out) {
     struct deft_det_loader_opts lo;
     yolo_eval_loader_opts(ym, threads, &lo);
     struct deft_det_loader *ld = NULL;
@@ -117,7 +102,7 @@ enum deft_status yolo_validate(const struct deft_task_args *a, const char *netwo
     struct yolo_setup y;
     struct yolo_model ym = {0};
     struct deft_det_dataset ds = {0};
-    struct yolo_dets d = {0};
+    struct det_dets d = {0};
     struct deft_det_metrics *m = NULL;
     enum deft_status s = yolo_setup_load(&y, a, network);
     if (s) goto done;
@@ -154,7 +139,7 @@ enum deft_status yolo_validate(const struct deft_task_args *a, const char *netwo
     fprintf(out, "evaluating %s on %d images (%dx%d letterbox, NMS conf %g IoU %g top %d)\n", model, ds.n, ym.net_w,
             ym.net_h, (double)nms.conf, (double)nms.iou, nms.top_k);
     if ((s = detect_all(&ym, &ds, &nms, a->threads, NULL, &d, out))) goto done;
-    if ((s = yolo_score(&ds, &d, mode, y.cfg.eval_config.matching_iou_threshold, nms.conf, &m))) goto done;
+    if ((s = det_score(&ds, &d, mode, y.cfg.eval_config.matching_iou_threshold, nms.conf, &m))) goto done;
     deft_det_metrics_print(out, m, (const char *const *)ds.class_names);
     if (map) *map = m->map;
     if (a->results_dir && a->results_dir[0]) {
@@ -169,7 +154,7 @@ enum deft_status yolo_validate(const struct deft_task_args *a, const char *netwo
     }
 done:
     deft_det_metrics_free(m);
-    yolo_dets_free(&d);
+    det_dets_free(&d);
     deft_det_dataset_free(&ds);
     yolo_model_close(&ym);
     yolo_setup_free(&y);
@@ -177,72 +162,6 @@ done:
 }
 
 /* ---- inference ---- */
-
-static bool image_name(const char *n) {
-    const char *dot = strrchr(n, '.');
-    if (!dot || n[0] == '.') return false;
-    static const char *const ext[] = {".jpg", ".jpeg", ".png", ".bmp"};
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
-        if (!strcasecmp(dot, ext[i])) return true;
-    return false;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Images of a directory (sorted) or one image, as a dataset without boxes. */
-static enum deft_status images_dataset(const char *in, struct deft_det_dataset *ds) {
-    memset(ds, 0, sizeof *ds);
-    char **paths = NULL;
-    int n = 0, cap = 0;
-    if (is_dir(in)) {
-        DIR *dir = opendir(in);
-        if (!dir) return deft_set_error(DEFT_ERR_IO, "%s: %s", in, strerror(errno));
-        for (struct dirent *e; (e = readdir(dir));) {
-            if (!image_name(e->d_name)) continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                char **np = deft_realloc(paths, (size_t)cap * sizeof *np);
-                if (!np) break;
-                paths = np;
-            }
-            size_t len = strlen(in) + strlen(e->d_name) + 2;
-            if (!(paths[n] = deft_malloc(len))) break;
-            snprintf(paths[n++], len, "%s/%s", in, e->d_name);
-        }
-        closedir(dir);
-        qsort(paths, (size_t)n, sizeof *paths, cmp_str);
-    } else {
-        struct stat st;
-        if (stat(in, &st)) return deft_set_error(DEFT_ERR_NOT_FOUND, "%s: no such image or directory (-i)", in);
-        paths = deft_malloc(sizeof *paths);
-        if (paths && (paths[0] = deft_strdup(in))) n = 1;
-    }
-    if (n == 0) {
-        deft_free(paths);
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: no .jpg/.jpeg/.png/.bmp images", in);
-    }
-    ds->samples = deft_calloc((size_t)n, sizeof *ds->samples);
-    if (!ds->samples) {
-        for (int i = 0; i < n; i++) deft_free(paths[i]);
-        deft_free(paths);
-        return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < n; i++) ds->samples[i].image = paths[i];
-    ds->n = n;
-    deft_free(paths);
-    return DEFT_OK;
-}
-
-static enum deft_status write_annotated(const char *img_path, const char *dst, const struct deft_box *boxes, int n,
-                                        const struct yolo_model *ym) {
-    struct deft_image im = {0};
-    enum deft_status s = deft_image_load(img_path, NULL, &im);
-    if (s) return s;
-    deft_image_draw_boxes(&im, boxes, n, (const char *const *)ym->classes, ym->n_classes);
-    s = deft_image_save_png(&im, dst);
-    deft_image_free(&im);
-    return s;
-}
 
 static void json_dets(cJSON *arr, const char *image, const struct deft_box *b, int n, const struct yolo_model *ym) {
     cJSON *o = cJSON_CreateObject();
@@ -265,7 +184,7 @@ enum deft_status yolo_inference(const struct deft_task_args *a, const char *netw
     struct yolo_setup y = {0};
     struct yolo_model ym = {0};
     struct deft_det_dataset ds = {0};
-    struct yolo_dets d = {0};
+    struct det_dets d = {0};
     cJSON *js = NULL;
     enum deft_status s = DEFT_OK;
     const char *labels = deft_task_arg(a, "--label_dir"), *json = deft_task_arg(a, "--json");
@@ -285,7 +204,7 @@ enum deft_status yolo_inference(const struct deft_task_args *a, const char *netw
     struct yolo_nms nms;
     if ((s = nms_from_args(a, &y, &nms))) goto done;
     if (a->threads > 0) deft_set_threads(a->threads);
-    if ((s = images_dataset(a->input, &ds))) goto done;
+    if ((s = det_images_dataset(a->input, &ds))) goto done;
     if ((s = yolo_model_open(&ym, a->model, ds.n < 8 ? ds.n : 8, a))) goto done;
     fprintf(out, "inference: %s on %d images (conf >= %g, NMS IoU %g)\n", a->model, ds.n, (double)nms.conf,
             (double)nms.iou);
@@ -300,11 +219,11 @@ enum deft_status yolo_inference(const struct deft_task_args *a, const char *netw
     long long total = 0;
     for (int i = 0; i < ds.n && !s; i++) {
         char stem[1024], p[4096];
-        base_stem(ds.samples[i].image, stem, sizeof stem);
+        det_base_stem(ds.samples[i].image, stem, sizeof stem);
         total += d.n_boxes[i];
         if (annotated) {
             snprintf(p, sizeof p, "%s/%s.png", annotated, stem);
-            s = write_annotated(ds.samples[i].image, p, d.boxes[i], d.n_boxes[i], &ym);
+            s = det_write_annotated(ds.samples[i].image, p, d.boxes[i], d.n_boxes[i], ym.classes, ym.n_classes);
             if (s == DEFT_ERR_FORMAT || s == DEFT_ERR_IO || s == DEFT_ERR_NOT_FOUND) { /* unreadable: said, skipped */
                 deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
                 s = DEFT_OK;
@@ -328,7 +247,7 @@ enum deft_status yolo_inference(const struct deft_task_args *a, const char *netw
                 json ? "; JSON in " : "", json ? json : "", dump ? "; network inputs in " : "", dump ? dump : "");
 done:
     cJSON_Delete(js);
-    yolo_dets_free(&d);
+    det_dets_free(&d);
     deft_det_dataset_free(&ds);
     yolo_model_close(&ym);
     yolo_setup_free(&y);

@@ -14,6 +14,7 @@
 #include "deft/task.h"
 #include "deft/yolo.h"
 #include "deft/yolo_spec.h"
+#include "tasks/common/det_task.h"
 
 /* Heads and anchors, normalised to the network input (TAO divides the
  * spec's pixel anchors by output_width/height). */
@@ -44,8 +45,6 @@ void yolo_transform(const struct yolo_setup *y, bool train, struct deft_det_tran
 void yolo_heads_resize(struct yolo_heads *h, int net_w, int net_h);
 /* Graph metadata: class names, heads, input, preprocessing ("yolo" key). */
 char *yolo_meta_json(const struct yolo_setup *y);
-/* ["name", ...] as JSON text (deft_malloc'ed), the "class_names" metadata. */
-char *yolo_class_names_json(char *const *names, int n);
 enum deft_status yolo_heads_from_meta(const char *json, const char *path, struct yolo_heads *h, int *net_w,
                                       int *net_h, struct deft_preprocess *pre);
 
@@ -82,16 +81,6 @@ void yolo_eval_loader_opts(const struct yolo_model *ym, int threads, struct deft
 enum deft_status yolo_model_run(struct yolo_model *ym, const float *images, int n);
 void yolo_model_close(struct yolo_model *ym);
 
-/* Per-image detections of a whole dataset (evaluation). */
-struct yolo_dets {
-    int n;
-    struct deft_box **boxes;
-    int *n_boxes;
-};
-void yolo_dets_free(struct yolo_dets *d);
-/* Score detections against the dataset's ground truth with the spec's AP mode. */
-enum deft_status yolo_score(const struct deft_det_dataset *gt, const struct yolo_dets *d, enum deft_ap_mode mode,
-                            double iou, double conf, struct deft_det_metrics **out);
 
 /* ---- export ------------------------------------------------------------------ */
 

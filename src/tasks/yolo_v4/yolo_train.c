@@ -54,10 +54,7 @@ static double lr_at(const void *ctx, int64_t step) {
         return c->min_learning_rate + (c->max_learning_rate - c->min_learning_rate) * 0.5 * (1 + cos(M_PI * q));
     }
     const struct deft_yolo_lr_anneal *a = &l->c->soft_start_annealing_schedule;
-    double t = 1;
-    if (a->soft_start > 0 && p < a->soft_start) t = p / a->soft_start;
-    if (a->annealing < 1 && p > a->annealing) t = (1 - p) / (1 - a->annealing);
-    return exp(log(a->min_learning_rate) + t * (log(a->max_learning_rate) - log(a->min_learning_rate)));
+    return det_lr_soft_start_anneal(a->min_learning_rate, a->max_learning_rate, a->soft_start, a->annealing, p);
 }
 
 static void optim_from_config(const struct deft_yolo_training_config *tc, struct deft_optim_config *o) {
@@ -231,7 +228,7 @@ static enum deft_status make_trainer(struct run *r) {
     deft_graph_free(g);
     if (s) return s;
     char *meta = yolo_meta_json(&r->y);
-    char *names = yolo_class_names_json(c->dataset_config.class_names, c->dataset_config.n_classes);
+    char *names = det_class_names_json(c->dataset_config.class_names, c->dataset_config.n_classes);
     if (!meta || !names) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     if (!s) s = deft_trainer_set_meta(r->t, "yolo", meta);
     if (!s) s = deft_trainer_set_meta(r->t, "class_names", names);
@@ -273,7 +270,7 @@ static enum deft_status hook_train_step(void *ctx, int n, float *loss) {
 }
 
 /* Detections for every validation image and the validation loss. */
-static enum deft_status run_validation(struct run *r, struct yolo_dets *d, double *vloss) {
+static enum deft_status run_validation(struct run *r, struct det_dets *d, double *vloss) {
     const struct deft_yolo_config *c = &r->y.cfg;
     struct yolo_nms nms = {(float)c->nms_config.confidence_threshold, (float)c->nms_config.clustering_iou_threshold,
                            c->nms_config.top_k};
@@ -313,7 +310,7 @@ static enum deft_status run_validation(struct run *r, struct yolo_dets *d, doubl
 /* TensorBoard's val/predictions: the first validation images with the boxes
  * predicted at confidence >= 0.3, JPEGs decoded at a reduced scale. */
 #define VAL_IMAGES 4
-static enum deft_status val_images(struct run *r, const struct yolo_dets *d) {
+static enum deft_status val_images(struct run *r, const struct det_dets *d) {
     struct deft_image tiles[VAL_IMAGES] = {{0}}, grid = {0};
     int k = 0;
     enum deft_status s = DEFT_OK;
@@ -351,14 +348,14 @@ static enum deft_ap_mode ap_mode(const struct deft_yolo_config *c) {
 static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
     struct run *r = ctx;
     const struct deft_yolo_config *c = &r->y.cfg;
-    struct yolo_dets d = {0};
+    struct det_dets d = {0};
     struct deft_det_metrics *m = NULL;
     double vl = NAN;
     (void)epoch;
     enum deft_status s = run_validation(r, &d, &vl);
     if (!s && r->ev && val_images(r, &d)) /* a picture is not worth stopping the run */
         deft_log(DEFT_LOG_WARN, "TensorBoard validation images: %s", deft_last_error());
-    if (!s) s = yolo_score(&r->val_ds, &d, ap_mode(c), c->eval_config.matching_iou_threshold,
+    if (!s) s = det_score(&r->val_ds, &d, ap_mode(c), c->eval_config.matching_iou_threshold,
                            c->nms_config.confidence_threshold, &m);
     if (!s) {
         r->val_m[0].value = vl;
@@ -369,7 +366,7 @@ static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
         fprintf(r->out, "\n");
     }
     deft_det_metrics_free(m);
-    yolo_dets_free(&d);
+    det_dets_free(&d);
     return s;
 }
 
