@@ -44,7 +44,7 @@ static bool in_box_config(const struct dnv2_eval_class *c, const struct deft_box
 }
 
 struct pred {
-    int image;
+    int image, seq;
     float conf;
     double box[4];
 };
@@ -52,7 +52,7 @@ struct pred {
 static int by_conf_desc(const void *a, const void *b) {
     const struct pred *x = a, *y = b;
     if (x->conf != y->conf) return x->conf < y->conf ? 1 : -1;
-    return x->image - y->image; /* stable: qsort is not, so input order breaks ties */
+    return x->seq - y->seq; /* stable (TAO: numpy argsort): qsort is not, so input order breaks ties */
 }
 
 /* border_pixels 'include': +1 on every side length */
@@ -63,8 +63,9 @@ static double iou_incl(const double *a, const double *b) {
     return ua > 0 ? inter / ua : 0;
 }
 
+/* Python's round(): halves to even, as rint in the default rounding mode */
 static void rounded(const struct deft_box *b, double *o) {
-    o[0] = round(b->x1), o[1] = round(b->y1), o[2] = round(b->x2), o[3] = round(b->y2);
+    o[0] = rint(b->x1), o[1] = rint(b->y1), o[2] = rint(b->x2), o[3] = rint(b->y2);
 }
 
 static double ap_sample(const double *prec, const double *rec, int n) {
@@ -72,7 +73,7 @@ static double ap_sample(const double *prec, const double *rec, int n) {
     for (int t = 0; t <= 10; t++) {
         double p = 0;
         for (int i = 0; i < n; i++)
-            if (rec[i] >= t / 10.0 && prec[i] > p) p = prec[i];
+            if (rec[i] >= t * 0.1 && prec[i] > p) p = prec[i]; /* np.linspace: i * 0.1, so 0.30000000000000004 */
         ap += p;
     }
     return ap / 11;
@@ -110,7 +111,7 @@ static enum deft_status score_class(const struct deft_det_dataset *gt, const str
         for (int j = 0; j < d->n_boxes[i]; j++) {
             const struct deft_box *b = &d->boxes[i][j];
             if (b->cls != k || b->score < conf || !in_box_config(c, b)) continue;
-            p[np] = (struct pred){i, b->score, {0}};
+            p[np] = (struct pred){i, np, b->score, {0}};
             rounded(b, p[np++].box);
         }
     qsort(p, (size_t)np, sizeof *p, by_conf_desc);
