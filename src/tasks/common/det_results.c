@@ -7,6 +7,16 @@
 #include "deft/graph.h"
 #include "tasks/common/det_results.h"
 
+enum deft_status det_dets_alloc(struct det_dets *d, int n) {
+    memset(d, 0, sizeof *d);
+    d->n = n;
+    d->boxes = deft_calloc((size_t)(n > 0 ? n : 1), sizeof *d->boxes);
+    d->n_boxes = deft_calloc((size_t)(n > 0 ? n : 1), sizeof *d->n_boxes);
+    if (d->boxes && d->n_boxes) return DEFT_OK;
+    det_dets_free(d);
+    return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+}
+
 void det_dets_free(struct det_dets *d) {
     for (int i = 0; d->boxes && i < d->n; i++) deft_free(d->boxes[i]);
     deft_free(d->boxes);
@@ -31,6 +41,11 @@ enum deft_status det_score(const struct deft_det_dataset *gt, const struct det_d
     enum deft_status s = deft_det_eval(im, gt->n, gt->n_classes, &o, out);
     deft_free(im);
     return s;
+}
+
+void det_class_names_free(char **names, int n) {
+    for (int i = 0; names && i < n; i++) deft_free(names[i]);
+    deft_free(names);
 }
 
 enum deft_status det_class_names_from_meta(const struct deft_graph *g, const char *path, char ***names, int *n) {
@@ -69,4 +84,37 @@ char *det_class_names_json(char *const *names, int n) {
     char *out = txt ? deft_strdup(txt) : NULL;
     free(txt);
     return out;
+}
+
+/* ---- preprocessing metadata ---- */
+
+void det_preprocess_to_json(cJSON *o, const struct deft_preprocess *p) {
+    cJSON *pre = cJSON_AddObjectToObject(o, "preprocess");
+    cJSON_AddBoolToObject(pre, "bgr", p->bgr);
+    cJSON_AddNumberToObject(pre, "divisor", p->divisor);
+    cJSON *m = cJSON_AddArrayToObject(pre, "mean"), *sd = cJSON_AddArrayToObject(pre, "std");
+    for (int c = 0; c < 3; c++) {
+        cJSON_AddItemToArray(m, cJSON_CreateNumber(p->mean[c]));
+        cJSON_AddItemToArray(sd, cJSON_CreateNumber(p->std[c]));
+    }
+    cJSON_AddNumberToObject(o, "mode", p->mode);
+}
+
+static double num(const cJSON *o, const char *k, double dflt) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+void det_preprocess_from_json(const cJSON *o, const struct deft_preprocess *dflt, struct deft_preprocess *pre) {
+    *pre = *dflt;
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(o, "preprocess");
+    if (!cJSON_IsObject(pp)) return;
+    pre->mode = (enum deft_preprocess_mode)(int)num(o, "mode", pre->mode);
+    pre->bgr = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pp, "bgr"));
+    pre->divisor = (float)num(pp, "divisor", pre->divisor);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(pp, "mean"), *sd = cJSON_GetObjectItemCaseSensitive(pp, "std");
+    for (int c = 0; c < 3; c++) {
+        if (cJSON_IsNumber(cJSON_GetArrayItem(m, c))) pre->mean[c] = (float)cJSON_GetArrayItem(m, c)->valuedouble;
+        if (cJSON_IsNumber(cJSON_GetArrayItem(sd, c))) pre->std[c] = (float)cJSON_GetArrayItem(sd, c)->valuedouble;
+    }
 }

@@ -4,6 +4,14 @@
 #include <string.h>
 #include "tasks/common/det_train_cfg.h"
 
+double det_lr_soft_start_anneal(double min_lr, double max_lr, double soft_start, double annealing, double p) {
+    if (p > 1) p = 1;
+    double t = 1;
+    if (soft_start > 0 && p < soft_start) t = p / soft_start;
+    if (annealing < 1 && p > annealing) t = (1 - p) / (1 - annealing);
+    return exp(log(min_lr) + t * (log(max_lr) - log(min_lr)));
+}
+
 /* TAO's soft-start cosine: linear from min to max over the soft start, then
  * cosine from max to min (its SoftStartCosineAnnealingScheduler). */
 double det_lr_at(const void *ctx, int64_t step) {
@@ -17,10 +25,7 @@ double det_lr_at(const void *ctx, int64_t step) {
         return c->min_learning_rate + (c->max_learning_rate - c->min_learning_rate) * 0.5 * (1 + cos(M_PI * q));
     }
     const struct deft_yolo_lr_anneal *a = &l->c->soft_start_annealing_schedule;
-    double t = 1;
-    if (a->soft_start > 0 && p < a->soft_start) t = p / a->soft_start;
-    if (a->annealing < 1 && p > a->annealing) t = (1 - p) / (1 - a->annealing);
-    return exp(log(a->min_learning_rate) + t * (log(a->max_learning_rate) - log(a->min_learning_rate)));
+    return det_lr_soft_start_anneal(a->min_learning_rate, a->max_learning_rate, a->soft_start, a->annealing, p);
 }
 
 void det_optim_from_config(const struct deft_yolo_training_config *tc, struct deft_optim_config *o) {

@@ -101,7 +101,7 @@ static bool check_split(const struct deft_dnv2_config *c, bool validation, FILE 
 }
 
 /* train / evaluate --dry_run: the summary, the data, the files; exit 0 only when they are all there. */
-static enum deft_status experiment_dry_run(const struct deft_task_args *a, const char *action) {
+enum deft_status dnv2_experiment_dry_run(const struct deft_task_args *a, const char *action) {
     struct deft_dnv2_config c;
     enum deft_status s = dnv2_load(a, &c);
     if (s) return s;
@@ -115,22 +115,11 @@ static enum deft_status experiment_dry_run(const struct deft_task_args *a, const
         stop |= check_split(&c, true, out);
         stop |= missing(NULL, "-m", a->model);
     }
-    fprintf(out, "note: the detectnet_v2 %s engine is not finished yet (issue 20): this dry run checks the spec and "
-            "its data\n", action);
     deft_dnv2_config_free(&c);
     return deft_dry_run_verdict(stop);
 }
 
-enum deft_status dnv2_train(const struct deft_task_args *a) {
-    return a->dry_run ? experiment_dry_run(a, "train") : dnv2_not_finished("train");
-}
-
-enum deft_status dnv2_evaluate(const struct deft_task_args *a) {
-    return a->dry_run ? experiment_dry_run(a, "evaluate") : dnv2_not_finished("evaluate");
-}
-
-enum deft_status dnv2_inference(const struct deft_task_args *a) {
-    if (!a->dry_run) return dnv2_not_finished("inference");
+enum deft_status dnv2_inference_dry_run(const struct deft_task_args *a) {
     if (!a->spec) return deft_set_error(DEFT_ERR_INVALID_ARG, "inference: give the inference spec with -e SPEC");
     const char *sets[DEFT_TASK_MAX_SETS + 1];
     char seed[64];
@@ -143,8 +132,6 @@ enum deft_status dnv2_inference(const struct deft_task_args *a) {
     bool stop = missing(a->model ? NULL : c.source_path, a->model ? "-m" : "inferencer_config.tlt_config.model",
                         a->model ? a->model : c.inferencer_config.tlt_config.model);
     stop |= missing(NULL, "-i", a->input);
-    fprintf(out, "note: the detectnet_v2 inference engine is not finished yet (issue 20): this dry run checks the "
-            "spec\n");
     deft_dnv2_infer_config_free(&c);
     return deft_dry_run_verdict(stop);
 }

@@ -18,12 +18,23 @@ static void help(FILE *f) {
             "             folders, folds, objects per lower-cased class) - no TFRecords: deft reads the\n"
             "             KITTI images and labels directly. A training spec whose tfrecords_path glob\n"
             "             matches PREFIX.deft.json uses them (validation_fold: 0 = the val_split fold).\n"
-            "  train      -e SPEC [-r DIR] --dry_run   the resolved spec, its data and files checked\n"
-            "  evaluate   -e SPEC -m MODEL --dry_run\n"
-            "  inference  -e INFERENCE_SPEC -i IMAGES [-m MODEL] --dry_run\n"
+            "  train      -e SPEC [-r DIR] [--resume | --resume_from CKPT | --overwrite] [--dry_run]\n"
+            "             targets rasterized per batch (bbox_rasterizer_config), TAO's cost with its class and\n"
+            "             objective weights (auto-weighting at each epoch's end), soft_start_annealing_schedule,\n"
+            "             Adam, the regularizer, freeze_blocks / freeze_bn / freeze_pretrained_layers,\n"
+            "             pretrained_model_file (load_graph: a pruned model), enable_qat; validation mAP every\n"
+            "             validation_period_during_training epochs from first_validation_epoch on\n"
+            "  evaluate   -e SPEC [-m MODEL] [-r DIR] [--ap_mode sample|integrate|voc|voc07|coco]\n"
+            "             default: TAO's DetectNet_v2 metric (evaluation_config: per-class\n"
+            "             minimum_detection_ground_truth_overlap, evaluation_box_config filters,\n"
+            "             average_precision_mode); --ap_mode: that definition at IoU 0.5 instead\n"
+            "  inference  -e INFERENCE_SPEC|SPEC -i IMAGES [-m MODEL] -o OUT [-l LABEL_DIR]\n"
+            "             clustering from bbox_handler_config (or the experiment's postprocessing_config):\n"
+            "             OUT/labels/*.txt (kitti_dump: KITTI with the score as a 16th field) and\n"
+            "             OUT/images_annotated/*.png (unless disable_overlay)\n"
             "  prune, export, calibration_tensorfile\n\n"
-            "Not finished (issue 20): the engines of train, evaluate, inference, prune, export and\n"
-            "calibration_tensorfile (they exit 2 saying so); --dry_run checks a spec.\n\n"
+            "Not finished (issue 20): prune, export and calibration_tensorfile (they exit 2 saying so);\n"
+            "early_stopping_annealing_schedule; color_shift_stddev and rotation augmentation.\n\n"
             "common flags: -e SPEC, -r DIR, -m MODEL, -o FILE, --set key.path=value, --seed N, --dry_run,\n"
             "  --threads N, --help-spec (the experiment, inference and dataset_convert fields)\n");
 }
@@ -38,6 +49,8 @@ static const struct deft_task_flag export_flags[] = {
     {NULL, "--gen_ds_config", false}, {NULL, "--cal_json_file", true}, {NULL, "--target_opset", true},
     {NULL, "--static_batch_size", true}, {NULL, "--data_type", true}, {NULL, "--cal_cache_file", true},
     {NULL, "--batches", true}, {NULL, "--batch_size", true}, {NULL, NULL, false}};
+static const struct deft_task_flag eval_flags[] = {{NULL, "--ap_mode", true}, {NULL, NULL, false}};
+static const struct deft_task_flag infer_flags[] = {{"-l", "--label_dir", true}, {NULL, NULL, false}};
 static const struct deft_task_flag calib_flags[] = {
     {NULL, "--max_batches", true}, {NULL, "--use_validation_set", false}, {NULL, NULL, false}};
 
@@ -51,11 +64,12 @@ static enum deft_status calib(const struct deft_task_args *a) {
 static const struct deft_task_action actions[] = {
     {"dataset_convert", "-d SPEC -o PREFIX", "KITTI folds as image lists (no TFRecords)", convert_flags, false, false,
      dnv2_dataset_convert},
-    {"train", "-e SPEC [-r DIR] [--dry_run]", "train a DetectNet_v2 (not finished; --dry_run checks the spec)", NULL,
-     true, true, dnv2_train},
-    {"evaluate", "-e SPEC -m MODEL [--dry_run]", "AP per class (not finished)", NULL, true, false, dnv2_evaluate},
-    {"inference", "-e INFERENCE_SPEC -i IMAGES [-m MODEL] [--dry_run]", "detect objects (not finished)", NULL, true,
-     false, dnv2_inference},
+    {"train", "-e SPEC [-r DIR] [--resume | --overwrite] [--dry_run]", "train a DetectNet_v2", NULL, true, true,
+     dnv2_train},
+    {"evaluate", "-e SPEC [-m MODEL] [-r DIR] [--ap_mode M] [--dry_run]", "TAO's DetectNet_v2 AP per class",
+     eval_flags, true, false, dnv2_evaluate},
+    {"inference", "-e INFERENCE_SPEC -i IMAGES [-m MODEL] -o OUT [--dry_run]", "detect objects: KITTI labels, overlays",
+     infer_flags, true, false, dnv2_inference},
     {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels (not finished)", prune_flags, false, false, prune},
     {"export", "-m MODEL -o OUT.onnx [-e SPEC] ...", "ONNX, INT8 cache, DeepStream config (not finished)",
      export_flags, false, false, export_},
@@ -67,7 +81,7 @@ static const char *const loss_terms[] = {"loss_cov", "loss_bbox"};
 
 const struct deft_task deft_task_detectnet_v2 = {
     .name = "detectnet_v2",
-    .summary = "DetectNet_v2 grid detector (resnet, mobilenet_v2 backbones) - spec, data and model; engines in progress",
+    .summary = "DetectNet_v2 grid detector (resnet, mobilenet_v2 backbones); prune and export in progress",
     .actions = actions,
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_dnv2_config_help,
@@ -75,4 +89,5 @@ const struct deft_task deft_task_detectnet_v2 = {
     .loss_terms = loss_terms,
     .n_loss_terms = 2,
     .metric = {"mAP", "mAP", true},
+    .validate = dnv2_validate,
 };

@@ -2,7 +2,6 @@
  * validation data, in the named definition) and `inference` (annotated
  * images, KITTI label files with the score as a 16th field, JSON). */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -162,15 +162,7 @@ char *yolo_meta_json(const struct yolo_setup *y) {
     cJSON_AddNumberToObject(o, "net_w", y->net_w);
     cJSON_AddNumberToObject(o, "net_h", y->net_h);
     cJSON_AddStringToObject(o, "resize", "letterbox");
-    cJSON *pre = cJSON_AddObjectToObject(o, "preprocess");
-    cJSON_AddBoolToObject(pre, "bgr", y->pre.bgr);
-    cJSON_AddNumberToObject(pre, "divisor", y->pre.divisor);
-    cJSON *m = cJSON_AddArrayToObject(pre, "mean"), *sd = cJSON_AddArrayToObject(pre, "std");
-    for (int c = 0; c < 3; c++) {
-        cJSON_AddItemToArray(m, cJSON_CreateNumber(y->pre.mean[c]));
-        cJSON_AddItemToArray(sd, cJSON_CreateNumber(y->pre.std[c]));
-    }
-    cJSON_AddNumberToObject(o, "mode", y->pre.mode);
+    det_preprocess_to_json(o, &y->pre);
     char *txt = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     char *out = txt ? deft_strdup(txt) : NULL;
@@ -211,18 +203,9 @@ enum deft_status yolo_heads_from_meta(const char *json, const char *path, struct
     }
     *net_w = (int)num(o, "net_w", 416);
     *net_h = (int)num(o, "net_h", 416);
-    deft_preprocess_init(pre, DEFT_PREPROCESS_CAFFE);
-    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(o, "preprocess");
-    if (cJSON_IsObject(pp)) {
-        pre->mode = (enum deft_preprocess_mode)(int)num(o, "mode", pre->mode);
-        pre->bgr = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pp, "bgr"));
-        pre->divisor = (float)num(pp, "divisor", pre->divisor);
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(pp, "mean"), *sd = cJSON_GetObjectItemCaseSensitive(pp, "std");
-        for (int c = 0; c < 3; c++) {
-            if (cJSON_IsNumber(cJSON_GetArrayItem(m, c))) pre->mean[c] = (float)cJSON_GetArrayItem(m, c)->valuedouble;
-            if (cJSON_IsNumber(cJSON_GetArrayItem(sd, c))) pre->std[c] = (float)cJSON_GetArrayItem(sd, c)->valuedouble;
-        }
-    }
+    struct deft_preprocess caffe;
+    deft_preprocess_init(&caffe, DEFT_PREPROCESS_CAFFE);
+    det_preprocess_from_json(o, &caffe, pre);
     cJSON_Delete(o);
     if (*net_w < 32 || *net_h < 32 || *net_w % 32 || *net_h % 32)
         return deft_set_error(DEFT_ERR_FORMAT, "%s: YOLO metadata gives a %dx%d input", path, *net_w, *net_h);
