@@ -4,7 +4,7 @@
 # 2 epochs writes the shared loop's outputs with SSD's loss terms and val mAP;
 # evaluate's mAP equals `deft detection score` of inference's KITTI output (one
 # decode/NMS/letterbox path everywhere); --ap_mode coco names its definition;
-# what is not finished (export, dssd) exits 2 saying so.
+# what is not finished (prune, dssd) exits 2 saying so.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 /usr/bin/python3 - "$T/d" <<'PY' || { echo "SKIP: /usr/bin/python3 with PIL/numpy missing"; exit 77; }
 import sys, os, numpy as np
@@ -88,7 +88,7 @@ expect2() { # name, pattern, deft args...
     rc=$?
     [ $rc -eq 2 ] && grep -qE "$pat" "$T/out" && ok "$name: exit 2" || { bad "$name (exit $rc)"; cat "$T/out"; }
 }
-expect2 "export not finished" "ssd export: not finished yet" ssd export -m "$M" -o "$T/m.onnx"
+expect2 "prune not finished" "ssd prune: not finished yet" ssd prune -m "$M" -o "$T/p.safetensors"
 expect2 "a spec given as the model" "not a model file deft reads" ssd evaluate -e "$T/spec.txt" -m "$T/spec.txt"
 sed 's/^ssd_config {/dssd_config {/' "$T/spec.txt" >"$T/dssd.txt"
 expect2 "dssd not finished" "DSSD is not finished yet" ssd train -e "$T/dssd.txt" -r "$T/r2"

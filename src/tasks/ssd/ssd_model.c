@@ -22,7 +22,7 @@ static enum deft_status check_outputs(struct ssd_model *sm, const char *path, co
     return DEFT_OK;
 }
 
-static enum deft_status model_read(struct ssd_model *sm, const char *path, int batch) {
+enum deft_status ssd_model_read(struct ssd_model *sm, const char *path, int batch) {
     memset(sm, 0, sizeof *sm);
     if (!path || !path[0]) return deft_set_error(DEFT_ERR_INVALID_ARG, "give the model with -m MODEL");
     struct stat st;
@@ -45,7 +45,7 @@ static enum deft_status model_read(struct ssd_model *sm, const char *path, int b
 }
 
 enum deft_status ssd_model_open(struct ssd_model *sm, const char *path, int batch, const struct deft_task_args *a) {
-    enum deft_status s = model_read(sm, path, batch);
+    enum deft_status s = ssd_model_read(sm, path, batch);
     if (s) return s;
     struct deft_graph *g = sm->m->graph;
     for (int i = 0; i < 2 * DEFT_SSD_LAYERS; i++) {

@@ -13,6 +13,7 @@
 #include "deft/ssd_model.h"
 #include "deft/ssd_spec.h"
 #include "deft/task.h"
+#include "tasks/common/det_export.h"
 #include "tasks/common/det_results.h"
 
 #define DEFT_SSD_NOT_FINISHED "not finished yet (issue 20)"
@@ -64,6 +65,8 @@ struct ssd_model {
     int out[2 * DEFT_SSD_LAYERS];
     float *outs[2 * DEFT_SSD_LAYERS];
 };
+/* The model, its geometry and outputs, without a runtime (export). */
+enum deft_status ssd_model_read(struct ssd_model *sm, const char *path, int batch);
 enum deft_status ssd_model_open(struct ssd_model *sm, const char *path, int batch, const struct deft_task_args *a);
 enum deft_status ssd_model_run(struct ssd_model *sm, const float *images, int n);
 void ssd_model_close(struct ssd_model *sm);
@@ -72,6 +75,24 @@ enum deft_status ssd_train(const struct deft_task_args *a);
 enum deft_status ssd_evaluate(const struct deft_task_args *a);
 enum deft_status ssd_validate(const struct deft_task_args *a, double *map);
 enum deft_status ssd_inference(const struct deft_task_args *a);
+/* ---- export (ssd_export*.c) ---- */
+/* The decode and NMS after the twelve head outputs, as ONNX nodes. */
+struct ssd_tail_opts {
+    const struct ssd_geom *geom;
+    const char *const *out_names; /* conf_0..5, loc_0..5 in the ONNX graph */
+    enum det_nms_mode mode;
+    struct ssd_nms nms;
+    int score_bits; /* trt: scoreBits, the spec's infer_nms_score_bits */
+};
+/* *out is freed with deft_onnx_tail_free. */
+enum deft_status ssd_export_tail(const struct ssd_tail_opts *o, struct deft_onnx_tail **out);
+/* The plugin's topK (boxes per class entering NMS): TAO's 2 * top_k, at most 4096. */
+int ssd_trt_topk(int top_k);
+struct export_files;
+/* --gen_ds_config: labels.txt (background first) and nvinfer_config.txt in dir. */
+enum deft_status ssd_write_ds(const char *dir, const char *onnx, const char *cal, const struct ssd_model *sm,
+                              bool int8, bool fp16, const struct ssd_nms *nms, struct export_files *w);
+enum deft_status ssd_export(const struct deft_task_args *a);
 enum deft_status ssd_not_finished(const struct deft_task_args *a, const char *action);
 /* --dry_run of train (ssd_setup.c). */
 enum deft_status ssd_dry_run(const struct deft_task_args *a);

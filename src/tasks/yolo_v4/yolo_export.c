@@ -22,81 +22,15 @@
 #include "deft/data.h"
 #include "deft/graph.h"
 #include "tasks/common/calib.h"
+#include "tasks/common/det_export.h"
 #include "tasks/common/export_files.h"
 #include "tasks/common/qat_export.h"
 #include "tasks/yolo_v4/yolo_task.h"
 
-struct xopts {
-    enum yolo_nms_mode nms;
-    bool int8, fp16, gen_ds, quantize_head, qdq_fusion;
-    const char *cal_image_dir, *cal_cache, *cal_json, *qdq_file;
-    enum deft_calibrator calibrator;
-    double percentile;
-    int batches, batch_size, opset, trt_version, static_batch;
-};
-
-/* ---- flags ------------------------------------------------------------------- */
-
-
-static enum deft_status parse_flags(const struct deft_task_args *a, struct xopts *o) {
-    memset(o, 0, sizeof *o);
-    const char *nms = deft_task_arg(a, "--nms"), *dt = deft_task_arg(a, "--data_type");
-    if (!nms || !strcmp(nms, "trt")) o->nms = YOLO_NMS_TRT;
-    else if (!strcmp(nms, "onnx")) o->nms = YOLO_NMS_ONNX;
-    else if (!strcmp(nms, "none")) o->nms = YOLO_NMS_NONE;
-    else return deft_set_error(DEFT_ERR_INVALID_ARG, "--nms '%s': use trt (TensorRT's BatchedNMSDynamic_TRT, "
-                               "TAO's layout), onnx (ONNX NonMaxSuppression) or none", nms);
-    if (!dt) dt = "fp32";
-    o->int8 = !strcmp(dt, "int8");
-    o->fp16 = !strcmp(dt, "fp16");
-    if (!o->int8 && !o->fp16 && strcmp(dt, "fp32"))
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "--data_type '%s': use fp32, fp16 or int8", dt);
-    o->cal_image_dir = deft_task_arg(a, "--cal_image_dir");
-    o->cal_cache = deft_task_arg(a, "--cal_cache_file");
-    o->cal_json = deft_task_arg(a, "--cal_json_file");
-    o->qdq_file = deft_task_arg(a, "--qdq_file");
-    o->gen_ds = deft_task_arg(a, "--gen_ds_config") != NULL;
-    o->quantize_head = deft_task_arg(a, "--quantize_head") != NULL;
-    o->qdq_fusion = deft_task_arg(a, "--qdq_fusion") != NULL;
-    const char *cal = deft_task_arg(a, "--calibrator");
-    if (!o->int8 && (o->cal_image_dir || o->cal_cache || o->cal_json || o->qdq_file || cal ||
-                     deft_task_arg(a, "--batches") || deft_task_arg(a, "--batch_size") || o->quantize_head ||
-                     o->qdq_fusion))
-        return deft_set_error(DEFT_ERR_INVALID_ARG,
-                              "--cal_*, --calibrator, --batches, --batch_size, --qdq_file, --quantize_head and "
-                              "--qdq_fusion need --data_type int8");
-    if ((o->quantize_head || o->qdq_fusion) && !o->qdq_file)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "--quantize_head and --qdq_fusion shape the --qdq_file model: "
-                              "give --qdq_file OUT_qdq.onnx");
-    o->calibrator = DEFT_CALIB_ENTROPY;
-    enum deft_status s;
-    if (cal && (s = deft_calibrator_parse(cal, &o->calibrator))) return s;
-    const char *pct = deft_task_arg(a, "--percentile");
-    if (pct) {
-        char *end;
-        errno = 0;
-        o->percentile = strtod(pct, &end);
-        if (errno || end == pct || *end || !(o->percentile > 0 && o->percentile <= 100))
-            return deft_set_error(DEFT_ERR_INVALID_ARG, "--percentile is in (0, 100], got '%s'", pct);
-    }
-    if ((s = deft_task_arg_int(a, "--batches", 1, 100000, 10, &o->batches)) ||
-        (s = deft_task_arg_int(a, "--batch_size", 1, 256, 16, &o->batch_size)) ||
-        (s = deft_task_arg_int(a, "--opset", 13, 17, 13, &o->opset)) ||
-        (s = deft_task_arg_int(a, "--trt_version", 1000, 999999, 8601, &o->trt_version)) ||
-        (s = deft_task_arg_int(a, "--static_batch_size", -1, 4096, -1, &o->static_batch)))
-        return s;
-    if (o->static_batch == 0)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "--static_batch_size is -1 (dynamic batch) or a batch size >= 1");
-    if (o->gen_ds && o->nms != YOLO_NMS_TRT)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "--gen_ds_config writes the config of TAO's DeepStream parser "
-                              "(NvDsInferParseCustomBatchedNMSTLT), which reads the --nms trt outputs");
-    return DEFT_OK;
-}
-
 /* ---- calibration ----------------------------------------------------------------- */
 
 /* Calibration images: --cal_image_dir, else the spec's training (else validation) images. */
-static enum deft_status cal_paths(const struct xopts *o, const struct yolo_setup *y, char ***paths, int *n) {
+static enum deft_status cal_paths(const struct det_export_opts *o, const struct yolo_setup *y, char ***paths, int *n) {
     *paths = NULL;
     *n = 0;
     if (o->cal_image_dir) return task_calib_list_images(o->cal_image_dir, paths, n);
@@ -117,104 +51,25 @@ static enum deft_status cal_paths(const struct xopts *o, const struct yolo_setup
     return s;
 }
 
-/* need images from a seeded shuffle of paths, letterboxed and preprocessed by
- * evaluation's loader into x; unreadable ones are skipped for the next. */
+/* need images letterboxed and preprocessed by evaluation's loader into x. */
 static enum deft_status cal_images(const struct yolo_model *ym, char **paths, int n_paths, int need, int bs,
                                    uint64_t seed, int threads, float *x) {
-    int *order;
-    enum deft_status s = task_calib_shuffle(n_paths, seed, &order);
-    if (s) return s;
-    size_t per = (size_t)3 * (size_t)ym->net_h * (size_t)ym->net_w;
-    int got = 0, bad = 0;
-    for (int next = 0; !s && got < need && next < n_paths;) {
-        int chunk = need - got < n_paths - next ? need - got : n_paths - next;
-        struct deft_det_dataset ds = {0};
-        ds.samples = deft_calloc((size_t)chunk, sizeof *ds.samples);
-        if (!ds.samples) {
-            s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        for (int i = 0; i < chunk; i++) ds.samples[i].image = paths[order[next + i]]; /* borrowed */
-        ds.n = chunk;
-        struct yolo_model lm = *ym;
-        lm.batch = bs;
-        struct deft_det_loader_opts lo;
-        yolo_eval_loader_opts(&lm, threads, &lo);
-        struct deft_det_loader *ld = NULL;
-        if (!(s = deft_det_loader_create(&lo, &ds, &ld)) && !(s = deft_det_loader_start_epoch(ld, 0))) {
-            struct deft_det_batch b;
-            while (!(s = deft_det_loader_next(ld, &b)) && b.n > 0)
-                for (int i = 0; i < b.n; i++) {
-                    if (b.corrupt[i]) {
-                        deft_log(DEFT_LOG_WARN, "calibration: skipping unreadable %s", ds.samples[b.index[i]].image);
-                        bad++;
-                    } else if (got < need) {
-                        memcpy(x + (size_t)got++ * per, b.images + (size_t)i * per, per * sizeof *x);
-                    }
-                }
-        }
-        deft_det_loader_free(ld);
-        deft_free(ds.samples);
-        next += chunk;
-    }
-    deft_free(order);
-    if (!s && got < need)
-        s = deft_set_error(DEFT_ERR_INVALID_ARG, "calibration needs %d images (--batches x --batch_size) but only "
-                           "%d%s could be read; give more images or fewer batches", need, got,
-                           bad ? " (others corrupt)" : "");
-    return s;
+    struct yolo_model lm = *ym;
+    lm.batch = bs;
+    struct deft_det_loader_opts lo;
+    yolo_eval_loader_opts(&lm, threads, &lo);
+    return det_export_cal_images(&lo, paths, n_paths, need, seed, ym->net_w, ym->net_h, x);
 }
 
 /* ---- metadata ------------------------------------------------------------------- */
 
-static const char *nms_name(enum yolo_nms_mode m) {
-    return m == YOLO_NMS_TRT ? "trt" : m == YOLO_NMS_ONNX ? "onnx" : "none";
-}
-
-/* What a consumer needs to feed "Input" exactly as deft's evaluation does. */
-static char *preprocess_json(const struct deft_preprocess *p) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "layout", "NCHW");
-    cJSON_AddStringToObject(o, "channel_order", p->bgr ? "BGR" : "RGB");
-    cJSON_AddStringToObject(o, "formula", "input[c] = (pixel[c] - offsets[c]) * scale[c], pixels 0..255 in "
-                                          "channel_order, after the letterbox");
-    cJSON *of = cJSON_AddArrayToObject(o, "offsets"), *sc = cJSON_AddArrayToObject(o, "scale");
-    for (int c = 0; c < 3; c++) {
-        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)p->mean[c] * p->divisor));
-        cJSON_AddItemToArray(sc, cJSON_CreateNumber(1.0 / ((double)p->divisor * p->std[c])));
-    }
-    char *t = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    char *r = t ? deft_strdup(t) : NULL;
-    free(t);
-    return r;
-}
-
-static char *letterbox_json(int net_w, int net_h) {
-    struct deft_letterbox lb = {.net_w = net_w, .net_h = net_h};
-    char buf[512];
-    int n = deft_letterbox_to_json(&lb, buf, sizeof buf);
-    if (n < 2 || n >= (int)sizeof buf) return NULL;
-    buf[n - 1] = 0; /* reopen the object */
-    static const char rule[] =
-        ",\"rule\":\"r = min(net_w/img_w, net_h/img_h); the image resized to round(img_w*r) x round(img_h*r) "
-        "(bilinear, half-pixel centres, antialiased when shrinking more than 2x; JPEGs decoded at the "
-        "smallest DCT scale that keeps that size) and pasted at ((net_w-cw)/2, (net_h-ch)/2) (integer "
-        "division); the rest is the offsets (0 after preprocessing). A box back in the image: "
-        "x = (x_norm*net_w - off_x) * img_w/cw, y likewise, clipped to the image\"}";
-    size_t len = strlen(buf) + sizeof rule;
-    char *r = deft_malloc(len);
-    if (r) snprintf(r, len, "%s%s", buf, rule);
-    return r;
-}
-
-static const char *outputs_doc(enum yolo_nms_mode m) {
+static const char *outputs_doc(enum det_nms_mode m) {
     switch (m) {
-    case YOLO_NMS_TRT:
+    case DET_NMS_TRT:
         return "BatchedNMS int32 [N,1] boxes kept; BatchedNMS_1 float [N,K,4] x1,y1,x2,y2 in [0,1] of the "
                "network input; BatchedNMS_2 float [N,K] scores; BatchedNMS_3 float [N,K] class ids "
                "(TensorRT's BatchedNMSDynamic_TRT plugin, TAO's layout)";
-    case YOLO_NMS_ONNX:
+    case DET_NMS_ONNX:
         return "num_detections int32 [N,1]; detection_boxes float [N,K,4] x1,y1,x2,y2 in [0,1] of the network "
                "input (clipped); detection_scores float [N,K]; detection_classes int32 [N,K]; best first, "
                "zeros and class -1 after num_detections";
@@ -224,40 +79,20 @@ static const char *outputs_doc(enum yolo_nms_mode m) {
     }
 }
 
-static char *nms_json(enum yolo_nms_mode m, const struct yolo_nms *c, int num_boxes) {
+static char *nms_json(enum det_nms_mode m, const struct yolo_nms *c, int num_boxes) {
     char buf[512];
-    if (m == YOLO_NMS_NONE)
+    if (m == DET_NMS_NONE)
         snprintf(buf, sizeof buf, "{\"mode\":\"none\",\"num_boxes\":%d}", num_boxes);
     else
         snprintf(buf, sizeof buf,
                  "{\"mode\":\"%s\",\"confidence_threshold\":%g,\"iou_threshold\":%g,\"top_k\":%d,"
                  "\"num_boxes\":%d,\"rule\":\"per class, highest score first, a box overlapping a kept one "
                  "with IoU > iou_threshold is dropped; top_k per class and per image; boxes clipped to [0,1]\"}",
-                 nms_name(m), (double)c->conf, (double)c->iou, c->top_k, num_boxes);
+                 det_nms_name(m), (double)c->conf, (double)c->iou, c->top_k, num_boxes);
     return deft_strdup(buf);
 }
 
 /* ---- the action ------------------------------------------------------------------ */
-
-#define MAX_META 12
-
-struct meta {
-    struct deft_kv kv[MAX_META];
-    char *owned[MAX_META];
-    int n, n_owned;
-};
-
-static void meta_graph(struct meta *m, const struct deft_graph *g, const char *key) {
-    const char *v = deft_graph_get_meta(g, key);
-    if (v && m->n < MAX_META) m->kv[m->n++] = (struct deft_kv){key, v};
-}
-
-static enum deft_status meta_own(struct meta *m, const char *key, char *v) {
-    if (!v) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    m->owned[m->n_owned++] = v;
-    m->kv[m->n++] = (struct deft_kv){key, v};
-    return DEFT_OK;
-}
 
 static enum deft_status check_model(const struct yolo_model *ym, const char *path, const char *network,
                                     const struct yolo_setup *y) {
@@ -280,31 +115,31 @@ static enum deft_status check_model(const struct yolo_model *ym, const char *pat
 
 enum deft_status yolo_export(const struct deft_task_args *a, const char *network) {
     FILE *out = a->out ? a->out : stdout;
-    struct xopts o;
+    struct det_export_opts o;
     struct yolo_setup y = {0};
     struct yolo_model ym = {0};
     struct deft_onnx_tail *tail = NULL;
     struct deft_onnx_export_info info = {0};
     struct export_files w = {0};
-    struct meta mt = {0};
+    struct det_export_meta mt = {0};
     char **paths = NULL, *fp32_layers = NULL;
     int n_paths = 0;
     float *amax = NULL, *x = NULL;
     bool *float_nodes = NULL;
     struct task_qat qm = {0};
-    enum deft_status s = parse_flags(a, &o);
+    enum deft_status s = det_export_parse_flags(a, "BatchedNMSDynamic_TRT", "NvDsInferParseCustomBatchedNMSTLT", &o);
     if (s) return s;
     if (!a->model || !a->output_file)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "export needs -m MODEL and -o OUT.onnx");
     if (a->threads > 0) deft_set_threads(a->threads);
     if (a->spec && (s = yolo_setup_load(&y, a, network))) goto done;
     struct yolo_nms nms = {0};
-    if (o.nms != YOLO_NMS_NONE) {
+    if (o.nms != DET_NMS_NONE) {
         if (!y.cfg_loaded || !y.cfg.has_nms_config) {
             s = deft_set_error(DEFT_ERR_INVALID_ARG,
                                "--nms %s needs the spec's nms_config (confidence_threshold, clustering_iou_threshold, "
                                "top_k): %s%s, or export the raw boxes and scores with --nms none",
-                               nms_name(o.nms), y.cfg_loaded ? "add one to " : "give -e SPEC",
+                               det_nms_name(o.nms), y.cfg_loaded ? "add one to " : "give -e SPEC",
                                y.cfg_loaded ? y.cfg.source_path : "");
             goto done;
         }
@@ -354,15 +189,15 @@ enum deft_status yolo_export(const struct deft_task_args *a, const char *network
                                 .nms = o.nms, .cfg = nms,
                                 .score_bits = y.cfg_loaded ? y.cfg.nms_config.infer_nms_score_bits : 0};
     if ((s = yolo_export_tail(&to, &tail, &num_boxes))) goto done;
-    meta_graph(&mt, g, "arch");
-    meta_graph(&mt, g, "backbone");
-    meta_graph(&mt, g, "class_names");
-    meta_graph(&mt, g, "num_classes");
-    meta_graph(&mt, g, "yolo");
-    if ((s = meta_own(&mt, "preprocess", preprocess_json(&ym.pre))) ||
-        (s = meta_own(&mt, "letterbox", letterbox_json(ym.net_w, ym.net_h))) ||
-        (s = meta_own(&mt, "nms", nms_json(o.nms, &nms, num_boxes))) ||
-        (s = meta_own(&mt, "outputs", deft_strdup(outputs_doc(o.nms)))))
+    det_export_meta_graph(&mt, g, "arch");
+    det_export_meta_graph(&mt, g, "backbone");
+    det_export_meta_graph(&mt, g, "class_names");
+    det_export_meta_graph(&mt, g, "num_classes");
+    det_export_meta_graph(&mt, g, "yolo");
+    if ((s = det_export_meta_own(&mt, "preprocess", det_export_preprocess_json(&ym.pre))) ||
+        (s = det_export_meta_own(&mt, "letterbox", det_export_letterbox_json(ym.net_w, ym.net_h))) ||
+        (s = det_export_meta_own(&mt, "nms", nms_json(o.nms, &nms, num_boxes))) ||
+        (s = det_export_meta_own(&mt, "outputs", deft_strdup(outputs_doc(o.nms)))))
         goto done;
     struct deft_onnx_export_opts eo = {.opset = o.opset, .dynamic_batch = o.static_batch < 0, .input_name = "Input",
                                        .tail = tail, .meta = mt.kv, .n_meta = mt.n};
@@ -370,8 +205,8 @@ enum deft_status yolo_export(const struct deft_task_args *a, const char *network
         goto done;
     export_files_add(&w, a->output_file);
     fprintf(out, "wrote %s: %s, input Input [%s,3,%d,%d], %d candidate boxes, NMS %s%s (opset %d)\n", a->output_file,
-            network, o.static_batch > 0 ? "" : "batch", ym.net_h, ym.net_w, num_boxes, nms_name(o.nms),
-            o.nms == YOLO_NMS_TRT ? " (BatchedNMSDynamic_TRT: TensorRT only)" : "", o.opset);
+            network, o.static_batch > 0 ? "" : "batch", ym.net_h, ym.net_w, num_boxes, det_nms_name(o.nms),
+            o.nms == DET_NMS_TRT ? " (BatchedNMSDynamic_TRT: TensorRT only)" : "", o.opset);
     char dir[4200], cal_path[4200];
     export_dir_of(a->output_file, dir, sizeof dir);
     if (o.cal_cache) snprintf(cal_path, sizeof cal_path, "%s", o.cal_cache);
@@ -421,12 +256,14 @@ enum deft_status yolo_export(const struct deft_task_args *a, const char *network
         }
         char cal_rel[4200];
         snprintf(cal_rel, sizeof cal_rel, "%s", o.cal_cache ? cal_path : "cal.bin");
-        if ((s = yolo_write_ds(dir, export_base_of(a->output_file), cal_rel, &ym, o.int8, o.fp16, &nms, fp32_layers, &w))) goto done;
+        if ((s = yolo_write_ds(dir, export_base_of(a->output_file), cal_rel, &ym, o.int8, o.fp16, &nms, fp32_layers,
+                               &w)))
+            goto done;
         fprintf(out, "wrote %slabels.txt and %snvinfer_config.txt\n", dir, dir);
     }
 done:
     if (s) export_files_remove_all(&w); /* nothing half-exported stays */
-    for (int i = 0; i < mt.n_owned; i++) deft_free(mt.owned[i]);
+    det_export_meta_free(&mt);
     deft_free(fp32_layers);
     deft_free(float_nodes);
     deft_free(amax);

@@ -10,50 +10,16 @@
  * corners centre -+ size/2, score = sigmoid(obj) * sigmoid(cls). Boxes are
  * x1,y1,x2,y2 normalised to the network input, as TAO's plugin takes them.
  *
- * NMS "onnx" (nms.c exactly): NonMaxSuppression per class (score > conf,
- * IoU > iou suppresses, at most top_k per class); the kept scores are
- * scattered into a dense [N, C*B] map (-1 elsewhere) so one TopK per image
- * takes the best top_k over all classes, ties to the lower class then the
- * lower box, the order nms.c sorts by; boxes gathered and clipped to [0, 1].
+ * NMS "onnx": nms.c exactly (det_export_nms_onnx, src/tasks/common).
  * NMS "trt": TAO's BatchedNMSDynamic_TRT node; "none": boxes and scores. */
 #include <stdio.h>
 #include <string.h>
+#include "tasks/common/det_export_tail.h"
 #include "tasks/yolo_v4/yolo_task.h"
 
 #define TRT_MAX_TOPK 4096 /* TensorRT's BatchedNMS sorts at most 4096 boxes per class */
 
 int yolo_trt_topk(int num_boxes) { return num_boxes < TRT_MAX_TOPK ? num_boxes : TRT_MAX_TOPK; }
-
-static const char *c_i64(struct deft_onnx_tail *t, int n, const int64_t *v) {
-    return deft_onnx_tail_const(t, NULL, DEFT_ONNX_INT64, 1, (int64_t[]){n}, v);
-}
-static const char *c_scalar_i64(struct deft_onnx_tail *t, int64_t v) {
-    return deft_onnx_tail_const(t, NULL, DEFT_ONNX_INT64, 0, NULL, &v);
-}
-static const char *c_scalar_f(struct deft_onnx_tail *t, float v) {
-    return deft_onnx_tail_const(t, NULL, DEFT_ONNX_FLOAT, 0, NULL, &v);
-}
-static const char *op1(struct deft_onnx_tail *t, const char *op, const char *a, const char *out) {
-    return deft_onnx_tail_node(t, op, NULL, &a, 1, out);
-}
-static const char *op2(struct deft_onnx_tail *t, const char *op, const char *a, const char *b, const char *out) {
-    return deft_onnx_tail_node(t, op, NULL, (const char *[]){a, b}, 2, out);
-}
-/* x[..., lo:hi] of a rank-3 tensor. */
-static const char *slice2(struct deft_onnx_tail *t, const char *x, int64_t lo, int64_t hi) {
-    return deft_onnx_tail_node(t, "Slice", NULL,
-                               (const char *[]){x, c_i64(t, 1, &lo), c_i64(t, 1, &hi), c_i64(t, 1, (int64_t[]){2})},
-                               4, NULL);
-}
-static const char *unsqueeze(struct deft_onnx_tail *t, const char *x, int64_t axis) {
-    return op2(t, "Unsqueeze", x, c_i64(t, 1, &axis), NULL);
-}
-/* Gather column k of a [K, 3] index table -> [K]. */
-static const char *column(struct deft_onnx_tail *t, const char *x, int64_t k) {
-    const char *g = op2(t, "Gather", x, c_scalar_i64(t, k), NULL);
-    deft_onnx_tail_attr_i(t, "axis", 1);
-    return g;
-}
 
 /* Rows of every head, concatenated: [N, B, 5+C]. */
 static const char *rows(struct deft_onnx_tail *t, const struct yolo_tail_opts *o, int per) {
@@ -61,10 +27,11 @@ static const char *rows(struct deft_onnx_tail *t, const struct yolo_tail_opts *o
     for (int i = 0; i < o->heads->n; i++) {
         const struct deft_yolo_head *h = &o->heads->head[i];
         int64_t cells = (int64_t)h->gh * h->gw, a = h->n_anchors;
-        const char *r = op2(t, "Reshape", o->head_names[i], c_i64(t, 4, (int64_t[]){0, a, per, cells}), NULL);
-        const char *tr = op1(t, "Transpose", r, NULL);
+        const char *r =
+            det_tail_op2(t, "Reshape", o->head_names[i], det_tail_i64(t, 4, (int64_t[]){0, a, per, cells}), NULL);
+        const char *tr = det_tail_op1(t, "Transpose", r, NULL);
         deft_onnx_tail_attr_ints(t, "perm", 4, (int64_t[]){0, 1, 3, 2});
-        parts[i] = op2(t, "Reshape", tr, c_i64(t, 3, (int64_t[]){0, a * cells, per}), NULL);
+        parts[i] = det_tail_op2(t, "Reshape", tr, det_tail_i64(t, 3, (int64_t[]){0, a * cells, per}), NULL);
     }
     if (o->heads->n == 1) return parts[0];
     const char *c = deft_onnx_tail_node(t, "Concat", NULL, parts, o->heads->n, NULL);
@@ -104,22 +71,26 @@ static void decode(struct deft_onnx_tail *t, const char *p, int nb, int nc, cons
     const char *sl = deft_onnx_tail_const(t, "decode/xy_slope", DEFT_ONNX_FLOAT, 2, d2, slope);
     const char *of = deft_onnx_tail_const(t, "decode/xy_offset", DEFT_ONNX_FLOAT, 2, d2, off);
     const char *an = deft_onnx_tail_const(t, "decode/anchors", DEFT_ONNX_FLOAT, 2, d2, anc);
-    const char *cxy = op2(t, "Add", op2(t, "Mul", op1(t, "Sigmoid", slice2(t, p, 0, 2), NULL), sl, NULL), of, NULL);
-    const char *twh = op2(t, "Min", slice2(t, p, 2, 4), c_scalar_f(t, 8.0f), NULL); /* TAO's cap */
-    const char *half = op2(t, "Mul", op2(t, "Mul", op1(t, "Exp", twh, NULL), an, NULL), c_scalar_f(t, 0.5f), NULL);
-    const char *corners[2] = {op2(t, "Sub", cxy, half, NULL), op2(t, "Add", cxy, half, NULL)};
+    const char *cxy = det_tail_op2(
+        t, "Add", det_tail_op2(t, "Mul", det_tail_op1(t, "Sigmoid", det_tail_slice2(t, p, 0, 2), NULL), sl, NULL), of,
+        NULL);
+    const char *twh =
+        det_tail_op2(t, "Min", det_tail_slice2(t, p, 2, 4), det_tail_scalar_f(t, 8.0f), NULL); /* TAO's cap */
+    const char *half = det_tail_op2(t, "Mul", det_tail_op2(t, "Mul", det_tail_op1(t, "Exp", twh, NULL), an, NULL),
+                                    det_tail_scalar_f(t, 0.5f), NULL);
+    const char *corners[2] = {det_tail_op2(t, "Sub", cxy, half, NULL), det_tail_op2(t, "Add", cxy, half, NULL)};
     *boxes = deft_onnx_tail_node(t, "Concat", NULL, corners, 2, boxes_name);
     deft_onnx_tail_attr_i(t, "axis", 2);
-    const char *obj = op1(t, "Sigmoid", slice2(t, p, 4, 5), NULL);
-    const char *cls = op1(t, "Sigmoid", slice2(t, p, 5, 5 + (int64_t)nc), NULL);
-    *scores = op2(t, "Mul", obj, cls, scores_name);
+    const char *obj = det_tail_op1(t, "Sigmoid", det_tail_slice2(t, p, 4, 5), NULL);
+    const char *cls = det_tail_op1(t, "Sigmoid", det_tail_slice2(t, p, 5, 5 + (int64_t)nc), NULL);
+    *scores = det_tail_op2(t, "Mul", obj, cls, scores_name);
 }
 
 /* TAO's plugin: boxes [N, B, 1, 4] (one box for all classes), scores [N, B, C]. */
 static void nms_trt(struct deft_onnx_tail *t, const struct yolo_tail_opts *o, const char *boxes, const char *scores,
                     int nb) {
     int k = o->cfg.top_k < yolo_trt_topk(nb) ? o->cfg.top_k : yolo_trt_topk(nb);
-    const char *b4 = op2(t, "Reshape", boxes, c_i64(t, 4, (int64_t[]){0, nb, 1, 4}), YOLO_OUT_BOXES);
+    const char *b4 = det_tail_op2(t, "Reshape", boxes, det_tail_i64(t, 4, (int64_t[]){0, nb, 1, 4}), YOLO_OUT_BOXES);
     static const char *const outs[4] = {"BatchedNMS", "BatchedNMS_1", "BatchedNMS_2", "BatchedNMS_3"};
     deft_onnx_tail_node_n(t, "BatchedNMSDynamic_TRT", "BatchedNMS_N", (const char *[]){b4, scores}, 2, outs, 4);
     deft_onnx_tail_attr_i(t, "shareLocation", 1);
@@ -140,64 +111,6 @@ static void nms_trt(struct deft_onnx_tail *t, const struct yolo_tail_opts *o, co
     deft_onnx_tail_output(t, outs[3], DEFT_ONNX_FLOAT, 2, (int64_t[]){-1, k});
 }
 
-/* ONNX's NonMaxSuppression and a per-image TopK: nms.c's result, padded to K. */
-static void nms_onnx(struct deft_onnx_tail *t, const struct yolo_tail_opts *o, const char *boxes, const char *scores,
-                     int nb) {
-    int nc = o->n_classes;
-    int64_t total = (int64_t)nc * nb, k = o->cfg.top_k < total ? o->cfg.top_k : total;
-    const char *sct = op1(t, "Transpose", scores, NULL); /* [N, C, B] */
-    deft_onnx_tail_attr_ints(t, "perm", 3, (int64_t[]){0, 2, 1});
-    int64_t top = o->cfg.top_k;
-    float iou = o->cfg.iou, conf = o->cfg.conf;
-    const char *sel = deft_onnx_tail_node(
-        t, "NonMaxSuppression", "nms/NonMaxSuppression",
-        (const char *[]){boxes, sct, c_i64(t, 1, &top),
-                         deft_onnx_tail_const(t, NULL, DEFT_ONNX_FLOAT, 1, (int64_t[]){1}, &iou),
-                         deft_onnx_tail_const(t, NULL, DEFT_ONNX_FLOAT, 1, (int64_t[]){1}, &conf)},
-        5, NULL); /* [K, 3]: image, class, box */
-    deft_onnx_tail_attr_i(t, "center_point_box", 0);
-    const char *nbc = c_scalar_i64(t, nb);
-    const char *flat = op2(t, "Add", op2(t, "Mul", column(t, sel, 1), nbc, NULL), column(t, sel, 2), NULL);
-    const char *where_at[2] = {unsqueeze(t, column(t, sel, 0), 1), unsqueeze(t, flat, 1)};
-    const char *at = deft_onnx_tail_node(t, "Concat", NULL, where_at, 2, NULL); /* [K, 2]: image, class*B+box */
-    deft_onnx_tail_attr_i(t, "axis", 1);
-    const char *kept_scores = op2(t, "GatherND", sct, sel, NULL);
-    const char *dense = op2(t, "Reshape", sct, c_i64(t, 2, (int64_t[]){0, total}), NULL);
-    float minus1 = -1.0f;
-    const char *fill = op2(t, "Expand", deft_onnx_tail_const(t, NULL, DEFT_ONNX_FLOAT, 2, (int64_t[]){1, 1}, &minus1),
-                           op1(t, "Shape", dense, NULL), NULL);
-    const char *map = deft_onnx_tail_node(t, "ScatterND", NULL, (const char *[]){fill, at, kept_scores}, 3, NULL);
-    deft_onnx_tail_node_n(t, "TopK", "nms/TopK", (const char *[]){map, c_i64(t, 1, &k)}, 2, NULL, 2);
-    deft_onnx_tail_attr_i(t, "axis", 1);
-    deft_onnx_tail_attr_i(t, "largest", 1);
-    deft_onnx_tail_attr_i(t, "sorted", 1);
-    const char *tv = deft_onnx_tail_out(t, 0), *ti = deft_onnx_tail_out(t, 1);
-    const char *valid = op2(t, "Greater", tv, c_scalar_f(t, conf), NULL); /* padding is -1 */
-    const char *vf = op1(t, "Cast", valid, NULL);
-    deft_onnx_tail_attr_i(t, "to", DEFT_ONNX_FLOAT);
-    const char *vi = op1(t, "Cast", valid, NULL);
-    deft_onnx_tail_attr_i(t, "to", DEFT_ONNX_INT32);
-    op2(t, "ReduceSum", vi, c_i64(t, 1, (int64_t[]){1}), "num_detections");
-    deft_onnx_tail_attr_i(t, "keepdims", 1);
-    op2(t, "Mul", tv, vf, "detection_scores");
-    const char *cls = op1(t, "Cast", op2(t, "Div", ti, nbc, NULL), NULL);
-    deft_onnx_tail_attr_i(t, "to", DEFT_ONNX_INT32);
-    int32_t none = -1;
-    deft_onnx_tail_node(t, "Where", NULL,
-                        (const char *[]){valid, cls, deft_onnx_tail_const(t, NULL, DEFT_ONNX_INT32, 0, NULL, &none)},
-                        3, "detection_classes");
-    const char *box_at = unsqueeze(t, op2(t, "Mod", ti, nbc, NULL), 2); /* [N, K, 1] */
-    const char *g = op2(t, "GatherND", boxes, box_at, NULL);
-    deft_onnx_tail_attr_i(t, "batch_dims", 1);
-    const char *clipped = deft_onnx_tail_node(t, "Clip", NULL, (const char *[]){g, c_scalar_f(t, 0.0f), c_scalar_f(t, 1.0f)},
-                                              3, NULL); /* nms.c clips the kept boxes */
-    op2(t, "Mul", clipped, unsqueeze(t, vf, 2), "detection_boxes");
-    deft_onnx_tail_output(t, "num_detections", DEFT_ONNX_INT32, 2, (int64_t[]){-1, 1});
-    deft_onnx_tail_output(t, "detection_boxes", DEFT_ONNX_FLOAT, 3, (int64_t[]){-1, k, 4});
-    deft_onnx_tail_output(t, "detection_scores", DEFT_ONNX_FLOAT, 2, (int64_t[]){-1, k});
-    deft_onnx_tail_output(t, "detection_classes", DEFT_ONNX_INT32, 2, (int64_t[]){-1, k});
-}
-
 enum deft_status yolo_export_tail(const struct yolo_tail_opts *o, struct deft_onnx_tail **out, int *num_boxes) {
     *out = NULL;
     int nb = 0, nc = o->n_classes;
@@ -211,16 +124,16 @@ enum deft_status yolo_export_tail(const struct yolo_tail_opts *o, struct deft_on
     if (!s) {
         const char *boxes, *scores;
         const char *p = rows(t, o, 5 + nc);
-        bool plain = o->nms == YOLO_NMS_NONE;
+        bool plain = o->nms == DET_NMS_NONE;
         decode(t, p, nb, nc, slope, off, anc, plain ? YOLO_OUT_BOXES : "decode/boxes",
                YOLO_OUT_SCORES, &boxes, &scores);
         if (plain) {
             deft_onnx_tail_output(t, boxes, DEFT_ONNX_FLOAT, 3, (int64_t[]){-1, nb, 4});
             deft_onnx_tail_output(t, scores, DEFT_ONNX_FLOAT, 3, (int64_t[]){-1, nb, nc});
-        } else if (o->nms == YOLO_NMS_TRT) {
+        } else if (o->nms == DET_NMS_TRT) {
             nms_trt(t, o, boxes, scores, nb);
         } else {
-            nms_onnx(t, o, boxes, scores, nb);
+            det_export_nms_onnx(t, boxes, scores, nb, nc, o->cfg.conf, o->cfg.iou, o->cfg.top_k);
         }
         s = deft_onnx_tail_status(t);
     }

@@ -14,6 +14,7 @@
 #include "deft/task.h"
 #include "deft/yolo.h"
 #include "deft/yolo_spec.h"
+#include "tasks/common/det_export.h"
 #include "tasks/common/det_results.h"
 
 /* Heads and anchors, normalised to the network input (TAO divides the
@@ -83,7 +84,7 @@ void yolo_model_close(struct yolo_model *ym);
 
 /* ---- export ------------------------------------------------------------------ */
 
-enum yolo_nms_mode { YOLO_NMS_TRT = 0, YOLO_NMS_ONNX, YOLO_NMS_NONE };
+/* the NMS modes: enum det_nms_mode (tasks/common/det_export.h) */
 
 /* Outputs of each NMS mode (yolo_export_tail.c). */
 #define YOLO_OUT_BOXES "boxes"
@@ -94,7 +95,7 @@ struct yolo_tail_opts {
     const struct yolo_heads *heads;
     int n_classes;
     const char *const *head_names; /* head i's output tensor in the ONNX graph */
-    enum yolo_nms_mode nms;
+    enum det_nms_mode nms;
     struct yolo_nms cfg;           /* thresholds and top_k (trt, onnx) */
     int score_bits;                /* trt: scoreBits, 0 = the plugin's default */
 };
