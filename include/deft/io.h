@@ -223,6 +223,12 @@ struct deft_onnx_export_opts {
     bool qdq_fusion;          /* also Q/DQ the inputs of Add and pooling (TensorRT fuses them) */
     const bool *float_nodes;  /* QDQ: per deft node index, true = inputs and weights stay float */
     const struct deft_onnx_tail *tail; /* nodes after the graph; its outputs replace the graph's */
+    /* nodes computing the graph input mid_input (a deft INPUT value) from
+     * values before it (a host step between two node ranges, written in ONNX):
+     * emitted just before mid_input's first consumer, whose input becomes the
+     * mid tail's first declared output; mid_input is no graph input then */
+    const struct deft_onnx_tail *mid;
+    int mid_input;
     const struct deft_kv *meta; /* ModelProto.metadata_props */
     int n_meta;
 };

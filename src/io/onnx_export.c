@@ -581,28 +581,115 @@ static bool emit_binary(struct ox *x, const struct deft_node *nd) {
     return true;
 }
 
+/* Column k of deft's boxes [R, 5] -> [R, 1]. */
+static const char *box_col(struct ox *x, const struct deft_node *nd, const char *bx, int64_t k) {
+    const char *o = ostr(x, "%s_col%d", nd->name, (int)k);
+    const char *s4[4] = {bx, init_i64(x, ostr(x, "%s_col%d_starts", nd->name, (int)k), 1, &k),
+                         init_i64(x, ostr(x, "%s_col%d_ends", nd->name, (int)k), 1, (int64_t[]){k + 1}),
+                         init_i64(x, ostr(x, "%s_col%d_axes", nd->name, (int)k), 1, (int64_t[]){1})};
+    node(x, "Slice", o, s4, 4, o);
+    return o;
+}
+
+static const char *bin_op(struct ox *x, const char *op, const char *a, const char *b, const char *out) {
+    node(x, op, out, (const char *[]){a, b}, 2, out);
+    return out;
+}
+
+/* Crop-and-resize along one axis (y: lo/hi columns 2, 4; x: 1, 3) as
+ * roi_geom_init computes it: n = box / (image - 1), first sample y0 = n1 * f,
+ * step = (n2 - n1) * f / (out - 1) (out 1: the centre, step 0), f = size - 1.
+ * Gives the RoiAlign (half_pixel, one sample per bin) bounds r1, r2 whose bin
+ * centres are those samples, and the samples' in-range mask [R, out] (deft
+ * and TF: a sample outside [0, f] is 0, RoiAlign would clamp it). */
+static void crop_axis(struct ox *x, const struct deft_node *nd, const char *bx, char ax, int lo, int out,
+                      int image, int64_t size, const char **r1, const char **r2, const char **mask) {
+    const char *nm = ostr(x, "%s_%c", nd->name, ax);
+    float f = (float)(size - 1);
+    const char *den = init_scalar(x, ostr(x, "%s_den", nm), (float)(image - 1));
+    const char *fs = init_scalar(x, ostr(x, "%s_f", nm), f);
+    const char *n1 = bin_op(x, "Div", box_col(x, nd, bx, lo), den, ostr(x, "%s_n1", nm));
+    const char *n2 = bin_op(x, "Div", box_col(x, nd, bx, lo + 2), den, ostr(x, "%s_n2", nm));
+    const char *y0, *step;
+    if (out > 1) {
+        y0 = bin_op(x, "Mul", n1, fs, ostr(x, "%s_y0", nm));
+        const char *d = bin_op(x, "Mul", bin_op(x, "Sub", n2, n1, ostr(x, "%s_dn", nm)), fs, ostr(x, "%s_df", nm));
+        step = bin_op(x, "Div", d, init_scalar(x, ostr(x, "%s_bins", nm), (float)(out - 1)), ostr(x, "%s_step", nm));
+    } else {
+        const char *mid = bin_op(x, "Mul", bin_op(x, "Add", n1, n2, ostr(x, "%s_sum", nm)),
+                                 init_scalar(x, ostr(x, "%s_half", nm), 0.5f), ostr(x, "%s_mid", nm));
+        y0 = bin_op(x, "Mul", mid, fs, ostr(x, "%s_y0", nm));
+        step = bin_op(x, "Mul", y0, init_scalar(x, ostr(x, "%s_zero", nm), 0.0f), ostr(x, "%s_step", nm));
+    }
+    const char *half = init_scalar(x, ostr(x, "%s_h", nm), 0.5f);
+    *r1 = bin_op(x, "Add", bin_op(x, "Sub", y0, bin_op(x, "Mul", step, half, ostr(x, "%s_hs", nm)),
+                                  ostr(x, "%s_a", nm)), half, ostr(x, "%s_r1", nm));
+    *r2 = bin_op(x, "Add", *r1, bin_op(x, "Mul", step, init_scalar(x, ostr(x, "%s_out", nm), (float)out),
+                                       ostr(x, "%s_span", nm)), ostr(x, "%s_r2", nm));
+    float *idx = oa(x, (size_t)out * sizeof *idx);
+    for (int i = 0; i < out; i++) idx[i] = (float)i;
+    const char *ph = init_f32(x, ostr(x, "%s_idx", nm), 2, (int64_t[]){1, out}, idx);
+    const char *smp = bin_op(x, "Add", y0, bin_op(x, "Mul", ph, step, ostr(x, "%s_off", nm)), ostr(x, "%s_s", nm));
+    const char *ge = bin_op(x, "GreaterOrEqual", smp, init_scalar(x, ostr(x, "%s_lo", nm), 0.0f), ostr(x, "%s_ge", nm));
+    const char *le = bin_op(x, "LessOrEqual", smp, fs, ostr(x, "%s_le", nm));
+    const char *in = bin_op(x, "And", ge, le, ostr(x, "%s_in", nm));
+    *mask = ostr(x, "%s_mask", nm);
+    attr_i(x, node(x, "Cast", *mask, &in, 1, *mask), "to", T_FLOAT);
+}
+
+/* Crop-and-resize (TAO's CropAndResize, no ONNX operator): RoiAlign with one
+ * sample per bin whose bin centres are the crop's sample points, times the
+ * crop's in-range mask (opset 16: half_pixel, no 1-pixel minimum RoI). */
+static bool emit_crop_resize(struct ox *x, const struct deft_node *nd, const char *in, const char *bx,
+                             const char *bi) {
+    const struct deft_roi_attr *a = &nd->attr.roi;
+    if (x->opset < 16)
+        return fail(x, DEFT_ERR_UNSUPPORTED, "%s: crop_and_resize is written as RoiAlign (half_pixel): opset 16+",
+                    nd->name);
+    const struct deft_shape *fs = &val(x, nd->in[0])->shape;
+    const char *y1, *y2, *x1, *x2, *my, *mx;
+    crop_axis(x, nd, bx, 'y', 2, a->out_h, a->image_h, fs->d[2], &y1, &y2, &my);
+    crop_axis(x, nd, bx, 'x', 1, a->out_w, a->image_w, fs->d[3], &x1, &x2, &mx);
+    const char *rois = ostr(x, "%s_crop_rois", nd->name), *raw = ostr(x, "%s_align", nd->name);
+    attr_i(x, node(x, "Concat", rois, (const char *[]){x1, y1, x2, y2}, 4, rois), "axis", 1);
+    Onnx__NodeProto *r = node(x, "RoiAlign", raw, (const char *[]){in, rois, bi}, 3, raw);
+    attr_i(x, r, "output_height", a->out_h);
+    attr_i(x, r, "output_width", a->out_w);
+    attr_i(x, r, "sampling_ratio", 1);
+    attr_f(x, r, "spatial_scale", 1.0f);
+    attr_s(x, r, "mode", "avg");
+    attr_s(x, r, "coordinate_transformation_mode", "half_pixel");
+    const char *my4 = ostr(x, "%s_my4", nd->name), *mx4 = ostr(x, "%s_mx4", nd->name);
+    node(x, "Unsqueeze", my4, (const char *[]){my, init_i64(x, ostr(x, "%s_ax13", nd->name), 2, (int64_t[]){1, 3})},
+         2, my4);
+    node(x, "Unsqueeze", mx4, (const char *[]){mx, init_i64(x, ostr(x, "%s_ax12", nd->name), 2, (int64_t[]){1, 2})},
+         2, mx4);
+    const char *m = bin_op(x, "Mul", my4, mx4, ostr(x, "%s_mask", nd->name));
+    node(x, "Mul", nd->name, (const char *[]){raw, m}, 2, out_name(x, nd->out[0]));
+    return true;
+}
+
 /* RoIAlign (opset 10+): deft's boxes [R, 5] split into ONNX's rois [R, 4] and
  * int64 batch_indices [R]. aligned is coordinate_transformation_mode
  * half_pixel, which exists from opset 16 (before it: output_half_pixel only).
- * Crop-and-resize has no ONNX operator (TAO exports a TensorRT plugin). */
+ * Crop-and-resize: emit_crop_resize. */
 static bool emit_roi_align(struct ox *x, const struct deft_node *nd) {
     const struct deft_roi_attr *a = &nd->attr.roi;
-    if (a->mode != DEFT_ROI_ALIGN)
-        return fail(x, DEFT_ERR_UNSUPPORTED, "%s: crop_and_resize has no ONNX operator", nd->name);
     if (a->aligned && x->opset < 16)
         return fail(x, DEFT_ERR_UNSUPPORTED, "%s: aligned RoIAlign (half_pixel) needs opset 16", nd->name);
     const char *in = act_name(x, nd->in[0]), *bx = act_name(x, nd->in[1]);
     if (!in || !bx) return false;
     int64_t zero = 0;
     const char *rois = ostr(x, "%s_rois", nd->name), *bi = ostr(x, "%s_batch_index", nd->name);
-    const char *s4[4] = {bx, init_i64(x, ostr(x, "%s_rois_starts", nd->name), 1, (int64_t[]){1}),
-                         init_i64(x, ostr(x, "%s_rois_ends", nd->name), 1, (int64_t[]){5}),
-                         init_i64(x, ostr(x, "%s_rois_axes", nd->name), 1, (int64_t[]){1})};
-    node(x, "Slice", rois, s4, 4, rois);
     const char *g2[2] = {bx, init_raw(x, ostr(x, "%s_index0", nd->name), T_INT64, 0, NULL, &zero, sizeof zero)};
     const char *bf = ostr(x, "%s_batch_index_f", nd->name);
     attr_i(x, node(x, "Gather", bf, g2, 2, bf), "axis", 1);
     attr_i(x, node(x, "Cast", bi, &bf, 1, bi), "to", T_INT64);
+    if (a->mode == DEFT_ROI_CROP_RESIZE) return emit_crop_resize(x, nd, in, bx, bi);
+    const char *s4[4] = {bx, init_i64(x, ostr(x, "%s_rois_starts", nd->name), 1, (int64_t[]){1}),
+                         init_i64(x, ostr(x, "%s_rois_ends", nd->name), 1, (int64_t[]){5}),
+                         init_i64(x, ostr(x, "%s_rois_axes", nd->name), 1, (int64_t[]){1})};
+    node(x, "Slice", rois, s4, 4, rois);
     Onnx__NodeProto *r = node(x, "RoiAlign", nd->name, (const char *[]){in, rois, bi}, 3, out_name(x, nd->out[0]));
     attr_i(x, r, "output_height", a->out_h);
     attr_i(x, r, "output_width", a->out_w);
@@ -741,7 +828,7 @@ static Onnx__ValueInfoProto *value_info(struct ox *x, const char *name, const st
 
 /* The task's nodes after the graph (deft/io.h, onnx_tail.c), with their
  * constants; its outputs are the model's. */
-static enum deft_status emit_tail(struct ox *x, const struct deft_onnx_tail *t, Onnx__GraphProto *gp) {
+static enum deft_status emit_tail_nodes(struct ox *x, const struct deft_onnx_tail *t) {
     if (t->status) return t->status;
     if (t->n_out < 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "ONNX export: the tail declares no output");
     for (int i = 0; i < t->n_cst; i++) {
@@ -795,12 +882,25 @@ static enum deft_status emit_tail(struct ox *x, const struct deft_onnx_tail *t, 
         }
         push(x, (void ***)&x->nodes, &x->n_nodes, &x->cap_nodes, nd);
     }
+    return DEFT_OK;
+}
+
+static enum deft_status emit_tail(struct ox *x, const struct deft_onnx_tail *t, Onnx__GraphProto *gp) {
+    enum deft_status s = emit_tail_nodes(x, t);
+    if (s) return s;
     Onnx__ValueInfoProto **outs = oa(x, (size_t)t->n_out * sizeof *outs);
     for (int i = 0; i < t->n_out; i++)
         outs[i] = value_info_dims(x, t->out[i].name, (int)t->out[i].type, t->out[i].ndim, t->out[i].dims);
     gp->output = outs;
     gp->n_output = (size_t)t->n_out;
     return DEFT_OK;
+}
+
+static bool uses_value(const struct ox *x, int n, int v) {
+    const struct deft_node *nd = deft_graph_node(x->g, n);
+    for (int i = 0; i < nd->n_in; i++)
+        if (nd->in[i] == v) return true;
+    return false;
 }
 
 static enum deft_status build(struct ox *x, Onnx__ModelProto *m) {
@@ -819,9 +919,12 @@ static enum deft_status build(struct ox *x, Onnx__ModelProto *m) {
     onnx__graph_proto__init(gp);
     gp->name = ostr(x, "%s", "deft");
     Onnx__ValueInfoProto **ins = oa(x, 4 * sizeof *ins);
+    const struct deft_onnx_tail *mid = x->o->mid;
+    if (mid && (x->o->mid_input < 0 || x->o->mid_input >= nv || val(x, x->o->mid_input)->kind != DEFT_VALUE_INPUT))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "ONNX export: mid_input %d is not a graph input", x->o->mid_input);
     for (int v = 0; v < nv; v++) {
         const struct deft_value *a = val(x, v);
-        if (a->kind != DEFT_VALUE_INPUT || !x->uses[v]) continue;
+        if (a->kind != DEFT_VALUE_INPUT || !x->uses[v] || (mid && v == x->o->mid_input)) continue;
         if (gp->n_input == 4)
             return deft_set_error(DEFT_ERR_UNSUPPORTED, "ONNX export: more than 4 graph inputs");
         const char *nm = x->o->input_name && gp->n_input == 0 ? x->o->input_name : a->name;
@@ -830,9 +933,16 @@ static enum deft_status build(struct ox *x, Onnx__ModelProto *m) {
         x->vname[v] = ostr(x, "%s", nm);
         add_ref(x, x->vname[v], v, DEFT_ONNX_RANGE_SAME);
     }
-    for (int n = 0; n < nn; n++)
-        if (x->needed[n] && !emit_node(x, n))
+    for (int n = 0; n < nn; n++) {
+        if (!x->needed[n]) continue;
+        if (mid && !x->vname[x->o->mid_input] && uses_value(x, n, x->o->mid_input)) {
+            enum deft_status s = emit_tail_nodes(x, mid);
+            if (s) return s;
+            x->vname[x->o->mid_input] = ostr(x, "%s", mid->out[0].name);
+        }
+        if (!emit_node(x, n))
             return x->status ? x->status : deft_set_error(DEFT_ERR_INVALID_ARG, "ONNX export failed");
+    }
     gp->input = ins;
     gp->n_node = 0; /* set below, after the tail */
     if (x->o->tail) {

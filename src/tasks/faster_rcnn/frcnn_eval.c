@@ -82,7 +82,7 @@ enum deft_status frcnn_validate(const struct deft_task_args *a, double *map_out)
     fprintf(out, "evaluating %s on %d images (%dx%d letterbox; proposals: top %d, NMS %g, keep %d; detections: conf %g, "
             "NMS %g, keep %d)\n", model, ds.n, fm.net_w, fm.net_h, f.eval_prop.pre_nms_top_n, (double)f.eval_prop.nms_iou,
             f.eval_prop.max_boxes, (double)nms.conf, (double)nms.iou, nms.max_dets);
-    if ((s = frcnn_detect_all(&fm, &ds, &f.eval_prop, &nms, a->threads, &d, out))) goto done;
+    if ((s = frcnn_detect_all(&fm, &ds, &f.eval_prop, &nms, a->threads, NULL, &d, out))) goto done;
     double map = 0;
     if ((s = frcnn_score(&f, &ds, &d, mode, nms.conf, &map, &m))) goto done;
     deft_det_metrics_print(out, m, (const char *const *)ds.class_names);
@@ -158,9 +158,10 @@ enum deft_status frcnn_inference(const struct deft_task_args *a) {
     struct det_dets d = {0};
     enum deft_status s = DEFT_OK;
     if (!a->input) return deft_set_error(DEFT_ERR_INVALID_ARG, "give the images with -i IMAGE_DIR (or one image)");
-    if (!a->output_file && !deft_task_arg(a, "--label_dir") && !deft_task_arg(a, "--json"))
+    if (!a->output_file && !deft_task_arg(a, "--label_dir") && !deft_task_arg(a, "--json") &&
+        !deft_task_arg(a, "--dump_input"))
         return deft_set_error(DEFT_ERR_INVALID_ARG, "say where results go: -o ANNOTATED_DIR, -l LABEL_DIR (KITTI + "
-                              "score) and/or --json FILE");
+                              "score), --json FILE and/or --dump_input DIR");
     struct frcnn_prop_cfg pc = {6000, 300, 0.7f};
     struct frcnn_nms nms = {0.0001f, 0.3f, 100};
     float vis = 0.6f;
@@ -184,7 +185,9 @@ enum deft_status frcnn_inference(const struct deft_task_args *a) {
     if ((s = frcnn_model_open(&fm, model, 1, pc.max_boxes, a))) goto done;
     fprintf(out, "inference: %s on %d images (proposals %d, conf >= %g, NMS IoU %g, overlays at >= %g)\n", model, ds.n,
             pc.max_boxes, (double)nms.conf, (double)nms.iou, (double)vis);
-    if ((s = frcnn_detect_all(&fm, &ds, &pc, &nms, a->threads, &d, out))) goto done;
+    const char *dump = deft_task_arg(a, "--dump_input");
+    if (dump && (s = deft_mkdirs(dump))) goto done;
+    if ((s = frcnn_detect_all(&fm, &ds, &pc, &nms, a->threads, dump, &d, out))) goto done;
     s = write_outputs(a, &ds, &d, &fm, vis, out);
 done:
     det_dets_free(&d);

@@ -250,7 +250,7 @@ void frcnn_eval_loader_opts(const struct frcnn_model *fm, int threads, struct de
 
 enum deft_status frcnn_detect_all(struct frcnn_model *fm, const struct deft_det_dataset *ds,
                                   const struct frcnn_prop_cfg *c, const struct frcnn_nms *nms, int threads,
-                                  struct det_dets *d, FILE *progress) {
+                                  const char *dump_dir, struct det_dets *d, FILE *progress) {
     struct deft_det_loader_opts lo;
     frcnn_eval_loader_opts(fm, threads, &lo);
     struct deft_det_loader *ld = NULL;
@@ -270,6 +270,9 @@ enum deft_status frcnn_detect_all(struct frcnn_model *fm, const struct deft_det_
         for (int i = 0; i < b.n && !s; i++) {
             int k = b.index[i];
             if (k < 0 || k >= d->n || b.corrupt[i]) continue;
+            if (dump_dir && (s = det_dump_input(dump_dir, ds->samples[k].image,
+                                                b.images + (size_t)i * 3 * (size_t)b.h * (size_t)b.w, b.h, b.w, &b.lb[i])))
+                break;
             s = frcnn_model_detect(fm, i, nms->conf, nms->iou, nms->max_dets, &b.lb[i], &d->boxes[k], &d->n_boxes[k]);
         }
         done += b.n;

@@ -71,11 +71,12 @@ enum deft_status frcnn_model_detect(const struct frcnn_model *fm, int b, float c
 void frcnn_model_close(struct frcnn_model *fm);
 void frcnn_eval_loader_opts(const struct frcnn_model *fm, int threads, struct deft_det_loader_opts *lo);
 
-/* Every detection of a dataset (evaluate, validation). */
+/* Every detection of a dataset (evaluate, validation, inference); dump_dir
+ * (may be NULL): each network input and letterbox there (det_dump_input). */
 struct frcnn_nms { float conf, iou; int max_dets; };
 enum deft_status frcnn_detect_all(struct frcnn_model *fm, const struct deft_det_dataset *ds,
                                   const struct frcnn_prop_cfg *c, const struct frcnn_nms *nms, int threads,
-                                  struct det_dets *d, FILE *progress);
+                                  const char *dump_dir, struct det_dets *d, FILE *progress);
 /* mAP under mode, averaged over the spec's IoU list (one IoU unless a range). */
 enum deft_status frcnn_score(const struct frcnn_setup *f, const struct deft_det_dataset *gt, const struct det_dets *d,
                              enum deft_ap_mode mode, double conf, double *map, struct deft_det_metrics **first);

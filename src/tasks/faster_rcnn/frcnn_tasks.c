@@ -1,10 +1,11 @@
 /* frcnn_tasks.c - faster_rcnn as a task: TAO's actions and flags, the loss
  * terms and mAP for the shared loop. train, evaluate and inference run
- * (frcnn_train.c, frcnn_eval.c); prune and export say they are not
- * finished (issue 20). */
+ * (frcnn_train.c, frcnn_eval.c); export --nms onnx runs (frcnn_export.c);
+ * prune and the TensorRT plugin export say they are not finished (issue 20). */
 #include <stdio.h>
 #include "deft/faster_rcnn_spec.h"
 #include "deft/task.h"
+#include "tasks/faster_rcnn/frcnn_export.h"
 #include "tasks/faster_rcnn/frcnn_run.h"
 #include "tasks/faster_rcnn/frcnn_task.h"
 
@@ -19,9 +20,17 @@ static void help(FILE *f) {
                "             use_voc07_11point_metric, averaged over gt_matching_iou_threshold_range), per-class AP,\n"
                "             precision, recall, and the RPN recall; without -m: DIR's weights/best.safetensors\n"
                "  inference  -m MODEL -i IMAGE_DIR|IMAGE [-e SPEC] [-o ANNOTATED_DIR] [-l LABEL_DIR] [--json FILE]\n"
-               "             [--threshold C]   KITTI labels with the score as a 16th field, overlays at\n"
-               "             bbox_visualize_threshold; proposal/NMS settings from the spec's inference_config\n"
-               "  prune, export: " DEFT_FRCNN_NOT_FINISHED "\n\n"
+               "             [--threshold C] [--dump_input DIR]   KITTI labels with the score as a 16th field,\n"
+               "             overlays at bbox_visualize_threshold; proposal/NMS settings from the spec's\n"
+               "             inference_config; --dump_input: each network input (DIR/<stem>.npy) and its\n"
+               "             letterbox (DIR/<stem>.json), to feed an exported model exactly that input\n"
+               "  export     -m MODEL -o OUT.onnx --nms onnx [-e SPEC] [--opset 16|17] [--static_batch_size N]\n"
+               "             one ONNX graph, input Input (the preprocessed letterboxed image): the proposal layer,\n"
+               "             crop-and-resize (RoiAlign), the RCNN head, per-class decode and NMS in standard ONNX\n"
+               "             (onnxruntime); outputs NMS [N,1,K,7] (image, class, score, x1,y1,x2,y2 in [0,1]) and\n"
+               "             NMS_1 (count); settings from the spec's inference_config. --nms trt (TAO's plugins),\n"
+               "             --data_type int8, --gen_ds_config: " DEFT_FRCNN_NOT_FINISHED "\n"
+               "  prune: " DEFT_FRCNN_NOT_FINISHED "\n\n"
                "  -e SPEC: TAO's faster_rcnn protobuf text (.txt) or the same fields as YAML; --help-spec lists them.\n"
                "  Labels are KITTI text files read directly (no TFRecords): give label_directory_path (deft) beside\n"
                "  image_directory_path in each data source.\n");
@@ -29,12 +38,16 @@ static void help(FILE *f) {
 
 static enum deft_status validate(const struct deft_task_args *a, double *map) { return frcnn_validate(a, map); }
 static enum deft_status prune(const struct deft_task_args *a) { return frcnn_not_finished(a, "prune"); }
-static enum deft_status export_(const struct deft_task_args *a) { return frcnn_not_finished(a, "export"); }
+static enum deft_status export_(const struct deft_task_args *a) { return frcnn_export(a); }
 
 static const struct deft_task_flag eval_flags[] = {
     {NULL, "--ap_mode", true}, {NULL, "--threshold", true}, {NULL, NULL, false}};
 static const struct deft_task_flag infer_flags[] = {
-    {"-l", "--label_dir", true}, {NULL, "--json", true}, {NULL, "--threshold", true}, {NULL, NULL, false}};
+    {"-l", "--label_dir", true}, {NULL, "--json", true}, {NULL, "--threshold", true}, {NULL, "--dump_input", true},
+    {NULL, NULL, false}};
+static const struct deft_task_flag export_flags[] = {
+    {NULL, "--nms", true}, {NULL, "--opset", true}, {NULL, "--static_batch_size", true},
+    {NULL, "--data_type", true}, {NULL, NULL, false}};
 static const char *const loss_terms[] = {"loss_rpn_class", "loss_rpn_regr", "loss_cls_class", "loss_cls_regr"};
 
 static const struct deft_task_action actions[] = {
@@ -45,12 +58,13 @@ static const struct deft_task_action actions[] = {
     {"inference", "-m MODEL -i IMAGES [-o DIR] [-l DIR] [--json F]", "detect objects in images", infer_flags, false,
      false, frcnn_inference, NULL},
     {"prune", "-m MODEL -o OUT", DEFT_FRCNN_NOT_FINISHED, NULL, false, false, prune, NULL},
-    {"export", "-m MODEL -o OUT.onnx", DEFT_FRCNN_NOT_FINISHED, NULL, false, false, export_, NULL},
+    {"export", "-m MODEL -o OUT.onnx --nms onnx [-e SPEC]", "ONNX with the proposal layer and NMS (--nms onnx)",
+     export_flags, false, false, export_, NULL},
 };
 
 const struct deft_task deft_task_faster_rcnn = {
     .name = "faster_rcnn",
-    .summary = "Faster R-CNN detector (resnet 10/18/34/50/101, mobilenet_v2; prune/export not finished)",
+    .summary = "Faster R-CNN detector (resnet 10/18/34/50/101, mobilenet_v2; prune and TensorRT-plugin export not finished)",
     .actions = actions,
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_frcnn_config_help,

@@ -294,7 +294,7 @@ static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
     struct frcnn_nms nms = {(float)ec->object_confidence_thres, (float)ec->classifier_nms_overlap_threshold,
                             ec->classifier_nms_max_boxes > 0 ? ec->classifier_nms_max_boxes : 100};
     double map = 0;
-    s = frcnn_detect_all(&r->val, &r->val_ds, &r->f.eval_prop, &nms, 2, &d, NULL);
+    s = frcnn_detect_all(&r->val, &r->val_ds, &r->f.eval_prop, &nms, 2, NULL, &d, NULL);
     if (!s) s = frcnn_score(&r->f, &r->val_ds, &d, frcnn_ap_mode(&r->f), nms.conf, &map, &m);
     if (!s) {
         double recall = r->val.recall_gt ? (double)r->val.recall_hits / (double)r->val.recall_gt : NAN;

@@ -1,0 +1,29 @@
+/* frcnn_export.h (internal) - `deft faster_rcnn export`: the host steps as
+ * ONNX nodes (frcnn_export_tail.c) and the action (frcnn_export.c). */
+#ifndef DEFT_TASKS_FRCNN_EXPORT_H
+#define DEFT_TASKS_FRCNN_EXPORT_H
+
+#include "deft/det_ops.h"
+#include "deft/io.h"
+#include "tasks/faster_rcnn/frcnn_run.h"
+
+/* Tensor names the two tails share, and the model's outputs (TAO's NMS layout). */
+#define FRCNN_X_ROIS "proposal/rois"   /* [N * R, 5] (image, x1, y1, x2, y2): the crop's boxes */
+#define FRCNN_X_BOXES "proposal/boxes" /* [N, R, 4] proposals in network pixels, zeros after the kept */
+#define FRCNN_X_VALID "proposal/valid" /* [N, R] 1 on a kept proposal, 0 on padding */
+#define FRCNN_X_NMS "NMS"              /* [N, 1, K, 7] (image, label, conf, x1, y1, x2, y2 in [0, 1]) */
+#define FRCNN_X_COUNT "NMS_1"          /* [N, 1, 1, 1] int32 detections kept */
+
+/* Proposal rows per image in the exported graph: min(max_boxes, pre_nms_top_n, anchors). */
+int frcnn_export_rows(const struct frcnn_params *p, const struct frcnn_prop_cfg *c);
+/* frcnn_proposals as nodes from the RPN outputs rpn_cls [N, A, h, w] and
+ * rpn_regr [N, 4A, h, w]: declares FRCNN_X_ROIS (the mid tail's output). */
+enum deft_status frcnn_export_proposals(const struct frcnn_params *p, const struct frcnn_prop_cfg *c,
+                                        const char *rpn_cls, const char *rpn_regr, struct deft_onnx_tail **out);
+/* frcnn_detect as nodes from the RCNN outputs cls [N*R, C+1], regr [N*R, 4C]
+ * (and the proposal tail's boxes and mask): outputs FRCNN_X_NMS, FRCNN_X_COUNT. */
+enum deft_status frcnn_export_detections(const struct frcnn_params *p, int R, const struct frcnn_nms *nms,
+                                         const char *cls, const char *regr, struct deft_onnx_tail **out);
+
+enum deft_status frcnn_export(const struct deft_task_args *a);
+#endif
