@@ -51,7 +51,7 @@ static cJSON *class_names(const struct deft_graph *g) {
 static enum deft_status write_results(const char *out, const char *stem, bool raw, const struct deft_tv_det_result *r,
                                       const cJSON *names) {
     char path[4096];
-    size_t cap = 64 + (size_t)r->n_det * 160, len = 0;
+    size_t cap = 64 + (size_t)r->n_det * 256, len = 0; /* a line: name <= 64 chars + numbers */
     char *txt = deft_malloc(cap);
     if (!txt) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     txt[0] = 0;
@@ -60,7 +60,7 @@ static enum deft_status write_results(const char *out, const char *stem, bool ra
         char lab[32];
         snprintf(lab, sizeof lab, "class_%d", r->labels[i]);
         const float *b = r->boxes + 4 * i;
-        len += (size_t)snprintf(txt + len, cap - len, "%s 0.00 0 0.00 %.2f %.2f %.2f %.2f 0.00 0.00 0.00 0.00 0.00 "
+        len += (size_t)snprintf(txt + len, cap - len, "%.64s 0.00 0 0.00 %.2f %.2f %.2f %.2f 0.00 0.00 0.00 0.00 0.00 "
                                 "0.00 0.00 %.6f\n", cJSON_IsString(nm) ? nm->valuestring : lab, b[0], b[1], b[2],
                                 b[3], r->scores[i]);
     }

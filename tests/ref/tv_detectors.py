@@ -50,9 +50,18 @@ def make(arch, out):
                     conv.bias.uniform_(-1, 1)
                     conv.weight.mul_(target / float((conv(f) - conv.bias[:, None, None]).std()))
         if arch == "retinanet_resnet50_fpn":
-            # the prior-probability bias (-4.6) leaves every score < 0.05: spread them
-            m.head.classification_head.cls_logits.bias.uniform_(-3.5, -1.0)
-            m.head.classification_head.cls_logits.weight.mul_(30.0)
+            # the prior-probability bias (-4.6) leaves nearly every score < 0.05: logits of
+            # std 1.5 around -3..-1, box deltas of std 0.5 on a test image
+            m.transform.min_size, m.transform.max_size = (320,), 512
+            il, _ = m.transform([torch.rand(3, 240, 320)])
+            feats = list(m.backbone(il.tensors).values())
+            for h, last, target in ((m.head.classification_head, "cls_logits", 1.5),
+                                    (m.head.regression_head, "bbox_reg", 0.5)):
+                conv = getattr(h, last)
+                y = torch.cat([(conv(h.conv(f)) - conv.bias[:, None, None]).flatten() for f in feats])
+                conv.weight.mul_(target / float(y.std()))
+                if last == "cls_logits":
+                    conv.bias.uniform_(-3.0, -1.0)
     torch.save(m.state_dict(), out)
 
 

@@ -12,8 +12,9 @@ struct tv_arch {
 };
 static const struct tv_arch archs[] = {
     {"ssd300_vgg16", deft_tv_build_ssd300_vgg16, 300},
+    {"retinanet_resnet50_fpn", deft_tv_build_retinanet_resnet50_fpn, 0},
 };
-static const char *const names[] = {"ssd300_vgg16", NULL};
+static const char *const names[] = {"ssd300_vgg16", "retinanet_resnet50_fpn", NULL};
 
 const char *const *deft_tv_det_arch_names(void) { return names; }
 

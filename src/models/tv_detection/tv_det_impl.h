@@ -13,5 +13,6 @@ int deft_tv_conv(struct deft_model_ctx *m, const char *name, int x, int out_ch, 
 void deft_tv_output(struct deft_model_ctx *m, const char *role, int y);
 
 int deft_tv_build_ssd300_vgg16(struct deft_model_ctx *m, int x);
+int deft_tv_build_retinanet_resnet50_fpn(struct deft_model_ctx *m, int x);
 
 #endif

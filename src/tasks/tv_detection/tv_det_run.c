@@ -15,11 +15,12 @@
 enum tv_kind { TV_SSD, TV_RETINANET };
 
 struct deft_tv_detector {
-    struct deft_graph *g; /* own copy: its input follows the image size */
+    struct deft_graph *g; /* own copy, then the graph at the current input size */
     const struct deft_safetensors *w;
     struct deft_runtime *rt;
     int rt_h, rt_w; /* the input size rt was made for */
     enum tv_kind kind;
+    char arch[32];
     int fixed, min_size, max_size, n_levels;
     float mean[3], std[3];
 };
@@ -33,6 +34,7 @@ static enum deft_status read_config(struct deft_tv_detector *d) {
     const char *arch = deft_graph_get_meta(d->g, "arch"), *cfg = deft_graph_get_meta(d->g, "tv_det");
     if (!arch || !cfg) return deft_set_error(DEFT_ERR_FORMAT, "not a torchvision detector (no tv_det metadata)");
     static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
+    snprintf(d->arch, sizeof d->arch, "%.*s", (int)strlen(arch) - 2 > 0 ? (int)strlen(arch) - 2 : 0, arch + 1);
     if (!strcmp(arch, "\"ssd300_vgg16\"")) {
         d->kind = TV_SSD;
         d->n_levels = 6;
@@ -91,7 +93,9 @@ void deft_tv_det_result_free(struct deft_tv_det_result *r) {
 }
 
 /* GeneralizedRCNNTransform's output size: scale = min(min_size / short side,
- * max_size / long side) in float, size = floor(side * scale) in double. */
+ * max_size / long side) in float, where python-float / tensor is computed as
+ * reciprocal(tensor) * python-float (Tensor.__rtruediv__: 320 / 400 gives
+ * 0.79999998, so 400 px become 319); size = floor(side * scale) in double. */
 static void frame_of(const struct deft_tv_detector *d, int h, int w, struct tv_frame *f) {
     f->orig_h = h, f->orig_w = w;
     if (d->fixed) {
@@ -99,7 +103,7 @@ static void frame_of(const struct deft_tv_detector *d, int h, int w, struct tv_f
         return;
     }
     float mn = (float)(h < w ? h : w), mx = (float)(h < w ? w : h);
-    float a = (float)d->min_size / mn, b = (float)d->max_size / mx;
+    float a = (1.0f / mn) * (float)d->min_size, b = (1.0f / mx) * (float)d->max_size;
     double scale = a < b ? a : b;
     f->img_h = (int)floor((double)h * scale);
     f->img_w = (int)floor((double)w * scale);
@@ -152,20 +156,22 @@ static enum deft_status preprocess(const struct deft_tv_detector *d, const struc
     return DEFT_OK;
 }
 
-/* A runtime for this input size (a new one, weights copied, when it changes). */
+/* A runtime for this input size: the graph built again at that size (its
+ * upsampling sizes are fixed at build time), the weights copied by name. */
 static enum deft_status runtime_for(struct deft_tv_detector *d, int h, int w) {
     if (d->rt && d->rt_h == h && d->rt_w == w) return DEFT_OK;
     deft_runtime_free(d->rt);
     d->rt = NULL;
-    int x = deft_graph_find_role(d->g, DEFT_ROLE_IMAGE);
-    if (x < 0) return deft_set_error(DEFT_ERR_FORMAT, "torchvision detector graph without an image input");
-    struct deft_shape s = deft_shape4(1, 3, h, w);
-    enum deft_status st = deft_graph_reshape_input(d->g, x, &s);
-    int l2 = deft_graph_find_role(d->g, "tv_l2_in"), src = deft_graph_find_role(d->g, "tv_l2_src");
-    if (!st && l2 >= 0 && src >= 0) {
-        struct deft_shape ls = deft_graph_value(d->g, src)->shape;
-        st = deft_graph_reshape_input(d->g, l2, &ls);
-    }
+    const char *nc = deft_graph_get_meta(d->g, "num_classes");
+    struct deft_graph *g = NULL;
+    enum deft_status st = deft_tv_det_build(&(struct deft_tv_det_opts){.arch = d->arch, .num_classes = nc ? atoi(nc) : 0,
+                                                                       .min_size = d->min_size,
+                                                                       .max_size = d->max_size, .height = h,
+                                                                       .width = w},
+                                            &g);
+    if (st) return st;
+    deft_graph_free(d->g);
+    d->g = g;
     if (!st) st = deft_runtime_create(d->g, &(struct deft_runtime_opts){0}, &d->rt);
     if (!st) st = deft_model_copy_to_runtime(d->w, d->rt, 0, NULL);
     if (st) {
