@@ -195,7 +195,8 @@ done:
 
 int cmd_model_import(int argc, char **argv) {
     struct import_opts o = {0};
-    const char *ncs = NULL, *mins = NULL, *maxs = NULL, *mode = "torchvision", *mean = NULL, *std = NULL, *div = NULL, *order = NULL;
+    const char *ncs = NULL, *mins = NULL, *maxs = NULL, *mode = "torchvision", *mean = NULL, *std = NULL;
+    const char *div = NULL, *order = NULL;
     bool err = false;
     for (int i = 1; i < argc; i++) {
         if (arg_str(argc, argv, &i, "-i", "--input", &o.in, &err) ||
@@ -244,7 +245,8 @@ int cmd_model_import(int argc, char **argv) {
     if (ncs && !arg_parse_int("--num_classes", ncs, 1, 1000000, &nc)) return 2;
     o.num_classes = (int)nc;
     long long mn = 0, mx = 0;
-    if ((mins && !arg_parse_int("--min_size", mins, 1, 8192, &mn)) || (maxs && !arg_parse_int("--max_size", maxs, 1, 8192, &mx)))
+    if ((mins && !arg_parse_int("--min_size", mins, 1, 8192, &mn)) ||
+        (maxs && !arg_parse_int("--max_size", maxs, 1, 8192, &mx)))
         return 2;
     o.min_size = (int)mn, o.max_size = (int)mx;
     const char *fmt;

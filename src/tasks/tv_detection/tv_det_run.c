@@ -134,7 +134,8 @@ static enum deft_status preprocess(const struct deft_tv_detector *d, const struc
     float *src = deft_malloc(plane * 3 * sizeof *src);
     if (!src) return deft_set_error(DEFT_ERR_NOMEM, "out of memory (%dx%d image)", img->w, img->h);
     for (int c = 0; c < 3; c++)
-        for (size_t p = 0; p < plane; p++) src[c * plane + p] = ((float)img->rgb[3 * p + c] / 255.0f - d->mean[c]) / d->std[c];
+        for (size_t p = 0; p < plane; p++)
+            src[c * plane + p] = ((float)img->rgb[3 * p + c] / 255.0f - d->mean[c]) / d->std[c];
     memset(x, 0, (size_t)f->in_h * (size_t)f->in_w * 3 * sizeof *x);
     for (int oy = 0; oy < f->img_h; oy++) {
         int y0, y1;
@@ -164,11 +165,9 @@ static enum deft_status runtime_for(struct deft_tv_detector *d, int h, int w) {
     d->rt = NULL;
     const char *nc = deft_graph_get_meta(d->g, "num_classes");
     struct deft_graph *g = NULL;
-    enum deft_status st = deft_tv_det_build(&(struct deft_tv_det_opts){.arch = d->arch, .num_classes = nc ? atoi(nc) : 0,
-                                                                       .min_size = d->min_size,
-                                                                       .max_size = d->max_size, .height = h,
-                                                                       .width = w},
-                                            &g);
+    struct deft_tv_det_opts o = {.arch = d->arch, .num_classes = nc ? atoi(nc) : 0, .min_size = d->min_size,
+                                 .max_size = d->max_size, .height = h, .width = w};
+    enum deft_status st = deft_tv_det_build(&o, &g);
     if (st) return st;
     deft_graph_free(d->g);
     d->g = g;
@@ -227,7 +226,8 @@ static enum deft_status read_heads(struct deft_tv_detector *d, struct tv_heads *
         snprintf(r2, sizeof r2, "tv_reg_%d", l);
         cls[l] = deft_graph_find_role(d->g, r1), reg[l] = deft_graph_find_role(d->g, r2);
         if (cls[l] < 0 || reg[l] < 0) return deft_set_error(DEFT_ERR_FORMAT, "detector graph: no head output %s", r1);
-        const struct deft_shape *c = &deft_graph_value(d->g, cls[l])->shape, *r = &deft_graph_value(d->g, reg[l])->shape;
+        const struct deft_shape *c = &deft_graph_value(d->g, cls[l])->shape;
+        const struct deft_shape *r = &deft_graph_value(d->g, reg[l])->shape;
         int a = (int)r->d[1] / 4;
         if (a < 1 || c->d[1] % a) return deft_set_error(DEFT_ERR_FORMAT, "detector graph: head %d shapes", l);
         if (l == 0) nc = (int)(c->d[1] / a);
