@@ -30,7 +30,9 @@
  * "tv_reg_<l>" per level); what torchvision does between or after its layers
  * on tensors (SSD's L2 normalisation, anchors, decoding, NMS) runs on the host.
  * ssd300_vgg16's graph runs in two ranges: the L2 norm of conv4_3 (role
- * "tv_l2_src") is fed to the input with role "tv_l2_in".
+ * "tv_l2_src") is fed to the input with role "tv_l2_in". The detector builds
+ * the graph again for each new input size (FPN's upsampling sizes are static)
+ * and copies the weights into it by name.
  */
 #ifndef DEFT_TV_DETECTION_H
 #define DEFT_TV_DETECTION_H
