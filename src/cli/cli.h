@@ -27,6 +27,8 @@ int cmd_model_preprocess(int argc, char **argv);
 
 /* `deft model import` (cmd_import.c). */
 int cmd_model_import(int argc, char **argv);
+/* `deft model detect` (cmd_model_detect.c): imported torchvision detectors. */
+int cmd_model_detect(int argc, char **argv);
 
 /* `deft model download` and `deft model list` (cmd_download.c). */
 int cmd_model_download(int argc, char **argv);

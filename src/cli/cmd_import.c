@@ -10,6 +10,7 @@
 #include "deft/io.h"
 #include "deft/models.h"
 #include "deft/runtime.h"
+#include "deft/tv_detection.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 
@@ -41,7 +42,8 @@ static int import_usage(FILE *f) {
             "usage: deft model import -i FILE -o OUT.safetensors [--arch NAME] [--num_classes N]\n"
             "                         [--class_names A,B,...|FILE] [--skip_mismatch]\n"
             "                         [--preprocess torchvision|torch|caffe|tf] [--mean R,G,B]\n"
-            "                         [--std R,G,B] [--divisor D] [--channel_order rgb|bgr]\n\n"
+            "                         [--std R,G,B] [--divisor D] [--channel_order rgb|bgr]\n"
+            "                         [--min_size N] [--max_size N]\n\n"
             "  Read a pretrained network without Python. The format is detected from the\n"
             "  content, not the extension:\n"
             "    PyTorch torch.save (.pth/.pt, zip or legacy): only tensor state dicts; nothing in\n"
@@ -58,7 +60,11 @@ static int import_usage(FILE *f) {
             "                  a deft model file (run it with `deft model run`)\n"
             "  --arch NAME     build that deft architecture (e.g. resnet18, squeezenet1_0:\n"
             "                  torchvision names) and load the tensors into it by name, checking\n"
-            "                  every shape; write a deft model file\n"
+            "                  every shape; write a deft model file. torchvision detectors\n"
+            "                  (ssd300_vgg16, retinanet_resnet50_fpn) import the same way and\n"
+            "                  run with `deft model detect`\n"
+            "  --min_size N, --max_size N  a torchvision detector's GeneralizedRCNNTransform sizes\n"
+            "                  (torchvision's min_size / max_size; default 800 / 1333)\n"
             "  --num_classes N classifier size (default: read from the file's classifier tensor)\n"
             "  --class_names   comma-separated class names, or a file with one per line (ImageNet's:\n"
             "                  ../shared/models/squeezenet1_0_imagenet_deepcompression/imagenet_classes.txt);\n"
@@ -81,6 +87,7 @@ struct import_opts {
     int n_names;
     struct deft_preprocess pre;
     int num_classes;
+    int min_size, max_size; /* torchvision detectors' GeneralizedRCNNTransform */
     bool skip_mismatch;
 };
 
@@ -107,6 +114,36 @@ static int import_into_arch(const struct import_opts *o, const struct deft_safet
     if (s) return cli_fail(s, NULL);
     printf("imported %d tensors from %s into %s (%d classes): %s\n", rep.copied, o->in, o->arch, rep.num_classes,
            o->out);
+    return 0;
+}
+
+/* A torchvision detector's state dict (tv_detection.h): run it with `deft model detect`. */
+static int import_tv_detector(const struct import_opts *o, const struct deft_safetensors *st) {
+    struct deft_model *m = NULL;
+    enum deft_status s = deft_tv_det_import(st, o->in, &(struct deft_tv_det_opts){.arch = o->arch,
+                                                                                 .num_classes = o->num_classes,
+                                                                                 .min_size = o->min_size,
+                                                                                 .max_size = o->max_size},
+                                            &m);
+    if (!s && o->names) {
+        const char *nc = deft_graph_get_meta(m->graph, "num_classes");
+        if (atoi(nc) != o->n_names) {
+            fprintf(stderr, "deft model import: --class_names lists %d names but %s has %s classes (background "
+                    "included)\n", o->n_names, o->in, nc);
+            deft_model_free(m);
+            return 2;
+        }
+        s = deft_model_set_class_names(m->graph, (const char *const *)o->names, o->n_names);
+    }
+    if (!s) s = deft_model_save(o->out, m->graph, &(struct deft_model_save_opts){.tensors = m->file->tensors,
+                                                                                .n_tensors = m->file->n_tensors});
+    if (s) {
+        deft_model_free(m);
+        return cli_fail(s, NULL);
+    }
+    printf("imported %d tensors from %s into %s (%s classes with background): %s\n", m->file->n_tensors, o->in,
+           o->arch, deft_graph_get_meta(m->graph, "num_classes"), o->out);
+    deft_model_free(m);
     return 0;
 }
 
@@ -158,7 +195,8 @@ done:
 
 int cmd_model_import(int argc, char **argv) {
     struct import_opts o = {0};
-    const char *ncs = NULL, *mode = "torchvision", *mean = NULL, *std = NULL, *div = NULL, *order = NULL;
+    const char *ncs = NULL, *mins = NULL, *maxs = NULL, *mode = "torchvision", *mean = NULL, *std = NULL;
+    const char *div = NULL, *order = NULL;
     bool err = false;
     for (int i = 1; i < argc; i++) {
         if (arg_str(argc, argv, &i, "-i", "--input", &o.in, &err) ||
@@ -166,6 +204,8 @@ int cmd_model_import(int argc, char **argv) {
             arg_str(argc, argv, &i, NULL, "--arch", &o.arch, &err) ||
             arg_str(argc, argv, &i, NULL, "--num_classes", &ncs, &err) ||
             arg_str(argc, argv, &i, NULL, "--class_names", &o.class_names, &err) ||
+            arg_str(argc, argv, &i, NULL, "--min_size", &mins, &err) ||
+            arg_str(argc, argv, &i, NULL, "--max_size", &maxs, &err) ||
             arg_str(argc, argv, &i, NULL, "--preprocess", &mode, &err) ||
             arg_str(argc, argv, &i, NULL, "--mean", &mean, &err) ||
             arg_str(argc, argv, &i, NULL, "--std", &std, &err) ||
@@ -204,6 +244,11 @@ int cmd_model_import(int argc, char **argv) {
     long long nc = 0;
     if (ncs && !arg_parse_int("--num_classes", ncs, 1, 1000000, &nc)) return 2;
     o.num_classes = (int)nc;
+    long long mn = 0, mx = 0;
+    if ((mins && !arg_parse_int("--min_size", mins, 1, 8192, &mn)) ||
+        (maxs && !arg_parse_int("--max_size", maxs, 1, 8192, &mx)))
+        return 2;
+    o.min_size = (int)mn, o.max_size = (int)mx;
     const char *fmt;
     enum deft_status s = deft_weights_format(o.in, &fmt);
     if (s) return cli_fail(s, NULL);
@@ -219,7 +264,19 @@ int cmd_model_import(int argc, char **argv) {
     if (o.class_names && (s = deft_class_names_from_arg(o.class_names, &o.names, &o.n_names)))
         return cli_fail(s, NULL);
     int rc;
-    if (o.arch && !deft_model_arch_known(o.arch)) {
+    bool tv_det = o.arch && deft_tv_det_known(o.arch);
+    if ((mins || maxs) && !tv_det) {
+        fprintf(stderr, "deft model import: --min_size and --max_size are for torchvision detectors (%s)\n",
+                "retinanet_resnet50_fpn");
+        deft_string_list_free(o.names, o.n_names);
+        return 2;
+    }
+    if (tv_det && o.skip_mismatch) {
+        fprintf(stderr, "deft model import: --skip_mismatch is not supported for %s\n", o.arch);
+        deft_string_list_free(o.names, o.n_names);
+        return 2;
+    }
+    if (o.arch && !tv_det && !deft_model_arch_known(o.arch)) {
         struct deft_graph *g = NULL; /* for the "did you mean" message */
         s = deft_model_build(&(struct deft_model_opts){.arch = o.arch}, &g, NULL, NULL);
         deft_graph_free(g);
@@ -236,7 +293,9 @@ int cmd_model_import(int argc, char **argv) {
         deft_string_list_free(o.names, o.n_names);
         return cli_fail(s, NULL);
     }
-    if (o.arch) {
+    if (tv_det) {
+        rc = import_tv_detector(&o, st);
+    } else if (o.arch) {
         rc = import_into_arch(&o, st);
     } else {
         s = deft_safetensors_write(o.out, st->tensors, st->n_tensors, st->meta, st->n_meta);

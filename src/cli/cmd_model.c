@@ -24,6 +24,8 @@ static int model_usage(FILE *f) {
             "  import -i FILE -o OUT.safetensors [--arch NAME] [--num_classes N] [--preprocess M]\n"
             "       A pretrained network (PyTorch .pth/.pt, ONNX, safetensors) into deft; see\n"
             "       `deft model import --help`.\n"
+            "  detect -m MODEL -i DIR|IMAGE -o OUT_DIR [--raw]\n"
+            "       An imported torchvision detector on images (KITTI labels with scores).\n"
             "  download NAME|URL [-o DIR] [--sha256 HEX]\n"
             "       Pretrained weights from the catalogue or a URL: progress, resume, checksum.\n"
             "  list Catalogue names and architectures.\n"
@@ -297,10 +299,11 @@ int cmd_model(int argc, char **argv) {
     if (!strcmp(argv[1], "convert")) return cmd_model_convert(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) return model_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import")) return cmd_model_import(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "detect")) return cmd_model_detect(argc - 1, argv + 1);
     if (!strcmp(argv[1], "download")) return cmd_model_download(argc - 1, argv + 1);
     if (!strcmp(argv[1], "list")) return cmd_model_list(argc - 1, argv + 1);
     if (!strcmp(argv[1], "init")) return cmd_model_init(argc - 1, argv + 1);
     if (!strcmp(argv[1], "preprocess")) return cmd_model_preprocess(argc - 1, argv + 1);
-    fprintf(stderr, "deft model: unknown action '%s' (run, convert, info, import, download, list, init, preprocess)\n", argv[1]);
+    fprintf(stderr, "deft model: unknown action '%s' (run, convert, info, import, detect, download, list, init, preprocess)\n", argv[1]);
     return 2;
 }
