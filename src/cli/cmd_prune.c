@@ -27,6 +27,8 @@ static int prune_usage(FILE *f, const struct deft_task *t) {
             t->name, m, m,
             !strcmp(t->name, "classification") ? "train_config.pretrained_model_path: OUT"
             : !strcmp(t->name, "unet")         ? "model_config.pruned_model_path: OUT"
+            : !strcmp(t->name, "faster_rcnn")  ? "training_config.retrain_pruned_model: OUT"
+            : !strcmp(t->name, "detectnet_v2") ? "model_config { pretrained_model_file: OUT load_graph: true }"
                                                : "training_config.pruned_model_path: OUT");
     return f == stdout ? 0 : 2;
 }

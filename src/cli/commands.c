@@ -34,6 +34,9 @@ static const struct {
     {"yolo_v4", "prune", cmd_task_prune},
     {"yolo_v4_tiny", "prune", cmd_task_prune},
     {"unet", "prune", cmd_task_prune},
+    {"ssd", "prune", cmd_task_prune},
+    {"faster_rcnn", "prune", cmd_task_prune},
+    {"detectnet_v2", "prune", cmd_task_prune},
 };
 
 static volatile sig_atomic_t stop_requested;

@@ -74,7 +74,7 @@ sed 's/soft_start_annealing_schedule {/early_stopping_annealing_schedule { soft_
     "$T/train.txt" >"$T/early.txt"
 expect "train: early stopping schedule" 2 "early_stopping_annealing_schedule is not finished yet \(issue 20\)" $D train -e "$T/early.txt" -r "$T/early_run"
 [ ! -e "$T/early_run" ] && ok "nothing written for the refused spec" || bad "refused spec wrote $T/early_run"
-expect "prune" 2 "detectnet_v2 prune: not finished yet \(issue 20\)" $D prune -m x -o y -pth 0.1
+expect "prune of a missing model" 2 "x.safetensors" $D prune -m "$T/x.safetensors" -o "$T/y.safetensors" -pth 0.1
 expect "export" 2 "detectnet_v2 export: not finished yet \(issue 20\)" $D export -m x -o y.onnx
 $DEFT $D --help-spec >"$T/help" 2>&1 && grep -q "kitti_config.val_split" "$T/help" &&
     grep -q "bbox_handler_config.classwise_bbox_handler_config" "$T/help" && ok "--help-spec lists the three schemas" ||

@@ -4,57 +4,9 @@
 # 2 epochs writes the shared loop's outputs with SSD's loss terms and val mAP;
 # evaluate's mAP equals `deft detection score` of inference's KITTI output (one
 # decode/NMS/letterbox path everywhere); --ap_mode coco names its definition;
-# what is not finished (prune, dssd) exits 2 saying so.
+# what is not finished (dssd) exits 2 saying so (prune: test_ssd_prune.sh).
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
-/usr/bin/python3 - "$T/d" <<'PY' || { echo "SKIP: /usr/bin/python3 with PIL/numpy missing"; exit 77; }
-import sys, os, numpy as np
-from PIL import Image
-rng = np.random.default_rng(5)
-root = sys.argv[1]
-for split, n in (("train", 16), ("val", 6)):
-    os.makedirs(f"{root}/{split}/images"); os.makedirs(f"{root}/{split}/labels")
-    for i in range(n):
-        a = rng.normal(120, 20, (96, 128, 3))
-        lines = []
-        for k in range(1 + i % 3):
-            w, h = rng.integers(24, 56), rng.integers(20, 44)
-            x, y = rng.integers(0, 128 - w), rng.integers(0, 96 - h)
-            red = (i + k) % 2 == 0
-            a[y:y + h, x:x + w] = (220, 40, 40) if red else (40, 60, 220)
-            lines.append(f"{'red' if red else 'blue'} 0.00 0 0.00 {x}.00 {y}.00 {x + w}.00 {y + h}.00 0 0 0 0 0 0 0")
-        Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(f"{root}/{split}/images/{i:03d}.jpg")
-        open(f"{root}/{split}/labels/{i:03d}.txt", "w").write("\n".join(lines) + "\n")
-PY
-cat >"$T/spec.txt" <<EOT
-random_seed: 7
-ssd_config {
-  aspect_ratios_global: "[1.0, 2.0, 0.5]"
-  scales: "[0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.0]"
-  two_boxes_for_ar1: true
-  variances: "[0.1, 0.1, 0.2, 0.2]"
-  arch: "resnet"
-  nlayers: 18
-  pos_iou_thresh: 0.4
-  neg_iou_thresh: 0.4
-}
-training_config {
-  batch_size_per_gpu: 4
-  num_epochs: 2
-  learning_rate { soft_start_annealing_schedule { min_learning_rate: 1e-4 max_learning_rate: 1e-3 soft_start: 0.1 annealing: 0.8 } }
-  optimizer { adam { epsilon: 1e-7 beta1: 0.9 beta2: 0.999 } }
-}
-eval_config { validation_period_during_training: 1 average_precision_mode: SAMPLE batch_size: 4 matching_iou_threshold: 0.5 }
-nms_config { confidence_threshold: 0.05 clustering_iou_threshold: 0.5 top_k: 50 }
-augmentation_config { output_width: 128 output_height: 96 output_channel: 3 }
-dataset_config {
-  data_sources: { label_directory_path: "$T/d/train/labels" image_directory_path: "$T/d/train/images" }
-  validation_data_sources: { label_directory_path: "$T/d/val/labels" image_directory_path: "$T/d/val/images" }
-  include_difficult_in_training: true
-  image_extension: "jpg"
-  target_class_mapping { key: "red" value: "red" }
-  target_class_mapping { key: "blue" value: "blue" }
-}
-EOT
+. "$SRC/tests/cli/ssd_fixture.inc"
 $DEFT ssd train -e "$T/spec.txt" --dry_run >"$T/out" 2>&1
 rc=$?
 [ $rc -eq 0 ] && grep -q "0 of [0-9]* training boxes have no anchor" "$T/out" && grep -q "classes *: 2: blue, red" "$T/out" &&
@@ -88,7 +40,6 @@ expect2() { # name, pattern, deft args...
     rc=$?
     [ $rc -eq 2 ] && grep -qE "$pat" "$T/out" && ok "$name: exit 2" || { bad "$name (exit $rc)"; cat "$T/out"; }
 }
-expect2 "prune not finished" "ssd prune: not finished yet" ssd prune -m "$M" -o "$T/p.safetensors"
 expect2 "a spec given as the model" "not a model file deft reads" ssd evaluate -e "$T/spec.txt" -m "$T/spec.txt"
 sed 's/^ssd_config {/dssd_config {/' "$T/spec.txt" >"$T/dssd.txt"
 expect2 "dssd not finished" "DSSD is not finished yet" ssd train -e "$T/dssd.txt" -r "$T/r2"

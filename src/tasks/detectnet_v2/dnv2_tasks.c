@@ -32,8 +32,11 @@ static void help(FILE *f) {
             "             clustering from bbox_handler_config (or the experiment's postprocessing_config):\n"
             "             OUT/labels/*.txt (kitti_dump: KITTI with the score as a 16th field) and\n"
             "             OUT/images_annotated/*.png (unless disable_overlay)\n"
-            "  prune, export, calibration_tensorfile\n\n"
-            "Not finished (issue 20): prune, export and calibration_tensorfile (they exit 2 saying so);\n"
+            "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
+            "             TAO's pruning; output_cov and output_bbox stay whole; retrain with model_config\n"
+            "             { pretrained_model_file: OUT load_graph: true }  (deft detectnet_v2 prune --help)\n"
+            "  export, calibration_tensorfile\n\n"
+            "Not finished (issue 20): export and calibration_tensorfile (they exit 2 saying so);\n"
             "early_stopping_annealing_schedule; color_shift_stddev and rotation augmentation.\n\n"
             "common flags: -e SPEC, -r DIR, -m MODEL, -o FILE, --set key.path=value, --seed N, --dry_run,\n"
             "  --threads N, --help-spec (the experiment, inference and dataset_convert fields)\n");
@@ -41,10 +44,6 @@ static void help(FILE *f) {
 
 static const struct deft_task_flag convert_flags[] = {
     {"-d", "--dataset_export_spec", true}, {"-v", "--validation_fold", true}, {NULL, NULL, false}};
-static const struct deft_task_flag prune_flags[] = {
-    {"-n", "--normalizer", true}, {"-eq", "--equalization_criterion", true}, {"-pg", "--pruning_granularity", true},
-    {"-pth", "--pruning_threshold", true}, {"-nf", "--min_num_filters", true}, {"-el", "--excluded_layers", true},
-    {NULL, NULL, false}};
 static const struct deft_task_flag export_flags[] = {
     {NULL, "--gen_ds_config", false}, {NULL, "--cal_json_file", true}, {NULL, "--target_opset", true},
     {NULL, "--static_batch_size", true}, {NULL, "--data_type", true}, {NULL, "--cal_cache_file", true},
@@ -54,7 +53,6 @@ static const struct deft_task_flag infer_flags[] = {{"-l", "--label_dir", true},
 static const struct deft_task_flag calib_flags[] = {
     {NULL, "--max_batches", true}, {NULL, "--use_validation_set", false}, {NULL, NULL, false}};
 
-static enum deft_status prune(const struct deft_task_args *a) { (void)a; return dnv2_not_finished("prune"); }
 static enum deft_status export_(const struct deft_task_args *a) { (void)a; return dnv2_not_finished("export"); }
 static enum deft_status calib(const struct deft_task_args *a) {
     (void)a;
@@ -70,7 +68,7 @@ static const struct deft_task_action actions[] = {
      eval_flags, true, false, dnv2_evaluate},
     {"inference", "-e INFERENCE_SPEC -i IMAGES [-m MODEL] -o OUT [--dry_run]", "detect objects: KITTI labels, overlays",
      infer_flags, true, false, dnv2_inference},
-    {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels (not finished)", prune_flags, false, false, prune},
+    {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels by weight magnitude", NULL, false, false, NULL},
     {"export", "-m MODEL -o OUT.onnx [-e SPEC] ...", "ONNX, INT8 cache, DeepStream config (not finished)",
      export_flags, false, false, export_},
     {"calibration_tensorfile", "-e SPEC -o OUT [--max_batches N]", "INT8 calibration tensors (not finished)",
@@ -81,7 +79,7 @@ static const char *const loss_terms[] = {"loss_cov", "loss_bbox"};
 
 const struct deft_task deft_task_detectnet_v2 = {
     .name = "detectnet_v2",
-    .summary = "DetectNet_v2 grid detector (resnet, mobilenet_v2 backbones); prune and export in progress",
+    .summary = "DetectNet_v2 grid detector (resnet, mobilenet_v2 backbones); export in progress",
     .actions = actions,
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_dnv2_config_help,

@@ -11,6 +11,7 @@
 #include "deft/models.h"
 #include "deft/report.h"
 #include "deft/trainer.h"
+#include "tasks/common/pruned_graph.h"
 #include "tasks/detectnet_v2/dnv2_task.h"
 
 enum { TERM_COV = 0, TERM_BBOX, N_TERMS };
@@ -164,18 +165,6 @@ static enum deft_status open_data(struct run *r) {
     return DEFT_OK;
 }
 
-/* model_config.load_graph: pretrained_model_file is a pruned model whose graph is trained as it is. */
-static enum deft_status loaded_graph(struct run *r, struct deft_graph **g) {
-    const char *path = r->d.cfg.model_config.pretrained_model_file;
-    struct deft_model *m = NULL;
-    enum deft_status s = deft_model_load(path, &m);
-    if (s) return deft_wrap_error(s, "%s: model_config.pretrained_model_file (load_graph)", r->d.cfg.source_path);
-    s = deft_graph_clone(m->graph, g);
-    deft_model_free(m);
-    if (!s) fprintf(r->out, "training the graph of %s (load_graph: a pruned model)\n", path);
-    return s;
-}
-
 static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
     const struct deft_dnv2_model_config *mc = &r->d.cfg.model_config;
     int fb[64], nfb = 0;
@@ -205,7 +194,10 @@ static enum deft_status make_trainer(struct run *r) {
     const struct deft_dnv2_config *c = &r->d.cfg;
     const struct deft_dnv2_training_config *tc = &c->training_config;
     struct deft_graph *g = NULL;
-    enum deft_status s = c->model_config.load_graph ? loaded_graph(r, &g) : build_from_spec(r, &g);
+    enum deft_status s = c->model_config.load_graph
+                             ? det_pruned_graph(c->model_config.pretrained_model_file, c->source_path,
+                                                "model_config.pretrained_model_file (load_graph)", r->out, &g)
+                             : build_from_spec(r, &g);
     if (s) {
         deft_graph_free(g);
         return s;

@@ -98,8 +98,3 @@ enum deft_status frcnn_train(const struct deft_task_args *a) {
     deft_frcnn_config_free(&c);
     return frcnn_train_run(a);
 }
-
-enum deft_status frcnn_not_finished(const struct deft_task_args *a, const char *action) {
-    (void)a;
-    return deft_set_error(DEFT_ERR_UNSUPPORTED, "faster_rcnn %s: %s", action, DEFT_FRCNN_NOT_FINISHED);
-}

@@ -5,5 +5,4 @@
 
 #define DEFT_FRCNN_NOT_FINISHED "not finished yet (issue 20)"
 enum deft_status frcnn_train(const struct deft_task_args *a);
-enum deft_status frcnn_not_finished(const struct deft_task_args *a, const char *action);
 #endif

@@ -1,7 +1,8 @@
 /* frcnn_tasks.c - faster_rcnn as a task: TAO's actions and flags, the loss
  * terms and mAP for the shared loop. train, evaluate and inference run
  * (frcnn_train.c, frcnn_eval.c); export --nms onnx runs (frcnn_export.c);
- * prune and the TensorRT plugin export say they are not finished (issue 20). */
+ * prune is the CLI's shared action (cmd_prune.c); the TensorRT plugin export
+ * says it is not finished (issue 20). */
 #include <stdio.h>
 #include "deft/faster_rcnn_spec.h"
 #include "deft/task.h"
@@ -30,14 +31,15 @@ static void help(FILE *f) {
                "             (onnxruntime); outputs NMS [N,1,K,7] (image, class, score, x1,y1,x2,y2 in [0,1]) and\n"
                "             NMS_1 (count); settings from the spec's inference_config. --nms trt (TAO's plugins),\n"
                "             --data_type int8, --gen_ds_config: " DEFT_FRCNN_NOT_FINISHED "\n"
-               "  prune: " DEFT_FRCNN_NOT_FINISHED "\n\n"
+               "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
+               "             TAO's pruning; the RPN and RCNN output layers stay whole; retrain with\n"
+               "             training_config.retrain_pruned_model: OUT  (deft faster_rcnn prune --help)\n\n"
                "  -e SPEC: TAO's faster_rcnn protobuf text (.txt) or the same fields as YAML; --help-spec lists them.\n"
                "  Labels are KITTI text files read directly (no TFRecords): give label_directory_path (deft) beside\n"
                "  image_directory_path in each data source.\n");
 }
 
 static enum deft_status validate(const struct deft_task_args *a, double *map) { return frcnn_validate(a, map); }
-static enum deft_status prune(const struct deft_task_args *a) { return frcnn_not_finished(a, "prune"); }
 static enum deft_status export_(const struct deft_task_args *a) { return frcnn_export(a); }
 
 static const struct deft_task_flag eval_flags[] = {
@@ -57,14 +59,14 @@ static const struct deft_task_action actions[] = {
      eval_flags, true, false, frcnn_evaluate, NULL},
     {"inference", "-m MODEL -i IMAGES [-o DIR] [-l DIR] [--json F]", "detect objects in images", infer_flags, false,
      false, frcnn_inference, NULL},
-    {"prune", "-m MODEL -o OUT", DEFT_FRCNN_NOT_FINISHED, NULL, false, false, prune, NULL},
+    {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels by weight magnitude", NULL, false, false, NULL, NULL},
     {"export", "-m MODEL -o OUT.onnx --nms onnx [-e SPEC]", "ONNX with the proposal layer and NMS (--nms onnx)",
      export_flags, false, false, export_, NULL},
 };
 
 const struct deft_task deft_task_faster_rcnn = {
     .name = "faster_rcnn",
-    .summary = "Faster R-CNN detector (resnet 10/18/34/50/101, mobilenet_v2; prune and TensorRT-plugin export not finished)",
+    .summary = "Faster R-CNN detector (resnet 10/18/34/50/101, mobilenet_v2; TensorRT-plugin export not finished)",
     .actions = actions,
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_frcnn_config_help,

@@ -10,6 +10,7 @@
 #include "deft/loop.h"
 #include "deft/report.h"
 #include "deft/trainer.h"
+#include "tasks/common/pruned_graph.h"
 #include "tasks/faster_rcnn/frcnn_run.h"
 
 enum { T_RPN_CLASS = 0, T_RPN_REGR, T_CLS_CLASS, T_CLS_REGR, N_TERMS };
@@ -191,7 +192,32 @@ static enum deft_status alloc_targets(struct run *r) {
     return DEFT_OK;
 }
 
+/* training_config.retrain_pruned_model: the pruned file's graph, in training mode, its
+ * inputs at this run's batch and RoIs per image. */
+static enum deft_status pruned_graph(struct run *r, struct deft_graph **g) {
+    enum deft_status s = det_pruned_graph(r->f.cfg.training_config.retrain_pruned_model, r->f.cfg.source_path,
+                                          "training_config.retrain_pruned_model", r->out, g);
+    if (s) return s;
+    deft_graph_set_training(*g, true);
+    int img = deft_graph_find_role(*g, DEFT_ROLE_IMAGE), rois = deft_graph_find_role(*g, DEFT_FRCNN_ROLE_ROIS);
+    if (img < 0 || rois < 0)
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: training_config.retrain_pruned_model: not a Faster R-CNN model "
+                              "(no image or rois input)", r->f.cfg.source_path);
+    struct deft_shape in = deft_shape4(r->bs, 3, r->f.net_h, r->f.net_w);
+    struct deft_shape rs = {.ndim = 2, .d = {(int64_t)r->bs * r->f.p.rois_per_image, 5}};
+    if (!(s = deft_graph_reshape_input(*g, img, &in))) s = deft_graph_reshape_input(*g, rois, &rs);
+    return s;
+}
+
 static enum deft_status build_graph(struct run *r, struct deft_graph **g) {
+    if (r->f.cfg.training_config.retrain_pruned_model[0]) {
+        enum deft_status s = pruned_graph(r, g);
+        if (s) return s;
+        const char *bb = deft_graph_get_meta(*g, "backbone");
+        snprintf(r->arch, sizeof r->arch, "%.*s", bb && strlen(bb) > 2 ? (int)strlen(bb) - 2 : 7,
+                 bb && strlen(bb) > 2 ? bb + 1 : "unknown");
+        return DEFT_OK;
+    }
     const struct deft_frcnn_model_config *mc = &r->f.cfg.model_config;
     int fb[64], nfb = 0;
     for (int i = 0; i < mc->n_freeze_blocks && nfb < 64; i++) fb[nfb++] = (int)mc->freeze_blocks[i];
@@ -359,6 +385,8 @@ static enum deft_status start_weights(struct run *r, int64_t *start) {
         fprintf(r->out, "resumed from %s at step %lld\n", from, (long long)*start);
     } else if (tc->pretrained_weights[0]) {
         s = deft_trainer_load_pretrained(r->t, tc->pretrained_weights, r->out);
+    } else if (tc->retrain_pruned_model[0]) {
+        s = deft_trainer_load_pretrained(r->t, tc->retrain_pruned_model, r->out);
     }
     return s;
 }
@@ -370,9 +398,9 @@ enum deft_status frcnn_train_run(const struct deft_task_args *a) {
     bool dir_opened = false;
     enum deft_status s = frcnn_setup_load(&r.f, a);
     if (s) goto done;
-    if (r.f.cfg.training_config.enable_qat || r.f.cfg.training_config.retrain_pruned_model[0]) {
-        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: training_config.%s: not finished yet for faster_rcnn (issue 20)",
-                           r.f.cfg.source_path, r.f.cfg.training_config.enable_qat ? "enable_qat" : "retrain_pruned_model");
+    if (r.f.cfg.training_config.enable_qat) {
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: training_config.enable_qat: not finished yet for faster_rcnn "
+                           "(issue 20)", r.f.cfg.source_path);
         goto done;
     }
     if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){

@@ -99,8 +99,3 @@ enum deft_status ssd_dry_run(const struct deft_task_args *a) {
     deft_ssd_config_free(&c);
     return s;
 }
-
-enum deft_status ssd_not_finished(const struct deft_task_args *a, const char *action) {
-    (void)a;
-    return deft_set_error(DEFT_ERR_UNSUPPORTED, "ssd %s: %s", action, DEFT_SSD_NOT_FINISHED);
-}

@@ -93,7 +93,6 @@ struct export_files;
 enum deft_status ssd_write_ds(const char *dir, const char *onnx, const char *cal, const struct ssd_model *sm,
                               bool int8, bool fp16, const struct ssd_nms *nms, struct export_files *w);
 enum deft_status ssd_export(const struct deft_task_args *a);
-enum deft_status ssd_not_finished(const struct deft_task_args *a, const char *action);
 /* --dry_run of train (ssd_setup.c). */
 enum deft_status ssd_dry_run(const struct deft_task_args *a);
 #endif

@@ -1,5 +1,5 @@
 /* ssd_tasks.c - ssd as a task: TAO's actions and flags, the loss terms and
- * mAP for the shared loop. prune is not finished (issue 20). */
+ * mAP for the shared loop; prune is the CLI's shared action (cmd_prune.c). */
 #include <stdio.h>
 #include "deft/ssd_spec.h"
 #include "deft/task.h"
@@ -20,14 +20,16 @@ static void help(FILE *f) {
                "  export     -m MODEL -o OUT.onnx [-e SPEC] [--nms trt|onnx|none] [--data_type fp32|fp16|int8]\n"
                "             [--gen_ds_config]   ONNX with TAO's NMSDynamic_TRT node or a portable NMS, cal.bin,\n"
                "             DeepStream config (deft ssd export --help for every flag)\n"
-               "  prune, and dssd_config: " DEFT_SSD_NOT_FINISHED "\n\n"
+               "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
+               "             TAO's pruning; the twelve head convs stay whole; retrain with\n"
+               "             training_config.pruned_model_path: OUT  (deft ssd prune --help)\n"
+               "  dssd_config: " DEFT_SSD_NOT_FINISHED "\n\n"
                "  -e SPEC: TAO's ssd protobuf text (.txt) or the same fields as YAML; --help-spec lists them.\n"
                "  Labels are KITTI text files read directly (no TFRecords): give label_directory_path and\n"
                "  image_directory_path in each data source.\n");
 }
 
 static enum deft_status validate(const struct deft_task_args *a, double *map) { return ssd_validate(a, map); }
-static enum deft_status prune(const struct deft_task_args *a) { return ssd_not_finished(a, "prune"); }
 
 static void export_help(FILE *f) {
     fprintf(f,
@@ -76,7 +78,7 @@ static const struct deft_task_action actions[] = {
      false, ssd_evaluate, NULL},
     {"inference", "-m MODEL -i IMAGES [-o DIR] [-l DIR] [--json F]", "detect objects in images", infer_flags, false,
      false, ssd_inference, NULL},
-    {"prune", "-m MODEL -o OUT", DEFT_SSD_NOT_FINISHED, NULL, false, false, prune, NULL},
+    {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels by weight magnitude", NULL, false, false, NULL, NULL},
     {"export", "-m MODEL -o OUT.onnx [-e SPEC] [--nms trt|onnx|none] [--data_type D]",
      "ONNX (TAO's NMS plugin or portable NMS), cal.bin, DeepStream config", export_flags, false, false, ssd_export,
      export_help},
@@ -84,7 +86,7 @@ static const struct deft_task_action actions[] = {
 
 const struct deft_task deft_task_ssd = {
     .name = "ssd",
-    .summary = "SSD detector (resnet, mobilenet_v2, darknet backbones; prune and DSSD not finished)",
+    .summary = "SSD detector (resnet, mobilenet_v2, darknet backbones; DSSD not finished)",
     .actions = actions,
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_ssd_config_help,

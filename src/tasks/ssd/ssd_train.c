@@ -12,6 +12,7 @@
 #include "deft/trainer.h"
 #include "tasks/common/det_split.h"
 #include "tasks/common/det_train_cfg.h"
+#include "tasks/common/pruned_graph.h"
 #include "tasks/ssd/ssd_task.h"
 
 enum { TERM_CLS = 0, TERM_LOC, N_TERMS };
@@ -101,7 +102,7 @@ static enum deft_status open_data(struct run *r) {
     return DEFT_OK;
 }
 
-static enum deft_status build_model(struct run *r, struct deft_graph **g) {
+static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
     const struct deft_ssd_net_config *c = &r->s.cfg.ssd_config;
     int fb[64], nfb = 0;
     for (int i = 0; i < c->n_freeze_blocks && nfb < 64; i++) fb[nfb++] = (int)c->freeze_blocks[i];
@@ -111,7 +112,16 @@ static enum deft_status build_model(struct run *r, struct deft_graph **g) {
                                     .n_freeze_blocks = nfb, .training = true};
     for (int l = 0; l < DEFT_SSD_LAYERS; l++) o.boxes_per_cell[l] = r->s.geom.maps[l].boxes;
     enum deft_status s = deft_ssd_model_build(&o, g);
-    if (s) return deft_wrap_error(s, "%s: ssd_config", r->s.cfg.source_path);
+    return s ? deft_wrap_error(s, "%s: ssd_config", r->s.cfg.source_path) : DEFT_OK;
+}
+
+/* The spec's graph, or training_config.pruned_model_path's (a pruned model trained as it is). */
+static enum deft_status build_model(struct run *r, struct deft_graph **g) {
+    const char *pruned = r->s.cfg.training_config.pruned_model_path;
+    enum deft_status s = pruned[0] ? det_pruned_graph(pruned, r->s.cfg.source_path, "training_config.pruned_model_path",
+                                                      r->out, g)
+                                   : build_from_spec(r, g);
+    if (s) return s;
     /* the spec's priors assume TAO's map sizes: the graph must give exactly those */
     int outs[NO];
     deft_graph_outputs(*g, outs, NO);
@@ -119,7 +129,7 @@ static enum deft_status build_model(struct run *r, struct deft_graph **g) {
         const struct deft_shape *sh = &deft_graph_value(*g, outs[l])->shape;
         if (sh->d[2] != r->s.geom.maps[l].h || sh->d[3] != r->s.geom.maps[l].w)
             return deft_set_error(DEFT_ERR_SHAPE, "ssd: predictor map %d of %s is %lldx%lld, the priors expect %dx%d", l,
-                                  c->arch, (long long)sh->d[2], (long long)sh->d[3], r->s.geom.maps[l].h,
+                                  r->s.cfg.ssd_config.arch, (long long)sh->d[2], (long long)sh->d[3], r->s.geom.maps[l].h,
                                   r->s.geom.maps[l].w);
     }
     const char *bb = deft_graph_get_meta(*g, "backbone");
@@ -291,7 +301,7 @@ static void run_free(struct run *r) {
     ssd_setup_free(&r->s);
 }
 
-/* Weights to start from: --resume / resume_model_path, else pretrain_model_path. */
+/* Weights to start from: --resume / resume_model_path, else pretrain_model_path, else the pruned model's. */
 static enum deft_status start_weights(struct run *r, const char *resume_from, int64_t *start) {
     char ck[2400];
     snprintf(ck, sizeof ck, "%s/weights/latest.safetensors", r->dir);
@@ -305,6 +315,8 @@ static enum deft_status start_weights(struct run *r, const char *resume_from, in
         fprintf(r->out, "resumed from %s at step %lld\n", from, (long long)*start);
     } else if (pre[0]) {
         s = deft_trainer_load_pretrained(r->t, pre, r->out);
+    } else if (r->s.cfg.training_config.pruned_model_path[0]) {
+        s = deft_trainer_load_pretrained(r->t, r->s.cfg.training_config.pruned_model_path, r->out);
     }
     return s;
 }
@@ -317,9 +329,9 @@ enum deft_status ssd_train(const struct deft_task_args *a) {
     bool dir_opened = false;
     enum deft_status s = ssd_setup_load(&r.s, a);
     if (s) goto done;
-    if (r.s.cfg.training_config.enable_qat || r.s.cfg.training_config.pruned_model_path[0]) {
-        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: training_config.%s: ssd %s", r.s.cfg.source_path,
-                           r.s.cfg.training_config.enable_qat ? "enable_qat" : "pruned_model_path", DEFT_SSD_NOT_FINISHED);
+    if (r.s.cfg.training_config.enable_qat) {
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: training_config.enable_qat: ssd %s", r.s.cfg.source_path,
+                           DEFT_SSD_NOT_FINISHED);
         goto done;
     }
     if (deft_dist_size() > 1) {

@@ -14,6 +14,7 @@
 #include "deft/trainer.h"
 #include "deft/yolo_model.h"
 #include "tasks/common/det_train_cfg.h"
+#include "tasks/common/pruned_graph.h"
 #include "tasks/yolo_v4/yolo_task.h"
 
 enum { TERM_LOC = 0, TERM_OBJ, TERM_NOOBJ, TERM_CLS, N_TERMS };
@@ -100,19 +101,6 @@ static enum deft_status open_data(struct run *r) {
     return DEFT_OK;
 }
 
-/* The graph of training_config.pruned_model_path (TAO's retrain of a pruned
- * model): the spec's arch cannot rebuild it, so the file's graph is trained. */
-static enum deft_status pruned_graph(struct run *r, struct deft_graph **g) {
-    const char *path = r->y.cfg.training_config.pruned_model_path;
-    struct deft_model *m = NULL;
-    enum deft_status s = deft_model_load(path, &m);
-    if (s) return deft_wrap_error(s, "%s: training_config.pruned_model_path", r->y.cfg.source_path);
-    s = deft_graph_clone(m->graph, g);
-    deft_model_free(m);
-    if (!s) fprintf(r->out, "training the graph of %s (pruned model)\n", path);
-    return s;
-}
-
 static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
     const struct deft_yolo_v4_config *c = &r->y.cfg.yolov4_config;
     int fb[64], nfb = 0;
@@ -128,7 +116,10 @@ static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
 }
 
 static enum deft_status build_model(struct run *r, struct deft_graph **g) {
-    enum deft_status s = r->y.cfg.training_config.pruned_model_path[0] ? pruned_graph(r, g) : build_from_spec(r, g);
+    enum deft_status s = r->y.cfg.training_config.pruned_model_path[0]
+                             ? det_pruned_graph(r->y.cfg.training_config.pruned_model_path, r->y.cfg.source_path,
+                                                "training_config.pruned_model_path", r->out, g)
+                             : build_from_spec(r, g);
     if (s) return s;
     static const char *const roles[DEFT_YOLO_HEADS] = {"head_s32", "head_s16", "head_s8"};
     for (int i = 0; i < r->y.heads.n && !s; i++) {
