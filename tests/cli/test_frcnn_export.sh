@@ -17,6 +17,8 @@
 #     the onnx model's proposals as ProposalDynamic's rois) run in
 #     onnxruntime, and TensorRT's NMS plugin computed on their loc_data /
 #     conf_data (numpy, the node's attributes) gives the --nms onnx rows;
+#     --gen_ds_config: nvinfer_config.txt for TAO's NvDsInferParseCustomNMSTLT
+#     (BGR offsets, fp16 network-mode), labels.txt with the background last;
 # (e) int8 is refused as not finished; bad --nms / --opset exit 2; nothing is
 #     written on failure.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
@@ -56,6 +58,15 @@ $REF graft "$T/trt.onnx" "$T/m.onnx" "$T/graft.onnx" &&
     node "$SRC/tests/ref/ort_run.js" "$T/graft.onnx" "$T/x.npy" "$T/ort_g/" &&
     $REF plugin_nms "$T/trt.onnx" "$T/ort_g" &&
     ok "trt NmsInputs in onnxruntime + TensorRT's NMS (numpy) == --nms onnx rows" || bad "trt NmsInputs vs --nms onnx"
+mkdir -p "$T/ds"
+$DEFT faster_rcnn export -m "$M" -e "$T/spec.txt" -o "$T/ds/m.onnx" --data_type fp16 --gen_ds_config >"$T/x.log" 2>&1 &&
+    C=$T/ds/nvinfer_config.txt && grep -qx "onnx-file=m.onnx" "$C" && grep -qx "output-blob-names=NMS" "$C" &&
+    grep -qx "parse-bbox-func-name=NvDsInferParseCustomNMSTLT" "$C" && grep -qx "offsets=103.939;116.779;123.68" "$C" &&
+    grep -qx "model-color-format=1" "$C" && grep -qx "infer-dims=3;160;208" "$C" && grep -qx "network-mode=2" "$C" &&
+    grep -qx "num-detected-classes=3" "$C" && grep -qx "topk=20" "$C" && ! grep -q "int8-calib-file" "$C" &&
+    [ "$(tr '\n' ' ' <"$T/ds/labels.txt")" = "green red background " ] &&
+    ok "--gen_ds_config: nvinfer_config.txt (NvDsInferParseCustomNMSTLT, BGR offsets, fp16), labels.txt background last" ||
+    { bad "--gen_ds_config"; cat "$T/x.log" "$T/ds/nvinfer_config.txt" "$T/ds/labels.txt"; }
 
 expect() { # name, pattern, deft args...
     name=$1 pat=$2; shift 2
@@ -67,6 +78,7 @@ expect() { # name, pattern, deft args...
 expect "--nms none" "--nms none" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms none
 expect "int8" "int8: not finished" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms onnx --data_type int8
 expect "unknown --nms" "--nms 'x'" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms x
+expect "--gen_ds_config with --nms onnx" "reads the --nms trt outputs" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms onnx --gen_ds_config
 expect "--opset 13" "--opset" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms onnx --opset 13
 expect "missing model" "no such model file" faster_rcnn export -m "$T/none.safetensors" -o "$T/no.onnx" --nms onnx
 finish

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "tasks/common/det_export.h"
+#include "tasks/common/det_export_ds.h"
+#include "tasks/common/export_files.h"
 #include "tasks/faster_rcnn/frcnn_export.h"
 #include "tasks/faster_rcnn/frcnn_task.h"
 
@@ -88,7 +90,7 @@ static enum deft_status tails(const struct det_export_opts *o, const struct frcn
 
 static enum deft_status write_onnx(const struct deft_task_args *a, const struct det_export_opts *o,
                                    struct frcnn_model *fm, const struct frcnn_prop_cfg *pc,
-                                   const struct frcnn_nms *nms, FILE *out) {
+                                   const struct frcnn_nms *nms, FILE *out, struct export_files *w) {
     struct deft_graph *g = fm->g;
     bool trt = o->nms == DET_NMS_TRT;
     /* ProposalDynamic always gives post_nms_top_n rows */
@@ -112,16 +114,37 @@ static enum deft_status write_onnx(const struct deft_task_args *a, const struct 
                                            .input_name = "Input", .tail = tail, .mid = mid, .crop_plugin = trt,
                                            .mid_input = fm->in_rois, .meta = mt.kv, .n_meta = mt.n};
         if (!s && !(s = deft_mkdirs_for(a->output_file)) &&
-            !(s = deft_onnx_export(a->output_file, g, fm->file->file, &eo, NULL)))
+            !(s = deft_onnx_export(a->output_file, g, fm->file->file, &eo, NULL))) {
+            export_files_add(w, a->output_file);
             fprintf(out, "wrote %s: faster_rcnn, input Input [%s,3,%d,%d], %d proposals per image, NMS %s%s "
                     "(NMS [N,1,%d,7], NMS_1), opset %d\n", a->output_file, o->static_batch > 0 ? "" : "batch",
                     fm->net_h, fm->net_w, R, det_nms_name(o->nms),
                     trt ? " (ProposalDynamic, CropAndResizeDynamic, NMSDynamic_TRT: TensorRT only)" : "", K,
                     o->opset);
+        }
     }
     det_export_meta_free(&mt);
     deft_onnx_tail_free(mid);
     deft_onnx_tail_free(tail);
+    return s;
+}
+
+/* --gen_ds_config: labels.txt (background last, as TAO's Faster R-CNN) and nvinfer_config.txt. */
+static enum deft_status write_ds(const struct deft_task_args *a, const struct det_export_opts *o,
+                                 const struct frcnn_model *fm, const struct frcnn_nms *nms, FILE *out,
+                                 struct export_files *w) {
+    char dir[4200];
+    export_dir_of(a->output_file, dir, sizeof dir);
+    struct det_ds_opts d = {.dir = dir, .onnx = export_base_of(a->output_file), .cal = "cal.bin",
+                            .arch = "TAO's Faster R-CNN", .pre = &fm->pre, .net_w = fm->net_w, .net_h = fm->net_h,
+                            .classes = (const char *const *)fm->classes, .n_classes = fm->n_classes,
+                            .background_first = false, .int8 = o->int8, .fp16 = o->fp16, .conf = nms->conf,
+                            .iou = nms->iou, .top_k = nms->max_dets};
+    enum deft_status s = det_write_ds(&d, w);
+    if (!s) fprintf(out, "wrote %slabels.txt and %snvinfer_config.txt\n", dir, dir);
+    if (!s && o->fp16)
+        fprintf(out, "note: fp16 is chosen when TensorRT builds the engine (DeepStream network-mode=2); the ONNX "
+                "stays fp32\n");
     return s;
 }
 
@@ -150,7 +173,9 @@ enum deft_status frcnn_export(const struct deft_task_args *a) {
                            f.n_classes);
         goto done;
     }
-    s = write_onnx(a, &o, &fm, &pc, &nms, out);
+    struct export_files w = {0};
+    if (!(s = write_onnx(a, &o, &fm, &pc, &nms, out, &w)) && o.gen_ds) s = write_ds(a, &o, &fm, &nms, out, &w);
+    if (s) export_files_remove_all(&w); /* nothing half-exported stays */
 done:
     frcnn_model_close(&fm);
     frcnn_setup_free(&f);
