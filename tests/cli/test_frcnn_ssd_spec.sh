@@ -35,8 +35,8 @@ expect "faster_rcnn typo" 2 "typo2.txt:[0-9]+:[0-9]+: unknown key 'rpn_strid'" f
 sed 's|1.0/3.0|abs(1)|' "$S" >"$T/evil.txt"
 expect "list string is arithmetic only" 2 "evil.txt:[0-9]+:[0-9]+: ssd_config.aspect_ratios_global .*expected a number" ssd train -e "$T/evil.txt" -r "$T/r" --dry_run
 expect "rpn_stride 8" 2 "rpn_stride" faster_rcnn train -e "$F" --set model_config.rpn_stride=8 -r "$T/r" --dry_run
-expect "ssd export" 2 "ssd export: not finished yet \(issue 20\)" ssd export -m x -o y.onnx
-expect "faster_rcnn export" 2 "faster_rcnn export: not finished yet \(issue 20\)" faster_rcnn export -m x -o y.onnx
+expect "ssd export without a spec" 2 "nms trt needs the spec's nms_config" ssd export -m x -o y.onnx
+expect "faster_rcnn export of a missing model" 2 "x: no such model file" faster_rcnn export -m x -o y.onnx
 # a small KITTI set: 300x300 images, one 150x150 box and one 6x6 box on a stride-8 prior centre
 if /usr/bin/python3 -c "import numpy, cv2" 2>/dev/null; then
     mkdir -p "$T/d/images" "$T/d/labels"
