@@ -229,6 +229,11 @@ struct deft_onnx_export_opts {
      * mid tail's first declared output; mid_input is no graph input then */
     const struct deft_onnx_tail *mid;
     int mid_input;
+    /* crop-and-resize nodes as TensorRT's CropAndResizeDynamic plugin (TAO's
+     * Faster R-CNN): their rois input is [N, B, 4, 1] (y1, x1, y2, x2 in
+     * [0, 1], a mid tail's output), the plugin's [N, B, C, h, w] reshaped to
+     * deft's [N*B, C, h, w]; without it, standard RoiAlign (opset 16+) */
+    bool crop_plugin;
     const struct deft_kv *meta; /* ModelProto.metadata_props */
     int n_meta;
 };
@@ -296,6 +301,7 @@ DEFT_API const char *deft_onnx_tail_node_name(const struct deft_onnx_tail *t, in
 DEFT_API void deft_onnx_tail_attr_i(struct deft_onnx_tail *t, const char *name, int64_t v);
 DEFT_API void deft_onnx_tail_attr_f(struct deft_onnx_tail *t, const char *name, float v);
 DEFT_API void deft_onnx_tail_attr_ints(struct deft_onnx_tail *t, const char *name, int n, const int64_t *v);
+DEFT_API void deft_onnx_tail_attr_floats(struct deft_onnx_tail *t, const char *name, int n, const float *v);
 DEFT_API void deft_onnx_tail_attr_s(struct deft_onnx_tail *t, const char *name, const char *v);
 /* A constant (initializer) of ndim dims (0: a scalar); data in C order, host
  * little-endian; name NULL: generated. Returns its name. */

@@ -673,8 +673,26 @@ static bool emit_crop_resize(struct ox *x, const struct deft_node *nd, const cha
  * int64 batch_indices [R]. aligned is coordinate_transformation_mode
  * half_pixel, which exists from opset 16 (before it: output_half_pixel only).
  * Crop-and-resize: emit_crop_resize. */
+/* TensorRT's CropAndResizeDynamic on rois [N, B, 4, 1]: [N, B, C, h, w] -> [N*B, C, h, w]. */
+static bool emit_crop_plugin(struct ox *x, const struct deft_node *nd, const char *in, const char *bx) {
+    const struct deft_roi_attr *a = &nd->attr.roi;
+    const struct deft_shape *fs = &val(x, nd->in[0])->shape;
+    const char *raw = ostr(x, "%s_crop", nd->name);
+    Onnx__NodeProto *r = node(x, "CropAndResizeDynamic", raw, (const char *[]){in, bx}, 2, raw);
+    attr_i(x, r, "crop_width", a->out_w);
+    attr_i(x, r, "crop_height", a->out_h);
+    const char *shape = init_i64(x, ostr(x, "%s_crop_dims", nd->name), 4,
+                                 (int64_t[]){-1, fs->d[1], a->out_h, a->out_w});
+    node(x, "Reshape", nd->name, (const char *[]){raw, shape}, 2, out_name(x, nd->out[0]));
+    return true;
+}
+
 static bool emit_roi_align(struct ox *x, const struct deft_node *nd) {
     const struct deft_roi_attr *a = &nd->attr.roi;
+    if (a->mode == DEFT_ROI_CROP_RESIZE && x->o->crop_plugin) {
+        const char *in = act_name(x, nd->in[0]), *bx = act_name(x, nd->in[1]);
+        return in && bx && emit_crop_plugin(x, nd, in, bx);
+    }
     if (a->aligned && x->opset < 16)
         return fail(x, DEFT_ERR_UNSUPPORTED, "%s: aligned RoIAlign (half_pixel) needs opset 16", nd->name);
     const char *in = act_name(x, nd->in[0]), *bx = act_name(x, nd->in[1]);
@@ -870,6 +888,12 @@ static enum deft_status emit_tail_nodes(struct ox *x, const struct deft_onnx_tai
                 ap->n_ints = (size_t)a->n_ints;
                 ap->ints = oa(x, (size_t)(a->n_ints ? a->n_ints : 1) * sizeof *ap->ints);
                 if (a->n_ints) memcpy(ap->ints, a->ints, (size_t)a->n_ints * sizeof *a->ints);
+                break;
+            case TAIL_ATTR_FLOATS:
+                ap->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS;
+                ap->n_floats = (size_t)a->n_floats;
+                ap->floats = oa(x, (size_t)(a->n_floats ? a->n_floats : 1) * sizeof *ap->floats);
+                if (a->n_floats) memcpy(ap->floats, a->floats, (size_t)a->n_floats * sizeof *a->floats);
                 break;
             case TAIL_ATTR_STRING:
                 ap->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;

@@ -167,6 +167,14 @@ void deft_onnx_tail_attr_ints(struct deft_onnx_tail *t, const char *name, int n,
     a->n_ints = n > 0 ? n : 0;
 }
 
+void deft_onnx_tail_attr_floats(struct deft_onnx_tail *t, const char *name, int n, const float *v) {
+    struct tail_attr *a = new_attr(t, name, TAIL_ATTR_FLOATS);
+    if (!a) return;
+    if (!(a->floats = ta(t, (size_t)(n > 0 ? n : 1) * sizeof *a->floats))) return;
+    if (n > 0) memcpy(a->floats, v, (size_t)n * sizeof *v);
+    a->n_floats = n > 0 ? n : 0;
+}
+
 void deft_onnx_tail_attr_s(struct deft_onnx_tail *t, const char *name, const char *v) {
     struct tail_attr *a = new_attr(t, name, TAIL_ATTR_STRING);
     if (a) a->s = tstr(t, "%s", v ? v : "");

@@ -5,7 +5,7 @@
 
 #include "deft/io.h"
 
-enum tail_attr_type { TAIL_ATTR_INT, TAIL_ATTR_FLOAT, TAIL_ATTR_INTS, TAIL_ATTR_STRING };
+enum tail_attr_type { TAIL_ATTR_INT, TAIL_ATTR_FLOAT, TAIL_ATTR_INTS, TAIL_ATTR_STRING, TAIL_ATTR_FLOATS };
 
 struct tail_attr {
     char *name;
@@ -14,6 +14,8 @@ struct tail_attr {
     float f;
     int64_t *ints;
     int n_ints;
+    float *floats;
+    int n_floats;
     char *s;
 };
 

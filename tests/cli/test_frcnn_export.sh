@@ -11,8 +11,16 @@
 #     proposal layer, crop-and-resize as RoiAlign x mask, the per-class decode
 #     and NMS; a low confidence keeps many candidates in play;
 # (c) --static_batch_size 1 runs image by image with the same detections;
-# (d) --nms trt and int8 are refused as not finished; bad --nms / --opset exit
-#     2; nothing is written on failure.
+# (d) --nms trt (default): ProposalDynamic -> CropAndResizeDynamic ->
+#     NMSDynamic_TRT 'NMS' with TAO's attributes (no TensorRT here: checked by
+#     structure); its NmsInputs nodes grafted onto the --nms onnx model (fed
+#     the onnx model's proposals as ProposalDynamic's rois) run in
+#     onnxruntime, and TensorRT's NMS plugin computed on their loc_data /
+#     conf_data (numpy, the node's attributes) gives the --nms onnx rows;
+#     --gen_ds_config: nvinfer_config.txt for TAO's NvDsInferParseCustomNMSTLT
+#     (BGR offsets, fp16 network-mode), labels.txt with the background last;
+# (e) int8 is refused as not finished; bad --nms / --opset exit 2; nothing is
+#     written on failure.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 need_onnx_peers
 REF="/usr/bin/python3 $SRC/tests/ref/frcnn_export_check.py"
@@ -42,6 +50,24 @@ a[:, 0, :, 0] = b[:, 0, :, 0]  # image ids restart at 0 in each single-image run
 assert a.shape == b.shape and np.abs(a - b).max() <= 1e-5, (a.shape, b.shape, np.abs(a - b).max())
 PY
 
+# (d) --nms trt
+$DEFT faster_rcnn export -m "$M" -e "$T/spec.txt" -o "$T/trt.onnx" >"$T/x.log" 2>&1 &&
+    $REF trt "$T/trt.onnx" 20 2 && ok "--nms trt (default): ProposalDynamic, CropAndResizeDynamic, NMSDynamic_TRT, TAO's attributes" ||
+    { bad "--nms trt export"; cat "$T/x.log"; }
+$REF graft "$T/trt.onnx" "$T/m.onnx" "$T/graft.onnx" &&
+    node "$SRC/tests/ref/ort_run.js" "$T/graft.onnx" "$T/x.npy" "$T/ort_g/" &&
+    $REF plugin_nms "$T/trt.onnx" "$T/ort_g" &&
+    ok "trt NmsInputs in onnxruntime + TensorRT's NMS (numpy) == --nms onnx rows" || bad "trt NmsInputs vs --nms onnx"
+mkdir -p "$T/ds"
+$DEFT faster_rcnn export -m "$M" -e "$T/spec.txt" -o "$T/ds/m.onnx" --data_type fp16 --gen_ds_config >"$T/x.log" 2>&1 &&
+    C=$T/ds/nvinfer_config.txt && grep -qx "onnx-file=m.onnx" "$C" && grep -qx "output-blob-names=NMS" "$C" &&
+    grep -qx "parse-bbox-func-name=NvDsInferParseCustomNMSTLT" "$C" && grep -qx "offsets=103.939;116.779;123.68" "$C" &&
+    grep -qx "model-color-format=1" "$C" && grep -qx "infer-dims=3;160;208" "$C" && grep -qx "network-mode=2" "$C" &&
+    grep -qx "num-detected-classes=3" "$C" && grep -qx "topk=20" "$C" && ! grep -q "int8-calib-file" "$C" &&
+    [ "$(tr '\n' ' ' <"$T/ds/labels.txt")" = "green red background " ] &&
+    ok "--gen_ds_config: nvinfer_config.txt (NvDsInferParseCustomNMSTLT, BGR offsets, fp16), labels.txt background last" ||
+    { bad "--gen_ds_config"; cat "$T/x.log" "$T/ds/nvinfer_config.txt" "$T/ds/labels.txt"; }
+
 expect() { # name, pattern, deft args...
     name=$1 pat=$2; shift 2
     $DEFT "$@" >"$T/out" 2>&1
@@ -49,9 +75,10 @@ expect() { # name, pattern, deft args...
     [ $rc -eq 2 ] && grep -qE -e "$pat" "$T/out" && [ ! -e "$T/no.onnx" ] && ok "$name: exit 2, $(grep -oE -e "$pat" "$T/out" | head -1)" ||
         { bad "$name (exit $rc)"; cat "$T/out"; }
 }
-expect "--nms trt" "not finished yet \(issue 20\)" faster_rcnn export -m "$M" -o "$T/no.onnx"
+expect "--nms none" "--nms none" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms none
 expect "int8" "int8: not finished" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms onnx --data_type int8
 expect "unknown --nms" "--nms 'x'" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms x
+expect "--gen_ds_config with --nms onnx" "reads the --nms trt outputs" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms onnx --gen_ds_config
 expect "--opset 13" "--opset" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms onnx --opset 13
 expect "missing model" "no such model file" faster_rcnn export -m "$T/none.safetensors" -o "$T/no.onnx" --nms onnx
 finish

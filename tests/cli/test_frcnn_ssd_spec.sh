@@ -36,7 +36,7 @@ sed 's|1.0/3.0|abs(1)|' "$S" >"$T/evil.txt"
 expect "list string is arithmetic only" 2 "evil.txt:[0-9]+:[0-9]+: ssd_config.aspect_ratios_global .*expected a number" ssd train -e "$T/evil.txt" -r "$T/r" --dry_run
 expect "rpn_stride 8" 2 "rpn_stride" faster_rcnn train -e "$F" --set model_config.rpn_stride=8 -r "$T/r" --dry_run
 expect "ssd export without a spec" 2 "nms trt needs the spec's nms_config" ssd export -m x -o y.onnx
-expect "faster_rcnn export of a missing model" 2 "x: no such model file \(-m\)" faster_rcnn export -m x -o y.onnx --nms onnx
+expect "faster_rcnn export of a missing model" 2 "x: no such model file" faster_rcnn export -m x -o y.onnx
 # a small KITTI set: 300x300 images, one 150x150 box and one 6x6 box on a stride-8 prior centre
 if /usr/bin/python3 -c "import numpy, cv2" 2>/dev/null; then
     mkdir -p "$T/d/images" "$T/d/labels"

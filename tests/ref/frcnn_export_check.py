@@ -9,6 +9,23 @@
                                                  against `deft faster_rcnn inference --json`: same
                                                  count, classes, boxes within 0.5 px, scores within
                                                  1e-4, zero rows after the count
+  frcnn_export_check.py trt MODEL.onnx K C       --nms trt: ProposalDynamic -> CropAndResizeDynamic
+                                                 -> NMSDynamic_TRT 'NMS' with TAO's attributes,
+                                                 outputs NMS [N,1,K,7] float and NMS_1 int32,
+                                                 no RoiAlign / NonMaxSuppression, metadata
+  frcnn_export_check.py graft TRT.onnx ONNX.onnx OUT.onnx
+                                                 the --nms onnx model plus the trt model's
+                                                 NmsInputs nodes (everything before
+                                                 NMSDynamic_TRT after the head) fed with the onnx
+                                                 model's proposals as ProposalDynamic's rois:
+                                                 outputs NMS, NMS_1, loc_data, conf_data,
+                                                 valid (proposal/valid) (runs in onnxruntime)
+  frcnn_export_check.py plugin_nms TRT.onnx ORT_DIR
+                                                 NMSDynamic_TRT as TensorRT's NMS plugin computes
+                                                 it (its attributes; CORNER boxes = prior + loc;
+                                                 per class, IoU > nmsThreshold suppresses, the
+                                                 keepTopK best) on loc_data / conf_data, padding
+                                                 proposals left out, == the onnx model's NMS rows
 """
 import json
 import os
@@ -39,7 +56,7 @@ def check(path):
     nms = [n for n in m.graph.node if n.op_type == 'NonMaxSuppression']
     assert len(nms) == 2, 'want the proposal and the detection NMS, got %d' % len(nms)
     meta = {p.key: p.value for p in m.metadata_props}
-    for k in ('class_names', 'faster_rcnn', 'nms', 'outputs'):
+    for k in ('class_names', 'faster_rcnn', 'nms', 'outputs', 'preprocess', 'letterbox'):
         assert k in meta, 'metadata_props has no ' + k
     print('  checker ok; NMS %s; %d nodes; ops include NonMaxSuppression x2, RoiAlign, TopK' % (d, len(m.graph.node)))
 
@@ -84,6 +101,155 @@ def dets(model, deft_json, dump, list_file, ort):
     assert worst_box <= 0.5 and worst_score <= 1e-4, (worst_box, worst_score)
 
 
+def attrs(node):
+    import onnx
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def trt(path, k, c):
+    import onnx
+    k, c = int(k), int(c)
+    m = onnx.load(path)
+    c2 = onnx.ModelProto()
+    c2.CopyFrom(m)  # the plugins (default domain, as TAO writes them) have no schema: check them in their own
+    for n in c2.graph.node:
+        if n.op_type in ('ProposalDynamic', 'CropAndResizeDynamic', 'NMSDynamic_TRT'):
+            n.domain = 'trt.plugins'
+    c2.opset_import.append(onnx.helper.make_opsetid('trt.plugins', 1))
+    onnx.checker.check_model(c2)
+    assert [i.name for i in m.graph.input] == ['Input'], [i.name for i in m.graph.input]
+    outs = {o.name: o.type.tensor_type for o in m.graph.output}
+    assert list(outs) == ['NMS', 'NMS_1'], list(outs)
+    d = [x.dim_value for x in outs['NMS'].shape.dim]
+    assert d[1:] == [1, k, 7] and outs['NMS'].elem_type == onnx.TensorProto.FLOAT, d
+    assert outs['NMS_1'].elem_type == onnx.TensorProto.INT32
+    ops = [n.op_type for n in m.graph.node]
+    for bad in ('RoiAlign', 'NonMaxSuppression'):
+        assert bad not in ops, bad + ' in a --nms trt model'
+    plug = {n.op_type: n for n in m.graph.node if n.op_type.endswith(('Dynamic', '_TRT'))}
+    assert sorted(plug) == ['CropAndResizeDynamic', 'NMSDynamic_TRT', 'ProposalDynamic'], sorted(plug)
+    order = [n.op_type for n in m.graph.node if n.op_type in plug]
+    assert order == ['ProposalDynamic', 'CropAndResizeDynamic', 'NMSDynamic_TRT'], order
+    pa, ca, na = (attrs(plug[o]) for o in ('ProposalDynamic', 'CropAndResizeDynamic', 'NMSDynamic_TRT'))
+    want_p = {'input_height', 'input_width', 'rpn_stride', 'roi_min_size', 'nms_iou_threshold', 'pre_nms_top_n',
+              'post_nms_top_n', 'anchor_sizes', 'anchor_ratios'}
+    assert set(pa) == want_p, set(pa) ^ want_p
+    assert plug['ProposalDynamic'].output[0] == plug['CropAndResizeDynamic'].input[1], 'crop does not read the rois'
+    assert ca == {'crop_width': 7, 'crop_height': 7}, ca
+    nms = plug['NMSDynamic_TRT']
+    assert nms.name == 'NMS' and list(nms.output) == ['NMS', 'NMS_1'], (nms.name, nms.output)
+    assert list(nms.input) == ['loc_data', 'conf_data', 'prior_data'], nms.input
+    want = {'shareLocation': 0, 'varianceEncodedInTarget': 1, 'backgroundLabelId': c, 'numClasses': c + 1,
+            'keepTopK': k, 'codeType': 1, 'confSigmoid': 0, 'isNormalized': 1, 'inputOrder': [0, 1, 2]}
+    for key, v in want.items():
+        assert na.get(key) == v, (key, na.get(key), v)
+    for key in ('topK', 'confidenceThreshold', 'nmsThreshold'):
+        assert key in na, key
+    meta = {p.key: p.value for p in m.metadata_props}
+    for key in ('class_names', 'faster_rcnn', 'nms', 'outputs', 'preprocess', 'letterbox'):
+        assert key in meta, 'metadata_props has no ' + key
+    assert json.loads(meta['nms'])['mode'] == 'trt'
+    print('  ProposalDynamic %s; CropAndResizeDynamic %s; NMSDynamic_TRT %s' % (
+        {a: pa[a] for a in ('post_nms_top_n', 'pre_nms_top_n', 'rpn_stride', 'anchor_sizes')}, ca,
+        {a: na[a] for a in ('numClasses', 'backgroundLabelId', 'topK', 'keepTopK')}))
+
+
+def graft(trt_path, onnx_path, out):
+    import onnx
+    from onnx import helper, TensorProto
+    t, m = onnx.load(trt_path), onnx.load(onnx_path)
+    nodes = list(t.graph.node)
+    nms = [n for n in nodes if n.op_type == 'NMSDynamic_TRT'][0]
+    prop = [n for n in nodes if n.op_type == 'ProposalDynamic'][0]
+    inits = {i.name: i for i in t.graph.initializer}
+    made = {o: n for n in nodes for o in n.output}
+    need, keep = list(nms.input[:2]), {}
+    while need:  # the NmsInputs nodes: back from loc/conf to the head outputs and the rois
+        name = need.pop()
+        n = made.get(name)
+        if n is None or n.op_type.endswith('Dynamic') or id(n) in keep:
+            continue
+        if not n.name.startswith('detect/') and not any(o.startswith('detect/') or o in ('loc_data', 'conf_data')
+                                                         for o in n.output):
+            continue  # a head node (shared with the onnx model)
+        keep[id(n)] = n
+        need.extend(n.input)
+    sub = [n for n in nodes if id(n) in keep]
+    ren = lambda x: x if x in (prop.output[0],) or x not in made and x not in inits else 'trt:' + x
+    heads = {x for n in sub for x in n.input if x not in made or made[x] not in sub}
+    heads -= set(inits) | {prop.output[0]}
+    for n in sub:
+        n.name = 'trt:' + n.name
+        n.input[:] = [x if x in heads else ren(x) for x in n.input]
+        n.output[:] = [ren(x) for x in n.output]
+    used = {x for n in sub for x in n.input}
+    for name, i in inits.items():
+        if 'trt:' + name in used:
+            i.name = 'trt:' + name
+            m.graph.initializer.append(i)
+    # the onnx model's proposals [N, R, 4] pixels -> ProposalDynamic's rois [N, R, 4, 1] y1 x1 y2 x2 in [0, 1]
+    meta = {p.key: p.value for p in m.metadata_props}
+    net = json.loads(meta['letterbox'])
+    w, h = float(net['net_w']), float(net['net_h'])
+    m.graph.initializer.append(helper.make_tensor('g:perm', TensorProto.INT64, [4], [1, 0, 3, 2]))
+    m.graph.initializer.append(helper.make_tensor('g:scale', TensorProto.FLOAT, [4], [1 / h, 1 / w, 1 / h, 1 / w]))
+    m.graph.initializer.append(helper.make_tensor('g:ax', TensorProto.INT64, [1], [3]))
+    m.graph.node.extend([
+        helper.make_node('Gather', ['proposal/boxes', 'g:perm'], ['g:yx'], axis=2),
+        helper.make_node('Mul', ['g:yx', 'g:scale'], ['g:n']),
+        helper.make_node('Unsqueeze', ['g:n', 'g:ax'], [prop.output[0]])] + sub)
+    for name, alias in (('trt:loc_data', 'loc_data'), ('trt:conf_data', 'conf_data'), ('proposal/valid', 'valid')):
+        m.graph.node.append(helper.make_node('Identity', [name], [alias]))
+        m.graph.output.append(helper.make_tensor_value_info(alias, TensorProto.FLOAT, None))
+    onnx.save(m, out)
+    print('  grafted %d NmsInputs nodes onto the onnx model' % len(sub))
+
+
+def iou(a, b):
+    x1, y1 = np.maximum(a[0], b[:, 0]), np.maximum(a[1], b[:, 1])
+    x2, y2 = np.minimum(a[2], b[:, 2]), np.minimum(a[3], b[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    return np.where(ua > 0, inter / np.where(ua > 0, ua, 1), 0)
+
+
+def plugin_nms(trt_path, ort):
+    import onnx
+    na = attrs([n for n in onnx.load(trt_path).graph.node if n.op_type == 'NMSDynamic_TRT'][0])
+    nc, bg, top, keep = na['numClasses'], na['backgroundLabelId'], na['topK'], na['keepTopK']
+    conf_t, iou_t = na['confidenceThreshold'], na['nmsThreshold']
+    loc, conf, valid = (np.load(os.path.join(ort, f + '.npy')) for f in ('loc_data', 'conf_data', 'valid'))
+    rows, n = np.load(os.path.join(ort, 'NMS.npy')), np.load(os.path.join(ort, 'NMS_1.npy'))
+    N, R = valid.shape
+    boxes = loc.reshape(N, R, nc, 4)  # CORNER, variance in the target, zero prior: box = loc
+    scores = conf.reshape(N, R, nc)
+    worst, total = 0.0, 0
+    for i in range(N):
+        kept = []
+        for c in range(nc):
+            if c == bg:
+                continue
+            s = np.where(valid[i] > 0, scores[i, :, c], -1)
+            idx = [j for j in np.argsort(-s, kind='stable') if s[j] > conf_t][:top]
+            mine = []
+            for j in idx:
+                if not mine or iou(boxes[i, j, c], boxes[i, mine, c]).max() <= iou_t:
+                    mine.append(j)
+            kept += [(s[j], c, j) for j in mine]
+        kept.sort(key=lambda e: -e[0])
+        kept = kept[:keep]
+        k = int(n[i, 0, 0, 0])
+        assert len(kept) == k, 'image %d: the plugin keeps %d, the onnx model %d' % (i, len(kept), k)
+        want = sorted([(float(sc), c, *boxes[i, j, c].tolist()) for sc, c, j in kept], key=lambda e: (-e[0], e[1]))
+        got = sorted([(float(r[2]), int(r[1]), *r[3:7].tolist()) for r in rows[i, 0, :k]], key=lambda e: (-e[0], e[1]))
+        for a, b in zip(want, got):
+            assert a[1] == b[1], 'image %d: class %s vs %s' % (i, a, b)
+            worst = max(worst, float(np.abs(np.array(a[:1] + a[2:]) - np.array(b[:1] + b[2:])).max()))
+        total += k
+    print('  %d detections on %d images; max |diff| (score, box in [0,1]) %.3g' % (total, N, worst))
+    assert total > 0 and worst <= 1e-5, (total, worst)
+
+
 if __name__ == '__main__':
     cmd, args = sys.argv[1], sys.argv[2:]
-    {'check': check, 'stack': stack, 'dets': dets}[cmd](*args)
+    {'check': check, 'stack': stack, 'dets': dets, 'trt': trt, 'graft': graft, 'plugin_nms': plugin_nms}[cmd](*args)

@@ -9,6 +9,7 @@
 #include "deft/data.h"
 #include "deft/det_loader.h"
 #include "deft/graph.h"
+#include "deft/io.h"
 #include "deft/quant.h"
 #include "deft/task.h"
 

@@ -31,6 +31,47 @@ const char *det_tail_slice2(struct deft_onnx_tail *t, const char *x, int64_t lo,
 const char *det_tail_unsqueeze(struct deft_onnx_tail *t, const char *x, int64_t axis) {
     return det_tail_op2(t, "Unsqueeze", x, det_tail_i64(t, 1, &axis), NULL);
 }
+const char *det_tail_slice(struct deft_onnx_tail *t, const char *x, int64_t axis, int64_t lo, int64_t hi) {
+    return deft_onnx_tail_node(
+        t, "Slice", NULL,
+        (const char *[]){x, det_tail_i64(t, 1, &lo), det_tail_i64(t, 1, &hi), det_tail_i64(t, 1, &axis)}, 4, NULL);
+}
+const char *det_tail_reshape(struct deft_onnx_tail *t, const char *x, int n, const int64_t *d) {
+    return det_tail_op2(t, "Reshape", x, det_tail_i64(t, n, d), NULL);
+}
+const char *det_tail_transpose(struct deft_onnx_tail *t, const char *x, int n, const int64_t *perm) {
+    const char *r = det_tail_op1(t, "Transpose", x, NULL);
+    deft_onnx_tail_attr_ints(t, "perm", n, perm);
+    return r;
+}
+const char *det_tail_concat(struct deft_onnx_tail *t, const char *const *x, int n, int64_t axis, const char *out) {
+    const char *r = deft_onnx_tail_node(t, "Concat", NULL, x, n, out);
+    deft_onnx_tail_attr_i(t, "axis", axis);
+    return r;
+}
+const char *det_tail_cast(struct deft_onnx_tail *t, const char *x, enum deft_onnx_dtype to) {
+    const char *r = det_tail_op1(t, "Cast", x, NULL);
+    deft_onnx_tail_attr_i(t, "to", to);
+    return r;
+}
+const char *det_tail_gather_rows(struct deft_onnx_tail *t, const char *x, const char *idx) {
+    const char *r = det_tail_op2(t, "GatherND", x, det_tail_unsqueeze(t, idx, 2), NULL);
+    deft_onnx_tail_attr_i(t, "batch_dims", 1);
+    return r;
+}
+const char *det_tail_topk(struct deft_onnx_tail *t, const char *x, int64_t k, const char **idx) {
+    deft_onnx_tail_node_n(t, "TopK", NULL, (const char *[]){x, det_tail_i64(t, 1, &k)}, 2, NULL, 2);
+    deft_onnx_tail_attr_i(t, "axis", 1);
+    deft_onnx_tail_attr_i(t, "largest", 1);
+    deft_onnx_tail_attr_i(t, "sorted", 1);
+    *idx = deft_onnx_tail_out(t, 1);
+    return deft_onnx_tail_out(t, 0);
+}
+const char *det_tail_batch_range(struct deft_onnx_tail *t, const char *x) {
+    const char *n = det_tail_op2(t, "Gather", det_tail_op1(t, "Shape", x, NULL), det_tail_scalar_i64(t, 0), NULL);
+    return deft_onnx_tail_node(t, "Range", NULL,
+                               (const char *[]){det_tail_scalar_i64(t, 0), n, det_tail_scalar_i64(t, 1)}, 3, NULL);
+}
 /* Gather column k of a [K, 3] index table -> [K]. */
 static const char *column(struct deft_onnx_tail *t, const char *x, int64_t k) {
     const char *g = det_tail_op2(t, "Gather", x, det_tail_scalar_i64(t, k), NULL);

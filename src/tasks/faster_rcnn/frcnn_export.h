@@ -25,5 +25,23 @@ enum deft_status frcnn_export_proposals(const struct frcnn_params *p, const stru
 enum deft_status frcnn_export_detections(const struct frcnn_params *p, int R, const struct frcnn_nms *nms,
                                          const char *cls, const char *regr, struct deft_onnx_tail **out);
 
+/* Shared by both tails: corners [..., 4] clamped to [0, w] x [0, h]; torchvision's
+ * BoxCoder decode of deltas d against ref sizes and centres (last axis `axis`). */
+const char *frcnn_tail_clip_boxes(struct deft_onnx_tail *t, const char *b, int w, int h);
+const char *frcnn_tail_decode(struct deft_onnx_tail *t, const char *ref_wh, const char *ref_c, const char *d,
+                              int64_t axis, const float wt[4]);
+
+/* --nms trt (frcnn_export_trt.c), TAO's plugin layout. The RPN outputs into
+ * ProposalDynamic: FRCNN_X_TRT_ROIS [N, R, 4, 1] (y1, x1, y2, x2 in [0, 1]),
+ * R = max_boxes, the rois CropAndResizeDynamic reads. */
+#define FRCNN_X_TRT_ROIS "proposal/rois_trt"
+enum deft_status frcnn_export_proposals_trt(const struct frcnn_model *fm, const struct frcnn_prop_cfg *c,
+                                            const char *rpn_cls, const char *rpn_regr, struct deft_onnx_tail **out);
+/* The RCNN outputs as NMSDynamic_TRT's loc_data (per class boxes decoded
+ * against the proposals, background last and zero), conf_data (softmax) and
+ * a zero prior (CORNER code: box = prior + loc): outputs FRCNN_X_NMS, FRCNN_X_COUNT. */
+enum deft_status frcnn_export_detections_trt(const struct frcnn_params *p, int R, const struct frcnn_nms *nms,
+                                             const char *cls, const char *regr, struct deft_onnx_tail **out);
+
 enum deft_status frcnn_export(const struct deft_task_args *a);
 #endif

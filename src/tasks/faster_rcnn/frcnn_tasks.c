@@ -1,8 +1,8 @@
 /* frcnn_tasks.c - faster_rcnn as a task: TAO's actions and flags, the loss
  * terms and mAP for the shared loop. train, evaluate and inference run
- * (frcnn_train.c, frcnn_eval.c); export --nms onnx runs (frcnn_export.c);
- * prune is the CLI's shared action (cmd_prune.c); the TensorRT plugin export
- * says it is not finished (issue 20). */
+ * (frcnn_train.c, frcnn_eval.c); export --nms trt|onnx runs (frcnn_export.c);
+ * prune is the CLI's shared action (cmd_prune.c); the int8 export says it is
+ * not finished (issue 20). */
 #include <stdio.h>
 #include "deft/faster_rcnn_spec.h"
 #include "deft/task.h"
@@ -25,12 +25,17 @@ static void help(FILE *f) {
                "             overlays at bbox_visualize_threshold; proposal/NMS settings from the spec's\n"
                "             inference_config; --dump_input: each network input (DIR/<stem>.npy) and its\n"
                "             letterbox (DIR/<stem>.json), to feed an exported model exactly that input\n"
-               "  export     -m MODEL -o OUT.onnx --nms onnx [-e SPEC] [--opset 16|17] [--static_batch_size N]\n"
-               "             one ONNX graph, input Input (the preprocessed letterboxed image): the proposal layer,\n"
-               "             crop-and-resize (RoiAlign), the RCNN head, per-class decode and NMS in standard ONNX\n"
-               "             (onnxruntime); outputs NMS [N,1,K,7] (image, class, score, x1,y1,x2,y2 in [0,1]) and\n"
-               "             NMS_1 (count); settings from the spec's inference_config. --nms trt (TAO's plugins),\n"
-               "             --data_type int8, --gen_ds_config: " DEFT_FRCNN_NOT_FINISHED "\n"
+               "  export     -m MODEL -o OUT.onnx [-e SPEC] [--nms trt|onnx] [--data_type fp32|fp16]\n"
+               "             [--gen_ds_config] [--opset 16|17] [--static_batch_size N]   one ONNX graph, input Input\n"
+               "             (the preprocessed letterboxed image; metadata 'preprocess' and 'letterbox'), outputs\n"
+               "             NMS [N,1,K,7] (image, class, score, x1,y1,x2,y2 in [0,1]) and NMS_1 (count); settings\n"
+               "             from the spec's inference_config.\n"
+               "             --nms trt (default): TAO's TensorRT plugins ProposalDynamic, CropAndResizeDynamic and\n"
+               "             NMSDynamic_TRT 'NMS' (TensorRT only);\n"
+               "             --nms onnx: the proposal layer, crop-and-resize (RoiAlign), per-class decode and NMS in\n"
+               "             standard ONNX (onnxruntime; opset 16+);\n"
+               "             --gen_ds_config (with trt): labels.txt (background last) and nvinfer_config.txt for\n"
+               "             DeepStream's NvDsInferParseCustomNMSTLT. --data_type int8: " DEFT_FRCNN_NOT_FINISHED "\n"
                "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
                "             TAO's pruning; the RPN and RCNN output layers stay whole; retrain with\n"
                "             training_config.retrain_pruned_model: OUT  (deft faster_rcnn prune --help)\n\n"
@@ -49,7 +54,7 @@ static const struct deft_task_flag infer_flags[] = {
     {NULL, NULL, false}};
 static const struct deft_task_flag export_flags[] = {
     {NULL, "--nms", true}, {NULL, "--opset", true}, {NULL, "--static_batch_size", true},
-    {NULL, "--data_type", true}, {NULL, NULL, false}};
+    {NULL, "--data_type", true}, {NULL, "--gen_ds_config", false}, {NULL, NULL, false}};
 static const char *const loss_terms[] = {"loss_rpn_class", "loss_rpn_regr", "loss_cls_class", "loss_cls_regr"};
 
 static const struct deft_task_action actions[] = {
@@ -60,13 +65,13 @@ static const struct deft_task_action actions[] = {
     {"inference", "-m MODEL -i IMAGES [-o DIR] [-l DIR] [--json F]", "detect objects in images", infer_flags, false,
      false, frcnn_inference, NULL},
     {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels by weight magnitude", NULL, false, false, NULL, NULL},
-    {"export", "-m MODEL -o OUT.onnx --nms onnx [-e SPEC]", "ONNX with the proposal layer and NMS (--nms onnx)",
+    {"export", "-m MODEL -o OUT.onnx [-e SPEC] [--nms trt|onnx]", "ONNX: TAO's TensorRT plugins or standard ONNX",
      export_flags, false, false, export_, NULL},
 };
 
 const struct deft_task deft_task_faster_rcnn = {
     .name = "faster_rcnn",
-    .summary = "Faster R-CNN detector (resnet 10/18/34/50/101, mobilenet_v2; TensorRT-plugin export not finished)",
+    .summary = "Faster R-CNN detector (resnet 10/18/34/50/101, mobilenet_v2; int8 export not finished)",
     .actions = actions,
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_frcnn_config_help,
