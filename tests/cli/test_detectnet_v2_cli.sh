@@ -75,7 +75,9 @@ sed 's/soft_start_annealing_schedule {/early_stopping_annealing_schedule { soft_
 expect "train: early stopping schedule" 2 "early_stopping_annealing_schedule is not finished yet \(issue 20\)" $D train -e "$T/early.txt" -r "$T/early_run"
 [ ! -e "$T/early_run" ] && ok "nothing written for the refused spec" || bad "refused spec wrote $T/early_run"
 expect "prune of a missing model" 2 "x.safetensors" $D prune -m "$T/x.safetensors" -o "$T/y.safetensors" -pth 0.1
-expect "export" 2 "detectnet_v2 export: not finished yet \(issue 20\)" $D export -m x -o y.onnx
+expect "export of a missing model" 2 "x.safetensors: no such model file" $D export -m "$T/x.safetensors" -o "$T/y.onnx"
+expect "calibration_tensorfile" 2 "detectnet_v2 calibration_tensorfile: not finished yet \(issue 20\)" \
+    $D calibration_tensorfile -e "$T/train.txt" -o "$T/t"
 $DEFT $D --help-spec >"$T/help" 2>&1 && grep -q "kitti_config.val_split" "$T/help" &&
     grep -q "bbox_handler_config.classwise_bbox_handler_config" "$T/help" && ok "--help-spec lists the three schemas" ||
     bad "--help-spec"

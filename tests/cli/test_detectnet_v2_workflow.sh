@@ -8,10 +8,7 @@
 # inference writes TAO's layout (labels/ + images_annotated/) from the experiment spec and
 # from an inference spec (bbox_handler_config, output_map renaming a class); resume.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
-/usr/bin/python3 -c "import numpy, cv2" 2>/dev/null || { echo "SKIP: python3 numpy / cv2 not available"; exit 77; }
-D="$DEFT detectnet_v2"
-/usr/bin/python3 "$SRC/tests/ref/dnv2_toy_data.py" "$T/toy" 16 6 || { bad "toy data"; finish; exit 1; }
-sed "s|@TOY@|$T/toy|g" "$SRC/tests/data/detectnet_v2_toy.txt" >"$T/spec.txt"
+. "$SRC/tests/cli/dnv2_fixture.inc"
 $D train -e "$T/spec.txt" -r "$T/run" --threads 2 >"$T/train.log" 2>&1
 rc=$?
 [ $rc -eq 0 ] && [ -f "$T/run/weights/best.safetensors" ] && [ -f "$T/run/weights/latest.safetensors" ] &&

@@ -61,7 +61,10 @@ function writeNpy(file, shape, data) {
   const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) });
   if (out.endsWith('/')) {
     fs.mkdirSync(out, { recursive: true });
-    for (const n of s.outputNames) writeNpy(path.join(out, n + '.npy'), r[n].dims, r[n].data);
+    for (const n of s.outputNames) { // a '/' in a name (TAO's output_cov/Sigmoid) is a sub-folder
+      fs.mkdirSync(path.dirname(path.join(out, n + '.npy')), { recursive: true });
+      writeNpy(path.join(out, n + '.npy'), r[n].dims, r[n].data);
+    }
     return;
   }
   const y = r[s.outputNames[0]];

@@ -235,8 +235,37 @@ static enum deft_status detect_image_plan(const struct dnv2_model *dm, const str
     return s;
 }
 
+/* --dump_raw: image b's output_cov and output_bbox as dir/<stem>_cov.npy and dir/<stem>_bbox.npy. */
+static enum deft_status dump_raw(const char *dir, const char *image, const struct dnv2_model *dm, int b) {
+    char stem[1024], path[4200];
+    det_base_stem(image, stem, sizeof stem);
+    size_t plane = (size_t)dm->grid.gh * (size_t)dm->grid.gw * (size_t)dm->n_classes;
+    struct deft_shape sc = deft_shape4(1, dm->n_classes, dm->grid.gh, dm->grid.gw);
+    struct deft_shape sb = deft_shape4(1, 4 * dm->n_classes, dm->grid.gh, dm->grid.gw);
+    struct deft_tensor tc = deft_tensor_view(DEFT_F32, &sc, dm->cov + (size_t)b * plane);
+    struct deft_tensor tb = deft_tensor_view(DEFT_F32, &sb, dm->bbox + (size_t)b * 4 * plane);
+    snprintf(path, sizeof path, "%s/%s_cov.npy", dir, stem);
+    enum deft_status s = deft_npy_write(path, &tc);
+    if (s) return s;
+    snprintf(path, sizeof path, "%s/%s_bbox.npy", dir, stem);
+    return deft_npy_write(path, &tb);
+}
+
+struct infer_dumps {
+    const char *input, *raw; /* --dump_input, --dump_raw (NULL: none) */
+};
+
+static enum deft_status dump_image(const struct infer_dumps *du, const struct dnv2_model *dm,
+                                   const struct deft_det_batch *b, int i, const char *image) {
+    size_t per = (size_t)3 * (size_t)dm->net_h * (size_t)dm->net_w;
+    enum deft_status s = DEFT_OK;
+    if (du->input) s = det_dump_input(du->input, image, b->images + (size_t)i * per, dm->net_h, dm->net_w, &b->lb[i]);
+    if (!s && du->raw) s = dump_raw(du->raw, image, dm, i);
+    return s;
+}
+
 static enum deft_status infer_all(struct dnv2_model *dm, const struct infer_plan *p, const struct deft_det_dataset *ds,
-                                  int threads, struct det_dets *d, FILE *out) {
+                                  int threads, const struct infer_dumps *du, struct det_dets *d, FILE *out) {
     struct deft_det_loader_opts lo;
     dnv2_eval_loader_opts(dm, threads, &lo);
     struct deft_det_loader *ld = NULL;
@@ -250,7 +279,10 @@ static enum deft_status infer_all(struct dnv2_model *dm, const struct infer_plan
         if ((s = dnv2_model_run(dm, b.images, b.n))) break;
         for (int i = 0; i < b.n && !s; i++)
             if (b.index[i] >= 0 && b.index[i] < d->n && !b.corrupt[i])
+            {
                 s = detect_image_plan(dm, p, i, &b.lb[i], &d->boxes[b.index[i]], &d->n_boxes[b.index[i]]);
+                if (!s) s = dump_image(du, dm, &b, i, ds->samples[b.index[i]].image);
+            }
         done += b.n;
         fprintf(out, "\r  %d/%d images", done, ds->n), fflush(out);
     }
@@ -324,7 +356,10 @@ enum deft_status dnv2_inference(const struct deft_task_args *a) {
     else if (!s && p.kitti_dump) snprintf(labels, sizeof labels, "%s/labels", a->output_file);
     if (!s && a->output_file && p.overlay) snprintf(annotated, sizeof annotated, "%s/images_annotated", a->output_file);
     if (!s) fprintf(out, "inference: %s on %d images\n", model, ds.n);
-    if (!s) s = infer_all(&dm, &p, &ds, a->threads, &d, out);
+    struct infer_dumps du = {deft_task_arg(a, "--dump_input"), deft_task_arg(a, "--dump_raw")};
+    if (!s && du.input) s = deft_mkdirs(du.input);
+    if (!s && du.raw) s = deft_mkdirs(du.raw);
+    if (!s) s = infer_all(&dm, &p, &ds, a->threads, &du, &d, out);
     if (!s && *labels) s = deft_mkdirs(labels);
     if (!s && *annotated) s = deft_mkdirs(annotated);
     if (!s) s = write_outputs(&dm, &p, &ds, &d, *labels ? labels : NULL, *annotated ? annotated : NULL);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include "deft/detectnet_v2_spec.h"
 #include "deft/task.h"
+#include "tasks/detectnet_v2/dnv2_export.h"
 #include "tasks/detectnet_v2/dnv2_task.h"
 
 static void help(FILE *f) {
@@ -31,29 +32,54 @@ static void help(FILE *f) {
             "  inference  -e INFERENCE_SPEC|SPEC -i IMAGES [-m MODEL] -o OUT [-l LABEL_DIR]\n"
             "             clustering from bbox_handler_config (or the experiment's postprocessing_config):\n"
             "             OUT/labels/*.txt (kitti_dump: KITTI with the score as a 16th field) and\n"
-            "             OUT/images_annotated/*.png (unless disable_overlay)\n"
+            "             OUT/images_annotated/*.png (unless disable_overlay); --dump_input DIR: each network\n"
+            "             input (DIR/<stem>.npy) and its letterbox (.json); --dump_raw DIR: the raw outputs\n"
+            "             DIR/<stem>_cov.npy [1,K,h,w] and DIR/<stem>_bbox.npy [1,4K,h,w]\n"
             "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
             "             TAO's pruning; output_cov and output_bbox stay whole; retrain with model_config\n"
             "             { pretrained_model_file: OUT load_graph: true }  (deft detectnet_v2 prune --help)\n"
-            "  export, calibration_tensorfile\n\n"
-            "Not finished (issue 20): export and calibration_tensorfile (they exit 2 saying so);\n"
+            "  export     -m MODEL -o OUT.onnx [-e SPEC] [--data_type int8] [--gen_ds_config]\n"
+            "             ONNX with TAO's names (input_1, output_cov/Sigmoid, output_bbox/BiasAdd), cal.bin,\n"
+            "             DeepStream nvinfer config  (deft detectnet_v2 export --help)\n"
+            "  calibration_tensorfile\n\n"
+            "Not finished (issue 20): calibration_tensorfile (it exits 2 saying so);\n"
             "early_stopping_annealing_schedule; color_shift_stddev and rotation augmentation.\n\n"
             "common flags: -e SPEC, -r DIR, -m MODEL, -o FILE, --set key.path=value, --seed N, --dry_run,\n"
             "  --threads N, --help-spec (the experiment, inference and dataset_convert fields)\n");
 }
 
+static void export_help(FILE *f) {
+    fprintf(f,
+        "usage: deft detectnet_v2 export -m MODEL -o OUT.onnx [-e SPEC] [flags]\n\n"
+        "  TAO's tensor names: input input_1 [batch,3,H,W] (RGB 0..1, letterboxed as deft's evaluation:\n"
+        "  metadata_props 'preprocess' and 'letterbox'), outputs output_cov/Sigmoid [N,K,H/16,W/16] and\n"
+        "  output_bbox/BiasAdd [N,4K,H/16,W/16]; the clustering stays outside the model.\n"
+        "  -e SPEC          class check, training images for calibration, postprocessing_config for DeepStream\n"
+        "  --data_type fp32|fp16|int8   int8 writes cal.bin (TensorRT's calibration cache):\n"
+        "  --cal_image_dir DIR  calibration images (default: the spec's training images)\n"
+        "  --cal_cache_file F   where cal.bin goes (default: next to OUT.onnx)\n"
+        "  --cal_json_file F    TAO's calib.json too\n"
+        "  --batches N (10) --batch_size N (16) --calibrator entropy|minmax|percentile --percentile P\n"
+        "  --gen_ds_config  labels.txt and nvinfer_config.txt (needs -e SPEC): output-blob-names\n"
+        "                   output_cov/Sigmoid;output_bbox/BiasAdd, cluster-mode 1 (DBSCAN) or 2 (NMS), one\n"
+        "                   [class-attrs-N] a class from postprocessing_config\n"
+        "  --static_batch_size N (-1: dynamic)  --opset 13..17  --trt_version V (8601)\n");
+}
+
 static const struct deft_task_flag convert_flags[] = {
     {"-d", "--dataset_export_spec", true}, {"-v", "--validation_fold", true}, {NULL, NULL, false}};
 static const struct deft_task_flag export_flags[] = {
-    {NULL, "--gen_ds_config", false}, {NULL, "--cal_json_file", true}, {NULL, "--target_opset", true},
-    {NULL, "--static_batch_size", true}, {NULL, "--data_type", true}, {NULL, "--cal_cache_file", true},
-    {NULL, "--batches", true}, {NULL, "--batch_size", true}, {NULL, NULL, false}};
+    {NULL, "--gen_ds_config", false}, {NULL, "--data_type", true},       {NULL, "--cal_image_dir", true},
+    {NULL, "--cal_cache_file", true}, {NULL, "--cal_json_file", true},   {NULL, "--batches", true},
+    {NULL, "--batch_size", true},     {NULL, "--calibrator", true},      {NULL, "--percentile", true},
+    {NULL, "--static_batch_size", true}, {NULL, "--opset", true},        {NULL, "--trt_version", true},
+    {NULL, NULL, false}};
 static const struct deft_task_flag eval_flags[] = {{NULL, "--ap_mode", true}, {NULL, NULL, false}};
-static const struct deft_task_flag infer_flags[] = {{"-l", "--label_dir", true}, {NULL, NULL, false}};
+static const struct deft_task_flag infer_flags[] = {
+    {"-l", "--label_dir", true}, {NULL, "--dump_input", true}, {NULL, "--dump_raw", true}, {NULL, NULL, false}};
 static const struct deft_task_flag calib_flags[] = {
     {NULL, "--max_batches", true}, {NULL, "--use_validation_set", false}, {NULL, NULL, false}};
 
-static enum deft_status export_(const struct deft_task_args *a) { (void)a; return dnv2_not_finished("export"); }
 static enum deft_status calib(const struct deft_task_args *a) {
     (void)a;
     return dnv2_not_finished("calibration_tensorfile");
@@ -69,8 +95,8 @@ static const struct deft_task_action actions[] = {
     {"inference", "-e INFERENCE_SPEC -i IMAGES [-m MODEL] -o OUT [--dry_run]", "detect objects: KITTI labels, overlays",
      infer_flags, true, false, dnv2_inference},
     {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels by weight magnitude", NULL, false, false, NULL},
-    {"export", "-m MODEL -o OUT.onnx [-e SPEC] ...", "ONNX, INT8 cache, DeepStream config (not finished)",
-     export_flags, false, false, export_},
+    {"export", "-m MODEL -o OUT.onnx [-e SPEC] [--data_type D] [--gen_ds_config]",
+     "ONNX (TAO's names), INT8 cache, DeepStream config", export_flags, false, false, dnv2_export, export_help},
     {"calibration_tensorfile", "-e SPEC -o OUT [--max_batches N]", "INT8 calibration tensors (not finished)",
      calib_flags, false, false, calib},
 };
@@ -79,7 +105,7 @@ static const char *const loss_terms[] = {"loss_cov", "loss_bbox"};
 
 const struct deft_task deft_task_detectnet_v2 = {
     .name = "detectnet_v2",
-    .summary = "DetectNet_v2 grid detector (resnet, mobilenet_v2 backbones); export in progress",
+    .summary = "DetectNet_v2 grid detector (resnet, mobilenet_v2 backbones)",
     .actions = actions,
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_dnv2_config_help,
