@@ -14,7 +14,7 @@ REF="/usr/bin/python3 $SRC/tests/ref/tv_detectors.py"
 IMGS=$SHARED/data/sample_images
 [ -d "$IMGS" ] || { echo "SKIP: $IMGS not present"; exit 77; }
 # arch|torchvision min_size max_size|images (the RCNN transform at a small scale and fewer
-# photos, for CPU time: about 3.4 CPU-minutes in all, 2 threads; empty: all photos)
+# photos, for CPU time: 3 to 3.4 CPU-minutes in all, 2 threads; empty: all photos)
 for c in "ssd300_vgg16||dog.jpg eagle.jpg astronaut.png" "retinanet_resnet50_fpn|320 512|dog.jpg person.jpg" \
     "fasterrcnn_resnet50_fpn|320 512|dog.jpg"; do
     a=${c%%|*}; sz=${c#*|}; imgs=${sz#*|}; sz=${sz%%|*}
@@ -47,6 +47,9 @@ import torch, torchvision; torch.save(torchvision.models.resnet18().state_dict()
 $DEFT model import -i "$T/r18.pth" --arch ssd300_vgg16 -o "$T/no.safetensors" >"$T/b.out" 2>"$T/b.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "no ssd300_vgg16 classification head" "$T/b.err" && [ ! -e "$T/no.safetensors" ] &&
     ok "resnet18 weights as ssd300_vgg16: exit $rc, $(cat "$T/b.err")" || bad "resnet18 as ssd300_vgg16: exit $rc: $(cat "$T/b.err")"
+$DEFT model import -i "$T/r18.pth" --arch fasterrcnn_resnet50_fpn -o "$T/no.safetensors" >"$T/b.out" 2>"$T/b.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "no fasterrcnn_resnet50_fpn classification head" "$T/b.err" && [ ! -e "$T/no.safetensors" ] &&
+    ok "resnet18 weights as fasterrcnn_resnet50_fpn: exit $rc" || bad "resnet18 as fasterrcnn: exit $rc: $(cat "$T/b.err")"
 $DEFT model import -i "$T/r18.pth" --arch resnet18 -o "$T/r18.safetensors" >/dev/null 2>&1
 $DEFT model detect -m "$T/r18.safetensors" -i "$IMGS" -o "$T/no_det" >"$T/b.out" 2>"$T/b.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "not a torchvision detector" "$T/b.err" && [ ! -e "$T/no_det" ] &&

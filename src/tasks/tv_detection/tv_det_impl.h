@@ -7,7 +7,6 @@
 #include "deft/tv_detection.h"
 
 #define TV_MAX_LEVELS 8
-#define TV_FRCNN_ROIS 1000 /* as models/tv_detection/tv_det_impl.h: the box head's proposals */
 
 /* The heads' outputs flattened as torchvision's heads flatten them: per level
  * (N, A*K, H, W) -> (H, W, A, K), levels concatenated. */

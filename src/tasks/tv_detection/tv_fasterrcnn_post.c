@@ -3,7 +3,7 @@
  *   RPN: AnchorGenerator (32..512, one size per level, ratios 0.5, 1, 2),
  *     BoxCoder (1, 1, 1, 1), filter_proposals: per level top 1000 objectness
  *     logits, sigmoid, clipping, remove_small_boxes(1e-3), score >= 0, NMS 0.7
- *     per level, 1000 proposals;
+ *     per level, as many proposals as the graph's input "tv_rois" has rows (1000);
  *   MultiScaleRoIAlign's LevelMapper: level floor(4 + log2(sqrt(area) / 224) +
  *     1e-6) clamped to 2..5;
  *   RoIHeads.postprocess_detections: BoxCoder (10, 10, 5, 5) per class,
@@ -47,9 +47,9 @@ static enum deft_status anchors(const struct tv_heads *h, const struct tv_frame 
 
 static bool big_enough(const float *b, float min) { return b[2] - b[0] >= min && b[3] - b[1] >= min; }
 
-/* filter_proposals into props (up to TV_FRCNN_ROIS boxes), *np their count; res gets the raw RPN output. */
+/* filter_proposals into props (up to rois_n boxes), *np their count; res gets the raw RPN output. */
 static enum deft_status proposals(const struct tv_heads *h, const struct tv_frame *f, struct deft_tv_det_result *res,
-                                  float *props, int *np) {
+                                  float *props, int rois_n, int *np) {
     int na = h->start[h->n_levels], cap = 1000 * h->n_levels;
     float *anc = deft_malloc((size_t)na * 4 * sizeof *anc);
     float *cb = deft_malloc((size_t)cap * 4 * sizeof *cb), *cs = deft_malloc((size_t)cap * sizeof *cs);
@@ -81,7 +81,7 @@ static enum deft_status proposals(const struct tv_heads *h, const struct tv_fram
         }
         s = n ? deft_batched_nms_tv(cb, cs, cl, n, 0.7, keep, &nk) : DEFT_OK;
     }
-    if (nk > TV_FRCNN_ROIS) nk = TV_FRCNN_ROIS;
+    if (nk > rois_n) nk = rois_n;
     for (int i = 0; !s && i < nk; i++) memcpy(props + 4 * (size_t)i, cb + 4 * (size_t)keep[i], 4 * sizeof(float));
     *np = s ? 0 : nk;
     deft_free(anc);
@@ -105,19 +105,19 @@ static int role(const struct deft_graph *g, const char *r) { return deft_graph_f
 
 /* MultiScaleRoIAlign: every proposal pooled on every level by the graph, each one's own level kept. */
 static enum deft_status pool_rois(struct deft_runtime *rt, const struct deft_graph *g, const float *props, int np,
-                                  int first, int last, float *feat) {
-    float *rois = deft_calloc((size_t)TV_FRCNN_ROIS * 5, sizeof *rois);
+                                  int rois_n, int first, int last, float *feat) {
+    float *rois = deft_calloc((size_t)rois_n * 5, sizeof *rois);
     const size_t row = 256 * 7 * 7;
-    float *tmp = deft_malloc((size_t)TV_FRCNN_ROIS * row * sizeof *tmp);
+    float *tmp = deft_malloc((size_t)rois_n * row * sizeof *tmp);
     enum deft_status s = rois && tmp ? DEFT_OK : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     for (int i = 0; !s && i < np; i++) memcpy(rois + 5 * (size_t)i + 1, props + 4 * (size_t)i, 4 * sizeof(float));
-    if (!s) s = deft_runtime_set_input(rt, role(g, "tv_rois"), rois, (size_t)TV_FRCNN_ROIS * 5);
+    if (!s) s = deft_runtime_set_input(rt, role(g, "tv_rois"), rois, (size_t)rois_n * 5);
     if (!s) s = deft_runtime_run_range(rt, first, last);
-    memset(feat, 0, (size_t)TV_FRCNN_ROIS * row * sizeof *feat);
+    memset(feat, 0, (size_t)rois_n * row * sizeof *feat);
     for (int l = 0; !s && l < 4; l++) {
         char r[16] = "tv_roi_0";
         r[7] = (char)('0' + l);
-        s = deft_runtime_read(rt, role(g, r), tmp, (size_t)TV_FRCNN_ROIS * row);
+        s = deft_runtime_read(rt, role(g, r), tmp, (size_t)rois_n * row);
         for (int i = 0; !s && i < np; i++)
             if (roi_level(props + 4 * (size_t)i) == l)
                 memcpy(feat + i * row, tmp + i * row, row * sizeof *feat);
@@ -177,19 +177,23 @@ enum deft_status deft_tv_fasterrcnn_post(struct deft_runtime *rt, const struct d
     int vc = role(g, "tv_box_cls"), vr = role(g, "tv_box_reg"), vf = role(g, "tv_box_feat");
     if (pool0 < 0 || head0 < 0 || vc < 0 || vr < 0 || vf < 0 || role(g, "tv_rois") < 0)
         return deft_set_error(DEFT_ERR_FORMAT, "fasterrcnn graph: no RoI stage");
-    int nc = (int)deft_graph_value(g, vc)->shape.d[1], np = 0;
+    /* the graph's proposal count (rpn_post_nms_top_n_test) */
+    int rois_n = (int)deft_graph_value(g, role(g, "tv_rois"))->shape.d[0], np = 0;
+    int nc = (int)deft_graph_value(g, vc)->shape.d[1];
+    if (rois_n < 1 || deft_graph_value(g, vf)->shape.d[0] != rois_n)
+        return deft_set_error(DEFT_ERR_FORMAT, "fasterrcnn graph: RoI stage shapes");
     const size_t row = 256 * 7 * 7;
-    float *props = deft_malloc((size_t)TV_FRCNN_ROIS * 4 * sizeof *props);
-    float *feat = deft_malloc((size_t)TV_FRCNN_ROIS * row * sizeof *feat);
-    float *cls = deft_malloc((size_t)TV_FRCNN_ROIS * nc * sizeof *cls);
-    float *reg = deft_malloc((size_t)TV_FRCNN_ROIS * nc * 4 * sizeof *reg);
+    float *props = deft_malloc((size_t)rois_n * 4 * sizeof *props);
+    float *feat = deft_malloc((size_t)rois_n * row * sizeof *feat);
+    float *cls = deft_malloc((size_t)rois_n * nc * sizeof *cls);
+    float *reg = deft_malloc((size_t)rois_n * nc * 4 * sizeof *reg);
     enum deft_status s = props && feat && cls && reg ? DEFT_OK : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    if (!s) s = proposals(h, f, res, props, &np);
-    if (!s) s = pool_rois(rt, g, props, np, pool0, head0, feat);
-    if (!s) s = deft_runtime_set_input(rt, vf, feat, (size_t)TV_FRCNN_ROIS * row);
+    if (!s) s = proposals(h, f, res, props, rois_n, &np);
+    if (!s) s = pool_rois(rt, g, props, np, rois_n, pool0, head0, feat);
+    if (!s) s = deft_runtime_set_input(rt, vf, feat, (size_t)rois_n * row);
     if (!s) s = deft_runtime_run_range(rt, head0, deft_graph_num_nodes(g));
-    if (!s) s = deft_runtime_read(rt, vc, cls, (size_t)TV_FRCNN_ROIS * nc);
-    if (!s) s = deft_runtime_read(rt, vr, reg, (size_t)TV_FRCNN_ROIS * nc * 4);
+    if (!s) s = deft_runtime_read(rt, vc, cls, (size_t)rois_n * nc);
+    if (!s) s = deft_runtime_read(rt, vr, reg, (size_t)rois_n * nc * 4);
     if (!s) s = detections(cls, reg, props, np, nc, f, res);
     deft_free(props);
     deft_free(feat);
