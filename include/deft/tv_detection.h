@@ -25,12 +25,22 @@
  *                           x 3 scales x 3 ratios; GeneralizedRCNNTransform (min_size,
  *                           max_size, pad to /32); sigmoid, per level score > 0.05 and
  *                           top 1000, BoxCoder (1,1,1,1), batched NMS 0.5, 300 detections
+ *   fasterrcnn_resnet50_fpn ResNet-50 FPN P2-P5 + LastLevelMaxPool; RPNHead; AnchorGenerator
+ *                           32..512 x 3 ratios; per level top 1000, NMS 0.7, 1000 proposals;
+ *                           MultiScaleRoIAlign (7x7, sampling 2, aligned=False), TwoMLPHead,
+ *                           FastRCNNPredictor; BoxCoder (10,10,5,5), softmax, score > 0.05,
+ *                           batched NMS 0.5, 100 detections. raw_* hold the RPN's before-NMS
+ *                           output (every anchor's proposal, its objectness probability, n_cls 1)
  *
  * The graph computes the network up to the head outputs (roles "tv_cls_<l>",
  * "tv_reg_<l>" per level); what torchvision does between or after its layers
  * on tensors (SSD's L2 normalisation, anchors, decoding, NMS) runs on the host.
  * ssd300_vgg16's graph runs in two ranges: the L2 norm of conv4_3 (role
- * "tv_l2_src") is fed to the input with role "tv_l2_in". The detector builds
+ * "tv_l2_src") is fed to the input with role "tv_l2_in". fasterrcnn's runs in three:
+ * up to node "roi_heads.box_roi_pool.l0" (the RPN), the proposals (input "tv_rois",
+ * 1000 x (0, x1, y1, x2, y2)) pooled on every level ("tv_roi_<l>"), and from node
+ * "roi_heads.box_head.flatten" the box head on input "tv_box_feat" (each proposal's
+ * own level, chosen on the host) to "tv_box_cls", "tv_box_reg". The detector builds
  * the graph again for each new input size (FPN's upsampling sizes are static)
  * and copies the weights into it by name.
  */
@@ -76,7 +86,7 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_tv_det_import(const struct deft_sa
 struct deft_tv_det_result {
     /* before NMS: every anchor's decoded, clipped box (network-input pixels, before
      * the resize back) and its class scores (SSD softmax incl. background,
-     * RetinaNet sigmoid) */
+     * RetinaNet sigmoid; Faster R-CNN: the RPN's proposals and objectness) */
     int n_raw, n_cls;
     float *raw_boxes, *raw_scores;
     /* after NMS, in the original image's pixels */

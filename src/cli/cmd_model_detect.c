@@ -17,11 +17,13 @@ static int detect_usage(FILE *f) {
     fprintf(f,
             "usage: deft model detect -m MODEL -i DIR|IMAGE -o OUT_DIR [--raw] [--threads N]\n\n"
             "  Run a torchvision detector imported with `deft model import --arch ssd300_vgg16|\n"
-            "  retinanet_resnet50_fpn` on images, with torchvision's transform and post-processing.\n"
+            "  retinanet_resnet50_fpn|fasterrcnn_resnet50_fpn` on images, with torchvision's transform\n"
+            "  and post-processing.\n"
             "  OUT_DIR/<image>.txt  one KITTI line per detection, the score last (pixels of the image)\n"
             "  --raw                also OUT_DIR/raw/<image>_boxes.npy [A,4] and _scores.npy [A,K]: every\n"
             "                       anchor's decoded, clipped box (network input pixels) and class scores\n"
-            "                       before NMS; _dets.npy [D,6]: x1 y1 x2 y2 score label after NMS\n");
+            "                       before NMS (fasterrcnn: the RPN's proposals and objectness [A,1]);\n"
+            "                       _dets.npy [D,6]: x1 y1 x2 y2 score label after NMS\n");
     return f == stdout ? 0 : 2;
 }
 

@@ -8,17 +8,18 @@
 #include "deft/tv_detection.h"
 #include "io_impl.h"
 
-/* The classification head's first conv and the anchors per cell it serves. */
+/* The classification head's first layer and the anchors per cell it serves. */
 static const struct { const char *arch, *tensor; int anchors; } heads[] = {
     {"ssd300_vgg16", "head.classification_head.module_list.0.weight", 4},
     {"retinanet_resnet50_fpn", "head.classification_head.cls_logits.weight", 9},
+    {"fasterrcnn_resnet50_fpn", "roi_heads.box_predictor.cls_score.weight", 1}, /* Linear [classes, 1024] */
 };
 
 int deft_tv_det_num_classes(const char *arch, const struct deft_safetensors *st) {
     for (size_t i = 0; arch && i < sizeof heads / sizeof *heads; i++) {
         if (strcmp(heads[i].arch, arch)) continue;
         const struct deft_tensor *t = deft_safetensors_find(st, heads[i].tensor);
-        if (!t || t->shape.ndim != 4 || t->shape.d[0] % heads[i].anchors) return 0;
+        if (!t || (t->shape.ndim != 4 && t->shape.ndim != 2) || t->shape.d[0] % heads[i].anchors) return 0;
         return (int)(t->shape.d[0] / heads[i].anchors);
     }
     return 0;

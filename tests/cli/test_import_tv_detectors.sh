@@ -3,17 +3,26 @@
 # random weights written by PyTorch here (torchvision 0.14, eval mode), imported
 # with `deft model import --arch` and run with `deft model detect --raw` on
 # ../shared/data/sample_images, gives torchvision's detections: every anchor's
-# decoded box within 1e-3 relative and its class scores within 1e-4 before NMS,
-# the same detections (labels, boxes, scores) after NMS. The worst differences
+# decoded box within 1e-3 relative and its class scores within 1e-4 before NMS
+# (fasterrcnn: the RPN's, every anchor's proposal and objectness), the same
+# detections (labels, boxes, scores) after NMS (fasterrcnn: after the RPN's
+# NMS, RoI pooling, box head and the final NMS). The worst differences
 # are printed.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 REF="/usr/bin/python3 $SRC/tests/ref/tv_detectors.py"
 /usr/bin/python3 -c "import torch, torchvision, PIL" 2>/dev/null || { echo "SKIP: python3 torch/torchvision not available"; exit 77; }
 IMGS=$SHARED/data/sample_images
 [ -d "$IMGS" ] || { echo "SKIP: $IMGS not present"; exit 77; }
-# arch|torchvision min_size max_size (fixed sizes: the RCNN transform at a small scale for CPU time)
-for c in "ssd300_vgg16|" "retinanet_resnet50_fpn|320 512"; do
-    a=${c%%|*}; sz=${c#*|}
+# arch|torchvision min_size max_size|images (the RCNN transform at a small scale and fewer
+# photos, for CPU time: 3 to 3.4 CPU-minutes in all, 2 threads; empty: all photos)
+for c in "ssd300_vgg16||dog.jpg eagle.jpg astronaut.png" "retinanet_resnet50_fpn|320 512|dog.jpg person.jpg" \
+    "fasterrcnn_resnet50_fpn|320 512|dog.jpg"; do
+    a=${c%%|*}; sz=${c#*|}; imgs=${sz#*|}; sz=${sz%%|*}
+    IMGS=$SHARED/data/sample_images
+    if [ -n "$imgs" ]; then
+        mkdir -p "$T/img_$a" && for i in $imgs; do cp "$SHARED/data/sample_images/$i" "$T/img_$a/"; done
+        IMGS=$T/img_$a
+    fi
     grep -q "\"$a\"" "$SRC/src/models/tv_detection/tv_det.c" || { skip_part "$a: not built yet"; continue; }
     $REF make $a "$T/$a.pth" || { bad "$a: torchvision model"; continue; }
     # shellcheck disable=SC2086
@@ -38,6 +47,9 @@ import torch, torchvision; torch.save(torchvision.models.resnet18().state_dict()
 $DEFT model import -i "$T/r18.pth" --arch ssd300_vgg16 -o "$T/no.safetensors" >"$T/b.out" 2>"$T/b.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "no ssd300_vgg16 classification head" "$T/b.err" && [ ! -e "$T/no.safetensors" ] &&
     ok "resnet18 weights as ssd300_vgg16: exit $rc, $(cat "$T/b.err")" || bad "resnet18 as ssd300_vgg16: exit $rc: $(cat "$T/b.err")"
+$DEFT model import -i "$T/r18.pth" --arch fasterrcnn_resnet50_fpn -o "$T/no.safetensors" >"$T/b.out" 2>"$T/b.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "no fasterrcnn_resnet50_fpn classification head" "$T/b.err" && [ ! -e "$T/no.safetensors" ] &&
+    ok "resnet18 weights as fasterrcnn_resnet50_fpn: exit $rc" || bad "resnet18 as fasterrcnn: exit $rc: $(cat "$T/b.err")"
 $DEFT model import -i "$T/r18.pth" --arch resnet18 -o "$T/r18.safetensors" >/dev/null 2>&1
 $DEFT model detect -m "$T/r18.safetensors" -i "$IMGS" -o "$T/no_det" >"$T/b.out" 2>"$T/b.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "not a torchvision detector" "$T/b.err" && [ ! -e "$T/no_det" ] &&

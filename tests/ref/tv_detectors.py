@@ -4,7 +4,8 @@
 make ARCH OUT.pth                 ARCH with seeded random weights (eval mode), saved
 run ARCH PTH IMGDIR OUTDIR [MIN MAX]  torchvision on every image of IMGDIR: OUTDIR/raw/
                                   <stem>_boxes.npy, _scores.npy (every anchor's decoded,
-                                  clipped box and class scores before NMS) and _dets.npy
+                                  clipped box and class scores before NMS; fasterrcnn: the
+                                  RPN's proposals and objectness before its NMS) and _dets.npy
                                   (x1 y1 x2 y2 score label after NMS), as `deft model detect --raw`
 compare DEFT_DIR REF_DIR          both dirs' raw/ arrays: boxes within 1e-3 relative
                                   (|a-b| <= 1e-3 max(|b|, 1)), scores within 1e-4, same labels,
@@ -25,7 +26,7 @@ NUM_CLASSES = 6
 
 def build(arch, min_size=None, max_size=None):
     kw = {"weights": None, "weights_backbone": None, "num_classes": NUM_CLASSES}
-    if arch == "retinanet_resnet50_fpn":
+    if arch in ("retinanet_resnet50_fpn", "fasterrcnn_resnet50_fpn"):
         if min_size:
             kw.update(min_size=min_size, max_size=max_size)
     return getattr(D, arch)(**kw).eval()
@@ -62,6 +63,21 @@ def make(arch, out):
                 conv.weight.mul_(target / float(y.std()))
                 if last == "cls_logits":
                     conv.bias.uniform_(-3.0, -1.0)
+        if arch == "fasterrcnn_resnet50_fpn":
+            # random init gives objectness ~0 and class logits ~0 (every score 1/6): RPN logits
+            # of std 2 (bias -1..1) and deltas std 0.5, box head logits std 2 and deltas std 0.5
+            m.transform.min_size, m.transform.max_size = (320,), 512
+            il, _ = m.transform([torch.rand(3, 240, 320)])
+            feats = m.backbone(il.tensors)
+            t = [m.rpn.head.conv(f) for f in feats.values()]
+            for conv, target in ((m.rpn.head.cls_logits, 2.0), (m.rpn.head.bbox_pred, 0.5)):
+                y = torch.cat([(conv(f) - conv.bias[:, None, None]).flatten() for f in t])
+                conv.weight.mul_(target / float(y.std()))
+            m.rpn.head.cls_logits.bias.uniform_(-1.0, 1.0)
+            props, _ = m.rpn(il, feats)
+            bf = m.roi_heads.box_head(m.roi_heads.box_roi_pool(feats, props, il.image_sizes))
+            for lin, target in ((m.roi_heads.box_predictor.cls_score, 2.0), (m.roi_heads.box_predictor.bbox_pred, 0.5)):
+                lin.weight.mul_(target / float((lin(bf) - lin.bias).std()))
     torch.save(m.state_dict(), out)
 
 
@@ -74,6 +90,15 @@ def raw(arch, m, img):
     """torchvision's own steps up to (not including) the per-class selection"""
     il, _ = m.transform([img])
     feats = m.backbone(il.tensors)
+    if arch == "fasterrcnn_resnet50_fpn":
+        # the RPN before its NMS: every anchor's proposal (clipped) and objectness probability
+        from torchvision.models.detection.rpn import concat_box_prediction_layers
+        feats = list(feats.values())
+        obj, deltas = m.rpn.head(feats)
+        anchors = m.rpn.anchor_generator(il, feats)[0]
+        obj, deltas = concat_box_prediction_layers(obj, deltas)
+        boxes = m.rpn.box_coder.decode_single(deltas, anchors)
+        return box_ops.clip_boxes_to_image(boxes, il.image_sizes[0]), torch.sigmoid(obj)
     if isinstance(feats, torch.Tensor):
         feats = {"0": feats}
     feats = list(feats.values())

@@ -13,8 +13,9 @@ struct tv_arch {
 static const struct tv_arch archs[] = {
     {"ssd300_vgg16", deft_tv_build_ssd300_vgg16, 300},
     {"retinanet_resnet50_fpn", deft_tv_build_retinanet_resnet50_fpn, 0},
+    {"fasterrcnn_resnet50_fpn", deft_tv_build_fasterrcnn_resnet50_fpn, 0},
 };
-static const char *const names[] = {"ssd300_vgg16", "retinanet_resnet50_fpn", NULL};
+static const char *const names[] = {"ssd300_vgg16", "retinanet_resnet50_fpn", "fasterrcnn_resnet50_fpn", NULL};
 
 const char *const *deft_tv_det_arch_names(void) { return names; }
 
@@ -31,6 +32,20 @@ int deft_tv_conv(struct deft_model_ctx *m, const char *name, int x, int out_ch, 
     struct deft_conv_attr a = {.stride = {stride, stride}, .pad = {pad, pad, pad, pad},
                                .dilation = {dilation, dilation}, .groups = 1};
     return deft_conv2d(m->g, name, x, out_ch, k, k, &a, true);
+}
+
+int deft_tv_shared_conv(struct deft_model_ctx *m, const char *name, int level, int x, int out_ch, int k) {
+    if (level == 0) return deft_tv_conv(m, name, x, out_ch, k, 1, k / 2, 1);
+    char wn[160], bn[160];
+    snprintf(wn, sizeof wn, "%s.weight", name);
+    snprintf(bn, sizeof bn, "%s.bias", name);
+    int in[3] = {x, deft_graph_find_value(m->g, wn), deft_graph_find_value(m->g, bn)};
+    int p = k / 2;
+    struct deft_attr a = {.conv = {.stride = {1, 1}, .pad = {p, p, p, p}, .dilation = {1, 1}, .groups = 1},
+                          .has_bias = true};
+    if (x < 0 || in[1] < 0 || in[2] < 0) return -1;
+    int n = deft_graph_add_node(m->g, DEFT_OP_CONV2D, deft_model_name(m, "%s.l%d", name, level), in, 3, &a);
+    return n < 0 ? -1 : deft_graph_node(m->g, n)->out[0];
 }
 
 /* The outputs a builder declares, given their roles once the graph is built. */

@@ -1,6 +1,6 @@
 /* tv_det_impl.h (internal) - the host side of torchvision's detectors:
  * what the runner (tv_det_run.c) hands the per-architecture post-processing
- * (tv_ssd_post.c, tv_retinanet_post.c). */
+ * (tv_ssd_post.c, tv_retinanet_post.c, tv_fasterrcnn_post.c). */
 #ifndef DEFT_TV_DET_TASK_IMPL_H
 #define DEFT_TV_DET_TASK_IMPL_H
 
@@ -30,6 +30,11 @@ enum deft_status deft_tv_ssd_post(const struct tv_heads *h, const struct tv_fram
                                   struct deft_tv_det_result *res);
 enum deft_status deft_tv_retinanet_post(const struct tv_heads *h, const struct tv_frame *f,
                                         struct deft_tv_det_result *res);
+/* Faster R-CNN: h holds the RPN's outputs (range 1 has run); runs the RoI
+ * ranges of g on rt (tv_fasterrcnn.c). */
+struct deft_runtime;
+enum deft_status deft_tv_fasterrcnn_post(struct deft_runtime *rt, const struct deft_graph *g, const struct tv_heads *h,
+                                         const struct tv_frame *f, struct deft_tv_det_result *res);
 
 /* torchvision's transform.postprocess (resize_boxes): boxes from the resized image back to the original. */
 void deft_tv_resize_boxes(float *boxes, int n, const struct tv_frame *f);

@@ -12,7 +12,7 @@
 #include "deft/runtime.h"
 #include "tasks/tv_detection/tv_det_impl.h"
 
-enum tv_kind { TV_SSD, TV_RETINANET };
+enum tv_kind { TV_SSD, TV_RETINANET, TV_FRCNN };
 
 struct deft_tv_detector {
     struct deft_graph *g; /* own copy, then the graph at the current input size */
@@ -40,8 +40,8 @@ static enum deft_status read_config(struct deft_tv_detector *d) {
         d->n_levels = 6;
         const float m[3] = {0.48235f, 0.45882f, 0.40784f};
         for (int c = 0; c < 3; c++) d->mean[c] = m[c], d->std[c] = (float)(1.0 / 255.0);
-    } else if (!strcmp(arch, "\"retinanet_resnet50_fpn\"")) {
-        d->kind = TV_RETINANET;
+    } else if (!strcmp(arch, "\"retinanet_resnet50_fpn\"") || !strcmp(arch, "\"fasterrcnn_resnet50_fpn\"")) {
+        d->kind = strstr(arch, "retinanet") ? TV_RETINANET : TV_FRCNN;
         d->n_levels = 5;
         memcpy(d->mean, imagenet_mean, sizeof d->mean);
         memcpy(d->std, imagenet_std, sizeof d->std);
@@ -206,6 +206,13 @@ static enum deft_status ssd_l2norm(struct deft_tv_detector *d) {
     return st;
 }
 
+/* Faster R-CNN: the first range, up to the RoI pooling (backbone, FPN, RPN head). */
+static enum deft_status rpn_range(struct deft_tv_detector *d) {
+    int split = deft_graph_find_node(d->g, "roi_heads.box_roi_pool.l0");
+    if (split < 0) return deft_set_error(DEFT_ERR_FORMAT, "fasterrcnn graph: no RoI pooling");
+    return deft_runtime_run_range(d->rt, 0, split);
+}
+
 /* Level outputs (N=1, A*K, H, W) -> rows (h, w, a) of K values, as SSDScoringHead / RetinaNet's heads. */
 static void flatten_level(const float *y, int ak, int k, int h, int w, float *out) {
     int a = ak / k;
@@ -276,10 +283,13 @@ enum deft_status deft_tv_detector_run(struct deft_tv_detector *d, const struct d
     int xv = deft_graph_find_role(d->g, DEFT_ROLE_IMAGE);
     if (!s) s = deft_runtime_set_input(d->rt, xv, x, (size_t)f.in_h * f.in_w * 3);
     deft_free(x);
-    if (!s) s = d->kind == TV_SSD ? ssd_l2norm(d) : deft_runtime_run(d->rt);
+    if (!s) s = d->kind == TV_SSD ? ssd_l2norm(d) : d->kind == TV_FRCNN ? rpn_range(d) : deft_runtime_run(d->rt);
     struct tv_heads hd = {0};
     if (!s) s = read_heads(d, &hd);
-    if (!s) s = d->kind == TV_SSD ? deft_tv_ssd_post(&hd, &f, res) : deft_tv_retinanet_post(&hd, &f, res);
+    if (!s)
+        s = d->kind == TV_SSD       ? deft_tv_ssd_post(&hd, &f, res)
+            : d->kind == TV_FRCNN   ? deft_tv_fasterrcnn_post(d->rt, d->g, &hd, &f, res)
+                                    : deft_tv_retinanet_post(&hd, &f, res);
     deft_free(hd.cls);
     deft_free(hd.reg);
     if (s) deft_tv_det_result_free(res);
