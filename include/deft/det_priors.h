@@ -51,9 +51,12 @@ struct deft_ssd_layer_params {
     int n_ar;
     double step_h, step_w;       /* pixels between centres; <= 0: img / fmap */
     double offset_h, offset_w;   /* first centre, as a fraction of the step */
+    int n_octaves;               /* RetinaNet's n_anchor_levels (0 or 1: SSD): every box again at
+                                    2^(j/n) times its size, j = 0..n-1, sub-octave outer (0..8) */
 };
 
-/* Boxes per cell: the aspects, plus one when 1 is among them and two_boxes_for_ar1. */
+/* Boxes per cell: the aspects, plus one when 1 is among them and two_boxes_for_ar1
+ * (RetinaNet: times n_octaves). */
 DEFT_API int deft_ssd_boxes_per_cell(const double *ar, int n_ar, bool two_boxes_for_ar1);
 DEFT_API long deft_ssd_prior_count(const struct deft_ssd_layer_params *layers, int n_layers, bool two_boxes_for_ar1);
 /* Priors of every layer, in layer order: 8 floats each (x1, y1, x2, y2

@@ -111,6 +111,7 @@ enum deft_init {
     DEFT_INIT_UNIFORM_FAN_IN,         /* bias default: U(+-1/sqrt(fan_in)) */
     DEFT_INIT_NORMAL_001,             /* N(0, 0.01): classifier heads */
     DEFT_INIT_XAVIER_UNIFORM,
+    DEFT_INIT_PRIOR_PROB_001,         /* -log((1 - 0.01) / 0.01): focal-loss classifier bias, P(object) = 0.01 */
 };
 
 struct deft_value {

@@ -50,6 +50,10 @@ DEFT_API long deft_ssd_map_priors(const struct deft_ssd_map *m, int n_maps);
 DEFT_API void deft_ssd_gather(const struct deft_ssd_map *m, int n_maps, int n_classes, const float *const *outs,
                               int b, float *conf, float *loc);
 
+/* The inverse of deft_ssd_gather: image b's rows (either may be NULL) into the outputs. */
+DEFT_API void deft_ssd_scatter(const struct deft_ssd_map *m, int n_maps, int n_classes, const float *conf,
+                               const float *loc, int b, float *const *outs);
+
 /* label[P]: -1 neutral, 0 background, k + 1 matched to a box of class k;
  * target[P*4] the encoded offsets of the positives (others 0). Degenerate
  * boxes (w or h <= 0) are skipped. */
@@ -86,6 +90,35 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_ssd_decode_image(const struct deft
                                                               int n_classes, const float *const *outs, int b,
                                                               const float *priors, float conf_threshold,
                                                               struct deft_box **boxes, int *n);
+
+/* ---- RetinaNet (TAO's cv/retinanet), on the same outputs, maps and priors ----
+ *
+ * Matching: deft_ssd_match with pos_iou / neg_iou (TAO: 0.5 / 0.4).
+ * Loss (TAO's FocalLoss): per non-neutral prior and object class k = 1..K-1
+ * (the background column gets no loss, as in TAO) the sigmoid focal loss of
+ * logit z with target y = (label == k): p = sigmoid(z), p_t = y ? p : 1 - p,
+ * -a_t (1 - p_t)^gamma log(max(p_t, 1e-18)), a_t = y ? alpha : 1 - alpha
+ * (torchvision.ops.sigmoid_focal_loss, with TAO's clamp); plus loc_weight *
+ * smooth-L1 over the positives; both over max(1, n_pos) of the batch.
+ * terms: cls + loc (loc_weight included) = total; n_neg counts the background
+ * priors (all of them enter the loss). */
+struct deft_retinanet_loss_config {
+    float loc_weight;     /* 1 */
+    float alpha, gamma;   /* 0.25, 2 */
+    float pos_iou;        /* 0.5 */
+    float neg_iou;        /* 0.4 */
+};
+DEFT_API struct deft_retinanet_loss_config deft_retinanet_loss_config_default(void);
+DEFT_API DEFT_NODISCARD enum deft_status deft_retinanet_loss(const struct deft_retinanet_loss_config *c,
+                                                            const struct deft_ssd_map *m, int n_maps, int n_classes,
+                                                            const float *priors, int batch, const float *const *outs,
+                                                            const struct deft_box *const *gt, const int *n_gt,
+                                                            float *const *grads, struct deft_ssd_loss_terms *t);
+/* deft_ssd_decode_image with sigmoid class scores (each object class on its own). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_retinanet_decode_image(const struct deft_ssd_map *m, int n_maps,
+                                                                    int n_classes, const float *const *outs, int b,
+                                                                    const float *priors, float conf_threshold,
+                                                                    struct deft_box **boxes, int *n);
 
 #ifdef __cplusplus
 }

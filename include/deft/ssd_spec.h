@@ -1,6 +1,10 @@
-/* deft/ssd_spec.h - the SSD / DSSD experiment spec: TAO's ssd Experiment
- * (protobuf text as TAO writes it, or the same fields as deft YAML) into one
- * typed, validated config with the priors resolved per predictor layer.
+/* deft/ssd_spec.h - the SSD / DSSD and RetinaNet experiment specs: TAO's ssd
+ * and retinanet Experiments (protobuf text as TAO writes it, or the same
+ * fields as deft YAML) into one typed, validated config with the priors
+ * resolved per predictor layer. RetinaNet's spec is SSD's with
+ * retinanet_config in place of ssd_config (five layers P3-P7, sub-octave
+ * anchors, focal loss); deft_retinanet_config_load reads it into the same
+ * struct (is_retinanet, n_layers 5, retinanet_config's fields in ssd_config).
  *
  *     struct deft_ssd_config cfg;
  *     if (deft_ssd_config_load("ssd_train_resnet18_kitti.txt", NULL, 0, &cfg)) ...deft_last_error()...
@@ -31,7 +35,8 @@
 extern "C" {
 #endif
 
-#define DEFT_SSD_LAYERS 6   /* TAO's SSD always predicts from six feature maps */
+#define DEFT_SSD_LAYERS 6   /* TAO's SSD always predicts from six feature maps (RetinaNet: five) */
+#define DEFT_RETINANET_LAYERS 5
 #define DEFT_SSD_MAX_AR 16  /* aspect ratios per layer */
 
 /* One element of a spec list: a number, or a list/tuple of numbers. */
@@ -61,6 +66,9 @@ struct deft_ssd_net_config {
     double *freeze_blocks;
     int n_freeze_blocks;
     bool freeze_bn;
+    /* retinanet_config only */
+    double loss_loc_weight, focal_loss_alpha, focal_loss_gamma;
+    int n_kernels, feature_size, n_anchor_levels;
 };
 
 /* A predictor layer, resolved (sizes for the spec's input). */
@@ -99,6 +107,9 @@ struct deft_ssd_config {
     struct deft_ssd_net_config ssd_config, dssd_config; /* oneof: the one given is copied into ssd_config */
     bool has_ssd_config, has_dssd_config;
     bool is_dssd;
+    struct deft_ssd_net_config retinanet_config; /* retinanet specs: copied into ssd_config */
+    bool is_retinanet;
+    int n_layers;                                /* predictor layers: 6 (SSD), 5 (RetinaNet) */
     struct deft_yolo_training_config training_config;
     struct deft_ssd_eval_config eval_config;
     struct deft_yolo_nms_config nms_config;
@@ -122,13 +133,21 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_ssd_config_parse(const char *text,
                                                               enum deft_spec_format fmt,
                                                               const char *const *overrides, int n_overrides,
                                                               struct deft_ssd_config *out);
+/* TAO's retinanet Experiment (retinanet_config). */
+DEFT_API DEFT_NODISCARD enum deft_status deft_retinanet_config_load(const char *path, const char *const *overrides,
+                                                                   int n_overrides, struct deft_ssd_config *out);
+DEFT_API DEFT_NODISCARD enum deft_status deft_retinanet_config_parse(const char *text, size_t n, const char *name,
+                                                                    enum deft_spec_format fmt,
+                                                                    const char *const *overrides, int n_overrides,
+                                                                    struct deft_ssd_config *out);
+DEFT_API void deft_retinanet_config_help(FILE *f);
 DEFT_API void deft_ssd_config_free(struct deft_ssd_config *cfg);
 DEFT_API void deft_ssd_config_print(const struct deft_ssd_config *cfg, FILE *f);
 DEFT_API void deft_ssd_config_help(FILE *f);
 /* --dry_run: network, input, each predictor layer (map, scale, aspects,
  * boxes per cell, priors), the prior count, classes, training, NMS, eval. */
 DEFT_API void deft_ssd_config_summary(const struct deft_ssd_config *cfg, FILE *f);
-/* The layers as deft_ssd_priors takes them (l[DEFT_SSD_LAYERS]). */
+/* The layers as deft_ssd_priors takes them (l[cfg->n_layers]). */
 DEFT_API void deft_ssd_config_layers(const struct deft_ssd_config *cfg, struct deft_ssd_layer_params *l);
 
 #ifdef __cplusplus

@@ -35,6 +35,7 @@ static const struct {
     {"yolo_v4_tiny", "prune", cmd_task_prune},
     {"unet", "prune", cmd_task_prune},
     {"ssd", "prune", cmd_task_prune},
+    {"retinanet", "prune", cmd_task_prune},
     {"faster_rcnn", "prune", cmd_task_prune},
     {"detectnet_v2", "prune", cmd_task_prune},
 };

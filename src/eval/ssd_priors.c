@@ -1,6 +1,7 @@
 /* ssd_priors.c - SSD's default boxes (deft/det_priors.h), as TAO's
  * AnchorBoxes layer builds them: sizes from the layer's scale and aspect
- * ratios, centres on the layer's grid, optional clipping, variances. */
+ * ratios, centres on the layer's grid, optional clipping, variances; and
+ * RetinaNet's (TAO's RetinaAnchorBoxes): the same per sub-octave level. */
 #include <math.h>
 #include "deft/det_priors.h"
 
@@ -14,25 +15,33 @@ int deft_ssd_boxes_per_cell(const double *ar, int n_ar, bool two_boxes_for_ar1) 
     return n_ar + (two_boxes_for_ar1 && has_ar1(ar, n_ar) ? 1 : 0);
 }
 
+/* Sub-octave levels of a layer (RetinaNet's n_anchor_levels); 0 means SSD's one. */
+static int octaves(const struct deft_ssd_layer_params *l) { return l->n_octaves > 1 ? l->n_octaves : 1; }
+
 long deft_ssd_prior_count(const struct deft_ssd_layer_params *L, int n_layers, bool two_boxes_for_ar1) {
     long n = 0;
     for (int k = 0; k < n_layers; k++)
-        n += (long)L[k].fmap_h * L[k].fmap_w * deft_ssd_boxes_per_cell(L[k].ar, L[k].n_ar, two_boxes_for_ar1);
+        n += (long)L[k].fmap_h * L[k].fmap_w * octaves(&L[k]) *
+             deft_ssd_boxes_per_cell(L[k].ar, L[k].n_ar, two_boxes_for_ar1);
     return n;
 }
 
-/* Box sizes of one cell, in pixels, in TAO's order; returns their count. */
+/* Box sizes of one cell, in pixels, in TAO's order (sub-octave level
+ * 2^(j/n) outer, aspects inner); returns their count. */
 static int cell_sizes(const struct deft_ssd_layer_params *l, double size, bool two, double *w, double *h) {
-    int m = 0;
-    for (int i = 0; i < l->n_ar; i++) {
-        double a = l->ar[i];
-        if (a == 1.0) {
-            w[m] = h[m] = l->scale * size, m++;
-            if (two) w[m] = h[m] = sqrt(l->scale * l->next_scale) * size, m++;
-        } else {
-            w[m] = l->scale * size * sqrt(a);
-            h[m] = l->scale * size / sqrt(a);
-            m++;
+    int m = 0, no = octaves(l);
+    for (int j = 0; j < no; j++) {
+        double f = pow(2.0, (double)j / no) * size;
+        for (int i = 0; i < l->n_ar; i++) {
+            double a = l->ar[i];
+            if (a == 1.0) {
+                w[m] = h[m] = l->scale * f, m++;
+                if (two) w[m] = h[m] = sqrt(l->scale * l->next_scale) * f, m++;
+            } else {
+                w[m] = l->scale * f * sqrt(a);
+                h[m] = l->scale * f / sqrt(a);
+                m++;
+            }
         }
     }
     return m;
@@ -48,16 +57,18 @@ enum deft_status deft_ssd_priors(const struct deft_ssd_layer_params *L, int n_la
         return deft_set_error(DEFT_ERR_INVALID_ARG, "priors: input %dx%d, %d layers", img_w, img_h, n_layers);
     for (int k = 0; k < n_layers; k++) {
         const struct deft_ssd_layer_params *l = &L[k];
-        if (l->fmap_h <= 0 || l->fmap_w <= 0 || l->n_ar <= 0 || l->n_ar > 64 || !(l->scale > 0) || l->next_scale < 0)
+        if (l->fmap_h <= 0 || l->fmap_w <= 0 || l->n_ar <= 0 || l->n_ar > 64 || !(l->scale > 0) || l->next_scale < 0 ||
+            l->n_octaves < 0 || l->n_octaves > 8 || octaves(l) * (l->n_ar + 1) > 256)
             return deft_set_error(DEFT_ERR_INVALID_ARG, "priors: layer %d: map %dx%d, %d aspect ratios, scale %g, next "
-                                  "%g", k, l->fmap_h, l->fmap_w, l->n_ar, l->scale, l->next_scale);
+                                  "%g, %d sub-octave levels", k, l->fmap_h, l->fmap_w, l->n_ar, l->scale, l->next_scale,
+                                  l->n_octaves);
         for (int i = 0; i < l->n_ar; i++)
             if (!(l->ar[i] > 0))
                 return deft_set_error(DEFT_ERR_INVALID_ARG, "priors: layer %d: aspect ratio %g is not > 0", k, l->ar[i]);
     }
     long need = deft_ssd_prior_count(L, n_layers, two_boxes_for_ar1);
     if (cap < need) return deft_set_error(DEFT_ERR_INVALID_ARG, "priors: room for %ld, need %ld", cap, need);
-    double size = img_w < img_h ? img_w : img_h, w[130], h[130];
+    double size = img_w < img_h ? img_w : img_h, w[260], h[260];
     float *o = out;
     for (int k = 0; k < n_layers; k++) {
         const struct deft_ssd_layer_params *l = &L[k];

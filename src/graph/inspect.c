@@ -100,6 +100,9 @@ enum deft_status deft_init_param(const struct deft_value *v, uint64_t seed, floa
     case DEFT_INIT_ONES:
         for (int64_t i = 0; i < n; i++) dst[i] = 1.0f;
         return DEFT_OK;
+    case DEFT_INIT_PRIOR_PROB_001:
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)-log(99.0);
+        return DEFT_OK;
     case DEFT_INIT_KAIMING_NORMAL_FAN_OUT: stdv = sqrt(2.0 / fan_out); break;
     case DEFT_INIT_KAIMING_UNIFORM:
     case DEFT_INIT_UNIFORM_FAN_IN: bound = 1.0 / sqrt(fan_in); break;

@@ -29,7 +29,7 @@ static const char *const kind_names[] = {"input", "param", "state", "node"};
 static const char *const dtype_names[] = {"f32", "f16", "bf16", "i8", "u8", "i32", "i64", "f64"};
 static const char *const init_names[] = {"zeros", "ones", "kaiming_normal_fan_out",
                                          "kaiming_uniform", "uniform_fan_in", "normal_001",
-                                         "xavier_uniform"};
+                                         "xavier_uniform", "prior_prob_001"};
 static const char *const bn_mode_names[] = {"train", "eval", "frozen"};
 static const char *const pool_names[] = {"max", "avg"};
 static const char *const upsample_names[] = {"nearest", "bilinear"};

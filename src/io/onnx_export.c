@@ -39,6 +39,7 @@ struct ox {
     size_t n_inits, cap_inits;
     char **vname;     /* ONNX name per deft value, NULL until written */
     char **dqname;    /* QDQ: dequantized name per deft value */
+    const char **cw, **cb; /* conv weight / bias initializer per param value, when several convs share it */
     int *uses;        /* consumers among the written nodes */
     int *consumer;    /* the last such consumer node */
     bool *needed;     /* node index -> written */
@@ -351,10 +352,17 @@ static bool emit_conv(struct ox *x, int n) {
     const char *xin = qin(x, nd->in[0]);
     if (!xin) return false;
     int axis = tr ? (nd->attr.conv.groups == 1 ? 1 : 0) : 0;
-    const char *wn = weight_init(x, wv->name, &wv->shape, w, axis, quantized(x, nd->in[0]));
     bool has_b = nd->attr.has_bias && nd->n_in > 2 && nd->in[2] >= 0;
-    const char *bn_ = init_f32(x, has_b ? val(x, nd->in[2])->name : ostr(x, "%s.bias", nd->name),
-                               1, &k, b);
+    /* weights shared by several convs (RetinaNet's subnets): one initializer, written by the first */
+    bool share = bn < 0 && x->cw && x->cw[nd->in[1]] && (!has_b || x->cb[nd->in[2]]);
+    const char *wn = share ? x->cw[nd->in[1]] : weight_init(x, wv->name, &wv->shape, w, axis, quantized(x, nd->in[0]));
+    const char *bn_ = share && has_b ? x->cb[nd->in[2]]
+                                     : init_f32(x, has_b ? val(x, nd->in[2])->name : ostr(x, "%s.bias", nd->name),
+                                                1, &k, b);
+    if (bn < 0 && x->cw) {
+        x->cw[nd->in[1]] = wn;
+        if (has_b) x->cb[nd->in[2]] = bn_;
+    }
     Onnx__NodeProto *o = node(x, tr ? "ConvTranspose" : "Conv", nd->name,
                               (const char *[]){xin, wn, bn_}, 3, out_name(x, out));
     const struct deft_conv_attr *a = &nd->attr.conv;
@@ -931,6 +939,8 @@ static enum deft_status build(struct ox *x, Onnx__ModelProto *m) {
     int nv = deft_graph_num_values(x->g), nn = deft_graph_num_nodes(x->g);
     x->vname = oa(x, (size_t)nv * sizeof *x->vname);
     x->dqname = oa(x, (size_t)nv * sizeof *x->dqname);
+    x->cw = oa(x, (size_t)nv * sizeof *x->cw);
+    x->cb = oa(x, (size_t)nv * sizeof *x->cb);
     x->uses = oa(x, (size_t)nv * sizeof *x->uses);
     x->consumer = oa(x, (size_t)nv * sizeof *x->consumer);
     x->needed = oa(x, (size_t)(nn ? nn : 1));

@@ -1,5 +1,5 @@
-/* ssd_spec.c - the SSD / DSSD spec (spec module): TAO's ssd Experiment
- * tables (training, nms and dataset blocks shared with yolo_v4 through
+/* ssd_spec.c - the SSD / DSSD and RetinaNet specs (spec module): TAO's ssd
+ * and retinanet Experiment tables (training, nms and dataset blocks shared with yolo_v4 through
  * det_spec_common.c), TAO's checks plus deft's (alternatives given
  * together, list strings evaluated safely), the six predictor layers and
  * their priors resolved, YAML print, --help-spec and the --dry_run summary. */
@@ -37,6 +37,38 @@ static const struct deft_spec_field net_fields[] = {
 };
 #undef T
 static const struct deft_spec_schema net_schema = SCHEMA(struct deft_ssd_net_config, "SSDConfig", net_fields);
+
+/* TAO's RetinaNetConfig: SSD's prior fields over five layers, FPN and subnet sizes, focal loss. */
+#define T struct deft_ssd_net_config
+static const struct deft_spec_field retina_fields[] = {
+    F_STR(T, aspect_ratios, NULL, 0, "per-layer aspect ratios (w/h), five lists: \"[[1.0, 2.0, 0.5], ...]\""),
+    F_STR(T, aspect_ratios_global, NULL, 0, "aspect ratios of every layer: \"[1.0, 2.0, 0.5]\""),
+    F_STR(T, scales, NULL, 0, "six anchor scales (fractions of the shorter input side): \"[0.045, 0.09, ...]\""),
+    F_FLT(T, min_scale, NULL, 0, 1, GE | LE, "smallest scale, with max_scale: six scales evenly spaced"),
+    F_FLT(T, max_scale, NULL, 0, 0, GE, "largest scale (used when scales is not given)"),
+    F_BOOL(T, two_boxes_for_ar1, NULL, 0, "aspect 1 also gets a box of scale sqrt(s_k * s_k+1)"),
+    F_STR(T, steps, NULL, 0, "five centre spacings in pixels (number or (h, w)); empty: input / map"),
+    F_BOOL(T, clip_boxes, NULL, 0, "clip the anchors to the image"),
+    F_STR(T, variances, "\"[0.1, 0.1, 0.2, 0.2]\"", 0, "box-coding variances of x, y, w, h (four numbers > 0)"),
+    F_STR(T, offsets, NULL, 0, "five first-centre offsets as fractions of the step (number or (h, w)); empty: 0.5"),
+    F_STR(T, mean_color, NULL, IGN, "unused by TAO's RetinaNet"),
+    F_STR(T, arch, NULL, REQ, "backbone: resnet, vgg, darknet, mobilenet_v1, mobilenet_v2, squeezenet, googlenet, "
+          "efficientnet_b0"),
+    F_INT(T, nlayers, NULL, 0, 1000, GE | LE, "depth: resnet 10/18/34/50/101, vgg 16/19, darknet 19/53"),
+    F_FLT(T, loss_loc_weight, "1.0", 0, 0, GE, "weight of the smooth-L1 box loss"),
+    F_FLT(T, focal_loss_alpha, "0.25", 0, 1, GE | LE, "focal loss: weight of the positive class"),
+    F_FLT(T, focal_loss_gamma, "2.0", 0, 0, GE, "focal loss: focusing exponent"),
+    F_FLIST(T, freeze_blocks, n_freeze_blocks, 0, 0, GE, "backbone blocks whose weights stay fixed (repeated)"),
+    F_BOOL(T, freeze_bn, NULL, 0, "keep batch-norm statistics and parameters fixed"),
+    F_INT(T, n_kernels, "2", 0, 16, GE | LE, "3x3 conv + ReLU layers in each subnet before its regressor"),
+    F_INT(T, feature_size, "256", 1, 4096, GE | LE, "channels of the FPN maps and the subnets"),
+    F_FLT(T, pos_iou_thresh, "0.5", 0, 1, GT | LE, "an anchor is positive at IoU >= this with a box"),
+    F_FLT(T, neg_iou_thresh, "0.4", 0, 1, GT | LE, "an anchor is negative below this IoU (between: ignored)"),
+    F_INT(T, n_anchor_levels, "3", 1, 8, GE | LE, "sub-octave anchor sizes per aspect: 2^(j/n), j < n"),
+};
+#undef T
+static const struct deft_spec_schema retina_net_schema =
+    SCHEMA(struct deft_ssd_net_config, "RetinaNetConfig", retina_fields);
 
 #define T struct deft_ssd_augmentation_config
 static const struct deft_spec_field aug_fields[] = {
@@ -86,6 +118,24 @@ static const struct deft_spec_field top_fields[] = {
 };
 #undef T
 static const struct deft_spec_schema ssd_schema = SCHEMA(struct deft_ssd_config, "Experiment", top_fields);
+
+#define T struct deft_ssd_config
+static const struct deft_spec_field retina_top_fields[] = {
+    F_INT(T, random_seed, NULL, 0, 0, GE, "seed for initialization, shuffling and augmentation"),
+    F_MSG(T, dataset_config, deft_det_dataset_schema, REQ, "data sources and classes"),
+    F_MSG(T, augmentation_config, aug_schema, REQ, "input size (multiples of 32) and augmentation"),
+    F_MSG(T, training_config, deft_det_train_schema, REQ, "training"),
+    F_MSG(T, eval_config, eval_schema, 0, "evaluation"),
+    F_OPT(T, nms_config, has_nms_config, deft_det_nms_schema, 0, "non-maximum suppression"),
+    F_MSG(T, retinanet_config, retina_net_schema, REQ, "the RetinaNet network, its anchors and loss"),
+    F_STR(T, results_dir, NULL, EXT, "default results directory (-r wins)"),
+};
+#undef T
+static const struct deft_spec_schema retina_schema = SCHEMA(struct deft_ssd_config, "Experiment", retina_top_fields);
+
+static const struct deft_spec_schema *schema_of(const struct deft_ssd_config *c) {
+    return c->is_retinanet ? &retina_schema : &ssd_schema;
+}
 
 /* ---- checks ------------------------------------------------------------------ */
 
@@ -166,7 +216,8 @@ static enum deft_status resolve_aspects(struct deft_ssd_config *c, const char *b
         return bad(o, blk, "aspect_ratios_global", "give aspect_ratios_global (\"[1.0, 2.0, 0.5]\") or aspect_ratios");
     if (*n->aspect_ratios) {
         if ((s = eval_field(blk, "aspect_ratios", n->aspect_ratios, it, DEFT_SSD_MAX_AR, &k, o))) return s;
-        if (k != DEFT_SSD_LAYERS) return bad(o, blk, "aspect_ratios", "needs six lists, one per predictor layer");
+        if (k != c->n_layers) return bad(o, blk, "aspect_ratios", c->n_layers == 6 ? "needs six lists, one per predictor "
+                                         "layer" : "needs five lists, one per predictor layer");
     } else {
         if ((s = eval_field(blk, "aspect_ratios_global", n->aspect_ratios_global, it, DEFT_SSD_MAX_AR, &k, o))) return s;
         int m = 0;
@@ -175,9 +226,10 @@ static enum deft_status resolve_aspects(struct deft_ssd_config *c, const char *b
             it[0].v[m++] = it[i].v[0];
         }
         it[0].n = m;
-        for (int l = 1; l < DEFT_SSD_LAYERS; l++) it[l] = it[0];
+        for (int l = 1; l < c->n_layers; l++) it[l] = it[0];
     }
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++) {
+    int oct = c->is_retinanet ? n->n_anchor_levels : 1;
+    for (int l = 0; l < c->n_layers; l++) {
         struct deft_ssd_layer *L = &c->layers[l];
         L->n_ar = it[l].n;
         for (int i = 0; i < it[l].n; i++) {
@@ -186,7 +238,7 @@ static enum deft_status resolve_aspects(struct deft_ssd_config *c, const char *b
                            "aspect ratios must be > 0");
             L->ar[i] = it[l].v[i];
         }
-        L->boxes_per_cell = deft_ssd_boxes_per_cell(L->ar, L->n_ar, n->two_boxes_for_ar1);
+        L->boxes_per_cell = oct * deft_ssd_boxes_per_cell(L->ar, L->n_ar, n->two_boxes_for_ar1);
     }
     return DEFT_OK;
 }
@@ -199,12 +251,15 @@ static enum deft_status resolve_scales(struct deft_ssd_config *c, const char *bl
     bool minmax = n->min_scale > 0 || n->max_scale > 0;
     if (*n->scales && minmax)
         return both(o, blk, "scales", n->min_scale > 0 ? "min_scale" : "max_scale",
-                    "keep scales (seven values) or min_scale and max_scale");
+                    c->n_layers == 6 ? "keep scales (seven values) or min_scale and max_scale"
+                                     : "keep scales (six values) or min_scale and max_scale");
     if (*n->scales) {
         enum deft_status s = eval_field(blk, "scales", n->scales, it, DEFT_SSD_MAX_AR, &k, o);
         if (s) return s;
-        if (k != DEFT_SSD_LAYERS + 1) return bad(o, blk, "scales", "needs seven numbers (six layers and one more for "
-                                                 "the second aspect-1 box of the last layer)");
+        if (k != c->n_layers + 1)
+            return bad(o, blk, "scales", c->n_layers == 6 ? "needs seven numbers (six layers and one more for the "
+                       "second aspect-1 box of the last layer)" : "needs six numbers (five layers and one more for "
+                       "the second aspect-1 box of the last layer)");
         for (int i = 0; i < k; i++) {
             if (it[i].is_seq || !(it[i].v[0] > 0)) return bad(o, blk, "scales", "needs numbers > 0");
             sc[i] = it[i].v[0];
@@ -212,15 +267,15 @@ static enum deft_status resolve_scales(struct deft_ssd_config *c, const char *bl
     } else {
         if (!(n->min_scale > 0) || !(n->max_scale > n->min_scale))
             return bad(o, blk, "min_scale", "give scales, or 0 < min_scale < max_scale");
-        for (int i = 0; i <= DEFT_SSD_LAYERS; i++)
-            sc[i] = n->min_scale + (n->max_scale - n->min_scale) * i / DEFT_SSD_LAYERS;
+        for (int i = 0; i <= c->n_layers; i++)
+            sc[i] = n->min_scale + (n->max_scale - n->min_scale) * i / c->n_layers;
     }
     if (sc[0] > 1) return bad(o, blk, "scales", "the first scale must be <= 1 (a fraction of the shorter side)");
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++) c->layers[l].scale = sc[l], c->layers[l].next_scale = sc[l + 1];
+    for (int l = 0; l < c->n_layers; l++) c->layers[l].scale = sc[l], c->layers[l].next_scale = sc[l + 1];
     return DEFT_OK;
 }
 
-/* steps or offsets: six items, each a number or a (h, w) pair. */
+/* steps or offsets: one item per layer, each a number or a (h, w) pair. */
 static enum deft_status resolve_pairs(struct deft_ssd_config *c, const char *blk, const char *key, const char *text,
                                       bool offsets, const struct deft_spec_origin *o) {
     struct deft_spec_list_item it[DEFT_SSD_MAX_AR];
@@ -228,8 +283,10 @@ static enum deft_status resolve_pairs(struct deft_ssd_config *c, const char *blk
     if (!*text) return DEFT_OK;
     enum deft_status s = eval_field(blk, key, text, it, DEFT_SSD_MAX_AR, &k, o);
     if (s) return s;
-    if (k != DEFT_SSD_LAYERS) return bad(o, blk, key, "needs six items, one per predictor layer");
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++) {
+    if (k != c->n_layers)
+        return bad(o, blk, key, c->n_layers == 6 ? "needs six items, one per predictor layer"
+                                                 : "needs five items, one per predictor layer");
+    for (int l = 0; l < c->n_layers; l++) {
         if (it[l].n > 2) return bad(o, blk, key, "each item is a number or a (height, width) pair");
         double h = it[l].v[0], w = it[l].n == 2 ? it[l].v[1] : h;
         if (!(h > 0) || !(w > 0) || (offsets && (h >= 1 || w >= 1)))
@@ -247,10 +304,16 @@ static enum deft_status resolve_net(struct deft_ssd_config *c, const struct deft
         c->dssd_config = t;
         c->is_dssd = true;
     }
-    const char *blk = c->is_dssd ? "dssd_config" : "ssd_config";
+    if (c->is_retinanet) { /* the same fields: one resolution for both networks */
+        struct deft_ssd_net_config t = c->ssd_config;
+        c->ssd_config = c->retinanet_config;
+        c->retinanet_config = t;
+    }
+    c->n_layers = c->is_retinanet ? DEFT_RETINANET_LAYERS : DEFT_SSD_LAYERS;
+    const char *blk = c->is_retinanet ? "retinanet_config" : c->is_dssd ? "dssd_config" : "ssd_config";
     struct deft_ssd_net_config *n = &c->ssd_config;
     enum deft_status s = check_arch(n, blk, o);
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++) {
+    for (int l = 0; l < c->n_layers; l++) {
         c->layers[l].offset_h = c->layers[l].offset_w = 0.5;
         c->layers[l].step_h = c->layers[l].step_w = 0;
     }
@@ -270,15 +333,19 @@ static enum deft_status resolve_net(struct deft_ssd_config *c, const struct deft
     if (n->neg_iou_thresh > n->pos_iou_thresh)
         return bad(o, blk, "neg_iou_thresh", "must not be above pos_iou_thresh");
     const struct deft_ssd_augmentation_config *a = &c->augmentation_config;
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++) {
+    /* TAO's FPN adds P5 upsampled x2 to C4 (stride 16) and P4 to C3: sizes must halve exactly */
+    if (c->is_retinanet && (a->output_width % 32 || a->output_height % 32))
+        return bad(o, "augmentation_config", a->output_width % 32 ? "output_width" : "output_height",
+                   "RetinaNet's FPN needs an input width and height that are multiples of 32");
+    for (int l = 0; l < c->n_layers; l++) {
         struct deft_ssd_layer *L = &c->layers[l];
-        L->stride = 8 << l; /* TAO's backbones: stride 8 map, then five maps each halving */
+        L->stride = 8 << l; /* TAO's backbones: stride 8 map, then maps each halving (SSD 6, RetinaNet P3-P7) */
         L->fmap_h = halve(a->output_height, L->stride);
         L->fmap_w = halve(a->output_width, L->stride);
     }
     struct deft_ssd_layer_params p[DEFT_SSD_LAYERS];
     deft_ssd_config_layers(c, p);
-    c->n_priors = deft_ssd_prior_count(p, DEFT_SSD_LAYERS, n->two_boxes_for_ar1);
+    c->n_priors = deft_ssd_prior_count(p, c->n_layers, n->two_boxes_for_ar1);
     return DEFT_OK;
 }
 
@@ -294,7 +361,8 @@ static enum deft_status check_rest(struct deft_ssd_config *c, const struct deft_
         return bad(o, "augmentation_config", "zoom_out_min_scale", "is above zoom_out_max_scale");
     const struct deft_yolo_lr_config *lr = &c->training_config.learning_rate;
     if (!lr->has_soft_start_annealing_schedule)
-        return bad(o, "training_config", "learning_rate", "TAO's SSD takes soft_start_annealing_schedule");
+        return bad(o, "training_config", "learning_rate", c->is_retinanet ? "TAO's RetinaNet takes "
+                   "soft_start_annealing_schedule" : "TAO's SSD takes soft_start_annealing_schedule");
     return DEFT_OK;
 }
 
@@ -307,10 +375,11 @@ static enum deft_status resolve(struct deft_ssd_config *c, const struct deft_spe
 }
 
 void deft_ssd_config_layers(const struct deft_ssd_config *c, struct deft_ssd_layer_params *p) {
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++) {
+    for (int l = 0; l < c->n_layers; l++) {
         const struct deft_ssd_layer *L = &c->layers[l];
         p[l] = (struct deft_ssd_layer_params){L->fmap_h, L->fmap_w, L->scale, L->next_scale, L->ar, L->n_ar,
-                                              L->step_h, L->step_w, L->offset_h, L->offset_w};
+                                              L->step_h, L->step_w, L->offset_h, L->offset_w,
+                                              c->is_retinanet ? c->ssd_config.n_anchor_levels : 1};
     }
 }
 
@@ -319,22 +388,31 @@ void deft_ssd_config_layers(const struct deft_ssd_config *c, struct deft_ssd_lay
 void deft_ssd_config_free(struct deft_ssd_config *c) {
     if (!c) return;
     deft_det_free_classes(&c->dataset_config);
-    deft_spec_release(&ssd_schema, c);
+    if (c->is_retinanet && c->n_layers) { /* undo resolve_net's swap: the schema owns retinanet_config */
+        struct deft_ssd_net_config t = c->ssd_config;
+        c->ssd_config = c->retinanet_config;
+        c->retinanet_config = t;
+    }
+    deft_spec_release(schema_of(c), c);
     deft_free(c->source_path);
     deft_free(c->ignored_fields);
     memset(c, 0, sizeof *c);
 }
 
-enum deft_status deft_ssd_config_parse(const char *text, size_t n, const char *name, enum deft_spec_format fmt,
-                                       const char *const *overrides, int n_overrides, struct deft_ssd_config *out) {
+static enum deft_status parse(const char *text, size_t n, const char *name, enum deft_spec_format fmt,
+                              const char *const *overrides, int n_overrides, bool retina, struct deft_ssd_config *out) {
     memset(out, 0, sizeof *out);
+    out->is_retinanet = retina;
+    const struct deft_spec_schema *schema = schema_of(out);
     char *file = deft_strdup(name ? name : "spec");
     if (!file) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     struct deft_spec_node *tree = NULL;
     char *ignored = NULL;
     enum deft_spec_format got = DEFT_SPEC_FORMAT_AUTO;
-    enum deft_status s = deft_spec_load_into(&ssd_schema, out, text ? text : "", text ? n : 0, file, fmt, overrides,
-                                             n_overrides, HELP_CMD, &tree, &ignored, &got);
+    enum deft_status s = deft_spec_load_into(schema, out, text ? text : "", text ? n : 0, file, fmt, overrides,
+                                             n_overrides, retina ? "deft retinanet --help-spec" : HELP_CMD, &tree,
+                                             &ignored, &got);
+    out->is_retinanet = retina;
     if (!s) {
         struct deft_spec_origin o = {tree, file, overrides, n_overrides};
         s = resolve(out, &o);
@@ -352,27 +430,58 @@ enum deft_status deft_ssd_config_parse(const char *text, size_t n, const char *n
     return DEFT_OK;
 }
 
-enum deft_status deft_ssd_config_load(const char *path, const char *const *overrides, int n_overrides,
-                                      struct deft_ssd_config *out) {
+enum deft_status deft_ssd_config_parse(const char *text, size_t n, const char *name, enum deft_spec_format fmt,
+                                       const char *const *overrides, int n_overrides, struct deft_ssd_config *out) {
+    return parse(text, n, name, fmt, overrides, n_overrides, false, out);
+}
+
+enum deft_status deft_retinanet_config_parse(const char *text, size_t n, const char *name, enum deft_spec_format fmt,
+                                             const char *const *overrides, int n_overrides,
+                                             struct deft_ssd_config *out) {
+    return parse(text, n, name, fmt, overrides, n_overrides, true, out);
+}
+
+static enum deft_status load(const char *path, const char *const *overrides, int n_overrides, bool retina,
+                             struct deft_ssd_config *out) {
     memset(out, 0, sizeof *out);
     char *text = NULL;
     size_t n = 0;
     enum deft_status s = deft_spec_read_file(path, &text, &n);
     if (s) return s;
-    s = deft_ssd_config_parse(text, n, path, DEFT_SPEC_FORMAT_AUTO, overrides, n_overrides, out);
+    s = parse(text, n, path, DEFT_SPEC_FORMAT_AUTO, overrides, n_overrides, retina, out);
     deft_free(text);
     return s;
+}
+
+enum deft_status deft_ssd_config_load(const char *path, const char *const *overrides, int n_overrides,
+                                      struct deft_ssd_config *out) {
+    return load(path, overrides, n_overrides, false, out);
+}
+
+enum deft_status deft_retinanet_config_load(const char *path, const char *const *overrides, int n_overrides,
+                                            struct deft_ssd_config *out) {
+    return load(path, overrides, n_overrides, true, out);
 }
 
 /* ---- print / help / summary --------------------------------------------------- */
 
 void deft_ssd_config_print(const struct deft_ssd_config *c, FILE *f) {
-    fprintf(f, "# deft ssd spec, resolved%s%s\n", c->source_path ? " from " : "", c->source_path ? c->source_path : "");
-    struct deft_ssd_config d;
+    fprintf(f, "# deft %s spec, resolved%s%s\n", c->is_retinanet ? "retinanet" : "ssd", c->source_path ? " from " : "",
+            c->source_path ? c->source_path : "");
+    const struct deft_spec_schema *sc = schema_of(c);
+    struct deft_ssd_config d, v = *c;
     memset(&d, 0, sizeof d);
-    bool have_d = deft_spec_defaults(&ssd_schema, &d) == DEFT_OK;
-    deft_spec_print(&ssd_schema, c, have_d ? &d : NULL, f, 0);
-    deft_spec_release(&ssd_schema, &d);
+    bool have_d = deft_spec_defaults(sc, &d) == DEFT_OK;
+    if (c->is_retinanet) v.retinanet_config = c->ssd_config; /* printed under the name the schema knows */
+    deft_spec_print(sc, &v, have_d ? &d : NULL, f, 0);
+    deft_spec_release(sc, &d);
+}
+
+void deft_retinanet_config_help(FILE *f) {
+    fprintf(f, "RetinaNet spec fields (TAO retinanet names; .txt = TAO protobuf text, .yaml = the same fields as "
+               "YAML).\nList fields are strings holding Python lists; + - * / and parentheses are evaluated.\n\n");
+    fprintf(f, "%-48s %-12s %-12s %s\n", "field", "type", "default", "meaning");
+    deft_spec_help(&retina_schema, f, "");
 }
 
 void deft_ssd_config_help(FILE *f) {
@@ -387,17 +496,20 @@ void deft_ssd_config_summary(const struct deft_ssd_config *c, FILE *f) {
     const struct deft_ssd_augmentation_config *a = &c->augmentation_config;
     const struct deft_yolo_dataset_config *d = &c->dataset_config;
     const struct deft_yolo_training_config *t = &c->training_config;
-    fprintf(f, "%s experiment from %s (%s)\n", c->is_dssd ? "DSSD" : "SSD", c->source_path ? c->source_path : "memory",
+    fprintf(f, "%s experiment from %s (%s)\n", c->is_retinanet ? "RetinaNet" : c->is_dssd ? "DSSD" : "SSD",
+            c->source_path ? c->source_path : "memory",
             deft_spec_format_name(c->format));
     fprintf(f, "  %-13s: arch %s", "network", n->arch);
     if (n->nlayers) fprintf(f, ", nlayers %d", n->nlayers);
+    if (c->is_retinanet) fprintf(f, ", FPN P3-P7 of %d channels, %d subnet convs", n->feature_size, n->n_kernels);
     fprintf(f, "%s\n", n->freeze_bn ? ", freeze_bn" : "");
     fprintf(f, "  %-13s: %d x %d x %d (width x height x channels)\n", "input", a->output_width, a->output_height,
             a->output_channel);
     fprintf(f, "  %-13s: two_boxes_for_ar1 %s, clip_boxes %s, variances [%g, %g, %g, %g]\n", "priors",
             n->two_boxes_for_ar1 ? "on" : "off", n->clip_boxes ? "on" : "off", c->variances[0], c->variances[1],
             c->variances[2], c->variances[3]);
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++) {
+    if (c->is_retinanet) fprintf(f, "  %-13s: %d sub-octave sizes per aspect\n", "anchor levels", n->n_anchor_levels);
+    for (int l = 0; l < c->n_layers; l++) {
         const struct deft_ssd_layer *L = &c->layers[l];
         fprintf(f, "  layer %d      : stride %3d, map %3dx%-3d, scale %.4g (next %.4g), %d boxes/cell, %ld priors; "
                 "aspects", l, L->stride, L->fmap_h, L->fmap_w, L->scale, L->next_scale, L->boxes_per_cell,
@@ -408,8 +520,13 @@ void deft_ssd_config_summary(const struct deft_ssd_config *c, FILE *f) {
         fputc('\n', f);
     }
     fprintf(f, "  %-13s: %ld\n", "priors total", c->n_priors);
-    fprintf(f, "  %-13s: positive IoU >= %g, negative < %g, %g:1 hard negatives, alpha %g\n", "matching/loss",
-            n->pos_iou_thresh, n->neg_iou_thresh, n->neg_pos_ratio, n->alpha);
+    if (c->is_retinanet)
+        fprintf(f, "  %-13s: positive IoU >= %g, negative < %g, focal alpha %g gamma %g, loc weight %g\n",
+                "matching/loss", n->pos_iou_thresh, n->neg_iou_thresh, n->focal_loss_alpha, n->focal_loss_gamma,
+                n->loss_loc_weight);
+    else
+        fprintf(f, "  %-13s: positive IoU >= %g, negative < %g, %g:1 hard negatives, alpha %g\n", "matching/loss",
+                n->pos_iou_thresh, n->neg_iou_thresh, n->neg_pos_ratio, n->alpha);
     fprintf(f, "  %-13s: %d:", "classes", d->n_classes);
     for (int i = 0; i < d->n_classes; i++) fprintf(f, "%s %s", i ? "," : "", d->class_names[i]);
     fprintf(f, " (+ background)\n");

@@ -11,6 +11,7 @@ extern const struct deft_task deft_task_yolo_v4_tiny;
 extern const struct deft_task deft_task_unet;
 extern const struct deft_task deft_task_faster_rcnn;
 extern const struct deft_task deft_task_ssd;
+extern const struct deft_task deft_task_retinanet;
 extern const struct deft_task deft_task_detectnet_v2;
 
 static const struct deft_task *const tasks[] = {
@@ -20,6 +21,7 @@ static const struct deft_task *const tasks[] = {
     &deft_task_unet,
     &deft_task_faster_rcnn,
     &deft_task_ssd,
+    &deft_task_retinanet,
     &deft_task_detectnet_v2,
     NULL,
 };

@@ -41,8 +41,8 @@ def check(path, outs):
     lb = json.loads(meta['letterbox'])
     assert lb['net_h'] == t.shape.dim[2].dim_value and lb['net_w'] == t.shape.dim[3].dim_value, lb
     ops = {n.op_type for n in m.graph.node}
-    assert {'Transpose', 'Reshape', 'Concat', 'Softmax'} <= ops, ops
-    print('  checker ok; outputs %s; mbox_conf/mbox_loc by Transpose/Reshape/Concat, Softmax' % got)
+    assert {'Transpose', 'Reshape', 'Concat'} <= ops and ops & {'Softmax', 'Sigmoid'}, ops  # RetinaNet: Sigmoid
+    print('  checker ok; outputs %s; mbox_conf/mbox_loc by Transpose/Reshape/Concat, Softmax or Sigmoid' % got)
 
 
 def attr(node, name):

@@ -96,16 +96,17 @@ static enum deft_status write_results(const char *dir, const struct deft_det_met
     return s;
 }
 
-enum deft_status ssd_evaluate(const struct deft_task_args *a) { return ssd_validate(a, NULL); }
+enum deft_status ssd_evaluate(const struct deft_task_args *a) { return ssd_validate_net(a, false, NULL); }
+enum deft_status ssd_validate(const struct deft_task_args *a, double *map) { return ssd_validate_net(a, false, map); }
 
-enum deft_status ssd_validate(const struct deft_task_args *a, double *map) {
+enum deft_status ssd_validate_net(const struct deft_task_args *a, bool retina, double *map) {
     FILE *out = a->out ? a->out : stdout;
     struct ssd_setup ss;
     struct ssd_model sm = {0};
     struct deft_det_dataset ds = {0};
     struct det_dets d = {0};
     struct deft_det_metrics *m = NULL;
-    enum deft_status s = ssd_setup_load(&ss, a);
+    enum deft_status s = ssd_setup_load(&ss, a, retina);
     if (s) goto done;
     const struct deft_ssd_config *c = &ss.cfg;
     enum deft_ap_mode mode = c->eval_config.average_precision_mode == DEFT_YOLO_AP_SAMPLE ? DEFT_AP_SAMPLE
@@ -127,7 +128,9 @@ enum deft_status ssd_validate(const struct deft_task_args *a, double *map) {
         goto done;
     }
     int batch = c->eval_config.batch_size > 0 ? c->eval_config.batch_size : 8;
-    if ((s = ssd_model_open(&sm, model, batch > 64 ? 64 : batch, a)) || (s = same_classes(&sm, &ds, model))) goto done;
+    if ((s = ssd_model_open(&sm, model, batch > 64 ? 64 : batch, a)) || (s = ssd_model_check_net(&sm, model, retina)) ||
+        (s = same_classes(&sm, &ds, model)))
+        goto done;
     fprintf(out, "evaluating %s on %d images (%dx%d letterbox, NMS conf %g IoU %g top %d)\n", model, ds.n,
             sm.geom.net_w, sm.geom.net_h, (double)nms.conf, (double)nms.iou, nms.top_k);
     if ((s = detect_all(&sm, &ds, &nms, a->threads, NULL, &d, out))) goto done;
@@ -166,7 +169,9 @@ static enum deft_status write_image(const struct ssd_model *sm, const char *imag
     return s;
 }
 
-enum deft_status ssd_inference(const struct deft_task_args *a) {
+enum deft_status ssd_inference(const struct deft_task_args *a) { return ssd_inference_net(a, false); }
+
+enum deft_status ssd_inference_net(const struct deft_task_args *a, bool retina) {
     FILE *out = a->out ? a->out : stdout;
     struct ssd_setup ss = {0};
     struct ssd_model sm = {0};
@@ -185,12 +190,13 @@ enum deft_status ssd_inference(const struct deft_task_args *a) {
                            "score), --json FILE and/or --dump_input DIR");
         goto done;
     }
-    if (a->spec && (s = ssd_setup_load(&ss, a))) goto done;
+    if (a->spec && (s = ssd_setup_load(&ss, a, retina))) goto done;
     struct ssd_nms nms;
     if ((s = nms_from_args(a, &ss, &nms))) goto done;
     if (a->threads > 0) deft_set_threads(a->threads);
     if ((s = det_images_dataset(a->input, &ds))) goto done;
-    if ((s = ssd_model_open(&sm, a->model, ds.n < 8 ? ds.n : 8, a))) goto done;
+    if ((s = ssd_model_open(&sm, a->model, ds.n < 8 ? ds.n : 8, a)) || (s = ssd_model_check_net(&sm, a->model, retina)))
+        goto done;
     fprintf(out, "inference: %s on %d images (conf >= %g, NMS IoU %g)\n", a->model, ds.n, (double)nms.conf,
             (double)nms.iou);
     if (dump && (s = deft_mkdirs(dump))) goto done;

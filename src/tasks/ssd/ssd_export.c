@@ -146,7 +146,7 @@ static enum deft_status write_qdq(const struct det_export_opts *o, const struct 
     struct deft_graph *g = sm->m->graph;
     bool *float_nodes = deft_calloc((size_t)deft_graph_num_nodes(g), sizeof *float_nodes);
     if (!float_nodes) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    for (int i = 0; !o->quantize_head && i < 2 * DEFT_SSD_LAYERS; i++)
+    for (int i = 0; !o->quantize_head && i < 2 * sm->geom.n_maps; i++)
         float_nodes[deft_graph_value(g, sm->out[i])->producer] = true;
     struct deft_onnx_export_opts q = *eo;
     q.act_amax = amax;
@@ -157,7 +157,9 @@ static enum deft_status write_qdq(const struct det_export_opts *o, const struct 
     return s;
 }
 
-enum deft_status ssd_export(const struct deft_task_args *a) {
+enum deft_status ssd_export(const struct deft_task_args *a) { return ssd_export_net(a, false); }
+
+enum deft_status ssd_export_net(const struct deft_task_args *a, bool retina) {
     FILE *out = a->out ? a->out : stdout;
     struct det_export_opts o;
     struct ssd_setup ss = {0};
@@ -172,8 +174,9 @@ enum deft_status ssd_export(const struct deft_task_args *a) {
     if (s) return s;
     if (!a->model || !a->output_file) return deft_set_error(DEFT_ERR_INVALID_ARG, "export needs -m MODEL and -o OUT.onnx");
     if (a->threads > 0) deft_set_threads(a->threads);
-    if ((a->spec && (s = ssd_setup_load(&ss, a))) || (s = nms_of(&o, &ss, &nms)) ||
-        (s = ssd_model_read(&sm, a->model, 1)) || (s = check_model(&sm, a->model, &ss)))
+    if ((a->spec && (s = ssd_setup_load(&ss, a, retina))) || (s = nms_of(&o, &ss, &nms)) ||
+        (s = ssd_model_read(&sm, a->model, 1)) || (s = ssd_model_check_net(&sm, a->model, retina)) ||
+        (s = check_model(&sm, a->model, &ss)))
         goto done;
     if (o.int8 && (s = calibrate(&o, &ss, &sm, a, &amax))) goto done; /* before anything is written */
     struct deft_graph *g = sm.m->graph;
@@ -181,7 +184,7 @@ enum deft_status ssd_export(const struct deft_task_args *a) {
     struct deft_shape in = deft_shape4(o.static_batch > 0 ? o.static_batch : 1, 3, geo->net_h, geo->net_w);
     if ((s = deft_graph_reshape_input(g, sm.input, &in))) goto done;
     const char *names[2 * DEFT_SSD_LAYERS];
-    for (int i = 0; i < 2 * DEFT_SSD_LAYERS; i++) names[i] = deft_graph_value(g, sm.out[i])->name;
+    for (int i = 0; i < 2 * sm.geom.n_maps; i++) names[i] = deft_graph_value(g, sm.out[i])->name;
     struct ssd_tail_opts to = {.geom = geo, .out_names = names, .mode = o.nms, .nms = nms,
                                .score_bits = ss.cfg_loaded ? ss.cfg.nms_config.infer_nms_score_bits : 0};
     if ((s = ssd_export_tail(&to, &tail))) goto done;
@@ -197,7 +200,7 @@ enum deft_status ssd_export(const struct deft_task_args *a) {
     if ((s = deft_mkdirs_for(a->output_file)) || (s = deft_onnx_export(a->output_file, g, sm.m->file, &eo, &info)))
         goto done;
     export_files_add(&w, a->output_file);
-    fprintf(out, "wrote %s: ssd, input Input [%s,3,%d,%d], %ld priors, NMS %s%s (opset %d)\n", a->output_file,
+    fprintf(out, "wrote %s: %s, input Input [%s,3,%d,%d], %ld priors, NMS %s%s (opset %d)\n", a->output_file, ssd_net_name(retina),
             o.static_batch > 0 ? "" : "batch", geo->net_h, geo->net_w, geo->n_priors, det_nms_name(o.nms),
             o.nms == DET_NMS_TRT ? " (NMSDynamic_TRT: TensorRT only)" : "", o.opset);
     char dir[4200], cal_path[4200];

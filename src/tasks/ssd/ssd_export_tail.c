@@ -19,18 +19,18 @@
 
 #define TRT_MAX_TOPK 4096 /* TensorRT's NMS sorts at most 4096 boxes per class */
 
-/* Rows [N, P, K] of the six maps outs[0..5]. */
+/* Rows [N, P, K] of the maps outs[0..n_maps). */
 static const char *rows(struct deft_onnx_tail *t, const struct ssd_geom *g, const char *const *outs, int K,
                         const char *name) {
     const char *parts[DEFT_SSD_LAYERS];
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++) {
+    for (int l = 0; l < g->n_maps; l++) {
         const struct deft_ssd_map *m = &g->maps[l];
         const char *tr = det_tail_op1(t, "Transpose", outs[l], NULL);
         deft_onnx_tail_attr_ints(t, "perm", 4, (int64_t[]){0, 2, 3, 1});
         int64_t n = (int64_t)m->h * m->w * m->boxes;
         parts[l] = det_tail_op2(t, "Reshape", tr, det_tail_i64(t, 3, (int64_t[]){0, n, K}), NULL);
     }
-    const char *c = deft_onnx_tail_node(t, "Concat", NULL, parts, DEFT_SSD_LAYERS, name);
+    const char *c = deft_onnx_tail_node(t, "Concat", NULL, parts, g->n_maps, name);
     deft_onnx_tail_attr_i(t, "axis", 1);
     return c;
 }
@@ -126,9 +126,11 @@ enum deft_status ssd_export_tail(const struct ssd_tail_opts *o, struct deft_onnx
     enum deft_status s = prior_consts(g, &pc);
     if (!s) {
         const char *conf = rows(t, g, o->out_names, (int)K, "mbox_conf");
-        const char *loc = rows(t, g, o->out_names + DEFT_SSD_LAYERS, 4, "mbox_loc");
-        const char *soft = det_tail_op1(t, "Softmax", conf, "mbox_conf_softmax");
-        deft_onnx_tail_attr_i(t, "axis", 2);
+        const char *loc = rows(t, g, o->out_names + g->n_maps, 4, "mbox_loc");
+        /* RetinaNet: TAO's mbox_conf_sigmoid, each class on its own */
+        const char *soft = g->sigmoid ? det_tail_op1(t, "Sigmoid", conf, "mbox_conf_sigmoid")
+                                      : det_tail_op1(t, "Softmax", conf, "mbox_conf_softmax");
+        if (!g->sigmoid) deft_onnx_tail_attr_i(t, "axis", 2);
         if (o->mode == DET_NMS_TRT) {
             nms_trt(t, o, loc, soft, pc.anchor);
         } else {

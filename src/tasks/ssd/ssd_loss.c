@@ -45,6 +45,12 @@ static void transfer(const struct deft_ssd_map *m, int n_maps, int K, int b, flo
     }
 }
 
+void deft_ssd_scatter(const struct deft_ssd_map *m, int n_maps, int n_classes, const float *conf, const float *loc,
+                      int b, float *const *outs) {
+    if (conf) transfer(m, n_maps, n_classes, b, (float *)conf, outs, false);
+    if (loc) transfer(m, n_maps, 4, b, (float *)loc, outs + n_maps, false);
+}
+
 void deft_ssd_gather(const struct deft_ssd_map *m, int n_maps, int n_classes, const float *const *outs, int b,
                      float *conf, float *loc) {
     /* read only: transfer writes the maps only when scattering */
@@ -176,8 +182,17 @@ enum deft_status deft_ssd_loss(const struct deft_ssd_loss_config *c, const struc
     return s;
 }
 
-enum deft_status deft_ssd_decode_image(const struct deft_ssd_map *m, int n_maps, int K, const float *const *outs,
-                                       int b, const float *priors, float conf, struct deft_box **boxes, int *n) {
+/* Class probabilities of one row: softmax (SSD) or independent sigmoids (RetinaNet). */
+static void probs_row(const float *z, int K, bool sigmoid, double *p) {
+    if (!sigmoid) {
+        softmax_row(z, K, p);
+        return;
+    }
+    for (int k = 0; k < K; k++) p[k] = 1.0 / (1.0 + exp(-(double)z[k]));
+}
+
+static enum deft_status decode_image(const struct deft_ssd_map *m, int n_maps, int K, const float *const *outs, int b,
+                                     const float *priors, float conf, bool sigmoid, struct deft_box **boxes, int *n) {
     *boxes = NULL;
     *n = 0;
     if (!m || n_maps < 1 || K < 2 || !outs || !priors || b < 0)
@@ -189,7 +204,7 @@ enum deft_status deft_ssd_decode_image(const struct deft_ssd_map *m, int n_maps,
     enum deft_status s = cf && lc && p ? DEFT_OK : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     if (!s) deft_ssd_gather(m, n_maps, K, outs, b, cf, lc);
     for (long i = 0; i < np && !s; i++) {
-        softmax_row(cf + (size_t)i * (size_t)K, K, p);
+        probs_row(cf + (size_t)i * (size_t)K, K, sigmoid, p);
         float box[4];
         bool decoded = false;
         for (int k = 1; k < K && !s; k++) {
@@ -221,4 +236,15 @@ enum deft_status deft_ssd_decode_image(const struct deft_ssd_map *m, int n_maps,
         *n = 0;
     }
     return s;
+}
+
+enum deft_status deft_ssd_decode_image(const struct deft_ssd_map *m, int n_maps, int K, const float *const *outs,
+                                       int b, const float *priors, float conf, struct deft_box **boxes, int *n) {
+    return decode_image(m, n_maps, K, outs, b, priors, conf, false, boxes, n);
+}
+
+enum deft_status deft_retinanet_decode_image(const struct deft_ssd_map *m, int n_maps, int K,
+                                             const float *const *outs, int b, const float *priors, float conf,
+                                             struct deft_box **boxes, int *n) {
+    return decode_image(m, n_maps, K, outs, b, priors, conf, true, boxes, n);
 }

@@ -7,16 +7,18 @@
 #include "tasks/ssd/ssd_task.h"
 
 static enum deft_status check_outputs(struct ssd_model *sm, const char *path, const int *outs, int no) {
-    if (sm->input < 0 || no != 2 * DEFT_SSD_LAYERS)
-        return deft_set_error(DEFT_ERR_FORMAT, "%s: the graph has %d outputs, an SSD has 12 (conf and loc x 6)", path, no);
+    int L = sm->geom.n_maps;
+    if (sm->input < 0 || no != 2 * L)
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: the graph has %d outputs, %s has %d (conf and loc x %d)", path, no,
+                              sm->geom.sigmoid ? "a RetinaNet" : "an SSD", 2 * L, L);
     struct deft_graph *g = sm->m->graph;
     for (int i = 0; i < no; i++) {
-        const struct deft_ssd_map *m = &sm->geom.maps[i % DEFT_SSD_LAYERS];
+        const struct deft_ssd_map *m = &sm->geom.maps[i % L];
         const struct deft_value *v = deft_graph_value(g, outs[i]);
-        int64_t want = (int64_t)m->boxes * (i < DEFT_SSD_LAYERS ? sm->geom.n_classes : 4);
+        int64_t want = (int64_t)m->boxes * (i < L ? sm->geom.n_classes : 4);
         if (v->shape.ndim != 4 || v->shape.d[1] != want || v->shape.d[2] != m->h || v->shape.d[3] != m->w)
             return deft_set_error(DEFT_ERR_FORMAT, "%s: output %d (%s) does not fit map %d (%dx%d, %d boxes)", path, i,
-                                  v->name, i % DEFT_SSD_LAYERS, m->h, m->w, m->boxes);
+                                  v->name, i % L, m->h, m->w, m->boxes);
         sm->out[i] = outs[i];
     }
     return DEFT_OK;
@@ -48,7 +50,7 @@ enum deft_status ssd_model_open(struct ssd_model *sm, const char *path, int batc
     enum deft_status s = ssd_model_read(sm, path, batch);
     if (s) return s;
     struct deft_graph *g = sm->m->graph;
-    for (int i = 0; i < 2 * DEFT_SSD_LAYERS; i++) {
+    for (int i = 0; i < 2 * sm->geom.n_maps; i++) {
         sm->outs[i] = deft_malloc((size_t)deft_shape_numel(&deft_graph_value(g, sm->out[i])->shape) * sizeof(float));
         if (!sm->outs[i]) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     }
@@ -66,7 +68,7 @@ enum deft_status ssd_model_run(struct ssd_model *sm, const float *images, int n)
     memcpy(in, images, (size_t)n * per * sizeof(float));
     for (int i = n; i < sm->batch; i++) memcpy(in + (size_t)i * per, images, per * sizeof(float));
     enum deft_status s = deft_runtime_run(sm->rt);
-    for (int i = 0; !s && i < 2 * DEFT_SSD_LAYERS; i++) {
+    for (int i = 0; !s && i < 2 * sm->geom.n_maps; i++) {
         const struct deft_value *v = deft_graph_value(deft_runtime_graph(sm->rt), sm->out[i]);
         s = deft_runtime_read(sm->rt, sm->out[i], sm->outs[i], (size_t)deft_shape_numel(&v->shape));
     }
@@ -78,7 +80,13 @@ void ssd_model_close(struct ssd_model *sm) {
     deft_model_free(sm->m);
     for (int i = 0; sm->classes && i < sm->n_classes; i++) deft_free(sm->classes[i]);
     deft_free(sm->classes);
-    for (int i = 0; i < 2 * DEFT_SSD_LAYERS; i++) deft_free(sm->outs[i]);
+    for (int i = 0; i < 2 * sm->geom.n_maps; i++) deft_free(sm->outs[i]);
     ssd_geom_free(&sm->geom);
     memset(sm, 0, sizeof *sm);
+}
+
+enum deft_status ssd_model_check_net(const struct ssd_model *sm, const char *path, bool retina) {
+    if (sm->geom.sigmoid == retina) return DEFT_OK;
+    return deft_set_error(DEFT_ERR_INVALID_ARG, "%s is a %s model: run it with deft %s", path,
+                          sm->geom.sigmoid ? "RetinaNet" : "SSD", ssd_net_name(sm->geom.sigmoid));
 }

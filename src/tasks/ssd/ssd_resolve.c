@@ -15,16 +15,17 @@ void ssd_geom_free(struct ssd_geom *g) {
     memset(g, 0, sizeof *g);
 }
 
-/* Priors of layers p for the input; maps from the same layers. */
+/* Priors of layers p (g->n_maps of them) for the input; maps from the same layers. */
 static enum deft_status geom_build(struct ssd_geom *g, const struct deft_ssd_layer_params *p, bool two_boxes,
                                    bool clip, const double var[4]) {
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++)
+    for (int l = 0; l < g->n_maps; l++)
         g->maps[l] = (struct deft_ssd_map){p[l].fmap_h, p[l].fmap_w,
-                                           deft_ssd_boxes_per_cell(p[l].ar, p[l].n_ar, two_boxes)};
-    long n = deft_ssd_prior_count(p, DEFT_SSD_LAYERS, two_boxes);
+                                           (p[l].n_octaves > 1 ? p[l].n_octaves : 1) *
+                                               deft_ssd_boxes_per_cell(p[l].ar, p[l].n_ar, two_boxes)};
+    long n = deft_ssd_prior_count(p, g->n_maps, two_boxes);
     g->priors = deft_malloc((size_t)(n > 0 ? n : 1) * 8 * sizeof(float));
     if (!g->priors) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    return deft_ssd_priors(p, DEFT_SSD_LAYERS, g->net_w, g->net_h, two_boxes, clip, var, g->priors, n, &g->n_priors);
+    return deft_ssd_priors(p, g->n_maps, g->net_w, g->net_h, two_boxes, clip, var, g->priors, n, &g->n_priors);
 }
 
 /* TAO's SSD preprocessing: BGR minus the ImageNet means; image_mean (r, g, b) replaces them. */
@@ -38,7 +39,7 @@ static void resolve_preprocess(struct ssd_setup *s) {
     }
 }
 
-enum deft_status ssd_setup_load(struct ssd_setup *s, const struct deft_task_args *a) {
+enum deft_status ssd_setup_load(struct ssd_setup *s, const struct deft_task_args *a, bool retina) {
     memset(s, 0, sizeof *s);
     if (!a->spec) return deft_set_error(DEFT_ERR_INVALID_ARG, "give the experiment spec with -e SPEC");
     const char *sets[DEFT_TASK_MAX_SETS + 1];
@@ -49,9 +50,11 @@ enum deft_status ssd_setup_load(struct ssd_setup *s, const struct deft_task_args
         sets[n++] = seed;
     }
     for (int i = 0; i < a->n_overrides && n < DEFT_TASK_MAX_SETS + 1; i++) sets[n++] = a->overrides[i];
-    enum deft_status st = deft_ssd_config_load(a->spec, sets, n, &s->cfg);
+    enum deft_status st = retina ? deft_retinanet_config_load(a->spec, sets, n, &s->cfg)
+                                 : deft_ssd_config_load(a->spec, sets, n, &s->cfg);
     if (st) return st;
     s->cfg_loaded = true;
+    s->retina = retina;
     if (s->cfg.is_dssd)
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: dssd_config: DSSD is %s (give ssd_config)", s->cfg.source_path,
                               DEFT_SSD_NOT_FINISHED);
@@ -59,6 +62,8 @@ enum deft_status ssd_setup_load(struct ssd_setup *s, const struct deft_task_args
     s->geom.net_w = s->cfg.augmentation_config.output_width;
     s->geom.net_h = s->cfg.augmentation_config.output_height;
     s->geom.n_classes = s->cfg.dataset_config.n_classes + 1;
+    s->geom.n_maps = s->cfg.n_layers;
+    s->geom.sigmoid = retina;
     struct deft_ssd_layer_params p[DEFT_SSD_LAYERS];
     deft_ssd_config_layers(&s->cfg, p);
     if ((st = geom_build(&s->geom, p, nc->two_boxes_for_ar1, nc->clip_boxes, s->cfg.variances))) return st;
@@ -67,6 +72,9 @@ enum deft_status ssd_setup_load(struct ssd_setup *s, const struct deft_task_args
     s->loss.neg_pos_ratio = (float)nc->neg_pos_ratio;
     s->loss.pos_iou = (float)nc->pos_iou_thresh;
     s->loss.neg_iou = (float)nc->neg_iou_thresh;
+    s->focal = (struct deft_retinanet_loss_config){(float)nc->loss_loc_weight, (float)nc->focal_loss_alpha,
+                                                   (float)nc->focal_loss_gamma, (float)nc->pos_iou_thresh,
+                                                   (float)nc->neg_iou_thresh};
     resolve_preprocess(s);
     return DEFT_OK;
 }
@@ -106,8 +114,12 @@ char *ssd_meta_json(const struct ssd_setup *s) {
     cJSON_AddBoolToObject(o, "two_boxes_for_ar1", nc->two_boxes_for_ar1);
     cJSON_AddBoolToObject(o, "clip_boxes", nc->clip_boxes);
     cJSON_AddItemToObject(o, "variances", cJSON_CreateDoubleArray(s->cfg.variances, 4));
+    if (s->retina) { /* RetinaNet: five layers of sub-octave anchors, sigmoid scores */
+        cJSON_AddBoolToObject(o, "sigmoid", true);
+        cJSON_AddNumberToObject(o, "n_anchor_levels", nc->n_anchor_levels);
+    }
     cJSON *ls = cJSON_AddArrayToObject(o, "layers");
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++) {
+    for (int l = 0; l < s->cfg.n_layers; l++) {
         const struct deft_ssd_layer *L = &s->cfg.layers[l];
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "h", L->fmap_h);
@@ -156,15 +168,19 @@ enum deft_status ssd_geom_from_meta(const char *json, const char *path, int n_cl
     double ar[DEFT_SSD_LAYERS][DEFT_SSD_MAX_AR], var[4] = {0.1, 0.1, 0.2, 0.2};
     struct deft_ssd_layer_params p[DEFT_SSD_LAYERS];
     enum deft_status s = DEFT_OK;
-    if (!cJSON_IsArray(ls) || cJSON_GetArraySize(ls) != DEFT_SSD_LAYERS)
-        s = deft_set_error(DEFT_ERR_FORMAT, "%s: not a deft SSD model (no \"ssd\" layers in its metadata)", path);
-    for (int l = 0; !s && l < DEFT_SSD_LAYERS; l++) {
+    g->sigmoid = o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "sigmoid"));
+    g->n_maps = g->sigmoid ? DEFT_RETINANET_LAYERS : DEFT_SSD_LAYERS;
+    int oct = g->sigmoid ? (int)num(o, "n_anchor_levels", 1) : 1;
+    if (!cJSON_IsArray(ls) || cJSON_GetArraySize(ls) != g->n_maps || oct < 1 || oct > 8)
+        s = deft_set_error(DEFT_ERR_FORMAT, "%s: not a deft SSD or RetinaNet model (no \"ssd\" layers in its metadata)",
+                           path);
+    for (int l = 0; !s && l < g->n_maps; l++) {
         const cJSON *j = cJSON_GetArrayItem(ls, l);
         double so[4] = {0, 0, 0.5, 0.5};
         int na = doubles(cJSON_GetObjectItemCaseSensitive(j, "ar"), ar[l], DEFT_SSD_MAX_AR);
         doubles(cJSON_GetObjectItemCaseSensitive(j, "step_offset"), so, 4);
         p[l] = (struct deft_ssd_layer_params){(int)num(j, "h", 0), (int)num(j, "w", 0), num(j, "scale", 0),
-                                              num(j, "next_scale", 0), ar[l], na, so[0], so[1], so[2], so[3]};
+                                              num(j, "next_scale", 0), ar[l], na, so[0], so[1], so[2], so[3], oct};
         if (na < 1 || na > DEFT_SSD_MAX_AR || p[l].fmap_h < 1 || p[l].fmap_w < 1)
             s = deft_set_error(DEFT_ERR_FORMAT, "%s: SSD metadata layer %d is malformed", path, l);
     }
@@ -200,8 +216,10 @@ enum deft_status ssd_geom_from_meta(const char *json, const char *path, int n_cl
 enum deft_status ssd_detect_image(const struct ssd_geom *g, const float *const *outs, int b,
                                   const struct deft_letterbox *lb, const struct ssd_nms *nms, struct deft_box **boxes,
                                   int *n) {
-    enum deft_status s = deft_ssd_decode_image(g->maps, DEFT_SSD_LAYERS, g->n_classes, outs, b, g->priors, nms->conf,
-                                               boxes, n);
+    enum deft_status s = g->sigmoid ? deft_retinanet_decode_image(g->maps, g->n_maps, g->n_classes, outs, b, g->priors,
+                                                                  nms->conf, boxes, n)
+                                    : deft_ssd_decode_image(g->maps, g->n_maps, g->n_classes, outs, b, g->priors,
+                                                            nms->conf, boxes, n);
     if (s) return s;
     int kept = 0;
     /* TAO's decoder: NMS per class, the best top_k overall; boxes clipped to the input */

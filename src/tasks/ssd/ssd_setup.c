@@ -40,7 +40,7 @@ static enum deft_status check_priors(const struct deft_ssd_config *c, FILE *out,
     float *pr = malloc((size_t)c->n_priors * 8 * sizeof *pr);
     if (!pr) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     long n = 0;
-    enum deft_status s = deft_ssd_priors(p, DEFT_SSD_LAYERS, c->augmentation_config.output_width,
+    enum deft_status s = deft_ssd_priors(p, c->n_layers, c->augmentation_config.output_width,
                                          c->augmentation_config.output_height, c->ssd_config.two_boxes_for_ar1,
                                          c->ssd_config.clip_boxes, c->variances, pr, c->n_priors, &n);
     const struct deft_yolo_dataset_config *d = &c->dataset_config;
@@ -61,11 +61,13 @@ static enum deft_status check_priors(const struct deft_ssd_config *c, FILE *out,
         ro.n_mapping = d->n_target_class_mapping;
         ro.skip_bad_lines = true;
         if (*d->image_extension) ro.image_extension = d->image_extension;
+        const char *blk = c->is_retinanet ? "retinanet_config" : c->is_dssd ? "dssd_config" : "ssd_config";
+        char pk[64], nk[64];
+        snprintf(pk, sizeof pk, "%s.pos_iou_thresh", blk);
+        snprintf(nk, sizeof nk, "%s.neg_iou_thresh", blk);
         struct anchor_check ac = {pr, n, 8, true, c->augmentation_config.output_width,
-                                  c->augmentation_config.output_height, (float)c->ssd_config.pos_iou_thresh,
-                                  c->is_dssd ? "dssd_config.pos_iou_thresh" : "ssd_config.pos_iou_thresh",
-                                  (float)c->ssd_config.neg_iou_thresh,
-                                  c->is_dssd ? "dssd_config.neg_iou_thresh" : "ssd_config.neg_iou_thresh"};
+                                  c->augmentation_config.output_height, (float)c->ssd_config.pos_iou_thresh, pk,
+                                  (float)c->ssd_config.neg_iou_thresh, nk};
         long nb = 0, nw = 0, nm = 0;
         if (!s) s = anchor_check_dataset(src, d->n_data_sources, &ro, &ac, out, &nb, &nw, &nm);
         if (!s && nm) {
@@ -82,11 +84,14 @@ static enum deft_status check_priors(const struct deft_ssd_config *c, FILE *out,
     return s;
 }
 
-enum deft_status ssd_dry_run(const struct deft_task_args *a) {
+enum deft_status ssd_dry_run(const struct deft_task_args *a) { return ssd_dry_run_net(a, false); }
+
+enum deft_status ssd_dry_run_net(const struct deft_task_args *a, bool retina) {
     FILE *out = a->out ? a->out : stdout;
-    if (!a->spec) return deft_set_error(DEFT_ERR_INVALID_ARG, "ssd train needs -e SPEC");
+    if (!a->spec) return deft_set_error(DEFT_ERR_INVALID_ARG, "%s train needs -e SPEC", ssd_net_name(retina));
     struct deft_ssd_config c;
-    enum deft_status s = deft_ssd_config_load(a->spec, a->overrides, a->n_overrides, &c);
+    enum deft_status s = retina ? deft_retinanet_config_load(a->spec, a->overrides, a->n_overrides, &c)
+                                : deft_ssd_config_load(a->spec, a->overrides, a->n_overrides, &c);
     if (s) return s;
     deft_ssd_config_summary(&c, out);
     bool stop = false;

@@ -12,16 +12,19 @@
 #include "deft/ssd.h"
 #include "deft/ssd_model.h"
 #include "deft/ssd_spec.h"
+#include "deft/retinanet_model.h"
 #include "deft/task.h"
 #include "tasks/common/det_export.h"
 #include "tasks/common/det_results.h"
 
 #define DEFT_SSD_NOT_FINISHED "not finished yet (issue 20)"
 
-/* What decoding needs: the six maps and their priors for one input size. */
+/* What decoding needs: the maps (SSD six, RetinaNet five) and their priors for one input size. */
 struct ssd_geom {
     int net_w, net_h;
     int n_classes;                 /* with background */
+    int n_maps;
+    bool sigmoid;                  /* RetinaNet: sigmoid class scores (SSD: softmax) */
     struct deft_ssd_map maps[DEFT_SSD_LAYERS];
     float *priors;                 /* 8 floats each */
     long n_priors;
@@ -33,10 +36,15 @@ struct ssd_setup {
     bool cfg_loaded;
     struct ssd_geom geom;
     struct deft_ssd_loss_config loss;
+    struct deft_retinanet_loss_config focal; /* retina */
+    bool retina;                             /* a retinanet spec (the retinanet network) */
     struct deft_preprocess pre;
 };
-/* Load the spec (--set, --seed), refuse DSSD, resolve maps, priors, loss, preprocessing. */
-enum deft_status ssd_setup_load(struct ssd_setup *s, const struct deft_task_args *a);
+/* Load the spec (--set, --seed), refuse DSSD, resolve maps, priors, loss, preprocessing;
+ * retina: TAO's retinanet spec. */
+enum deft_status ssd_setup_load(struct ssd_setup *s, const struct deft_task_args *a, bool retina);
+/* The network's name for messages, run folders and metadata. */
+static inline const char *ssd_net_name(bool retina) { return retina ? "retinanet" : "ssd"; }
 void ssd_setup_free(struct ssd_setup *s);
 void ssd_transform(const struct ssd_setup *s, bool train, struct deft_det_transform *t);
 /* Graph metadata "ssd": input, priors' layer parameters, preprocessing. */
@@ -69,8 +77,16 @@ struct ssd_model {
 enum deft_status ssd_model_read(struct ssd_model *sm, const char *path, int batch);
 enum deft_status ssd_model_open(struct ssd_model *sm, const char *path, int batch, const struct deft_task_args *a);
 enum deft_status ssd_model_run(struct ssd_model *sm, const float *images, int n);
+/* DEFT_ERR_INVALID_ARG when the model is not the network the command names. */
+enum deft_status ssd_model_check_net(const struct ssd_model *sm, const char *path, bool retina);
 void ssd_model_close(struct ssd_model *sm);
 
+/* The actions; retina: the same for TAO's retinanet (src/tasks/retinanet). */
+enum deft_status ssd_train_net(const struct deft_task_args *a, bool retina);
+enum deft_status ssd_validate_net(const struct deft_task_args *a, bool retina, double *map);
+enum deft_status ssd_inference_net(const struct deft_task_args *a, bool retina);
+enum deft_status ssd_export_net(const struct deft_task_args *a, bool retina);
+enum deft_status ssd_dry_run_net(const struct deft_task_args *a, bool retina);
 enum deft_status ssd_train(const struct deft_task_args *a);
 enum deft_status ssd_evaluate(const struct deft_task_args *a);
 enum deft_status ssd_validate(const struct deft_task_args *a, double *map);

@@ -1,5 +1,6 @@
-/* ssd_train.c - `deft ssd train`: the spec's data through the detection
- * loader, TAO's SSD graph, TAO's SSD loss as the trainer's host loss, and the
+/* ssd_train.c - `deft ssd train` and `deft retinanet train`: the spec's data
+ * through the detection loader, TAO's SSD or RetinaNet graph, TAO's SSD loss
+ * or RetinaNet focal loss as the trainer's host loss, and the
  * shared training loop (src/train/loop.c) with validation mAP every
  * eval_config.validation_period_during_training epochs. */
 #include <math.h>
@@ -9,6 +10,7 @@
 #include "deft/loop.h"
 #include "deft/models.h"
 #include "deft/report.h"
+#include "deft/retinanet_model.h"
 #include "deft/trainer.h"
 #include "tasks/common/det_split.h"
 #include "tasks/common/det_train_cfg.h"
@@ -45,20 +47,32 @@ static void batch_gt(const struct deft_det_batch *b, int n, const struct deft_bo
     }
 }
 
+/* SSD's CE + hard negatives or RetinaNet's focal loss, on the same outputs. */
+static enum deft_status net_loss(const struct ssd_setup *s, int n, const float *const *outputs,
+                                 const struct deft_box *const *gt, const int *n_gt, float *const *grads,
+                                 struct deft_ssd_loss_terms *t) {
+    const struct ssd_geom *g = &s->geom;
+    return s->retina ? deft_retinanet_loss(&s->focal, g->maps, g->n_maps, g->n_classes, g->priors, n, outputs, gt, n_gt,
+                                           grads, t)
+                     : deft_ssd_loss(&s->loss, g->maps, g->n_maps, g->n_classes, g->priors, n, outputs, gt, n_gt, grads,
+                                     t);
+}
+
 static enum deft_status host_loss(void *user, int n_outputs, const float *const *outputs,
                                   const struct deft_shape *shapes, const void *targets, float *const *grads,
                                   double *loss, double *terms) {
     struct run *r = user;
     int n = (int)shapes[0].d[0];
-    if (n_outputs != NO) return deft_set_error(DEFT_ERR_SHAPE, "the model has %d outputs, an SSD 12", n_outputs);
+    const struct ssd_geom *g = &r->s.geom;
+    if (n_outputs != 2 * g->n_maps)
+        return deft_set_error(DEFT_ERR_SHAPE, "the model has %d outputs, %s %d", n_outputs, ssd_net_name(r->s.retina),
+                              2 * g->n_maps);
     if (n > MAX_BATCH) return deft_set_error(DEFT_ERR_INVALID_ARG, "batch of %d is over %d", n, MAX_BATCH);
     const struct deft_box *gt[MAX_BATCH];
     int n_gt[MAX_BATCH];
     batch_gt(targets, n, gt, n_gt);
-    const struct ssd_geom *g = &r->s.geom;
     struct deft_ssd_loss_terms t;
-    enum deft_status s = deft_ssd_loss(&r->s.loss, g->maps, DEFT_SSD_LAYERS, g->n_classes, g->priors, n, outputs, gt,
-                                       n_gt, grads, &t);
+    enum deft_status s = net_loss(&r->s, n, outputs, gt, n_gt, grads, &t);
     if (s) return s;
     *loss = t.total;
     terms[TERM_CLS] = t.cls;
@@ -106,6 +120,20 @@ static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
     const struct deft_ssd_net_config *c = &r->s.cfg.ssd_config;
     int fb[64], nfb = 0;
     for (int i = 0; i < c->n_freeze_blocks && nfb < 64; i++) fb[nfb++] = (int)c->freeze_blocks[i];
+    if (r->s.retina) {
+        struct deft_retinanet_model_opts ro = {
+            .arch = c->arch, .nlayers = c->nlayers, .num_classes = r->s.geom.n_classes,
+            .boxes_per_cell = r->s.geom.maps[0].boxes, .n_kernels = c->n_kernels, .feature_size = c->feature_size,
+            .height = r->s.geom.net_h, .width = r->s.geom.net_w, .batch = r->bs, .freeze_bn = c->freeze_bn,
+            .freeze_blocks = nfb ? fb : NULL, .n_freeze_blocks = nfb, .training = true};
+        for (int l = 1; l < r->s.geom.n_maps; l++)
+            if (r->s.geom.maps[l].boxes != ro.boxes_per_cell)
+                return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: retinanet_config.aspect_ratios: the subnets are shared "
+                                      "by the five levels, so every level needs the same number of aspect ratios",
+                                      r->s.cfg.source_path);
+        enum deft_status s = deft_retinanet_model_build(&ro, g);
+        return s ? deft_wrap_error(s, "%s: retinanet_config", r->s.cfg.source_path) : DEFT_OK;
+    }
     struct deft_ssd_model_opts o = {.arch = c->arch, .nlayers = c->nlayers, .num_classes = r->s.geom.n_classes,
                                     .height = r->s.geom.net_h, .width = r->s.geom.net_w, .batch = r->bs,
                                     .freeze_bn = c->freeze_bn, .freeze_blocks = nfb ? fb : NULL,
@@ -124,13 +152,16 @@ static enum deft_status build_model(struct run *r, struct deft_graph **g) {
     if (s) return s;
     /* the spec's priors assume TAO's map sizes: the graph must give exactly those */
     int outs[NO];
-    deft_graph_outputs(*g, outs, NO);
-    for (int l = 0; l < DEFT_SSD_LAYERS; l++) {
+    int no = deft_graph_outputs(*g, outs, NO);
+    if (no != 2 * r->s.geom.n_maps)
+        return deft_set_error(DEFT_ERR_SHAPE, "%s: the graph has %d outputs, not %d", ssd_net_name(r->s.retina), no,
+                              2 * r->s.geom.n_maps);
+    for (int l = 0; l < r->s.geom.n_maps; l++) {
         const struct deft_shape *sh = &deft_graph_value(*g, outs[l])->shape;
         if (sh->d[2] != r->s.geom.maps[l].h || sh->d[3] != r->s.geom.maps[l].w)
-            return deft_set_error(DEFT_ERR_SHAPE, "ssd: predictor map %d of %s is %lldx%lld, the priors expect %dx%d", l,
-                                  r->s.cfg.ssd_config.arch, (long long)sh->d[2], (long long)sh->d[3], r->s.geom.maps[l].h,
-                                  r->s.geom.maps[l].w);
+            return deft_set_error(DEFT_ERR_SHAPE, "%s: predictor map %d of %s is %lldx%lld, the priors expect %dx%d",
+                                  ssd_net_name(r->s.retina), l, r->s.cfg.ssd_config.arch, (long long)sh->d[2],
+                                  (long long)sh->d[3], r->s.geom.maps[l].h, r->s.geom.maps[l].w);
     }
     const char *bb = deft_graph_get_meta(*g, "backbone");
     snprintf(r->arch, sizeof r->arch, "%.*s", bb && strlen(bb) > 2 ? (int)strlen(bb) - 2 : 7,
@@ -169,10 +200,10 @@ static enum deft_status make_trainer(struct run *r) {
     if (!meta || !names) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     if (!s) s = deft_trainer_set_meta(r->t, "ssd", meta);
     if (!s) s = deft_trainer_set_meta(r->t, "class_names", names);
-    if (!s) s = deft_trainer_set_meta(r->t, "network", "\"ssd\"");
+    if (!s) s = deft_trainer_set_meta(r->t, "network", r->s.retina ? "\"retinanet\"" : "\"ssd\"");
     deft_free(meta);
     deft_free(names);
-    for (int i = 0; i < NO && !s; i++) {
+    for (int i = 0; i < 2 * r->s.geom.n_maps && !s; i++) {
         const struct deft_shape *sh = deft_trainer_output_shape(r->t, i);
         r->outs[i] = deft_malloc((size_t)deft_shape_numel(sh) * sizeof(float));
         if (!r->outs[i]) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
@@ -227,8 +258,7 @@ static enum deft_status run_validation(struct run *r, struct det_dets *d, double
         int n_gt[MAX_BATCH];
         batch_gt(&b, b.n, gt, n_gt);
         struct deft_ssd_loss_terms t;
-        if (!deft_ssd_loss(&r->s.loss, g->maps, DEFT_SSD_LAYERS, g->n_classes, g->priors, b.n,
-                           (const float *const *)r->outs, gt, n_gt, NULL, &t))
+        if (!net_loss(&r->s, b.n, (const float *const *)r->outs, gt, n_gt, NULL, &t))
             lsum += t.total * b.n, seen += b.n;
         for (int i = 0; i < b.n && !s; i++) {
             int k = b.index[i];
@@ -273,7 +303,7 @@ static enum deft_status train_loop(struct run *r, int64_t start, double *best, i
     const struct deft_ssd_config *c = &r->s.cfg;
     int every = c->eval_config.validation_period_during_training;
     struct deft_loop lp = {
-        .trainer = r->t, .network = "ssd", .arch = r->arch, .dir = r->dir, .epochs = r->epochs,
+        .trainer = r->t, .network = ssd_net_name(r->s.retina), .arch = r->arch, .dir = r->dir, .epochs = r->epochs,
         .steps_per_epoch = r->spe, .batch = r->bs, .lr = &lr, .val_every = every > 0 ? every : 1,
         .checkpoint_interval = c->training_config.checkpoint_interval, .skip_nonfinite = 0,
         .skip_key = "training_config", .metric = {"mAP", "mAP", true},
@@ -321,28 +351,30 @@ static enum deft_status start_weights(struct run *r, const char *resume_from, in
     return s;
 }
 
-enum deft_status ssd_train(const struct deft_task_args *a) {
-    if (a->dry_run) return ssd_dry_run(a);
+enum deft_status ssd_train(const struct deft_task_args *a) { return ssd_train_net(a, false); }
+
+enum deft_status ssd_train_net(const struct deft_task_args *a, bool retina) {
+    if (a->dry_run) return ssd_dry_run_net(a, retina);
     struct run r = {.a = a, .out = a->out ? a->out : stdout};
     double best = -1;
     int best_epoch = 0;
     bool dir_opened = false;
-    enum deft_status s = ssd_setup_load(&r.s, a);
+    enum deft_status s = ssd_setup_load(&r.s, a, retina);
     if (s) goto done;
     if (r.s.cfg.training_config.enable_qat) {
-        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: training_config.enable_qat: ssd %s", r.s.cfg.source_path,
-                           DEFT_SSD_NOT_FINISHED);
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: training_config.enable_qat: %s %s", r.s.cfg.source_path,
+                           ssd_net_name(retina), DEFT_SSD_NOT_FINISHED);
         goto done;
     }
     if (deft_dist_size() > 1) {
-        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "data-parallel training is classification's for now: train ssd in one "
-                           "process");
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "data-parallel training is classification's for now: train %s in one "
+                           "process", ssd_net_name(retina));
         goto done;
     }
     const char *tc_resume = r.s.cfg.training_config.resume_model_path;
     const char *resume_from = a->resume_from ? a->resume_from : !a->resume && tc_resume[0] ? tc_resume : NULL;
     if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
-             .network = "ssd", .requested = a->results_dir && a->results_dir[0] ? a->results_dir : r.s.cfg.results_dir,
+             .network = ssd_net_name(retina), .requested = a->results_dir && a->results_dir[0] ? a->results_dir : r.s.cfg.results_dir,
              .resume = a->resume, .resume_from = resume_from, .overwrite = a->overwrite, .out = r.out},
              r.dir, sizeof r.dir)))
         goto done;
@@ -359,8 +391,8 @@ enum deft_status ssd_train(const struct deft_task_args *a) {
     deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
     fprintf(r.out, "augmentation: flip %g, hue +-%d deg, saturation, brightness; TAO's random crop / zoom-out are "
             "approximated by a 0.3 jitter\n", r.s.cfg.augmentation_config.random_flip, r.s.cfg.augmentation_config.hue);
-    fprintf(r.out, "training ssd-%s (%lld params, %.2f GFLOPs/image, %ld priors) on %d images of %d class%s, %d epoch%s "
-            "x %d steps of %d at %dx%d, %d threads -> %s\n", r.arch, (long long)gs.params, (double)gs.flops / 1e9 / r.bs,
+    fprintf(r.out, "training %s-%s (%lld params, %.2f GFLOPs/image, %ld priors) on %d images of %d class%s, %d epoch%s "
+            "x %d steps of %d at %dx%d, %d threads -> %s\n", ssd_net_name(retina), r.arch, (long long)gs.params, (double)gs.flops / 1e9 / r.bs,
             r.s.geom.n_priors, r.train_ds.n, r.train_ds.n_classes, r.train_ds.n_classes == 1 ? "" : "es", r.epochs,
             r.epochs == 1 ? "" : "s", r.spe, r.bs, r.s.geom.net_w, r.s.geom.net_h, deft_get_threads(), r.dir);
     s = train_loop(&r, start, &best, &best_epoch);
