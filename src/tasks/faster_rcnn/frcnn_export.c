@@ -21,7 +21,6 @@
 #include "tasks/common/det_export_ds.h"
 #include "tasks/common/export_files.h"
 #include "tasks/faster_rcnn/frcnn_export.h"
-#include "tasks/faster_rcnn/frcnn_task.h"
 
 /* The shared export flags; faster_rcnn has no --nms none (its NMS is part of
  * the detector) and its --nms onnx crop is RoiAlign with half_pixel (opset 16+). */
