@@ -158,7 +158,8 @@ static enum deft_status write_ds(const struct deft_task_args *a, const struct de
                                  FILE *out, struct export_files *w) {
     char dir[4200];
     export_dir_of(a->output_file, dir, sizeof dir);
-    struct det_ds_opts d = {.dir = dir, .onnx = export_base_of(a->output_file), .cal = o->cal_cache ? cal_path : "cal.bin",
+    struct det_ds_opts d = {.dir = dir, .onnx = export_base_of(a->output_file),
+                            .cal = o->cal_cache ? cal_path : "cal.bin",
                             .arch = "TAO's Faster R-CNN", .pre = &fm->pre, .net_w = fm->net_w, .net_h = fm->net_h,
                             .classes = (const char *const *)fm->classes, .n_classes = fm->n_classes,
                             .background_first = false, .int8 = o->int8, .fp16 = o->fp16, .conf = nms->conf,
