@@ -661,6 +661,7 @@ static bool emit_crop_resize(struct ox *x, const struct deft_node *nd, const cha
     const char *rois = ostr(x, "%s_crop_rois", nd->name), *raw = ostr(x, "%s_align", nd->name);
     attr_i(x, node(x, "Concat", rois, (const char *[]){x1, y1, x2, y2}, 4, rois), "axis", 1);
     Onnx__NodeProto *r = node(x, "RoiAlign", raw, (const char *[]){in, rois, bi}, 3, raw);
+    add_ref(x, raw, nd->out[0], DEFT_ONNX_RANGE_SAME); /* the crops before the in-range mask */
     attr_i(x, r, "output_height", a->out_h);
     attr_i(x, r, "output_width", a->out_w);
     attr_i(x, r, "sampling_ratio", 1);
@@ -687,6 +688,7 @@ static bool emit_crop_plugin(struct ox *x, const struct deft_node *nd, const cha
     const struct deft_shape *fs = &val(x, nd->in[0])->shape;
     const char *raw = ostr(x, "%s_crop", nd->name);
     Onnx__NodeProto *r = node(x, "CropAndResizeDynamic", raw, (const char *[]){in, bx}, 2, raw);
+    add_ref(x, raw, nd->out[0], DEFT_ONNX_RANGE_SAME); /* the crops before the reshape: the same values */
     attr_i(x, r, "crop_width", a->out_w);
     attr_i(x, r, "crop_height", a->out_h);
     const char *shape = init_i64(x, ostr(x, "%s_crop_dims", nd->name), 4,

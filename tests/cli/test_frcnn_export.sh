@@ -19,8 +19,21 @@
 #     conf_data (numpy, the node's attributes) gives the --nms onnx rows;
 #     --gen_ds_config: nvinfer_config.txt for TAO's NvDsInferParseCustomNMSTLT
 #     (BGR offsets, fp16 network-mode), labels.txt with the background last;
-# (e) int8 is refused as not finished; bad --nms / --opset exit 2; nothing is
-#     written on failure.
+# (e) --data_type int8: calibration runs both stages (the proposals on the
+#     host between the node ranges, as inference). --nms onnx, min-max over
+#     the 4 val images: cal.bin has one line per activation of the network
+#     (Input, backbone, RPN, the crop's raw RoiAlign output and the crop, the
+#     RCNN body on the crops; not the tails), each a tensor of the ONNX, and
+#     each range == max |x| of that tensor when onnxruntime runs the exported
+#     graph (its own proposal layer) on the same images; calib.json agrees;
+#     the QDQ model (every Conv/Gemm but the 4 head layers quantized) runs in
+#     onnxruntime and its detections are compared with the fp32 model's
+#     (matched share, box and score differences printed). --nms trt with the
+#     default entropy calibrator over 8 training images and --gen_ds_config:
+#     cal.bin names the trt graph's tensors (CropAndResizeDynamic's output
+#     included), nvinfer_config.txt int8. An empty or missing calibration
+#     folder, too few images: exit 2, one line, nothing written;
+# (f) bad --nms / --opset exit 2; nothing is written on failure.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 need_onnx_peers
 REF="/usr/bin/python3 $SRC/tests/ref/frcnn_export_check.py"
@@ -68,6 +81,45 @@ $DEFT faster_rcnn export -m "$M" -e "$T/spec.txt" -o "$T/ds/m.onnx" --data_type 
     ok "--gen_ds_config: nvinfer_config.txt (NvDsInferParseCustomNMSTLT, BGR offsets, fp16), labels.txt background last" ||
     { bad "--gen_ds_config"; cat "$T/x.log" "$T/ds/nvinfer_config.txt" "$T/ds/labels.txt"; }
 
+# (e) int8
+Q=$T/q
+mkdir -p "$Q"
+$DEFT faster_rcnn export -m "$M" -e "$T/spec.txt" -o "$Q/m.onnx" --nms onnx --data_type int8 --calibrator minmax \
+    --cal_image_dir "$T/img" --batches 1 --batch_size 4 --qdq_file "$Q/qdq.onnx" --cal_json_file "$Q/calib.json" \
+    >"$T/x.log" 2>&1 && $REF int8 "$Q/m.onnx" "$Q/cal.bin" TRT-8601-MinMaxCalibration "$Q/qdq.onnx" "$Q/calib.json" &&
+    ok "int8 --nms onnx: cal.bin every activation of the network (RCNN body on the crops included), QDQ, calib.json" ||
+    { bad "int8 --nms onnx export"; cat "$T/x.log"; }
+$REF with_outputs "$Q/m.onnx" "$Q/cal.bin" "$Q/all.onnx" && node "$SRC/tests/ref/ort_run.js" "$Q/all.onnx" "$T/x.npy" "$Q/ort/" &&
+    $REF ranges "$Q/cal.bin" "$T/x.npy" "$Q/ort" && ok "int8 min-max ranges == onnxruntime's max |x| of every tensor" ||
+    bad "int8 ranges vs onnxruntime"
+node "$SRC/tests/ref/ort_run.js" "$Q/qdq.onnx" "$T/x.npy" "$Q/ort_q/" && $REF qdq_close "$Q/m.onnx" "$T/ort" "$Q/ort_q" 0.3 &&
+    ok "QDQ in onnxruntime: detections close to fp32's" || bad "QDQ vs fp32 detections"
+Q=$T/q8
+mkdir -p "$Q"
+$DEFT faster_rcnn export -m "$M" -e "$T/spec.txt" -o "$Q/m.onnx" --data_type int8 --cal_image_dir "$D/images" \
+    --batches 2 --batch_size 4 --gen_ds_config >"$T/x.log" 2>&1 &&
+    $REF int8 "$Q/m.onnx" "$Q/cal.bin" TRT-8601-EntropyCalibration2 && grep -qx "network-mode=1" "$Q/nvinfer_config.txt" &&
+    grep -qx "int8-calib-file=cal.bin" "$Q/nvinfer_config.txt" &&
+    ok "int8 --nms trt (entropy): cal.bin names the trt graph's tensors; nvinfer_config.txt int8" ||
+    { bad "int8 --nms trt export"; cat "$T/x.log"; }
+E=$T/e
+mkdir -p "$E" "$T/empty"
+expect2() { # name, deft args...
+    name=$1; shift
+    $DEFT "$@" >"$T/out" 2>&1
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(grep -c . "$T/out")" -eq 1 ] && [ -z "$(ls "$E")" ] && ok "$name: exit 2, one line, no file" ||
+        { bad "$name (exit $rc, files: $(ls "$E"))"; cat "$T/out"; rm -f "$E"/*; }
+}
+expect2 "int8, empty calibration folder" faster_rcnn export -m "$M" -e "$T/spec.txt" -o "$E/m.onnx" --data_type int8 \
+    --cal_image_dir "$T/empty" --qdq_file "$E/q.onnx"
+expect2 "int8, missing calibration folder" faster_rcnn export -m "$M" -o "$E/m.onnx" --nms onnx --data_type int8 \
+    --cal_image_dir "$T/nowhere" --cal_cache_file "$E/c.bin"
+expect2 "int8, too few calibration images" faster_rcnn export -m "$M" -o "$E/m.onnx" --data_type int8 \
+    --cal_image_dir "$T/img" --batches 2 --batch_size 4
+expect2 "int8 without calibration images" faster_rcnn export -m "$M" -o "$E/m.onnx" --data_type int8
+
+# (f)
 expect() { # name, pattern, deft args...
     name=$1 pat=$2; shift 2
     $DEFT "$@" >"$T/out" 2>&1
@@ -76,7 +128,6 @@ expect() { # name, pattern, deft args...
         { bad "$name (exit $rc)"; cat "$T/out"; }
 }
 expect "--nms none" "--nms none" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms none
-expect "int8" "int8: not finished" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms onnx --data_type int8
 expect "unknown --nms" "--nms 'x'" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms x
 expect "--gen_ds_config with --nms onnx" "reads the --nms trt outputs" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms onnx --gen_ds_config
 expect "--opset 13" "--opset" faster_rcnn export -m "$M" -o "$T/no.onnx" --nms onnx --opset 13

@@ -6,8 +6,9 @@
 # one; `inference` writes KITTI labels with scores, overlays and JSON, and
 # `deft detection score` of its labels gives exactly the mAP `evaluate`
 # printed and as many detections (one proposal/decode/NMS/letterbox path
-# everywhere); the loss falls; export --data_type int8 is still refused (not
-# finished; the export itself: test_frcnn_export.sh); bad input exits 2.
+# everywhere); the loss falls; bad input exits 2 (export --data_type int8
+# without calibration images among it; the export itself:
+# test_frcnn_export.sh).
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 . "$SRC/tests/cli/frcnn_fixture.inc"
 $DEFT faster_rcnn train -e "$T/spec.txt" -r "$T/run" --threads 2 >"$T/train.log" 2>&1
@@ -50,6 +51,6 @@ expect() { # name, pattern, deft args...
 sed 's/rpn_mini_batch:/rpn_mini_bach:/' "$T/spec.txt" >"$T/typo.txt"
 expect "inference without -i" "give the images with -i" faster_rcnn inference -m "$M" -l "$T/x"
 expect "a missing model" "no such model file" faster_rcnn evaluate -e "$T/spec.txt" -m "$T/none.safetensors"
-expect "export --data_type int8" "int8: not finished yet \(issue 20\)" faster_rcnn export -m "$M" -o "$T/x.onnx" --data_type int8
+expect "export --data_type int8 without calibration images" "needs calibration images" faster_rcnn export -m "$M" -o "$T/x.onnx" --data_type int8
 expect "typo in the spec" "typo.txt:[0-9]+:[0-9]+: .*rpn_mini_bach" faster_rcnn train -e "$T/typo.txt" -r "$T/r2"
 finish

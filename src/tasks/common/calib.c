@@ -97,6 +97,13 @@ static bool tracked(const struct deft_graph *g, int v) {
     return deft_op_is_forward(deft_graph_node(g, a->producer)->op);
 }
 
+static enum deft_status run_batch(const struct task_calib_opts *o, struct deft_runtime *rt, int input,
+                                  const float *x, size_t per) {
+    if (o->run) return o->run(o->run_ctx, rt, x, o->batch_size);
+    enum deft_status s = deft_runtime_set_input(rt, input, x, (size_t)o->batch_size * per);
+    return s ? s : deft_runtime_run(rt);
+}
+
 enum deft_status task_calib_ranges(struct deft_model *m, int input, int h, int w, const float *x,
                                    const struct task_calib_opts *o, float **amax_out) {
     *amax_out = NULL;
@@ -131,8 +138,7 @@ enum deft_status task_calib_ranges(struct deft_model *m, int input, int h, int w
         if (o->out) fprintf(o->out, "calibration pass %d/2 (%s) over %d images\n", pass + 1,
                             pass ? "histograms" : "ranges", need);
         for (int b = 0; b < o->batches; b++) {
-            if ((s = deft_runtime_set_input(rt, input, x + (size_t)b * bs * per, (size_t)bs * per)) ||
-                (s = deft_runtime_run(rt)))
+            if ((s = run_batch(o, rt, input, x + (size_t)b * bs * per, per)))
                 goto done;
             for (int v = 0; v < nv; v++) {
                 if (!tracked(g, v)) continue;

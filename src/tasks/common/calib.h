@@ -12,12 +12,18 @@
 #include <stdio.h>
 #include "deft/io.h"
 #include "deft/quant.h"
+#include "deft/runtime.h"
 
 struct task_calib_opts {
     int batches, batch_size;
     enum deft_calibrator calibrator;
     double percentile;           /* DEFT_CALIB_PERCENTILE, 0 -> 99.99 */
     FILE *out;                   /* progress lines, or NULL */
+    /* Runs one batch of bs images x on rt (NULL: set the input, run the
+     * graph): a model with a host step between two node ranges (Faster
+     * R-CNN's proposals) runs both ranges and the step here. */
+    enum deft_status (*run)(void *ctx, struct deft_runtime *rt, const float *x, int bs);
+    void *run_ctx;
 };
 
 /* Image files under dir: its own images and those of its sub-folders (class

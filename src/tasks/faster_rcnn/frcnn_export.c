@@ -8,15 +8,19 @@
  *   --nms trt    (default) TAO's ProposalDynamic / CropAndResizeDynamic /
  *                NMSDynamic_TRT plugin layout for TensorRT
  *                (frcnn_export_trt.c)
+ * --data_type int8 adds cal.bin (TensorRT's calibration cache) for every
+ * activation of the network, calibrated through the whole two-stage forward
+ * (frcnn_export_int8.c), and with --qdq_file the explicitly quantized copy.
  * The spec's inference_config gives the proposal and NMS settings (without
- * -e: inference's defaults). A failure leaves no file. */
+ * -e: inference's defaults). Calibration finishes before the first file is
+ * written; a failure leaves no file. */
 #include <stdio.h>
 #include <string.h>
+#include "tasks/common/calib.h"
 #include "tasks/common/det_export.h"
 #include "tasks/common/det_export_ds.h"
 #include "tasks/common/export_files.h"
 #include "tasks/faster_rcnn/frcnn_export.h"
-#include "tasks/faster_rcnn/frcnn_task.h"
 
 /* The shared export flags; faster_rcnn has no --nms none (its NMS is part of
  * the detector) and its --nms onnx crop is RoiAlign with half_pixel (opset 16+). */
@@ -36,9 +40,6 @@ static enum deft_status parse_flags(const struct deft_task_args *a, struct det_e
     if (o->nms == DET_NMS_ONNX && o->opset < 16)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "--opset %d: --nms onnx writes the crop as RoiAlign with "
                               "half_pixel, opset 16 or 17", o->opset);
-    if (o->int8 || o->qdq_file)
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "faster_rcnn export --data_type int8: %s",
-                              DEFT_FRCNN_NOT_FINISHED);
     return DEFT_OK;
 }
 
@@ -88,9 +89,11 @@ static enum deft_status tails(const struct det_export_opts *o, const struct frcn
                : frcnn_export_detections(&fm->p, R, nms, name[2], name[3], tail);
 }
 
+/* OUT.onnx, and with amax (int8) its activation list in info and the --qdq_file copy. */
 static enum deft_status write_onnx(const struct deft_task_args *a, const struct det_export_opts *o,
                                    struct frcnn_model *fm, const struct frcnn_prop_cfg *pc,
-                                   const struct frcnn_nms *nms, FILE *out, struct export_files *w) {
+                                   const struct frcnn_nms *nms, const float *amax, struct deft_onnx_export_info *info,
+                                   FILE *out, struct export_files *w) {
     struct deft_graph *g = fm->g;
     bool trt = o->nms == DET_NMS_TRT;
     /* ProposalDynamic always gives post_nms_top_n rows */
@@ -114,13 +117,18 @@ static enum deft_status write_onnx(const struct deft_task_args *a, const struct 
                                            .input_name = "Input", .tail = tail, .mid = mid, .crop_plugin = trt,
                                            .mid_input = fm->in_rois, .meta = mt.kv, .n_meta = mt.n};
         if (!s && !(s = deft_mkdirs_for(a->output_file)) &&
-            !(s = deft_onnx_export(a->output_file, g, fm->file->file, &eo, NULL))) {
+            !(s = deft_onnx_export(a->output_file, g, fm->file->file, &eo, info))) {
             export_files_add(w, a->output_file);
             fprintf(out, "wrote %s: faster_rcnn, input Input [%s,3,%d,%d], %d proposals per image, NMS %s%s "
                     "(NMS [N,1,%d,7], NMS_1), opset %d\n", a->output_file, o->static_batch > 0 ? "" : "batch",
                     fm->net_h, fm->net_w, R, det_nms_name(o->nms),
                     trt ? " (ProposalDynamic, CropAndResizeDynamic, NMSDynamic_TRT: TensorRT only)" : "", K,
                     o->opset);
+            if (amax && o->qdq_file && !(s = frcnn_export_qdq(o, fm, &eo, amax))) {
+                export_files_add(w, o->qdq_file);
+                fprintf(out, "wrote %s (explicit INT8: QuantizeLinear/DequantizeLinear%s)\n", o->qdq_file,
+                        o->quantize_head ? ", heads included" : "; the RPN and RCNN head layers and the tails float");
+            }
         }
     }
     det_export_meta_free(&mt);
@@ -129,13 +137,29 @@ static enum deft_status write_onnx(const struct deft_task_args *a, const struct 
     return s;
 }
 
+/* cal.bin (and --cal_json_file): one range per activation of the network in the ONNX. */
+static enum deft_status write_cal(const struct det_export_opts *o, const struct deft_onnx_export_info *info,
+                                  const float *amax, const char *cal_path, FILE *out, struct export_files *w) {
+    enum deft_status s = task_calib_write_cache(cal_path, o->trt_version, o->calibrator, info, amax);
+    if (s) return s;
+    export_files_add(w, cal_path);
+    fprintf(out, "wrote %s: %s calibration over %d x %d images through both stages (proposals on the host), %d "
+            "tensors (the proposal, decode and NMS nodes stay float)\n", cal_path, deft_calibrator_name(o->calibrator),
+            o->batches, o->batch_size, info->n);
+    if (!o->cal_json) return DEFT_OK;
+    if ((s = task_calib_write_json(o->cal_json, info, amax))) return s;
+    export_files_add(w, o->cal_json);
+    return DEFT_OK;
+}
+
 /* --gen_ds_config: labels.txt (background last, as TAO's Faster R-CNN) and nvinfer_config.txt. */
 static enum deft_status write_ds(const struct deft_task_args *a, const struct det_export_opts *o,
-                                 const struct frcnn_model *fm, const struct frcnn_nms *nms, FILE *out,
-                                 struct export_files *w) {
+                                 const struct frcnn_model *fm, const struct frcnn_nms *nms, const char *cal_path,
+                                 FILE *out, struct export_files *w) {
     char dir[4200];
     export_dir_of(a->output_file, dir, sizeof dir);
-    struct det_ds_opts d = {.dir = dir, .onnx = export_base_of(a->output_file), .cal = "cal.bin",
+    struct det_ds_opts d = {.dir = dir, .onnx = export_base_of(a->output_file),
+                            .cal = o->cal_cache ? cal_path : "cal.bin",
                             .arch = "TAO's Faster R-CNN", .pre = &fm->pre, .net_w = fm->net_w, .net_h = fm->net_h,
                             .classes = (const char *const *)fm->classes, .n_classes = fm->n_classes,
                             .background_first = false, .int8 = o->int8, .fp16 = o->fp16, .conf = nms->conf,
@@ -160,6 +184,8 @@ enum deft_status frcnn_export(const struct deft_task_args *a) {
     struct frcnn_model fm = {0};
     struct frcnn_prop_cfg pc;
     struct frcnn_nms nms;
+    struct deft_onnx_export_info info = {0};
+    float *amax = NULL;
     if (a->spec && (s = frcnn_setup_load(&f, a))) goto done;
     settings(&f, &pc, &nms);
     if (pc.max_boxes < 1 || nms.max_dets < 1) {
@@ -167,16 +193,29 @@ enum deft_status frcnn_export(const struct deft_task_args *a) {
                            ">= 1", pc.max_boxes, nms.max_dets);
         goto done;
     }
-    if ((s = frcnn_model_open(&fm, a->model, 1, pc.max_boxes, a))) goto done;
+    /* int8: the model runs calibration batches of --batch_size images */
+    if ((s = frcnn_model_open(&fm, a->model, o.int8 ? o.batch_size : 1, pc.max_boxes, a))) goto done;
     if (f.loaded && f.n_classes != fm.n_classes) {
         s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s has %d classes but the spec has %d", a->model, fm.n_classes,
                            f.n_classes);
         goto done;
     }
+    if (o.int8) {
+        deft_runtime_free(fm.rt); /* calibration runs its own runtime; export needs none */
+        fm.rt = NULL;
+        if ((s = frcnn_export_calibrate(&o, &f, &fm, &pc, a, &amax))) goto done; /* before anything is written */
+    }
+    char dir[4200], cal_path[4200];
+    export_dir_of(a->output_file, dir, sizeof dir);
+    snprintf(cal_path, sizeof cal_path, "%s%s", o.cal_cache ? "" : dir, o.cal_cache ? o.cal_cache : "cal.bin");
     struct export_files w = {0};
-    if (!(s = write_onnx(a, &o, &fm, &pc, &nms, out, &w)) && o.gen_ds) s = write_ds(a, &o, &fm, &nms, out, &w);
+    if (!(s = write_onnx(a, &o, &fm, &pc, &nms, amax, o.int8 ? &info : NULL, out, &w)) && o.int8)
+        s = write_cal(&o, &info, amax, cal_path, out, &w);
+    if (!s && o.gen_ds) s = write_ds(a, &o, &fm, &nms, cal_path, out, &w);
     if (s) export_files_remove_all(&w); /* nothing half-exported stays */
 done:
+    deft_free(amax);
+    deft_onnx_export_info_free(&info);
     frcnn_model_close(&fm);
     frcnn_setup_free(&f);
     return s;

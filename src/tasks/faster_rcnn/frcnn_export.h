@@ -5,6 +5,7 @@
 
 #include "deft/det_ops.h"
 #include "deft/io.h"
+#include "tasks/common/det_export.h"
 #include "tasks/faster_rcnn/frcnn_run.h"
 
 /* Tensor names the two tails share, and the model's outputs (TAO's NMS layout). */
@@ -42,6 +43,17 @@ enum deft_status frcnn_export_proposals_trt(const struct frcnn_model *fm, const 
  * a zero prior (CORNER code: box = prior + loc): outputs FRCNN_X_NMS, FRCNN_X_COUNT. */
 enum deft_status frcnn_export_detections_trt(const struct frcnn_params *p, int R, const struct frcnn_nms *nms,
                                              const char *cls, const char *regr, struct deft_onnx_tail **out);
+
+/* --data_type int8 (frcnn_export_int8.c): activation ranges (one per value of
+ * fm->g) over --batches x --batch_size calibration images run through both
+ * node ranges with the host proposals between them, fm opened at batch
+ * --batch_size; and the QDQ copy of the export eo, the four head layers float
+ * unless --quantize_head. */
+enum deft_status frcnn_export_calibrate(const struct det_export_opts *o, const struct frcnn_setup *f,
+                                        struct frcnn_model *fm, const struct frcnn_prop_cfg *pc,
+                                        const struct deft_task_args *a, float **amax);
+enum deft_status frcnn_export_qdq(const struct det_export_opts *o, const struct frcnn_model *fm,
+                                  const struct deft_onnx_export_opts *eo, const float *amax);
 
 enum deft_status frcnn_export(const struct deft_task_args *a);
 #endif

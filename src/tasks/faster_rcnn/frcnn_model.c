@@ -180,17 +180,17 @@ static void count_recall(struct frcnn_model *fm, int i, const struct deft_det_ba
     }
 }
 
-enum deft_status frcnn_model_run(struct frcnn_model *fm, const float *images, int n, const struct frcnn_prop_cfg *c,
-                                 const struct deft_det_batch *gt) {
+enum deft_status frcnn_model_run_on(struct frcnn_model *fm, struct deft_runtime *rt, const float *images, int n,
+                                    const struct frcnn_prop_cfg *c, const struct deft_det_batch *gt) {
     size_t per = (size_t)3 * fm->net_h * fm->net_w;
     if (n < 1 || n > fm->batch) return deft_set_error(DEFT_ERR_INVALID_ARG, "%d images for a batch of %d", n, fm->batch);
-    float *in = deft_runtime_data(fm->rt, fm->in_img);
+    float *in = deft_runtime_data(rt, fm->in_img);
     if (!in) return deft_set_error(DEFT_ERR_SHAPE, "the model's input buffer is not addressable");
     memcpy(in, images, (size_t)n * per * sizeof(float));
     for (int i = n; i < fm->batch; i++) memcpy(in + (size_t)i * per, images, per * sizeof(float));
-    enum deft_status s = deft_runtime_run_range(fm->rt, 0, fm->split);
+    enum deft_status s = deft_runtime_run_range(rt, 0, fm->split);
     for (int i = 0; !s && i < 2; i++)
-        s = deft_runtime_read(fm->rt, fm->out[i], fm->outs[i],
+        s = deft_runtime_read(rt, fm->out[i], fm->outs[i],
                               (size_t)deft_shape_numel(&deft_graph_value(fm->g, fm->out[i])->shape));
     struct frcnn_prop_cfg pc = *c;
     if (pc.max_boxes > fm->rois) pc.max_boxes = fm->rois;
@@ -206,12 +206,17 @@ enum deft_status frcnn_model_run(struct frcnn_model *fm, const float *images, in
         }
         if (!s && gt && b < n && b < gt->n) count_recall(fm, b, gt);
     }
-    if (!s) s = deft_runtime_set_input(fm->rt, fm->in_rois, fm->roi_buf, (size_t)fm->batch * fm->rois * 5);
-    if (!s) s = deft_runtime_run_range(fm->rt, fm->split, deft_graph_num_nodes(fm->g));
+    if (!s) s = deft_runtime_set_input(rt, fm->in_rois, fm->roi_buf, (size_t)fm->batch * fm->rois * 5);
+    if (!s) s = deft_runtime_run_range(rt, fm->split, deft_graph_num_nodes(fm->g));
     for (int i = 2; !s && i < 4; i++)
-        s = deft_runtime_read(fm->rt, fm->out[i], fm->outs[i],
+        s = deft_runtime_read(rt, fm->out[i], fm->outs[i],
                               (size_t)deft_shape_numel(&deft_graph_value(fm->g, fm->out[i])->shape));
     return s;
+}
+
+enum deft_status frcnn_model_run(struct frcnn_model *fm, const float *images, int n, const struct frcnn_prop_cfg *c,
+                                 const struct deft_det_batch *gt) {
+    return frcnn_model_run_on(fm, fm->rt, images, n, c, gt);
 }
 
 enum deft_status frcnn_model_detect(const struct frcnn_model *fm, int b, float conf, float nms_iou, int max_dets,

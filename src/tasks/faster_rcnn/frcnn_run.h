@@ -65,6 +65,9 @@ enum deft_status frcnn_model_sync(struct frcnn_model *fm, struct deft_runtime *f
  * gt (optional, network pixels, per image) counts RPN recall. */
 enum deft_status frcnn_model_run(struct frcnn_model *fm, const float *images, int n, const struct frcnn_prop_cfg *c,
                                  const struct deft_det_batch *gt);
+/* The same on another runtime of fm->g (calibration's, which keeps every activation). */
+enum deft_status frcnn_model_run_on(struct frcnn_model *fm, struct deft_runtime *rt, const float *images, int n,
+                                    const struct frcnn_prop_cfg *c, const struct deft_det_batch *gt);
 /* Detections of image b of the last run, in the image's pixels. */
 enum deft_status frcnn_model_detect(const struct frcnn_model *fm, int b, float conf, float nms_iou, int max_dets,
                                     const struct deft_letterbox *lb, struct deft_box **boxes, int *n);

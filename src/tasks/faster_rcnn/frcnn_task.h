@@ -3,6 +3,5 @@
 #define DEFT_TASKS_FRCNN_TASK_H
 #include "deft/task.h"
 
-#define DEFT_FRCNN_NOT_FINISHED "not finished yet (issue 20)"
 enum deft_status frcnn_train(const struct deft_task_args *a);
 #endif

@@ -1,8 +1,8 @@
 /* frcnn_tasks.c - faster_rcnn as a task: TAO's actions and flags, the loss
  * terms and mAP for the shared loop. train, evaluate and inference run
  * (frcnn_train.c, frcnn_eval.c); export --nms trt|onnx runs (frcnn_export.c);
- * prune is the CLI's shared action (cmd_prune.c); the int8 export says it is
- * not finished (issue 20). */
+ * with --data_type int8 cal.bin and the QDQ copy (frcnn_export_int8.c);
+ * prune is the CLI's shared action (cmd_prune.c). */
 #include <stdio.h>
 #include "deft/faster_rcnn_spec.h"
 #include "deft/task.h"
@@ -25,7 +25,7 @@ static void help(FILE *f) {
                "             overlays at bbox_visualize_threshold; proposal/NMS settings from the spec's\n"
                "             inference_config; --dump_input: each network input (DIR/<stem>.npy) and its\n"
                "             letterbox (DIR/<stem>.json), to feed an exported model exactly that input\n"
-               "  export     -m MODEL -o OUT.onnx [-e SPEC] [--nms trt|onnx] [--data_type fp32|fp16]\n"
+               "  export     -m MODEL -o OUT.onnx [-e SPEC] [--nms trt|onnx] [--data_type fp32|fp16|int8]\n"
                "             [--gen_ds_config] [--opset 16|17] [--static_batch_size N]   one ONNX graph, input Input\n"
                "             (the preprocessed letterboxed image; metadata 'preprocess' and 'letterbox'), outputs\n"
                "             NMS [N,1,K,7] (image, class, score, x1,y1,x2,y2 in [0,1]) and NMS_1 (count); settings\n"
@@ -35,7 +35,15 @@ static void help(FILE *f) {
                "             --nms onnx: the proposal layer, crop-and-resize (RoiAlign), per-class decode and NMS in\n"
                "             standard ONNX (onnxruntime; opset 16+);\n"
                "             --gen_ds_config (with trt): labels.txt (background last) and nvinfer_config.txt for\n"
-               "             DeepStream's NvDsInferParseCustomNMSTLT. --data_type int8: " DEFT_FRCNN_NOT_FINISHED "\n"
+               "             DeepStream's NvDsInferParseCustomNMSTLT.\n"
+               "             --data_type int8: cal.bin (TensorRT's calibration cache) for every activation of the\n"
+               "             network, calibrated through both stages (the proposals on the host, as inference):\n"
+               "             --cal_image_dir DIR (default: the spec's training images), --cal_cache_file F (default:\n"
+               "             cal.bin next to OUT.onnx), --cal_json_file F (TAO's calib.json), --batches N (10)\n"
+               "             --batch_size N (16), --calibrator entropy|minmax|percentile --percentile P,\n"
+               "             --trt_version V (8601); --qdq_file F: the model explicitly quantized\n"
+               "             (QuantizeLinear/DequantizeLinear), the RPN and RCNN head layers float unless\n"
+               "             --quantize_head; --qdq_fusion\n"
                "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-pg 8] [-nf 16] [-el LAYER ...]\n"
                "             TAO's pruning; the RPN and RCNN output layers stay whole; retrain with\n"
                "             training_config.retrain_pruned_model: OUT  (deft faster_rcnn prune --help)\n\n"
@@ -53,8 +61,12 @@ static const struct deft_task_flag infer_flags[] = {
     {"-l", "--label_dir", true}, {NULL, "--json", true}, {NULL, "--threshold", true}, {NULL, "--dump_input", true},
     {NULL, NULL, false}};
 static const struct deft_task_flag export_flags[] = {
-    {NULL, "--nms", true}, {NULL, "--opset", true}, {NULL, "--static_batch_size", true},
-    {NULL, "--data_type", true}, {NULL, "--gen_ds_config", false}, {NULL, NULL, false}};
+    {NULL, "--nms", true},           {NULL, "--data_type", true},      {NULL, "--cal_image_dir", true},
+    {NULL, "--cal_cache_file", true}, {NULL, "--cal_json_file", true}, {NULL, "--batches", true},
+    {NULL, "--batch_size", true},    {NULL, "--calibrator", true},     {NULL, "--percentile", true},
+    {NULL, "--qdq_file", true},      {NULL, "--quantize_head", false}, {NULL, "--qdq_fusion", false},
+    {NULL, "--gen_ds_config", false}, {NULL, "--static_batch_size", true}, {NULL, "--opset", true},
+    {NULL, "--trt_version", true},   {NULL, NULL, false}};
 static const char *const loss_terms[] = {"loss_rpn_class", "loss_rpn_regr", "loss_cls_class", "loss_cls_regr"};
 
 static const struct deft_task_action actions[] = {
@@ -71,7 +83,7 @@ static const struct deft_task_action actions[] = {
 
 const struct deft_task deft_task_faster_rcnn = {
     .name = "faster_rcnn",
-    .summary = "Faster R-CNN detector (resnet 10/18/34/50/101, mobilenet_v2; int8 export not finished)",
+    .summary = "Faster R-CNN detector (resnet 10/18/34/50/101, mobilenet_v2)",
     .actions = actions,
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_frcnn_config_help,
