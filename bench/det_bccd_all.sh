@@ -2,14 +2,16 @@
 # Issue 20's BCCD comparison as one resumable chain (hours to days on a 2-core CPU; not part of
 # make test): detectnet_v2, ssd and faster_rcnn (ResNet-18, from scratch, the specs' epochs unless
 # EPOCHS_* say otherwise) and the torchvision peers (ssdlite320_mobilenet_v3_large and
-# fasterrcnn_mobilenet_v3_large_fpn, same epochs, same 416x320 input) one after the other.
+# fasterrcnn_mobilenet_v3_large_fpn, same epochs, same 416x320 input) one after the other, then
+# retinanet (ResNet-18).
 # Run it again after an interruption: a finished stage (its done file) is skipped, a deft run with
 # a checkpoint continues with --resume, a peer starts over. Results under $OUT (default
 # runs/bccd_all): <stage>/eval.txt, <stage>/peer.json, and summary.txt, one line a stage.
 # Run from the repository root; under `nice -n 19` it takes only idle CPU (its wall times are
 # then not speed figures: time one epoch of each on a quiet machine for those).
-# Usage: bench/det_bccd_all.sh [deft binary]
-DEFT=${1:-build/deft}
+# Usage: bench/det_bccd_all.sh [deft binary]   (EPOCHS_DNV2, EPOCHS_SSD, EPOCHS_FRCNN, EPOCHS_RETINA)
+DEFT=$(realpath "${1:-build/deft}")
+cd "$(dirname "$0")/.."  # the specs' data paths are relative to the repository root
 OUT=${OUT:-runs/bccd_all}
 BCCD=${BCCD:-../shared/data/bccd}
 mkdir -p "$OUT"
@@ -63,4 +65,5 @@ peer_stage ssdlite320_mobilenet_v3_large "${EPOCHS_SSD:-60}"
 deft_stage ssd specs/ssd_resnet18_bccd.txt "${EPOCHS_SSD:-60}"
 deft_stage faster_rcnn specs/faster_rcnn_resnet18_bccd.txt "${EPOCHS_FRCNN:-30}"
 peer_stage fasterrcnn_mobilenet_v3_large_fpn "${EPOCHS_FRCNN:-30}"
+deft_stage retinanet specs/retinanet_resnet18_bccd.txt "${EPOCHS_RETINA:-60}"
 log "chain finished"
