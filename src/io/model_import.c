@@ -199,9 +199,11 @@ enum deft_status deft_model_import_weights(const struct deft_safetensors *st, co
     if (ch == 1) deft_log(DEFT_LOG_INFO, "%s: a one-channel first convolution: grey input", name);
     if ((s = deft_model_set_preprocess(m->graph, &pre, 224, 224)) ||
         (s = deft_model_set_class_names(m->graph, o->class_names, r.num_classes)) ||
-        (s = deft_runtime_create(m->graph, &(struct deft_runtime_opts){0}, &rt)) ||
-        (s = deft_runtime_init_params(rt, 42)))
+        (s = deft_runtime_create(m->graph, &(struct deft_runtime_opts){0}, &rt)))
         goto done;
+    /* Without --skip_mismatch the copy below fills every weight or fails: a random
+     * initialisation first would only cost time (seconds for VGG-16). */
+    if (o->skip_mismatch && (s = deft_runtime_init_params(rt, 42))) goto done;
     s = deft_model_copy_to_runtime(st, rt, o->skip_mismatch ? DEFT_LOAD_SKIP_MISMATCH : 0, &r.copied);
     if (s) {
         s = deft_wrap_error(s, "%s", name);

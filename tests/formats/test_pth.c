@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "deft_test.h"
 #include "deft/io.h"
+#include "io/pth_impl.h"
 
 static char path_buf[4][512];
 static int path_i;
@@ -176,6 +177,19 @@ static int check_tensors(const struct deft_safetensors *st, const char *stem, co
 }
 static int check_against(const struct deft_safetensors *st, const char *stem, const char *label) {
     return check_tensors(st, stem, label, false);
+}
+
+/* The zip reader's CRC-32 (slice-by-8): the standard check value, and any split
+ * of a buffer (every length mod 8, both alignments) gives the one-call value. */
+static void test_crc32(void) {
+    CHECK(deft_crc32(0, (const unsigned char *)"123456789", 9) == 0xCBF43926u, "CRC-32 check value");
+    unsigned char buf[203];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)(i * 131 + 7);
+    const uint32_t whole = deft_crc32(0, buf, sizeof buf);
+    int bad = 0;
+    for (size_t cut = 0; cut <= sizeof buf; cut++)
+        bad += deft_crc32(deft_crc32(0, buf, cut), buf + cut, sizeof buf - cut) != whole;
+    CHECK(bad == 0, "CRC-32 of a buffer split at every offset equals the whole (%d differ)", bad);
 }
 
 static void test_read(const char *file, const char *stem, int expect_n) {
@@ -441,6 +455,7 @@ int main(void) {
         return 1;
     }
     long live0 = deft_alloc_live();
+    test_crc32();
     test_read("tensors.pt", "tensors", 20);
     test_read("tensors_legacy.pt", "tensors", 20);
     test_read("resnet18.pt", "resnet18", 122);
