@@ -28,6 +28,8 @@ struct tv_frame {
 /* Fill res (raw and final detections) from the heads. */
 enum deft_status deft_tv_ssd_post(const struct tv_heads *h, const struct tv_frame *f,
                                   struct deft_tv_det_result *res);
+enum deft_status deft_tv_ssdlite_post(const struct tv_heads *h, const struct tv_frame *f,
+                                      struct deft_tv_det_result *res);
 enum deft_status deft_tv_retinanet_post(const struct tv_heads *h, const struct tv_frame *f,
                                         struct deft_tv_det_result *res);
 /* Faster R-CNN: h holds the RPN's outputs (range 1 has run); runs the RoI

@@ -12,7 +12,7 @@
 #include "deft/runtime.h"
 #include "tasks/tv_detection/tv_det_impl.h"
 
-enum tv_kind { TV_SSD, TV_RETINANET, TV_FRCNN };
+enum tv_kind { TV_SSD, TV_SSDLITE, TV_RETINANET, TV_FRCNN };
 
 struct deft_tv_detector {
     struct deft_graph *g; /* own copy, then the graph at the current input size */
@@ -22,6 +22,7 @@ struct deft_tv_detector {
     enum tv_kind kind;
     char arch[32];
     int fixed, min_size, max_size, n_levels;
+    bool reduced_tail;
     float mean[3], std[3];
 };
 
@@ -40,6 +41,10 @@ static enum deft_status read_config(struct deft_tv_detector *d) {
         d->n_levels = 6;
         const float m[3] = {0.48235f, 0.45882f, 0.40784f};
         for (int c = 0; c < 3; c++) d->mean[c] = m[c], d->std[c] = (float)(1.0 / 255.0);
+    } else if (!strcmp(arch, "\"ssdlite320_mobilenet_v3_large\"")) {
+        d->kind = TV_SSDLITE;
+        d->n_levels = 6;
+        for (int c = 0; c < 3; c++) d->mean[c] = 0.5f, d->std[c] = 0.5f;
     } else if (!strcmp(arch, "\"retinanet_resnet50_fpn\"") || !strcmp(arch, "\"fasterrcnn_resnet50_fpn\"")) {
         d->kind = strstr(arch, "retinanet") ? TV_RETINANET : TV_FRCNN;
         d->n_levels = 5;
@@ -53,6 +58,7 @@ static enum deft_status read_config(struct deft_tv_detector *d) {
     d->fixed = meta_int(o, "fixed_size", 0);
     d->min_size = meta_int(o, "min_size", 800);
     d->max_size = meta_int(o, "max_size", 1333);
+    d->reduced_tail = meta_int(o, "reduced_tail", 0) != 0;
     cJSON_Delete(o);
     if (d->min_size < 1 || d->max_size < 1 || d->fixed < 0)
         return deft_set_error(DEFT_ERR_FORMAT, "tv_det metadata: bad sizes");
@@ -166,7 +172,8 @@ static enum deft_status runtime_for(struct deft_tv_detector *d, int h, int w) {
     const char *nc = deft_graph_get_meta(d->g, "num_classes");
     struct deft_graph *g = NULL;
     struct deft_tv_det_opts o = {.arch = d->arch, .num_classes = nc ? atoi(nc) : 0, .min_size = d->min_size,
-                                 .max_size = d->max_size, .height = h, .width = w};
+                                 .max_size = d->max_size, .height = h, .width = w,
+                                 .reduced_tail = d->reduced_tail};
     enum deft_status st = deft_tv_det_build(&o, &g);
     if (st) return st;
     deft_graph_free(d->g);
@@ -288,6 +295,7 @@ enum deft_status deft_tv_detector_run(struct deft_tv_detector *d, const struct d
     if (!s) s = read_heads(d, &hd);
     if (!s)
         s = d->kind == TV_SSD       ? deft_tv_ssd_post(&hd, &f, res)
+            : d->kind == TV_SSDLITE ? deft_tv_ssdlite_post(&hd, &f, res)
             : d->kind == TV_FRCNN   ? deft_tv_fasterrcnn_post(d->rt, d->g, &hd, &f, res)
                                     : deft_tv_retinanet_post(&hd, &f, res);
     deft_free(hd.cls);
