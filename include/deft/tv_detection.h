@@ -37,6 +37,11 @@
  *                           BN + ReLU6, 1x1); DefaultBoxGenerator ratios 2, 3, scales 0.2..0.95;
  *                           resize to 320x320, mean = std = 0.5; softmax, score > 0.001, top 300
  *                           per class, batched NMS 0.55, 300 detections
+ *   fasterrcnn_mobilenet_v3_large_fpn  mobilenet_v3_large (BN eps 1e-5) with the FPN on
+ *                           features[13] and [16] (both 1/32) + LastLevelMaxPool; anchors
+ *                           32..512 x 3 ratios on every level (15 per cell); RPN score >= 0.05;
+ *                           RoIAlign on FPN map "0" only (LevelMapper(5, 5)); the rest as
+ *                           fasterrcnn_resnet50_fpn (min_size 800, max_size 1333 by default)
  *
  * The graph computes the network up to the head outputs (roles "tv_cls_<l>",
  * "tv_reg_<l>" per level); what torchvision does between or after its layers

@@ -14,11 +14,13 @@ static const struct { const char *arch, *tensor; int anchors; } heads[] = {
     {"retinanet_resnet50_fpn", "head.classification_head.cls_logits.weight", 9},
     {"fasterrcnn_resnet50_fpn", "roi_heads.box_predictor.cls_score.weight", 1}, /* Linear [classes, 1024] */
     {"ssdlite320_mobilenet_v3_large", "head.classification_head.module_list.0.1.weight", 6},
+    {"fasterrcnn_mobilenet_v3_large_fpn", "roi_heads.box_predictor.cls_score.weight", 1},
 };
 
 /* mobilenet_v3 detectors: the last conv's width says reduced_tail (480) or not (960). */
 static const struct { const char *arch, *tensor; } last_convs[] = {
     {"ssdlite320_mobilenet_v3_large", "backbone.features.1.3.0.weight"},
+    {"fasterrcnn_mobilenet_v3_large_fpn", "backbone.body.16.0.weight"},
 };
 
 static bool reduced_tail(const char *arch, const struct deft_safetensors *st) {

@@ -27,7 +27,7 @@ NUM_CLASSES = 6
 
 def build(arch, min_size=None, max_size=None):
     kw = {"weights": None, "weights_backbone": None, "num_classes": NUM_CLASSES}
-    if arch in ("retinanet_resnet50_fpn", "fasterrcnn_resnet50_fpn"):
+    if arch in ("retinanet_resnet50_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_fpn"):
         if min_size:
             kw.update(min_size=min_size, max_size=max_size)
     return getattr(D, arch)(**kw).eval()
@@ -96,11 +96,18 @@ def make(arch, out, calib=None):
                 conv.weight.mul_(target / float(y.std()))
                 if last == "cls_logits":
                     conv.bias.uniform_(-3.0, -1.0)
-        if arch == "fasterrcnn_resnet50_fpn":
+        if arch.startswith("fasterrcnn"):
             # random init gives objectness ~0 and class logits ~0 (every score 1/6): RPN logits
             # of std 2 (bias -1..1) and deltas std 0.5, box head logits std 2 and deltas std 0.5
             m.transform.min_size, m.transform.max_size = (320,), 512
             il, _ = m.transform([torch.rand(3, 240, 320)])
+            if arch == "fasterrcnn_mobilenet_v3_large_fpn":
+                # the mobilenet's maps, as ssdlite's, scaled to unit size on the photos
+                # (the heads below on one of them: noise gives the RPN's deltas another size,
+                # and eight photos' 8000 proposals take minutes)
+                ic, _ = m.transform(calib_images(calib))
+                unit_convs(m.backbone.body, lambda: m.backbone.body(ic.tensors))
+                il, _ = m.transform(calib_images(calib)[:1])
             feats = m.backbone(il.tensors)
             t = [m.rpn.head.conv(f) for f in feats.values()]
             for conv, target in ((m.rpn.head.cls_logits, 2.0), (m.rpn.head.bbox_pred, 0.5)):
@@ -123,7 +130,7 @@ def raw(arch, m, img):
     """torchvision's own steps up to (not including) the per-class selection"""
     il, _ = m.transform([img])
     feats = m.backbone(il.tensors)
-    if arch == "fasterrcnn_resnet50_fpn":
+    if arch.startswith("fasterrcnn"):
         # the RPN before its NMS: every anchor's proposal (clipped) and objectness probability
         from torchvision.models.detection.rpn import concat_box_prediction_layers
         feats = list(feats.values())

@@ -15,9 +15,10 @@ static const struct tv_arch archs[] = {
     {"retinanet_resnet50_fpn", deft_tv_build_retinanet_resnet50_fpn, 0},
     {"fasterrcnn_resnet50_fpn", deft_tv_build_fasterrcnn_resnet50_fpn, 0},
     {"ssdlite320_mobilenet_v3_large", deft_tv_build_ssdlite320_mobilenet_v3_large, 320},
+    {"fasterrcnn_mobilenet_v3_large_fpn", deft_tv_build_fasterrcnn_mobilenet_v3_large_fpn, 0},
 };
 static const char *const names[] = {"ssd300_vgg16", "retinanet_resnet50_fpn", "fasterrcnn_resnet50_fpn",
-                                    "ssdlite320_mobilenet_v3_large", NULL};
+                                    "ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_fpn", NULL};
 
 const char *const *deft_tv_det_arch_names(void) { return names; }
 

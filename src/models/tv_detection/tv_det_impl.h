@@ -37,6 +37,9 @@ struct tv_mbv3_taps {
 int deft_tv_mobilenet_v3_large(struct deft_model_ctx *m, int x, const struct tv_mbv3_opts *o, struct tv_mbv3_taps *t);
 /* The options' reduced_tail (mobilenet_v3 detectors). */
 bool deft_tv_reduced_tail(const struct deft_model_ctx *m);
+/* torchvision's FeaturePyramidNetwork (256 channels, no norm) on the n maps c
+ * (finest first): outputs into p, returns n (-1 on error). */
+int deft_tv_fpn(struct deft_model_ctx *m, const int *c, int n, int *p);
 /* Flag y as a model output with role `role` ("tv_cls_0"). */
 void deft_tv_output(struct deft_model_ctx *m, const char *role, int y);
 
@@ -44,5 +47,6 @@ int deft_tv_build_ssd300_vgg16(struct deft_model_ctx *m, int x);
 int deft_tv_build_retinanet_resnet50_fpn(struct deft_model_ctx *m, int x);
 int deft_tv_build_fasterrcnn_resnet50_fpn(struct deft_model_ctx *m, int x);
 int deft_tv_build_ssdlite320_mobilenet_v3_large(struct deft_model_ctx *m, int x);
+int deft_tv_build_fasterrcnn_mobilenet_v3_large_fpn(struct deft_model_ctx *m, int x);
 
 #endif

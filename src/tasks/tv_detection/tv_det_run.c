@@ -20,8 +20,9 @@ struct deft_tv_detector {
     struct deft_runtime *rt;
     int rt_h, rt_w; /* the input size rt was made for */
     enum tv_kind kind;
-    char arch[32];
+    char arch[64];
     int fixed, min_size, max_size, n_levels;
+    struct deft_tv_frcnn_cfg frcnn;
     bool reduced_tail;
     float mean[3], std[3];
 };
@@ -48,6 +49,13 @@ static enum deft_status read_config(struct deft_tv_detector *d) {
     } else if (!strcmp(arch, "\"retinanet_resnet50_fpn\"") || !strcmp(arch, "\"fasterrcnn_resnet50_fpn\"")) {
         d->kind = strstr(arch, "retinanet") ? TV_RETINANET : TV_FRCNN;
         d->n_levels = 5;
+        d->frcnn = (struct deft_tv_frcnn_cfg){.n_roi = 4, .roi_k_min = 2};
+        memcpy(d->mean, imagenet_mean, sizeof d->mean);
+        memcpy(d->std, imagenet_std, sizeof d->std);
+    } else if (!strcmp(arch, "\"fasterrcnn_mobilenet_v3_large_fpn\"")) {
+        d->kind = TV_FRCNN;
+        d->n_levels = 3;
+        d->frcnn = (struct deft_tv_frcnn_cfg){.all_sizes = true, .rpn_score_thresh = 0.05f, .n_roi = 1, .roi_k_min = 5};
         memcpy(d->mean, imagenet_mean, sizeof d->mean);
         memcpy(d->std, imagenet_std, sizeof d->std);
     } else {
@@ -296,7 +304,7 @@ enum deft_status deft_tv_detector_run(struct deft_tv_detector *d, const struct d
     if (!s)
         s = d->kind == TV_SSD       ? deft_tv_ssd_post(&hd, &f, res)
             : d->kind == TV_SSDLITE ? deft_tv_ssdlite_post(&hd, &f, res)
-            : d->kind == TV_FRCNN   ? deft_tv_fasterrcnn_post(d->rt, d->g, &hd, &f, res)
+            : d->kind == TV_FRCNN   ? deft_tv_fasterrcnn_post(&d->frcnn, d->rt, d->g, &hd, &f, res)
                                     : deft_tv_retinanet_post(&hd, &f, res);
     deft_free(hd.cls);
     deft_free(hd.reg);
