@@ -131,6 +131,7 @@ enum deft_act_kind {
     DEFT_ACT_RELU = 0, DEFT_ACT_RELU6, DEFT_ACT_LEAKY_RELU, DEFT_ACT_SIGMOID, DEFT_ACT_TANH,
     DEFT_ACT_SWISH, DEFT_ACT_HARDSWISH,
     DEFT_ACT_MISH, /* x * tanh(softplus(x)) (YOLOv4's CSPDarknet) */
+    DEFT_ACT_HARDSIGMOID, /* clip(x / 6 + 1/2, 0, 1) (MobileNetV3's squeeze-excitation) */
     DEFT_ACT_COUNT
 };
 enum deft_bn_mode {

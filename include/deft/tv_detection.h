@@ -31,6 +31,17 @@
  *                           FastRCNNPredictor; BoxCoder (10,10,5,5), softmax, score > 0.05,
  *                           batched NMS 0.5, 100 detections. raw_* hold the RPN's before-NMS
  *                           output (every anchor's proposal, its objectness probability, n_cls 1)
+ *   ssdlite320_mobilenet_v3_large  mobilenet_v3_large (BN eps 1e-3, reduced_tail as the
+ *                           checkpoint's shapes say) split at C4's expansion, four extra blocks
+ *                           (1x1, depthwise 3x3/2, 1x1, BN + ReLU6), SSDLiteHead (depthwise 3x3 +
+ *                           BN + ReLU6, 1x1); DefaultBoxGenerator ratios 2, 3, scales 0.2..0.95;
+ *                           resize to 320x320, mean = std = 0.5; softmax, score > 0.001, top 300
+ *                           per class, batched NMS 0.55, 300 detections
+ *   fasterrcnn_mobilenet_v3_large_fpn  mobilenet_v3_large (BN eps 1e-5) with the FPN on
+ *                           features[13] and [16] (both 1/32) + LastLevelMaxPool; anchors
+ *                           32..512 x 3 ratios on every level (15 per cell); RPN score >= 0.05;
+ *                           RoIAlign on FPN map "0" only (LevelMapper(5, 5)); the rest as
+ *                           fasterrcnn_resnet50_fpn (min_size 800, max_size 1333 by default)
  *
  * The graph computes the network up to the head outputs (roles "tv_cls_<l>",
  * "tv_reg_<l>" per level); what torchvision does between or after its layers
@@ -64,6 +75,8 @@ struct deft_tv_det_opts {
      * 0 = torchvision's 800 / 1333 */
     int min_size, max_size;
     int height, width;       /* the (padded) network input the graph is built for; 0 = a default */
+    bool reduced_tail;       /* mobilenet_v3 detectors: torchvision's reduced_tail (C4 on at half
+                              * width; the importer reads it from the checkpoint's shapes) */
 };
 
 /* NULL-terminated names. */

@@ -61,7 +61,8 @@ static int import_usage(FILE *f) {
             "  --arch NAME     build that deft architecture (e.g. resnet18, squeezenet1_0:\n"
             "                  torchvision names) and load the tensors into it by name, checking\n"
             "                  every shape; write a deft model file. torchvision detectors\n"
-            "                  (ssd300_vgg16, retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn)\n"
+            "                  (ssd300_vgg16, retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn,\n"
+            "                  ssdlite320_mobilenet_v3_large, fasterrcnn_mobilenet_v3_large_fpn)\n"
             "                  import the same way and\n"
             "                  run with `deft model detect`\n"
             "  --min_size N, --max_size N  a torchvision detector's GeneralizedRCNNTransform sizes\n"
@@ -268,7 +269,7 @@ int cmd_model_import(int argc, char **argv) {
     bool tv_det = o.arch && deft_tv_det_known(o.arch);
     if ((mins || maxs) && !tv_det) {
         fprintf(stderr, "deft model import: --min_size and --max_size are for torchvision detectors (%s)\n",
-                "retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn");
+                "retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large_fpn");
         deft_string_list_free(o.names, o.n_names);
         return 2;
     }

@@ -17,7 +17,9 @@ static int detect_usage(FILE *f) {
     fprintf(f,
             "usage: deft model detect -m MODEL -i DIR|IMAGE -o OUT_DIR [--raw] [--threads N]\n\n"
             "  Run a torchvision detector imported with `deft model import --arch ssd300_vgg16|\n"
-            "  retinanet_resnet50_fpn|fasterrcnn_resnet50_fpn` on images, with torchvision's transform\n"
+            "  retinanet_resnet50_fpn|fasterrcnn_resnet50_fpn|ssdlite320_mobilenet_v3_large|\n"
+            "  fasterrcnn_mobilenet_v3_large_fpn` on images,\n"
+            "  with torchvision's transform\n"
             "  and post-processing.\n"
             "  OUT_DIR/<image>.txt  one KITTI line per detection, the score last (pixels of the image)\n"
             "  --raw                also OUT_DIR/raw/<image>_boxes.npy [A,4] and _scores.npy [A,K]: every\n"

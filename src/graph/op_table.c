@@ -16,7 +16,7 @@ static const char *const op_names[] = {
 _Static_assert(sizeof op_names / sizeof op_names[0] == DEFT_OP_COUNT, "op_names incomplete");
 
 static const char *const act_names[] = {"relu", "relu6", "leaky_relu", "sigmoid", "tanh", "swish",
-                                        "hardswish", "mish"};
+                                        "hardswish", "mish", "hardsigmoid"};
 _Static_assert(sizeof act_names / sizeof act_names[0] == DEFT_ACT_COUNT, "act_names incomplete");
 
 static const char *const loss_names[] = {"softmax_ce", "bce_logits", "focal", "l1", "smooth_l1",

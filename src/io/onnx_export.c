@@ -440,6 +440,12 @@ static bool emit_act(struct ox *x, const struct deft_node *nd) {
             node(x, "Mul", nm, (const char *[]){in, h}, 2, out_name(x, v));
         }
         return true;
+    case DEFT_ACT_HARDSIGMOID: { /* ONNX's default alpha is 0.2, PyTorch's 1/6 */
+        Onnx__NodeProto *o = node(x, "HardSigmoid", nm, &in, 1, out_name(x, v));
+        attr_f(x, o, "alpha", 1.0f / 6.0f);
+        attr_f(x, o, "beta", 0.5f);
+        return true;
+    }
     case DEFT_ACT_MISH: { /* ONNX has Mish from opset 18 only: x * Tanh(Softplus(x)) */
         const char *sp = ostr(x, "%s_softplus", nm), *th = ostr(x, "%s_tanh", nm);
         node(x, "Softplus", sp, &in, 1, sp);

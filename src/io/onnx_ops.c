@@ -108,6 +108,14 @@ static enum deft_status op_relu(struct onnx_imp *im) { return act(im, DEFT_ACT_R
 static enum deft_status op_sigmoid(struct onnx_imp *im) { return act(im, DEFT_ACT_SIGMOID, 0); }
 static enum deft_status op_tanh(struct onnx_imp *im) { return act(im, DEFT_ACT_TANH, 0); }
 static enum deft_status op_hardswish(struct onnx_imp *im) { return act(im, DEFT_ACT_HARDSWISH, 0); }
+/* PyTorch's hardsigmoid exports alpha 1/6, beta 1/2; other slopes are no deft op. */
+static enum deft_status op_hardsigmoid(struct onnx_imp *im) {
+    float al = oi_attr_f(im, "alpha", 0.2f), be = oi_attr_f(im, "beta", 0.5f);
+    if (fabsf(al - 1.0f / 6.0f) > 1e-6f || fabsf(be - 0.5f) > 1e-6f)
+        return BAD("HardSigmoid alpha %g beta %g: only alpha 1/6, beta 1/2 (PyTorch's) are supported", (double)al,
+                   (double)be);
+    return act(im, DEFT_ACT_HARDSIGMOID, 0);
+}
 static enum deft_status op_leaky_relu(struct onnx_imp *im) {
     return act(im, DEFT_ACT_LEAKY_RELU, oi_attr_f(im, "alpha", 0.01f));
 }
@@ -532,7 +540,7 @@ static const struct onnx_op onnx_ops[] = {
     {"Clip", op_clip}, {"Concat", op_concat}, {"Constant", op_constant}, {"Conv", op_conv},
     {"ConvTranspose", op_conv_transpose}, {"Div", op_div}, {"Dropout", op_identity},
     {"Flatten", op_flatten}, {"Gemm", op_gemm}, {"GlobalAveragePool", op_global_avgpool},
-    {"HardSwish", op_hardswish}, {"Identity", op_identity}, {"LeakyRelu", op_leaky_relu},
+    {"HardSigmoid", op_hardsigmoid}, {"HardSwish", op_hardswish}, {"Identity", op_identity}, {"LeakyRelu", op_leaky_relu},
     {"MatMul", op_matmul}, {"MaxPool", op_maxpool}, {"Mul", op_mul}, {"Pad", op_pad},
     {"Relu", op_relu}, {"Reshape", op_reshape}, {"Resize", op_resize}, {"Sigmoid", op_sigmoid}, {"Slice", op_slice},
     {"Softmax", op_softmax}, {"Sub", op_sub}, {"Tanh", op_tanh}, {"Upsample", op_resize},

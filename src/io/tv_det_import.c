@@ -13,7 +13,24 @@ static const struct { const char *arch, *tensor; int anchors; } heads[] = {
     {"ssd300_vgg16", "head.classification_head.module_list.0.weight", 4},
     {"retinanet_resnet50_fpn", "head.classification_head.cls_logits.weight", 9},
     {"fasterrcnn_resnet50_fpn", "roi_heads.box_predictor.cls_score.weight", 1}, /* Linear [classes, 1024] */
+    {"ssdlite320_mobilenet_v3_large", "head.classification_head.module_list.0.1.weight", 6},
+    {"fasterrcnn_mobilenet_v3_large_fpn", "roi_heads.box_predictor.cls_score.weight", 1},
 };
+
+/* mobilenet_v3 detectors: the last conv's width says reduced_tail (480) or not (960). */
+static const struct { const char *arch, *tensor; } last_convs[] = {
+    {"ssdlite320_mobilenet_v3_large", "backbone.features.1.3.0.weight"},
+    {"fasterrcnn_mobilenet_v3_large_fpn", "backbone.body.16.0.weight"},
+};
+
+static bool reduced_tail(const char *arch, const struct deft_safetensors *st) {
+    for (size_t i = 0; arch && i < sizeof last_convs / sizeof *last_convs; i++) {
+        if (strcmp(last_convs[i].arch, arch)) continue;
+        const struct deft_tensor *t = deft_safetensors_find(st, last_convs[i].tensor);
+        return t && t->shape.ndim == 4 && t->shape.d[0] == 480;
+    }
+    return false;
+}
 
 int deft_tv_det_num_classes(const char *arch, const struct deft_safetensors *st) {
     for (size_t i = 0; arch && i < sizeof heads / sizeof *heads; i++) {
@@ -70,6 +87,7 @@ enum deft_status deft_tv_det_import(const struct deft_safetensors *st, const cha
     *out = NULL;
     struct deft_tv_det_opts b = *o;
     if (!b.num_classes) b.num_classes = deft_tv_det_num_classes(o->arch, st);
+    b.reduced_tail = reduced_tail(o->arch, st);
     if (b.num_classes < 2)
         return deft_set_error(DEFT_ERR_NOT_FOUND, "%s: no %s classification head found", name, o->arch);
     struct deft_model *m = deft_calloc(1, sizeof *m);

@@ -112,6 +112,7 @@ ACTS = {
     5: lambda x, al: F.silu(x),
     6: lambda x, al: F.hardswish(x),
     7: lambda x, al: F.mish(x),
+    8: lambda x, al: F.hardsigmoid(x),
 }
 
 

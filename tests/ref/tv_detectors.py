@@ -1,7 +1,8 @@
 """Reference side of test_import_tv_detectors.sh: torchvision's detectors
 (0.14) with random weights, run on images; deft's output compared with them.
 
-make ARCH OUT.pth                 ARCH with seeded random weights (eval mode), saved
+make ARCH OUT.pth [IMGDIR]        ARCH with seeded random weights (eval mode), saved; the
+                                  mobilenet_v3 ones scaled to unit activations on IMGDIR's photos
 run ARCH PTH IMGDIR OUTDIR [MIN MAX]  torchvision on every image of IMGDIR: OUTDIR/raw/
                                   <stem>_boxes.npy, _scores.npy (every anchor's decoded,
                                   clipped box and class scores before NMS; fasterrcnn: the
@@ -26,13 +27,30 @@ NUM_CLASSES = 6
 
 def build(arch, min_size=None, max_size=None):
     kw = {"weights": None, "weights_backbone": None, "num_classes": NUM_CLASSES}
-    if arch in ("retinanet_resnet50_fpn", "fasterrcnn_resnet50_fpn"):
+    if arch in ("retinanet_resnet50_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_fpn"):
         if min_size:
             kw.update(min_size=min_size, max_size=max_size)
     return getattr(D, arch)(**kw).eval()
 
 
-def make(arch, out):
+def unit_convs(net, forward):
+    """each Conv2d of net rescaled, in forward order, to an output std of 1 under forward()"""
+    def hook(conv, inp, out):
+        b = conv.bias[None, :, None, None] if conv.bias is not None else 0
+        k = 1.0 / max(float((out - b).std()), 1e-6)
+        conv.weight.mul_(k)
+        return (out - b) * k + b
+    hs = [c.register_forward_hook(hook) for c in net.modules() if isinstance(c, torch.nn.Conv2d)]
+    forward()
+    for h in hs:
+        h.remove()
+
+
+def calib_images(d):
+    return [img for _, img in images(d)] if d else [torch.rand(3, 240, 320)]
+
+
+def make(arch, out, calib=None):
     torch.manual_seed(0)
     m = build(arch)
     with torch.no_grad():
@@ -50,6 +68,21 @@ def make(arch, out):
                 for conv, f in zip(heads, feats):
                     conv.bias.uniform_(-1, 1)
                     conv.weight.mul_(target / float((conv(f) - conv.bias[:, None, None]).std()))
+        if arch == "ssdlite320_mobilenet_v3_large":
+            # random init (normal std 0.03) fades to maps that are constant in space (tied
+            # scores): every backbone conv scaled to outputs of std 1 on the photos (noise has
+            # other statistics), so each layer keeps its input's variation at a size that
+            # float32 handles; each level's head then scaled to logits of std 1 (bias
+            # -1..1; larger ones tie softmax scores at 1.0), box deltas of std 1
+            il, _ = m.transform(calib_images(calib))
+            unit_convs(m.backbone, lambda: m.backbone(il.tensors))
+            feats = list(m.backbone(il.tensors).values())
+            for heads, target in ((m.head.classification_head.module_list, 1.0),
+                                  (m.head.regression_head.module_list, 1.0)):
+                for blk, f in zip(heads, feats):
+                    conv, t = blk[1], blk[0](f)
+                    conv.bias.uniform_(-1, 1)
+                    conv.weight.mul_(target / float((conv(t) - conv.bias[:, None, None]).std()))
         if arch == "retinanet_resnet50_fpn":
             # the prior-probability bias (-4.6) leaves nearly every score < 0.05: logits of
             # std 1.5 around -3..-1, box deltas of std 0.5 on a test image
@@ -63,11 +96,18 @@ def make(arch, out):
                 conv.weight.mul_(target / float(y.std()))
                 if last == "cls_logits":
                     conv.bias.uniform_(-3.0, -1.0)
-        if arch == "fasterrcnn_resnet50_fpn":
+        if arch.startswith("fasterrcnn"):
             # random init gives objectness ~0 and class logits ~0 (every score 1/6): RPN logits
             # of std 2 (bias -1..1) and deltas std 0.5, box head logits std 2 and deltas std 0.5
             m.transform.min_size, m.transform.max_size = (320,), 512
             il, _ = m.transform([torch.rand(3, 240, 320)])
+            if arch == "fasterrcnn_mobilenet_v3_large_fpn":
+                # the mobilenet's maps, as ssdlite's, scaled to unit size on the photos
+                # (the heads below on one of them: noise gives the RPN's deltas another size,
+                # and eight photos' 8000 proposals take minutes)
+                ic, _ = m.transform(calib_images(calib))
+                unit_convs(m.backbone.body, lambda: m.backbone.body(ic.tensors))
+                il, _ = m.transform(calib_images(calib)[:1])
             feats = m.backbone(il.tensors)
             t = [m.rpn.head.conv(f) for f in feats.values()]
             for conv, target in ((m.rpn.head.cls_logits, 2.0), (m.rpn.head.bbox_pred, 0.5)):
@@ -90,7 +130,7 @@ def raw(arch, m, img):
     """torchvision's own steps up to (not including) the per-class selection"""
     il, _ = m.transform([img])
     feats = m.backbone(il.tensors)
-    if arch == "fasterrcnn_resnet50_fpn":
+    if arch.startswith("fasterrcnn"):
         # the RPN before its NMS: every anchor's proposal (clipped) and objectness probability
         from torchvision.models.detection.rpn import concat_box_prediction_layers
         feats = list(feats.values())
@@ -104,7 +144,7 @@ def raw(arch, m, img):
     feats = list(feats.values())
     ho = m.head(feats)
     anchors = m.anchor_generator(il, feats)[0]
-    if arch == "ssd300_vgg16":
+    if arch.startswith("ssd"):
         boxes = m.box_coder.decode_single(ho["bbox_regression"][0], anchors)
         scores = F.softmax(ho["cls_logits"][0], dim=-1)
     else:
@@ -188,7 +228,7 @@ def compare(dd, rd):
 if __name__ == "__main__":
     c = sys.argv[1]
     if c == "make":
-        make(sys.argv[2], sys.argv[3])
+        make(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
     elif c == "run":
         mm = [int(v) for v in sys.argv[6:8]] if len(sys.argv) > 7 else [None, None]
         run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], *mm)

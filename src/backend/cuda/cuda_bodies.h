@@ -46,6 +46,7 @@ CUDA_HD double ck_act_value(int kind, double alpha, double x) {
     case 5: return x / (1.0 + exp(-x));                      /* swish */
     case 6: { double r = x + 3 < 0 ? 0.0 : (x + 3 > 6 ? 6.0 : x + 3); return x * r / 6.0; }
     case 7: return x * tanh(x > 30 ? x : log1p(exp(x)));    /* mish */
+    case 8: return x <= -3 ? 0.0 : (x >= 3 ? 1.0 : x / 6.0 + 0.5); /* hardsigmoid */
     default: return x;
     }
 }
@@ -72,6 +73,7 @@ CUDA_HD double ck_act_grad(int kind, double alpha, double t, int from_y) {
         double h = tanh(t > 30 ? t : log1p(exp(t))), s = 1.0 / (1.0 + exp(-t));
         return h + t * s * (1 - h * h);
     }
+    case 8: return t > -3 && t < 3 ? 1.0 / 6.0 : 0.0;
     default: return 1.0;
     }
 }

@@ -1,7 +1,8 @@
 /* act.c - reference element-wise activations and their gradients (PyTorch
  * semantics, including the gradient at the kinks: relu'(0) = 0, relu6 has zero
  * gradient at x <= 0 and x >= 6 like hardtanh, leaky_relu'(0) = alpha,
- * hardswish' = 0 below -3, x/3 + 1/2 on [-3, 3), 1 from 3 on; mish is smooth).
+ * hardswish' = 0 below -3, x/3 + 1/2 on [-3, 3), 1 from 3 on; hardsigmoid' = 1/6
+ * strictly inside (-3, 3), 0 elsewhere; mish is smooth).
  *
  * ACT_BWD reads the forward output y instead of x for the kinds where
  * deft_act_bwd_uses_output() says so (the op table decides; this file follows).
@@ -26,6 +27,7 @@ static double act_fwd(enum deft_act_kind kind, double alpha, double x) {
         return x * r6 / 6.0;
     }
     case DEFT_ACT_MISH: return x * tanh(softplus(x));
+    case DEFT_ACT_HARDSIGMOID: return x <= -3 ? 0.0 : (x >= 3 ? 1.0 : x / 6.0 + 0.5);
     default: return x;
     }
 }
@@ -56,6 +58,7 @@ static double act_grad_x(enum deft_act_kind kind, double alpha, double x) {
         double t = tanh(softplus(x)), s = 1.0 / (1.0 + exp(-x));
         return t + x * s * (1 - t * t);
     }
+    case DEFT_ACT_HARDSIGMOID: return x > -3 && x < 3 ? 1.0 / 6.0 : 0.0; /* PyTorch: 0 at both kinks */
     default: return 1.0;
     }
 }

@@ -14,8 +14,11 @@ static const struct tv_arch archs[] = {
     {"ssd300_vgg16", deft_tv_build_ssd300_vgg16, 300},
     {"retinanet_resnet50_fpn", deft_tv_build_retinanet_resnet50_fpn, 0},
     {"fasterrcnn_resnet50_fpn", deft_tv_build_fasterrcnn_resnet50_fpn, 0},
+    {"ssdlite320_mobilenet_v3_large", deft_tv_build_ssdlite320_mobilenet_v3_large, 320},
+    {"fasterrcnn_mobilenet_v3_large_fpn", deft_tv_build_fasterrcnn_mobilenet_v3_large_fpn, 0},
 };
-static const char *const names[] = {"ssd300_vgg16", "retinanet_resnet50_fpn", "fasterrcnn_resnet50_fpn", NULL};
+static const char *const names[] = {"ssd300_vgg16", "retinanet_resnet50_fpn", "fasterrcnn_resnet50_fpn",
+                                    "ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_fpn", NULL};
 
 const char *const *deft_tv_det_arch_names(void) { return names; }
 
@@ -54,7 +57,10 @@ struct tv_ctx {
     struct deft_model_ctx m; /* first: builders see only this */
     char role[MAX_OUTPUTS][16];
     int val[MAX_OUTPUTS], n;
+    bool reduced_tail;
 };
+
+bool deft_tv_reduced_tail(const struct deft_model_ctx *m) { return ((const struct tv_ctx *)m)->reduced_tail; }
 
 void deft_tv_output(struct deft_model_ctx *m, const char *role, int y) {
     struct tv_ctx *t = (struct tv_ctx *)m;
@@ -71,8 +77,9 @@ static enum deft_status set_meta(struct deft_graph *g, const struct tv_arch *a, 
     enum deft_status s = deft_graph_set_meta(g, "arch", buf);
     snprintf(buf, sizeof buf, "%d", nc);
     if (!s) s = deft_graph_set_meta(g, "num_classes", buf);
-    snprintf(buf, sizeof buf, "{\"fixed_size\": %d, \"min_size\": %d, \"max_size\": %d}", a->fixed_size,
-             o->min_size > 0 ? o->min_size : 800, o->max_size > 0 ? o->max_size : 1333);
+    snprintf(buf, sizeof buf, "{\"fixed_size\": %d, \"min_size\": %d, \"max_size\": %d, \"reduced_tail\": %d}",
+             a->fixed_size, o->min_size > 0 ? o->min_size : 800, o->max_size > 0 ? o->max_size : 1333,
+             o->reduced_tail ? 1 : 0);
     if (!s) s = deft_graph_set_meta(g, "tv_det", buf);
     return s;
 }
@@ -93,7 +100,8 @@ enum deft_status deft_tv_det_build(const struct deft_tv_det_opts *o, struct deft
                               nc);
     int h = a->fixed_size ? a->fixed_size : (o->height > 0 ? o->height : 512);
     int w = a->fixed_size ? a->fixed_size : (o->width > 0 ? o->width : 512);
-    struct tv_ctx t = {.m = {.arch = a->name, .num_classes = nc, .bn = DEFT_BN_EVAL}};
+    struct tv_ctx t = {.m = {.arch = a->name, .num_classes = nc, .bn = DEFT_BN_EVAL},
+                       .reduced_tail = o->reduced_tail};
     enum deft_status s = deft_graph_create(&t.m.g);
     if (s) return s;
     struct deft_graph *g = t.m.g;

@@ -5,7 +5,8 @@
  *   backbone.body.*                  ResNet-50 (deft_backbone_build, names prefixed)
  *   backbone.fpn.inner_blocks.i.0    1x1 laterals; top-down nearest x2 (to the lateral's size) + add
  *   backbone.fpn.layer_blocks.i.0    3x3 outputs
- * The extra blocks (LastLevelP6P7, LastLevelMaxPool) are the callers'. */
+ * The extra blocks (LastLevelP6P7, LastLevelMaxPool) are the callers'. deft_tv_fpn
+ * is the FPN alone (fasterrcnn_mobilenet_v3_large_fpn's too). */
 #include <stdio.h>
 #include "models/tv_detection/tv_det_impl.h"
 
@@ -39,8 +40,12 @@ int deft_tv_resnet50_fpn(struct deft_model_ctx *m, int x, int first, int p[4]) {
         return -1;
     prefix_names(g, v0, n0);
     const int all[4] = {t.s4, t.s8, t.s16, t.s32};
-    const int *c = all + (first - 1);
-    int n = 5 - first, top = n - 1;
+    return deft_tv_fpn(m, all + (first - 1), 5 - first, p);
+}
+
+int deft_tv_fpn(struct deft_model_ctx *m, const int *c, int n, int *p) {
+    struct deft_graph *g = m->g;
+    int top = n - 1;
     int inner = deft_tv_conv(m, deft_model_name(m, "backbone.fpn.inner_blocks.%d.0", top), c[top], 256, 1, 1, 0, 1);
     p[top] = deft_tv_conv(m, deft_model_name(m, "backbone.fpn.layer_blocks.%d.0", top), inner, 256, 3, 1, 1, 1);
     for (int i = top - 1; i >= 0; i--) {

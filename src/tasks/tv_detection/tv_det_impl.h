@@ -28,12 +28,19 @@ struct tv_frame {
 /* Fill res (raw and final detections) from the heads. */
 enum deft_status deft_tv_ssd_post(const struct tv_heads *h, const struct tv_frame *f,
                                   struct deft_tv_det_result *res);
+enum deft_status deft_tv_ssdlite_post(const struct tv_heads *h, const struct tv_frame *f,
+                                      struct deft_tv_det_result *res);
 enum deft_status deft_tv_retinanet_post(const struct tv_heads *h, const struct tv_frame *f,
                                         struct deft_tv_det_result *res);
 /* Faster R-CNN: h holds the RPN's outputs (range 1 has run); runs the RoI
  * ranges of g on rt (tv_fasterrcnn.c). */
 struct deft_runtime;
-enum deft_status deft_tv_fasterrcnn_post(struct deft_runtime *rt, const struct deft_graph *g, const struct tv_heads *h,
+struct deft_tv_frcnn_cfg {
+    bool all_sizes;         /* anchors 32..512 on every level (mobilenet) or 32 << level (resnet) */
+    float rpn_score_thresh; /* 0 (resnet50_fpn), 0.05 (mobilenet_v3_large_fpn) */
+    int n_roi, roi_k_min;   /* MultiScaleRoIAlign levels (graph roles tv_roi_<l>) and the first one's k */
+};
+enum deft_status deft_tv_fasterrcnn_post(const struct deft_tv_frcnn_cfg *c, struct deft_runtime *rt, const struct deft_graph *g, const struct tv_heads *h,
                                          const struct tv_frame *f, struct deft_tv_det_result *res);
 
 /* torchvision's transform.postprocess (resize_boxes): boxes from the resized image back to the original. */

@@ -12,7 +12,7 @@
 #include "deft/runtime.h"
 #include "tasks/tv_detection/tv_det_impl.h"
 
-enum tv_kind { TV_SSD, TV_RETINANET, TV_FRCNN };
+enum tv_kind { TV_SSD, TV_SSDLITE, TV_RETINANET, TV_FRCNN };
 
 struct deft_tv_detector {
     struct deft_graph *g; /* own copy, then the graph at the current input size */
@@ -20,8 +20,10 @@ struct deft_tv_detector {
     struct deft_runtime *rt;
     int rt_h, rt_w; /* the input size rt was made for */
     enum tv_kind kind;
-    char arch[32];
+    char arch[64];
     int fixed, min_size, max_size, n_levels;
+    struct deft_tv_frcnn_cfg frcnn;
+    bool reduced_tail;
     float mean[3], std[3];
 };
 
@@ -40,9 +42,20 @@ static enum deft_status read_config(struct deft_tv_detector *d) {
         d->n_levels = 6;
         const float m[3] = {0.48235f, 0.45882f, 0.40784f};
         for (int c = 0; c < 3; c++) d->mean[c] = m[c], d->std[c] = (float)(1.0 / 255.0);
+    } else if (!strcmp(arch, "\"ssdlite320_mobilenet_v3_large\"")) {
+        d->kind = TV_SSDLITE;
+        d->n_levels = 6;
+        for (int c = 0; c < 3; c++) d->mean[c] = 0.5f, d->std[c] = 0.5f;
     } else if (!strcmp(arch, "\"retinanet_resnet50_fpn\"") || !strcmp(arch, "\"fasterrcnn_resnet50_fpn\"")) {
         d->kind = strstr(arch, "retinanet") ? TV_RETINANET : TV_FRCNN;
         d->n_levels = 5;
+        d->frcnn = (struct deft_tv_frcnn_cfg){.n_roi = 4, .roi_k_min = 2};
+        memcpy(d->mean, imagenet_mean, sizeof d->mean);
+        memcpy(d->std, imagenet_std, sizeof d->std);
+    } else if (!strcmp(arch, "\"fasterrcnn_mobilenet_v3_large_fpn\"")) {
+        d->kind = TV_FRCNN;
+        d->n_levels = 3;
+        d->frcnn = (struct deft_tv_frcnn_cfg){.all_sizes = true, .rpn_score_thresh = 0.05f, .n_roi = 1, .roi_k_min = 5};
         memcpy(d->mean, imagenet_mean, sizeof d->mean);
         memcpy(d->std, imagenet_std, sizeof d->std);
     } else {
@@ -53,6 +66,7 @@ static enum deft_status read_config(struct deft_tv_detector *d) {
     d->fixed = meta_int(o, "fixed_size", 0);
     d->min_size = meta_int(o, "min_size", 800);
     d->max_size = meta_int(o, "max_size", 1333);
+    d->reduced_tail = meta_int(o, "reduced_tail", 0) != 0;
     cJSON_Delete(o);
     if (d->min_size < 1 || d->max_size < 1 || d->fixed < 0)
         return deft_set_error(DEFT_ERR_FORMAT, "tv_det metadata: bad sizes");
@@ -166,7 +180,8 @@ static enum deft_status runtime_for(struct deft_tv_detector *d, int h, int w) {
     const char *nc = deft_graph_get_meta(d->g, "num_classes");
     struct deft_graph *g = NULL;
     struct deft_tv_det_opts o = {.arch = d->arch, .num_classes = nc ? atoi(nc) : 0, .min_size = d->min_size,
-                                 .max_size = d->max_size, .height = h, .width = w};
+                                 .max_size = d->max_size, .height = h, .width = w,
+                                 .reduced_tail = d->reduced_tail};
     enum deft_status st = deft_tv_det_build(&o, &g);
     if (st) return st;
     deft_graph_free(d->g);
@@ -288,7 +303,8 @@ enum deft_status deft_tv_detector_run(struct deft_tv_detector *d, const struct d
     if (!s) s = read_heads(d, &hd);
     if (!s)
         s = d->kind == TV_SSD       ? deft_tv_ssd_post(&hd, &f, res)
-            : d->kind == TV_FRCNN   ? deft_tv_fasterrcnn_post(d->rt, d->g, &hd, &f, res)
+            : d->kind == TV_SSDLITE ? deft_tv_ssdlite_post(&hd, &f, res)
+            : d->kind == TV_FRCNN   ? deft_tv_fasterrcnn_post(&d->frcnn, d->rt, d->g, &hd, &f, res)
                                     : deft_tv_retinanet_post(&hd, &f, res);
     deft_free(hd.cls);
     deft_free(hd.reg);

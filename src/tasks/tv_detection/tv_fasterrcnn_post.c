@@ -9,6 +9,9 @@
  *   RoIHeads.postprocess_detections: BoxCoder (10, 10, 5, 5) per class,
  *     clipping, softmax, background dropped, score > 0.05, remove_small_boxes
  *     (1e-2), batched NMS 0.5, 100 detections.
+ * fasterrcnn_mobilenet_v3_large_fpn (struct deft_tv_frcnn_cfg): sizes 32..512 x 3
+ * ratios on each of its three levels, RPN score >= 0.05, one RoI level (both FPN
+ * maps are 1/32: LevelMapper(5, 5)).
  * Float arithmetic in torchvision's order. */
 #include <math.h>
 #include <stdlib.h>
@@ -17,27 +20,33 @@
 #include "deft/runtime.h"
 #include "tasks/tv_detection/tv_det_impl.h"
 
-/* generate_anchors for one size: round([-w, -h, w, h] / 2), w = s / sqrt(r), h = s * sqrt(r). */
-static void cell_anchors(int level, float out[3][4]) {
+/* generate_anchors: round([-w, -h, w, h] / 2), w = s / sqrt(r), h = s * sqrt(r), ratios outer;
+ * resnet50_fpn: one size per level (32 << level), mobilenet_v3_large_fpn: 32..512 on every level. */
+static int cell_anchors(const struct deft_tv_frcnn_cfg *c, int level, float out[15][4]) {
     static const float ratios[3] = {0.5f, 1.0f, 2.0f};
-    float s = (float)(32 << level);
-    for (int r = 0; r < 3; r++) {
-        float hr = sqrtf(ratios[r]), wr = 1 / hr, ws = wr * s, hs = hr * s;
-        out[r][0] = rintf(-ws / 2), out[r][1] = rintf(-hs / 2), out[r][2] = rintf(ws / 2), out[r][3] = rintf(hs / 2);
-    }
+    int ns = c->all_sizes ? 5 : 1;
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < ns; k++) {
+            float s = (float)(32 << (c->all_sizes ? k : level));
+            float hr = sqrtf(ratios[r]), wr = 1 / hr, ws = wr * s, hs = hr * s;
+            float *o = out[r * ns + k];
+            o[0] = rintf(-ws / 2), o[1] = rintf(-hs / 2), o[2] = rintf(ws / 2), o[3] = rintf(hs / 2);
+        }
+    return 3 * ns;
 }
 
-static enum deft_status anchors(const struct tv_heads *h, const struct tv_frame *f, float *out) {
+static enum deft_status anchors(const struct deft_tv_frcnn_cfg *c, const struct tv_heads *h, const struct tv_frame *f,
+                                float *out) {
     for (int l = 0; l < h->n_levels; l++) {
-        float ca[3][4];
-        cell_anchors(l, ca);
-        if (h->start[l + 1] - h->start[l] != 3 * h->fh[l] * h->fw[l])
+        float ca[15][4];
+        int na = cell_anchors(c, l, ca);
+        if (h->start[l + 1] - h->start[l] != na * h->fh[l] * h->fw[l])
             return deft_set_error(DEFT_ERR_FORMAT, "fasterrcnn: level %d anchors", l);
         long sy = f->in_h / h->fh[l], sx = f->in_w / h->fw[l]; /* image_size // grid */
         float *o = out + 4 * (size_t)h->start[l];
         for (int i = 0; i < h->fh[l]; i++)
             for (int j = 0; j < h->fw[l]; j++)
-                for (int a = 0; a < 3; a++, o += 4) {
+                for (int a = 0; a < na; a++, o += 4) {
                     float x = (float)(j * sx), y = (float)(i * sy);
                     o[0] = x + ca[a][0], o[1] = y + ca[a][1], o[2] = x + ca[a][2], o[3] = y + ca[a][3];
                 }
@@ -48,7 +57,7 @@ static enum deft_status anchors(const struct tv_heads *h, const struct tv_frame 
 static bool big_enough(const float *b, float min) { return b[2] - b[0] >= min && b[3] - b[1] >= min; }
 
 /* filter_proposals into props (up to rois_n boxes), *np their count; res gets the raw RPN output. */
-static enum deft_status proposals(const struct tv_heads *h, const struct tv_frame *f, struct deft_tv_det_result *res,
+static enum deft_status proposals(const struct deft_tv_frcnn_cfg *c, const struct tv_heads *h, const struct tv_frame *f, struct deft_tv_det_result *res,
                                   float *props, int rois_n, int *np) {
     int na = h->start[h->n_levels], cap = 1000 * h->n_levels;
     float *anc = deft_malloc((size_t)na * 4 * sizeof *anc);
@@ -59,7 +68,7 @@ static enum deft_status proposals(const struct tv_heads *h, const struct tv_fram
     res->raw_scores = deft_malloc((size_t)na * sizeof(float));
     enum deft_status s = anc && cb && cs && cl && idx && keep && res->raw_boxes && res->raw_scores
                              ? DEFT_OK : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    if (!s) s = anchors(h, f, anc);
+    if (!s) s = anchors(c, h, f, anc);
     int n = 0, nk = 0;
     if (!s) {
         res->n_raw = na, res->n_cls = 1;
@@ -74,7 +83,7 @@ static enum deft_status proposals(const struct tv_heads *h, const struct tv_fram
             for (int t = 0; t < m && t < 1000; t++) {
                 const float *b = res->raw_boxes + 4 * (size_t)idx[t];
                 float sc = res->raw_scores[idx[t]];
-                if (!big_enough(b, 1e-3f) || !(sc >= 0.0f)) continue;
+                if (!big_enough(b, 1e-3f) || !(sc >= c->rpn_score_thresh)) continue;
                 memcpy(cb + 4 * (size_t)n, b, 4 * sizeof(float));
                 cs[n] = sc, cl[n++] = l;
             }
@@ -93,18 +102,19 @@ static enum deft_status proposals(const struct tv_heads *h, const struct tv_fram
     return s;
 }
 
-/* LevelMapper: 0..3 for P2..P5, float32 as torch computes it. */
-static int roi_level(const float *b) {
+/* LevelMapper: 0..n_roi-1 for levels k_min.., float32 as torch computes it. */
+static int roi_level(const struct deft_tv_frcnn_cfg *c, const float *b) {
     float s = sqrtf((b[2] - b[0]) * (b[3] - b[1]));
     float k = floorf(4.0f + log2f(s / 224.0f) + 1e-6f);
-    k = k < 2 ? 2 : k > 5 ? 5 : k;
-    return (int)k - 2;
+    float lo = (float)c->roi_k_min, hi = (float)(c->roi_k_min + c->n_roi - 1);
+    k = k < lo ? lo : k > hi ? hi : k;
+    return (int)k - c->roi_k_min;
 }
 
 static int role(const struct deft_graph *g, const char *r) { return deft_graph_find_role(g, r); }
 
 /* MultiScaleRoIAlign: every proposal pooled on every level by the graph, each one's own level kept. */
-static enum deft_status pool_rois(struct deft_runtime *rt, const struct deft_graph *g, const float *props, int np,
+static enum deft_status pool_rois(const struct deft_tv_frcnn_cfg *c, struct deft_runtime *rt, const struct deft_graph *g, const float *props, int np,
                                   int rois_n, int first, int last, float *feat) {
     float *rois = deft_calloc((size_t)rois_n * 5, sizeof *rois);
     const size_t row = 256 * 7 * 7;
@@ -114,12 +124,12 @@ static enum deft_status pool_rois(struct deft_runtime *rt, const struct deft_gra
     if (!s) s = deft_runtime_set_input(rt, role(g, "tv_rois"), rois, (size_t)rois_n * 5);
     if (!s) s = deft_runtime_run_range(rt, first, last);
     memset(feat, 0, (size_t)rois_n * row * sizeof *feat);
-    for (int l = 0; !s && l < 4; l++) {
+    for (int l = 0; !s && l < c->n_roi; l++) {
         char r[16] = "tv_roi_0";
         r[7] = (char)('0' + l);
         s = deft_runtime_read(rt, role(g, r), tmp, (size_t)rois_n * row);
         for (int i = 0; !s && i < np; i++)
-            if (roi_level(props + 4 * (size_t)i) == l)
+            if (roi_level(c, props + 4 * (size_t)i) == l)
                 memcpy(feat + i * row, tmp + i * row, row * sizeof *feat);
     }
     deft_free(rois);
@@ -170,7 +180,7 @@ static enum deft_status detections(const float *cls, const float *reg, const flo
     return s;
 }
 
-enum deft_status deft_tv_fasterrcnn_post(struct deft_runtime *rt, const struct deft_graph *g, const struct tv_heads *h,
+enum deft_status deft_tv_fasterrcnn_post(const struct deft_tv_frcnn_cfg *c, struct deft_runtime *rt, const struct deft_graph *g, const struct tv_heads *h,
                                          const struct tv_frame *f, struct deft_tv_det_result *res) {
     int pool0 = deft_graph_find_node(g, "roi_heads.box_roi_pool.l0");
     int head0 = deft_graph_find_node(g, "roi_heads.box_head.flatten");
@@ -188,8 +198,8 @@ enum deft_status deft_tv_fasterrcnn_post(struct deft_runtime *rt, const struct d
     float *cls = deft_malloc((size_t)rois_n * nc * sizeof *cls);
     float *reg = deft_malloc((size_t)rois_n * nc * 4 * sizeof *reg);
     enum deft_status s = props && feat && cls && reg ? DEFT_OK : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    if (!s) s = proposals(h, f, res, props, rois_n, &np);
-    if (!s) s = pool_rois(rt, g, props, np, rois_n, pool0, head0, feat);
+    if (!s) s = proposals(c, h, f, res, props, rois_n, &np);
+    if (!s) s = pool_rois(c, rt, g, props, np, rois_n, pool0, head0, feat);
     if (!s) s = deft_runtime_set_input(rt, vf, feat, (size_t)rois_n * row);
     if (!s) s = deft_runtime_run_range(rt, head0, deft_graph_num_nodes(g));
     if (!s) s = deft_runtime_read(rt, vc, cls, (size_t)rois_n * nc);
