@@ -132,7 +132,8 @@ static enum deft_status open_data(struct run *r) {
     fprintf(r->dt.out, "train: %d images, %lld boxes (%lld clipped, %lld dropped as tiny, %lld of unmapped classes)\n",
             r->dt.train_ds.n, (long long)st->boxes, (long long)st->clipped, (long long)st->dropped_small,
             (long long)st->unmapped);
-    if (r->dt.train_ds.n < 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
+    if (r->dt.train_ds.n < 1)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
     if ((s = dnv2_read_split(&r->d, true, &r->dt.val_ds))) return s;
     r->dt.have_val = r->dt.val_ds.n > 0;
     if (r->dt.have_val)
@@ -227,7 +228,8 @@ static enum deft_status validate(void *user, int epoch, double *score) {
     const struct deft_dnv2_evaluation_config *e = &r->d.cfg.evaluation_config;
     *score = NAN;
     r->dt.val_m[0].value = r->dt.val_m[1].value = NAN;
-    if (epoch + 1 < e->first_validation_epoch && epoch + 1 < r->dt.epochs) return DEFT_OK; /* TAO's first_validation_epoch */
+    if (epoch + 1 < e->first_validation_epoch && epoch + 1 < r->dt.epochs) /* TAO's first_validation_epoch */
+        return DEFT_OK;
     struct det_dets d = {0};
     struct deft_det_metrics *m = NULL;
     double vl = NAN;
@@ -236,8 +238,10 @@ static enum deft_status validate(void *user, int epoch, double *score) {
     if (!s) {
         r->dt.val_m[0].value = vl;
         r->dt.val_m[1].value = *score = m->map;
-        fprintf(r->dt.out, "  AP (%s):", integrate(&r->d.cfg) ? "TAO DetectNet_v2 INTEGRATE" : "TAO DetectNet_v2 SAMPLE");
-        for (int k = 0; k < m->n_classes; k++) fprintf(r->dt.out, " %s %.4f", r->d.cfg.class_names[k], m->classes[k].ap);
+        fprintf(r->dt.out, "  AP (%s):",
+                integrate(&r->d.cfg) ? "TAO DetectNet_v2 INTEGRATE" : "TAO DetectNet_v2 SAMPLE");
+        for (int k = 0; k < m->n_classes; k++)
+            fprintf(r->dt.out, " %s %.4f", r->d.cfg.class_names[k], m->classes[k].ap);
         fprintf(r->dt.out, "\n");
     }
     deft_det_metrics_free(m);

@@ -93,7 +93,8 @@ static enum deft_status mid_forward(void *user, struct deft_runtime *rt, const s
     const char *roles[2] = {DEFT_FRCNN_ROLE_RPN_CLS, DEFT_FRCNN_ROLE_RPN_REGR};
     enum deft_status s = DEFT_OK;
     for (int i = 0; i < 2 && !s; i++)
-        s = deft_runtime_read(rt, deft_graph_find_role(g, roles[i]), r->rpn_out[i], (size_t)r->dt.bs * (i ? 4 : 1) * A * hw);
+        s = deft_runtime_read(rt, deft_graph_find_role(g, roles[i]), r->rpn_out[i],
+                              (size_t)r->dt.bs * (i ? 4 : 1) * A * hw);
     enum { CAP = 1024 };
     float gt[CAP * 4];
     int cls[CAP];
@@ -114,7 +115,8 @@ static enum deft_status mid_forward(void *user, struct deft_runtime *rt, const s
             memcpy(row + 1, r->rois4 + ((size_t)i * R + k) * 4, 4 * sizeof(float));
         }
     }
-    if (!s) s = deft_runtime_set_input(rt, deft_graph_find_role(g, DEFT_FRCNN_ROLE_ROIS), r->rois5, (size_t)r->dt.bs * R * 5);
+    if (!s)
+        s = deft_runtime_set_input(rt, deft_graph_find_role(g, DEFT_FRCNN_ROLE_ROIS), r->rois5, (size_t)r->dt.bs * R * 5);
     return s;
 }
 
@@ -137,7 +139,8 @@ static enum deft_status open_data(struct run *r) {
     enum deft_status s = frcnn_read_split(&r->f, false, &r->dt.train_ds);
     if (s) return s;
     fprintf(r->dt.out, "train: %d images, %lld boxes\n", r->dt.train_ds.n, (long long)r->dt.train_ds.stats.boxes);
-    if (r->dt.train_ds.n < 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", r->f.cfg.source_path);
+    if (r->dt.train_ds.n < 1)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", r->f.cfg.source_path);
     r->dt.have_val = r->f.cfg.dataset_config.has_validation_data_source;
     if (r->dt.have_val) {
         if ((s = frcnn_read_split(&r->f, true, &r->dt.val_ds))) return s;

@@ -78,7 +78,8 @@ static enum deft_status open_data(struct run *r) {
     fprintf(r->dt.out, "train: %d images (%lld background), %lld boxes (%lld difficult, %lld clipped, %lld of unmapped "
             "classes)\n", r->dt.train_ds.n, (long long)st->background_images, (long long)st->boxes,
             (long long)st->difficult, (long long)st->clipped, (long long)st->unmapped);
-    if (r->dt.train_ds.n < 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
+    if (r->dt.train_ds.n < 1)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
     r->dt.have_val = c->dataset_config.n_validation_data_sources > 0;
     if (r->dt.have_val) {
         if ((s = det_spec_read_split(&c->dataset_config, c->source_path, true, &r->dt.val_ds))) return s;
@@ -214,7 +215,8 @@ static enum deft_status validate(void *user, int epoch, double *score) {
         r->dt.val_m[0].value = vl;
         r->dt.val_m[1].value = *score = m->map;
         fprintf(r->dt.out, "  AP (%s):", deft_ap_mode_describe(ap_mode(c)));
-        for (int k = 0; k < m->n_classes; k++) fprintf(r->dt.out, " %s %.4f", c->dataset_config.class_names[k], m->classes[k].ap);
+        for (int k = 0; k < m->n_classes; k++)
+            fprintf(r->dt.out, " %s %.4f", c->dataset_config.class_names[k], m->classes[k].ap);
         fprintf(r->dt.out, "\n");
     }
     deft_det_metrics_free(m);

@@ -63,7 +63,8 @@ static enum deft_status open_data(struct run *r) {
     fprintf(r->dt.out, "train: %d images (%lld background), %lld boxes (%lld difficult, %lld clipped, %lld dropped as tiny, "
             "%lld of unmapped classes)\n", r->dt.train_ds.n, (long long)st->background_images, (long long)st->boxes,
             (long long)st->difficult, (long long)st->clipped, (long long)st->dropped_small, (long long)st->unmapped);
-    if (r->dt.train_ds.n < 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
+    if (r->dt.train_ds.n < 1)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
     r->dt.have_val = c->dataset_config.n_validation_data_sources > 0;
     if (r->dt.have_val) {
         if ((s = yolo_read_split(&r->y, true, &r->dt.val_ds))) return s;
