@@ -11,6 +11,7 @@
 #include "deft/models.h"
 #include "deft/report.h"
 #include "deft/trainer.h"
+#include "tasks/common/det_train_loop.h"
 #include "tasks/common/pruned_graph.h"
 #include "tasks/detectnet_v2/dnv2_task.h"
 
@@ -18,19 +19,11 @@ enum { TERM_COV = 0, TERM_BBOX, N_TERMS };
 static const char *const term_names[N_TERMS] = {"loss_cov", "loss_bbox"};
 
 struct run {
-    const struct deft_task_args *a;
-    FILE *out;
+    struct det_train dt;
     struct dnv2_setup d;
-    struct deft_det_dataset train_ds, val_ds;
-    struct deft_det_loader *train_ld, *val_ld;
-    struct deft_det_batch batch;
-    struct deft_trainer *t;
-    struct deft_events *ev;
-    struct deft_run_log *log;
     const struct deft_dnv2_lr_anneal *lr;
     int64_t lr_total;
-    int bs, spe, epochs, batches_since_reweight;
-    char dir[2048], wdir[2100], arch[64];
+    int batches_since_reweight;
     struct dnv2_cost_state cost;
     struct dnv2_targets tg;           /* targets of a whole batch, back to back */
     double *mean;                     /* [K][DNV2_N_OBJ] of the last batch */
@@ -38,7 +31,6 @@ struct run {
     int px_cap;
     float *outs[2];                   /* validation outputs: cov, bbox */
     struct dnv2_eval_class *ecls;
-    struct deft_loop_metric val_m[2];
 };
 
 static double lr_at(const void *ctx, int64_t step) {
@@ -90,7 +82,7 @@ static void weighted_terms(const struct run *r, const double *mean, double *term
 
 static enum deft_status batch_cost(struct run *r, int n, const struct deft_det_batch *b, const float *cov,
                                    const float *bbox, float *gcov, float *gbbox, double *loss, double *terms) {
-    if (n > r->bs) return deft_set_error(DEFT_ERR_SHAPE, "batch of %d over the %d the targets hold", n, r->bs);
+    if (n > r->dt.bs) return deft_set_error(DEFT_ERR_SHAPE, "batch of %d over the %d the targets hold", n, r->dt.bs);
     enum deft_status s = DEFT_OK;
     for (int i = 0; i < n && !s; i++) s = raster_image(r, b, i, i);
     if (s) return s;
@@ -119,7 +111,7 @@ static enum deft_status host_loss(void *user, int n_outputs, const float *const 
 }
 
 static enum deft_status alloc_targets(struct run *r) {
-    size_t plane = (size_t)r->bs * (size_t)r->d.n_classes * (size_t)r->d.grid.gh * (size_t)r->d.grid.gw;
+    size_t plane = (size_t)r->dt.bs * (size_t)r->d.n_classes * (size_t)r->d.grid.gh * (size_t)r->d.grid.gw;
     r->tg.cov = deft_malloc(plane * sizeof(float));
     r->tg.cov_norm = deft_malloc(plane * sizeof(float));
     r->tg.mask = deft_malloc(plane * sizeof(float));
@@ -134,35 +126,22 @@ static enum deft_status alloc_targets(struct run *r) {
 
 static enum deft_status open_data(struct run *r) {
     const struct deft_dnv2_config *c = &r->d.cfg;
-    enum deft_status s = dnv2_read_split(&r->d, false, &r->train_ds);
+    enum deft_status s = dnv2_read_split(&r->d, false, &r->dt.train_ds);
     if (s) return s;
-    const struct deft_det_read_stats *st = &r->train_ds.stats;
-    fprintf(r->out, "train: %d images, %lld boxes (%lld clipped, %lld dropped as tiny, %lld of unmapped classes)\n",
-            r->train_ds.n, (long long)st->boxes, (long long)st->clipped, (long long)st->dropped_small,
+    const struct deft_det_read_stats *st = &r->dt.train_ds.stats;
+    fprintf(r->dt.out, "train: %d images, %lld boxes (%lld clipped, %lld dropped as tiny, %lld of unmapped classes)\n",
+            r->dt.train_ds.n, (long long)st->boxes, (long long)st->clipped, (long long)st->dropped_small,
             (long long)st->unmapped);
-    if (r->train_ds.n < 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
-    if ((s = dnv2_read_split(&r->d, true, &r->val_ds))) return s;
-    if (r->val_ds.n) fprintf(r->out, "val:   %d images, %lld boxes\n", r->val_ds.n, (long long)r->val_ds.stats.boxes);
-    r->bs = c->training_config.batch_size_per_gpu;
-    if (r->bs > r->train_ds.n) r->bs = r->train_ds.n;
-    struct deft_det_loader_opts lo;
-    deft_det_loader_opts_defaults(&lo);
-    lo.batch_size = r->bs;
-    lo.num_threads = 2;
-    lo.shuffle = true;
-    lo.drop_last = true;
-    lo.strict = r->a->fatal_corrupt;
-    lo.seed = (uint64_t)c->random_seed;
-    dnv2_transform(&r->d, true, &lo.transform);
-    if ((s = deft_det_loader_create(&lo, &r->train_ds, &r->train_ld))) return s;
-    r->spe = deft_det_loader_num_batches(r->train_ld);
-    if (r->val_ds.n) {
-        lo.shuffle = false;
-        lo.drop_last = false;
-        dnv2_transform(&r->d, false, &lo.transform);
-        if ((s = deft_det_loader_create(&lo, &r->val_ds, &r->val_ld))) return s;
-    }
-    return DEFT_OK;
+    if (r->dt.train_ds.n < 1)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
+    if ((s = dnv2_read_split(&r->d, true, &r->dt.val_ds))) return s;
+    r->dt.have_val = r->dt.val_ds.n > 0;
+    if (r->dt.have_val)
+        fprintf(r->dt.out, "val:   %d images, %lld boxes\n", r->dt.val_ds.n, (long long)r->dt.val_ds.stats.boxes);
+    struct deft_det_transform tt, vt;
+    dnv2_transform(&r->d, true, &tt);
+    dnv2_transform(&r->d, false, &vt);
+    return det_train_loaders(&r->dt, c->training_config.batch_size_per_gpu, 2, (uint64_t)c->random_seed, &tt, &vt);
 }
 
 static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
@@ -170,24 +149,12 @@ static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
     int fb[64], nfb = 0;
     for (int i = 0; i < mc->n_freeze_blocks && nfb < 64; i++) fb[nfb++] = (int)mc->freeze_blocks[i];
     struct deft_dnv2_model_opts o = {.arch = mc->arch, .num_layers = mc->num_layers, .num_classes = r->d.n_classes,
-                                     .height = r->d.net_h, .width = r->d.net_w, .batch = r->bs,
+                                     .height = r->d.net_h, .width = r->d.net_w, .batch = r->dt.bs,
                                      .freeze_bn = mc->freeze_bn, .freeze_blocks = nfb ? fb : NULL,
                                      .n_freeze_blocks = nfb, .freeze_backbone = mc->freeze_pretrained_layers,
                                      .training = true};
     enum deft_status s = deft_dnv2_model_build(&o, g);
     return s ? deft_wrap_error(s, "%s: model_config", r->d.cfg.source_path) : DEFT_OK;
-}
-
-static enum deft_status set_meta(struct run *r) {
-    char *meta = dnv2_meta_json(&r->d);
-    char *names = det_class_names_json(r->d.cfg.class_names, r->d.n_classes);
-    enum deft_status s = meta && names ? DEFT_OK : deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    if (!s) s = deft_trainer_set_meta(r->t, "detectnet_v2", meta);
-    if (!s) s = deft_trainer_set_meta(r->t, "class_names", names);
-    if (!s) s = deft_trainer_set_meta(r->t, "network", "\"detectnet_v2\"");
-    deft_free(meta);
-    deft_free(names);
-    return s;
 }
 
 static enum deft_status make_trainer(struct run *r) {
@@ -196,83 +163,49 @@ static enum deft_status make_trainer(struct run *r) {
     struct deft_graph *g = NULL;
     enum deft_status s = c->model_config.load_graph
                              ? det_pruned_graph(c->model_config.pretrained_model_file, c->source_path,
-                                                "model_config.pretrained_model_file (load_graph)", r->out, &g)
+                                                "model_config.pretrained_model_file (load_graph)", r->dt.out, &g)
                              : build_from_spec(r, &g);
     if (s) {
         deft_graph_free(g);
         return s;
     }
-    const char *bb = deft_graph_get_meta(g, "backbone");
-    snprintf(r->arch, sizeof r->arch, "%.*s", bb && strlen(bb) > 2 ? (int)strlen(bb) - 2 : 7,
-             bb && strlen(bb) > 2 ? bb + 1 : "unknown");
+    det_train_arch(&r->dt, g);
     static const char *const excl[] = {"output_cov", "output_bbox", NULL};
     struct deft_qat_opts qo = {.exclude = excl};
     struct deft_trainer_opts to = {0};
     if (tc->enable_qat) {
         to.qat = &qo; /* the shared trainer rewrites the graph, as for classification and yolo_v4 */
-        fprintf(r->out, "quantization-aware training: int8 weights per output channel, activations per tensor; "
+        fprintf(r->dt.out, "quantization-aware training: int8 weights per output channel, activations per tensor; "
                 "output_cov and output_bbox kept float\n");
     }
-    to.graph = g;
-    to.model = (struct deft_model_opts){.batch = r->bs, .height = r->d.net_h, .width = r->d.net_w,
-                                        .bn_mode = c->model_config.freeze_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
-                                        .training = true, .seed = (uint64_t)c->random_seed};
+    det_train_trainer_opts(&r->dt, r->d.net_h, r->d.net_w, c->model_config.freeze_bn, (uint64_t)c->random_seed, &to);
     optim_from_config(tc, &to.optim);
-    r->epochs = tc->num_epochs;
+    r->dt.epochs = tc->num_epochs;
     r->lr = &tc->learning_rate.soft_start_annealing_schedule;
-    r->lr_total = (int64_t)r->spe * r->epochs;
+    r->lr_total = (int64_t)r->dt.spe * r->dt.epochs;
     to.lr = (struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = lr_at, .ctx = r};
-    to.backend = r->a->backend;
-    to.device_index = r->a->gpu_index;
-    to.amp = r->a->amp;
-    to.seed = (uint64_t)c->random_seed;
-    to.host_loss = host_loss;
-    to.host_loss_user = r;
-    s = deft_trainer_create(&to, &r->t);
-    deft_graph_free(g);
-    return s ? s : set_meta(r);
+    return det_train_create(&r->dt, &to, g, "detectnet_v2", dnv2_meta_json(&r->d), r->d.cfg.class_names,
+                            r->d.n_classes);
 }
 
-/* ---- hooks of the shared loop ---- */
-
 /* Auto-weighting at the end of each epoch (here: before the next one starts). */
-static enum deft_status hook_start_epoch(void *ctx, int epoch) {
-    struct run *r = ctx;
+static void epoch_start(void *user) {
+    struct run *r = user;
     if (r->batches_since_reweight > 0) {
         dnv2_cost_epoch_end(&r->cost, &r->d.cost);
         r->batches_since_reweight = 0;
     }
-    return deft_det_loader_start_epoch(r->train_ld, epoch);
-}
-
-static enum deft_status hook_next_batch(void *ctx, int *n) {
-    struct run *r = ctx;
-    enum deft_status s = deft_det_loader_next(r->train_ld, &r->batch);
-    *n = s ? 0 : r->batch.n;
-    return s;
-}
-
-static void hook_poison(void *ctx) {
-    struct run *r = ctx;
-    size_t n = (size_t)r->batch.n * 3 * (size_t)r->batch.h * (size_t)r->batch.w;
-    for (size_t i = 0; i < n; i++) r->batch.images[i] = NAN;
-}
-
-static enum deft_status hook_train_step(void *ctx, int n, float *loss) {
-    struct run *r = ctx;
-    (void)n;
-    return deft_trainer_step_targets(r->t, r->batch.images, &r->batch, loss);
 }
 
 static enum deft_status run_validation(struct run *r, struct det_dets *d, double *vloss) {
-    enum deft_status s = det_dets_alloc(d, r->val_ds.n);
-    if (!s) s = deft_det_loader_start_epoch(r->val_ld, 0);
+    enum deft_status s = det_dets_alloc(d, r->dt.val_ds.n);
+    if (!s) s = deft_det_loader_start_epoch(r->dt.val_ld, 0);
     double lsum = 0;
     int seen = 0;
     struct deft_det_batch b;
     while (!s) {
-        if ((s = deft_det_loader_next(r->val_ld, &b)) || b.n == 0) break;
-        if ((s = deft_trainer_predict_outputs(r->t, b.images, b.n, r->outs))) break;
+        if ((s = deft_det_loader_next(r->dt.val_ld, &b)) || b.n == 0) break;
+        if ((s = deft_trainer_predict_outputs(r->dt.t, b.images, b.n, r->outs))) break;
         double l;
         if (!batch_cost(r, b.n, &b, r->outs[0], r->outs[1], NULL, NULL, &l, NULL)) lsum += l * b.n, seen += b.n;
         for (int i = 0; i < b.n && !s; i++) {
@@ -290,59 +223,36 @@ static bool integrate(const struct deft_dnv2_config *c) {
     return c->evaluation_config.average_precision_mode == DEFT_DNV2_AP_INTEGRATE;
 }
 
-static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
-    struct run *r = ctx;
+static enum deft_status validate(void *user, int epoch, double *score) {
+    struct run *r = user;
     const struct deft_dnv2_evaluation_config *e = &r->d.cfg.evaluation_config;
     *score = NAN;
-    r->val_m[0].value = r->val_m[1].value = NAN;
-    if (epoch + 1 < e->first_validation_epoch && epoch + 1 < r->epochs) return DEFT_OK; /* TAO's first_validation_epoch */
+    r->dt.val_m[0].value = r->dt.val_m[1].value = NAN;
+    if (epoch + 1 < e->first_validation_epoch && epoch + 1 < r->dt.epochs) /* TAO's first_validation_epoch */
+        return DEFT_OK;
     struct det_dets d = {0};
     struct deft_det_metrics *m = NULL;
     double vl = NAN;
     enum deft_status s = run_validation(r, &d, &vl);
-    if (!s) s = dnv2_metric(&r->val_ds, &d, r->ecls, integrate(&r->d.cfg), 0, &m);
+    if (!s) s = dnv2_metric(&r->dt.val_ds, &d, r->ecls, integrate(&r->d.cfg), 0, &m);
     if (!s) {
-        r->val_m[0].value = vl;
-        r->val_m[1].value = *score = m->map;
-        fprintf(r->out, "  AP (%s):", integrate(&r->d.cfg) ? "TAO DetectNet_v2 INTEGRATE" : "TAO DetectNet_v2 SAMPLE");
-        for (int k = 0; k < m->n_classes; k++) fprintf(r->out, " %s %.4f", r->d.cfg.class_names[k], m->classes[k].ap);
-        fprintf(r->out, "\n");
+        r->dt.val_m[0].value = vl;
+        r->dt.val_m[1].value = *score = m->map;
+        fprintf(r->dt.out, "  AP (%s):",
+                integrate(&r->d.cfg) ? "TAO DetectNet_v2 INTEGRATE" : "TAO DetectNet_v2 SAMPLE");
+        for (int k = 0; k < m->n_classes; k++)
+            fprintf(r->dt.out, " %s %.4f", r->d.cfg.class_names[k], m->classes[k].ap);
+        fprintf(r->dt.out, "\n");
     }
     deft_det_metrics_free(m);
     det_dets_free(&d);
     return s;
 }
 
-static enum deft_status train_loop(struct run *r, int64_t start, double *best, int *best_epoch) {
-    r->val_m[0] = (struct deft_loop_metric){"loss", "val loss", NAN};
-    r->val_m[1] = (struct deft_loop_metric){"mAP", "val mAP", NAN};
-    struct deft_lr_schedule lr = {.kind = DEFT_LR_CALLBACK, .fn = lr_at, .ctx = r};
-    const struct deft_dnv2_config *c = &r->d.cfg;
-    struct deft_loop lp = {
-        .trainer = r->t, .network = "detectnet_v2", .arch = r->arch, .dir = r->dir, .epochs = r->epochs,
-        .steps_per_epoch = r->spe, .batch = r->bs, .lr = &lr,
-        .val_every = c->evaluation_config.validation_period_during_training,
-        .checkpoint_interval = c->training_config.checkpoint_interval, .skip_key = "training_config",
-        .metric = {"mAP", "mAP", true}, .loss_terms = term_names, .n_loss_terms = N_TERMS,
-        .val_metrics = r->val_m, .n_val_metrics = 2, .metric_plot = "map", .metric_plot_title = "Validation mAP",
-        .events = r->ev, .stop = r->a->stop, .out = r->out, .ctx = r,
-        .start_epoch = hook_start_epoch, .next_batch = hook_next_batch, .poison_batch = hook_poison,
-        .train_step = hook_train_step, .validate = r->val_ds.n ? hook_validate : NULL};
-    enum deft_status s = deft_loop_run(&lp, start);
-    *best = lp.have_best ? lp.best : -1;
-    *best_epoch = lp.best_epoch;
-    return s;
-}
-
 static void print_spec(const void *cfg, FILE *f) { deft_dnv2_config_print(cfg, f); }
 
 static void run_free(struct run *r) {
-    if (r->ev && deft_events_close(r->ev)) deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
-    deft_trainer_free(r->t);
-    deft_det_loader_free(r->train_ld);
-    deft_det_loader_free(r->val_ld);
-    deft_det_dataset_free(&r->train_ds);
-    deft_det_dataset_free(&r->val_ds);
+    det_train_release(&r->dt);
     dnv2_cost_state_free(&r->cost);
     deft_free(r->tg.cov), deft_free(r->tg.cov_norm), deft_free(r->tg.mask), deft_free(r->tg.bbox);
     deft_free(r->mean), deft_free(r->px), deft_free(r->outs[0]), deft_free(r->outs[1]), deft_free(r->ecls);
@@ -367,68 +277,51 @@ static enum deft_status check_trainable(const struct dnv2_setup *d) {
 }
 
 static enum deft_status start_run(struct run *r) {
-    const struct deft_task_args *a = r->a;
+    const struct deft_task_args *a = r->dt.a;
     enum deft_status s;
-    if ((s = deft_run_log_open(r->dir, a->log_file, r->out, &r->log))) return s;
-    r->out = deft_run_log_stream(r->log);
-    snprintf(r->wdir, sizeof r->wdir, "%s/weights", r->dir);
-    if (a->threads > 0) deft_set_threads(a->threads);
     if ((s = open_data(r)) || (s = alloc_targets(r)) || (s = make_trainer(r)) ||
         (s = dnv2_eval_classes(&r->d.cfg, &r->ecls)))
         return s;
-    const char *pre = r->d.cfg.model_config.pretrained_model_file;
-    char ck[2400];
-    snprintf(ck, sizeof ck, "%s/latest.safetensors", r->wdir);
-    const char *from = a->resume ? ck : a->resume_from;
-    if (from) {
-        if ((s = deft_trainer_resume(r->t, from))) return s;
-        fprintf(r->out, "resumed from %s at step %lld (the auto-weighting restarts from the initial weights)\n", from,
-                (long long)deft_trainer_steps(r->t));
-    } else if (pre[0] && (s = deft_trainer_load_pretrained(r->t, pre, r->out))) {
+    int64_t start;
+    s = det_train_weights(&r->dt, a->resume_from, r->d.cfg.model_config.pretrained_model_file, NULL, &start);
+    if (s && !a->resume && !a->resume_from) /* the pretrained model's */
         return deft_wrap_error(s, "%s: model_config.pretrained_model_file", r->d.cfg.source_path);
-    }
-    if ((s = deft_run_dir_record_spec(r->dir, a->argc, a->argv, print_spec, &r->d.cfg))) return s;
-    return deft_events_open(r->dir, &r->ev);
+    return s ? s : det_train_record(&r->dt, print_spec, &r->d.cfg);
 }
 
 static enum deft_status train_run(struct run *r) {
     enum deft_status s = start_run(r);
     if (s) return s;
-    int64_t start = deft_trainer_steps(r->t);
+    int64_t start = deft_trainer_steps(r->dt.t);
     struct deft_graph_stats gs;
-    deft_graph_stats(deft_trainer_model_graph(r->t), &gs);
-    fprintf(r->out, "training detectnet_v2-%s (%lld params, %.2f GFLOPs/image) on %d images of %d class%s, %d epoch%s "
-            "x %d step%s of %d at %dx%d (grid %dx%d), %d threads -> %s\n", r->arch, (long long)gs.params,
-            (double)gs.flops / 1e9 / r->bs, r->train_ds.n, r->d.n_classes, r->d.n_classes == 1 ? "" : "es",
-            r->epochs, r->epochs == 1 ? "" : "s", r->spe, r->spe == 1 ? "" : "s", r->bs, r->d.net_w, r->d.net_h,
-            r->d.grid.gw, r->d.grid.gh, deft_get_threads(), r->dir);
-    double best = -1;
-    int best_epoch = 0;
-    s = train_loop(r, start, &best, &best_epoch);
-    if (!s && best < 0) fprintf(r->out, "done (no validation figure); weights in %s\n", r->wdir);
-    else if (!s) fprintf(r->out, "done: best val mAP %.4f (%s, epoch %d, best.safetensors); weights in %s\n", best,
-                         dnv2_metric_describe(integrate(&r->d.cfg)), best_epoch, r->wdir);
-    return s;
+    deft_graph_stats(deft_trainer_model_graph(r->dt.t), &gs);
+    fprintf(r->dt.out, "training detectnet_v2-%s (%lld params, %.2f GFLOPs/image) on %d images of %d class%s, %d epoch%s "
+            "x %d step%s of %d at %dx%d (grid %dx%d), %d threads -> %s\n", r->dt.arch, (long long)gs.params,
+            (double)gs.flops / 1e9 / r->dt.bs, r->dt.train_ds.n, r->d.n_classes, r->d.n_classes == 1 ? "" : "es",
+            r->dt.epochs, r->dt.epochs == 1 ? "" : "s", r->dt.spe, r->dt.spe == 1 ? "" : "s", r->dt.bs, r->d.net_w, r->d.net_h,
+            r->d.grid.gw, r->d.grid.gh, deft_get_threads(), r->dt.dir);
+    struct deft_lr_schedule lr = {.kind = DEFT_LR_CALLBACK, .fn = lr_at, .ctx = r};
+    const struct deft_dnv2_config *c = &r->d.cfg;
+    return det_train_run_loop(&r->dt, start, &(struct det_train_loop_opts){
+        .lr = &lr, .val_every = c->evaluation_config.validation_period_during_training,
+        .checkpoint_interval = c->training_config.checkpoint_interval,
+        .ap = dnv2_metric_describe(integrate(c))});
 }
+
+static const struct det_train_net dnv2_net = {
+    .loss_terms = term_names, .n_loss_terms = N_TERMS, .val_metrics = {{"loss", "val loss"}, {"mAP", "val mAP"}},
+    .host_loss = host_loss, .epoch_start = epoch_start, .validate = validate, .no_val = "no validation figure",
+    .resume_note = " (the auto-weighting restarts from the initial weights)"};
 
 enum deft_status dnv2_train(const struct deft_task_args *a) {
     if (a->dry_run) return dnv2_experiment_dry_run(a, "train");
-    struct run r = {.a = a, .out = a->out ? a->out : stdout};
-    bool dir_opened = false;
+    struct run r = {0};
+    det_train_init(&r.dt, a, &dnv2_net, "detectnet_v2", &r);
     enum deft_status s = dnv2_setup_load(&r.d, a);
     if (!s) s = check_trainable(&r.d);
-    if (!s) s = deft_run_dir_open(&(struct deft_run_dir_opts){
-                                      .network = "detectnet_v2",
-                                      .requested = a->results_dir && a->results_dir[0] ? a->results_dir
-                                                                                       : r.d.cfg.results_dir,
-                                      .resume = a->resume, .resume_from = a->resume_from, .overwrite = a->overwrite,
-                                      .out = r.out},
-                                  r.dir, sizeof r.dir);
-    dir_opened = !s;
+    if (!s) s = det_train_open_dir(&r.dt, r.d.cfg.results_dir, a->resume_from);
     if (!s) s = train_run(&r);
     run_free(&r);
-    deft_run_log_close(r.log, s);
-    if (dir_opened) deft_run_dir_unlock(r.dir);
-    if (s && dir_opened) deft_run_dir_close(r.dir);
+    det_train_finish(&r.dt, s);
     return s;
 }

@@ -14,6 +14,7 @@
 #include "deft/trainer.h"
 #include "deft/yolo_model.h"
 #include "tasks/common/det_train_cfg.h"
+#include "tasks/common/det_train_loop.h"
 #include "tasks/common/pruned_graph.h"
 #include "tasks/yolo_v4/yolo_task.h"
 
@@ -21,21 +22,10 @@ enum { TERM_LOC = 0, TERM_OBJ, TERM_NOOBJ, TERM_CLS, N_TERMS };
 static const char *const term_names[N_TERMS] = {"loss_loc", "loss_obj", "loss_noobj", "loss_cls"};
 
 struct run {
-    const struct deft_task_args *a;
-    FILE *out;
+    struct det_train dt;
     struct yolo_setup y;
-    struct deft_det_dataset train_ds, val_ds;
-    bool have_val;
-    struct deft_det_loader *train_ld, *val_ld;
-    struct deft_det_batch batch;     /* the loaded training batch */
-    struct deft_trainer *t;
-    struct deft_events *ev;
     struct det_lr_ctx lr;
-    int bs, spe, epochs;
-    char dir[2048], wdir[2100], arch[64];
-    struct deft_run_log *log;         /* deft.log and --log_file; out prints through it */
     float *outs[DEFT_YOLO_HEADS];
-    struct deft_loop_metric val_m[2];
 };
 
 /* The host loss: TAO's YOLOv4 loss over every head, targets = the batch's boxes. */
@@ -67,38 +57,25 @@ static enum deft_status host_loss(void *user, int n_outputs, const float *const 
 
 static enum deft_status open_data(struct run *r) {
     const struct deft_yolo_config *c = &r->y.cfg;
-    enum deft_status s = yolo_read_split(&r->y, false, &r->train_ds);
+    enum deft_status s = yolo_read_split(&r->y, false, &r->dt.train_ds);
     if (s) return s;
-    const struct deft_det_read_stats *st = &r->train_ds.stats;
-    fprintf(r->out, "train: %d images (%lld background), %lld boxes (%lld difficult, %lld clipped, %lld dropped as tiny, "
-            "%lld of unmapped classes)\n", r->train_ds.n, (long long)st->background_images, (long long)st->boxes,
+    const struct deft_det_read_stats *st = &r->dt.train_ds.stats;
+    fprintf(r->dt.out, "train: %d images (%lld background), %lld boxes (%lld difficult, %lld clipped, %lld dropped as tiny, "
+            "%lld of unmapped classes)\n", r->dt.train_ds.n, (long long)st->background_images, (long long)st->boxes,
             (long long)st->difficult, (long long)st->clipped, (long long)st->dropped_small, (long long)st->unmapped);
-    if (r->train_ds.n < 1) return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
-    r->have_val = c->dataset_config.n_validation_data_sources > 0;
-    if (r->have_val) {
-        if ((s = yolo_read_split(&r->y, true, &r->val_ds))) return s;
-        fprintf(r->out, "val:   %d images, %lld boxes\n", r->val_ds.n, (long long)r->val_ds.stats.boxes);
+    if (r->dt.train_ds.n < 1)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: the training data has no images", c->source_path);
+    r->dt.have_val = c->dataset_config.n_validation_data_sources > 0;
+    if (r->dt.have_val) {
+        if ((s = yolo_read_split(&r->y, true, &r->dt.val_ds))) return s;
+        fprintf(r->dt.out, "val:   %d images, %lld boxes\n", r->dt.val_ds.n, (long long)r->dt.val_ds.stats.boxes);
     }
-    r->bs = c->training_config.batch_size_per_gpu;
-    if (r->bs > r->train_ds.n) r->bs = r->train_ds.n;
-    struct deft_det_loader_opts lo;
-    deft_det_loader_opts_defaults(&lo);
-    lo.batch_size = r->bs;
-    lo.num_threads = c->training_config.n_workers > 0 ? c->training_config.n_workers : 2;
-    lo.shuffle = true;
-    lo.drop_last = true;
-    lo.strict = r->a->fatal_corrupt;
-    lo.seed = (uint64_t)c->random_seed;
-    yolo_transform(&r->y, true, &lo.transform);
-    if ((s = deft_det_loader_create(&lo, &r->train_ds, &r->train_ld))) return s;
-    r->spe = deft_det_loader_num_batches(r->train_ld);
-    if (r->have_val) {
-        lo.shuffle = false;
-        lo.drop_last = false;
-        yolo_transform(&r->y, false, &lo.transform);
-        if ((s = deft_det_loader_create(&lo, &r->val_ds, &r->val_ld))) return s;
-    }
-    return DEFT_OK;
+    struct deft_det_transform tt, vt;
+    yolo_transform(&r->y, true, &tt);
+    yolo_transform(&r->y, false, &vt);
+    return det_train_loaders(&r->dt, c->training_config.batch_size_per_gpu,
+                             c->training_config.n_workers > 0 ? c->training_config.n_workers : 2,
+                             (uint64_t)c->random_seed, &tt, &vt);
 }
 
 static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
@@ -107,7 +84,7 @@ static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
     for (int i = 0; i < c->n_freeze_blocks && nfb < 64; i++) fb[nfb++] = (int)c->freeze_blocks[i];
     struct deft_yolo_v4_opts o = {.arch = c->arch, .nlayers = c->nlayers, .num_classes = r->y.cfg.dataset_config.n_classes,
                                   .anchors = {c->n_anchors[0], c->n_anchors[1], c->n_anchors[2]},
-                                  .height = r->y.net_h, .width = r->y.net_w, .batch = r->bs,
+                                  .height = r->y.net_h, .width = r->y.net_w, .batch = r->dt.bs,
                                   .activation = c->activation[0] ? c->activation : NULL, .force_relu = c->force_relu,
                                   .freeze_bn = c->freeze_bn, .freeze_blocks = nfb ? fb : NULL, .n_freeze_blocks = nfb,
                                   .training = true};
@@ -118,7 +95,7 @@ static enum deft_status build_from_spec(struct run *r, struct deft_graph **g) {
 static enum deft_status build_model(struct run *r, struct deft_graph **g) {
     enum deft_status s = r->y.cfg.training_config.pruned_model_path[0]
                              ? det_pruned_graph(r->y.cfg.training_config.pruned_model_path, r->y.cfg.source_path,
-                                                "training_config.pruned_model_path", r->out, g)
+                                                "training_config.pruned_model_path", r->dt.out, g)
                              : build_from_spec(r, g);
     if (s) return s;
     static const char *const roles[DEFT_YOLO_HEADS] = {"head_s32", "head_s16", "head_s8"};
@@ -126,8 +103,7 @@ static enum deft_status build_model(struct run *r, struct deft_graph **g) {
         int v = deft_graph_find_value(*g, roles[i]);
         s = v < 0 ? deft_set_error(DEFT_ERR_SHAPE, "the YOLO graph has no %s", roles[i]) : deft_graph_set_role(*g, roles[i], v);
     }
-    const char *bb = deft_graph_get_meta(*g, "backbone");
-    snprintf(r->arch, sizeof r->arch, "%.*s", bb && strlen(bb) > 2 ? (int)strlen(bb) - 2 : 7, bb && strlen(bb) > 2 ? bb + 1 : "unknown");
+    det_train_arch(&r->dt, *g);
     return s;
 }
 
@@ -149,69 +125,21 @@ static enum deft_status make_trainer(struct run *r) {
     struct deft_qat_opts qo = {.ema_decay = (float)tc->qat_ema_decay, .fusion = tc->qat_fusion, .exclude = excl};
     if (tc->enable_qat) {
         to.qat = &qo; /* the shared trainer rewrites the graph, as for classification */
-        fprintf(r->out, "quantization-aware training: int8 weights per output channel, activations per tensor "
+        fprintf(r->dt.out, "quantization-aware training: int8 weights per output channel, activations per tensor "
                 "(moving-average ranges, decay %g)%s; kept float:", tc->qat_ema_decay,
                 qat_bn ? ", batch norm on its running statistics" : "");
-        for (int i = 0; i < ne; i++) fprintf(r->out, " %s", excl[i]);
-        fprintf(r->out, "%s\n", ne ? "" : " nothing");
+        for (int i = 0; i < ne; i++) fprintf(r->dt.out, " %s", excl[i]);
+        fprintf(r->dt.out, "%s\n", ne ? "" : " nothing");
     }
-    to.graph = g;
-    to.model = (struct deft_model_opts){.batch = r->bs, .height = r->y.net_h, .width = r->y.net_w,
-                                        .bn_mode = c->yolov4_config.freeze_bn || qat_bn ? DEFT_BN_FROZEN : DEFT_BN_TRAIN,
-                                        .training = true, .seed = (uint64_t)c->random_seed};
+    det_train_trainer_opts(&r->dt, r->y.net_h, r->y.net_w, c->yolov4_config.freeze_bn || qat_bn,
+                           (uint64_t)c->random_seed, &to);
     det_optim_from_config(&c->training_config, &to.optim);
-    r->epochs = c->training_config.num_epochs;
-    r->lr = (struct det_lr_ctx){&c->training_config.learning_rate, (int64_t)r->spe * r->epochs};
+    r->dt.epochs = c->training_config.num_epochs;
+    r->lr = (struct det_lr_ctx){&c->training_config.learning_rate, (int64_t)r->dt.spe * r->dt.epochs};
     to.lr = (struct deft_lr_schedule){.kind = DEFT_LR_CALLBACK, .fn = det_lr_at, .ctx = &r->lr};
-    to.backend = r->a->backend;
-    to.device_index = r->a->gpu_index;
-    to.amp = r->a->amp;
-    to.seed = (uint64_t)c->random_seed;
-    to.host_loss = host_loss;
-    to.host_loss_user = r;
-    s = deft_trainer_create(&to, &r->t);
-    deft_graph_free(g);
-    if (s) return s;
-    char *meta = yolo_meta_json(&r->y);
-    char *names = det_class_names_json(c->dataset_config.class_names, c->dataset_config.n_classes);
-    if (!meta || !names) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    if (!s) s = deft_trainer_set_meta(r->t, "yolo", meta);
-    if (!s) s = deft_trainer_set_meta(r->t, "class_names", names);
-    if (!s) s = deft_trainer_set_meta(r->t, "network", !strcmp(r->y.network, "yolo_v4_tiny") ? "\"yolo_v4_tiny\"" : "\"yolo_v4\"");
-    deft_free(meta);
-    deft_free(names);
-    for (int i = 0; i < r->y.heads.n && !s; i++) {
-        const struct deft_shape *sh = deft_trainer_output_shape(r->t, i);
-        r->outs[i] = deft_malloc((size_t)deft_shape_numel(sh) * sizeof(float));
-        if (!r->outs[i]) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    }
-    return s;
-}
-
-/* ---- hooks of the shared loop ---- */
-
-static enum deft_status hook_start_epoch(void *ctx, int epoch) {
-    struct run *r = ctx;
-    return deft_det_loader_start_epoch(r->train_ld, epoch);
-}
-
-static enum deft_status hook_next_batch(void *ctx, int *n) {
-    struct run *r = ctx;
-    enum deft_status s = deft_det_loader_next(r->train_ld, &r->batch);
-    *n = s ? 0 : r->batch.n;
-    return s;
-}
-
-static void hook_poison(void *ctx) {
-    struct run *r = ctx;
-    size_t n = (size_t)r->batch.n * 3 * (size_t)r->batch.h * (size_t)r->batch.w;
-    for (size_t i = 0; i < n; i++) r->batch.images[i] = NAN;
-}
-
-static enum deft_status hook_train_step(void *ctx, int n, float *loss) {
-    struct run *r = ctx;
-    (void)n;
-    return deft_trainer_step_targets(r->t, r->batch.images, &r->batch, loss);
+    s = det_train_create(&r->dt, &to, g, "yolo", yolo_meta_json(&r->y), c->dataset_config.class_names,
+                         c->dataset_config.n_classes);
+    return s ? s : det_train_alloc_outs(&r->dt, r->y.heads.n, r->outs);
 }
 
 /* Detections for every validation image and the validation loss. */
@@ -220,17 +148,17 @@ static enum deft_status run_validation(struct run *r, struct det_dets *d, double
     struct yolo_nms nms = {(float)c->nms_config.confidence_threshold, (float)c->nms_config.clustering_iou_threshold,
                            c->nms_config.top_k};
     int nc = c->dataset_config.n_classes;
-    d->n = r->val_ds.n;
+    d->n = r->dt.val_ds.n;
     d->boxes = deft_calloc((size_t)d->n, sizeof *d->boxes);
     d->n_boxes = deft_calloc((size_t)d->n, sizeof *d->n_boxes);
     if (!d->boxes || !d->n_boxes) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    enum deft_status s = deft_det_loader_start_epoch(r->val_ld, 0);
+    enum deft_status s = deft_det_loader_start_epoch(r->dt.val_ld, 0);
     double lsum = 0;
     int seen = 0;
     struct deft_det_batch b;
     while (!s) {
-        if ((s = deft_det_loader_next(r->val_ld, &b)) || b.n == 0) break;
-        if ((s = deft_trainer_predict_outputs(r->t, b.images, b.n, r->outs))) break;
+        if ((s = deft_det_loader_next(r->dt.val_ld, &b)) || b.n == 0) break;
+        if ((s = deft_trainer_predict_outputs(r->dt.t, b.images, b.n, r->outs))) break;
         const struct deft_box *gt[512];
         int n_gt[512];
         for (int i = 0; i < b.n && i < 512; i++) {
@@ -260,7 +188,7 @@ static enum deft_status val_images(struct run *r, const struct det_dets *d) {
     int k = 0;
     enum deft_status s = DEFT_OK;
     for (int i = 0; i < d->n && k < VAL_IMAGES && !s; i++) {
-        const struct deft_det_sample *sm = &r->val_ds.samples[i];
+        const struct deft_det_sample *sm = &r->dt.val_ds.samples[i];
         struct deft_decode_opts o = {.min_w = 320};
         if (sm->width <= 0 || sm->height <= 0 || deft_image_load(sm->image, &o, &tiles[k])) {
             deft_clear_error(); /* a corrupt image was reported by the loader */
@@ -280,7 +208,7 @@ static enum deft_status val_images(struct run *r, const struct det_dets *d) {
         k++;
     }
     if (k) s = deft_image_grid(tiles, k, 2, &grid);
-    if (k && !s) s = deft_events_image_rgb(r->ev, "val/predictions", deft_trainer_steps(r->t), &grid);
+    if (k && !s) s = deft_events_image_rgb(r->dt.ev, "val/predictions", deft_trainer_steps(r->dt.t), &grid);
     for (int i = 0; i < k; i++) deft_image_free(&tiles[i]);
     deft_image_free(&grid);
     return s;
@@ -290,62 +218,37 @@ static enum deft_ap_mode ap_mode(const struct deft_yolo_config *c) {
     return c->eval_config.average_precision_mode == DEFT_YOLO_AP_SAMPLE ? DEFT_AP_SAMPLE : DEFT_AP_INTEGRATE;
 }
 
-static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
-    struct run *r = ctx;
+static enum deft_status validate(void *user, int epoch, double *score) {
+    struct run *r = user;
     const struct deft_yolo_config *c = &r->y.cfg;
     struct det_dets d = {0};
     struct deft_det_metrics *m = NULL;
     double vl = NAN;
     (void)epoch;
     enum deft_status s = run_validation(r, &d, &vl);
-    if (!s && r->ev && val_images(r, &d)) /* a picture is not worth stopping the run */
+    if (!s && r->dt.ev && val_images(r, &d)) /* a picture is not worth stopping the run */
         deft_log(DEFT_LOG_WARN, "TensorBoard validation images: %s", deft_last_error());
-    if (!s) s = det_score(&r->val_ds, &d, ap_mode(c), c->eval_config.matching_iou_threshold,
+    if (!s) s = det_score(&r->dt.val_ds, &d, ap_mode(c), c->eval_config.matching_iou_threshold,
                            c->nms_config.confidence_threshold, &m);
     if (!s) {
-        r->val_m[0].value = vl;
-        r->val_m[1].value = *score = m->map;
-        fprintf(r->out, "  AP (%s):", deft_ap_mode_describe(ap_mode(c)));
+        r->dt.val_m[0].value = vl;
+        r->dt.val_m[1].value = *score = m->map;
+        fprintf(r->dt.out, "  AP (%s):", deft_ap_mode_describe(ap_mode(c)));
         for (int k = 0; k < m->n_classes; k++)
-            fprintf(r->out, " %s %.4f", c->dataset_config.class_names[k], m->classes[k].ap);
-        fprintf(r->out, "\n");
+            fprintf(r->dt.out, " %s %.4f", c->dataset_config.class_names[k], m->classes[k].ap);
+        fprintf(r->dt.out, "\n");
     }
     deft_det_metrics_free(m);
     det_dets_free(&d);
     return s;
 }
 
-static enum deft_status train_loop(struct run *r, int64_t start, double *best, int *best_epoch) {
-    r->val_m[0] = (struct deft_loop_metric){"loss", "val loss", NAN};
-    r->val_m[1] = (struct deft_loop_metric){"mAP", "val mAP", NAN};
-    struct deft_lr_schedule lr = {.kind = DEFT_LR_CALLBACK, .fn = det_lr_at, .ctx = &r->lr};
-    const struct deft_yolo_config *c = &r->y.cfg;
-    struct deft_loop lp = {
-        .trainer = r->t, .network = r->y.network, .arch = r->arch, .dir = r->dir, .epochs = r->epochs,
-        .steps_per_epoch = r->spe, .batch = r->bs, .lr = &lr, .val_every = 1,
-        .checkpoint_interval = c->training_config.checkpoint_interval, .skip_nonfinite = 0,
-        .skip_key = "training_config", .metric = {"mAP", "mAP", true},
-        .loss_terms = term_names, .n_loss_terms = N_TERMS,
-        .val_metrics = r->val_m, .n_val_metrics = 2, .metric_plot = "map", .metric_plot_title = "Validation mAP",
-        .events = r->ev, .stop = r->a->stop, .out = r->out, .ctx = r,
-        .start_epoch = hook_start_epoch, .next_batch = hook_next_batch, .poison_batch = hook_poison,
-        .train_step = hook_train_step, .validate = r->have_val ? hook_validate : NULL};
-    enum deft_status s = deft_loop_run(&lp, start);
-    *best = lp.have_best ? lp.best : -1;
-    *best_epoch = lp.best_epoch;
-    return s;
-}
-
 /* command.txt and the resolved spec.yaml in the results folder */
 static void print_spec(const void *cfg, FILE *f) { deft_yolo_config_print(cfg, f); }
 
-static enum deft_status record_run(struct run *r) {
-    return deft_run_dir_record_spec(r->dir, r->a->argc, r->a->argv, print_spec, &r->y.cfg);
-}
-
 static enum deft_status dry_run(struct run *r) {
-    deft_yolo_config_summary(&r->y.cfg, r->out);
-    fprintf(r->out, "network: %s, input %dx%d, %d heads\n", r->y.network, r->y.net_w, r->y.net_h, r->y.heads.n);
+    deft_yolo_config_summary(&r->y.cfg, r->dt.out);
+    fprintf(r->dt.out, "network: %s, input %dx%d, %d heads\n", r->y.network, r->y.net_w, r->y.net_h, r->y.heads.n);
     enum deft_status s = deft_yolo_config_validate_paths(&r->y.cfg, false);
     /* missing paths were each warned about; a TFRecords-only source was not */
     if (s && s != DEFT_ERR_NOT_FOUND) deft_log(DEFT_LOG_WARN, "%s (a real run stops here)", deft_last_error());
@@ -353,12 +256,7 @@ static enum deft_status dry_run(struct run *r) {
 }
 
 static void run_free(struct run *r) {
-    if (r->ev && deft_events_close(r->ev)) deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
-    deft_trainer_free(r->t);
-    deft_det_loader_free(r->train_ld);
-    deft_det_loader_free(r->val_ld);
-    deft_det_dataset_free(&r->train_ds);
-    deft_det_dataset_free(&r->val_ds);
+    det_train_release(&r->dt);
     for (int i = 0; i < DEFT_YOLO_HEADS; i++) deft_free(r->outs[i]);
     yolo_setup_free(&r->y);
 }
@@ -385,11 +283,14 @@ enum deft_status yolo_train(const struct deft_task_args *a, const char *network)
     return s;
 }
 
+static const struct det_train_net yolo_net = {
+    .loss_terms = term_names, .n_loss_terms = N_TERMS, .val_metrics = {{"loss", "val loss"}, {"mAP", "val mAP"}},
+    .host_loss = host_loss, .validate = validate, .no_val = "no validation set", .resume_epoch = true,
+    .says_finished = true};
+
 static enum deft_status yolo_train_spec(const struct deft_task_args *a, const char *network) {
-    struct run r = {.a = a, .out = a->out ? a->out : stdout};
-    double best = -1;
-    int best_epoch = 0;
-    bool dir_opened = false;
+    struct run r = {0};
+    det_train_init(&r.dt, a, &yolo_net, network, &r);
     enum deft_status s = yolo_setup_load(&r.y, a, network);
     if (s) goto done;
     if (a->dry_run) {
@@ -402,55 +303,28 @@ static enum deft_status yolo_train_spec(const struct deft_task_args *a, const ch
                            "for now: train this network in one process");
         goto done;
     }
-    const char *tc_resume = r.y.cfg.training_config.resume_model_path;
-    const char *resume_from = a->resume_from ? a->resume_from : !a->resume && tc_resume[0] ? tc_resume : NULL;
-    if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
-             .network = network, .requested = a->results_dir && a->results_dir[0] ? a->results_dir
-                                                                                  : r.y.cfg.results_dir,
-             .resume = a->resume, .resume_from = resume_from, .overwrite = a->overwrite, .out = r.out},
-             r.dir, sizeof r.dir)))
-        goto done;
-    dir_opened = true;
-    if ((s = deft_run_log_open(r.dir, a->log_file, r.out, &r.log))) goto done;
-    r.out = deft_run_log_stream(r.log);
-    snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
-    if (a->threads > 0) deft_set_threads(a->threads);
+    const struct deft_yolo_training_config *tc = &r.y.cfg.training_config;
+    const char *resume_from = a->resume_from ? a->resume_from : !a->resume && tc->resume_model_path[0]
+                                                                    ? tc->resume_model_path : NULL;
+    if ((s = det_train_open_dir(&r.dt, r.y.cfg.results_dir, resume_from))) goto done;
     if ((s = open_data(&r)) || (s = make_trainer(&r))) goto done;
     int64_t start = 0;
-    char ck[2400];
-    snprintf(ck, sizeof ck, "%s/latest.safetensors", r.wdir);
-    const char *from = a->resume ? ck : resume_from;
-    const char *pre = r.y.cfg.training_config.pretrain_model_path;
-    if (from) {
-        if ((s = deft_trainer_resume(r.t, from))) goto done;
-        start = deft_trainer_steps(r.t);
-        fprintf(r.out, "resumed from %s at step %lld (epoch %lld)\n", from, (long long)start, (long long)(start / r.spe) + 1);
-    } else if (pre[0] && (s = deft_trainer_load_pretrained(r.t, pre, r.out))) {
+    if ((s = det_train_weights(&r.dt, resume_from, tc->pretrain_model_path, tc->pruned_model_path, &start)) ||
+        (s = det_train_record(&r.dt, print_spec, &r.y.cfg)))
         goto done;
-    } else if (r.y.cfg.training_config.pruned_model_path[0] &&
-               (s = deft_trainer_load_pretrained(r.t, r.y.cfg.training_config.pruned_model_path, r.out))) {
-        goto done;
-    }
-    if ((s = record_run(&r))) goto done;
-    if ((s = deft_events_open(r.dir, &r.ev))) goto done;
     struct deft_graph_stats gs;
-    deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
-    fprintf(r.out, "training %s-%s (%lld params, %.2f GFLOPs/image) on %d images of %d class%s, %d epoch%s x %d step%s "
-            "of %d at %dx%d, %d threads -> %s\n", r.y.network, r.arch, (long long)gs.params,
-            (double)gs.flops / 1e9 / r.bs, r.train_ds.n, r.train_ds.n_classes, r.train_ds.n_classes == 1 ? "" : "es", r.epochs, r.epochs == 1 ? "" : "s", r.spe,
-            r.spe == 1 ? "" : "s", r.bs, r.y.net_w,
-            r.y.net_h, deft_get_threads(), r.dir);
-    s = train_loop(&r, start, &best, &best_epoch);
-    if (!s && start >= (int64_t)r.epochs * r.spe)
-        fprintf(r.out, "done: the run had already finished its %d epoch%s; weights in %s\n", r.epochs,
-                r.epochs == 1 ? "" : "s", r.wdir);
-    else if (!s && best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
-    else if (!s) fprintf(r.out, "done: best val mAP %.4f (%s, epoch %d, best.safetensors); weights in %s\n", best,
-                         deft_ap_mode_describe(ap_mode(&r.y.cfg)), best_epoch, r.wdir);
+    deft_graph_stats(deft_trainer_model_graph(r.dt.t), &gs);
+    fprintf(r.dt.out, "training %s-%s (%lld params, %.2f GFLOPs/image) on %d images of %d class%s, %d epoch%s x %d "
+            "step%s of %d at %dx%d, %d threads -> %s\n", r.y.network, r.dt.arch, (long long)gs.params,
+            (double)gs.flops / 1e9 / r.dt.bs, r.dt.train_ds.n, r.dt.train_ds.n_classes,
+            r.dt.train_ds.n_classes == 1 ? "" : "es", r.dt.epochs, r.dt.epochs == 1 ? "" : "s", r.dt.spe,
+            r.dt.spe == 1 ? "" : "s", r.dt.bs, r.y.net_w, r.y.net_h, deft_get_threads(), r.dt.dir);
+    struct deft_lr_schedule lr = {.kind = DEFT_LR_CALLBACK, .fn = det_lr_at, .ctx = &r.lr};
+    s = det_train_run_loop(&r.dt, start, &(struct det_train_loop_opts){
+        .lr = &lr, .val_every = 1, .checkpoint_interval = tc->checkpoint_interval,
+        .ap = deft_ap_mode_describe(ap_mode(&r.y.cfg))});
 done:
     run_free(&r);
-    deft_run_log_close(r.log, s);
-    if (dir_opened) deft_run_dir_unlock(r.dir);
-    if (s && dir_opened) deft_run_dir_close(r.dir);
+    det_train_finish(&r.dt, s);
     return s;
 }
