@@ -5,8 +5,9 @@
 # the five levels and checks every box has an anchor; train 2 epochs (focal
 # loss terms, val mAP); evaluate's mAP == `deft detection score` of inference's
 # KITTI output; export --nms onnx in onnxruntime == deft inference (counts,
-# classes, boxes, scores); prune is not finished (the subnets' shared weights)
-# and says so; an SSD model or spec given to retinanet exits 2.
+# classes, boxes, scores); prune --target_ratio 0.5 (shared subnet weights
+# pruned as one group per weight), the pruned model evaluates and retrains 1
+# epoch; an SSD model or spec given to retinanet exits 2.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 . "$SRC/tests/cli/ssd_fixture.inc"
 need_onnx_peers
@@ -65,13 +66,17 @@ $DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$T/r.onnx" --nms onnx >"$T/
         $REF dets "$T/r.onnx" "$T/d.json" "$T/dump" "$T/val.txt" "$T/ort" &&
         ok "export --nms onnx (mbox_conf_sigmoid): onnx.checker, onnxruntime == deft retinanet inference" ||
         { bad "export --nms onnx vs inference"; cat "$T/x.log"; }
-# prune: deft's pruner does not rewrite weights shared by several convs (the subnets) yet; it says so
-$DEFT retinanet prune -m "$M" -o "$T/pruned.safetensors" -pth 0.3 >"$T/p.log" 2>&1
-rc=$?
-[ $rc -ne 0 ] && [ $rc -lt 128 ] && [ ! -f "$T/pruned.safetensors" ] &&
-    grep -q "shares its weight 'retinanet_class_subn_0.weight'.*not supported" "$T/p.log" &&
-    ok "prune: not finished (shared subnet weights), exit $rc naming the shared weight, nothing written" ||
-    { bad "prune (exit $rc)"; tail -n 5 "$T/p.log"; }
+# prune (the subnets' weights are shared by the five levels: one group each,
+# the FPN's P3-P7 equalized as their inputs): half the parameters with the two
+# regressors whole; the pruned model evaluates and retrains 1 epoch through
+# training_config.pruned_model_path (tests/prune/prune_checks.inc)
+. "$SRC/tests/prune/prune_checks.inc"
+prune_checks retinanet "$M" "$T/rspec.txt" "retinanet_conf_regressor retinanet_loc_regressor" \
+    "training_config.pruned_model_path=$T/pruned.safetensors"
+grep -qE "^P3 +conv +32 -> ([0-9]+) " "$T/prune.log" &&
+    [ "$(grep -E '^P[3-7] +conv' "$T/prune.log" | awk '{print $5}' | sort -u | wc -l)" -eq 1 ] &&
+    ok "P3..P7 (the shared subnets' inputs) keep the same channels: $(grep -E '^P3 ' "$T/prune.log" | awk '{print $3 "->" $5}')" ||
+    { bad "P3..P7 equalized"; grep -E "^P[3-7] " "$T/prune.log"; }
 expect2() { # name, pattern, deft args...
     name=$1 pat=$2; shift 2
     $DEFT "$@" >"$T/out" 2>&1
