@@ -5,7 +5,9 @@
 # the five levels and checks every box has an anchor; train 2 epochs (focal
 # loss terms, val mAP); evaluate's mAP == `deft detection score` of inference's
 # KITTI output; export --nms onnx in onnxruntime == deft inference (counts,
-# classes, boxes, scores); prune --target_ratio 0.5 (shared subnet weights
+# classes, boxes, scores); --nms trt as TAO's retinanet exporter writes it
+# (the logits, confSigmoid 1) == --nms none through the plugin's reading;
+# int8 cal.bin / QDQ and --gen_ds_config; prune --target_ratio 0.5 (shared subnet weights
 # pruned as one group per weight), the pruned model evaluates and retrains 1
 # epoch; an SSD model or spec given to retinanet exits 2.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
@@ -66,6 +68,41 @@ $DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$T/r.onnx" --nms onnx >"$T/
         $REF dets "$T/r.onnx" "$T/d.json" "$T/dump" "$T/val.txt" "$T/ort" &&
         ok "export --nms onnx (mbox_conf_sigmoid): onnx.checker, onnxruntime == deft retinanet inference" ||
         { bad "export --nms onnx vs inference"; cat "$T/x.log"; }
+# export --nms trt: TAO's retinanet exporter's NMSDynamic_TRT (SSD's attributes but conf_data = the
+# mbox_conf logits and confSigmoid 1: the plugin applies the sigmoid, background label 0 of K+1); the
+# graph cut before the plugin, read as the plugin reads it, == the --nms none export in onnxruntime
+P=$(grep -oE "[0-9]+ priors" "$T/x.log" | head -1 | cut -d' ' -f1)
+$DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$T/trt.onnx" >"$T/x.log" 2>&1 &&
+    $REF trt "$T/trt.onnx" 3 50 0.05 0.5 "$P" sigmoid &&
+    ok "--nms trt (default): NMSDynamic_TRT 'NMS' on the logits, confSigmoid 1, TAO's attributes" ||
+    { bad "--nms trt"; cat "$T/x.log"; }
+$DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$T/none.onnx" --nms none >"$T/x.log" 2>&1 &&
+    $REF check "$T/none.onnx" boxes,scores && $REF cut "$T/trt.onnx" "$T/cut.onnx" "$T/anchor.npy" &&
+    node "$SRC/tests/ref/ort_run.js" "$T/cut.onnx" "$T/x.npy" "$T/ort_cut/" &&
+    node "$SRC/tests/ref/ort_run.js" "$T/none.onnx" "$T/x.npy" "$T/ort_none/" &&
+    $REF plugin_decode "$T/ort_cut" "$T/anchor.npy" "$T/ort_none" sigmoid &&
+    ok "trt graph before the plugin, decoded and sigmoided as the plugin does == --nms none" ||
+    { bad "trt cut vs --nms none"; cat "$T/x.log"; }
+# int8: cal.bin names == the ONNX's activations (--nms onnx with a QDQ file whose ten regressor convs
+# stay float, and the default trt graph with --gen_ds_config: TAO's RetinaNet DeepStream files)
+Q=$T/q
+$DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$Q/m.onnx" --nms onnx --data_type int8 \
+    --cal_image_dir "$T/d/train/images" --batches 2 --batch_size 4 --qdq_file "$Q/qdq.onnx" >"$T/x.log" 2>&1 &&
+    $REF int8 "$Q/m.onnx" "$Q/cal.bin" "$Q/qdq.onnx" 10 &&
+    node "$SRC/tests/ref/ort_run.js" "$Q/qdq.onnx" "$T/x.npy" "$T/ort_q/" && [ -f "$T/ort_q/num_detections.npy" ] &&
+    ok "int8 --nms onnx: cal.bin (every activation), the QDQ model with the regressors float runs in onnxruntime" ||
+    { bad "int8 --nms onnx"; cat "$T/x.log"; }
+Q=$T/q2
+$DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$Q/m.onnx" --data_type int8 --cal_image_dir "$T/d/train/images" \
+    --batches 2 --batch_size 4 --gen_ds_config >"$T/x.log" 2>&1 && $REF int8 "$Q/m.onnx" "$Q/cal.bin" - &&
+    grep -qx "output-blob-names=NMS" "$Q/nvinfer_config.txt" &&
+    grep -qx "parse-bbox-func-name=NvDsInferParseCustomNMSTLT" "$Q/nvinfer_config.txt" &&
+    grep -qx "offsets=103.939;116.779;123.68" "$Q/nvinfer_config.txt" && grep -qx "model-color-format=1" "$Q/nvinfer_config.txt" &&
+    grep -qx "infer-dims=3;96;128" "$Q/nvinfer_config.txt" && grep -qx "network-mode=1" "$Q/nvinfer_config.txt" &&
+    grep -qx "num-detected-classes=3" "$Q/nvinfer_config.txt" && grep -qx "int8-calib-file=cal.bin" "$Q/nvinfer_config.txt" &&
+    grep -qx "onnx-file=m.onnx" "$Q/nvinfer_config.txt" && [ "$(tr '\n' ' ' <"$Q/labels.txt")" = "background blue red " ] &&
+    ok "int8 trt + --gen_ds_config: cal.bin names, nvinfer_config.txt (NvDsInferParseCustomNMSTLT, BGR offsets, int8), labels.txt background first" ||
+    { bad "int8 trt / --gen_ds_config"; cat "$T/x.log" "$Q/nvinfer_config.txt" "$Q/labels.txt"; }
 # prune (the subnets' weights are shared by the five levels: one group each,
 # the FPN's P3-P7 equalized as their inputs): half the parameters with the two
 # regressors whole; the pruned model evaluates and retrains 1 epoch through
