@@ -133,7 +133,8 @@ static bool same_list(const struct deft_prune_layer *l, const int *keep, int k) 
 }
 
 /* Zero conv `name`'s filters not in keep (weights and bias). */
-static void zero_dropped(struct deft_runtime *rt, const struct deft_graph *g, const char *name, const int *keep, int k) {
+static void zero_dropped(struct deft_runtime *rt, const struct deft_graph *g, const char *name, const int *keep,
+                         int k) {
     float z[F];
     for (int f = 0; f < F; f++) {
         z[f] = 0;
@@ -212,7 +213,8 @@ static void grouping(void) {
     struct deft_safetensors st2 = {.n_tensors = n2, .tensors = w2};
     if (rt2) CHECK_OK(deft_model_copy_to_runtime(&st2, rt2, 0, NULL));
     size_t nx = (size_t)N * 3 * H * H, n0 = (size_t)N * K * H * H, n1 = (size_t)N * K * (H / 2) * (H / 2);
-    float *x = malloc(nx * sizeof *x), *a0 = calloc(n0, 4), *a1 = calloc(n1, 4), *b0 = calloc(n0, 4), *b1 = calloc(n1, 4);
+    float *x = malloc(nx * sizeof *x), *a0 = calloc(n0, 4), *a1 = calloc(n1, 4);
+    float *b0 = calloc(n0, 4), *b1 = calloc(n1, 4);
     for (size_t i = 0; i < nx; i++) x[i] = deft_rng_normal(3, 0, i);
     if (rt2) run_outputs(rt2, g2, x, b0, b1, n0, n1);
     run_outputs(rt, g, x, a0, a1, n0, n1); /* unpruned: the dropped filters did matter */
