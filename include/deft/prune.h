@@ -10,7 +10,10 @@
  * keep the same channels, chosen on the members' scores combined element-wise
  * (union = max, intersection = min, arithmetic_mean, geometric_mean); a
  * depthwise conv is tied to the layer that produces its input (scores
- * combined pairwise the same way); concat offsets its inputs' channels;
+ * combined pairwise the same way); a conv or linear weight read by several
+ * nodes (RetinaNet's subnets on five FPN levels) is one layer whose filters
+ * every use loses alike, and the producers of its uses' inputs form one
+ * equalization group (TAO's shared Conv2D); concat offsets its inputs' channels;
  * flatten expands a channel to its H*W activations so the next linear loses
  * the matching columns; batch norm is sliced with its producer; transposed
  * convs never lose output channels. Layers whose channels reach a model

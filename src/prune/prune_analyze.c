@@ -151,7 +151,7 @@ static enum deft_status new_unit(struct deft_prune_plan *p, const struct deft_sa
     }
     int u = p->n_units;
     struct pr_unit *un = &p->units[u];
-    *un = (struct pr_unit){.node = node, .n = n, .base = p->total, .parent = u};
+    *un = (struct pr_unit){.node = node, .weight = nd->in[1], .n = n, .base = p->total, .parent = u};
     enum deft_status s = filter_stat(p, w, node, n, &un->stat);
     if (s) return s;
     p->units[u].full = is_excluded(p, nd->name);
@@ -285,22 +285,66 @@ static enum deft_status slice_or_pad(struct deft_prune_plan *p, int node) {
     return copy_map(p, nd->out[0], x);
 }
 
+/* A conv/linear whose weight or bias an earlier node reads too. */
+static bool reads_shared(const struct deft_prune_plan *p, int node) {
+    const struct deft_node *nd = deft_graph_node(p->g, node);
+    if (nd->op != DEFT_OP_CONV2D && nd->op != DEFT_OP_LINEAR && nd->op != DEFT_OP_CONV_TRANSPOSE2D) return false;
+    for (int i = 1; i < nd->n_in; i++) {
+        if (nd->in[i] < 0 || deft_graph_value(p->g, nd->in[i])->kind != DEFT_VALUE_PARAM) continue;
+        for (int m = 0; m < node; m++) {
+            const struct deft_node *o = deft_graph_node(p->g, m);
+            for (int j = 0; j < o->n_in; j++)
+                if (o->in[j] == nd->in[i]) return true;
+        }
+    }
+    return false;
+}
+
+static int weight_unit(const struct deft_prune_plan *p, int weight) {
+    for (int u = 0; u < p->n_units; u++)
+        if (p->units[u].weight == weight) return u;
+    return -1;
+}
+
+/* Another conv reading unit u's weight (TAO: a Conv2D with several inbound
+ * nodes). Its filters are the unit's, so its output gets the unit's
+ * channels and every consumer is cut the same way; its input must lose the
+ * same channels as the first use's, so the two inputs' producers form one
+ * equalization group (TAO's rule, tao.md 2.4-2.5), and an input no pruning
+ * touches keeps the other whole. The score is the kernel's: the same for
+ * every use. */
+static enum deft_status shared_use(struct deft_prune_plan *p, int node, int u) {
+    const struct deft_node *nd = deft_graph_node(p->g, node), *first = deft_graph_node(p->g, p->units[u].node);
+    int x0 = first->in[0], x = nd->in[0], u0 = identity_unit(p, x0), ux = identity_unit(p, x);
+    if (u0 == -2 || ux == -2)
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "pruning: '%s' shares its weight with '%s' but one of them reads "
+                              "channels of several layers (a concat in the way): not supported; exclude '%s' with -el",
+                              nd->name, first->name, first_layer(p, u0 == -2 ? x0 : x));
+    if (u0 >= 0 && ux >= 0) unite(p, u0, ux);
+    else if (u0 >= 0) force_full(p, x0);
+    else if (ux >= 0) force_full(p, x);
+    if (is_excluded(p, nd->name)) p->units[u].full = true;
+    int out = nd->out[0], n = p->units[u].n;
+    p->map[out] = deft_malloc((size_t)n * sizeof(int));
+    if (!p->map[out]) return deft_set_error(DEFT_ERR_NOMEM, "pruning: out of memory");
+    for (int c = 0; c < n; c++) p->map[out][c] = p->units[u].base + c;
+    p->map_n[out] = n;
+    return DEFT_OK;
+}
+
 static enum deft_status visit(struct deft_prune_plan *p, const struct deft_safetensors *w, int node) {
     const struct deft_node *nd = deft_graph_node(p->g, node);
     if (nd->fwd >= 0 || !deft_op_is_forward(nd->op))
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "pruning: '%s' is a %s node: prune a model graph, not a training "
                               "graph", nd->name, deft_op_name(nd->op));
-    for (int i = 1; i < nd->n_in; i++) /* a weight read twice would be cut two ways */
-        if (nd->in[i] >= 0 && deft_graph_value(p->g, nd->in[i])->kind == DEFT_VALUE_PARAM &&
-            (nd->op == DEFT_OP_CONV2D || nd->op == DEFT_OP_LINEAR || nd->op == DEFT_OP_CONV_TRANSPOSE2D)) {
-            for (int m = 0; m < node; m++) {
-                const struct deft_node *o = deft_graph_node(p->g, m);
-                for (int j = 0; j < o->n_in; j++)
-                    if (o->in[j] == nd->in[i])
-                        return deft_set_error(DEFT_ERR_UNSUPPORTED, "pruning: '%s' shares its weight '%s' with '%s': "
-                                              "not supported", nd->name, deft_graph_value(p->g, nd->in[i])->name, o->name);
-            }
-        }
+    if (reads_shared(p, node)) {
+        int u = weight_unit(p, nd->in[1]);
+        bool plain = nd->op == DEFT_OP_LINEAR || (nd->op == DEFT_OP_CONV2D && nd->attr.conv.groups <= 1);
+        if (u >= 0 && plain) return shared_use(p, node, u);
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "pruning: '%s' (%s) shares a weight with an earlier layer: "
+                              "only plain convs and linears may share one; exclude it with -el", nd->name,
+                              deft_op_name(nd->op));
+    }
     switch (nd->op) {
     case DEFT_OP_CONV2D: return conv(p, w, node);
     case DEFT_OP_LINEAR: return new_unit(p, w, node, PR_LINEAR);

@@ -5,7 +5,9 @@
  * prunable filter that produced it, or -1 for a channel no pruning touches
  * (the image, a transposed conv's output). Pass-through ops copy maps, concat
  * joins them, flatten repeats each entry H*W times. A unit is the output of
- * one conv or linear; add/mul union units into equalization groups. */
+ * one conv or linear weight (every conv reading a shared weight gives the
+ * same unit's channels); add/mul, and the inputs of a shared weight's uses,
+ * union units into equalization groups. */
 #ifndef DEFT_PRUNE_IMPL_H
 #define DEFT_PRUNE_IMPL_H
 
@@ -14,7 +16,8 @@
 enum pr_kind { PR_CONV = 0, PR_DEPTHWISE, PR_LINEAR };
 
 struct pr_unit {
-    int node;        /* the conv/linear node */
+    int node;        /* the conv/linear node (a shared weight's first use) */
+    int weight;      /* its kernel's value */
     int n, base;     /* filters, first global id */
     float *stat;     /* normalized score per filter (depthwise children merged in) */
     bool full;       /* keep every filter (excluded, output, forced) */

@@ -5,8 +5,11 @@
 # the five levels and checks every box has an anchor; train 2 epochs (focal
 # loss terms, val mAP); evaluate's mAP == `deft detection score` of inference's
 # KITTI output; export --nms onnx in onnxruntime == deft inference (counts,
-# classes, boxes, scores); prune is not finished (the subnets' shared weights)
-# and says so; an SSD model or spec given to retinanet exits 2.
+# classes, boxes, scores); --nms trt as TAO's retinanet exporter writes it
+# (the logits, confSigmoid 1) == --nms none through the plugin's reading;
+# int8 cal.bin / QDQ and --gen_ds_config; prune --target_ratio 0.5 (shared subnet weights
+# pruned as one group per weight), the pruned model evaluates and retrains 1
+# epoch; an SSD model or spec given to retinanet exits 2.
 . "${DEFT_SOURCE_DIR:-.}/tests/harness/sh_lib.sh"
 . "$SRC/tests/cli/ssd_fixture.inc"
 need_onnx_peers
@@ -65,13 +68,52 @@ $DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$T/r.onnx" --nms onnx >"$T/
         $REF dets "$T/r.onnx" "$T/d.json" "$T/dump" "$T/val.txt" "$T/ort" &&
         ok "export --nms onnx (mbox_conf_sigmoid): onnx.checker, onnxruntime == deft retinanet inference" ||
         { bad "export --nms onnx vs inference"; cat "$T/x.log"; }
-# prune: deft's pruner does not rewrite weights shared by several convs (the subnets) yet; it says so
-$DEFT retinanet prune -m "$M" -o "$T/pruned.safetensors" -pth 0.3 >"$T/p.log" 2>&1
-rc=$?
-[ $rc -ne 0 ] && [ $rc -lt 128 ] && [ ! -f "$T/pruned.safetensors" ] &&
-    grep -q "shares its weight 'retinanet_class_subn_0.weight'.*not supported" "$T/p.log" &&
-    ok "prune: not finished (shared subnet weights), exit $rc naming the shared weight, nothing written" ||
-    { bad "prune (exit $rc)"; tail -n 5 "$T/p.log"; }
+# export --nms trt: TAO's retinanet exporter's NMSDynamic_TRT (SSD's attributes but conf_data = the
+# mbox_conf logits and confSigmoid 1: the plugin applies the sigmoid, background label 0 of K+1); the
+# graph cut before the plugin, read as the plugin reads it, == the --nms none export in onnxruntime
+P=$(grep -oE "[0-9]+ priors" "$T/x.log" | head -1 | cut -d' ' -f1)
+$DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$T/trt.onnx" >"$T/x.log" 2>&1 &&
+    $REF trt "$T/trt.onnx" 3 50 0.05 0.5 "$P" sigmoid &&
+    ok "--nms trt (default): NMSDynamic_TRT 'NMS' on the logits, confSigmoid 1, TAO's attributes" ||
+    { bad "--nms trt"; cat "$T/x.log"; }
+$DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$T/none.onnx" --nms none >"$T/x.log" 2>&1 &&
+    $REF check "$T/none.onnx" boxes,scores && $REF cut "$T/trt.onnx" "$T/cut.onnx" "$T/anchor.npy" &&
+    node "$SRC/tests/ref/ort_run.js" "$T/cut.onnx" "$T/x.npy" "$T/ort_cut/" &&
+    node "$SRC/tests/ref/ort_run.js" "$T/none.onnx" "$T/x.npy" "$T/ort_none/" &&
+    $REF plugin_decode "$T/ort_cut" "$T/anchor.npy" "$T/ort_none" sigmoid &&
+    ok "trt graph before the plugin, decoded and sigmoided as the plugin does == --nms none" ||
+    { bad "trt cut vs --nms none"; cat "$T/x.log"; }
+# int8: cal.bin names == the ONNX's activations (--nms onnx with a QDQ file whose ten regressor convs
+# stay float, and the default trt graph with --gen_ds_config: TAO's RetinaNet DeepStream files)
+Q=$T/q
+$DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$Q/m.onnx" --nms onnx --data_type int8 \
+    --cal_image_dir "$T/d/train/images" --batches 2 --batch_size 4 --qdq_file "$Q/qdq.onnx" >"$T/x.log" 2>&1 &&
+    $REF int8 "$Q/m.onnx" "$Q/cal.bin" "$Q/qdq.onnx" 10 &&
+    node "$SRC/tests/ref/ort_run.js" "$Q/qdq.onnx" "$T/x.npy" "$T/ort_q/" && [ -f "$T/ort_q/num_detections.npy" ] &&
+    ok "int8 --nms onnx: cal.bin (every activation), the QDQ model with the regressors float runs in onnxruntime" ||
+    { bad "int8 --nms onnx"; cat "$T/x.log"; }
+Q=$T/q2
+$DEFT retinanet export -m "$M" -e "$T/rspec.txt" -o "$Q/m.onnx" --data_type int8 --cal_image_dir "$T/d/train/images" \
+    --batches 2 --batch_size 4 --gen_ds_config >"$T/x.log" 2>&1 && $REF int8 "$Q/m.onnx" "$Q/cal.bin" - &&
+    grep -qx "output-blob-names=NMS" "$Q/nvinfer_config.txt" &&
+    grep -qx "parse-bbox-func-name=NvDsInferParseCustomNMSTLT" "$Q/nvinfer_config.txt" &&
+    grep -qx "offsets=103.939;116.779;123.68" "$Q/nvinfer_config.txt" && grep -qx "model-color-format=1" "$Q/nvinfer_config.txt" &&
+    grep -qx "infer-dims=3;96;128" "$Q/nvinfer_config.txt" && grep -qx "network-mode=1" "$Q/nvinfer_config.txt" &&
+    grep -qx "num-detected-classes=3" "$Q/nvinfer_config.txt" && grep -qx "int8-calib-file=cal.bin" "$Q/nvinfer_config.txt" &&
+    grep -qx "onnx-file=m.onnx" "$Q/nvinfer_config.txt" && [ "$(tr '\n' ' ' <"$Q/labels.txt")" = "background blue red " ] &&
+    ok "int8 trt + --gen_ds_config: cal.bin names, nvinfer_config.txt (NvDsInferParseCustomNMSTLT, BGR offsets, int8), labels.txt background first" ||
+    { bad "int8 trt / --gen_ds_config"; cat "$T/x.log" "$Q/nvinfer_config.txt" "$Q/labels.txt"; }
+# prune (the subnets' weights are shared by the five levels: one group each,
+# the FPN's P3-P7 equalized as their inputs): half the parameters with the two
+# regressors whole; the pruned model evaluates and retrains 1 epoch through
+# training_config.pruned_model_path (tests/prune/prune_checks.inc)
+. "$SRC/tests/prune/prune_checks.inc"
+prune_checks retinanet "$M" "$T/rspec.txt" "retinanet_conf_regressor retinanet_loc_regressor" \
+    "training_config.pruned_model_path=$T/pruned.safetensors"
+grep -qE "^P3 +conv +32 -> ([0-9]+) " "$T/prune.log" &&
+    [ "$(grep -E '^P[3-7] +conv' "$T/prune.log" | awk '{print $5}' | sort -u | wc -l)" -eq 1 ] &&
+    ok "P3..P7 (the shared subnets' inputs) keep the same channels: $(grep -E '^P3 ' "$T/prune.log" | awk '{print $3 "->" $5}')" ||
+    { bad "P3..P7 equalized"; grep -E "^P[3-7] " "$T/prune.log"; }
 expect2() { # name, pattern, deft args...
     name=$1 pat=$2; shift 2
     $DEFT "$@" >"$T/out" 2>&1

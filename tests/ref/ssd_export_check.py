@@ -2,18 +2,25 @@
 
   ssd_export_check.py check MODEL.onnx OUT1,OUT2,..    onnx.checker full_check; input 'Input' NCHW
                                                         float; these outputs; metadata_props incl. 'ssd'
-  ssd_export_check.py trt MODEL.onnx K TOPK CONF IOU P  TAO's NMSDynamic_TRT node "NMS": attributes,
+  ssd_export_check.py trt MODEL.onnx K TOPK CONF IOU P [sigmoid]
+                                                        TAO's NMSDynamic_TRT node "NMS": attributes,
                                                         inputs anchor_data (constant [1,2,4P,1]),
                                                         loc_data [N,4P,1,1], conf_data [N,PK,1,1];
-                                                        outputs NMS [N,1,TOPK,7] float, NMS_1 int32
+                                                        outputs NMS [N,1,TOPK,7] float, NMS_1 int32;
+                                                        sigmoid: TAO's RetinaNet (conf_data = the
+                                                        mbox_conf logits, confSigmoid 1)
   ssd_export_check.py cut MODEL.onnx OUT.onnx ANCHOR.npy  the graph before the plugin (outputs loc_data,
                                                         conf_data) and the anchor_data constant
-  ssd_export_check.py plugin_decode CUT_DIR ANCHOR.npy NONE_DIR
+  ssd_export_check.py plugin_decode CUT_DIR ANCHOR.npy NONE_DIR [sigmoid]
                                                         TensorRT's NMS plugin input semantics in numpy
                                                         (codeType CENTER_SIZE, variances from the
                                                         priors' second plane, inputOrder [1,2,0],
-                                                        background 0) on the cut graph's outputs ==
+                                                        background 0; sigmoid: the plugin's sigmoid
+                                                        of conf_data) on the cut graph's outputs ==
                                                         the --nms none export's boxes and scores
+  ssd_export_check.py int8 MODEL.onnx CAL.bin QDQ.onnx|- [HEADS]
+                                                        cal.bin names == the network's activations;
+                                                        the QDQ graph's HEADS (12) head convs float
   stack / dets: as yolo_export_check.py (ORT --nms onnx detections == deft inference)
 """
 import json
@@ -53,16 +60,16 @@ def attr(node, name):
     raise AssertionError('NMSDynamic_TRT has no attribute ' + name)
 
 
-def trt(path, k, top_k, conf, iou, p):
+def trt(path, k, top_k, conf, iou, p, mode='softmax'):
     import onnx
-    k, top_k, p = int(k), int(top_k), int(p)
+    k, top_k, p, sig = int(k), int(top_k), int(p), mode == 'sigmoid'
     m = onnx.load(path)
     nodes = [n for n in m.graph.node if n.op_type == 'NMSDynamic_TRT']
     assert len(nodes) == 1 and nodes[0].name == 'NMS', 'one NMSDynamic_TRT node named NMS'
     n = nodes[0]
     assert m.graph.node[-1] == n, 'the plugin ends the graph'
     want = {'shareLocation': 1, 'varianceEncodedInTarget': 0, 'backgroundLabelId': 0, 'topK': min(2 * top_k, 4096),
-            'codeType': 1, 'keepTopK': top_k, 'numClasses': k, 'inputOrder': [1, 2, 0], 'confSigmoid': 0,
+            'codeType': 1, 'keepTopK': top_k, 'numClasses': k, 'inputOrder': [1, 2, 0], 'confSigmoid': int(sig),
             'isNormalized': 1}
     for a, v in want.items():
         assert attr(n, a) == v, '%s = %s, want %s' % (a, attr(n, a), v)
@@ -80,9 +87,15 @@ def trt(path, k, top_k, conf, iou, p):
     assert list(init['anchor_data'].dims) == [1, 2, 4 * p, 1], init['anchor_data'].dims
     inf = onnx.shape_inference.infer_shapes(m)
     shp = {v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in inf.graph.value_info}
-    assert shp.get('loc_data') == ['batch', 4 * p, 1, 1], shp.get('loc_data')
-    assert shp.get('conf_data') == ['batch', p * k, 1, 1], shp.get('conf_data')
-    assert shp.get('mbox_conf_softmax') == ['batch', p, k] and shp.get('mbox_loc') == ['batch', p, 4]
+    # the batch stays symbolic (onnx names it anew after a Resize, as in RetinaNet's FPN)
+    sym = {n: isinstance(v[0], str) for n, v in shp.items() if v}
+    assert shp.get('loc_data')[1:] == [4 * p, 1, 1] and sym['loc_data'], shp.get('loc_data')
+    assert shp.get('conf_data')[1:] == [p * k, 1, 1] and sym['conf_data'], shp.get('conf_data')
+    scores = 'mbox_conf' if sig else 'mbox_conf_softmax'  # RetinaNet: the plugin takes the logits
+    assert shp.get(scores)[1:] == [p, k] and shp.get('mbox_loc')[1:] == [p, 4], (scores, shp.get(scores))
+    cd = [x for x in m.graph.node if 'conf_data' in x.output][0]
+    assert cd.op_type == 'Reshape' and cd.input[0] == scores, (cd.op_type, list(cd.input))
+    assert not sig or not any(x.op_type in ('Sigmoid', 'Softmax') for x in m.graph.node), 'a sigmoid before the plugin'
     print('  NMSDynamic_TRT "NMS": %s; loc_data %s conf_data %s anchor_data %s' % (
         {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}, shp['loc_data'], shp['conf_data'],
         list(init['anchor_data'].dims)))
@@ -106,7 +119,7 @@ def cut(path, out, anchor):
     onnx.save(m, out)
 
 
-def plugin_decode(cut_dir, anchor, none_dir):
+def plugin_decode(cut_dir, anchor, none_dir, mode='softmax'):
     # float32 as the plugin computes, so exp() overflows (a barely trained head) where it does
     a = np.load(anchor)[0, :, :, 0].reshape(2, -1, 4).astype(np.float32)
     pri, var = a[0], a[1]
@@ -115,6 +128,8 @@ def plugin_decode(cut_dir, anchor, none_dir):
     n, p = loc.shape[0], pri.shape[0]
     loc = loc.reshape(n, p, 4)
     conf = conf.reshape(n, p, -1)
+    if mode == 'sigmoid':  # confSigmoid 1: the plugin's own sigmoid of each logit
+        conf = 1 / (1 + np.exp(-conf))
     pw, ph = pri[:, 2] - pri[:, 0], pri[:, 3] - pri[:, 1]
     pcx, pcy = (pri[:, 0] + pri[:, 2]) / 2, (pri[:, 1] + pri[:, 3]) / 2
     cx = var[:, 0] * loc[..., 0] * pw + pcx
@@ -131,28 +146,32 @@ def plugin_decode(cut_dir, anchor, none_dir):
         d = np.abs(boxes.astype(np.float64) - ref_b)[fin] / np.maximum(1.0, np.abs(ref_b[fin]))
     eb = float(d.max())
     es = float(np.abs(conf[..., 1:] - ref_s).max())
-    rows = float(np.abs(conf.sum(-1) - 1).max())
+    rows = float(np.abs(conf.sum(-1) - 1).max()) if mode != 'sigmoid' else 0.0
     print('  plugin view of loc_data/conf_data/anchor_data vs --nms none: %d images x %d priors, max box diff '
-          '%.3g (relative above 1; %d coordinates overflow), max |score diff| %.3g, softmax rows sum to 1 '
-          'within %.3g' % (n, p, eb, int((~fin).sum()), es, rows))
+          '%.3g (relative above 1; %d coordinates overflow), max |score diff| %.3g%s' % (
+              n, p, eb, int((~fin).sum()), es,
+              ' (sigmoid of the logits)' if mode == 'sigmoid' else ', softmax rows sum to 1 within %.3g' % rows))
     assert eb < 1e-5 and es < 1e-6 and rows < 1e-5, (eb, es, rows)
 
 
-def int8(model, cal, qdq):
+def int8(model, cal, qdq, heads=12):
     import onnx
     g = onnx.load(model).graph
     acts = ['Input'] + [o for n in g.node if not n.name.startswith('decode/') and not n.name.startswith('nms/')
-                        for o in n.output]
+                        and n.op_type != 'NMSDynamic_TRT' for o in n.output]
     lines = open(cal).read().splitlines()
     assert lines[0] == 'TRT-8601-EntropyCalibration2', lines[0]
     names = [ln.rsplit(':', 1)[0] for ln in lines[1:]]
     assert sorted(names) == sorted(acts), set(names) ^ set(acts)
+    if qdq == '-':
+        print('  cal.bin %d tensors == the network\'s activations' % len(names))
+        return
     qg = onnx.load(qdq).graph
     prod = {o: n for n in qg.node for o in n.output}
     convs = [n for n in qg.node if n.op_type == 'Conv']
     deq = [n for n in convs if n.input[0] in prod and prod[n.input[0]].op_type == 'DequantizeLinear']
-    assert len(convs) - len(deq) == 12 and len(deq) > 10, (len(convs), len(deq))
-    print('  cal.bin %d tensors; QDQ: %d convs quantized, the 12 head convs float' % (len(names), len(deq)))
+    assert len(convs) - len(deq) == int(heads) and len(deq) > 10, (len(convs), len(deq))
+    print('  cal.bin %d tensors; QDQ: %d convs quantized, the %s head convs float' % (len(names), len(deq), heads))
 
 
 if __name__ == '__main__':

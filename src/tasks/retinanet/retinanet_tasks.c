@@ -20,8 +20,12 @@ static void help(FILE *f) {
                "  inference  -m MODEL -i IMAGE_DIR|IMAGE [-e SPEC] [-o ANNOTATED_DIR] [-l LABEL_DIR] [--json FILE]\n"
                "             [--threshold C] [--dump_input DIR]   KITTI labels with the score as a 16th field\n"
                "  export     -m MODEL -o OUT.onnx [-e SPEC] [--nms trt|onnx|none] [--data_type fp32|fp16|int8]\n"
-               "             [--gen_ds_config]   as deft ssd export, with mbox_conf_sigmoid (deft ssd export --help)\n"
-               "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-el LAYER ...]\n\n"
+               "             [--gen_ds_config]   as deft ssd export (deft ssd export --help); trt: TAO's\n"
+               "             retinanet plugin node (conf_data = the mbox_conf logits, confSigmoid 1);\n"
+               "             onnx/none: mbox_conf_sigmoid\n"
+               "  prune      -m MODEL -o OUT [-pth 0.1] [-n max|L2] [-eq union|...] [-el LAYER ...]\n"
+               "             [--target_ratio R]   a subnet conv shared by the five levels is one layer (each\n"
+               "             level loses the same filters; P3-P7 equalized as its inputs); regressors whole\n\n"
                "  -e SPEC: TAO's retinanet protobuf text (.txt) or the same fields as YAML; --help-spec lists them.\n"
                "  Labels are KITTI text files read directly (no TFRecords). class_weighting_config: not read yet.\n");
 }

@@ -96,7 +96,7 @@ static const char *outputs_doc(enum det_nms_mode m) {
                "background); best first, zeros and class -1 after num_detections";
     default:
         return "boxes float [N,P,4] x1,y1,x2,y2 in [0,1] of the network input (not clipped); scores float [N,P,C] "
-               "softmax of the object classes (background dropped); no NMS";
+               "softmax (RetinaNet: sigmoid) of the object classes (background dropped); no NMS";
     }
 }
 

@@ -6,7 +6,7 @@
  *   (deft_ssd_gather's prior order); mbox_conf_softmax over the K classes
  *   (background 0).
  * trt (TAO's SSD export): loc_data = mbox_loc as [N, P*4, 1, 1], conf_data =
- *   the softmax as [N, P*K, 1, 1], anchor_data a constant [1, 2, P*4, 1]
+ *   the softmax (RetinaNet: the logits, confSigmoid 1) as [N, P*K, 1, 1], anchor_data a constant [1, 2, P*4, 1]
  *   (plane 0 the prior corners, plane 1 their variances), and the
  *   NMSDynamic_TRT node "NMS" with TAO's attributes: outputs NMS [N, 1,
  *   keepTopK, 7] (image, label, conf, x1, y1, x2, y2) and NMS_1 the count.
@@ -35,7 +35,9 @@ static const char *rows(struct deft_onnx_tail *t, const struct ssd_geom *g, cons
     return c;
 }
 
-/* TAO's plugin node on the softmax and the offsets. */
+/* TAO's plugin node on the scores and the offsets: SSD's softmax, or
+ * RetinaNet's logits that the plugin passes through a sigmoid (TAO's
+ * retinanet onnx_exporter feeds mbox_conf with confSigmoid 1). */
 static void nms_trt(struct deft_onnx_tail *t, const struct ssd_tail_opts *o, const char *loc, const char *conf,
                     const float *anchor) {
     const struct ssd_geom *g = o->geom;
@@ -55,7 +57,7 @@ static void nms_trt(struct deft_onnx_tail *t, const struct ssd_tail_opts *o, con
     deft_onnx_tail_attr_i(t, "keepTopK", o->nms.top_k);
     deft_onnx_tail_attr_i(t, "numClasses", K);
     deft_onnx_tail_attr_ints(t, "inputOrder", 3, (int64_t[]){1, 2, 0}); /* loc, conf, priors among the inputs */
-    deft_onnx_tail_attr_i(t, "confSigmoid", 0);
+    deft_onnx_tail_attr_i(t, "confSigmoid", g->sigmoid ? 1 : 0); /* RetinaNet: the plugin applies the sigmoid */
     deft_onnx_tail_attr_i(t, "isNormalized", 1);
     deft_onnx_tail_attr_i(t, "scoreBits", o->score_bits); /* the spec's, as TAO writes it */
     deft_onnx_tail_output(t, outs[0], DEFT_ONNX_FLOAT, 4, (int64_t[]){-1, 1, o->nms.top_k, 7});
@@ -127,13 +129,17 @@ enum deft_status ssd_export_tail(const struct ssd_tail_opts *o, struct deft_onnx
     if (!s) {
         const char *conf = rows(t, g, o->out_names, (int)K, "mbox_conf");
         const char *loc = rows(t, g, o->out_names + g->n_maps, 4, "mbox_loc");
-        /* RetinaNet: TAO's mbox_conf_sigmoid, each class on its own */
-        const char *soft = g->sigmoid ? det_tail_op1(t, "Sigmoid", conf, "mbox_conf_sigmoid")
-                                      : det_tail_op1(t, "Softmax", conf, "mbox_conf_softmax");
-        if (!g->sigmoid) deft_onnx_tail_attr_i(t, "axis", 2);
-        if (o->mode == DET_NMS_TRT) {
+        if (o->mode == DET_NMS_TRT && g->sigmoid) {
+            nms_trt(t, o, loc, conf, pc.anchor); /* TAO's RetinaNet: the logits, confSigmoid 1 */
+        } else if (o->mode == DET_NMS_TRT) {
+            const char *soft = det_tail_op1(t, "Softmax", conf, "mbox_conf_softmax");
+            deft_onnx_tail_attr_i(t, "axis", 2);
             nms_trt(t, o, loc, soft, pc.anchor);
         } else {
+            /* RetinaNet: TAO's mbox_conf_sigmoid, each class on its own */
+            const char *soft = g->sigmoid ? det_tail_op1(t, "Sigmoid", conf, "mbox_conf_sigmoid")
+                                          : det_tail_op1(t, "Softmax", conf, "mbox_conf_softmax");
+            if (!g->sigmoid) deft_onnx_tail_attr_i(t, "axis", 2);
             bool plain = o->mode == DET_NMS_NONE;
             const char *boxes = decode(t, loc, &pc, P, plain ? "boxes" : "decode/boxes");
             const char *scores = det_tail_slice2(t, soft, 1, K); /* the object classes */
