@@ -34,15 +34,15 @@ for c in $CASES; do
         IMGS=$T/img_$a
     fi
     grep -q "\"$a\"" "$SRC/src/models/tv_detection/tv_det.c" || { skip_part "$a: not built yet"; continue; }
-    # the mobilenet_v3 detectors' random weights are scaled on every sample photo (see make)
-    $REF make $a "$T/$a.pth" "$SHARED/data/sample_images" || { bad "$a: torchvision model"; continue; }
+    # random weights (the mobilenet_v3 detectors' scaled on every sample photo: see make) and
+    # torchvision's detections on the case's photos
+    # shellcheck disable=SC2086
+    $REF makerun $a "$T/$a.pth" "$SHARED/data/sample_images" "$IMGS" "$T/ref_$a" $sz || { bad "$a: torchvision model and run"; continue; }
     # shellcheck disable=SC2086
     $DEFT model import -i "$T/$a.pth" --arch $a -o "$T/$a.safetensors" ${sz:+--min_size ${sz% *} --max_size ${sz#* }} >"$T/imp.out" 2>&1 &&
         ok "$a: import ($(cat "$T/imp.out"))" || { bad "$a: import: $(cat "$T/imp.out")"; continue; }
     $DEFT model detect -m "$T/$a.safetensors" -i "$IMGS" -o "$T/deft_$a" --raw >"$T/det.out" 2>&1 ||
         { bad "$a: detect: $(cat "$T/det.out")"; continue; }
-    # shellcheck disable=SC2086
-    $REF run $a "$T/$a.pth" "$IMGS" "$T/ref_$a" $sz || { bad "$a: torchvision run"; continue; }
     $REF compare "$T/deft_$a" "$T/ref_$a" >"$T/cmp.out" 2>&1; rc=$?
     cat "$T/cmp.out"
     [ $rc -eq 0 ] && ok "$a: torchvision's detections before and after NMS ($(tail -1 "$T/cmp.out"))" ||

@@ -8,20 +8,21 @@ run ARCH PTH IMGDIR OUTDIR [MIN MAX]  torchvision on every image of IMGDIR: OUTD
                                   clipped box and class scores before NMS; fasterrcnn: the
                                   RPN's proposals and objectness before its NMS) and _dets.npy
                                   (x1 y1 x2 y2 score label after NMS), as `deft model detect --raw`
+makerun ARCH OUT.pth CALIBDIR IMGDIR OUTDIR [MIN MAX]  make (scaled on CALIBDIR), then run
 compare DEFT_DIR REF_DIR          both dirs' raw/ arrays: boxes within 1e-3 relative
                                   (|a-b| <= 1e-3 max(|b|, 1)), scores within 1e-4, same labels,
                                   before and after NMS; prints the worst differences
 """
 import os, sys
 import numpy as np
-import torch, torchvision
-import torch.nn.functional as F
-from PIL import Image
-import torchvision.transforms.functional as TF
-from torchvision.models import detection as D
-from torchvision.ops import boxes as box_ops
-
-torch.set_num_threads(2)
+if sys.argv[1:2] != ["compare"]:  # compare needs numpy alone: no torch import (2 CPU-s)
+    import torch, torchvision
+    import torch.nn.functional as F
+    from PIL import Image
+    import torchvision.transforms.functional as TF
+    from torchvision.models import detection as D
+    from torchvision.ops import boxes as box_ops
+    torch.set_num_threads(2)
 NUM_CLASSES = 6
 
 
@@ -229,6 +230,10 @@ if __name__ == "__main__":
     c = sys.argv[1]
     if c == "make":
         make(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
+    elif c == "makerun":  # make, then run: one torch start-up for both
+        make(sys.argv[2], sys.argv[3], sys.argv[4])
+        mm = [int(v) for v in sys.argv[7:9]] if len(sys.argv) > 8 else [None, None]
+        run(sys.argv[2], sys.argv[3], sys.argv[5], sys.argv[6], *mm)
     elif c == "run":
         mm = [int(v) for v in sys.argv[6:8]] if len(sys.argv) > 7 else [None, None]
         run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], *mm)
