@@ -178,7 +178,10 @@ static void epoch_line(struct deft_loop *lp, int e, const double *row, double lr
     fprintf(lp->out, "epoch %d/%d: loss %.4f", e + 1, lp->epochs, row[0]);
     for (int i = 0; i < nt; i++) fprintf(lp->out, "  %s %.4f", lp->loss_terms[i], row[1 + i]);
     for (int i = 0; i < ntr; i++) fprintf(lp->out, "  %s %.4f", lp->train_metrics[i].label, row[1 + nt + i]);
-    for (int i = 0; i < nv; i++) fprintf(lp->out, "  %s %.4f", lp->val_metrics[i].label, row[1 + nt + ntr + i]);
+    /* NaN: no validation this epoch (validation_period / checkpoint_interval): say nothing */
+    for (int i = 0; i < nv; i++)
+        if (!isnan(row[1 + nt + ntr + i]))
+            fprintf(lp->out, "  %s %.4f", lp->val_metrics[i].label, row[1 + nt + ntr + i]);
     fprintf(lp->out, "  lr %.2e  %.0fs\n", lr, elapsed);
     fflush(lp->out);
 }
