@@ -36,30 +36,17 @@ static enum deft_status validate(const struct deft_task_args *a, double *map) { 
 static enum deft_status inference(const struct deft_task_args *a) { return ssd_inference_net(a, true); }
 static enum deft_status export_(const struct deft_task_args *a) { return ssd_export_net(a, true); }
 
-static const struct deft_task_flag eval_flags[] = {
-    {NULL, "--ap_mode", true}, {NULL, "--threshold", true}, {NULL, NULL, false}};
-static const struct deft_task_flag infer_flags[] = {
-    {"-l", "--label_dir", true}, {NULL, "--json", true}, {NULL, "--threshold", true},
-    {NULL, "--dump_input", true}, {NULL, NULL, false}};
-static const struct deft_task_flag export_flags[] = {
-    {NULL, "--nms", true},           {NULL, "--data_type", true},      {NULL, "--cal_image_dir", true},
-    {NULL, "--cal_cache_file", true}, {NULL, "--cal_json_file", true}, {NULL, "--batches", true},
-    {NULL, "--batch_size", true},    {NULL, "--calibrator", true},     {NULL, "--percentile", true},
-    {NULL, "--qdq_file", true},      {NULL, "--quantize_head", false}, {NULL, "--qdq_fusion", false},
-    {NULL, "--gen_ds_config", false}, {NULL, "--static_batch_size", true}, {NULL, "--opset", true},
-    {NULL, "--trt_version", true},   {NULL, NULL, false}};
-static const char *const loss_terms[] = {"loss_cls", "loss_loc"};
 
 static const struct deft_task_action actions[] = {
     {"train", "-e SPEC [-r DIR] [--resume | --overwrite] [--dry_run]", "train a RetinaNet from the spec", NULL, false,
      true, train, NULL},
-    {"evaluate", "-e SPEC [-m MODEL] [-r DIR] [--ap_mode M]", "mAP, per-class AP/precision/recall", eval_flags, true,
+    {"evaluate", "-e SPEC [-m MODEL] [-r DIR] [--ap_mode M]", "mAP, per-class AP/precision/recall", ssd_eval_flags, true,
      false, evaluate, NULL},
-    {"inference", "-m MODEL -i IMAGES [-o DIR] [-l DIR] [--json F]", "detect objects in images", infer_flags, false,
+    {"inference", "-m MODEL -i IMAGES [-o DIR] [-l DIR] [--json F]", "detect objects in images", ssd_infer_flags, false,
      false, inference, NULL},
     {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels by weight magnitude", NULL, false, false, NULL, NULL},
     {"export", "-m MODEL -o OUT.onnx [-e SPEC] [--nms trt|onnx|none] [--data_type D]",
-     "ONNX (TAO's NMS plugin or portable NMS), cal.bin, DeepStream config", export_flags, false, false, export_, NULL},
+     "ONNX (TAO's NMS plugin or portable NMS), cal.bin, DeepStream config", ssd_export_flags, false, false, export_, NULL},
 };
 
 const struct deft_task deft_task_retinanet = {
@@ -69,7 +56,7 @@ const struct deft_task deft_task_retinanet = {
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_retinanet_config_help,
     .print_help = help,
-    .loss_terms = loss_terms,
+    .loss_terms = ssd_loss_terms,
     .n_loss_terms = 2,
     .metric = {"mAP", "mAP", true},
     .validate = validate,

@@ -111,4 +111,7 @@ enum deft_status ssd_write_ds(const char *dir, const char *onnx, const char *cal
 enum deft_status ssd_export(const struct deft_task_args *a);
 /* --dry_run of train (ssd_setup.c). */
 enum deft_status ssd_dry_run(const struct deft_task_args *a);
+/* The evaluate / inference / export flags and loss terms that ssd and retinanet share (ssd_tasks.c). */
+extern const struct deft_task_flag ssd_eval_flags[], ssd_infer_flags[], ssd_export_flags[];
+extern const char *const ssd_loss_terms[2];
 #endif

@@ -57,30 +57,31 @@ static void export_help(FILE *f) {
         "  --static_batch_size N (-1: dynamic)  --opset 13..17  --trt_version V (8601)\n");
 }
 
-static const struct deft_task_flag eval_flags[] = {
+/* the flags and loss terms of ssd and retinanet (one engine, ssd_task.h) */
+const struct deft_task_flag ssd_eval_flags[] = {
     {NULL, "--ap_mode", true}, {NULL, "--threshold", true}, {NULL, NULL, false}};
-static const struct deft_task_flag infer_flags[] = {
+const struct deft_task_flag ssd_infer_flags[] = {
     {"-l", "--label_dir", true}, {NULL, "--json", true}, {NULL, "--threshold", true},
     {NULL, "--dump_input", true}, {NULL, NULL, false}};
-static const struct deft_task_flag export_flags[] = {
+const struct deft_task_flag ssd_export_flags[] = {
     {NULL, "--nms", true},           {NULL, "--data_type", true},      {NULL, "--cal_image_dir", true},
     {NULL, "--cal_cache_file", true}, {NULL, "--cal_json_file", true}, {NULL, "--batches", true},
     {NULL, "--batch_size", true},    {NULL, "--calibrator", true},     {NULL, "--percentile", true},
     {NULL, "--qdq_file", true},      {NULL, "--quantize_head", false}, {NULL, "--qdq_fusion", false},
     {NULL, "--gen_ds_config", false}, {NULL, "--static_batch_size", true}, {NULL, "--opset", true},
     {NULL, "--trt_version", true},   {NULL, NULL, false}};
-static const char *const loss_terms[] = {"loss_cls", "loss_loc"};
+const char *const ssd_loss_terms[2] = {"loss_cls", "loss_loc"};
 
 static const struct deft_task_action actions[] = {
     {"train", "-e SPEC [-r DIR] [--resume | --overwrite] [--dry_run]", "train an SSD from the spec", NULL, false, true,
      ssd_train, NULL},
-    {"evaluate", "-e SPEC [-m MODEL] [-r DIR] [--ap_mode M]", "mAP, per-class AP/precision/recall", eval_flags, true,
+    {"evaluate", "-e SPEC [-m MODEL] [-r DIR] [--ap_mode M]", "mAP, per-class AP/precision/recall", ssd_eval_flags, true,
      false, ssd_evaluate, NULL},
-    {"inference", "-m MODEL -i IMAGES [-o DIR] [-l DIR] [--json F]", "detect objects in images", infer_flags, false,
+    {"inference", "-m MODEL -i IMAGES [-o DIR] [-l DIR] [--json F]", "detect objects in images", ssd_infer_flags, false,
      false, ssd_inference, NULL},
     {"prune", "-m MODEL -o OUT [-pth 0.1] ...", "remove channels by weight magnitude", NULL, false, false, NULL, NULL},
     {"export", "-m MODEL -o OUT.onnx [-e SPEC] [--nms trt|onnx|none] [--data_type D]",
-     "ONNX (TAO's NMS plugin or portable NMS), cal.bin, DeepStream config", export_flags, false, false, ssd_export,
+     "ONNX (TAO's NMS plugin or portable NMS), cal.bin, DeepStream config", ssd_export_flags, false, false, ssd_export,
      export_help},
 };
 
@@ -91,7 +92,7 @@ const struct deft_task deft_task_ssd = {
     .n_actions = (int)(sizeof actions / sizeof actions[0]),
     .spec_help = deft_ssd_config_help,
     .print_help = help,
-    .loss_terms = loss_terms,
+    .loss_terms = ssd_loss_terms,
     .n_loss_terms = 2,
     .metric = {"mAP", "mAP", true},
     .validate = validate,
