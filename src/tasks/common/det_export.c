@@ -168,3 +168,16 @@ void det_export_meta_free(struct det_export_meta *m) {
     for (int i = 0; i < m->n_owned; i++) deft_free(m->owned[i]);
     m->n = m->n_owned = 0;
 }
+
+enum deft_status det_export_take_paths(struct deft_det_dataset *ds, char ***paths, int *n) {
+    enum deft_status s = DEFT_OK;
+    *paths = deft_calloc((size_t)(ds->n ? ds->n : 1), sizeof **paths);
+    if (!*paths) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    for (int i = 0; !s && i < ds->n; i++) {
+        (*paths)[i] = ds->samples[i].image;
+        ds->samples[i].image = NULL;
+    }
+    if (!s) *n = ds->n;
+    deft_det_dataset_free(ds);
+    return s;
+}

@@ -51,4 +51,7 @@ void det_export_meta_free(struct det_export_meta *m);
  * ones are skipped for the next. */
 enum deft_status det_export_cal_images(const struct deft_det_loader_opts *lo, char **paths, int n_paths, int need,
                                        uint64_t seed, int net_w, int net_h, float *x);
+/* Calibration from the spec's training set: moves ds's image paths into *paths
+ * (n of them) and frees ds, also on failure. */
+enum deft_status det_export_take_paths(struct deft_det_dataset *ds, char ***paths, int *n);
 #endif

@@ -30,16 +30,7 @@ static enum deft_status cal_paths(const struct det_export_opts *o, const struct 
                               "or -e SPEC (its training images)");
     struct deft_det_dataset ds;
     enum deft_status s = dnv2_read_split(d, false, &ds);
-    if (s) return s;
-    *paths = deft_calloc((size_t)(ds.n ? ds.n : 1), sizeof **paths);
-    if (!*paths) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    for (int i = 0; !s && i < ds.n; i++) { /* take the paths */
-        (*paths)[i] = ds.samples[i].image;
-        ds.samples[i].image = NULL;
-    }
-    if (!s) *n = ds.n;
-    deft_det_dataset_free(&ds);
-    return s;
+    return s ? s : det_export_take_paths(&ds, paths, n);
 }
 
 /* The activation ranges over --batches x --batch_size images letterboxed as evaluation does. */
