@@ -8,6 +8,9 @@ Usage: /usr/bin/python3 bench/det_bccd_peer.py --arch fasterrcnn_mobilenet_v3_la
            --epochs 30 --out runs/bccd_peer/frcnn [--deft build/deft] [--max_steps N]
 --max_steps N times N training steps and stops (speed only, no accuracy).
 Prints one JSON line at the end: arch, epochs, s_per_epoch, img_per_s, map, per-class AP.
+After each epoch the run's whole state (weights, optimizer, schedule, RNGs, timings) goes to
+OUT/resume.pt (written to a temporary file, then renamed); a later run with the same --out and
+--epochs continues from it, so a chain cut off by the end of a session loses at most one epoch.
 """
 import argparse
 import json
@@ -138,8 +141,19 @@ def main():
     warm = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda t: (t + 1) / warm if t < warm else 0.5 * (1 + math.cos(math.pi * (t - warm) / max(1, steps - warm))))
-    step, train_s, best, hist = 0, 0.0, None, []
-    for ep in range(a.epochs):
+    step, train_s, best, hist, first = 0, 0.0, None, [], 0
+    ckpt = os.path.join(a.out, "resume.pt")
+    if os.path.exists(ckpt) and not a.max_steps:
+        st = torch.load(ckpt)
+        if st["epochs"] == a.epochs and st["arch"] == a.arch:
+            model.load_state_dict(st["model"])
+            opt.load_state_dict(st["opt"])
+            sched.load_state_dict(st["sched"])
+            torch.set_rng_state(st["torch_rng"])
+            random.setstate(st["py_rng"])
+            step, train_s, best, hist, first = st["step"], st["train_s"], st["best"], st["hist"], st["next_epoch"]
+            print("resumed from %s at epoch %d" % (ckpt, first + 1), flush=True)
+    for ep in range(first, a.epochs):
         t0 = time.time()
         for imgs, tgts, _ in train_dl:
             loss = sum(model(list(imgs), list(tgts)).values())
@@ -161,6 +175,11 @@ def main():
             print("epoch %d val mAP %.4f" % (ep + 1, m.get("mAP", float("nan"))), flush=True)
             if best is None or m.get("mAP", 0) > best[1].get("mAP", 0):
                 best = (ep + 1, m)
+        st = {"arch": a.arch, "epochs": a.epochs, "model": model.state_dict(), "opt": opt.state_dict(),
+              "sched": sched.state_dict(), "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(),
+              "step": step, "train_s": train_s, "best": best, "hist": hist, "next_epoch": ep + 1}
+        torch.save(st, ckpt + ".tmp")
+        os.replace(ckpt + ".tmp", ckpt)
     n_img = len(train_dl) * a.batch
     print(json.dumps({"arch": a.arch, "epochs": a.epochs, "s_per_epoch": train_s / a.epochs,
                       "img_per_s": n_img * a.epochs / train_s, "best_epoch": best[0], "best": best[1],
