@@ -671,7 +671,6 @@ static const char *kind_name(enum deft_dnv2_spec_kind k) {
                                          : "the experiment spec (train, evaluate, export)";
 }
 
-typedef enum deft_status (*resolve_fn)(void *obj, const struct deft_spec_origin *o);
 static enum deft_status r_exp(void *c, const struct deft_spec_origin *o) { return resolve_experiment(c, o); }
 static enum deft_status r_inf(void *c, const struct deft_spec_origin *o) { return resolve_inference(c, o); }
 static enum deft_status r_cvt(void *c, const struct deft_spec_origin *o) { return resolve_convert(c, o); }
@@ -681,37 +680,16 @@ static enum deft_status r_cvt(void *c, const struct deft_spec_origin *o) { retur
 static enum deft_status load_kind(enum deft_dnv2_spec_kind kind, void *obj, const char *text, size_t n,
                                   const char *name, enum deft_spec_format fmt, const char *const *ov, int n_ov,
                                   char **file_out, char **ignored_out, enum deft_spec_format *fmt_out) {
-    char *file = deft_strdup(name ? name : "spec");
-    if (!file) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     enum deft_dnv2_spec_kind got_kind = deft_dnv2_spec_kind_of(text ? text : "", text ? n : 0);
-    if (got_kind != kind) {
-        enum deft_status s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s: this is DetectNet_v2's %s; %s was expected",
-                                            file, kind_name(got_kind), kind_name(kind));
-        deft_free(file);
-        return s;
-    }
-    const struct deft_spec_schema *sc = deft_dnv2_schema(kind);
-    struct deft_spec_node *tree = NULL;
-    char *ignored = NULL;
-    enum deft_spec_format got = DEFT_SPEC_FORMAT_AUTO;
-    enum deft_status s = deft_spec_load_into(sc, obj, text ? text : "", text ? n : 0, file, fmt, ov, n_ov,
-                                             DEFT_DNV2_HELP_CMD, &tree, &ignored, &got);
-    if (!s) {
-        struct deft_spec_origin o = {tree, file, ov, n_ov};
-        static const resolve_fn fns[] = {r_exp, r_inf, r_cvt};
-        s = fns[kind](obj, &o);
-    }
-    deft_spec_node_free(tree);
-    if (s) {
-        deft_free(ignored);
-        deft_free(file);
-        return s;
-    }
-    if (*ignored) deft_log(DEFT_LOG_INFO, "%s: accepted but not used by deft: %s", file, ignored);
-    *file_out = file;
-    *ignored_out = ignored;
-    *fmt_out = got;
-    return DEFT_OK;
+    if (got_kind != kind)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: this is DetectNet_v2's %s; %s was expected",
+                              name ? name : "spec", kind_name(got_kind), kind_name(kind));
+    static const deft_spec_resolve_fn fns[] = {r_exp, r_inf, r_cvt};
+    enum deft_status s = deft_spec_parse_resolved(deft_dnv2_schema(kind), obj, text, n, name, fmt, ov, n_ov,
+                                                  DEFT_DNV2_HELP_CMD, fns[kind], file_out, ignored_out, fmt_out);
+    if (!s && **ignored_out)
+        deft_log(DEFT_LOG_INFO, "%s: accepted but not used by deft: %s", *file_out, *ignored_out);
+    return s;
 }
 
 static enum deft_status read_spec(const char *path, char **text, size_t *n) { return deft_spec_read_file(path, text, n); }

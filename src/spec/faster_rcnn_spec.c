@@ -558,7 +558,8 @@ static enum deft_status check_dataset(struct deft_frcnn_config *c, const struct 
     return DEFT_OK;
 }
 
-static enum deft_status resolve(struct deft_frcnn_config *c, const struct deft_spec_origin *o) {
+static enum deft_status resolve(void *obj, const struct deft_spec_origin *o) {
+    struct deft_frcnn_config *c = obj;
     enum deft_status s = check_model(c, o);
     if (!s) s = check_training(c, o);
     if (!s) s = check_eval(c, o);
@@ -582,27 +583,12 @@ void deft_frcnn_config_free(struct deft_frcnn_config *c) {
 enum deft_status deft_frcnn_config_parse(const char *text, size_t n, const char *name, enum deft_spec_format fmt,
                                          const char *const *overrides, int n_overrides, struct deft_frcnn_config *out) {
     memset(out, 0, sizeof *out);
-    char *file = deft_strdup(name ? name : "spec");
-    if (!file) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    struct deft_spec_node *tree = NULL;
-    char *ignored = NULL;
-    enum deft_spec_format got = DEFT_SPEC_FORMAT_AUTO;
-    enum deft_status s = deft_spec_load_into(&frcnn_schema, out, text ? text : "", text ? n : 0, file, fmt, overrides,
-                                             n_overrides, HELP_CMD, &tree, &ignored, &got);
-    if (!s) {
-        struct deft_spec_origin o = {tree, file, overrides, n_overrides};
-        s = resolve(out, &o);
-    }
-    deft_spec_node_free(tree);
+    enum deft_status s = deft_spec_parse_resolved(&frcnn_schema, out, text, n, name, fmt, overrides, n_overrides, HELP_CMD,
+                                                  resolve, &out->source_path, &out->ignored_fields, &out->format);
     if (s) {
-        deft_free(ignored);
-        deft_free(file);
         deft_frcnn_config_free(out);
         return s;
     }
-    out->format = got;
-    out->source_path = file;
-    out->ignored_fields = ignored;
     return DEFT_OK;
 }
 

@@ -220,6 +220,19 @@ DEFT_NODISCARD enum deft_status deft_spec_load_into(const struct deft_spec_schem
                                                    char **ignored_out,
                                                    enum deft_spec_format *fmt_out);
 
+/* A task spec's whole parse: deft_spec_load_into, then resolve(obj, origin)
+ * while the tree is alive (positions for its messages), the tree freed. On
+ * success *file_out (a copy of name, or "spec") and *ignored_out (never NULL)
+ * are the caller's, *fmt_out the flavour; on failure nothing is set and obj
+ * may be half-filled (the caller frees it). */
+typedef enum deft_status (*deft_spec_resolve_fn)(void *obj, const struct deft_spec_origin *o);
+DEFT_NODISCARD enum deft_status deft_spec_parse_resolved(const struct deft_spec_schema *s, void *obj,
+                                                        const char *text, size_t n, const char *name,
+                                                        enum deft_spec_format fmt, const char *const *overrides,
+                                                        int n_overrides, const char *help_cmd,
+                                                        deft_spec_resolve_fn resolve, char **file_out,
+                                                        char **ignored_out, enum deft_spec_format *fmt_out);
+
 /* Scalar conversions shared with task code. */
 bool deft_spec_parse_double(const char *s, double *out);
 bool deft_spec_parse_int(const char *s, long long *out);

@@ -204,3 +204,30 @@ enum deft_status deft_spec_load_into(const struct deft_spec_schema *sch, void *o
     if (fmt_out) *fmt_out = fmt;
     return DEFT_OK;
 }
+
+enum deft_status deft_spec_parse_resolved(const struct deft_spec_schema *sch, void *obj, const char *text, size_t n,
+                                          const char *name, enum deft_spec_format fmt, const char *const *ov,
+                                          int n_ov, const char *help_cmd, deft_spec_resolve_fn resolve,
+                                          char **file_out, char **ignored_out, enum deft_spec_format *fmt_out) {
+    char *file = deft_strdup(name ? name : "spec");
+    if (!file) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+    struct deft_spec_node *tree = NULL;
+    char *ignored = NULL;
+    enum deft_spec_format got = DEFT_SPEC_FORMAT_AUTO;
+    enum deft_status s = deft_spec_load_into(sch, obj, text ? text : "", text ? n : 0, file, fmt, ov, n_ov, help_cmd,
+                                             &tree, &ignored, &got);
+    if (!s) {
+        struct deft_spec_origin o = {tree, file, ov, n_ov};
+        s = resolve(obj, &o);
+    }
+    deft_spec_node_free(tree);
+    if (s) {
+        deft_free(ignored);
+        deft_free(file);
+        return s;
+    }
+    *file_out = file;
+    *ignored_out = ignored;
+    *fmt_out = got;
+    return DEFT_OK;
+}

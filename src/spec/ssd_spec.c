@@ -366,7 +366,8 @@ static enum deft_status check_rest(struct deft_ssd_config *c, const struct deft_
     return DEFT_OK;
 }
 
-static enum deft_status resolve(struct deft_ssd_config *c, const struct deft_spec_origin *o) {
+static enum deft_status resolve(void *obj, const struct deft_spec_origin *o) {
+    struct deft_ssd_config *c = obj;
     enum deft_status s = resolve_net(c, o);
     if (!s) s = check_rest(c, o);
     if (!s) s = deft_det_check_training(&c->training_config, o, false);
@@ -404,29 +405,13 @@ static enum deft_status parse(const char *text, size_t n, const char *name, enum
     memset(out, 0, sizeof *out);
     out->is_retinanet = retina;
     const struct deft_spec_schema *schema = schema_of(out);
-    char *file = deft_strdup(name ? name : "spec");
-    if (!file) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    struct deft_spec_node *tree = NULL;
-    char *ignored = NULL;
-    enum deft_spec_format got = DEFT_SPEC_FORMAT_AUTO;
-    enum deft_status s = deft_spec_load_into(schema, out, text ? text : "", text ? n : 0, file, fmt, overrides,
-                                             n_overrides, retina ? "deft retinanet --help-spec" : HELP_CMD, &tree,
-                                             &ignored, &got);
-    out->is_retinanet = retina;
-    if (!s) {
-        struct deft_spec_origin o = {tree, file, overrides, n_overrides};
-        s = resolve(out, &o);
-    }
-    deft_spec_node_free(tree);
+    const char *help = retina ? "deft retinanet --help-spec" : HELP_CMD;
+    enum deft_status s = deft_spec_parse_resolved(schema, out, text, n, name, fmt, overrides, n_overrides, help, resolve,
+                                                  &out->source_path, &out->ignored_fields, &out->format);
     if (s) {
-        deft_free(ignored);
-        deft_free(file);
         deft_ssd_config_free(out);
         return s;
     }
-    out->format = got;
-    out->source_path = file;
-    out->ignored_fields = ignored;
     return DEFT_OK;
 }
 

@@ -618,7 +618,8 @@ static void note_zero_augmentation(const struct deft_unet_config *c, const struc
                      i == 3 ? "0.2" : "0.5");
 }
 
-static enum deft_status resolve(struct deft_unet_config *c, const struct deft_spec_origin *o) {
+static enum deft_status resolve(void *obj, const struct deft_spec_origin *o) {
+    struct deft_unet_config *c = obj;
     enum deft_status s = check_model(&c->model_config, o);
     if (!s) s = check_training(&c->training_config, o);
     if (!s) s = check_image_type(c, o);
@@ -644,28 +645,14 @@ enum deft_status deft_unet_config_parse(const char *text, size_t n, const char *
                                         const char *const *overrides, int n_overrides,
                                         struct deft_unet_config *out) {
     memset(out, 0, sizeof *out);
-    char *file = deft_strdup(name ? name : "spec");
-    if (!file) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    struct deft_spec_node *tree = NULL;
-    char *ignored = NULL;
-    enum deft_spec_format got = DEFT_SPEC_FORMAT_AUTO;
-    enum deft_status s = deft_spec_load_into(&unet_schema, out, text ? text : "", text ? n : 0, file, fmt, overrides,
-                                             n_overrides, HELP_CMD, &tree, &ignored, &got);
-    if (!s) {
-        struct deft_spec_origin o = {tree, file, overrides, n_overrides};
-        s = resolve(out, &o);
-    }
-    deft_spec_node_free(tree);
+    enum deft_status s = deft_spec_parse_resolved(&unet_schema, out, text, n, name, fmt, overrides, n_overrides, HELP_CMD,
+                                                  resolve, &out->source_path, &out->ignored_fields, &out->format);
     if (s) {
-        deft_free(ignored);
-        deft_free(file);
         deft_unet_config_free(out);
         return s;
     }
-    out->format = got;
-    out->source_path = file;
-    out->ignored_fields = ignored;
-    if (*ignored) deft_log(DEFT_LOG_INFO, "%s: accepted but not used by deft yet: %s", file, ignored);
+    if (*out->ignored_fields)
+        deft_log(DEFT_LOG_INFO, "%s: accepted but not used by deft yet: %s", out->source_path, out->ignored_fields);
     return DEFT_OK;
 }
 
