@@ -19,6 +19,7 @@
 #include "deft/quant.h"
 #include "tasks/common/calib.h"
 #include "tasks/common/det_export.h"
+#include "tasks/common/det_export_ds.h"
 #include "tasks/common/det_split.h"
 #include "tasks/common/export_files.h"
 #include "tasks/ssd/ssd_task.h"
@@ -217,9 +218,14 @@ enum deft_status ssd_export_net(const struct deft_task_args *a, bool retina) {
         fprintf(out, "note: fp16 is chosen when TensorRT builds the engine (DeepStream network-mode=2); the ONNX "
                 "stays fp32\n");
     if (o.gen_ds) {
-        if ((s = ssd_write_ds(dir, export_base_of(a->output_file), o.cal_cache ? cal_path : "cal.bin", &sm, o.int8,
-                              o.fp16, &nms, &w)))
-            goto done;
+        struct det_ds_opts d = {.dir = dir, .onnx = export_base_of(a->output_file),
+                                .cal = o.cal_cache ? cal_path : "cal.bin",
+                                .arch = retina ? "TAO's RetinaNet" : "TAO's SSD", .pre = &sm.pre,
+                                .net_w = sm.geom.net_w, .net_h = sm.geom.net_h,
+                                .classes = (const char *const *)sm.classes, .n_classes = sm.n_classes,
+                                .background_first = true, .int8 = o.int8, .fp16 = o.fp16, .conf = nms.conf,
+                                .iou = nms.iou, .top_k = nms.top_k};
+        if ((s = det_write_ds(&d, &w))) goto done;
         fprintf(out, "wrote %slabels.txt and %snvinfer_config.txt\n", dir, dir);
     }
 done:

@@ -104,10 +104,6 @@ struct ssd_tail_opts {
 enum deft_status ssd_export_tail(const struct ssd_tail_opts *o, struct deft_onnx_tail **out);
 /* The plugin's topK (boxes per class entering NMS): TAO's 2 * top_k, at most 4096. */
 int ssd_trt_topk(int top_k);
-struct export_files;
-/* --gen_ds_config: labels.txt (background first) and nvinfer_config.txt in dir. */
-enum deft_status ssd_write_ds(const char *dir, const char *onnx, const char *cal, const struct ssd_model *sm,
-                              bool int8, bool fp16, const struct ssd_nms *nms, struct export_files *w);
 enum deft_status ssd_export(const struct deft_task_args *a);
 /* --dry_run of train (ssd_setup.c). */
 enum deft_status ssd_dry_run(const struct deft_task_args *a);
