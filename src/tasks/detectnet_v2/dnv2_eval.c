@@ -13,40 +13,32 @@
 #include "deft/data.h"
 #include "deft/loop.h"
 #include "deft/report.h"
+#include "tasks/common/det_detect_all.h"
 #include "tasks/detectnet_v2/dnv2_task.h"
+
+/* The model and clustering (evaluate) or the inference plan (inference) behind det_detect_all's hooks. */
+struct dnv2_det {
+    struct dnv2_model *dm;
+    const struct dnv2_cluster_config *cc; /* evaluate */
+    const struct infer_plan *plan;        /* inference */
+    const char *raw_dir;                  /* inference's --dump_raw (NULL: none) */
+};
+static enum deft_status run_batch(void *ctx, const struct deft_det_batch *b) {
+    return dnv2_model_run(((struct dnv2_det *)ctx)->dm, b->images, b->n);
+}
+static enum deft_status detect_item(void *ctx, const struct deft_det_batch *b, int i, struct deft_box **boxes, int *n) {
+    const struct dnv2_det *e = ctx;
+    return dnv2_detect_image(&e->dm->grid, e->cc, e->dm->n_classes, e->dm->cov, e->dm->bbox, i, &b->lb[i], boxes, n);
+}
 
 /* Every detection of a dataset with a loaded model (eval transform: the model's letterbox). */
 static enum deft_status detect_all(struct dnv2_model *dm, const struct dnv2_cluster_config *cc,
                                    const struct deft_det_dataset *ds, int threads, struct det_dets *d, FILE *out) {
     struct deft_det_loader_opts lo;
     dnv2_eval_loader_opts(dm, threads, &lo);
-    struct deft_det_loader *ld = NULL;
-    enum deft_status s = deft_det_loader_create(&lo, ds, &ld);
-    if (!s) s = det_dets_alloc(d, ds->n);
-    if (!s) s = deft_det_loader_start_epoch(ld, 0);
-    int done = 0;
-    struct deft_det_batch b;
-    while (!s) {
-        if ((s = deft_det_loader_next(ld, &b)) || b.n == 0) break;
-        if ((s = dnv2_model_run(dm, b.images, b.n))) break;
-        for (int i = 0; i < b.n && !s; i++) {
-            int k = b.index[i];
-            if (k < 0 || k >= d->n || b.corrupt[i]) continue;
-            s = dnv2_detect_image(&dm->grid, cc, dm->n_classes, dm->cov, dm->bbox, i, &b.lb[i], &d->boxes[k],
-                                  &d->n_boxes[k]);
-        }
-        done += b.n;
-        if (out) fprintf(out, "\r  %d/%d images", done, ds->n), fflush(out);
-    }
-    if (out) fprintf(out, "\n");
-    if (ld) {
-        struct deft_loader_stats st;
-        deft_det_loader_get_stats(ld, &st);
-        if (st.corrupt_skipped)
-            deft_log(DEFT_LOG_WARN, "%lld corrupt or unreadable images had no detections", (long long)st.corrupt_skipped);
-    }
-    deft_det_loader_free(ld);
-    return s;
+    struct dnv2_det e = {.dm = dm, .cc = cc};
+    struct det_detector net = {.ctx = &e, .run = run_batch, .detect = detect_item};
+    return det_detect_all(&lo, ds, &net, NULL, d, out);
 }
 
 static enum deft_status same_classes(const struct dnv2_model *dm, char *const *names, int n, const char *model,
@@ -255,40 +247,24 @@ struct infer_dumps {
     const char *input, *raw; /* --dump_input, --dump_raw (NULL: none) */
 };
 
-static enum deft_status dump_image(const struct infer_dumps *du, const struct dnv2_model *dm,
-                                   const struct deft_det_batch *b, int i, const char *image) {
-    size_t per = (size_t)3 * (size_t)dm->net_h * (size_t)dm->net_w;
-    enum deft_status s = DEFT_OK;
-    if (du->input) s = det_dump_input(du->input, image, b->images + (size_t)i * per, dm->net_h, dm->net_w, &b->lb[i]);
-    if (!s && du->raw) s = dump_raw(du->raw, image, dm, i);
-    return s;
+static enum deft_status detect_item_plan(void *ctx, const struct deft_det_batch *b, int i, struct deft_box **boxes,
+                                         int *n) {
+    const struct dnv2_det *e = ctx;
+    return detect_image_plan(e->dm, e->plan, i, &b->lb[i], boxes, n);
+}
+static enum deft_status dump_raw_item(void *ctx, const struct deft_det_batch *b, int i, const char *image) {
+    (void)b;
+    const struct dnv2_det *e = ctx;
+    return e->raw_dir ? dump_raw(e->raw_dir, image, e->dm, i) : DEFT_OK;
 }
 
 static enum deft_status infer_all(struct dnv2_model *dm, const struct infer_plan *p, const struct deft_det_dataset *ds,
                                   int threads, const struct infer_dumps *du, struct det_dets *d, FILE *out) {
     struct deft_det_loader_opts lo;
     dnv2_eval_loader_opts(dm, threads, &lo);
-    struct deft_det_loader *ld = NULL;
-    enum deft_status s = deft_det_loader_create(&lo, ds, &ld);
-    if (!s) s = det_dets_alloc(d, ds->n);
-    if (!s) s = deft_det_loader_start_epoch(ld, 0);
-    struct deft_det_batch b;
-    int done = 0;
-    while (!s) {
-        if ((s = deft_det_loader_next(ld, &b)) || b.n == 0) break;
-        if ((s = dnv2_model_run(dm, b.images, b.n))) break;
-        for (int i = 0; i < b.n && !s; i++)
-            if (b.index[i] >= 0 && b.index[i] < d->n && !b.corrupt[i])
-            {
-                s = detect_image_plan(dm, p, i, &b.lb[i], &d->boxes[b.index[i]], &d->n_boxes[b.index[i]]);
-                if (!s) s = dump_image(du, dm, &b, i, ds->samples[b.index[i]].image);
-            }
-        done += b.n;
-        fprintf(out, "\r  %d/%d images", done, ds->n), fflush(out);
-    }
-    fprintf(out, "\n");
-    deft_det_loader_free(ld);
-    return s;
+    struct dnv2_det e = {.dm = dm, .plan = p, .raw_dir = du->raw};
+    struct det_detector net = {.ctx = &e, .run = run_batch, .detect = detect_item_plan, .after = dump_raw_item};
+    return det_detect_all(&lo, ds, &net, du->input, d, out);
 }
 
 static enum deft_status write_outputs(const struct dnv2_model *dm, const struct infer_plan *p,

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include "deft/det_priors.h"
 #include "deft/faster_rcnn_model.h"
+#include "tasks/common/det_detect_all.h"
 #include "tasks/faster_rcnn/frcnn_run.h"
 
 static double num(const cJSON *o, const char *k, double dflt) {
@@ -253,39 +254,26 @@ void frcnn_eval_loader_opts(const struct frcnn_model *fm, int threads, struct de
     lo->transform.pre = fm->pre;
 }
 
+/* The model, proposal and NMS settings behind det_detect_all's hooks. */
+struct frcnn_det { struct frcnn_model *fm; const struct frcnn_prop_cfg *c; const struct frcnn_nms *nms; };
+static enum deft_status run_batch(void *ctx, const struct deft_det_batch *b) {
+    const struct frcnn_det *e = ctx;
+    return frcnn_model_run(e->fm, b->images, b->n, e->c, b);
+}
+static enum deft_status detect_item(void *ctx, const struct deft_det_batch *b, int i, struct deft_box **boxes, int *n) {
+    const struct frcnn_det *e = ctx;
+    return frcnn_model_detect(e->fm, i, e->nms->conf, e->nms->iou, e->nms->max_dets, &b->lb[i], boxes, n);
+}
+
 enum deft_status frcnn_detect_all(struct frcnn_model *fm, const struct deft_det_dataset *ds,
                                   const struct frcnn_prop_cfg *c, const struct frcnn_nms *nms, int threads,
                                   const char *dump_dir, struct det_dets *d, FILE *progress) {
     struct deft_det_loader_opts lo;
     frcnn_eval_loader_opts(fm, threads, &lo);
-    struct deft_det_loader *ld = NULL;
-    enum deft_status s = deft_det_loader_create(&lo, ds, &ld);
-    if (s) return s;
-    d->n = ds->n;
-    d->boxes = deft_calloc((size_t)(d->n ? d->n : 1), sizeof *d->boxes);
-    d->n_boxes = deft_calloc((size_t)(d->n ? d->n : 1), sizeof *d->n_boxes);
-    if (!d->boxes || !d->n_boxes) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     fm->recall_hits = fm->recall_gt = 0;
-    if (!s) s = deft_det_loader_start_epoch(ld, 0);
-    int done = 0;
-    struct deft_det_batch b;
-    while (!s) {
-        if ((s = deft_det_loader_next(ld, &b)) || b.n == 0) break;
-        if ((s = frcnn_model_run(fm, b.images, b.n, c, &b))) break;
-        for (int i = 0; i < b.n && !s; i++) {
-            int k = b.index[i];
-            if (k < 0 || k >= d->n || b.corrupt[i]) continue;
-            if (dump_dir && (s = det_dump_input(dump_dir, ds->samples[k].image,
-                                                b.images + (size_t)i * 3 * (size_t)b.h * (size_t)b.w, b.h, b.w, &b.lb[i])))
-                break;
-            s = frcnn_model_detect(fm, i, nms->conf, nms->iou, nms->max_dets, &b.lb[i], &d->boxes[k], &d->n_boxes[k]);
-        }
-        done += b.n;
-        if (progress) fprintf(progress, "\r  %d/%d images", done, ds->n), fflush(progress);
-    }
-    if (progress) fprintf(progress, "\n");
-    deft_det_loader_free(ld);
-    return s;
+    struct frcnn_det e = {fm, c, nms};
+    struct det_detector net = {.ctx = &e, .run = run_batch, .detect = detect_item};
+    return det_detect_all(&lo, ds, &net, dump_dir, d, progress);
 }
 
 enum deft_status frcnn_score(const struct frcnn_setup *f, const struct deft_det_dataset *gt, const struct det_dets *d,

@@ -9,9 +9,20 @@
 #include <cjson/cJSON.h>
 #include "deft/loop.h"
 #include "deft/report.h"
+#include "tasks/common/det_detect_all.h"
 #include "tasks/common/det_infer_io.h"
 #include "tasks/common/det_split.h"
 #include "tasks/ssd/ssd_task.h"
+
+/* The model and NMS settings behind det_detect_all's hooks. */
+struct ssd_det { struct ssd_model *sm; const struct ssd_nms *nms; };
+static enum deft_status run_batch(void *ctx, const struct deft_det_batch *b) {
+    return ssd_model_run(((struct ssd_det *)ctx)->sm, b->images, b->n);
+}
+static enum deft_status detect_item(void *ctx, const struct deft_det_batch *b, int i, struct deft_box **boxes, int *n) {
+    const struct ssd_det *e = ctx;
+    return ssd_detect_image(&e->sm->geom, (const float *const *)e->sm->outs, i, &b->lb[i], e->nms, boxes, n);
+}
 
 /* Every detection of a dataset with a loaded model (evaluation transform: its letterbox). */
 static enum deft_status detect_all(struct ssd_model *sm, const struct deft_det_dataset *ds, const struct ssd_nms *nms,
@@ -26,34 +37,9 @@ static enum deft_status detect_all(struct ssd_model *sm, const struct deft_det_d
     lo.transform.net_w = sm->geom.net_w;
     lo.transform.net_h = sm->geom.net_h;
     lo.transform.pre = sm->pre;
-    struct deft_det_loader *ld = NULL;
-    enum deft_status s = deft_det_loader_create(&lo, ds, &ld);
-    if (s) return s;
-    d->n = ds->n;
-    d->boxes = deft_calloc((size_t)(d->n ? d->n : 1), sizeof *d->boxes);
-    d->n_boxes = deft_calloc((size_t)(d->n ? d->n : 1), sizeof *d->n_boxes);
-    if (!d->boxes || !d->n_boxes) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    if (!s) s = deft_det_loader_start_epoch(ld, 0);
-    int done = 0;
-    struct deft_det_batch b;
-    while (!s) {
-        if ((s = deft_det_loader_next(ld, &b)) || b.n == 0) break;
-        if ((s = ssd_model_run(sm, b.images, b.n))) break;
-        for (int i = 0; i < b.n && !s; i++) {
-            int k = b.index[i];
-            if (k < 0 || k >= d->n || b.corrupt[i]) continue;
-            if (dump_dir && (s = det_dump_input(dump_dir, ds->samples[k].image,
-                                                b.images + (size_t)i * 3 * (size_t)b.h * (size_t)b.w, b.h, b.w, &b.lb[i])))
-                break;
-            s = ssd_detect_image(&sm->geom, (const float *const *)sm->outs, i, &b.lb[i], nms, &d->boxes[k],
-                                 &d->n_boxes[k]);
-        }
-        done += b.n;
-        if (out) fprintf(out, "\r  %d/%d images", done, ds->n), fflush(out);
-    }
-    if (out) fprintf(out, "\n");
-    deft_det_loader_free(ld);
-    return s;
+    struct ssd_det e = {sm, nms};
+    struct det_detector net = {.ctx = &e, .run = run_batch, .detect = detect_item};
+    return det_detect_all(&lo, ds, &net, dump_dir, d, out);
 }
 
 static enum deft_status nms_from_args(const struct deft_task_args *a, const struct ssd_setup *ss, struct ssd_nms *nms) {

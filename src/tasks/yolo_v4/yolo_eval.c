@@ -11,46 +11,29 @@
 #include "deft/loop.h"
 #include "deft/data.h"
 #include "deft/report.h"
+#include "tasks/common/det_detect_all.h"
 #include "tasks/common/det_infer_io.h"
 #include "tasks/yolo_v4/yolo_task.h"
+
+/* The model and NMS settings behind det_detect_all's hooks. */
+struct yolo_det { struct yolo_model *ym; const struct yolo_nms *nms; };
+static enum deft_status run_batch(void *ctx, const struct deft_det_batch *b) {
+    return yolo_model_run(((struct yolo_det *)ctx)->ym, b->images, b->n);
+}
+static enum deft_status detect_item(void *ctx, const struct deft_det_batch *b, int i, struct deft_box **boxes, int *n) {
+    const struct yolo_det *y = ctx;
+    return yolo_detect_image(&y->ym->heads, y->ym->n_classes, (const float *const *)y->ym->outs, i, &b->lb[i], y->nms,
+                             boxes, n);
+}
 
 /* Every detection of a dataset with a loaded model (eval transform: the model's letterbox). */
 static enum deft_status detect_all(struct yolo_model *ym, const struct deft_det_dataset *ds, const struct yolo_nms *nms,
                                    int threads, const char *dump_dir, struct det_dets *d, FILE *out) {
     struct deft_det_loader_opts lo;
     yolo_eval_loader_opts(ym, threads, &lo);
-    struct deft_det_loader *ld = NULL;
-    enum deft_status s = deft_det_loader_create(&lo, ds, &ld);
-    if (s) return s;
-    d->n = ds->n;
-    d->boxes = deft_calloc((size_t)(d->n ? d->n : 1), sizeof *d->boxes);
-    d->n_boxes = deft_calloc((size_t)(d->n ? d->n : 1), sizeof *d->n_boxes);
-    if (!d->boxes || !d->n_boxes) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    if (!s) s = deft_det_loader_start_epoch(ld, 0);
-    int done = 0;
-    struct deft_det_batch b;
-    while (!s) {
-        if ((s = deft_det_loader_next(ld, &b)) || b.n == 0) break;
-        if ((s = yolo_model_run(ym, b.images, b.n))) break;
-        for (int i = 0; i < b.n && !s; i++) {
-            int k = b.index[i];
-            if (k < 0 || k >= d->n || b.corrupt[i]) continue;
-            if (dump_dir && (s = det_dump_input(dump_dir, ds->samples[k].image,
-                                            b.images + (size_t)i * 3 * (size_t)b.h * (size_t)b.w, b.h, b.w, &b.lb[i])))
-                break;
-            s = yolo_detect_image(&ym->heads, ym->n_classes, (const float *const *)ym->outs, i, &b.lb[i], nms,
-                                  &d->boxes[k], &d->n_boxes[k]);
-        }
-        done += b.n;
-        if (out) fprintf(out, "\r  %d/%d images", done, ds->n), fflush(out);
-    }
-    if (out) fprintf(out, "\n");
-    struct deft_loader_stats st;
-    deft_det_loader_get_stats(ld, &st);
-    if (st.corrupt_skipped)
-        deft_log(DEFT_LOG_WARN, "%lld corrupt or unreadable images had no detections", (long long)st.corrupt_skipped);
-    deft_det_loader_free(ld);
-    return s;
+    struct yolo_det y = {ym, nms};
+    struct det_detector net = {.ctx = &y, .run = run_batch, .detect = detect_item};
+    return det_detect_all(&lo, ds, &net, dump_dir, d, out);
 }
 
 static enum deft_status nms_from_args(const struct deft_task_args *a, const struct yolo_setup *y, struct yolo_nms *nms) {
