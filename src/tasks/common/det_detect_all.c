@@ -18,13 +18,10 @@ static enum deft_status batch_items(const struct deft_det_dataset *ds, const str
     return s;
 }
 
-enum deft_status det_detect_all(const struct deft_det_loader_opts *lo, const struct deft_det_dataset *ds,
-                                const struct det_detector *net, const char *dump_dir, struct det_dets *d,
-                                FILE *progress) {
-    memset(d, 0, sizeof *d);
-    struct deft_det_loader *ld = NULL;
-    enum deft_status s = deft_det_loader_create(lo, ds, &ld);
-    if (!s) s = det_dets_alloc(d, ds->n);
+enum deft_status det_detect_loader(struct deft_det_loader *ld, const struct deft_det_dataset *ds,
+                                   const struct det_detector *net, const char *dump_dir, struct det_dets *d,
+                                   FILE *progress) {
+    enum deft_status s = det_dets_alloc(d, ds->n);
     if (!s) s = deft_det_loader_start_epoch(ld, 0);
     int done = 0;
     struct deft_det_batch b;
@@ -35,12 +32,21 @@ enum deft_status det_detect_all(const struct deft_det_loader_opts *lo, const str
         if (progress) fprintf(progress, "\r  %d/%d images", done, ds->n), fflush(progress);
     }
     if (progress) fprintf(progress, "\n");
-    if (ld) {
-        struct deft_loader_stats st;
-        deft_det_loader_get_stats(ld, &st);
-        if (st.corrupt_skipped)
-            deft_log(DEFT_LOG_WARN, "%lld corrupt or unreadable images had no detections", (long long)st.corrupt_skipped);
-    }
+    return s;
+}
+
+enum deft_status det_detect_all(const struct deft_det_loader_opts *lo, const struct deft_det_dataset *ds,
+                                const struct det_detector *net, const char *dump_dir, struct det_dets *d,
+                                FILE *progress) {
+    memset(d, 0, sizeof *d);
+    struct deft_det_loader *ld = NULL;
+    enum deft_status s = deft_det_loader_create(lo, ds, &ld);
+    if (s) return s;
+    s = det_detect_loader(ld, ds, net, dump_dir, d, progress);
+    struct deft_loader_stats st;
+    deft_det_loader_get_stats(ld, &st);
+    if (st.corrupt_skipped)
+        deft_log(DEFT_LOG_WARN, "%lld corrupt or unreadable images had no detections", (long long)st.corrupt_skipped);
     deft_det_loader_free(ld);
     return s;
 }

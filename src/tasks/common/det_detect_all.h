@@ -23,4 +23,8 @@ struct det_detector {
 enum deft_status det_detect_all(const struct deft_det_loader_opts *lo, const struct deft_det_dataset *ds,
                                 const struct det_detector *net, const char *dump_dir, struct det_dets *d,
                                 FILE *progress);
+/* The same pass over an open loader of ds (restarted at epoch 0): training's validation loader. */
+enum deft_status det_detect_loader(struct deft_det_loader *ld, const struct deft_det_dataset *ds,
+                                   const struct det_detector *net, const char *dump_dir, struct det_dets *d,
+                                   FILE *progress);
 #endif

@@ -11,6 +11,7 @@
 #include "deft/models.h"
 #include "deft/report.h"
 #include "deft/trainer.h"
+#include "tasks/common/det_detect_all.h"
 #include "tasks/common/det_train_loop.h"
 #include "tasks/common/pruned_graph.h"
 #include "tasks/detectnet_v2/dnv2_task.h"
@@ -197,25 +198,28 @@ static void epoch_start(void *user) {
     }
 }
 
+/* The validation pass's hooks: the network through the trainer, the cost summed per batch. */
+struct val_pass { struct run *r; double lsum; int seen; };
+static enum deft_status val_run(void *ctx, const struct deft_det_batch *b) {
+    struct val_pass *v = ctx;
+    struct run *r = v->r;
+    enum deft_status s = deft_trainer_predict_outputs(r->dt.t, b->images, b->n, r->outs);
+    if (s) return s;
+    double l;
+    if (!batch_cost(r, b->n, b, r->outs[0], r->outs[1], NULL, NULL, &l, NULL)) v->lsum += l * b->n, v->seen += b->n;
+    return DEFT_OK;
+}
+static enum deft_status val_detect(void *ctx, const struct deft_det_batch *b, int i, struct deft_box **boxes, int *n) {
+    const struct run *r = ((const struct val_pass *)ctx)->r;
+    return dnv2_detect_image(&r->d.grid, &r->d.cluster, r->d.n_classes, r->outs[0], r->outs[1], i, &b->lb[i], boxes,
+                             n);
+}
+
 static enum deft_status run_validation(struct run *r, struct det_dets *d, double *vloss) {
-    enum deft_status s = det_dets_alloc(d, r->dt.val_ds.n);
-    if (!s) s = deft_det_loader_start_epoch(r->dt.val_ld, 0);
-    double lsum = 0;
-    int seen = 0;
-    struct deft_det_batch b;
-    while (!s) {
-        if ((s = deft_det_loader_next(r->dt.val_ld, &b)) || b.n == 0) break;
-        if ((s = deft_trainer_predict_outputs(r->dt.t, b.images, b.n, r->outs))) break;
-        double l;
-        if (!batch_cost(r, b.n, &b, r->outs[0], r->outs[1], NULL, NULL, &l, NULL)) lsum += l * b.n, seen += b.n;
-        for (int i = 0; i < b.n && !s; i++) {
-            int k = b.index[i];
-            if (k < 0 || k >= d->n || b.corrupt[i]) continue;
-            s = dnv2_detect_image(&r->d.grid, &r->d.cluster, r->d.n_classes, r->outs[0], r->outs[1], i, &b.lb[i],
-                                  &d->boxes[k], &d->n_boxes[k]);
-        }
-    }
-    *vloss = seen ? lsum / seen : NAN;
+    struct val_pass v = {r, 0, 0};
+    struct det_detector net = {.ctx = &v, .run = val_run, .detect = val_detect};
+    enum deft_status s = det_detect_loader(r->dt.val_ld, &r->dt.val_ds, &net, NULL, d, NULL);
+    *vloss = v.seen ? v.lsum / v.seen : NAN;
     return s;
 }
 

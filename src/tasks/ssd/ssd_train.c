@@ -14,6 +14,7 @@
 #include "deft/trainer.h"
 #include "tasks/common/det_split.h"
 #include "tasks/common/det_train_cfg.h"
+#include "tasks/common/det_detect_all.h"
 #include "tasks/common/det_train_loop.h"
 #include "tasks/common/pruned_graph.h"
 #include "tasks/ssd/ssd_task.h"
@@ -164,36 +165,33 @@ static enum deft_status make_trainer(struct run *r) {
     return s ? s : det_train_alloc_outs(&r->dt, 2 * r->s.geom.n_maps, r->outs);
 }
 
+/* The validation pass's hooks: the network through the trainer, the loss summed per batch. */
+struct val_pass { struct run *r; struct ssd_nms nms; double lsum; int seen; };
+static enum deft_status val_run(void *ctx, const struct deft_det_batch *b) {
+    struct val_pass *v = ctx;
+    enum deft_status s = deft_trainer_predict_outputs(v->r->dt.t, b->images, b->n, v->r->outs);
+    if (s) return s;
+    const struct deft_box *gt[MAX_BATCH];
+    int n_gt[MAX_BATCH];
+    batch_gt(b, b->n, gt, n_gt);
+    struct deft_ssd_loss_terms t;
+    if (!net_loss(&v->r->s, b->n, (const float *const *)v->r->outs, gt, n_gt, NULL, &t))
+        v->lsum += t.total * b->n, v->seen += b->n;
+    return DEFT_OK;
+}
+static enum deft_status val_detect(void *ctx, const struct deft_det_batch *b, int i, struct deft_box **boxes, int *n) {
+    const struct val_pass *v = ctx;
+    return ssd_detect_image(&v->r->s.geom, (const float *const *)v->r->outs, i, &b->lb[i], &v->nms, boxes, n);
+}
+
 /* Detections of every validation image and the validation loss. */
 static enum deft_status run_validation(struct run *r, struct det_dets *d, double *vloss) {
     const struct deft_ssd_config *c = &r->s.cfg;
-    const struct ssd_geom *g = &r->s.geom;
-    struct ssd_nms nms = {(float)c->nms_config.confidence_threshold, (float)c->nms_config.clustering_iou_threshold,
-                          c->nms_config.top_k};
-    d->n = r->dt.val_ds.n;
-    d->boxes = deft_calloc((size_t)(d->n ? d->n : 1), sizeof *d->boxes);
-    d->n_boxes = deft_calloc((size_t)(d->n ? d->n : 1), sizeof *d->n_boxes);
-    if (!d->boxes || !d->n_boxes) return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
-    enum deft_status s = deft_det_loader_start_epoch(r->dt.val_ld, 0);
-    double lsum = 0;
-    int seen = 0;
-    struct deft_det_batch b;
-    while (!s) {
-        if ((s = deft_det_loader_next(r->dt.val_ld, &b)) || b.n == 0) break;
-        if ((s = deft_trainer_predict_outputs(r->dt.t, b.images, b.n, r->outs))) break;
-        const struct deft_box *gt[MAX_BATCH];
-        int n_gt[MAX_BATCH];
-        batch_gt(&b, b.n, gt, n_gt);
-        struct deft_ssd_loss_terms t;
-        if (!net_loss(&r->s, b.n, (const float *const *)r->outs, gt, n_gt, NULL, &t))
-            lsum += t.total * b.n, seen += b.n;
-        for (int i = 0; i < b.n && !s; i++) {
-            int k = b.index[i];
-            if (k < 0 || k >= d->n || b.corrupt[i]) continue;
-            s = ssd_detect_image(g, (const float *const *)r->outs, i, &b.lb[i], &nms, &d->boxes[k], &d->n_boxes[k]);
-        }
-    }
-    *vloss = seen ? lsum / seen : NAN;
+    struct val_pass v = {r, {(float)c->nms_config.confidence_threshold, (float)c->nms_config.clustering_iou_threshold,
+                             c->nms_config.top_k}, 0, 0};
+    struct det_detector net = {.ctx = &v, .run = val_run, .detect = val_detect};
+    enum deft_status s = det_detect_loader(r->dt.val_ld, &r->dt.val_ds, &net, NULL, d, NULL);
+    *vloss = v.seen ? v.lsum / v.seen : NAN;
     return s;
 }
 
