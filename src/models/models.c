@@ -581,3 +581,35 @@ enum deft_status deft_backbone_build_rcnn_head(struct deft_graph *g, int x, cons
     deft_free(m);
     return s;
 }
+
+enum deft_status deft_model_ctx_new(const char *arch, bool training, struct deft_model_ctx **m, struct deft_graph **g) {
+    *m = deft_calloc(1, sizeof **m); /* ~1 KiB of name buffers: off small thread stacks */
+    *g = NULL;
+    if (!*m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory building %s", arch);
+    enum deft_status s = deft_graph_create(g);
+    if (s) {
+        deft_free(*m);
+        *m = NULL;
+        return s;
+    }
+    (*m)->g = *g;
+    (*m)->arch = arch;
+    (*m)->bn = training ? DEFT_BN_TRAIN : DEFT_BN_EVAL;
+    (*m)->training = training;
+    (*m)->act = DEFT_ACT_RELU;
+    for (int i = 0; i < 5; i++) (*m)->taps[i] = -1;
+    return DEFT_OK;
+}
+
+enum deft_status deft_model_ctx_finish(struct deft_model_ctx *m, struct deft_graph *g, enum deft_status s,
+                                       const char *net, int n, int c, int h, int w, struct deft_graph **out) {
+    const char *arch = m->arch;
+    deft_free(m);
+    if (s) {
+        deft_wrap_error(s, "building %s (%s) for input [%d, %d, %d, %d]", net, arch, n, c, h, w);
+        deft_graph_free(g);
+        return s;
+    }
+    *out = g;
+    return DEFT_OK;
+}

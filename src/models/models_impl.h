@@ -42,6 +42,14 @@ struct deft_model_ctx {
  * or the last feature map when features_only), -1 on error (sticky in m->g). */
 typedef int (*deft_model_family_fn)(struct deft_model_ctx *m, int x, const void *cfg);
 
+/* The start of a detector/segmenter builder: a context (arch, BN in train or
+ * eval mode, no taps, ReLU) and its new graph, m->g. On failure neither is left. */
+enum deft_status deft_model_ctx_new(const char *arch, bool training, struct deft_model_ctx **m, struct deft_graph **g);
+/* Its end: frees m; on success *out = g, else the error (s) gets "building NET
+ * (ARCH) for input [n, c, h, w]" and g is freed. Returns s. */
+enum deft_status deft_model_ctx_finish(struct deft_model_ctx *m, struct deft_graph *g, enum deft_status s,
+                                       const char *net, int n, int c, int h, int w, struct deft_graph **out);
+
 /* printf-style node name in a ring buffer (valid for the next few calls). */
 const char *deft_model_name(struct deft_model_ctx *m, const char *fmt, ...) DEFT_PRINTF(2, 3);
 

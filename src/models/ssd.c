@@ -136,27 +136,11 @@ enum deft_status deft_ssd_model_build(const struct deft_ssd_model_opts *o, struc
                               "mobilenet_v2, darknet 19/53)", name);
     int c = 0, h = 0, w = 0, n = 0;
     if ((s = check_opts(o, &c, &h, &w, &n))) return s;
-    struct deft_model_ctx *m = deft_calloc(1, sizeof *m);
-    struct deft_graph *g = NULL;
-    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory building ssd");
-    if ((s = deft_graph_create(&g))) {
-        deft_free(m);
-        return s;
-    }
-    m->g = g;
-    m->arch = name;
-    m->bn = o->training ? DEFT_BN_TRAIN : DEFT_BN_EVAL;
-    m->training = o->training;
-    m->act = DEFT_ACT_RELU;
+    struct deft_model_ctx *m;
+    struct deft_graph *g;
+    if ((s = deft_model_ctx_new(name, o->training, &m, &g))) return s;
     int x = deft_input(g, "Input", deft_shape4(n, c, h, w));
     s = x < 0 ? deft_graph_status(g) : build_into(g, m, a, o, x);
     if (!s) s = set_meta(g, name, o, c, h, w);
-    deft_free(m);
-    if (s) {
-        deft_wrap_error(s, "building ssd (%s) for input [%d, %d, %d, %d]", name, n, c, h, w);
-        deft_graph_free(g);
-        return s;
-    }
-    *out = g;
-    return DEFT_OK;
+    return deft_model_ctx_finish(m, g, s, "ssd", n, c, h, w, out);
 }

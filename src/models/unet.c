@@ -147,18 +147,9 @@ enum deft_status deft_unet_build(const struct deft_unet_opts *o, struct deft_gra
     if (h < mult || w < mult || h % mult || w % mult || h > 8192 || w > 8192)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "unet (%s): input %dx%d must be multiples of %d", arch, w, h,
                               mult);
-    struct deft_model_ctx *m = deft_calloc(1, sizeof *m);
-    struct deft_graph *g = NULL;
-    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory building unet");
-    if ((s = deft_graph_create(&g))) {
-        deft_free(m);
-        return s;
-    }
-    m->g = g;
-    m->arch = arch;
-    m->bn = o->training ? DEFT_BN_TRAIN : DEFT_BN_EVAL;
-    m->training = o->training;
-    for (int i = 0; i < 5; i++) m->taps[i] = -1;
+    struct deft_model_ctx *m;
+    struct deft_graph *g;
+    if ((s = deft_model_ctx_new(arch, o->training, &m, &g))) return s;
     int x = deft_input(g, "input_1", deft_shape4(n, c, h, w)), y = -1;
     if (x < 0) s = deft_graph_status(g);
     else if (kind == UNET_VANILLA) s = build_vanilla(m, o, x, &y);
@@ -170,12 +161,5 @@ enum deft_status deft_unet_build(const struct deft_unet_opts *o, struct deft_gra
     if (!s) s = deft_graph_set_role(g, DEFT_ROLE_IMAGE, x);
     if (!s) s = deft_graph_set_role(g, DEFT_ROLE_LOGITS, y);
     if (!s) s = set_meta(g, arch, o, c, h, w);
-    deft_free(m);
-    if (s) {
-        deft_wrap_error(s, "building unet (%s) for input [%d, %d, %d, %d]", arch, n, c, h, w);
-        deft_graph_free(g);
-        return s;
-    }
-    *out = g;
-    return DEFT_OK;
+    return deft_model_ctx_finish(m, g, s, "unet", n, c, h, w, out);
 }

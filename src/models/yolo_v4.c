@@ -210,29 +210,14 @@ enum deft_status deft_yolo_v4_build(const struct deft_yolo_v4_opts *o, struct de
     int anchors[3], c = 0, h = 0, w = 0, n = 0;
     if ((s = check_opts(o, a, anchors, &c, &h, &w, &n))) return s;
 
-    struct deft_model_ctx *m = deft_calloc(1, sizeof *m);
-    struct deft_graph *g = NULL;
-    if (!m) return deft_set_error(DEFT_ERR_NOMEM, "out of memory building yolo_v4");
-    if ((s = deft_graph_create(&g))) {
-        deft_free(m);
-        return s;
-    }
     /* the neck's context: BN always trains with the graph (TAO: freeze_bn is the backbone's) */
-    m->g = g;
-    m->arch = a->name;
-    m->bn = o->training ? DEFT_BN_TRAIN : DEFT_BN_EVAL;
-    m->training = o->training;
+    struct deft_model_ctx *m;
+    struct deft_graph *g;
+    if ((s = deft_model_ctx_new(a->name, o->training, &m, &g))) return s;
     m->act = o->force_relu ? DEFT_ACT_RELU : DEFT_ACT_LEAKY_RELU;
     m->act_alpha = o->force_relu ? 0.0f : 0.1f;
     int x = deft_input(g, "input_1", deft_shape4(n, c, h, w));
     s = x < 0 ? deft_graph_status(g) : build_into(g, m, o, a, anchors, x);
     if (!s) s = set_meta(g, a, o->num_classes, anchors, c, h, w);
-    deft_free(m);
-    if (s) {
-        deft_wrap_error(s, "building yolo_v4 (%s) for input [%d, %d, %d, %d]", a->name, n, c, h, w);
-        deft_graph_free(g);
-        return s;
-    }
-    *out = g;
-    return DEFT_OK;
+    return deft_model_ctx_finish(m, g, s, "yolo_v4", n, c, h, w, out);
 }
