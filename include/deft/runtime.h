@@ -85,7 +85,9 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_run_range(struct deft_runt
 DEFT_API DEFT_NODISCARD enum deft_status deft_runtime_read(struct deft_runtime *rt, int v,
                                                           float *dst, size_t n);
 
-/* Trainable parameter and gradient blocks (same length and order). */
+/* Trainable parameter and gradient blocks (same length and order). A graph
+ * without backward nodes (inference) has no gradient block: NULL, *n = 0, and
+ * deft_runtime_grad returns NULL. */
 DEFT_API float *deft_runtime_param_block(struct deft_runtime *rt, size_t *n);
 DEFT_API float *deft_runtime_grad_block(struct deft_runtime *rt, size_t *n);
 /* Non-trainable state (batch-norm running statistics) in one block. */

@@ -78,6 +78,13 @@ static bool is_param_grad(const struct deft_graph *g, const struct deft_value *v
     return p && p->kind == DEFT_VALUE_PARAM && !(p->flags & DEFT_VF_FROZEN);
 }
 
+/* Any gradient of a trainable parameter: an inference graph (no backward) gets no gradient block. */
+static bool has_param_grads(const struct deft_graph *g) {
+    for (int v = 0; v < deft_graph_num_values(g); v++)
+        if (is_param_grad(g, deft_graph_value(g, v))) return true;
+    return false;
+}
+
 static enum deft_status layout_blocks(struct deft_runtime *rt) {
     const struct deft_graph *g = rt->g;
     int nv = deft_graph_num_values(g);
@@ -100,14 +107,15 @@ static enum deft_status layout_blocks(struct deft_runtime *rt) {
         }
     }
     rt->params = deft_runtime_device_alloc(rt, (rt->n_params ? rt->n_params : 16) * sizeof(float));
-    rt->grads = deft_runtime_device_alloc(rt, (rt->n_params ? rt->n_params : 16) * sizeof(float));
+    bool grads = has_param_grads(g);
+    if (grads) rt->grads = deft_runtime_device_alloc(rt, (rt->n_params ? rt->n_params : 16) * sizeof(float));
     rt->state = deft_runtime_device_alloc(rt, (rt->n_state ? rt->n_state : 16) * sizeof(float));
     rt->inputs = deft_runtime_device_alloc(rt, (rt->n_inputs ? rt->n_inputs : 16) * sizeof(float));
-    if (!rt->params || !rt->grads || !rt->state || !rt->inputs)
+    if (!rt->params || (grads && !rt->grads) || !rt->state || !rt->inputs)
         return deft_set_error(DEFT_ERR_NOMEM, "out of memory allocating %zu parameters",
                               rt->n_params + rt->n_state);
     memset(rt->params, 0, rt->n_params * sizeof(float));
-    memset(rt->grads, 0, rt->n_params * sizeof(float));
+    if (grads) memset(rt->grads, 0, rt->n_params * sizeof(float));
     memset(rt->state, 0, rt->n_state * sizeof(float));
     memset(rt->inputs, 0, rt->n_inputs * sizeof(float));
     for (int v = 0; v < nv; v++) {
@@ -121,7 +129,7 @@ static enum deft_status layout_blocks(struct deft_runtime *rt) {
             rt->ptr[v] = rt->state + rt->param_off[v];
     }
     rt->stats.param_bytes = rt->n_params * sizeof(float);
-    rt->stats.grad_bytes = rt->n_params * sizeof(float);
+    rt->stats.grad_bytes = grads ? rt->n_params * sizeof(float) : 0;
     rt->stats.state_bytes = rt->n_state * sizeof(float);
     return DEFT_OK;
 }
@@ -277,7 +285,7 @@ float *deft_runtime_data(struct deft_runtime *rt, int v) {
 
 float *deft_runtime_grad(struct deft_runtime *rt, int param) {
     const struct deft_value *val = deft_graph_value(rt->g, param);
-    if (!val || val->kind != DEFT_VALUE_PARAM || (val->flags & DEFT_VF_FROZEN)) return NULL;
+    if (!val || val->kind != DEFT_VALUE_PARAM || (val->flags & DEFT_VF_FROZEN) || !rt->grads) return NULL;
     return rt->grads + rt->param_off[param];
 }
 
@@ -323,7 +331,7 @@ enum deft_status deft_runtime_run_range(struct deft_runtime *rt, int first, int 
 enum deft_status deft_runtime_run(struct deft_runtime *rt) {
     enum deft_status s = deft_runtime_run_range(rt, 0, deft_graph_num_nodes(rt->g));
     if (s) return s;
-    if (rt->hook && rt->n_params) return rt->hook(rt->grads, rt->n_params, rt->hook_user);
+    if (rt->hook && rt->n_params && rt->grads) return rt->hook(rt->grads, rt->n_params, rt->hook_user);
     return DEFT_OK;
 }
 
@@ -351,7 +359,7 @@ float *deft_runtime_state_block(struct deft_runtime *rt, size_t *n) {
     return rt->state;
 }
 float *deft_runtime_grad_block(struct deft_runtime *rt, size_t *n) {
-    *n = rt->n_params;
+    *n = rt->grads ? rt->n_params : 0;
     return rt->grads;
 }
 

@@ -93,6 +93,11 @@ static void check_arch(const char *arch, int size) {
     size_t n = (size_t)2 * 3 * size * size;
     float *x = malloc(n * sizeof *x);
     if (!fused.rt || !unfused.rt || !ref.rt || !x) goto done;
+    struct deft_runtime_stats st;
+    deft_runtime_stats(fused.rt, &st);
+    size_t ng = 1;
+    CHECK(st.grad_bytes == 0 && !deft_runtime_grad_block(fused.rt, &ng) && ng == 0 && st.param_bytes > 0,
+          "%s: an inference runtime holds %zu gradient bytes", arch, st.grad_bytes);
     for (size_t i = 0; i < n; i++) x[i] = deft_rng_normal(5, 0, i);
     fill(g, fused.rt);
     fill(g, unfused.rt);
