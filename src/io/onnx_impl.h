@@ -79,6 +79,9 @@ int oi_attr_ints(struct onnx_imp *im, const char *name, int64_t *out, int max);
 const char *oi_attr_s(const struct onnx_imp *im, const char *name, const char *def, char *buf,
                       size_t n);
 
+/* Resize and Upsample (onnx_resize.c). */
+enum deft_status oi_resize(struct onnx_imp *im);
+
 /* Convert the current node (onnx_ops.c); DEFT_ERR_UNSUPPORTED naming the op
  * when deft has no converter for it. */
 enum deft_status oi_convert_node(struct onnx_imp *im);

@@ -26,7 +26,7 @@ RTOL, ATOL = 1e-3, 1e-7
 def claimed_ops(ops_c):
     src = open(ops_c).read()
     table = src[src.index("onnx_ops[] = {"):]
-    return set(re.findall(r'\{"(\w+)", op_\w+\}', table[:table.index("};")]))
+    return set(re.findall(r'\{"(\w+)", \w+\}', table[:table.index("};")]))
 
 
 def read_pb(path):
