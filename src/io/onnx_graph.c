@@ -342,6 +342,13 @@ enum deft_status oi_bind(struct onnx_imp *im, int v) {
     return ent_add(im, im->node->output[0], v, NULL, NULL);
 }
 
+enum deft_status oi_bind_output(struct onnx_imp *im, int k, int v) {
+    if (k == 0) return oi_bind(im, v);
+    if (v < 0) return oi_bind(im, v);
+    if (k >= (int)im->node->n_output || !im->node->output[k] || !*im->node->output[k]) return DEFT_OK;
+    return ent_add(im, im->node->output[k], v, NULL, NULL);
+}
+
 enum deft_status oi_bind_const(struct onnx_imp *im, struct deft_tensor *t) {
     if (!im->node->n_output) {
         deft_tensor_free(t);
@@ -486,7 +493,7 @@ static enum deft_status import_graph(struct onnx_imp *im, const Onnx__ModelProto
         if ((s = oi_convert_node(im))) return s;
         /* outputs beyond the first must not be used: deft has no value for them */
         for (size_t o = 1; o < im->node->n_output; o++)
-            if (im->node->output[o] && *im->node->output[o] &&
+            if (im->node->output[o] && *im->node->output[o] && ent_find(im, im->node->output[o]) < 0 &&
                 (s = ent_add(im, im->node->output[o], -2, NULL, NULL)))
                 return s;
     }
@@ -495,9 +502,12 @@ static enum deft_status import_graph(struct onnx_imp *im, const Onnx__ModelProto
     for (size_t i = 0; i < gp->n_output; i++) {
         const char *nm = str_or_empty(gp->output[i]->name);
         int e = ent_find(im, nm);
+        if (e >= 0 && im->ents[e].value < 0 && im->ents[e].constant &&
+            materialize(im, e, NULL, DEFT_VALUE_STATE) < 0) /* a folded constant */
+            return im->status ? im->status : deft_graph_status(im->g);
         if (e < 0 || im->ents[e].value < 0)
             return oi_fail(im, DEFT_ERR_UNSUPPORTED, "graph output '%s' is %s", nm,
-                           e < 0 ? "not produced by any node" : "a constant or an unused output");
+                           e < 0 ? "not produced by any node" : "an output deft does not compute");
         int v = im->ents[e].value;
         if (deft_graph_value(im->g, v)->kind != DEFT_VALUE_NODE && (v = output_copy(im, nm, v)) < 0)
             return deft_graph_status(im->g) ? deft_graph_status(im->g) : DEFT_ERR_SHAPE;

@@ -572,7 +572,6 @@ static enum deft_status op_constant(struct onnx_imp *im) {
     return oi_bind_const(im, t);
 }
 
-struct onnx_op { const char *name; enum deft_status (*convert)(struct onnx_imp *im); };
 static const struct onnx_op onnx_ops[] = {
     {"Add", op_add}, {"AveragePool", op_avgpool}, {"BatchNormalization", op_batchnorm},
     {"Clip", op_clip}, {"Concat", op_concat}, {"Constant", op_constant}, {"Conv", op_conv},
@@ -590,10 +589,14 @@ enum deft_status oi_convert_node(struct onnx_imp *im) {
         return BAD("ops of domain '%s' are not supported", n->domain);
     for (size_t i = 0; i < sizeof onnx_ops / sizeof onnx_ops[0]; i++)
         if (!strcmp(onnx_ops[i].name, n->op_type)) return onnx_ops[i].convert(im);
-    char list[400];
+    for (const struct onnx_op *o = oi_shape_ops; o->name; o++)
+        if (!strcmp(o->name, n->op_type)) return o->convert(im);
+    char list[700];
     size_t l = 0;
     for (size_t i = 0; i < sizeof onnx_ops / sizeof onnx_ops[0] && l < sizeof list; i++)
         l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", onnx_ops[i].name);
+    for (const struct onnx_op *o = oi_shape_ops; o->name && l < sizeof list; o++)
+        l += (size_t)snprintf(list + l, sizeof list - l, ", %s", o->name);
     return oi_fail(im, DEFT_ERR_UNSUPPORTED, "unsupported ONNX op '%s'; deft imports %s",
                    n->op_type, list);
 }

@@ -13,18 +13,24 @@ NODE_DIR=${ONNX_NODE_TESTS:-/usr/share/libonnx-testdata/data/node}
 PY=$SRC/tests/ref/onnx_conformance.py
 W=${DEFT_CONF_KEEP:-$T/c}
 rm -rf "$W" && mkdir -p "$W"
-/usr/bin/python3 "$PY" prep "$SRC/src/io/onnx_ops.c" "$NODE_DIR" "$W" || { bad "preparing the cases"; finish; exit; }
+/usr/bin/python3 "$PY" prep "$SRC/src/io" "$NODE_DIR" "$W" || { bad "preparing the cases"; finish; exit; }
 # deft: import (refusals end here), then run; 3 marks a model imported that
-# did not run. A signal (exit >= 128) is a crash.
+# did not run. A signal (exit >= 128) is a crash. A model with several
+# outputs runs once per output (deft_<k>.onnx: `deft model run` writes one).
 while read -r c; do
     d=$W/$c
-    $DEFT model import -i "$d/model.onnx" -o "$d/m.safetensors" >/dev/null 2>"$d/deft.err"
-    rc=$?
-    if [ $rc -eq 0 ]; then
-        $DEFT model run -m "$d/m.safetensors" -i "$d/in.npy" -o "$d/deft_0.npy" >/dev/null 2>"$d/deft.err"
+    k=0 rc=0
+    while m=$d/deft_$k.onnx; [ -f "$m" ] || { [ $k -eq 0 ] && m=$d/model.onnx; }; [ -f "$m" ]; do
+        $DEFT model import -i "$m" -o "$d/m.safetensors" >/dev/null 2>"$d/deft.err"
         rc=$?
-        [ $rc -ne 0 ] && [ $rc -lt 128 ] && rc=3
-    fi
+        if [ $rc -eq 0 ]; then
+            $DEFT model run -m "$d/m.safetensors" -i "$d/in.npy" -o "$d/deft_$k.npy" >/dev/null 2>"$d/deft.err"
+            rc=$?
+            [ $rc -ne 0 ] && [ $rc -lt 128 ] && rc=3
+        fi
+        [ $rc -ne 0 ] || [ "$m" = "$d/model.onnx" ] && break
+        k=$((k + 1))
+    done
     echo $rc >"$d/deft.rc"
 done <"$W/cases.txt"
 if command -v node >/dev/null && [ -d "${DEFT_NODE_MODULES:-$SRC/node_modules}/onnxruntime-node" ]; then
