@@ -87,6 +87,13 @@ struct onnx_op { const char *name; enum deft_status (*convert)(struct onnx_imp *
  * (onnx_shape_ops.c); ends with a NULL name. */
 extern const struct onnx_op oi_shape_ops[];
 
+/* Constant folding (onnx_fold.c): every given input is a constant; output 0
+ * as a constant of a op b (op '+', '-', '*', '/', numpy broadcast) or the
+ * inputs concatenated. */
+bool oi_all_const(struct onnx_imp *im);
+enum deft_status oi_fold_binary(struct onnx_imp *im, char op);
+enum deft_status oi_fold_concat(struct onnx_imp *im, int64_t axis);
+
 /* Resize and Upsample (onnx_resize.c). */
 enum deft_status oi_resize(struct onnx_imp *im);
 

@@ -147,6 +147,38 @@ static enum deft_status op_hardsigmoid(struct onnx_imp *im) {
                    (double)be);
     return act(im, DEFT_ACT_HARDSIGMOID, 0);
 }
+/* Mish (opset 18; YOLOv4's CSPDarknet). */
+static enum deft_status op_mish(struct onnx_imp *im) { return act(im, DEFT_ACT_MISH, 0); }
+
+/* ReduceMean over H and W of [N, C, H, W] (squeeze-excitation, pooling
+ * heads): deft's global average pool, flattened to [N, C] without keepdims. */
+static enum deft_status op_reduce_mean(struct onnx_imp *im) {
+    int x = oi_act(im, 0);
+    if (x < 0) return oi_bind(im, -1);
+    int r = in_ndim(im, x);
+    int64_t ax[8] = {0}, n;
+    if (im->opset < 18) {
+        if ((n = oi_attr_ints(im, "axes", ax, 8)) < 0) return im->status;
+    } else if (oi_has_input(im, 1)) {
+        const struct deft_tensor *t = oi_const(im, 1);
+        if (!t) return im->status;
+        if (t->dtype != DEFT_I64 || (n = deft_tensor_numel(t)) > 8) return BAD("axes must be int64");
+        memcpy(ax, t->data, (size_t)n * sizeof *ax);
+    } else {
+        n = 0;
+    }
+    if (oi_attr_i(im, "noop_with_empty_axes", 0)) return BAD("attribute noop_with_empty_axes=1 is not supported");
+    for (int i = 0; i < n; i++) ax[i] += ax[i] < 0 ? r : 0;
+    bool hw = r == 4 && n == 2 && ((ax[0] == 2 && ax[1] == 3) || (ax[0] == 3 && ax[1] == 2));
+    if (!hw) return BAD("only the mean over axes [2, 3] of a 4-D input is supported");
+    struct deft_attr a = {0};
+    int y = oi_add_node(im, DEFT_OP_GLOBAL_AVGPOOL, false, &x, 1, &a);
+    if (y < 0 || oi_attr_i(im, "keepdims", 1)) return oi_bind(im, y);
+    struct deft_shape s = *in_shape(im, x);
+    struct deft_attr ra = {.shape = {.ndim = 2, .d = {-1, s.d[1]}}};
+    return oi_bind(im, oi_add_node(im, DEFT_OP_RESHAPE, false, &y, 1, &ra));
+}
+
 static enum deft_status op_leaky_relu(struct onnx_imp *im) {
     return act(im, DEFT_ACT_LEAKY_RELU, oi_attr_f(im, "alpha", 0.01f));
 }
@@ -236,6 +268,7 @@ static enum deft_status binary(struct onnx_imp *im, enum deft_op op, int invert)
     if (oi_attr(im, "axis"))
         return BAD("attribute axis (broadcast before opset 7) is not supported");
     if (!oi_has_input(im, 1)) return BAD("second input missing");
+    if (oi_all_const(im)) return oi_fold_binary(im, "+-*/"[op == DEFT_OP_ADD ? (invert ? 1 : 0) : (invert ? 3 : 2)]);
     int a = oi_act(im, 0), b;
     if (a < 0) return oi_bind(im, -1);
     if (invert == 1)
@@ -257,6 +290,7 @@ static enum deft_status op_concat(struct onnx_imp *im) {
     int n = (int)im->node->n_input;
     if (n < 1 || n > DEFT_MAX_INPUTS)
         return BAD("Concat of %d inputs (deft takes 1 to %d)", n, DEFT_MAX_INPUTS);
+    if (oi_all_const(im)) return oi_fold_concat(im, oi_attr_i(im, "axis", 1));
     int in[DEFT_MAX_INPUTS];
     for (int i = 0; i < n; i++)
         if ((in[i] = oi_act(im, i)) < 0) return oi_bind(im, -1);
@@ -288,10 +322,12 @@ static enum deft_status op_flatten(struct onnx_imp *im) {
 }
 
 static enum deft_status op_reshape(struct onnx_imp *im) {
-    int x = oi_act(im, 0);
-    const struct deft_tensor *t = x < 0 ? NULL : oi_const(im, 1);
+    bool cst = oi_input_is_const(im, 0); /* folded: a constant with the new shape */
+    const struct deft_tensor *xc = cst ? oi_const(im, 0) : NULL;
+    int x = cst ? (xc ? -2 : -1) : oi_act(im, 0);
+    const struct deft_tensor *t = x == -1 ? NULL : oi_const(im, 1);
     if (!t) return oi_bind(im, -1);
-    const struct deft_shape *s = in_shape(im, x);
+    const struct deft_shape *s = cst ? &xc->shape : in_shape(im, x);
     int64_t n = deft_tensor_numel(t);
     if (t->dtype != DEFT_I64 || t->shape.ndim != 1 || n < 1 || n > DEFT_MAX_DIMS)
         return BAD("the shape input must be 1 to %d int64 values", DEFT_MAX_DIMS);
@@ -314,6 +350,12 @@ static enum deft_status op_reshape(struct onnx_imp *im) {
     }
     if (infer >= 0) o.d[infer] = known ? total / known : 0;
     if (deft_shape_numel(&o) != total) return BAD("the shape does not keep the element count");
+    if (cst) {
+        struct deft_tensor *c;
+        if (deft_tensor_create(xc->dtype, &o, &c)) return oi_fail(im, DEFT_ERR_NOMEM, "out of memory");
+        memcpy(c->data, xc->data, deft_tensor_nbytes(xc));
+        return oi_bind_const(im, c);
+    }
     bool batch_free = s->ndim >= 1 && o.ndim >= 1 && (q[0] == 0 || q[0] == -1 || q[0] == s->d[0]) &&
                       o.d[0] == s->d[0];
     return reshape_to(im, x, o, batch_free);
@@ -578,7 +620,7 @@ static const struct onnx_op onnx_ops[] = {
     {"ConvTranspose", op_conv_transpose}, {"Div", op_div}, {"Dropout", op_dropout},
     {"Flatten", op_flatten}, {"Gemm", op_gemm}, {"GlobalAveragePool", op_global_avgpool},
     {"HardSigmoid", op_hardsigmoid}, {"HardSwish", op_hardswish}, {"Identity", op_identity}, {"LeakyRelu", op_leaky_relu},
-    {"MatMul", op_matmul}, {"MaxPool", op_maxpool}, {"Mul", op_mul}, {"Pad", op_pad},
+    {"MatMul", op_matmul}, {"MaxPool", op_maxpool}, {"Mish", op_mish}, {"ReduceMean", op_reduce_mean}, {"Mul", op_mul}, {"Pad", op_pad},
     {"Relu", op_relu}, {"Reshape", op_reshape}, {"Resize", oi_resize}, {"Sigmoid", op_sigmoid}, {"Slice", op_slice},
     {"Softmax", op_softmax}, {"Sub", op_sub}, {"Tanh", op_tanh}, {"Upsample", oi_resize},
 };

@@ -216,7 +216,8 @@ static enum deft_status op_gather(struct onnx_imp *im) {
     if (axis < 0) axis += s.ndim;
     if (axis < 0 || axis >= s.ndim) return BAD("axis out of range");
     if (ix->dtype != DEFT_I64 || ix->shape.ndim > 1 || ni < 1) return BAD("indices must be a scalar or a list (int)");
-    if (s.ndim - 1 + ix->shape.ndim > DEFT_MAX_DIMS || s.ndim - 1 + ix->shape.ndim < 1)
+    if (s.ndim - 1 + ix->shape.ndim > DEFT_MAX_DIMS ||
+        (s.ndim - 1 + ix->shape.ndim < 1 && !oi_input_is_const(im, 0))) /* constants may be scalars */
         return BAD("the result's rank is not supported");
     int64_t idx[64], dim = s.d[axis];
     if (ni > 64 && !oi_input_is_const(im, 0)) return BAD("more than 64 indices of a computed value");
