@@ -1,5 +1,5 @@
 /* onnx_shape_ops.c - ONNX's shape plumbing: Shape, Gather, Unsqueeze,
- * Squeeze, ConstantOfShape, Cast and Split.
+ * Squeeze, ConstantOfShape, Cast, Split and Transpose.
  *
  * deft's shapes are static, so what exporters compute at run time from
  * shapes (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) is folded here
@@ -313,8 +313,48 @@ static enum deft_status op_split(struct onnx_imp *im) {
     return DEFT_OK;
 }
 
+/* Transpose: folded on a constant, deft's transpose op on an activation. */
+static enum deft_status op_transpose(struct onnx_imp *im) {
+    struct deft_shape s;
+    if (!input_shape(im, &s)) return oi_bind(im, -1);
+    int64_t p[DEFT_MAX_DIMS];
+    int np = oi_attr_ints(im, "perm", p, DEFT_MAX_DIMS), perm[DEFT_MAX_DIMS];
+    if (np < 0) return im->status;
+    if (!np)
+        for (np = 0; np < s.ndim; np++) p[np] = s.ndim - 1 - np; /* default: reversed */
+    if (np != s.ndim) return BAD("perm has %d entries for rank %d", np, s.ndim);
+    for (int i = 0; i < np; i++) perm[i] = p[i] >= 0 && p[i] < np ? (int)p[i] : -1;
+    if (!oi_input_is_const(im, 0)) {
+        int x = oi_act(im, 0);
+        struct deft_attr a = {.shape = {.ndim = np}};
+        for (int i = 0; i < np; i++) a.shape.d[i] = perm[i];
+        return oi_bind(im, x < 0 ? -1 : oi_add_node(im, DEFT_OP_TRANSPOSE, false, &x, 1, &a));
+    }
+    const struct deft_tensor *c = oi_const(im, 0);
+    struct deft_shape o = {.ndim = np};
+    bool seen[DEFT_MAX_DIMS] = {false};
+    for (int i = 0; i < np; i++) {
+        if (perm[i] < 0 || seen[perm[i]]) return BAD("perm is not a permutation");
+        seen[perm[i]] = true;
+        o.d[i] = s.d[perm[i]];
+    }
+    struct deft_tensor *t;
+    if (deft_tensor_create(c->dtype, &o, &t)) return oi_fail(im, DEFT_ERR_NOMEM, "out of memory");
+    size_t es = c->dtype == DEFT_I64 ? 8 : 4;
+    int64_t xst[DEFT_MAX_DIMS], idx[DEFT_MAX_DIMS] = {0};
+    for (int d = np - 1; d >= 0; d--) xst[d] = d == np - 1 ? 1 : xst[d + 1] * s.d[d + 1];
+    for (int64_t k = 0; k < deft_tensor_numel(t); k++) {
+        int64_t off = 0;
+        for (int i = 0; i < np; i++) off += idx[i] * xst[perm[i]];
+        memcpy((char *)t->data + (size_t)k * es, (const char *)c->data + (size_t)off * es, es);
+        for (int d = np - 1; d >= 0 && ++idx[d] == o.d[d]; d--) idx[d] = 0;
+    }
+    return oi_bind_const(im, t);
+}
+
 const struct onnx_op oi_shape_ops[] = {
     {"Cast", op_cast}, {"ConstantOfShape", op_constant_of_shape}, {"Gather", op_gather},
-    {"Shape", op_shape}, {"Split", op_split}, {"Squeeze", op_squeeze}, {"Unsqueeze", op_unsqueeze},
+    {"Shape", op_shape}, {"Split", op_split}, {"Squeeze", op_squeeze}, {"Transpose", op_transpose},
+    {"Unsqueeze", op_unsqueeze},
     {NULL, NULL},
 };

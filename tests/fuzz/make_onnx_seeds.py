@@ -91,4 +91,10 @@ g = h.make_graph([h.make_node("Mish", ["x"], ["y"])], "mish",
                  [h.make_tensor_value_info("x", TP.FLOAT, [1, 3, 4, 4])],
                  [h.make_tensor_value_info("y", TP.FLOAT, [1, 3, 4, 4])])
 onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 18)]), os.path.join(out, "mish.onnx"))
+# Transpose on activations (deft's transpose op) around a softmax over channels
+save("transpose_softmax", [
+    h.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]),
+    h.make_node("Softmax", ["t"], ["s"], axis=-1),
+    h.make_node("Transpose", ["s"], ["y"], perm=[0, 3, 1, 2])],
+    [], [1, 5, 3, 4], [1, 5, 3, 4])
 print("wrote", len(os.listdir(out)), "seeds to", out)
