@@ -396,15 +396,23 @@ static int gemm_bias(struct onnx_imp *im, int64_t m, float beta, int *add) {
 static enum deft_status linear(struct onnx_imp *im, bool gemm) {
     int x = oi_act(im, 0);
     if (x < 0) return oi_bind(im, -1);
-    if (in_ndim(im, x) != 2) return BAD("only 2-D inputs are supported");
-    int64_t trans_a = gemm ? oi_attr_i(im, "transA", 0) : 0;
     int64_t trans_b = gemm ? oi_attr_i(im, "transB", 0) : 0;
     float alpha = gemm ? oi_attr_f(im, "alpha", 1.0f) : 1.0f;
     float beta = gemm ? oi_attr_f(im, "beta", 1.0f) : 1.0f;
-    if (trans_a) return BAD("transA=1 is not supported");
+    struct deft_shape xs = *in_shape(im, x); /* MatMul of [..., K]: rows flattened, then restored */
+    if (gemm && xs.ndim != 2) return BAD("Gemm needs a 2-D A");
+    if (xs.ndim < 2) return BAD("a 1-D A is not supported");
+    if (gemm && oi_attr_i(im, "transA", 0)) { /* A^T: a transpose first */
+        struct deft_attr ta = {.shape = {.ndim = 2, .d = {1, 0}}};
+        if ((x = oi_add_node(im, DEFT_OP_TRANSPOSE, false, &x, 1, &ta)) < 0) return oi_bind(im, -1);
+    } else if (xs.ndim > 2) {
+        struct deft_attr ra = {.shape = {.ndim = 2, .d = {-1, xs.d[xs.ndim - 1]}}};
+        if ((x = oi_add_node(im, DEFT_OP_RESHAPE, false, &x, 1, &ra)) < 0) return oi_bind(im, -1);
+    }
+    if (!oi_input_is_const(im, 1)) return BAD("B must be a constant (deft has no product of two computed values)");
     const struct deft_tensor *bt = oi_const(im, 1);
     if (!bt) return im->status;
-    if (bt->shape.ndim != 2) return BAD("B must be a 2-D constant");
+    if (bt->shape.ndim != 2) return BAD("B must be a 2-D constant (batched MatMul is not supported)");
     int64_t k = in_shape(im, x)->d[1];
     int64_t m = trans_b ? bt->shape.d[0] : bt->shape.d[1];
     if ((trans_b ? bt->shape.d[1] : bt->shape.d[0]) != k)
@@ -437,6 +445,12 @@ static enum deft_status linear(struct onnx_imp *im, bool gemm) {
     int y = oi_add_node(im, DEFT_OP_LINEAR, true, in, bias >= 0 ? 3 : 2, &a);
     struct deft_attr none = {0};
     if (y >= 0 && add >= 0) y = oi_add_node(im, DEFT_OP_ADD, false, (int[2]){y, add}, 2, &none);
+    if (y >= 0 && !gemm && xs.ndim > 2) {
+        struct deft_attr ra = {.shape = xs};
+        ra.shape.d[0] = -1;
+        ra.shape.d[xs.ndim - 1] = m;
+        y = oi_add_node(im, DEFT_OP_RESHAPE, false, &y, 1, &ra);
+    }
     return oi_bind(im, y);
 }
 static enum deft_status op_gemm(struct onnx_imp *im) { return linear(im, true); }

@@ -142,9 +142,12 @@ static enum deft_status op_constant_of_shape(struct onnx_imp *im) {
     int64_t n = deft_tensor_numel(sh);
     if (sh->dtype != DEFT_I64 || n > DEFT_MAX_DIMS) return BAD("the shape must be at most %d int64 values", DEFT_MAX_DIMS);
     struct deft_shape s = {.ndim = (int)n};
+    int64_t numel = 1;
     for (int i = 0; i < s.ndim; i++) {
         s.d[i] = ((const int64_t *)sh->data)[i];
         if (s.d[i] < 0 || s.d[i] > (1 << 24)) return BAD("shape entry %lld", (long long)s.d[i]);
+        if (s.d[i] && numel > ((int64_t)1 << 28) / s.d[i]) return BAD("a constant of over 2^28 elements");
+        numel *= s.d[i];
     }
     const Onnx__AttributeProto *a = oi_attr(im, "value");
     struct deft_tensor *v = NULL, *t;

@@ -97,4 +97,8 @@ save("transpose_softmax", [
     h.make_node("Softmax", ["t"], ["s"], axis=-1),
     h.make_node("Transpose", ["s"], ["y"], perm=[0, 3, 1, 2])],
     [], [1, 5, 3, 4], [1, 5, 3, 4])
+# MatMul of a 3-D activation by a constant (transformer-style tokens x features)
+save("matmul_3d_const", [
+    h.make_node("MatMul", ["x", "w"], ["y"])],
+    [init("w", 6, 5)], [2, 4, 6], [2, 4, 5])
 print("wrote", len(os.listdir(out)), "seeds to", out)
