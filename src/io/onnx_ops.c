@@ -332,6 +332,8 @@ static enum deft_status op_reshape(struct onnx_imp *im) {
     if (t->dtype != DEFT_I64 || t->shape.ndim != 1 || n < 1 || n > DEFT_MAX_DIMS)
         return BAD("the shape input must be 1 to %d int64 values", DEFT_MAX_DIMS);
     const int64_t *q = t->data;
+    for (int d = 0; d < n && oi_attr_i(im, "allowzero", 0); d++)
+        if (!q[d]) return BAD("attribute allowzero=1 with a 0 in the shape (an empty tensor) is not supported");
     struct deft_shape o = {.ndim = (int)n};
     int infer = -1;
     int64_t known = 1, total = deft_shape_numel(s);
