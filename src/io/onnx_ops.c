@@ -139,13 +139,28 @@ static enum deft_status op_relu(struct onnx_imp *im) { return act(im, DEFT_ACT_R
 static enum deft_status op_sigmoid(struct onnx_imp *im) { return act(im, DEFT_ACT_SIGMOID, 0); }
 static enum deft_status op_tanh(struct onnx_imp *im) { return act(im, DEFT_ACT_TANH, 0); }
 static enum deft_status op_hardswish(struct onnx_imp *im) { return act(im, DEFT_ACT_HARDSWISH, 0); }
-/* PyTorch's hardsigmoid exports alpha 1/6, beta 1/2; other slopes are no deft op. */
+/* A [1] STATE constant holding v. */
+static int scalar_const(struct onnx_imp *im, const char *suffix, float v) {
+    struct deft_tensor *t;
+    if (deft_tensor_create(DEFT_F32, &(struct deft_shape){.ndim = 1, .d = {1}}, &t))
+        return oi_fail(im, DEFT_ERR_NOMEM, "out of memory"), -1;
+    ((float *)t->data)[0] = v;
+    return oi_new_weight(im, suffix, DEFT_VALUE_STATE, t);
+}
+
+/* clip(alpha*x + beta, 0, 1). PyTorch's (alpha 1/6, beta 1/2) is deft's
+ * hardsigmoid; other slopes (Keras: 0.2, 0.5) feed it 6*alpha*x + 6*beta - 3,
+ * the same function. */
 static enum deft_status op_hardsigmoid(struct onnx_imp *im) {
     float al = oi_attr_f(im, "alpha", 0.2f), be = oi_attr_f(im, "beta", 0.5f);
-    if (fabsf(al - 1.0f / 6.0f) > 1e-6f || fabsf(be - 0.5f) > 1e-6f)
-        return BAD("HardSigmoid alpha %g beta %g: only alpha 1/6, beta 1/2 (PyTorch's) are supported", (double)al,
-                   (double)be);
-    return act(im, DEFT_ACT_HARDSIGMOID, 0);
+    if (fabsf(al - 1.0f / 6.0f) <= 1e-6f && fabsf(be - 0.5f) <= 1e-6f) return act(im, DEFT_ACT_HARDSIGMOID, 0);
+    if (!isfinite(al) || !isfinite(be)) return BAD("HardSigmoid alpha %g beta %g", (double)al, (double)be);
+    int x = oi_act(im, 0), k = x < 0 ? -1 : scalar_const(im, "slope", 6.0f * al);
+    int c = k < 0 ? -1 : scalar_const(im, "offset", 6.0f * be - 3.0f);
+    struct deft_attr none = {0}, a = {.act = {DEFT_ACT_HARDSIGMOID, 0}};
+    int y = c < 0 ? -1 : oi_add_node(im, DEFT_OP_MUL, false, (int[2]){x, k}, 2, &none);
+    y = y < 0 ? -1 : oi_add_node(im, DEFT_OP_ADD, false, (int[2]){y, c}, 2, &none);
+    return oi_bind(im, y < 0 ? -1 : oi_add_node(im, DEFT_OP_ACT, false, &y, 1, &a));
 }
 /* Mish (opset 18; YOLOv4's CSPDarknet). */
 static enum deft_status op_mish(struct onnx_imp *im) { return act(im, DEFT_ACT_MISH, 0); }
