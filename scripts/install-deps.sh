@@ -5,7 +5,7 @@ set -eu
 BUILD_PKGS="build-essential cmake pkg-config libdnnl-dev libyaml-dev libcjson-dev \
 libjpeg62-turbo-dev libpng-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libhdf5-dev libcurl4-openssl-dev libxml2-dev"
 TEST_PKGS="python3-torch python3-torchvision python3-numpy python3-onnx python3-opencv python3-h5py \
-openmpi-bin libopenmpi-dev"
+openmpi-bin libopenmpi-dev libonnx-testdata"
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"
 missing=""

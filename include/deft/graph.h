@@ -86,6 +86,8 @@ enum deft_op {
     /* detection (appended) */
     DEFT_OP_ROI_ALIGN,            /* in: x[N,C,H,W], boxes[R,5]       out: y[R,C,out_h,out_w] (see deft_roi_attr) */
     DEFT_OP_ROI_ALIGN_BWD,        /* in: dy, boxes                    out: dx (the shape of x; boxes get none) */
+    /* layout (appended) */
+    DEFT_OP_TRANSPOSE,            /* in: x                            out: y, y.d[i] = x.d[perm[i]]; attr.shape holds perm */
     DEFT_OP_COUNT
 };
 
@@ -355,6 +357,9 @@ DEFT_API int deft_slice(struct deft_graph *g, const char *name, int x, int axis,
                         int64_t end);
 DEFT_API int deft_pad(struct deft_graph *g, const char *name, int x, const struct deft_pad_attr *a);
 DEFT_API int deft_reshape(struct deft_graph *g, const char *name, int x, struct deft_shape shape);
+/* Dimensions permuted (ONNX Transpose, numpy transpose): output dimension i
+ * is input dimension perm[i]; n is the input's rank. */
+DEFT_API int deft_transpose(struct deft_graph *g, const char *name, int x, const int *perm, int n);
 /* [N, C, H, W] -> [N, C*H*W] */
 DEFT_API int deft_flatten(struct deft_graph *g, const char *name, int x);
 DEFT_API int deft_upsample(struct deft_graph *g, const char *name, int x, int64_t out_h,

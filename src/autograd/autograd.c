@@ -183,6 +183,12 @@ static enum deft_status backward_node(struct ad *a, int f) {
         int in[1] = {dy};
         return acc(a, x, out0(a, emit(a, DEFT_OP_RESHAPE, f, "bwd", in, 1, &ra)));
     }
+    case DEFT_OP_TRANSPOSE: { /* dy transposed back: the inverse permutation */
+        struct deft_attr ta = {.shape = {.ndim = nd.attr.shape.ndim}};
+        for (int i = 0; i < ta.shape.ndim; i++) ta.shape.d[nd.attr.shape.d[i]] = i;
+        int in[1] = {dy};
+        return acc(a, x, out0(a, emit(a, DEFT_OP_TRANSPOSE, f, "bwd", in, 1, &ta)));
+    }
     case DEFT_OP_UPSAMPLE: {
         at.shape = g->values[x].shape;
         int in[1] = {dy};

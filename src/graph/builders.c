@@ -183,6 +183,16 @@ int deft_reshape(struct deft_graph *g, const char *name, int x, struct deft_shap
     return add(g, DEFT_OP_RESHAPE, name, &x, 1, &at);
 }
 
+int deft_transpose(struct deft_graph *g, const char *name, int x, const int *perm, int n) {
+    struct deft_attr at = {.shape = {.ndim = n}};
+    if (n < 1 || n > DEFT_MAX_DIMS) {
+        deft_set_error(DEFT_ERR_INVALID_ARG, "transpose '%s': rank %d", name ? name : "", n);
+        return deft_graph_fail(g, DEFT_ERR_INVALID_ARG);
+    }
+    for (int i = 0; i < n; i++) at.shape.d[i] = perm[i];
+    return add(g, DEFT_OP_TRANSPOSE, name, &x, 1, &at);
+}
+
 int deft_flatten(struct deft_graph *g, const char *name, int x) {
     if (g->status) return -1;
     if (x < 0 || x >= g->n_values || g->values[x].shape.ndim < 1) {

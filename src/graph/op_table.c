@@ -11,7 +11,7 @@ static const char *const op_names[] = {
     "conv_transpose2d_bwd_weights", "batchnorm_bwd", "act_bwd", "pool_bwd",
     "global_avgpool_bwd", "reduce_to", "upsample_bwd", "linear_bwd_data", "linear_bwd_weights",
     "dropout_bwd", "softmax_bwd", "loss_bwd", "fake_quant", "fake_quant_bwd", "observe",
-    "roi_align", "roi_align_bwd",
+    "roi_align", "roi_align_bwd", "transpose",
 };
 _Static_assert(sizeof op_names / sizeof op_names[0] == DEFT_OP_COUNT, "op_names incomplete");
 
@@ -33,7 +33,7 @@ int deft_op_from_name(const char *name) {
 }
 bool deft_op_is_forward(enum deft_op op) {
     return op < DEFT_OP_LOSS || op == DEFT_OP_FAKE_QUANT || op == DEFT_OP_OBSERVE ||
-           op == DEFT_OP_ROI_ALIGN;
+           op == DEFT_OP_ROI_ALIGN || op == DEFT_OP_TRANSPOSE;
 }
 
 const char *deft_act_name(enum deft_act_kind k) {
@@ -277,6 +277,23 @@ static enum deft_status infer_reshape(struct deft_graph *g, struct deft_node *nd
     return DEFT_OK;
 }
 
+/* attr.shape is the permutation: each of 0..rank-1 once. */
+static enum deft_status infer_transpose(struct deft_graph *g, struct deft_node *nd) {
+    enum deft_status s;
+    if ((s = need_inputs(nd, 1, 1))) return s;
+    const struct deft_shape *x = in_shape(g, nd, 0), *p = &nd->attr.shape;
+    if (p->ndim != x->ndim) FAIL("transpose permutation has %d entries for rank %d", p->ndim, x->ndim);
+    bool seen[DEFT_MAX_DIMS] = {false};
+    struct deft_shape y = {.ndim = x->ndim};
+    for (int i = 0; i < p->ndim; i++) {
+        if (p->d[i] < 0 || p->d[i] >= x->ndim || seen[p->d[i]]) FAIL("transpose: not a permutation");
+        seen[p->d[i]] = true;
+        y.d[i] = x->d[p->d[i]];
+    }
+    set_out(g, nd, 0, y, DEFT_F32, 0);
+    return DEFT_OK;
+}
+
 static enum deft_status infer_linear(struct deft_graph *g, struct deft_node *nd) {
     enum deft_status s;
     if ((s = need_inputs(nd, 2, 3))) return s;
@@ -482,6 +499,7 @@ enum deft_status deft_op_infer(struct deft_graph *g, int n) {
     case DEFT_OP_SLICE: return infer_slice(g, nd);
     case DEFT_OP_PAD: return infer_pad(g, nd);
     case DEFT_OP_RESHAPE: return infer_reshape(g, nd);
+    case DEFT_OP_TRANSPOSE: return infer_transpose(g, nd);
     case DEFT_OP_UPSAMPLE: {
         if ((s = need_inputs(nd, 1, 1))) return s;
         const struct deft_shape *x = in_shape(g, nd, 0);

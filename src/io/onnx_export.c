@@ -538,6 +538,14 @@ static bool emit_reshape(struct ox *x, const struct deft_node *nd) {
     return true;
 }
 
+static bool emit_transpose(struct ox *x, const struct deft_node *nd) {
+    const char *in = act_name(x, nd->in[0]);
+    if (!in) return false;
+    attr_ints(x, node(x, "Transpose", nd->name, &in, 1, out_name(x, nd->out[0])), "perm",
+              nd->attr.shape.ndim, nd->attr.shape.d);
+    return true;
+}
+
 static bool emit_upsample(struct ox *x, const struct deft_node *nd) {
     const char *in = act_name(x, nd->in[0]);
     if (!in) return false;
@@ -759,6 +767,7 @@ static bool emit_node(struct ox *x, int n) {
     case DEFT_OP_SLICE: return emit_slice(x, nd);
     case DEFT_OP_PAD: return emit_pad(x, nd);
     case DEFT_OP_RESHAPE: return emit_reshape(x, nd);
+    case DEFT_OP_TRANSPOSE: return emit_transpose(x, nd);
     case DEFT_OP_UPSAMPLE: return emit_upsample(x, nd);
     case DEFT_OP_LINEAR: return emit_linear(x, nd);
     case DEFT_OP_ROI_ALIGN: return emit_roi_align(x, nd);

@@ -21,9 +21,12 @@ enum deft_status oi_fail(struct onnx_imp *im, enum deft_status s, const char *fm
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!im->status) im->status = s;
-    if (im->node)
-        return deft_set_error(s, "%s: %s node '%s': %s", im->file, str_or_empty(im->node->op_type),
-                              str_or_empty(im->node->name), msg);
+    const Onnx__NodeProto *n = im->node;
+    if (n && n->name && *n->name)
+        return deft_set_error(s, "%s: %s node '%s': %s", im->file, str_or_empty(n->op_type), n->name, msg);
+    if (n) /* unnamed (hand-written graphs): the output names it */
+        return deft_set_error(s, "%s: %s node with output '%s': %s", im->file, str_or_empty(n->op_type),
+                              n->n_output ? str_or_empty(n->output[0]) : "", msg);
     return deft_set_error(s, "%s: %s", im->file, msg);
 }
 
@@ -339,6 +342,13 @@ enum deft_status oi_bind(struct onnx_imp *im, int v) {
     return ent_add(im, im->node->output[0], v, NULL, NULL);
 }
 
+enum deft_status oi_bind_output(struct onnx_imp *im, int k, int v) {
+    if (k == 0) return oi_bind(im, v);
+    if (v < 0) return oi_bind(im, v);
+    if (k >= (int)im->node->n_output || !im->node->output[k] || !*im->node->output[k]) return DEFT_OK;
+    return ent_add(im, im->node->output[k], v, NULL, NULL);
+}
+
 enum deft_status oi_bind_const(struct onnx_imp *im, struct deft_tensor *t) {
     if (!im->node->n_output) {
         deft_tensor_free(t);
@@ -445,6 +455,18 @@ static enum deft_status add_graph_input(struct onnx_imp *im, const Onnx__ValueIn
     return ent_add(im, nm, v, NULL, NULL);
 }
 
+/* A graph output that is a graph input or a constant (Identity, Dropout,
+ * a Clip without bounds): a node copying it (a reshape to its own shape, the
+ * batch free), since deft's outputs are computed values. */
+static int output_copy(struct onnx_imp *im, const char *name, int v) {
+    struct deft_attr a = {.shape = deft_graph_value(im->g, v)->shape};
+    if (deft_graph_value(im->g, v)->kind == DEFT_VALUE_INPUT) a.shape.d[0] = -1;
+    char nm[512];
+    unique_name(im, name, nm, sizeof nm);
+    int n = deft_graph_add_node(im->g, DEFT_OP_RESHAPE, nm, &v, 1, &a);
+    return n < 0 ? -1 : deft_graph_node(im->g, n)->out[0];
+}
+
 static int64_t default_opset(const Onnx__ModelProto *m) {
     for (size_t i = 0; i < m->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *o = m->opset_import[i];
@@ -471,7 +493,7 @@ static enum deft_status import_graph(struct onnx_imp *im, const Onnx__ModelProto
         if ((s = oi_convert_node(im))) return s;
         /* outputs beyond the first must not be used: deft has no value for them */
         for (size_t o = 1; o < im->node->n_output; o++)
-            if (im->node->output[o] && *im->node->output[o] &&
+            if (im->node->output[o] && *im->node->output[o] && ent_find(im, im->node->output[o]) < 0 &&
                 (s = ent_add(im, im->node->output[o], -2, NULL, NULL)))
                 return s;
     }
@@ -480,13 +502,16 @@ static enum deft_status import_graph(struct onnx_imp *im, const Onnx__ModelProto
     for (size_t i = 0; i < gp->n_output; i++) {
         const char *nm = str_or_empty(gp->output[i]->name);
         int e = ent_find(im, nm);
+        if (e >= 0 && im->ents[e].value < 0 && im->ents[e].constant &&
+            materialize(im, e, NULL, DEFT_VALUE_STATE) < 0) /* a folded constant */
+            return im->status ? im->status : deft_graph_status(im->g);
         if (e < 0 || im->ents[e].value < 0)
             return oi_fail(im, DEFT_ERR_UNSUPPORTED, "graph output '%s' is %s", nm,
-                           e < 0 ? "not produced by any node" : "a constant or an unused output");
-        const struct deft_value *v = deft_graph_value(im->g, im->ents[e].value);
-        if (v->kind != DEFT_VALUE_NODE)
-            return oi_fail(im, DEFT_ERR_UNSUPPORTED, "graph output '%s' is not computed", nm);
-        deft_graph_value_mut(im->g, im->ents[e].value)->flags |= DEFT_VF_OUTPUT;
+                           e < 0 ? "not produced by any node" : "an output deft does not compute");
+        int v = im->ents[e].value;
+        if (deft_graph_value(im->g, v)->kind != DEFT_VALUE_NODE && (v = output_copy(im, nm, v)) < 0)
+            return deft_graph_status(im->g) ? deft_graph_status(im->g) : DEFT_ERR_SHAPE;
+        deft_graph_value_mut(im->g, v)->flags |= DEFT_VF_OUTPUT;
     }
     return deft_graph_validate(im->g);
 }

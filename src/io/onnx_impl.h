@@ -79,6 +79,24 @@ int oi_attr_ints(struct onnx_imp *im, const char *name, int64_t *out, int max);
 const char *oi_attr_s(const struct onnx_imp *im, const char *name, const char *def, char *buf,
                       size_t n);
 
+/* Output k of the current node is the deft value v (Split's parts). */
+enum deft_status oi_bind_output(struct onnx_imp *im, int k, int v);
+
+struct onnx_op { const char *name; enum deft_status (*convert)(struct onnx_imp *im); };
+/* Shape, Gather, Unsqueeze, Squeeze, ConstantOfShape, Cast, Split
+ * (onnx_shape_ops.c); ends with a NULL name. */
+extern const struct onnx_op oi_shape_ops[];
+
+/* Constant folding (onnx_fold.c): every given input is a constant; output 0
+ * as a constant of a op b (op '+', '-', '*', '/', numpy broadcast) or the
+ * inputs concatenated. */
+bool oi_all_const(struct onnx_imp *im);
+enum deft_status oi_fold_binary(struct onnx_imp *im, char op);
+enum deft_status oi_fold_concat(struct onnx_imp *im, int64_t axis);
+
+/* Resize and Upsample (onnx_resize.c). */
+enum deft_status oi_resize(struct onnx_imp *im);
+
 /* Convert the current node (onnx_ops.c); DEFT_ERR_UNSUPPORTED naming the op
  * when deft has no converter for it. */
 enum deft_status oi_convert_node(struct onnx_imp *im);

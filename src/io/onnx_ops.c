@@ -56,6 +56,36 @@ static enum deft_status window_attrs(struct onnx_imp *im, int x, const int64_t k
     return DEFT_OK;
 }
 
+/* ConvTranspose's pads from output_shape or auto_pad SAME_* (the ONNX
+ * specification's total_padding split); the given pads otherwise. */
+static enum deft_status transposed_pads(struct onnx_imp *im, int x, const int64_t k[2],
+                                        struct deft_conv_attr *c) {
+    int64_t os[4] = {0}, op[2] = {0, 0};
+    int nos = oi_attr_ints(im, "output_shape", os, 4);
+    if (nos < 0 || oi_attr_ints(im, "output_padding", op, 2) < 0) return im->status;
+    if (op[0] < 0 || op[1] < 0 || op[0] > 64 || op[1] > 64) return BAD("output_padding out of range");
+    char buf[32];
+    const char *ap = oi_attr_s(im, "auto_pad", "NOTSET", buf, sizeof buf);
+    bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+    if (nos && nos != 2 && nos != 4) return BAD("output_shape must give H and W");
+    const struct deft_shape *s = in_shape(im, x);
+    for (int i = 0; i < 2; i++) {
+        c->output_padding[i] = (int)op[i];
+        if (!nos && !same) continue;
+        int64_t want = nos ? os[nos - 2 + i] : s->d[2 + i] * c->stride[i];
+        int64_t total = c->stride[i] * (s->d[2 + i] - 1) + op[i] + (k[i] - 1) * c->dilation[i] + 1 - want;
+        if (total < -64 || total > 8192) return BAD("output_shape %lld is out of range", (long long)want);
+        if (total < 0) { /* rows past the full result: zeros plus bias, at the end */
+            c->output_padding[i] += (int)-total;
+            total = 0;
+        }
+        bool upper = !strcmp(ap, "SAME_UPPER");
+        c->pad[i] = (int)(upper ? total / 2 : total - total / 2);
+        c->pad[i + 2] = (int)(total - c->pad[i]);
+    }
+    return DEFT_OK;
+}
+
 static enum deft_status conv(struct onnx_imp *im, bool transposed) {
     int x = oi_act(im, 0);
     int w = x < 0 ? -1 : oi_weight(im, 1, "weight", DEFT_VALUE_PARAM);
@@ -63,22 +93,20 @@ static enum deft_status conv(struct onnx_imp *im, bool transposed) {
     if (x < 0 || w < 0 || (oi_has_input(im, 2) && b < 0)) return oi_bind(im, -1);
     const struct deft_shape *ws = in_shape(im, w);
     if (ws->ndim != 4 || in_ndim(im, x) != 4) return BAD("only 2-D convolutions are supported");
-    int64_t groups = oi_attr_i(im, "group", 1);
+    int64_t groups = oi_attr_i(im, "group", 1), ks[4] = {ws->d[2], ws->d[3]};
     if (groups < 1 || groups > 65536)
         return BAD("group %lld", (long long)groups);
+    int nk = oi_attr_ints(im, "kernel_shape", ks, 2);
+    if (nk < 0) return im->status;
+    if (nk && (nk != 2 || ks[0] != ws->d[2] || ks[1] != ws->d[3]))
+        return BAD("attribute kernel_shape does not match the weight's %lldx%lld", (long long)ws->d[2],
+                   (long long)ws->d[3]);
     struct deft_attr a = {.has_bias = b >= 0};
     a.conv.groups = (int)groups;
     if (window_attrs(im, x, (int64_t[2]){ws->d[2], ws->d[3]}, a.conv.stride, a.conv.dilation,
                      a.conv.pad))
         return im->status;
-    if (transposed) {
-        int64_t op[2] = {0, 0};
-        if (oi_attr_ints(im, "output_padding", op, 2) < 0) return im->status;
-        if (oi_attr(im, "output_shape")) return BAD("output_shape is not supported; give pads");
-        if (op[0] < 0 || op[1] < 0 || op[0] > 64 || op[1] > 64) return BAD("output_padding out of range");
-        a.conv.output_padding[0] = (int)op[0];
-        a.conv.output_padding[1] = (int)op[1];
-    }
+    if (transposed && transposed_pads(im, x, (int64_t[2]){ws->d[2], ws->d[3]}, &a.conv)) return im->status;
     int in[3] = {x, w, b};
     return oi_bind(im, oi_add_node(im, transposed ? DEFT_OP_CONV_TRANSPOSE2D : DEFT_OP_CONV2D,
                                    true, in, b >= 0 ? 3 : 2, &a));
@@ -93,6 +121,9 @@ static enum deft_status op_batchnorm(struct onnx_imp *im) {
         in[i] = oi_weight(im, i, sfx[i], i <= 2 ? DEFT_VALUE_PARAM : DEFT_VALUE_STATE);
     if (in[4] < 0) return oi_bind(im, -1);
     if (oi_attr_i(im, "training_mode", 0)) return BAD("training_mode=1 is not supported");
+    if (!oi_attr_i(im, "spatial", 1)) return BAD("attribute spatial=0 is not supported");
+    if (im->opset < 7 && !oi_attr_i(im, "is_test", 0))
+        return BAD("attribute is_test=0 (training, before opset 7) is not supported");
     struct deft_attr a = {.bn = {.eps = oi_attr_f(im, "epsilon", 1e-5f),
                                  .momentum = 1.0f - oi_attr_f(im, "momentum", 0.9f),
                                  .mode = DEFT_BN_EVAL}};
@@ -108,14 +139,61 @@ static enum deft_status op_relu(struct onnx_imp *im) { return act(im, DEFT_ACT_R
 static enum deft_status op_sigmoid(struct onnx_imp *im) { return act(im, DEFT_ACT_SIGMOID, 0); }
 static enum deft_status op_tanh(struct onnx_imp *im) { return act(im, DEFT_ACT_TANH, 0); }
 static enum deft_status op_hardswish(struct onnx_imp *im) { return act(im, DEFT_ACT_HARDSWISH, 0); }
-/* PyTorch's hardsigmoid exports alpha 1/6, beta 1/2; other slopes are no deft op. */
+/* A [1] STATE constant holding v. */
+static int scalar_const(struct onnx_imp *im, const char *suffix, float v) {
+    struct deft_tensor *t;
+    if (deft_tensor_create(DEFT_F32, &(struct deft_shape){.ndim = 1, .d = {1}}, &t))
+        return oi_fail(im, DEFT_ERR_NOMEM, "out of memory"), -1;
+    ((float *)t->data)[0] = v;
+    return oi_new_weight(im, suffix, DEFT_VALUE_STATE, t);
+}
+
+/* clip(alpha*x + beta, 0, 1). PyTorch's (alpha 1/6, beta 1/2) is deft's
+ * hardsigmoid; other slopes (Keras: 0.2, 0.5) feed it 6*alpha*x + 6*beta - 3,
+ * the same function. */
 static enum deft_status op_hardsigmoid(struct onnx_imp *im) {
     float al = oi_attr_f(im, "alpha", 0.2f), be = oi_attr_f(im, "beta", 0.5f);
-    if (fabsf(al - 1.0f / 6.0f) > 1e-6f || fabsf(be - 0.5f) > 1e-6f)
-        return BAD("HardSigmoid alpha %g beta %g: only alpha 1/6, beta 1/2 (PyTorch's) are supported", (double)al,
-                   (double)be);
-    return act(im, DEFT_ACT_HARDSIGMOID, 0);
+    if (fabsf(al - 1.0f / 6.0f) <= 1e-6f && fabsf(be - 0.5f) <= 1e-6f) return act(im, DEFT_ACT_HARDSIGMOID, 0);
+    if (!isfinite(al) || !isfinite(be)) return BAD("HardSigmoid alpha %g beta %g", (double)al, (double)be);
+    int x = oi_act(im, 0), k = x < 0 ? -1 : scalar_const(im, "slope", 6.0f * al);
+    int c = k < 0 ? -1 : scalar_const(im, "offset", 6.0f * be - 3.0f);
+    struct deft_attr none = {0}, a = {.act = {DEFT_ACT_HARDSIGMOID, 0}};
+    int y = c < 0 ? -1 : oi_add_node(im, DEFT_OP_MUL, false, (int[2]){x, k}, 2, &none);
+    y = y < 0 ? -1 : oi_add_node(im, DEFT_OP_ADD, false, (int[2]){y, c}, 2, &none);
+    return oi_bind(im, y < 0 ? -1 : oi_add_node(im, DEFT_OP_ACT, false, &y, 1, &a));
 }
+/* Mish (opset 18; YOLOv4's CSPDarknet). */
+static enum deft_status op_mish(struct onnx_imp *im) { return act(im, DEFT_ACT_MISH, 0); }
+
+/* ReduceMean over H and W of [N, C, H, W] (squeeze-excitation, pooling
+ * heads): deft's global average pool, flattened to [N, C] without keepdims. */
+static enum deft_status op_reduce_mean(struct onnx_imp *im) {
+    int x = oi_act(im, 0);
+    if (x < 0) return oi_bind(im, -1);
+    int r = in_ndim(im, x);
+    int64_t ax[8] = {0}, n;
+    if (im->opset < 18) {
+        if ((n = oi_attr_ints(im, "axes", ax, 8)) < 0) return im->status;
+    } else if (oi_has_input(im, 1)) {
+        const struct deft_tensor *t = oi_const(im, 1);
+        if (!t) return im->status;
+        if (t->dtype != DEFT_I64 || (n = deft_tensor_numel(t)) > 8) return BAD("axes must be int64");
+        memcpy(ax, t->data, (size_t)n * sizeof *ax);
+    } else {
+        n = 0;
+    }
+    if (oi_attr_i(im, "noop_with_empty_axes", 0)) return BAD("attribute noop_with_empty_axes=1 is not supported");
+    for (int i = 0; i < n; i++) ax[i] += ax[i] < 0 ? r : 0;
+    bool hw = r == 4 && n == 2 && ((ax[0] == 2 && ax[1] == 3) || (ax[0] == 3 && ax[1] == 2));
+    if (!hw) return BAD("only the mean over axes [2, 3] of a 4-D input is supported");
+    struct deft_attr a = {0};
+    int y = oi_add_node(im, DEFT_OP_GLOBAL_AVGPOOL, false, &x, 1, &a);
+    if (y < 0 || oi_attr_i(im, "keepdims", 1)) return oi_bind(im, y);
+    struct deft_shape s = *in_shape(im, x);
+    struct deft_attr ra = {.shape = {.ndim = 2, .d = {-1, s.d[1]}}};
+    return oi_bind(im, oi_add_node(im, DEFT_OP_RESHAPE, false, &y, 1, &ra));
+}
+
 static enum deft_status op_leaky_relu(struct onnx_imp *im) {
     return act(im, DEFT_ACT_LEAKY_RELU, oi_attr_f(im, "alpha", 0.01f));
 }
@@ -138,6 +216,7 @@ static enum deft_status op_clip(struct onnx_imp *im) {
             if (i == 1) lo = v; else hi = v;
         }
     }
+    if (isinf(lo) && lo < 0 && isinf(hi) && hi > 0) return oi_bind(im, oi_act(im, 0));
     if (lo == 0 && hi == 6) return act(im, DEFT_ACT_RELU6, 0);
     if (lo == 0 && isinf(hi) && hi > 0) return act(im, DEFT_ACT_RELU, 0);
     return BAD("Clip to [%g, %g] is not supported (only [0, 6] and [0, inf))", lo, hi);
@@ -171,26 +250,48 @@ static enum deft_status op_global_avgpool(struct onnx_imp *im) {
     return oi_bind(im, x < 0 ? -1 : oi_add_node(im, DEFT_OP_GLOBAL_AVGPOOL, false, &x, 1, &a));
 }
 
-/* Add, Mul; Sub and Div by a constant become Add of -c and Mul by 1/c. */
+/* A constant the converter made from input i: -c (neg) or 1/c. */
+static int derived_const(struct onnx_imp *im, int i, bool neg) {
+    const struct deft_tensor *c = oi_const(im, i);
+    if (!c) return -1;
+    struct deft_tensor *t;
+    struct deft_shape sh = c->shape.ndim ? c->shape : (struct deft_shape){.ndim = 1, .d = {1}};
+    if (deft_tensor_create(DEFT_F32, &sh, &t)) return oi_fail(im, DEFT_ERR_NOMEM, "out of memory"), -1;
+    float *f = t->data;
+    if (deft_tensor_to_f32(c, f)) {
+        deft_tensor_free(t);
+        return oi_fail(im, DEFT_ERR_NOMEM, "out of memory"), -1;
+    }
+    for (int64_t k = 0; k < deft_tensor_numel(t); k++) f[k] = neg ? -f[k] : 1.0f / f[k];
+    return oi_new_weight(im, neg ? "neg" : "reciprocal", DEFT_VALUE_STATE, t);
+}
+
+/* -x as x * -1 (exact). */
+static int negate(struct onnx_imp *im, int x) {
+    struct deft_tensor *t;
+    if (x < 0) return -1;
+    if (deft_tensor_create(DEFT_F32, &(struct deft_shape){.ndim = 1, .d = {1}}, &t))
+        return oi_fail(im, DEFT_ERR_NOMEM, "out of memory"), -1;
+    ((float *)t->data)[0] = -1.0f;
+    int m = oi_new_weight(im, "minus_one", DEFT_VALUE_STATE, t);
+    struct deft_attr at = {0};
+    return m < 0 ? -1 : oi_add_node(im, DEFT_OP_MUL, false, (int[2]){x, m}, 2, &at);
+}
+
+/* Add, Mul (numpy broadcast); Sub as Add of -b; Div by a constant as Mul by 1/c. */
 static enum deft_status binary(struct onnx_imp *im, enum deft_op op, int invert) {
+    if (oi_attr(im, "axis"))
+        return BAD("attribute axis (broadcast before opset 7) is not supported");
+    if (!oi_has_input(im, 1)) return BAD("second input missing");
+    if (oi_all_const(im)) return oi_fold_binary(im, "+-*/"[op == DEFT_OP_ADD ? (invert ? 1 : 0) : (invert ? 3 : 2)]);
     int a = oi_act(im, 0), b;
     if (a < 0) return oi_bind(im, -1);
-    if (invert) {
-        const struct deft_tensor *c = oi_has_input(im, 1) ? oi_const(im, 1) : NULL;
-        if (!c) return im->status ? im->status : BAD("second input missing");
-        struct deft_tensor *t;
-        struct deft_shape sh = c->shape.ndim ? c->shape : (struct deft_shape){.ndim = 1, .d = {1}};
-        if (deft_tensor_create(DEFT_F32, &sh, &t)) return DEFT_ERR_NOMEM;
-        float *f = t->data;
-        if (deft_tensor_to_f32(c, f)) {
-            deft_tensor_free(t);
-            return DEFT_ERR_NOMEM;
-        }
-        for (int64_t i = 0; i < deft_tensor_numel(t); i++) f[i] = invert == 1 ? -f[i] : 1.0f / f[i];
-        b = oi_new_weight(im, invert == 1 ? "neg" : "reciprocal", DEFT_VALUE_STATE, t);
-    } else {
+    if (invert == 1)
+        b = oi_input_is_const(im, 1) ? derived_const(im, 1, true) : negate(im, oi_act(im, 1));
+    else if (invert == 2)
+        b = derived_const(im, 1, false); /* deft has no division of two computed values */
+    else
         b = oi_act(im, 1);
-    }
     if (b < 0) return oi_bind(im, -1);
     struct deft_attr at = {0};
     return oi_bind(im, oi_add_node(im, op, false, (int[2]){a, b}, 2, &at));
@@ -204,6 +305,7 @@ static enum deft_status op_concat(struct onnx_imp *im) {
     int n = (int)im->node->n_input;
     if (n < 1 || n > DEFT_MAX_INPUTS)
         return BAD("Concat of %d inputs (deft takes 1 to %d)", n, DEFT_MAX_INPUTS);
+    if (oi_all_const(im)) return oi_fold_concat(im, oi_attr_i(im, "axis", 1));
     int in[DEFT_MAX_INPUTS];
     for (int i = 0; i < n; i++)
         if ((in[i] = oi_act(im, i)) < 0) return oi_bind(im, -1);
@@ -235,14 +337,18 @@ static enum deft_status op_flatten(struct onnx_imp *im) {
 }
 
 static enum deft_status op_reshape(struct onnx_imp *im) {
-    int x = oi_act(im, 0);
-    const struct deft_tensor *t = x < 0 ? NULL : oi_const(im, 1);
+    bool cst = oi_input_is_const(im, 0); /* folded: a constant with the new shape */
+    const struct deft_tensor *xc = cst ? oi_const(im, 0) : NULL;
+    int x = cst ? (xc ? -2 : -1) : oi_act(im, 0);
+    const struct deft_tensor *t = x == -1 ? NULL : oi_const(im, 1);
     if (!t) return oi_bind(im, -1);
-    const struct deft_shape *s = in_shape(im, x);
+    const struct deft_shape *s = cst ? &xc->shape : in_shape(im, x);
     int64_t n = deft_tensor_numel(t);
     if (t->dtype != DEFT_I64 || t->shape.ndim != 1 || n < 1 || n > DEFT_MAX_DIMS)
         return BAD("the shape input must be 1 to %d int64 values", DEFT_MAX_DIMS);
     const int64_t *q = t->data;
+    for (int d = 0; d < n && oi_attr_i(im, "allowzero", 0); d++)
+        if (!q[d]) return BAD("attribute allowzero=1 with a 0 in the shape (an empty tensor) is not supported");
     struct deft_shape o = {.ndim = (int)n};
     int infer = -1;
     int64_t known = 1, total = deft_shape_numel(s);
@@ -261,9 +367,44 @@ static enum deft_status op_reshape(struct onnx_imp *im) {
     }
     if (infer >= 0) o.d[infer] = known ? total / known : 0;
     if (deft_shape_numel(&o) != total) return BAD("the shape does not keep the element count");
+    if (cst) {
+        struct deft_tensor *c;
+        if (deft_tensor_create(xc->dtype, &o, &c)) return oi_fail(im, DEFT_ERR_NOMEM, "out of memory");
+        memcpy(c->data, xc->data, deft_tensor_nbytes(xc));
+        return oi_bind_const(im, c);
+    }
     bool batch_free = s->ndim >= 1 && o.ndim >= 1 && (q[0] == 0 || q[0] == -1 || q[0] == s->d[0]) &&
                       o.d[0] == s->d[0];
     return reshape_to(im, x, o, batch_free);
+}
+
+/* Gemm's beta * C: a scalar or a row is the linear layer's bias [M] (the
+ * return value); any other shape that broadcasts to [N, M] a constant added
+ * after it (*add). -1 with the error set when neither. */
+static int gemm_bias(struct onnx_imp *im, int64_t m, float beta, int *add) {
+    *add = -1;
+    const struct deft_tensor *c = oi_const(im, 2);
+    if (!c) return -1;
+    int64_t cn = deft_tensor_numel(c);
+    bool row = cn == m && (c->shape.ndim == 1 || (c->shape.ndim == 2 && c->shape.d[0] == 1));
+    if (row && c->shape.ndim == 1 && beta == 1.0f) return oi_weight(im, 2, "bias", DEFT_VALUE_PARAM);
+    if (c->shape.ndim > 2) return BAD("C of rank %d does not broadcast to [N, M]", c->shape.ndim), -1;
+    bool vec = row || cn == 1;
+    struct deft_shape sh = vec ? (struct deft_shape){.ndim = 1, .d = {m}} : c->shape;
+    struct deft_tensor *t, *src;
+    if (deft_tensor_create(DEFT_F32, &sh, &t)) return oi_fail(im, DEFT_ERR_NOMEM, "out of memory"), -1;
+    if (deft_tensor_create(DEFT_F32, &c->shape, &src) || deft_tensor_to_f32(c, src->data)) {
+        deft_tensor_free(t);
+        deft_tensor_free(src);
+        return oi_fail(im, DEFT_ERR_NOMEM, "out of memory"), -1;
+    }
+    float *f = t->data;
+    const float *cv = src->data;
+    for (int64_t i = 0; i < deft_tensor_numel(t); i++) f[i] = beta * cv[cn == 1 ? 0 : i];
+    deft_tensor_free(src);
+    if (vec) return oi_new_weight(im, "bias", DEFT_VALUE_PARAM, t);
+    *add = oi_new_weight(im, "bias", DEFT_VALUE_STATE, t);
+    return -1;
 }
 
 /* Gemm (A [N, K] times B, plus C) and MatMul with a constant 2-D B: linear
@@ -272,15 +413,23 @@ static enum deft_status op_reshape(struct onnx_imp *im) {
 static enum deft_status linear(struct onnx_imp *im, bool gemm) {
     int x = oi_act(im, 0);
     if (x < 0) return oi_bind(im, -1);
-    if (in_ndim(im, x) != 2) return BAD("only 2-D inputs are supported");
-    int64_t trans_a = gemm ? oi_attr_i(im, "transA", 0) : 0;
     int64_t trans_b = gemm ? oi_attr_i(im, "transB", 0) : 0;
     float alpha = gemm ? oi_attr_f(im, "alpha", 1.0f) : 1.0f;
     float beta = gemm ? oi_attr_f(im, "beta", 1.0f) : 1.0f;
-    if (trans_a) return BAD("transA=1 is not supported");
+    struct deft_shape xs = *in_shape(im, x); /* MatMul of [..., K]: rows flattened, then restored */
+    if (gemm && xs.ndim != 2) return BAD("Gemm needs a 2-D A");
+    if (xs.ndim < 2) return BAD("a 1-D A is not supported");
+    if (gemm && oi_attr_i(im, "transA", 0)) { /* A^T: a transpose first */
+        struct deft_attr ta = {.shape = {.ndim = 2, .d = {1, 0}}};
+        if ((x = oi_add_node(im, DEFT_OP_TRANSPOSE, false, &x, 1, &ta)) < 0) return oi_bind(im, -1);
+    } else if (xs.ndim > 2) {
+        struct deft_attr ra = {.shape = {.ndim = 2, .d = {-1, xs.d[xs.ndim - 1]}}};
+        if ((x = oi_add_node(im, DEFT_OP_RESHAPE, false, &x, 1, &ra)) < 0) return oi_bind(im, -1);
+    }
+    if (!oi_input_is_const(im, 1)) return BAD("B must be a constant (deft has no product of two computed values)");
     const struct deft_tensor *bt = oi_const(im, 1);
     if (!bt) return im->status;
-    if (bt->shape.ndim != 2) return BAD("B must be a 2-D constant");
+    if (bt->shape.ndim != 2) return BAD("B must be a 2-D constant (batched MatMul is not supported)");
     int64_t k = in_shape(im, x)->d[1];
     int64_t m = trans_b ? bt->shape.d[0] : bt->shape.d[1];
     if ((trans_b ? bt->shape.d[1] : bt->shape.d[0]) != k)
@@ -304,33 +453,22 @@ static enum deft_status linear(struct onnx_imp *im, bool gemm) {
         deft_tensor_free(src);
         w = oi_new_weight(im, "weight", DEFT_VALUE_PARAM, t);
     }
-    int bias = -1;
-    if (w >= 0 && gemm && oi_has_input(im, 2)) {
-        const struct deft_tensor *c = oi_const(im, 2);
-        if (!c) return im->status;
-        int64_t cn = deft_tensor_numel(c);
-        bool row = cn == m && (c->shape.ndim == 1 || (c->shape.ndim == 2 && c->shape.d[0] == 1));
-        if (!row) return BAD("only a bias of shape [M] or [1, M] is supported for C");
-        if (c->shape.ndim == 1 && beta == 1.0f) {
-            bias = oi_weight(im, 2, "bias", DEFT_VALUE_PARAM);
-        } else {
-            struct deft_tensor *t;
-            if (deft_tensor_create(DEFT_F32, &(struct deft_shape){.ndim = 1, .d = {m}}, &t))
-                return DEFT_ERR_NOMEM;
-            float *f = t->data;
-            if (deft_tensor_to_f32(c, f)) {
-                deft_tensor_free(t);
-                return DEFT_ERR_NOMEM;
-            }
-            for (int64_t i = 0; i < m; i++) f[i] *= beta;
-            bias = oi_new_weight(im, "bias", DEFT_VALUE_PARAM, t);
-        }
-        if (bias < 0) return oi_bind(im, -1);
-    }
+    int bias = -1, add = -1;
+    if (w >= 0 && gemm && oi_has_input(im, 2) && (bias = gemm_bias(im, m, beta, &add)) < 0 && add < 0)
+        return oi_bind(im, -1);
     if (w < 0) return oi_bind(im, -1);
     struct deft_attr a = {.has_bias = bias >= 0};
     int in[3] = {x, w, bias};
-    return oi_bind(im, oi_add_node(im, DEFT_OP_LINEAR, true, in, bias >= 0 ? 3 : 2, &a));
+    int y = oi_add_node(im, DEFT_OP_LINEAR, true, in, bias >= 0 ? 3 : 2, &a);
+    struct deft_attr none = {0};
+    if (y >= 0 && add >= 0) y = oi_add_node(im, DEFT_OP_ADD, false, (int[2]){y, add}, 2, &none);
+    if (y >= 0 && !gemm && xs.ndim > 2) {
+        struct deft_attr ra = {.shape = xs};
+        ra.shape.d[0] = -1;
+        ra.shape.d[xs.ndim - 1] = m;
+        y = oi_add_node(im, DEFT_OP_RESHAPE, false, &y, 1, &ra);
+    }
+    return oi_bind(im, y);
 }
 static enum deft_status op_gemm(struct onnx_imp *im) { return linear(im, true); }
 static enum deft_status op_matmul(struct onnx_imp *im) { return linear(im, false); }
@@ -347,6 +485,34 @@ static enum deft_status op_identity(struct onnx_imp *im) {
     return oi_bind_const(im, t);
 }
 
+/* Dropout is the identity at inference; training (is_test=0 before opset 7,
+ * the training_mode input from opset 12) with a ratio above 0 is random. */
+static enum deft_status op_dropout(struct onnx_imp *im) {
+    bool training = im->opset < 7 ? !oi_attr_i(im, "is_test", 0) : false;
+    float ratio = oi_attr_f(im, "ratio", 0.5f);
+    if (im->opset >= 12 && oi_has_input(im, 2)) {
+        const struct deft_tensor *t = oi_const(im, 2);
+        float v;
+        if (!t) return im->status;
+        if (deft_tensor_numel(t) != 1 || deft_tensor_to_f32(t, &v)) return BAD("training_mode must be a scalar");
+        training = v != 0;
+    }
+    if (training && im->opset >= 12) {
+        ratio = 0.5f;
+        if (oi_has_input(im, 1)) {
+            const struct deft_tensor *r = oi_const(im, 1);
+            if (!r) return im->status;
+            if (deft_tensor_numel(r) != 1 || deft_tensor_to_f32(r, &ratio)) return BAD("ratio must be a scalar");
+        }
+    }
+    if (training && ratio != 0)
+        return BAD("training mode (random dropout, ratio %g) is not supported; export for inference",
+                   (double)ratio);
+    return op_identity(im);
+}
+
+/* Softmax over one axis (opset 13), or before opset 13 over the dimensions
+ * from axis on flattened: a reshape around a softmax over the last axis. */
 static enum deft_status op_softmax(struct onnx_imp *im) {
     int x = oi_act(im, 0);
     if (x < 0) return oi_bind(im, -1);
@@ -354,10 +520,17 @@ static enum deft_status op_softmax(struct onnx_imp *im) {
     int64_t axis = oi_attr_i(im, "axis", im->opset >= 13 ? -1 : 1);
     if (axis < 0) axis += r;
     if (axis < 0 || axis >= r) return BAD("axis out of range");
-    /* before opset 13 Softmax flattens from axis on: the same only for the last axis */
-    if (im->opset < 13 && axis != r - 1) return BAD("Softmax over a middle axis before opset 13");
     struct deft_attr a = {.softmax = {(int)axis}};
-    return oi_bind(im, oi_add_node(im, DEFT_OP_SOFTMAX, false, &x, 1, &a));
+    if (im->opset >= 13 || axis == r - 1)
+        return oi_bind(im, oi_add_node(im, DEFT_OP_SOFTMAX, false, &x, 1, &a));
+    struct deft_shape s = *in_shape(im, x), f = {.ndim = 2, .d = {1, 1}};
+    for (int d = 0; d < r; d++) f.d[d < axis ? 0 : 1] *= s.d[d];
+    if (axis >= 1) f.d[0] = s.d[0] = -1; /* the batch stays free */
+    a.softmax.axis = 1;
+    struct deft_attr ra = {.shape = f}, rb = {.shape = s};
+    int y = oi_add_node(im, DEFT_OP_RESHAPE, false, &x, 1, &ra);
+    y = y < 0 ? -1 : oi_add_node(im, DEFT_OP_SOFTMAX, false, &y, 1, &a);
+    return oi_bind(im, y < 0 ? -1 : oi_add_node(im, DEFT_OP_RESHAPE, false, &y, 1, &rb));
 }
 
 static enum deft_status op_pad(struct onnx_imp *im) {
@@ -370,6 +543,7 @@ static enum deft_status op_pad(struct onnx_imp *im) {
     int64_t p[2 * DEFT_MAX_DIMS] = {0};
     int np;
     float value = 0;
+    if (im->opset < 2) return BAD("Pad-1 (attribute paddings) is not supported");
     if (im->opset < 11) {
         if ((np = oi_attr_ints(im, "pads", p, 2 * DEFT_MAX_DIMS)) < 0) return im->status;
         value = oi_attr_f(im, "value", 0);
@@ -397,69 +571,6 @@ static enum deft_status op_pad(struct onnx_imp *im) {
         a.pad.after[d] = p[d + r];
     }
     return oi_bind(im, oi_add_node(im, DEFT_OP_PAD, false, &x, 1, &a));
-}
-
-/* Resize / Upsample of H and W by constant scales or sizes: nearest (PyTorch's
- * floor rule, or integer factors) and bilinear (align_corners or half-pixel). */
-static enum deft_status op_resize(struct onnx_imp *im) {
-    int x = oi_act(im, 0);
-    if (x < 0) return oi_bind(im, -1);
-    const struct deft_shape *s = in_shape(im, x);
-    if (s->ndim != 4) return BAD("only [N, C, H, W] inputs are supported");
-    bool upsample_op = !strcmp(im->node->op_type, "Upsample");
-    float scale[4] = {1, 1, 1, 1};
-    int64_t out_h = 0, out_w = 0;
-    const struct deft_tensor *t = NULL;
-    int scales_in = upsample_op || im->opset < 11 ? 1 : 2;
-    if (upsample_op && im->opset < 9) {
-        const Onnx__AttributeProto *a = oi_attr(im, "scales");
-        if (!a || a->n_floats != 4) return BAD("scales must give 4 factors");
-        for (int i = 0; i < 4; i++) scale[i] = a->floats[i];
-    } else if (oi_has_input(im, scales_in) &&
-               (t = oi_const(im, scales_in)) && deft_tensor_numel(t) > 0) {
-        if (deft_tensor_numel(t) != 4 || deft_tensor_to_f32(t, scale)) return BAD("scales must give 4 factors");
-    } else if (!upsample_op && im->opset >= 11 && oi_has_input(im, 3)) {
-        if (!(t = oi_const(im, 3))) return im->status;
-        if (t->dtype != DEFT_I64 || deft_tensor_numel(t) != 4) return BAD("sizes must give 4 sizes");
-        const int64_t *q = t->data;
-        if (q[0] != s->d[0] || q[1] != s->d[1]) return BAD("only H and W may be resized");
-        out_h = q[2];
-        out_w = q[3];
-    } else if (im->status) {
-        return im->status;
-    } else {
-        return BAD("neither scales nor sizes is given");
-    }
-    if (!out_h) {
-        if (scale[0] != 1 || scale[1] != 1) return BAD("only H and W may be resized");
-        if (!(scale[2] > 0 && scale[2] <= 1024 && scale[3] > 0 && scale[3] <= 1024))
-            return BAD("scale factors out of range");
-        out_h = (int64_t)floorf((float)s->d[2] * scale[2]);
-        out_w = (int64_t)floorf((float)s->d[3] * scale[3]);
-    }
-    if (out_h < 1 || out_w < 1 || out_h > 65536 || out_w > 65536) return BAD("bad output size");
-    char mb[32], cb[40], nb[32];
-    const char *mode = oi_attr_s(im, "mode", "nearest", mb, sizeof mb);
-    const char *ct = oi_attr_s(im, "coordinate_transformation_mode",
-                               im->opset >= 11 ? "half_pixel" : "asymmetric", cb, sizeof cb);
-    const char *nm = oi_attr_s(im, "nearest_mode", "round_prefer_floor", nb, sizeof nb);
-    struct deft_attr a = {.shape = {.ndim = 4, .d = {0, 0, out_h, out_w}}};
-    if (!strcmp(mode, "nearest")) {
-        bool integer = out_h % s->d[2] == 0 && out_w % s->d[3] == 0;
-        bool floor_rule = !strcmp(ct, "asymmetric") && (!strcmp(nm, "floor") || im->opset < 11);
-        if (!floor_rule && !(integer && strcmp(ct, "align_corners")))
-            return BAD("nearest resize with %s / %s is not supported", ct, nm);
-        a.upsample.mode = DEFT_UPSAMPLE_NEAREST;
-    } else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear")) {
-        a.upsample.mode = DEFT_UPSAMPLE_BILINEAR;
-        if (!strcmp(ct, "align_corners"))
-            a.upsample.align_corners = true;
-        else if (strcmp(ct, "half_pixel") && strcmp(ct, "pytorch_half_pixel"))
-            return BAD("linear resize with %s is not supported", ct);
-    } else {
-        return BAD("mode '%s' is not supported", mode);
-    }
-    return oi_bind(im, oi_add_node(im, DEFT_OP_UPSAMPLE, false, &x, 1, &a));
 }
 
 /* Slice with constant starts/ends/axes and unit steps (what deft's exporter
@@ -534,16 +645,15 @@ static enum deft_status op_constant(struct onnx_imp *im) {
     return oi_bind_const(im, t);
 }
 
-struct onnx_op { const char *name; enum deft_status (*convert)(struct onnx_imp *im); };
 static const struct onnx_op onnx_ops[] = {
     {"Add", op_add}, {"AveragePool", op_avgpool}, {"BatchNormalization", op_batchnorm},
     {"Clip", op_clip}, {"Concat", op_concat}, {"Constant", op_constant}, {"Conv", op_conv},
-    {"ConvTranspose", op_conv_transpose}, {"Div", op_div}, {"Dropout", op_identity},
+    {"ConvTranspose", op_conv_transpose}, {"Div", op_div}, {"Dropout", op_dropout},
     {"Flatten", op_flatten}, {"Gemm", op_gemm}, {"GlobalAveragePool", op_global_avgpool},
     {"HardSigmoid", op_hardsigmoid}, {"HardSwish", op_hardswish}, {"Identity", op_identity}, {"LeakyRelu", op_leaky_relu},
-    {"MatMul", op_matmul}, {"MaxPool", op_maxpool}, {"Mul", op_mul}, {"Pad", op_pad},
-    {"Relu", op_relu}, {"Reshape", op_reshape}, {"Resize", op_resize}, {"Sigmoid", op_sigmoid}, {"Slice", op_slice},
-    {"Softmax", op_softmax}, {"Sub", op_sub}, {"Tanh", op_tanh}, {"Upsample", op_resize},
+    {"MatMul", op_matmul}, {"MaxPool", op_maxpool}, {"Mish", op_mish}, {"ReduceMean", op_reduce_mean}, {"Mul", op_mul}, {"Pad", op_pad},
+    {"Relu", op_relu}, {"Reshape", op_reshape}, {"Resize", oi_resize}, {"Sigmoid", op_sigmoid}, {"Slice", op_slice},
+    {"Softmax", op_softmax}, {"Sub", op_sub}, {"Tanh", op_tanh}, {"Upsample", oi_resize},
 };
 
 enum deft_status oi_convert_node(struct onnx_imp *im) {
@@ -552,10 +662,14 @@ enum deft_status oi_convert_node(struct onnx_imp *im) {
         return BAD("ops of domain '%s' are not supported", n->domain);
     for (size_t i = 0; i < sizeof onnx_ops / sizeof onnx_ops[0]; i++)
         if (!strcmp(onnx_ops[i].name, n->op_type)) return onnx_ops[i].convert(im);
-    char list[400];
+    for (const struct onnx_op *o = oi_shape_ops; o->name; o++)
+        if (!strcmp(o->name, n->op_type)) return o->convert(im);
+    char list[700];
     size_t l = 0;
     for (size_t i = 0; i < sizeof onnx_ops / sizeof onnx_ops[0] && l < sizeof list; i++)
         l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", onnx_ops[i].name);
+    for (const struct onnx_op *o = oi_shape_ops; o->name && l < sizeof list; o++)
+        l += (size_t)snprintf(list + l, sizeof list - l, ", %s", o->name);
     return oi_fail(im, DEFT_ERR_UNSUPPORTED, "unsupported ONNX op '%s'; deft imports %s",
                    n->op_type, list);
 }

@@ -61,4 +61,44 @@ save("pad_resize_convtranspose_tanh", [
     h.make_node("Tanh", ["y0"], ["y"])],
     [i64("pads", [0, 0, 1, 1, 0, 0, 1, 1]), nh.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
      init("t.w", 3, 2, 3, 3), init("t.b", 2)], [1, 3, 4, 4], [1, 2, 24, 24], opset=14)
+
+# shape plumbing as exporters write it: Shape -> Gather -> Unsqueeze -> Concat -> Reshape
+# (folded at import), Split, Squeeze/Unsqueeze, ReduceMean over H and W (both keepdims),
+# Sub of two computed values, Gemm with a scalar C, ConvTranspose with auto_pad SAME_UPPER
+save("shape_split_reducemean", [
+    h.make_node("Shape", ["x"], ["s"]),
+    h.make_node("Gather", ["s", "i0"], ["n"], axis=0),
+    h.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
+    h.make_node("Concat", ["n1", "c6", "c4", "c8"], ["sh"], axis=0),
+    h.make_node("Reshape", ["x", "sh"], ["r"]),                  # [1, 6, 4, 8]
+    h.make_node("Split", ["r", "sp"], ["a", "b"], axis=1),        # [1, 2, 4, 8] and [1, 4, 4, 8]
+    h.make_node("ReduceMean", ["b"], ["m"], axes=[2, 3], keepdims=1),
+    h.make_node("Sub", ["b", "m"], ["bc"]),
+    h.make_node("Gather", ["bc", "idx"], ["g"], axis=1),          # channels 1, 2 of b
+    h.make_node("Add", ["g", "a"], ["ga"]),
+    h.make_node("ReduceMean", ["ga"], ["gm"], axes=[-1, -2], keepdims=0),  # [1, 2]
+    h.make_node("Unsqueeze", ["gm", "ax2"], ["u"]),               # [1, 2, 1]
+    h.make_node("Squeeze", ["u", "ax2"], ["sq"]),                 # [1, 2]
+    h.make_node("Gemm", ["sq", "gw", "gc"], ["y"], transB=1)],
+    [i64("i0", 0), i64("ax0", [0]), i64("c6", [6]), i64("c4", [4]), i64("c8", [8]), i64("sp", [2, 4]),
+     i64("idx", [1, 2]), i64("ax2", [2]), init("gw", 3, 2), nh.from_array(np.array(0.25, np.float32), "gc")],
+    [1, 3, 8, 8], [1, 3])
+save("convtranspose_same_upper", [
+    h.make_node("ConvTranspose", ["x", "t.w"], ["y"], strides=[2, 2], auto_pad="SAME_UPPER")],
+    [init("t.w", 3, 2, 3, 3)], [1, 3, 5, 5], [1, 2, 10, 10])
+# Mish is opset 18, newer than the checker of Debian's python3-onnx 1.12: saved unchecked
+g = h.make_graph([h.make_node("Mish", ["x"], ["y"])], "mish",
+                 [h.make_tensor_value_info("x", TP.FLOAT, [1, 3, 4, 4])],
+                 [h.make_tensor_value_info("y", TP.FLOAT, [1, 3, 4, 4])])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 18)]), os.path.join(out, "mish.onnx"))
+# Transpose on activations (deft's transpose op) around a softmax over channels
+save("transpose_softmax", [
+    h.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]),
+    h.make_node("Softmax", ["t"], ["s"], axis=-1),
+    h.make_node("Transpose", ["s"], ["y"], perm=[0, 3, 1, 2])],
+    [], [1, 5, 3, 4], [1, 5, 3, 4])
+# MatMul of a 3-D activation by a constant (transformer-style tokens x features)
+save("matmul_3d_const", [
+    h.make_node("MatMul", ["x", "w"], ["y"])],
+    [init("w", 6, 5)], [2, 4, 6], [2, 4, 5])
 print("wrote", len(os.listdir(out)), "seeds to", out)

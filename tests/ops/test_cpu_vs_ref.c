@@ -386,7 +386,7 @@ static void residual_case(bool blocked) {
 
 static void misc_case(bool blocked) {
     /* Ops fed by blocked tensors that run on the reference fallback (upsample,
-     * dropout, a slice at a channel offset inside a 16-block) or natively. */
+     * dropout, transpose, a slice at a channel offset inside a 16-block) or natively. */
     struct deft_graph *g;
     CHECK_OK(deft_graph_create(&g));
     int x = source(g, deft_shape4(2, 20, 6, 7), blocked);
@@ -397,6 +397,8 @@ static void misc_case(bool blocked) {
     int pd = deft_pad(g, "pad", sl, &pa);
     int up = deft_upsample(g, "up", pd, 18, 20, DEFT_UPSAMPLE_NEAREST, false);
     int dr = deft_dropout(g, "drop", up, 0.3f, true, 7);
+    int tr = deft_transpose(g, "transpose_nhwc", x, (int[]){0, 2, 3, 1}, 4);
+    deft_transpose(g, "transpose_back", tr, (int[]){2, 0, 3, 1}, 4);
     (void)dr;
     int fl = deft_flatten(g, "flat", x);
     int lin = deft_linear(g, "fc", fl, 12, false);

@@ -7,7 +7,7 @@
  * runs it with loss_grad = 1. Besides every op (conv2d with stride, 4-sided
  * padding, dilation, groups, depthwise and bias; conv_transpose2d; batchnorm
  * train / eval / frozen; the activations; pooling; add / mul with broadcasting;
- * concat, slice, pad, reshape, flatten; upsample; linear; dropout; softmax; the
+ * concat, slice, pad, reshape, flatten, transpose; upsample; linear; dropout; softmax; the
  * losses) there are cases with frozen params (only the data gradient is made)
  * and with a value used twice (mul(a, a): gradients summed by an ADD node).
  *
@@ -677,6 +677,18 @@ static struct gcase *case_reshape(const char *name, struct deft_shape xs, struct
     return gc_finish(c, y);
 }
 
+static struct gcase *case_transpose(const char *name, struct deft_shape xs, const int *perm) {
+    struct gcase *c = gc_new(name, "transpose", "transpose");
+    if (!c) return NULL;
+    int x = deft_input(c->g, "x", xs);
+    int64_t p[DEFT_MAX_DIMS];
+    for (int i = 0; i < xs.ndim; i++) p[i] = perm[i];
+    char s[64];
+    fmt_list(s, sizeof s, p, xs.ndim);
+    gc_args(c, "perm=%s", s);
+    return gc_finish(c, deft_transpose(c->g, "transpose", x, perm, xs.ndim));
+}
+
 static struct gcase *case_upsample(const char *name, struct deft_shape xs, int64_t oh, int64_t ow,
                                    enum deft_upsample_mode mode, bool align) {
     bool nn = mode == DEFT_UPSAMPLE_NEAREST;
@@ -919,6 +931,8 @@ static void build_cases(void) {
                  (struct deft_pad_attr){.before = {0, 1, 2, 0}, .after = {1, 0, 1, 3}}));
     add(case_reshape("flatten", deft_shape4(2, 3, 4, 5), (struct deft_shape){0}));
     add(case_reshape("reshape", deft_shape4(2, 3, 4, 5), deft_shape_make(3, (int64_t[]){4, 5, 6})));
+    add(case_transpose("transpose_nhwc", deft_shape4(2, 3, 4, 5), (int[]){0, 2, 3, 1}));
+    add(case_transpose("transpose_3d", deft_shape_make(3, (int64_t[]){3, 4, 5}), (int[]){2, 0, 1}));
 
     /* upsample */
     struct deft_shape us = deft_shape4(2, 3, 4, 5);

@@ -176,6 +176,7 @@ OPS = {
     "mul_self": lambda c: c.t("a") * c.t("a"),
     "concat": concat, "slice": slice_, "pad": pad,
     "reshape": lambda c: c.t("x").reshape(as_list(c.a["shape"])),
+    "transpose": lambda c: c.t("x").permute(as_list(c.a["perm"])),
     "upsample": upsample,
     "linear": lambda c: F.linear(c.t("x"), c.t("fc.weight"), c.opt("fc.bias")),
     # deft's mask (from its counter-based RNG) is given: y = x * mask

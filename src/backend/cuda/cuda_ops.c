@@ -365,6 +365,7 @@ cuda_op_fn cuda_op_for(enum deft_op op) {
     case DEFT_OP_OBSERVE:
     case DEFT_OP_ROI_ALIGN: /* the reference kernel (host fallback) */
     case DEFT_OP_ROI_ALIGN_BWD:
+    case DEFT_OP_TRANSPOSE:
     case DEFT_OP_COUNT:
         break;
     }

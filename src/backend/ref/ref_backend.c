@@ -70,6 +70,7 @@ static deft_ref_kernel kernel_for(enum deft_op op) {
     case DEFT_OP_OBSERVE: return deft_ref_observe;
     case DEFT_OP_ROI_ALIGN: return deft_ref_roi_align;
     case DEFT_OP_ROI_ALIGN_BWD: return deft_ref_roi_align_bwd;
+    case DEFT_OP_TRANSPOSE: return deft_ref_transpose;
     case DEFT_OP_COUNT: break;
     }
     return NULL; /* no default: -Wswitch flags a new op without a kernel */

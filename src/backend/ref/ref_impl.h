@@ -118,6 +118,8 @@ enum deft_status deft_ref_slice(const struct deft_graph *g, int n, void *const *
                                 const struct deft_run_ctx *rc);
 enum deft_status deft_ref_pad(const struct deft_graph *g, int n, void *const *ptr,
                               const struct deft_run_ctx *rc);
+enum deft_status deft_ref_transpose(const struct deft_graph *g, int n, void *const *ptr,
+                                    const struct deft_run_ctx *rc);
 enum deft_status deft_ref_reshape(const struct deft_graph *g, int n, void *const *ptr,
                                   const struct deft_run_ctx *rc);
 /* upsample.c */

@@ -106,6 +106,33 @@ enum deft_status deft_ref_pad(const struct deft_graph *g, int n, void *const *pt
     return DEFT_OK;
 }
 
+/* TRANSPOSE: in x; out y with y[i0..ir] = x at the permuted index
+ * (attr.shape.d = perm): walk y in order, x by its permuted strides. */
+enum deft_status deft_ref_transpose(const struct deft_graph *g, int n, void *const *ptr,
+                                    const struct deft_run_ctx *rc) {
+    (void)rc;
+    const struct deft_node *nd = deft_graph_node(g, n);
+    const struct deft_shape *xs = ref_shape(g, nd->in[0]), *ys = ref_shape(g, nd->out[0]);
+    const float *x = ref_in(nd, ptr, 0);
+    float *y = ref_out(nd, ptr, 0);
+    int r = xs->ndim;
+    int64_t xstride[DEFT_MAX_DIMS], st[DEFT_MAX_DIMS], idx[DEFT_MAX_DIMS] = {0};
+    for (int d = r - 1; d >= 0; d--) xstride[d] = d == r - 1 ? 1 : xstride[d + 1] * xs->d[d + 1];
+    for (int i = 0; i < r; i++) st[i] = xstride[nd->attr.shape.d[i]];
+    const int64_t cnt = ref_numel(g, nd->out[0]);
+    int64_t off = 0;
+    for (int64_t k = 0; k < cnt; k++) {
+        y[k] = x[off];
+        for (int d = r - 1; d >= 0; d--) { /* odometer over y's index, x's offset along */
+            off += st[d];
+            if (++idx[d] < ys->d[d]) break;
+            off -= st[d] * ys->d[d];
+            idx[d] = 0;
+        }
+    }
+    return DEFT_OK;
+}
+
 /* RESHAPE: in x; out y with the same elements in the same order. */
 enum deft_status deft_ref_reshape(const struct deft_graph *g, int n, void *const *ptr,
                                   const struct deft_run_ctx *rc) {
