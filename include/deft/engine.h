@@ -28,6 +28,21 @@
  *      "output": "predictions", "output_shape": [1, 1000],
  *      "cpu": "x86_64 avx2 fma avx512f ...", "deft_version": "0.1.0"}
  *
+ * An int8 engine ("precision": "int8") adds "act_scales": {"<value>": s},
+ * the per-tensor scale s = amax / 127 of every calibrated activation
+ * (TensorRT's symmetric convention; every convolution input must have
+ * one). Its weights stay f32 in the file and are quantized to s8 per
+ * output channel (s_w = max|w| / 127, symmetric) when a context prepares
+ * them: batch norm is folded into the weights at that moment, for the CPU
+ * it runs on, and the per-channel scales must be those of the folded
+ * weights; the price is a file 4x larger than int8 weights would make it.
+ * The cpu backend runs every convolution in int8 (oneDNN: u8/s8 source,
+ * s8 weights, fused ReLU/ReLU6 and residual add, requantized so int8 flows
+ * from convolution to convolution) and the rest (pooling, the head) in
+ * f32; the ref backend runs an int8 engine in f32. oneDNN picks the int8
+ * kernels for this CPU (VNNI, AMX; plain AVX2/SSE4.1 kernels elsewhere:
+ * slower, same results up to rounding).
+ *
  * "cpu" lists the features of the CPU it was converted on; weights are
  * prepared for the CPU the engine runs on (oneDNN picks its kernels at load,
  * batch norm is folded and weights reordered once per context), so an
@@ -38,6 +53,7 @@
 #ifndef DEFT_ENGINE_H
 #define DEFT_ENGINE_H
 
+#include <stdio.h>
 #include "deft/core.h"
 #include "deft/graph.h"
 
@@ -52,15 +68,22 @@ struct deft_engine;
 struct deft_engine_context;
 
 struct deft_engine_convert_opts {
-    const char *precision;  /* "fp32" (the default; the only one so far) */
+    const char *precision;  /* "fp32" (the default) or "int8" */
     int batch;              /* fixed batch size; 0 = the model's */
     int height, width;      /* input size; 0 = the model's */
     int channels;           /* 0, or the channel count the caller expects (checked) */
+    /* int8: the activation ranges, from a TensorRT calibration cache (names
+     * = the graph's values, as deft's export writes them) or from
+     * calibrating on the images under cal_image_dir (entropy, TensorRT's;
+     * cal_batches x cal_batch_size images drawn at random, default 10 x 16) */
+    const char *cal_cache, *cal_image_dir;
+    int cal_batches, cal_batch_size;
+    FILE *progress;         /* calibration progress lines, or NULL */
 };
 
 struct deft_engine_info {
     int format_version;
-    const char *precision;  /* "fp32" */
+    const char *precision;  /* "fp32", "int8" */
     int batch;
     struct deft_shape input_shape, output_shape;
     size_t input_numel, output_numel;  /* floats per run (whole batch) */

@@ -9,11 +9,15 @@
 #include "cli/cli.h"
 
 static int convert_usage(FILE *f) {
-    fprintf(f, "usage: deft model convert -m MODEL.safetensors|FILE.onnx -o OUT.engine [--precision fp32]\n"
+    fprintf(f, "usage: deft model convert -m MODEL.safetensors|FILE.onnx -o OUT.engine [--precision fp32|int8]\n"
                "                          [--batch N] [--input_shape 1x3x224x224]\n"
+               "                          [--cal_cache cal.bin | --cal_image_dir DIR [--batches N] [--batch_size N]]\n"
                "  The model's inference graph (batch norm in eval mode, dropout off, batch and input\n"
                "  size fixed) and its weights as an engine file for `deft model run`, `deft bench\n"
-               "  infer` and the C API (deft/engine.h). --input_shape NxCxHxW sets the batch and size.\n");
+               "  infer` and the C API (deft/engine.h). --input_shape NxCxHxW sets the batch and size.\n"
+               "  int8: convolutions run in int8 with the activation ranges of a TensorRT calibration\n"
+               "  cache (--cal_cache: deft's `export --data_type int8` writes one) or of an entropy\n"
+               "  calibration on images (--cal_image_dir, N x N images drawn at random, default 10 x 16).\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -30,13 +34,18 @@ static bool parse_nchw(const char *s, long long d[4]) {
 
 int cmd_model_convert(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *precision = "fp32", *batch = NULL, *shape = NULL;
+    const char *cal_cache = NULL, *cal_dir = NULL, *cal_batches = NULL, *cal_bs = NULL;
     bool err = false;
     for (int i = 1; i < argc; i++) {
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &err) ||
             arg_str(argc, argv, &i, "-o", "--output_file", &out, &err) ||
             arg_str(argc, argv, &i, NULL, "--precision", &precision, &err) ||
             arg_str(argc, argv, &i, NULL, "--batch", &batch, &err) ||
-            arg_str(argc, argv, &i, NULL, "--input_shape", &shape, &err)) {
+            arg_str(argc, argv, &i, NULL, "--input_shape", &shape, &err) ||
+            arg_str(argc, argv, &i, NULL, "--cal_cache", &cal_cache, &err) ||
+            arg_str(argc, argv, &i, NULL, "--cal_image_dir", &cal_dir, &err) ||
+            arg_str(argc, argv, &i, NULL, "--batches", &cal_batches, &err) ||
+            arg_str(argc, argv, &i, NULL, "--batch_size", &cal_bs, &err)) {
             if (err) return 2;
             continue;
         }
@@ -48,13 +57,23 @@ int cmd_model_convert(int argc, char **argv) {
         fprintf(stderr, "deft model convert: -m MODEL and -o OUT.engine are required\n");
         return 2;
     }
-    if (strcmp(precision, "fp32")) {
-        fprintf(stderr, "deft model convert: --precision %s is not available yet (fp32; int8 and bf16 engines "
-                        "are still to come)\n", precision);
+    if (strcmp(precision, "fp32") && strcmp(precision, "int8")) {
+        fprintf(stderr, "deft model convert: --precision %s is not available (fp32, int8; bf16 is still to "
+                        "come)\n", precision);
         return 2;
     }
-    struct deft_engine_convert_opts o = {.precision = precision};
-    long long b = 0, d[4];
+    struct deft_engine_convert_opts o = {.precision = precision, .cal_cache = cal_cache, .cal_image_dir = cal_dir,
+                                         .progress = stdout};
+    long long b = 0, d[4], cb = 0, cbs = 0;
+    if ((cal_batches || cal_bs) && !cal_dir) {
+        fprintf(stderr, "deft model convert: --batches and --batch_size go with --cal_image_dir\n");
+        return 2;
+    }
+    if ((cal_batches && !arg_parse_int("--batches", cal_batches, 1, 100000, &cb)) ||
+        (cal_bs && !arg_parse_int("--batch_size", cal_bs, 1, 4096, &cbs)))
+        return 2;
+    o.cal_batches = (int)cb;
+    o.cal_batch_size = (int)cbs;
     if (batch && !arg_parse_int("--batch", batch, 1, DEFT_ENGINE_MAX_BATCH, &b)) return 2;
     if (shape) {
         if (!parse_nchw(shape, d)) {

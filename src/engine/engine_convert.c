@@ -55,7 +55,7 @@ static cJSON *shape_json(const struct deft_shape *s) {
 }
 
 /* The "engine" entry as JSON text (deft_free it via cJSON_free). */
-static char *entry_json(const struct deft_graph *g, int iv, int ov, const char *precision) {
+static char *entry_json(const struct deft_graph *g, int iv, int ov, const char *precision, const float *scales) {
     const struct deft_value *i = deft_graph_value(g, iv), *o = deft_graph_value(g, ov);
     cJSON *e = cJSON_CreateObject();
     if (!e) return NULL;
@@ -68,6 +68,7 @@ static char *entry_json(const struct deft_graph *g, int iv, int ov, const char *
     cJSON_AddItemToObject(e, "output_shape", shape_json(&o->shape));
     cJSON_AddStringToObject(e, "cpu", deft_engine_cpu_features());
     cJSON_AddStringToObject(e, "deft_version", DEFT_VERSION_STRING);
+    if (scales) cJSON_AddItemToObject(e, "act_scales", engine_scales_json(g, scales));
     char *txt = cJSON_PrintUnformatted(e);
     cJSON_Delete(e);
     return txt;
@@ -100,13 +101,20 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
     if (!o) o = &none;
     if (!model_path || !engine_path) return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: no model or output path");
     const char *precision = o->precision ? o->precision : "fp32";
-    if (strcmp(precision, "fp32"))
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "convert: precision '%s' is not available yet (fp32)", precision);
+    bool int8 = !strcmp(precision, "int8");
+    if (strcmp(precision, "fp32") && !int8)
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "convert: precision '%s' is not available (fp32, int8)", precision);
+    if (int8 && !o->cal_cache == !o->cal_image_dir)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: an int8 engine needs its activation ranges: "
+                              "--cal_cache cal.bin or --cal_image_dir DIR (one of them)");
+    if (!int8 && (o->cal_cache || o->cal_image_dir))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: --cal_cache and --cal_image_dir need --precision int8");
     if (o->batch < 0 || o->height < 0 || o->width < 0 || o->channels < 0)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: negative batch or input size");
     struct deft_model *m = NULL;
     struct deft_runtime *rt = NULL;
     char *entry = NULL;
+    float *scales = NULL;
     enum deft_status s = deft_model_load(model_path, &m);
     if (s) return s;
     if (deft_safetensors_meta(m->file, "engine")) {
@@ -120,18 +128,29 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: the model has no input or output", model_path);
         goto done;
     }
+    if (int8) {
+        if (!(scales = deft_calloc((size_t)deft_graph_num_values(g) + 1, sizeof *scales))) {
+            s = deft_set_error(DEFT_ERR_NOMEM, "convert: out of memory");
+            goto done;
+        }
+        deft_graph_set_training(g, false);
+        if ((s = o->cal_cache ? engine_scales_from_cache(g, o->cal_cache, scales)
+                              : engine_scales_calibrate(m, model_path, o, scales)))
+            goto done;
+    }
     if ((s = fix_input(g, iv, o, model_path))) goto done;
     /* through a runtime: it converts f16/bf16/f64 weights (ONNX) to f32 by name */
     if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = "ref"}, &rt)) ||
         (s = deft_model_copy_to_runtime(m->file, rt, 0, NULL)))
         goto done;
-    if (!(entry = entry_json(g, iv, ov, precision))) {
+    if (!(entry = entry_json(g, iv, ov, precision, scales))) {
         s = deft_set_error(DEFT_ERR_NOMEM, "convert: out of memory");
         goto done;
     }
     struct deft_kv kv = {"engine", entry};
     s = deft_model_save(engine_path, g, &(struct deft_model_save_opts){.rt = rt, .meta = &kv, .n_meta = 1});
 done:
+    deft_free(scales);
     cJSON_free(entry);
     deft_runtime_free(rt);
     deft_model_free(m);
