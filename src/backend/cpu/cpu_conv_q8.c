@@ -29,7 +29,11 @@ struct q8_priv {
     int conv_step;                    /* the convolution's step (its primitive is replaced) */
     int64_t k, per_k;
     float eps, s_src, s_dst;          /* s_dst 1: f32 output */
-    float sum_scale;
+    /* the residual: copied into the destination buffer (as res_dt, with
+     * res_scale) before the convolution accumulates onto it with sum_scale */
+    int res;
+    dnnl_data_type_t res_dt;
+    float res_scale, sum_scale;
     struct cpu_fusion f;
     dnnl_convolution_desc_t desc;
     dnnl_memory_desc_t w_md_copy;     /* the compile-time pd's weights layout */
@@ -69,7 +73,7 @@ static dnnl_status_t q8_post_ops(const struct q8_priv *q, dnnl_post_ops_t *po) {
         } else if (op->alg == dnnl_eltwise_bounded_relu) {
             a /= q->s_dst;
         }
-        st = op->add ? dnnl_post_ops_append_sum(*po, q->sum_scale)
+        st = op->add ? dnnl_post_ops_append_sum_v2(*po, q->sum_scale, q->res_dt)
                      : dnnl_post_ops_append_eltwise(*po, 1.0f, op->alg, a, b);
     }
     if (st != dnnl_success && *po) {
@@ -175,21 +179,45 @@ static enum deft_status new_priv(struct cpu_node *nd, int64_t k, struct q8_priv 
     return DEFT_OK;
 }
 
-/* The residual (the chain's add operand) copied into the destination before
- * the convolution accumulates onto it; sets q->sum_scale. */
-static enum deft_status bind_residual(struct cpu_prog *p, struct cpu_node *nd, struct q8_priv *q, int my,
-                                      const dnnl_memory_desc_t *dst) {
+/* How the residual r enters an int8 chain writing y. An f32 destination
+ * takes it dequantized (sum scale 1). An int8 one takes it in its own int8
+ * type and scale (sum scale s_r / s_dst): a negative residual (s8) must not
+ * be clipped by a u8 destination before the final ReLU, so the sum reads
+ * the destination's bytes as the residual's type. */
+static void plan_residual(const struct cpu_prog *p, struct q8_priv *q, int y) {
+    q->res = -1;
+    q->res_dt = dnnl_data_type_undef;
+    q->res_scale = q->sum_scale = 1.0f;
     for (int i = 0; i < q->f.nops; i++) {
         if (!q->f.ops[i].add) continue;
-        int r = q->f.ops[i].value, mr;
-        float s_r = p->q8[r] ? p->q8_scale[r] : 1.0f;
-        bool same = p->q8[r] && p->md[r].data_type == dst->data_type;
-        enum deft_status st = cpu_mem_value(p, nd, r, &p->md[r], &mr);
-        /* same int8 type: copied as is, q->sum_scale rescales; else converted into dst units */
-        if (!st) st = cpu_add_reorder_scaled(p, nd, mr, my, same ? 1.0f : s_r / q->s_dst);
-        return st;
+        int r = q->f.ops[i].value;
+        q->res = r;
+        if (!p->q8[y]) {
+            q->res_dt = dnnl_f32;
+            q->res_scale = p->q8[r] ? p->q8_scale[r] : 1.0f;
+        } else if (p->q8[r]) {
+            q->res_dt = p->md[r].data_type;
+            q->sum_scale = p->q8_scale[r] / q->s_dst;
+        } else {
+            float s_r = p->q8_scale[r] > 0 ? p->q8_scale[r] : q->s_dst;
+            q->res_dt = q8_type(p, r);
+            q->res_scale = 1.0f / s_r;
+            q->sum_scale = s_r / q->s_dst;
+        }
     }
-    return DEFT_OK;
+}
+
+/* The residual's copy into the destination buffer (viewed as res_dt). */
+static enum deft_status bind_residual(struct cpu_prog *p, struct cpu_node *nd, struct q8_priv *q, int y, int my) {
+    if (q->res < 0) return DEFT_OK;
+    int mr, mview = my;
+    enum deft_status st = cpu_mem_value(p, nd, q->res, &p->md[q->res], &mr);
+    if (!st && p->q8[y]) {
+        dnnl_memory_desc_t view = p->md[y];
+        view.data_type = q->res_dt;
+        st = cpu_mem_value(p, nd, y, &view, &mview);
+    }
+    return st ? st : cpu_add_reorder_scaled(p, nd, mr, mview, q->res_scale);
 }
 
 enum deft_status cpu_compile_conv_q8(struct cpu_prog *p, const struct cpu_fusion *f, struct cpu_node *nd) {
@@ -208,15 +236,8 @@ enum deft_status cpu_compile_conv_q8(struct cpu_prog *p, const struct cpu_fusion
     q->eps = bn ? bn->attr.bn.eps : 0;
     q->s_src = p->q8_scale[x];
     q->s_dst = p->q8[y] ? p->q8_scale[y] : 1.0f;
-    q->sum_scale = 1.0f;
     q->name = node->name;
-    /* the sum scale is known now: only the output scales wait for the weights */
-    for (int i = 0; i < f->nops; i++)
-        if (f->ops[i].add) {
-            int r = f->ops[i].value;
-            bool same_int8 = p->q8[r] && p->q8[y] && nonneg(p, r, 0) == nonneg(p, y, 0);
-            q->sum_scale = same_int8 ? p->q8_scale[r] / q->s_dst : 1.0f;
-        }
+    plan_residual(p, q, y); /* known now: only the output scales wait for the weights */
     dnnl_memory_desc_t src, dst, w, bias = cg.b_plain;
     if (p->q8[x]) src = p->md[x];
     else nhwc(&src, cg.src, q8_type(p, x));
@@ -253,7 +274,7 @@ enum deft_status cpu_compile_conv_q8(struct cpu_prog *p, const struct cpu_fusion
     } else if (!st) {
         st = cpu_bind_out(p, nd, y, &dst, &my);
     }
-    if (!st) st = bind_residual(p, nd, q, my, &dst);
+    if (!st) st = bind_residual(p, nd, q, y, my);
     q->conv_step = nd->nsteps;
     int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST}, mems[4] = {ms, mw, mb, my};
     if (!st) st = cpu_add_prim(p, nd, pd, 4, args, mems);
