@@ -95,6 +95,11 @@ struct deft_engine_info {
 
 /* Features of this CPU as the engine records them ("x86_64 avx2 fma ..."). */
 DEFT_API const char *deft_engine_cpu_features(void);
+/* The instruction set oneDNN runs the engine with here ("avx512_core_vnni",
+ * "avx512_core_amx", "avx2" ...; ONEDNN_MAX_CPU_ISA caps it), and whether
+ * its int8 convolutions have native int8 dot products (VNNI or AMX). */
+DEFT_API const char *deft_engine_cpu_isa(void);
+DEFT_API bool deft_engine_int8_native(void);
 
 /* Convert a model (a deft model file or an ONNX file) into an engine file,
  * written atomically. */

@@ -114,6 +114,9 @@ static enum deft_status open_engine(const char *path, const char *backend, struc
     if (in->cpu_differs)
         fprintf(stderr, "deft: %s was converted on a CPU with '%s'; this one has '%s': weights are prepared "
                         "for this CPU\n", path, in->cpu, deft_engine_cpu_features());
+    if (!strcmp(in->precision, "int8") && !deft_engine_int8_native())
+        fprintf(stderr, "deft: %s is int8 and this CPU has no VNNI or AMX (oneDNN runs %s): it runs on oneDNN's "
+                        "slower int8 kernels\n", path, deft_engine_cpu_isa());
     return deft_engine_context_create_on(*e, backend, c);
 }
 
@@ -162,6 +165,8 @@ static void engine_report(const char *path, const struct deft_engine_info *in, c
            in->batch, in->input_name, (long long)in->input_shape.d[1], (long long)in->input_shape.d[2],
            (long long)in->input_shape.d[3], in->cpu);
     printf("threads:     %d\n", deft_get_threads());
+    printf("isa:         %s (oneDNN's kernels here%s)\n", deft_engine_cpu_isa(),
+           strcmp(in->precision, "int8") ? "" : deft_engine_int8_native() ? "; int8 with VNNI/AMX" : "; int8 without VNNI/AMX");
     printf("load:        %.2f ms (file read, checks)\n", load_s * 1e3);
     printf("first run:   %.2f ms (context: weights prepared, memory planned; and one inference)\n", first_s * 1e3);
     printf("throughput:  %.2f images/s over %d runs\n", ips, steps);
@@ -171,10 +176,10 @@ static void engine_report(const char *path, const struct deft_engine_info *in, c
     printf("{\"tool\": \"deft\", \"mode\": \"infer\", \"engine\": \"%s\", \"precision\": \"%s\", \"size\": %lld, "
            "\"batch\": %d, \"threads\": %d, \"steps\": %d, \"images_per_s\": %.2f, \"latency_ms\": %.2f, "
            "\"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f, \"min_ms\": %.2f, \"max_ms\": %.2f, "
-           "\"first_ms\": %.2f, \"load_ms\": %.2f, \"peak_rss_mib\": %.1f, \"arena_mib\": %.1f}\n",
+           "\"first_ms\": %.2f, \"load_ms\": %.2f, \"peak_rss_mib\": %.1f, \"arena_mib\": %.1f, \"isa\": \"%s\"}\n",
            path, in->precision, (long long)in->input_shape.d[2], in->batch, deft_get_threads(), steps, ips,
            p50 * 1e3, p50 * 1e3, p90 * 1e3, p99 * 1e3, lat[0] * 1e3, lat[steps - 1] * 1e3, first_s * 1e3,
-           load_s * 1e3, rss, (double)rs.arena_bytes / (1 << 20));
+           load_s * 1e3, rss, (double)rs.arena_bytes / (1 << 20), deft_engine_cpu_isa());
     if (profile) deft_runtime_print_profile(rt, stderr);
 }
 

@@ -7,6 +7,7 @@
 #include "deft/engine.h"
 #include "deft/io.h"
 #include "deft/runtime.h"
+#include "backend/cpu/dnnl_util.h"
 #include "engine_impl.h"
 
 const char *deft_engine_cpu_features(void) {
@@ -30,6 +31,15 @@ const char *deft_engine_cpu_features(void) {
 #else
     return "unknown";
 #endif
+}
+
+const char *deft_engine_cpu_isa(void) {
+    return deft_dnnl_isa_name();
+}
+
+bool deft_engine_int8_native(void) {
+    const char *isa = deft_dnnl_isa_name();
+    return strstr(isa, "vnni") || strstr(isa, "amx") || strstr(isa, "bf16"); /* avx512_core_bf16 implies VNNI */
 }
 
 int deft_engine_pick_output(const struct deft_graph *g) {

@@ -63,7 +63,7 @@ enum deft_status engine_scales_from_cache(const struct deft_graph *g, const char
     }
     deft_calib_cache_free(e, n);
     if (s) return s;
-    deft_log(DEFT_LOG_INFO, "%s: %d of its %d tensors are values of the model", path, used, n);
+    deft_log(DEFT_LOG_DEBUG, "%s: %d of its %d tensors are values of the model", path, used, n);
     return engine_scales_check(g, scale, path);
 }
 

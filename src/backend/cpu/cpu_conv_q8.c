@@ -42,14 +42,17 @@ struct q8_priv {
     float oscale[];                   /* k */
 };
 
-/* Can v not be negative? (ReLU/ReLU6 outputs and poolings of them.) */
+/* Can v not be negative? (ReLU/ReLU6 outputs, poolings and concatenations of them.) */
 static bool nonneg(const struct cpu_prog *p, int v, int depth) {
     const struct deft_value *val = cpu_val(p, v);
     if (depth > 8 || val->kind != DEFT_VALUE_NODE || val->producer < 0) return false;
     const struct deft_node *n = deft_graph_node(p->g, val->producer);
     if (n->op == DEFT_OP_ACT) return n->attr.act.kind == DEFT_ACT_RELU || n->attr.act.kind == DEFT_ACT_RELU6;
     if (n->op == DEFT_OP_POOL || n->op == DEFT_OP_GLOBAL_AVGPOOL) return nonneg(p, n->in[0], depth + 1);
-    return false;
+    if (n->op != DEFT_OP_CONCAT) return false;
+    for (int i = 0; i < n->n_in; i++)
+        if (!nonneg(p, n->in[i], depth + 1)) return false;
+    return n->n_in > 0;
 }
 
 static dnnl_data_type_t q8_type(const struct cpu_prog *p, int v) {
