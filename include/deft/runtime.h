@@ -41,6 +41,7 @@ struct deft_runtime_opts {
     const float *int8_scales; /* cpu, forward-only graphs: one per value of the graph, the int8
                               scale (amax / 127) of that activation, 0 = none; NULL = fp32.
                               Convolutions whose input has a scale run in int8 (engine.h) */
+    int bf16;              /* cpu, forward-only graphs: convolutions in bf16 (f32 accumulation) */
 };
 
 /* Names of the backends this build has, comma-separated ("cpu, ref, cuda-emu"). */

@@ -9,7 +9,7 @@
 #include "cli/cli.h"
 
 static int convert_usage(FILE *f) {
-    fprintf(f, "usage: deft model convert -m MODEL.safetensors|FILE.onnx -o OUT.engine [--precision fp32|int8]\n"
+    fprintf(f, "usage: deft model convert -m MODEL.safetensors|FILE.onnx -o OUT.engine [--precision fp32|int8|bf16]\n"
                "                          [--batch N] [--input_shape 1x3x224x224]\n"
                "                          [--cal_cache cal.bin | --cal_image_dir DIR [--batches N] [--batch_size N]]\n"
                "  The model's inference graph (batch norm in eval mode, dropout off, batch and input\n"
@@ -17,7 +17,8 @@ static int convert_usage(FILE *f) {
                "  infer` and the C API (deft/engine.h). --input_shape NxCxHxW sets the batch and size.\n"
                "  int8: convolutions run in int8 with the activation ranges of a TensorRT calibration\n"
                "  cache (--cal_cache: deft's `export --data_type int8` writes one) or of an entropy\n"
-               "  calibration on images (--cal_image_dir, N x N images drawn at random, default 10 x 16).\n");
+               "  calibration on images (--cal_image_dir, N x N images drawn at random, default 10 x 16).\n"
+               "  bf16: convolutions in bf16 where the CPU has AVX512-BF16 or AMX, fp32 elsewhere.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -57,9 +58,8 @@ int cmd_model_convert(int argc, char **argv) {
         fprintf(stderr, "deft model convert: -m MODEL and -o OUT.engine are required\n");
         return 2;
     }
-    if (strcmp(precision, "fp32") && strcmp(precision, "int8")) {
-        fprintf(stderr, "deft model convert: --precision %s is not available (fp32, int8; bf16 is still to "
-                        "come)\n", precision);
+    if (strcmp(precision, "fp32") && strcmp(precision, "int8") && strcmp(precision, "bf16")) {
+        fprintf(stderr, "deft model convert: --precision %s is not available (fp32, int8, bf16)\n", precision);
         return 2;
     }
     struct deft_engine_convert_opts o = {.precision = precision, .cal_cache = cal_cache, .cal_image_dir = cal_dir,
@@ -114,6 +114,9 @@ static enum deft_status open_engine(const char *path, const char *backend, struc
     if (in->cpu_differs)
         fprintf(stderr, "deft: %s was converted on a CPU with '%s'; this one has '%s': weights are prepared "
                         "for this CPU\n", path, in->cpu, deft_engine_cpu_features());
+    if (!strcmp(in->precision, "bf16") && !deft_engine_bf16_native())
+        fprintf(stderr, "deft: %s is bf16 and this CPU has neither AVX512-BF16 nor AMX (oneDNN runs %s): it falls back "
+                        "to fp32\n", path, deft_engine_cpu_isa());
     if (!strcmp(in->precision, "int8") && !deft_engine_int8_native())
         fprintf(stderr, "deft: %s is int8 and this CPU has no VNNI or AMX (oneDNN runs %s): it runs on oneDNN's "
                         "slower int8 kernels\n", path, deft_engine_cpu_isa());
@@ -166,7 +169,9 @@ static void engine_report(const char *path, const struct deft_engine_info *in, c
            (long long)in->input_shape.d[3], in->cpu);
     printf("threads:     %d\n", deft_get_threads());
     printf("isa:         %s (oneDNN's kernels here%s)\n", deft_engine_cpu_isa(),
-           strcmp(in->precision, "int8") ? "" : deft_engine_int8_native() ? "; int8 with VNNI/AMX" : "; int8 without VNNI/AMX");
+           !strcmp(in->precision, "int8") ? (deft_engine_int8_native() ? "; int8 with VNNI/AMX" : "; int8 without VNNI/AMX")
+           : !strcmp(in->precision, "bf16") ? (deft_engine_bf16_native() ? "; bf16 convolutions" : "; bf16 fell back to fp32")
+           : "");
     printf("load:        %.2f ms (file read, checks)\n", load_s * 1e3);
     printf("first run:   %.2f ms (context: weights prepared, memory planned; and one inference)\n", first_s * 1e3);
     printf("throughput:  %.2f images/s over %d runs\n", ips, steps);

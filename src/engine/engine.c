@@ -85,8 +85,9 @@ static enum deft_status read_entry(struct deft_engine *e, const char *text, cons
         s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: engine format %d is newer than this deft reads (%d): "
                            "convert the model again with this deft (`deft model convert`)", path,
                            (int)fv->valuedouble, DEFT_ENGINE_FORMAT_VERSION);
-    } else if (!cJSON_IsString(pr) || (strcmp(pr->valuestring, "fp32") && strcmp(pr->valuestring, "int8"))) {
-        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: engine precision '%.32s' is not one this deft runs (fp32, int8)",
+    } else if (!cJSON_IsString(pr) ||
+               (strcmp(pr->valuestring, "fp32") && strcmp(pr->valuestring, "int8") && strcmp(pr->valuestring, "bf16"))) {
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: engine precision '%.32s' is not one this deft runs (fp32, int8, bf16)",
                            path, cJSON_IsString(pr) ? pr->valuestring : "?");
     } else if (!cJSON_IsNumber(b) || b->valuedouble < 1 || b->valuedouble > DEFT_ENGINE_MAX_BATCH ||
                !cJSON_IsString(iname) || !cJSON_IsString(oname) ||
@@ -200,8 +201,10 @@ enum deft_status deft_engine_context_create_on(const struct deft_engine *e, cons
     const struct deft_graph *g = e->model->graph;
     c->in = deft_graph_find_value(g, e->info.input_name);
     c->out = deft_graph_find_value(g, e->info.output_name);
+    bool bf16 = !strcmp(e->precision, "bf16") && deft_engine_bf16_native();
     enum deft_status s = deft_runtime_create(
-        g, &(struct deft_runtime_opts){.backend = backend ? backend : "cpu", .int8_scales = e->scales}, &c->rt);
+        g, &(struct deft_runtime_opts){.backend = backend ? backend : "cpu", .int8_scales = e->scales, .bf16 = bf16},
+        &c->rt);
     if (!s) s = deft_model_copy_to_runtime(e->model->file, c->rt, 0, NULL);
     if (s) {
         deft_engine_context_free(c);

@@ -37,6 +37,11 @@ const char *deft_engine_cpu_isa(void) {
     return deft_dnnl_isa_name();
 }
 
+bool deft_engine_bf16_native(void) {
+    const char *isa = deft_dnnl_isa_name();
+    return strstr(isa, "bf16") || strstr(isa, "amx");
+}
+
 bool deft_engine_int8_native(void) {
     const char *isa = deft_dnnl_isa_name();
     return strstr(isa, "vnni") || strstr(isa, "amx") || strstr(isa, "bf16"); /* avx512_core_bf16 implies VNNI */
@@ -112,8 +117,9 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
     if (!model_path || !engine_path) return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: no model or output path");
     const char *precision = o->precision ? o->precision : "fp32";
     bool int8 = !strcmp(precision, "int8");
-    if (strcmp(precision, "fp32") && !int8)
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "convert: precision '%s' is not available (fp32, int8)", precision);
+    if (strcmp(precision, "fp32") && strcmp(precision, "bf16") && !int8)
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "convert: precision '%s' is not available (fp32, int8, bf16)",
+                              precision);
     if (int8 && !o->cal_cache == !o->cal_image_dir)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: an int8 engine needs its activation ranges: "
                               "--cal_cache cal.bin or --cal_image_dir DIR (one of them)");

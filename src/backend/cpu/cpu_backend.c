@@ -364,6 +364,7 @@ static void cpu_free_program(struct deft_program *prog) {
     deft_free(p->last_use);
     deft_free(p->fused_away);
     deft_free(p->q8);
+    deft_free(p->ones);
     deft_free(p);
 }
 
@@ -446,9 +447,13 @@ static enum deft_status cpu_compile(const struct deft_graph *g, const struct def
     p->inference = o && o->inference;
     p->fuse = p->inference && !o->no_fuse;
     p->q8_scale = p->inference && o->int8_scale ? o->int8_scale : NULL;
+    p->bf16 = p->inference && o->bf16 && !p->q8_scale;
+    if (p->bf16 && (p->ones = deft_malloc(nv1 * sizeof *p->ones)))
+        for (size_t v = 0; v < nv1; v++) p->ones[v] = 1.0f;
+    if (p->bf16) p->q8_scale = p->ones;
     enum deft_status st = DEFT_OK;
     if (!p->md || !p->md_set || !p->native_opaque || !p->ptr_tmp || !p->nodes || !p->fused_into ||
-        !p->fusion || !p->last_use || !p->fused_away || !p->q8) {
+        !p->fusion || !p->last_use || !p->fused_away || !p->q8 || (p->bf16 && !p->ones)) {
         st = deft_set_error(DEFT_ERR_NOMEM, "out of memory compiling for cpu");
         goto fail;
     }
