@@ -8,6 +8,8 @@
 #include "deft/io.h"
 #include "deft/runtime.h"
 #include "backend/cpu/dnnl_util.h"
+#include "deft/quant.h"
+#include "tasks/common/qat_export.h"
 #include "engine_impl.h"
 
 const char *deft_engine_cpu_features(void) {
@@ -120,9 +122,8 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
     if (strcmp(precision, "fp32") && strcmp(precision, "bf16") && !int8)
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "convert: precision '%s' is not available (fp32, int8, bf16)",
                               precision);
-    if (int8 && !o->cal_cache == !o->cal_image_dir)
-        return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: an int8 engine needs its activation ranges: "
-                              "--cal_cache cal.bin or --cal_image_dir DIR (one of them)");
+    if (int8 && o->cal_cache && o->cal_image_dir)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: --cal_cache and --cal_image_dir: give one of them");
     if (!int8 && (o->cal_cache || o->cal_image_dir))
         return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: --cal_cache and --cal_image_dir need --precision int8");
     if (o->batch < 0 || o->height < 0 || o->width < 0 || o->channels < 0)
@@ -131,8 +132,20 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
     struct deft_runtime *rt = NULL;
     char *entry = NULL;
     float *scales = NULL;
+    struct task_qat qm = {0};
     enum deft_status s = deft_model_load(model_path, &m);
     if (s) return s;
+    /* quantization-aware: the float graph; its learned ranges are the int8 ranges */
+    bool qat = deft_qat_enabled(m->graph);
+    if (qat) {
+        if ((s = task_qat_load(m, model_path, &qm))) goto done;
+        task_qat_swap_graph(&qm, m);
+    }
+    if (int8 && !qat && !o->cal_cache && !o->cal_image_dir) {
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "convert: an int8 engine needs its activation ranges: "
+                           "--cal_cache cal.bin or --cal_image_dir DIR (or a quantization-aware model)");
+        goto done;
+    }
     if (deft_safetensors_meta(m->file, "engine")) {
         s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s is an engine already; convert the model it came from",
                            model_path);
@@ -150,9 +163,10 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
             goto done;
         }
         deft_graph_set_training(g, false);
-        if ((s = o->cal_cache ? engine_scales_from_cache(g, o->cal_cache, scales)
-                              : engine_scales_calibrate(m, model_path, o, scales)))
-            goto done;
+        if (o->cal_cache) s = engine_scales_from_cache(g, o->cal_cache, scales);
+        else if (o->cal_image_dir) s = engine_scales_calibrate(m, model_path, o, scales);
+        else s = engine_scales_from_amax(g, qm.amax, model_path, scales);
+        if (s) goto done;
     }
     if ((s = fix_input(g, iv, o, model_path))) goto done;
     /* through a runtime: it converts f16/bf16/f64 weights (ONNX) to f32 by name */
@@ -166,6 +180,7 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
     struct deft_kv kv = {"engine", entry};
     s = deft_model_save(engine_path, g, &(struct deft_model_save_opts){.rt = rt, .meta = &kv, .n_meta = 1});
 done:
+    task_qat_free(&qm);
     deft_free(scales);
     cJSON_free(entry);
     deft_runtime_free(rt);

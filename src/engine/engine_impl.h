@@ -19,6 +19,9 @@ enum deft_status engine_scales_from_cache(const struct deft_graph *g, const char
 /* Calibrate m on o->cal_image_dir (the graph's input shape is kept). */
 enum deft_status engine_scales_calibrate(struct deft_model *m, const char *model_path,
                                          const struct deft_engine_convert_opts *o, float *scale);
+/* From ranges per value (amax, 0 none: a quantization-aware model's learned ones). */
+enum deft_status engine_scales_from_amax(const struct deft_graph *g, const float *amax, const char *from,
+                                         float *scale);
 struct cJSON *engine_scales_json(const struct deft_graph *g, const float *scale);
 /* The entry's "act_scales" object checked into a new array (deft_free). */
 enum deft_status engine_scales_read(const struct deft_graph *g, const struct cJSON *o, const char *path,

@@ -95,6 +95,13 @@ done:
     return s;
 }
 
+enum deft_status engine_scales_from_amax(const struct deft_graph *g, const float *amax, const char *from,
+                                        float *scale) {
+    for (int v = 0; v < deft_graph_num_values(g); v++)
+        if (amax[v] > 0) scale[v] = amax[v] / 127.0f;
+    return engine_scales_check(g, scale, from);
+}
+
 cJSON *engine_scales_json(const struct deft_graph *g, const float *scale) {
     cJSON *o = cJSON_CreateObject();
     for (int v = 0; o && v < deft_graph_num_values(g); v++)

@@ -33,6 +33,7 @@ struct q8_priv {
     int conv_step;                    /* the convolution's step (its primitive is replaced) */
     int64_t k, per_k;
     float eps, s_src, s_dst;          /* s_dst 1: f32 output */
+    bool dst_u8;
     /* the residual: copied into the destination buffer (as res_dt, with
      * res_scale) before the convolution accumulates onto it with sum_scale */
     int res;
@@ -69,20 +70,32 @@ static void nhwc(dnnl_memory_desc_t *md, const int64_t *d, dnnl_data_type_t dt) 
     dnnl_memory_desc_init_by_tag(md, 4, dims, dt, dnnl_acdb);
 }
 
-/* The chain's post-ops in destination units. */
+/* The chain's post-ops in destination units. A u8 output is clipped at 127
+ * like an s8 one (TensorRT's symmetric int8, what the ranges were chosen
+ * and quantization-aware models trained for): its final ReLU becomes
+ * clip [0, 127], ReLU6's bound min(6 / s_dst, 127). */
 static dnnl_status_t q8_post_ops(const struct q8_priv *q, dnnl_post_ops_t *po) {
     dnnl_status_t st = dnnl_post_ops_create(po);
     for (int i = 0; i < q->f.nops && st == dnnl_success; i++) {
         const struct cpu_fuse_op *op = &q->f.ops[i];
         float a = op->alpha, b = op->beta;
-        if (op->alg == dnnl_eltwise_clip || op->alg == dnnl_eltwise_clip_v2) {
+        dnnl_alg_kind_t alg = op->alg;
+        if (alg == dnnl_eltwise_clip || alg == dnnl_eltwise_clip_v2) {
             a /= q->s_dst;
             b /= q->s_dst;
-        } else if (op->alg == dnnl_eltwise_bounded_relu) {
+        } else if (alg == dnnl_eltwise_bounded_relu) {
             a /= q->s_dst;
         }
+        if (q->dst_u8 && i == q->f.nops - 1 && !op->add) {
+            if (alg == dnnl_eltwise_relu && a == 0) {
+                alg = dnnl_eltwise_clip_v2;
+                b = 127.0f;
+            } else if (alg == dnnl_eltwise_clip_v2 || alg == dnnl_eltwise_clip) {
+                b = b < 127.0f ? b : 127.0f;
+            }
+        }
         st = op->add ? dnnl_post_ops_append_sum_v2(*po, q->sum_scale, q->res_dt)
-                     : dnnl_post_ops_append_eltwise(*po, 1.0f, op->alg, a, b);
+                     : dnnl_post_ops_append_eltwise(*po, 1.0f, alg, a, b);
     }
     if (st != dnnl_success && *po) {
         dnnl_post_ops_destroy(*po);
@@ -257,6 +270,7 @@ enum deft_status cpu_compile_conv_q8(struct cpu_prog *p, const struct cpu_fusion
     if (p->q8[x]) src = p->md[x];
     else nhwc(&src, cg.src, q8_type(p, x));
     nhwc(&dst, cg.dst, p->q8[y] ? q8_type(p, y) : dnnl_f32);
+    q->dst_u8 = dst.data_type == dnnl_u8;
     w = cg.w_any;
     w.data_type = p->bf16 ? dnnl_bf16 : dnnl_s8;
     dnnl_status_t ds = dnnl_dilated_convolution_forward_desc_init(&q->desc, dnnl_forward_inference,
