@@ -84,6 +84,8 @@ struct deft_engine_convert_opts {
      * cal_batches x cal_batch_size images drawn at random, default 10 x 16) */
     const char *cal_cache, *cal_image_dir;
     int cal_batches, cal_batch_size;
+    const char *calibrator; /* cal_image_dir: "entropy" (NULL), "minmax" or "percentile" */
+    double percentile;      /* percentile: 0 -> 99.99 */
     FILE *progress;         /* calibration progress lines, or NULL */
 };
 

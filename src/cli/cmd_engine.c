@@ -17,7 +17,8 @@ static int convert_usage(FILE *f) {
                "  infer` and the C API (deft/engine.h). --input_shape NxCxHxW sets the batch and size.\n"
                "  int8: convolutions run in int8 with the activation ranges of a TensorRT calibration\n"
                "  cache (--cal_cache: deft's `export --data_type int8` writes one) or of an entropy\n"
-               "  calibration on images (--cal_image_dir, N x N images drawn at random, default 10 x 16).\n"
+               "  calibration on images (--cal_image_dir, N x N images drawn at random, default 10 x 16;\n"
+               "  --calibrator entropy|minmax|percentile [--percentile P], as `export`).\n"
                "  bf16: convolutions in bf16 where the CPU has AVX512-BF16 or AMX, fp32 elsewhere.\n");
     return f == stdout ? 0 : 2;
 }
@@ -35,7 +36,7 @@ static bool parse_nchw(const char *s, long long d[4]) {
 
 int cmd_model_convert(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *precision = "fp32", *batch = NULL, *shape = NULL;
-    const char *cal_cache = NULL, *cal_dir = NULL, *cal_batches = NULL, *cal_bs = NULL;
+    const char *cal_cache = NULL, *cal_dir = NULL, *cal_batches = NULL, *cal_bs = NULL, *calibrator = NULL, *pct = NULL;
     bool err = false;
     for (int i = 1; i < argc; i++) {
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &err) ||
@@ -46,7 +47,9 @@ int cmd_model_convert(int argc, char **argv) {
             arg_str(argc, argv, &i, NULL, "--cal_cache", &cal_cache, &err) ||
             arg_str(argc, argv, &i, NULL, "--cal_image_dir", &cal_dir, &err) ||
             arg_str(argc, argv, &i, NULL, "--batches", &cal_batches, &err) ||
-            arg_str(argc, argv, &i, NULL, "--batch_size", &cal_bs, &err)) {
+            arg_str(argc, argv, &i, NULL, "--batch_size", &cal_bs, &err) ||
+            arg_str(argc, argv, &i, NULL, "--calibrator", &calibrator, &err) ||
+            arg_str(argc, argv, &i, NULL, "--percentile", &pct, &err)) {
             if (err) return 2;
             continue;
         }
@@ -65,13 +68,22 @@ int cmd_model_convert(int argc, char **argv) {
     struct deft_engine_convert_opts o = {.precision = precision, .cal_cache = cal_cache, .cal_image_dir = cal_dir,
                                          .progress = stdout};
     long long b = 0, d[4], cb = 0, cbs = 0;
-    if ((cal_batches || cal_bs) && !cal_dir) {
-        fprintf(stderr, "deft model convert: --batches and --batch_size go with --cal_image_dir\n");
+    if ((cal_batches || cal_bs || calibrator || pct) && !cal_dir) {
+        fprintf(stderr, "deft model convert: --batches, --batch_size, --calibrator and --percentile go with --cal_image_dir\n");
         return 2;
     }
     if ((cal_batches && !arg_parse_int("--batches", cal_batches, 1, 100000, &cb)) ||
         (cal_bs && !arg_parse_int("--batch_size", cal_bs, 1, 4096, &cbs)))
         return 2;
+    o.calibrator = calibrator;
+    if (pct) {
+        char *end;
+        o.percentile = strtod(pct, &end);
+        if (*end || !(o.percentile > 0 && o.percentile <= 100)) {
+            fprintf(stderr, "deft model convert: --percentile takes a number in (0, 100], got '%s'\n", pct);
+            return 2;
+        }
+    }
     o.cal_batches = (int)cb;
     o.cal_batch_size = (int)cbs;
     if (batch && !arg_parse_int("--batch", batch, 1, DEFT_ENGINE_MAX_BATCH, &b)) return 2;

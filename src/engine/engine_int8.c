@@ -75,12 +75,15 @@ enum deft_status engine_scales_calibrate(struct deft_model *m, const char *model
     char **paths = NULL;
     int n_paths = 0;
     float *amax = NULL;
-    enum deft_status s = cls_transform_from_meta(g, model_path, &tf);
-    if (s) return deft_wrap_error(s, "calibrating on images needs the model's preprocessing");
+    enum deft_calibrator cal = DEFT_CALIB_ENTROPY;
+    enum deft_status s = o->calibrator ? deft_calibrator_parse(o->calibrator, &cal) : DEFT_OK;
+    if (s) return s;
+    if ((s = cls_transform_from_meta(g, model_path, &tf)))
+        return deft_wrap_error(s, "calibrating on images needs the model's preprocessing");
     struct deft_shape keep = deft_graph_value(g, input)->shape;
     struct task_calib_opts co = {.batches = o->cal_batches > 0 ? o->cal_batches : 10,
                                  .batch_size = o->cal_batch_size > 0 ? o->cal_batch_size : 16,
-                                 .calibrator = DEFT_CALIB_ENTROPY, .out = o->progress};
+                                 .calibrator = cal, .percentile = o->percentile, .out = o->progress};
     if ((s = task_calib_list_images(o->cal_image_dir, &paths, &n_paths)) ||
         (s = cls_calibrate(m, input, &tf, paths, n_paths, &co, 1, &amax)) ||
         (s = deft_graph_reshape_input(g, input, &keep)))
