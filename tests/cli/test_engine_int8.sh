@@ -6,9 +6,9 @@
 # norm (the residual sum and ReLU6/s8 paths) - within a relative error bound
 # (max |int8 - fp32| / max |fp32|). The bounds come from what 8-bit
 # per-tensor activations cost and from the peer: onnxruntime running deft's
-# own QDQ export with the same cal.bin measured 0.066 (SqueezeNet), 0.016
-# (resnet18) and 0.054 (mobilenet_v2) where the engine measured 0.062,
-# 0.013 and 0.011; the test asks for <= 0.10 / 0.05 and, when onnxruntime
+# own QDQ export with the same cal.bin measured 0.066 (SqueezeNet), 0.028
+# (resnet18, 64 px) and 0.029 (mobilenet_v2, 64 px) where the engine measured
+# 0.065, 0.030 and 0.011; the test asks for <= 0.10 / 0.05 and, when onnxruntime
 # is here, for no more than 1.5x onnxruntime's error + 0.01 on the same
 # ranges. Also: ranges from cal.bin and from calibrating on images, an int8
 # engine on AVX2 (no VNNI: runs, says so), the bench's ISA line, and
@@ -91,9 +91,11 @@ $DEFT model convert -m $m.safetensors -o $T/r.img.engine --batch 8 --precision i
 # an int8 engine runs on the ref backend in f32 (documented): the fp32 engine's logits
 $DEFT model run -m $T/resnet18.q.engine -i $T/resnet18.x.npy -o $T/r.ref.npy --backend ref >/dev/null &&
     e=$(relerr $T/r.ref.npy $T/resnet18.f.npy) && le $e 1e-4 && ok "int8 engine on ref = fp32 ($e)" || bad "int8 engine on ref: ${e:-failed}"
-# no VNNI: oneDNN's AVX2 int8 kernels, with a message, same answers up to rounding
+# no VNNI: oneDNN's AVX2 int8 kernels, with a message. They multiply with vpmaddubsw, whose 16-bit
+# sums would saturate, so oneDNN halves the weights (7 significant bits): about twice the error of
+# the VNNI kernels (measured 0.053 vs 0.030). Bound: twice the VNNI bound.
 ONEDNN_MAX_CPU_ISA=AVX2 $DEFT model run -m $T/resnet18.q.engine -i $T/resnet18.x.npy -o $T/r.avx2.npy >/dev/null 2>$T/err &&
-    grep -q "no VNNI or AMX" $T/err && e=$(relerr $T/r.avx2.npy $T/resnet18.f.npy) && le $e 0.05 &&
+    grep -q "no VNNI or AMX" $T/err && e=$(relerr $T/r.avx2.npy $T/resnet18.f.npy) && le $e 0.10 &&
     ok "int8 engine with ONEDNN_MAX_CPU_ISA=AVX2: runs, says '$(cut -c1-60 $T/err)...', rel. error $e" || bad "AVX2: $(cat $T/err) ${e:-}"
 # the bench names the ISA
 $DEFT bench infer -m $T/resnet18.q.engine --steps 2 --warmup 1 >$T/bench 2>&1 && grep -q "^isa: .*int8" $T/bench &&
