@@ -118,12 +118,10 @@ static dnnl_status_t q8_pd(struct cpu_prog *p, const struct q8_priv *q, dnnl_pri
     return st;
 }
 
-/* Prep step: fold, quantize the weights per channel, scale the bias, and
- * create the convolution with these output scales. */
-static enum deft_status q8_prepare(struct cpu_prog *p, struct cpu_node *nd, const struct cpu_step *s,
-                                   void *const *ptr, char *scratch, const struct deft_run_ctx *rc) {
-    (void)s; (void)rc;
-    struct q8_priv *q = nd->priv;
+/* Batch norm folded into the weights and bias; int8: the weights quantized
+ * per channel, the bias in accumulator units and the output scales set. */
+static void fold_quantize(const struct cpu_prog *p, struct cpu_node *nd, struct q8_priv *q, void *const *ptr,
+                          char *scratch) {
     const float *w = cpu_mem_ptr(nd, q->w, ptr, scratch);
     const float *b = q->b >= 0 ? cpu_mem_ptr(nd, q->b, ptr, scratch) : NULL;
     const float *g = q->gamma >= 0 ? cpu_mem_ptr(nd, q->gamma, ptr, scratch) : NULL;
@@ -147,11 +145,20 @@ static enum deft_status q8_prepare(struct cpu_prog *p, struct cpu_node *nd, cons
         double sw = amax > 0 && isfinite(amax) ? amax / 127.0 : 1.0;
         for (int64_t i = 0; i < q->per_k; i++) {
             double r = nearbyint(wk[i] * sc / sw);
-            wq[k * q->per_k + i] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+            wq[k * q->per_k + i] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r == r ? r : 0);
         }
         bq[k] = (float)(bias / ((double)q->s_src * sw));
         q->oscale[k] = (float)((double)q->s_src * sw / q->s_dst);
     }
+}
+
+/* Prep step: fold and quantize, then create the convolution again with the
+ * output scales of these weights. */
+static enum deft_status q8_prepare(struct cpu_prog *p, struct cpu_node *nd, const struct cpu_step *s,
+                                   void *const *ptr, char *scratch, const struct deft_run_ctx *rc) {
+    (void)s; (void)rc;
+    struct q8_priv *q = nd->priv;
+    fold_quantize(p, nd, q, ptr, scratch);
     if (p->bf16) return DEFT_OK; /* no scales: the compiled primitive stands */
     dnnl_primitive_desc_t pd;
     dnnl_status_t ds = q8_pd(p, q, &pd);
