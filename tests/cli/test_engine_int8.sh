@@ -23,6 +23,7 @@ SQD=$SHARED/models/squeezenet1_0_imagenet_deepcompression
 export OMP_NUM_THREADS=2
 HAVE_ORT=0
 command -v node >/dev/null && [ -d "${DEFT_NODE_MODULES:-$SRC/node_modules}/onnxruntime-node" ] && HAVE_ORT=1
+[ $HAVE_ORT = 1 ] || skip_part "onnxruntime-node missing: the int8 engine vs onnxruntime on the QDQ export"
 # relerr A.npy B.npy: max|A - B| / max|B|
 relerr() { $PY -c "import numpy as np, sys; a, b = np.load(sys.argv[1]), np.load(sys.argv[2]); print('%.4f' % (np.abs(a - b).max() / np.abs(b).max()))" "$1" "$2"; }
 # agree Q.npy F.npy ERR: every photo whose fp32 top-1 margin exceeds 2 x ERR (of the logits' scale) keeps its class
