@@ -28,6 +28,27 @@
  *      "output": "predictions", "output_shape": [1, 1000],
  *      "cpu": "x86_64 avx2 fma avx512f ...", "deft_version": "0.1.0"}
  *
+ * An int8 engine ("precision": "int8") adds "act_scales": {"<value>": s},
+ * the per-tensor scale s = amax / 127 of every calibrated activation
+ * (TensorRT's symmetric convention; every convolution input must have
+ * one). Its weights stay f32 in the file and are quantized to s8 per
+ * output channel (s_w = max|w| / 127, symmetric) when a context prepares
+ * them: batch norm is folded into the weights at that moment, for the CPU
+ * it runs on, and the per-channel scales must be those of the folded
+ * weights; the price is a file 4x larger than int8 weights would make it.
+ * The cpu backend runs every convolution in int8 (oneDNN: u8/s8 source,
+ * s8 weights, fused ReLU/ReLU6 and residual add, requantized so int8 flows
+ * from convolution to convolution) and the rest (pooling, the head) in
+ * f32; the ref backend runs an int8 engine in f32. oneDNN picks the int8
+ * kernels for this CPU (VNNI, AMX; plain AVX2/SSE4.1 kernels elsewhere:
+ * slower, same results up to rounding).
+ *
+ * A bf16 engine ("precision": "bf16") is the fp32 file; where oneDNN has
+ * bf16 convolutions (AVX512-BF16, AMX) each convolution chain runs with bf16
+ * source, weights and outputs between chains, f32 accumulation and bias
+ * (measured 2x the f32 speed of a 3x3 64->64 convolution on Zen 4/5 with
+ * oneDNN 2.6's brgconv, nhwc); elsewhere it runs in fp32 and says so.
+ *
  * "cpu" lists the features of the CPU it was converted on; weights are
  * prepared for the CPU the engine runs on (oneDNN picks its kernels at load,
  * batch norm is folded and weights reordered once per context), so an
@@ -38,6 +59,7 @@
 #ifndef DEFT_ENGINE_H
 #define DEFT_ENGINE_H
 
+#include <stdio.h>
 #include "deft/core.h"
 #include "deft/graph.h"
 
@@ -52,15 +74,24 @@ struct deft_engine;
 struct deft_engine_context;
 
 struct deft_engine_convert_opts {
-    const char *precision;  /* "fp32" (the default; the only one so far) */
+    const char *precision;  /* "fp32" (the default), "int8" or "bf16" */
     int batch;              /* fixed batch size; 0 = the model's */
     int height, width;      /* input size; 0 = the model's */
     int channels;           /* 0, or the channel count the caller expects (checked) */
+    /* int8: the activation ranges, from a TensorRT calibration cache (names
+     * = the graph's values, as deft's export writes them) or from
+     * calibrating on the images under cal_image_dir (entropy, TensorRT's;
+     * cal_batches x cal_batch_size images drawn at random, default 10 x 16) */
+    const char *cal_cache, *cal_image_dir;
+    int cal_batches, cal_batch_size;
+    const char *calibrator; /* cal_image_dir: "entropy" (NULL), "minmax" or "percentile" */
+    double percentile;      /* percentile: 0 -> 99.99 */
+    FILE *progress;         /* calibration progress lines, or NULL */
 };
 
 struct deft_engine_info {
     int format_version;
-    const char *precision;  /* "fp32" */
+    const char *precision;  /* "fp32", "int8", "bf16" */
     int batch;
     struct deft_shape input_shape, output_shape;
     size_t input_numel, output_numel;  /* floats per run (whole batch) */
@@ -72,6 +103,14 @@ struct deft_engine_info {
 
 /* Features of this CPU as the engine records them ("x86_64 avx2 fma ..."). */
 DEFT_API const char *deft_engine_cpu_features(void);
+/* The instruction set oneDNN runs the engine with here ("avx512_core_vnni",
+ * "avx512_core_amx", "avx2" ...; ONEDNN_MAX_CPU_ISA caps it), and whether
+ * its int8 convolutions have native int8 dot products (VNNI or AMX). */
+DEFT_API const char *deft_engine_cpu_isa(void);
+DEFT_API bool deft_engine_int8_native(void);
+/* ... and whether it has bf16 convolutions (AVX512-BF16 or AMX): a bf16
+ * engine runs its convolutions in bf16 only then, in fp32 elsewhere. */
+DEFT_API bool deft_engine_bf16_native(void);
 
 /* Convert a model (a deft model file or an ONNX file) into an engine file,
  * written atomically. */

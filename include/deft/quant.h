@@ -59,6 +59,12 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_calib_cache_write(const char *path
                                                                const char *algorithm,
                                                                const struct deft_calib_entry *e,
                                                                int n);
+/* Read one: every entry as written (scales unchecked: the caller judges
+ * them); a line that is not '<tensor>: <hex>' is DEFT_ERR_FORMAT naming the
+ * line. Free with deft_calib_cache_free. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_calib_cache_read(const char *path, struct deft_calib_entry **e,
+                                                              int *n);
+DEFT_API void deft_calib_cache_free(struct deft_calib_entry *e, int n);
 
 /* ---- quantization-aware training (qat.c) --------------------------------- */
 /* deft_qat_insert rewrites any model graph (classifier, detector) for

@@ -38,6 +38,10 @@ struct deft_runtime_opts {
     enum deft_amp amp;     /* cuda: mixed precision; other backends compute in fp32 */
     int no_fuse;           /* forward-only graphs: keep every node separate (no BN folding or
                               conv+activation+add fusion); the unfused reference for tests */
+    const float *int8_scales; /* cpu, forward-only graphs: one per value of the graph, the int8
+                              scale (amax / 127) of that activation, 0 = none; NULL = fp32.
+                              Convolutions whose input has a scale run in int8 (engine.h) */
+    int bf16;              /* cpu, forward-only graphs: convolutions in bf16 (f32 accumulation) */
 };
 
 /* Names of the backends this build has, comma-separated ("cpu, ref, cuda-emu"). */

@@ -50,6 +50,8 @@ struct deft_backend_opts {
     bool inference;          /* forward-only graph (no backward node): no workspaces,
                                 weights prepared once, inference fusions allowed */
     bool no_fuse;            /* inference: no BN folding / post-op fusion (tests, debugging) */
+    const float *int8_scale; /* inference on cpu: per value, its int8 scale (0: none); NULL: fp32 */
+    bool bf16;               /* inference on cpu: convolutions in bf16 (int8_scale NULL) */
 };
 
 /* One optimizer update over a contiguous segment of the parameter block,

@@ -9,11 +9,17 @@
 #include "cli/cli.h"
 
 static int convert_usage(FILE *f) {
-    fprintf(f, "usage: deft model convert -m MODEL.safetensors|FILE.onnx -o OUT.engine [--precision fp32]\n"
+    fprintf(f, "usage: deft model convert -m MODEL.safetensors|FILE.onnx -o OUT.engine [--precision fp32|int8|bf16]\n"
                "                          [--batch N] [--input_shape 1x3x224x224]\n"
+               "                          [--cal_cache cal.bin | --cal_image_dir DIR [--batches N] [--batch_size N]]\n"
                "  The model's inference graph (batch norm in eval mode, dropout off, batch and input\n"
                "  size fixed) and its weights as an engine file for `deft model run`, `deft bench\n"
-               "  infer` and the C API (deft/engine.h). --input_shape NxCxHxW sets the batch and size.\n");
+               "  infer` and the C API (deft/engine.h). --input_shape NxCxHxW sets the batch and size.\n"
+               "  int8: convolutions run in int8 with the activation ranges of a TensorRT calibration\n"
+               "  cache (--cal_cache: deft's `export --data_type int8` writes one) or of an entropy\n"
+               "  calibration on images (--cal_image_dir, N x N images drawn at random, default 10 x 16;\n"
+               "  --calibrator entropy|minmax|percentile [--percentile P], as `export`).\n"
+               "  bf16: convolutions in bf16 where the CPU has AVX512-BF16 or AMX, fp32 elsewhere.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -30,13 +36,20 @@ static bool parse_nchw(const char *s, long long d[4]) {
 
 int cmd_model_convert(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *precision = "fp32", *batch = NULL, *shape = NULL;
+    const char *cal_cache = NULL, *cal_dir = NULL, *cal_batches = NULL, *cal_bs = NULL, *calibrator = NULL, *pct = NULL;
     bool err = false;
     for (int i = 1; i < argc; i++) {
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &err) ||
             arg_str(argc, argv, &i, "-o", "--output_file", &out, &err) ||
             arg_str(argc, argv, &i, NULL, "--precision", &precision, &err) ||
             arg_str(argc, argv, &i, NULL, "--batch", &batch, &err) ||
-            arg_str(argc, argv, &i, NULL, "--input_shape", &shape, &err)) {
+            arg_str(argc, argv, &i, NULL, "--input_shape", &shape, &err) ||
+            arg_str(argc, argv, &i, NULL, "--cal_cache", &cal_cache, &err) ||
+            arg_str(argc, argv, &i, NULL, "--cal_image_dir", &cal_dir, &err) ||
+            arg_str(argc, argv, &i, NULL, "--batches", &cal_batches, &err) ||
+            arg_str(argc, argv, &i, NULL, "--batch_size", &cal_bs, &err) ||
+            arg_str(argc, argv, &i, NULL, "--calibrator", &calibrator, &err) ||
+            arg_str(argc, argv, &i, NULL, "--percentile", &pct, &err)) {
             if (err) return 2;
             continue;
         }
@@ -48,13 +61,31 @@ int cmd_model_convert(int argc, char **argv) {
         fprintf(stderr, "deft model convert: -m MODEL and -o OUT.engine are required\n");
         return 2;
     }
-    if (strcmp(precision, "fp32")) {
-        fprintf(stderr, "deft model convert: --precision %s is not available yet (fp32; int8 and bf16 engines "
-                        "are still to come)\n", precision);
+    if (strcmp(precision, "fp32") && strcmp(precision, "int8") && strcmp(precision, "bf16")) {
+        fprintf(stderr, "deft model convert: --precision %s is not available (fp32, int8, bf16)\n", precision);
         return 2;
     }
-    struct deft_engine_convert_opts o = {.precision = precision};
-    long long b = 0, d[4];
+    struct deft_engine_convert_opts o = {.precision = precision, .cal_cache = cal_cache, .cal_image_dir = cal_dir,
+                                         .progress = stdout};
+    long long b = 0, d[4], cb = 0, cbs = 0;
+    if ((cal_batches || cal_bs || calibrator || pct) && !cal_dir) {
+        fprintf(stderr, "deft model convert: --batches, --batch_size, --calibrator and --percentile go with --cal_image_dir\n");
+        return 2;
+    }
+    if ((cal_batches && !arg_parse_int("--batches", cal_batches, 1, 100000, &cb)) ||
+        (cal_bs && !arg_parse_int("--batch_size", cal_bs, 1, 4096, &cbs)))
+        return 2;
+    o.calibrator = calibrator;
+    if (pct) {
+        char *end;
+        o.percentile = strtod(pct, &end);
+        if (*end || !(o.percentile > 0 && o.percentile <= 100)) {
+            fprintf(stderr, "deft model convert: --percentile takes a number in (0, 100], got '%s'\n", pct);
+            return 2;
+        }
+    }
+    o.cal_batches = (int)cb;
+    o.cal_batch_size = (int)cbs;
     if (batch && !arg_parse_int("--batch", batch, 1, DEFT_ENGINE_MAX_BATCH, &b)) return 2;
     if (shape) {
         if (!parse_nchw(shape, d)) {
@@ -95,6 +126,12 @@ static enum deft_status open_engine(const char *path, const char *backend, struc
     if (in->cpu_differs)
         fprintf(stderr, "deft: %s was converted on a CPU with '%s'; this one has '%s': weights are prepared "
                         "for this CPU\n", path, in->cpu, deft_engine_cpu_features());
+    if (!strcmp(in->precision, "bf16") && !deft_engine_bf16_native())
+        fprintf(stderr, "deft: %s is bf16 and this CPU has neither AVX512-BF16 nor AMX (oneDNN runs %s): it falls back "
+                        "to fp32\n", path, deft_engine_cpu_isa());
+    if (!strcmp(in->precision, "int8") && !deft_engine_int8_native())
+        fprintf(stderr, "deft: %s is int8 and this CPU has no VNNI or AMX (oneDNN runs %s): it runs on oneDNN's "
+                        "slower int8 kernels\n", path, deft_engine_cpu_isa());
     return deft_engine_context_create_on(*e, backend, c);
 }
 
@@ -143,6 +180,10 @@ static void engine_report(const char *path, const struct deft_engine_info *in, c
            in->batch, in->input_name, (long long)in->input_shape.d[1], (long long)in->input_shape.d[2],
            (long long)in->input_shape.d[3], in->cpu);
     printf("threads:     %d\n", deft_get_threads());
+    printf("isa:         %s (oneDNN's kernels here%s)\n", deft_engine_cpu_isa(),
+           !strcmp(in->precision, "int8") ? (deft_engine_int8_native() ? "; int8 with VNNI/AMX" : "; int8 without VNNI/AMX")
+           : !strcmp(in->precision, "bf16") ? (deft_engine_bf16_native() ? "; bf16 convolutions" : "; bf16 fell back to fp32")
+           : "");
     printf("load:        %.2f ms (file read, checks)\n", load_s * 1e3);
     printf("first run:   %.2f ms (context: weights prepared, memory planned; and one inference)\n", first_s * 1e3);
     printf("throughput:  %.2f images/s over %d runs\n", ips, steps);
@@ -152,10 +193,10 @@ static void engine_report(const char *path, const struct deft_engine_info *in, c
     printf("{\"tool\": \"deft\", \"mode\": \"infer\", \"engine\": \"%s\", \"precision\": \"%s\", \"size\": %lld, "
            "\"batch\": %d, \"threads\": %d, \"steps\": %d, \"images_per_s\": %.2f, \"latency_ms\": %.2f, "
            "\"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f, \"min_ms\": %.2f, \"max_ms\": %.2f, "
-           "\"first_ms\": %.2f, \"load_ms\": %.2f, \"peak_rss_mib\": %.1f, \"arena_mib\": %.1f}\n",
+           "\"first_ms\": %.2f, \"load_ms\": %.2f, \"peak_rss_mib\": %.1f, \"arena_mib\": %.1f, \"isa\": \"%s\"}\n",
            path, in->precision, (long long)in->input_shape.d[2], in->batch, deft_get_threads(), steps, ips,
            p50 * 1e3, p50 * 1e3, p90 * 1e3, p99 * 1e3, lat[0] * 1e3, lat[steps - 1] * 1e3, first_s * 1e3,
-           load_s * 1e3, rss, (double)rs.arena_bytes / (1 << 20));
+           load_s * 1e3, rss, (double)rs.arena_bytes / (1 << 20), deft_engine_cpu_isa());
     if (profile) deft_runtime_print_profile(rt, stderr);
 }
 

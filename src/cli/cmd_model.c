@@ -15,7 +15,7 @@ static int model_usage(FILE *f) {
             "       Run a model on an already-preprocessed float32 NCHW tensor; the batch\n"
             "       size may differ from the one the model was saved with. An engine\n"
             "       (-m X.engine) takes exactly the batch it was converted for.\n"
-            "  convert -m MODEL|FILE.onnx -o OUT.engine [--precision fp32] [--batch N] [--input_shape NxCxHxW]\n"
+            "  convert -m MODEL|FILE.onnx -o OUT.engine [--precision fp32|int8|bf16] [--batch N] [--input_shape NxCxHxW]\n"
             "       The inference graph and weights as an engine file; see `deft model convert --help`.\n"
             "  info -m FILE | --arch NAME [--size N] [--classes N] [--batch N] [--dot]\n"
             "       Layers, output shapes, parameters and FLOPs (at the given input size) of a\n"

@@ -19,6 +19,7 @@ struct deft_engine {
     char *precision, *cpu, *path;
     char **names; /* class names, when the model records them */
     int n_names;
+    float *scales; /* int8: per value (engine_int8.c), else NULL */
 };
 
 struct deft_engine_context {
@@ -33,6 +34,7 @@ void deft_engine_free(struct deft_engine *e) {
     deft_free(e->precision);
     deft_free(e->cpu);
     deft_free(e->path);
+    deft_free(e->scales);
     deft_string_list_free(e->names, e->n_names);
     deft_free(e);
 }
@@ -83,8 +85,9 @@ static enum deft_status read_entry(struct deft_engine *e, const char *text, cons
         s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: engine format %d is newer than this deft reads (%d): "
                            "convert the model again with this deft (`deft model convert`)", path,
                            (int)fv->valuedouble, DEFT_ENGINE_FORMAT_VERSION);
-    } else if (!cJSON_IsString(pr) || strcmp(pr->valuestring, "fp32")) {
-        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: engine precision '%.32s' is not one this deft runs (fp32)",
+    } else if (!cJSON_IsString(pr) ||
+               (strcmp(pr->valuestring, "fp32") && strcmp(pr->valuestring, "int8") && strcmp(pr->valuestring, "bf16"))) {
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: engine precision '%.32s' is not one this deft runs (fp32, int8, bf16)",
                            path, cJSON_IsString(pr) ? pr->valuestring : "?");
     } else if (!cJSON_IsNumber(b) || b->valuedouble < 1 || b->valuedouble > DEFT_ENGINE_MAX_BATCH ||
                !cJSON_IsString(iname) || !cJSON_IsString(oname) ||
@@ -100,6 +103,8 @@ static enum deft_status read_entry(struct deft_engine *e, const char *text, cons
         if (!e->precision || !e->cpu) s = deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", path);
         in->format_version = (int)fv->valuedouble;
         in->batch = (int)b->valuedouble;
+        if (!s && !strcmp(e->precision, "int8"))
+            s = engine_scales_read(e->model->graph, cJSON_GetObjectItem(o, "act_scales"), path, &e->scales);
     }
     cJSON_Delete(o);
     if (s) return s;
@@ -196,8 +201,10 @@ enum deft_status deft_engine_context_create_on(const struct deft_engine *e, cons
     const struct deft_graph *g = e->model->graph;
     c->in = deft_graph_find_value(g, e->info.input_name);
     c->out = deft_graph_find_value(g, e->info.output_name);
-    enum deft_status s =
-        deft_runtime_create(g, &(struct deft_runtime_opts){.backend = backend ? backend : "cpu"}, &c->rt);
+    bool bf16 = !strcmp(e->precision, "bf16") && deft_engine_bf16_native();
+    enum deft_status s = deft_runtime_create(
+        g, &(struct deft_runtime_opts){.backend = backend ? backend : "cpu", .int8_scales = e->scales, .bf16 = bf16},
+        &c->rt);
     if (!s) s = deft_model_copy_to_runtime(e->model->file, c->rt, 0, NULL);
     if (s) {
         deft_engine_context_free(c);

@@ -7,6 +7,9 @@
 #include "deft/engine.h"
 #include "deft/io.h"
 #include "deft/runtime.h"
+#include "backend/cpu/dnnl_util.h"
+#include "deft/quant.h"
+#include "tasks/common/qat_export.h"
 #include "engine_impl.h"
 
 const char *deft_engine_cpu_features(void) {
@@ -32,6 +35,20 @@ const char *deft_engine_cpu_features(void) {
 #endif
 }
 
+const char *deft_engine_cpu_isa(void) {
+    return deft_dnnl_isa_name();
+}
+
+bool deft_engine_bf16_native(void) {
+    const char *isa = deft_dnnl_isa_name();
+    return strstr(isa, "bf16") || strstr(isa, "amx");
+}
+
+bool deft_engine_int8_native(void) {
+    const char *isa = deft_dnnl_isa_name();
+    return strstr(isa, "vnni") || strstr(isa, "amx") || strstr(isa, "bf16"); /* avx512_core_bf16 implies VNNI */
+}
+
 int deft_engine_pick_output(const struct deft_graph *g) {
     int v = deft_graph_find_role(g, DEFT_ROLE_LOGITS);
     if (v >= 0) return v;
@@ -55,7 +72,7 @@ static cJSON *shape_json(const struct deft_shape *s) {
 }
 
 /* The "engine" entry as JSON text (deft_free it via cJSON_free). */
-static char *entry_json(const struct deft_graph *g, int iv, int ov, const char *precision) {
+static char *entry_json(const struct deft_graph *g, int iv, int ov, const char *precision, const float *scales) {
     const struct deft_value *i = deft_graph_value(g, iv), *o = deft_graph_value(g, ov);
     cJSON *e = cJSON_CreateObject();
     if (!e) return NULL;
@@ -68,6 +85,7 @@ static char *entry_json(const struct deft_graph *g, int iv, int ov, const char *
     cJSON_AddItemToObject(e, "output_shape", shape_json(&o->shape));
     cJSON_AddStringToObject(e, "cpu", deft_engine_cpu_features());
     cJSON_AddStringToObject(e, "deft_version", DEFT_VERSION_STRING);
+    if (scales) cJSON_AddItemToObject(e, "act_scales", engine_scales_json(g, scales));
     char *txt = cJSON_PrintUnformatted(e);
     cJSON_Delete(e);
     return txt;
@@ -100,15 +118,34 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
     if (!o) o = &none;
     if (!model_path || !engine_path) return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: no model or output path");
     const char *precision = o->precision ? o->precision : "fp32";
-    if (strcmp(precision, "fp32"))
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "convert: precision '%s' is not available yet (fp32)", precision);
+    bool int8 = !strcmp(precision, "int8");
+    if (strcmp(precision, "fp32") && strcmp(precision, "bf16") && !int8)
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "convert: precision '%s' is not available (fp32, int8, bf16)",
+                              precision);
+    if (int8 && o->cal_cache && o->cal_image_dir)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: --cal_cache and --cal_image_dir: give one of them");
+    if (!int8 && (o->cal_cache || o->cal_image_dir))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: --cal_cache and --cal_image_dir need --precision int8");
     if (o->batch < 0 || o->height < 0 || o->width < 0 || o->channels < 0)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: negative batch or input size");
     struct deft_model *m = NULL;
     struct deft_runtime *rt = NULL;
     char *entry = NULL;
+    float *scales = NULL;
+    struct task_qat qm = {0};
     enum deft_status s = deft_model_load(model_path, &m);
     if (s) return s;
+    /* quantization-aware: the float graph; its learned ranges are the int8 ranges */
+    bool qat = deft_qat_enabled(m->graph);
+    if (qat) {
+        if ((s = task_qat_load(m, model_path, &qm))) goto done;
+        task_qat_swap_graph(&qm, m);
+    }
+    if (int8 && !qat && !o->cal_cache && !o->cal_image_dir) {
+        s = deft_set_error(DEFT_ERR_INVALID_ARG, "convert: an int8 engine needs its activation ranges: "
+                           "--cal_cache cal.bin or --cal_image_dir DIR (or a quantization-aware model)");
+        goto done;
+    }
     if (deft_safetensors_meta(m->file, "engine")) {
         s = deft_set_error(DEFT_ERR_INVALID_ARG, "%s is an engine already; convert the model it came from",
                            model_path);
@@ -120,18 +157,31 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: the model has no input or output", model_path);
         goto done;
     }
+    if (int8) {
+        if (!(scales = deft_calloc((size_t)deft_graph_num_values(g) + 1, sizeof *scales))) {
+            s = deft_set_error(DEFT_ERR_NOMEM, "convert: out of memory");
+            goto done;
+        }
+        deft_graph_set_training(g, false);
+        if (o->cal_cache) s = engine_scales_from_cache(g, o->cal_cache, scales);
+        else if (o->cal_image_dir) s = engine_scales_calibrate(m, model_path, o, scales);
+        else s = engine_scales_from_amax(g, qm.amax, model_path, scales);
+        if (s) goto done;
+    }
     if ((s = fix_input(g, iv, o, model_path))) goto done;
     /* through a runtime: it converts f16/bf16/f64 weights (ONNX) to f32 by name */
     if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = "ref"}, &rt)) ||
         (s = deft_model_copy_to_runtime(m->file, rt, 0, NULL)))
         goto done;
-    if (!(entry = entry_json(g, iv, ov, precision))) {
+    if (!(entry = entry_json(g, iv, ov, precision, scales))) {
         s = deft_set_error(DEFT_ERR_NOMEM, "convert: out of memory");
         goto done;
     }
     struct deft_kv kv = {"engine", entry};
     s = deft_model_save(engine_path, g, &(struct deft_model_save_opts){.rt = rt, .meta = &kv, .n_meta = 1});
 done:
+    task_qat_free(&qm);
+    deft_free(scales);
     cJSON_free(entry);
     deft_runtime_free(rt);
     deft_model_free(m);

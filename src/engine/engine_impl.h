@@ -10,6 +10,23 @@
 int deft_engine_pick_output(const struct deft_graph *g);
 int deft_engine_pick_input(const struct deft_graph *g);
 
+/* ---- int8 activation scales (engine_int8.c): scale[v] per value of g, 0 = none ---- */
+struct cJSON;
+struct deft_model;
+/* Every value a convolution quantizes has a scale, else an error naming it and `from`. */
+enum deft_status engine_scales_check(const struct deft_graph *g, const float *scale, const char *from);
+enum deft_status engine_scales_from_cache(const struct deft_graph *g, const char *path, float *scale);
+/* Calibrate m on o->cal_image_dir (the graph's input shape is kept). */
+enum deft_status engine_scales_calibrate(struct deft_model *m, const char *model_path,
+                                         const struct deft_engine_convert_opts *o, float *scale);
+/* From ranges per value (amax, 0 none: a quantization-aware model's learned ones). */
+enum deft_status engine_scales_from_amax(const struct deft_graph *g, const float *amax, const char *from,
+                                         float *scale);
+struct cJSON *engine_scales_json(const struct deft_graph *g, const float *scale);
+/* The entry's "act_scales" object checked into a new array (deft_free). */
+enum deft_status engine_scales_read(const struct deft_graph *g, const struct cJSON *o, const char *path,
+                                    float **scale);
+
 /* The name the engine was loaded under (messages). */
 const char *deft_engine_path(const struct deft_engine *e);
 

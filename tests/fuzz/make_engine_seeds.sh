@@ -34,5 +34,8 @@ write("newer.engine", lambda e: e.update(engine_format=2))
 write("batch0.engine", lambda e: e.update(batch=0))
 write("shape.engine", lambda e: e['input_shape'].__setitem__(0, 1 << 30))
 write("noout.engine", lambda e: e.update(output="nothing"))
+# int8: act_scales (the input's scale; a convolution reading another value lacks one)
+write("int8.engine", lambda e: e.update(precision="int8", act_scales={e['input']: 0.02}))
+write("int8neg.engine", lambda e: e.update(precision="int8", act_scales={e['input']: -1}))
 open(f"{out}/truncated.engine", 'wb').write(raw[:len(raw) - 16])
 PY

@@ -129,6 +129,36 @@ enum deft_status cpu_add_reorder(struct cpu_prog *p, struct cpu_node *nd, int fr
     return DEFT_OK;
 }
 
+enum deft_status cpu_add_reorder_scaled(struct cpu_prog *p, struct cpu_node *nd, int from, int to, float scale) {
+    const dnnl_memory_desc_t *a, *b;
+    DEFT_DNNL_CHECK(dnnl_memory_get_memory_desc(nd->mems[from].mem, &a));
+    DEFT_DNNL_CHECK(dnnl_memory_get_memory_desc(nd->mems[to].mem, &b));
+    dnnl_primitive_attr_t attr;
+    dnnl_primitive_desc_t pd;
+    DEFT_DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+    dnnl_status_t ds = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale);
+    if (ds == dnnl_success) ds = dnnl_reorder_primitive_desc_create(&pd, a, p->eng, b, p->eng, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (ds != dnnl_success) return deft_dnnl_error(ds, "scaled reorder");
+    dnnl_primitive_t prim;
+    ds = dnnl_primitive_create(&prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (ds != dnnl_success) return deft_dnnl_error(ds, "dnnl_primitive_create(scaled reorder)");
+    struct cpu_step *s;
+    enum deft_status st = push_step(nd, &s);
+    if (st) {
+        dnnl_primitive_destroy(prim);
+        return st;
+    }
+    s->prim = prim;
+    s->nargs = 2;
+    s->arg[0] = DNNL_ARG_FROM;
+    s->mem[0] = from;
+    s->arg[1] = DNNL_ARG_TO;
+    s->mem[1] = to;
+    return DEFT_OK;
+}
+
 enum deft_status cpu_bind_in_as(struct cpu_prog *p, struct cpu_node *nd, int v,
                                 const dnnl_memory_desc_t *view, const dnnl_memory_desc_t *want,
                                 int *mi) {
@@ -333,6 +363,8 @@ static void cpu_free_program(struct deft_program *prog) {
     deft_free(p->fusion);
     deft_free(p->last_use);
     deft_free(p->fused_away);
+    deft_free(p->q8);
+    deft_free(p->ones);
     deft_free(p);
 }
 
@@ -352,6 +384,7 @@ static enum deft_status compile_fused_away(struct cpu_prog *p, int n) {
 
 static enum deft_status compile_node(struct cpu_prog *p, int n, struct cpu_node *nd) {
     if (p->fused_into[n] >= 0 && p->fused_into[n] != n) return compile_fused_away(p, n);
+    if (p->fusion[n].conv >= 0 && p->fusion[n].q8) return cpu_compile_conv_q8(p, &p->fusion[n], nd);
     if (p->fusion[n].conv >= 0) return cpu_compile_conv_fused(p, &p->fusion[n], nd);
     switch (deft_graph_node(p->g, n)->op) {
     case DEFT_OP_CONV2D:
@@ -410,11 +443,17 @@ static enum deft_status cpu_compile(const struct deft_graph *g, const struct def
     p->fusion = deft_calloc((size_t)p->nn + 1, sizeof *p->fusion);
     p->last_use = deft_malloc(nv1 * sizeof *p->last_use);
     p->fused_away = deft_calloc(nv1, sizeof *p->fused_away);
+    p->q8 = deft_calloc(nv1, sizeof *p->q8);
     p->inference = o && o->inference;
     p->fuse = p->inference && !o->no_fuse;
+    p->q8_scale = p->inference && o->int8_scale ? o->int8_scale : NULL;
+    p->bf16 = p->inference && o->bf16 && !p->q8_scale;
+    if (p->bf16 && (p->ones = deft_malloc(nv1 * sizeof *p->ones)))
+        for (size_t v = 0; v < nv1; v++) p->ones[v] = 1.0f;
+    if (p->bf16) p->q8_scale = p->ones;
     enum deft_status st = DEFT_OK;
     if (!p->md || !p->md_set || !p->native_opaque || !p->ptr_tmp || !p->nodes || !p->fused_into ||
-        !p->fusion || !p->last_use || !p->fused_away) {
+        !p->fusion || !p->last_use || !p->fused_away || !p->q8 || (p->bf16 && !p->ones)) {
         st = deft_set_error(DEFT_ERR_NOMEM, "out of memory compiling for cpu");
         goto fail;
     }
@@ -520,6 +559,9 @@ static enum deft_status cpu_read_plain(struct deft_program *prog, int v, const v
         return deft_set_error(DEFT_ERR_INVALID_ARG,
                               "cpu: '%s' is inside a fused inference chain and never computed "
                               "(deft_runtime_opts.no_fuse keeps it)", val->name);
+    if (p->q8[v])
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "cpu: '%s' is stored as int8 between two int8 convolutions "
+                              "and cannot be read as f32", val->name);
     if (!p->md_set[v] || deft_dnnl_md_is_plain(&p->md[v])) {
         memcpy(dst, src, n * sizeof *dst);
         return DEFT_OK;

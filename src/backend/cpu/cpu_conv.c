@@ -16,16 +16,7 @@
 /* Inputs with at most this many channels stay plain (first layer). */
 #define CPU_CONV_PLAIN_SRC_MAX_C 8
 
-struct conv_geom {
-    bool transposed;
-    int64_t src[4], dst[4];  /* N, C, H, W of the conv's src/dst (deconv: its own src/dst) */
-    int64_t g, r, s;
-    dnnl_dims_t stride, dil, pad_l, pad_r;
-    dnnl_memory_desc_t w_plain;  /* the graph's weight bytes as oneDNN logical weights */
-    dnnl_memory_desc_t w_any, b_plain;
-};
-
-static void geom_init(struct conv_geom *cg, const struct deft_attr *a, bool transposed,
+void cpu_conv_geom_init(struct conv_geom *cg, const struct deft_attr *a, bool transposed,
                       const struct deft_shape *x, const struct deft_shape *y,
                       const struct deft_shape *w) {
     memset(cg, 0, sizeof *cg);
@@ -264,7 +255,7 @@ static enum deft_status compile_fwd(struct cpu_prog *p, const struct deft_node *
                                     struct cpu_node *nd, bool transposed) {
     int x = node->in[0], w = node->in[1], b = node->n_in > 2 ? node->in[2] : -1, y = node->out[0];
     struct conv_geom cg;
-    geom_init(&cg, &node->attr, transposed, &cpu_val(p, x)->shape, &cpu_val(p, y)->shape,
+    cpu_conv_geom_init(&cg, &node->attr, transposed, &cpu_val(p, x)->shape, &cpu_val(p, y)->shape,
               &cpu_val(p, w)->shape);
     dnnl_memory_desc_t src;
     src_choice(p, x, cg.src, &src);
@@ -304,7 +295,7 @@ static enum deft_status compile_bwd_data(struct cpu_prog *p, const struct deft_n
                                          struct cpu_node *nd, bool transposed) {
     int dy = node->in[0], w = node->in[1], dx = node->out[0];
     struct conv_geom cg;
-    geom_init(&cg, &node->attr, transposed, &cpu_val(p, dx)->shape, &cpu_val(p, dy)->shape,
+    cpu_conv_geom_init(&cg, &node->attr, transposed, &cpu_val(p, dx)->shape, &cpu_val(p, dy)->shape,
               &cpu_val(p, w)->shape);
     dnnl_primitive_desc_t hint, pd;
     dnnl_status_t ds = hint_pd(p, node, &cg, &hint);
@@ -350,7 +341,7 @@ static enum deft_status compile_bwd_weights(struct cpu_prog *p, const struct def
     int db = node->attr.has_bias && node->n_out > 1 ? node->out[1] : -1;
     bool bias = node->attr.has_bias;
     struct conv_geom cg;
-    geom_init(&cg, &node->attr, transposed, &cpu_val(p, x)->shape, &cpu_val(p, dy)->shape,
+    cpu_conv_geom_init(&cg, &node->attr, transposed, &cpu_val(p, x)->shape, &cpu_val(p, dy)->shape,
               &cpu_val(p, dw)->shape);
     dnnl_primitive_desc_t hint, pd;
     dnnl_status_t ds = hint_pd(p, node, &cg, &hint);
@@ -434,7 +425,7 @@ enum deft_status cpu_compile_conv_fused(struct cpu_prog *p, const struct cpu_fus
     const struct deft_node *bn = f->bn >= 0 ? deft_graph_node(p->g, f->bn) : NULL;
     int x = node->in[0], y = f->out;
     struct conv_geom cg;
-    geom_init(&cg, &node->attr, false, &cpu_val(p, x)->shape, &cpu_val(p, node->out[0])->shape,
+    cpu_conv_geom_init(&cg, &node->attr, false, &cpu_val(p, x)->shape, &cpu_val(p, node->out[0])->shape,
               &cpu_val(p, node->in[1])->shape);
     dnnl_memory_desc_t src;
     src_choice(p, x, cg.src, &src);

@@ -9,6 +9,12 @@
  * runs at its last node; the nodes before it do nothing and their outputs
  * are never materialized, and the chain's inputs live until it runs.
  * Only links whose value has exactly one reader (and is not an OUTPUT) join.
+ *
+ * int8 (p->q8_scale): every convolution whose input has a scale is a chain,
+ * even alone, and runs in int8 (cpu_conv_q8.c); a chain's output is stored
+ * as u8/s8 when it has a scale and every reader is an int8 chain reading it
+ * as its input or its residual, so int8 flows conv -> conv; other outputs
+ * are f32 (dequantized in the convolution).
  */
 #include <string.h>
 #include "backend/cpu/cpu_impl.h"
@@ -45,6 +51,7 @@ static void plan_chain(struct cpu_prog *p, int c, const int *readers, const int 
     int w = conv->in[1];
     if (w < 0 || cpu_val(p, w)->kind == DEFT_VALUE_NODE || cpu_val(p, conv->in[0])->shape.ndim != 4) return;
     struct cpu_fusion f = {.conv = c, .bn = -1};
+    f.q8 = p->q8_scale && p->q8_scale[conv->in[0]] > 0;
     int nodes[2 + CPU_FUSE_MAX_OPS], nnodes = 0, cur = conv->out[0], last = c;
     bool added = false;
     int m = sole_reader(p, readers, reader_of, cur);
@@ -82,7 +89,7 @@ static void plan_chain(struct cpu_prog *p, int c, const int *readers, const int 
         cur = nd->out[0];
         last = m;
     }
-    if (last == c) return; /* nothing to fuse */
+    if (last == c && !f.q8) return; /* nothing to fuse */
     f.out = cur;
     p->fusion[last] = f;
     claimed[c] = true;
@@ -95,6 +102,36 @@ static void plan_chain(struct cpu_prog *p, int c, const int *readers, const int 
     p->last_use[conv->in[0]] = last > p->last_use[conv->in[0]] ? last : p->last_use[conv->in[0]];
     for (int i = 0; i < f.nops; i++)
         if (f.ops[i].add && last > p->last_use[f.ops[i].value]) p->last_use[f.ops[i].value] = last;
+}
+
+/* Does node m, an int8 chain's member, read v as that chain's input or residual? */
+static bool q8_reader(const struct cpu_prog *p, int m, int v) {
+    int last = p->fused_into[m];
+    if (last < 0 || !p->fusion[last].q8) return false;
+    const struct cpu_fusion *f = &p->fusion[last];
+    if (m == f->conv) return deft_graph_node(p->g, m)->in[0] == v && deft_graph_node(p->g, m)->in[1] != v;
+    for (int i = 0; i < f->nops; i++)
+        if (f->ops[i].add && f->ops[i].value == v) return deft_graph_node(p->g, m)->op == DEFT_OP_ADD;
+    return false;
+}
+
+/* int8 chain outputs every reader of which is an int8 chain stay int8. */
+static void plan_q8_values(struct cpu_prog *p) {
+    for (int n = 0; n < p->nn; n++) {
+        const struct cpu_fusion *f = &p->fusion[n];
+        if (f->conv < 0 || !f->q8) continue;
+        int v = f->out, nread = 0;
+        bool ok = p->q8_scale[v] > 0 && !(cpu_val(p, v)->flags & DEFT_VF_OUTPUT);
+        for (int m = 0; ok && m < p->nn; m++) {
+            const struct deft_node *node = deft_graph_node(p->g, m);
+            for (int i = 0; ok && i < node->n_in; i++)
+                if (node->in[i] == v) {
+                    ok = q8_reader(p, m, v);
+                    nread++;
+                }
+        }
+        p->q8[v] = ok && nread > 0;
+    }
 }
 
 enum deft_status cpu_fuse_plan(struct cpu_prog *p) {
@@ -125,13 +162,15 @@ enum deft_status cpu_fuse_plan(struct cpu_prog *p) {
             reader_of[v] = n;
         }
     }
-    int fused = 0;
+    int fused = 0, q8 = 0;
     for (int n = 0; n < p->nn; n++)
         if (deft_graph_node(p->g, n)->op == DEFT_OP_CONV2D && !claimed[n]) {
             plan_chain(p, n, readers, reader_of, claimed);
             fused += p->fused_into[n] >= 0;
         }
-    deft_log(DEFT_LOG_DEBUG, "cpu: %d convolution chains fused for inference", fused);
+    if (p->q8_scale) plan_q8_values(p);
+    for (int n = 0; n < p->nn; n++) q8 += p->fusion[n].conv >= 0 && p->fusion[n].q8;
+    deft_log(DEFT_LOG_DEBUG, "cpu: %d convolution chains fused for inference, %d in int8", fused, q8);
     deft_free(readers);
     deft_free(reader_of);
     deft_free(claimed);

@@ -77,6 +77,8 @@ struct cpu_fusion {
     int nops;
     struct cpu_fuse_op ops[CPU_FUSE_MAX_OPS];
     int out;                        /* value the chain produces */
+    bool q8;                        /* int8: the conv's input has a scale (cpu_conv_q8.c);
+                                       the add is a sum post-op into the output */
 };
 
 struct cpu_prog {
@@ -87,6 +89,10 @@ struct cpu_prog {
     struct cpu_fusion *fusion;      /* per node: valid where fusion[n].conv >= 0 (chain ends at n) */
     int *last_use;                  /* per value: read by a chain ending later (-1: no) */
     bool *fused_away;               /* per value: a chain's intermediate, never materialized */
+    const float *q8_scale;          /* int8 inference: per value, its scale (0: none); NULL: fp32 */
+    bool bf16;                      /* bf16 inference: the int8 path with bf16 and every scale 1 */
+    float *ones;                    /* bf16: q8_scale (owned) */
+    bool *q8;                       /* per value: stored as u8/s8 (made and read by int8 chains only) */
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     int nv, nn;
@@ -155,6 +161,22 @@ enum deft_status cpu_add_fn(struct cpu_prog *p, struct cpu_node *nd, cpu_step_fn
 void *cpu_mem_ptr(const struct cpu_node *nd, int mi, void *const *ptr, char *scratch);
 /* Same value shape as dnnl dims. */
 void cpu_dims(const struct deft_shape *s, int64_t *dims);
+
+/* A convolution's geometry in oneDNN terms (cpu_conv.c). */
+struct conv_geom {
+    bool transposed;
+    int64_t src[4], dst[4];  /* N, C, H, W of the conv's src/dst (deconv: its own src/dst) */
+    int64_t g, r, s;
+    dnnl_dims_t stride, dil, pad_l, pad_r;
+    dnnl_memory_desc_t w_plain;  /* the graph's weight bytes as oneDNN logical weights */
+    dnnl_memory_desc_t w_any, b_plain;
+};
+void cpu_conv_geom_init(struct conv_geom *cg, const struct deft_attr *a, bool transposed,
+                        const struct deft_shape *x, const struct deft_shape *y, const struct deft_shape *w);
+/* Append a reorder from -> to that multiplies by scale (int8 (de)quantization). */
+enum deft_status cpu_add_reorder_scaled(struct cpu_prog *p, struct cpu_node *nd, int from, int to, float scale);
+/* The int8 chain ending at node n (cpu_conv_q8.c). */
+enum deft_status cpu_compile_conv_q8(struct cpu_prog *p, const struct cpu_fusion *f, struct cpu_node *nd);
 
 /* ---- op families: return DEFT_ERR_UNSUPPORTED to fall back to ref ---- */
 enum deft_status cpu_compile_conv(struct cpu_prog *p, int n, struct cpu_node *nd);

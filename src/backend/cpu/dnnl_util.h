@@ -61,6 +61,8 @@ const dnnl_memory_desc_t *deft_dnnl_pd_md(const_dnnl_primitive_desc_t pd, dnnl_q
 const char *deft_dnnl_pd_impl(const_dnnl_primitive_desc_t pd);
 
 /* A reorder primitive from md a to md b. */
+/* The instruction set oneDNN's kernels use here ("avx512_core_vnni" ...). */
+const char *deft_dnnl_isa_name(void);
 enum deft_status deft_dnnl_reorder_create(dnnl_primitive_t *prim, dnnl_engine_t eng,
                                           const dnnl_memory_desc_t *a,
                                           const dnnl_memory_desc_t *b);
