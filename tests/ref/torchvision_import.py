@@ -3,9 +3,10 @@
 prep DIR OUT.npy            torchvision-preprocessed images of DIR (resize 256,
                             center crop 224, ImageNet mean/std), one batch
 squeezenet PTH IN.npy OUT   torchvision squeezenet1_0 logits with the .pth weights
-random ARCH OUTDIR          torchvision ARCH with random weights: ARCH.pth,
-                            ARCH_in.npy (2 random images), ARCH_ref.npy (logits)
-random_onnx ARCH OUTDIR     the same, exported with torch.onnx (opset 13, dynamic
+random ARCH[,ARCH..] OUTDIR torchvision ARCH with random weights: ARCH.pth,
+                            ARCH_in.npy (2 random images), ARCH_ref.npy (logits);
+                            several archs in one start (each seeded alike)
+random_onnx ARCH[,..] OUTDIR  the same, exported with torch.onnx (opset 13, dynamic
                             batch) as ARCH.onnx instead of ARCH.pth
 cifar_prep DIR OUT.npy      images of DIR resized to 32x32, ImageNet mean/std (the
                             cifar10_resnet20 recipe)
@@ -15,28 +16,15 @@ compare A.npy B.npy TOL     max abs diff and top-1 agreement; exit 1 if over TOL
 """
 import os, sys
 import numpy as np
-import torch, torchvision
-from PIL import Image
-import torchvision.transforms as T
-
-torch.set_num_threads(2)
 cmd = sys.argv[1]
-if cmd == "prep":
-    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
-                    T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
-    names = sorted(f for f in os.listdir(sys.argv[2]) if f.lower().endswith((".jpg", ".png")))
-    x = torch.stack([tf(Image.open(os.path.join(sys.argv[2], f)).convert("RGB")) for f in names])
-    np.save(sys.argv[3], x.numpy().astype(np.float32))
-    print("prepared %d images" % len(names))
-elif cmd == "squeezenet":
-    m = torchvision.models.squeezenet1_0()
-    m.load_state_dict(torch.load(sys.argv[2]))
-    m.eval()
-    with torch.no_grad():
-        y = m(torch.from_numpy(np.load(sys.argv[3])))
-    np.save(sys.argv[4], y.numpy())
-elif cmd in ("random", "random_onnx"):
-    arch, out = sys.argv[2], sys.argv[3]
+if cmd not in ("opencv", "unsupported", "compare"):  # those need no torch (a 2 CPU-s import)
+    import torch, torchvision
+    from PIL import Image
+    import torchvision.transforms as T
+    torch.set_num_threads(2)
+
+
+def random_model(cmd, arch, out):
     torch.manual_seed(0)
     kw = {"aux_logits": False, "init_weights": True} if arch == "googlenet" else {}
     m = getattr(torchvision.models, arch)(**kw)
@@ -57,6 +45,25 @@ elif cmd in ("random", "random_onnx"):
         y = m(x)
     np.save(os.path.join(out, arch + "_in.npy"), x.numpy())
     np.save(os.path.join(out, arch + "_ref.npy"), y.numpy())
+
+
+if cmd == "prep":
+    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
+                    T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    names = sorted(f for f in os.listdir(sys.argv[2]) if f.lower().endswith((".jpg", ".png")))
+    x = torch.stack([tf(Image.open(os.path.join(sys.argv[2], f)).convert("RGB")) for f in names])
+    np.save(sys.argv[3], x.numpy().astype(np.float32))
+    print("prepared %d images" % len(names))
+elif cmd == "squeezenet":
+    m = torchvision.models.squeezenet1_0()
+    m.load_state_dict(torch.load(sys.argv[2]))
+    m.eval()
+    with torch.no_grad():
+        y = m(torch.from_numpy(np.load(sys.argv[3])))
+    np.save(sys.argv[4], y.numpy())
+elif cmd in ("random", "random_onnx"):
+    for arch in sys.argv[2].split(","):
+        random_model(cmd, arch, sys.argv[3])
 elif cmd == "cifar_prep":
     tf = T.Compose([T.Resize((32, 32)), T.ToTensor(),
                     T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
