@@ -13,8 +13,7 @@ M=$SHARED/models
 IMGS=$SHARED/data/sample_images
 SQ=$M/squeezenet1_0_imagenet_deepcompression/squeezenet1_0_imagenet
 if [ -f "$SQ.onnx" ] && [ -d "$IMGS" ]; then
-    $REF prep "$IMGS" "$T/x.npy" >/dev/null &&
-    $REF squeezenet "$SQ.pth" "$T/x.npy" "$T/ref.npy" &&
+    $REF prep "$IMGS" "$T/x.npy" + squeezenet "$SQ.pth" "$T/x.npy" "$T/ref.npy" >/dev/null &&
     $DEFT model import -i "$SQ.onnx" -o "$T/sq.safetensors" >/dev/null &&
     $DEFT model run -m "$T/sq.safetensors" -i "$T/x.npy" -o "$T/y.npy" >/dev/null &&
     $REF compare "$T/y.npy" "$T/ref.npy" 1e-3 && ok "squeezenet1_0 ImageNet .onnx vs torchvision" ||

@@ -8,8 +8,7 @@ REF="/usr/bin/python3 $SRC/tests/ref/torchvision_import.py"
 SQ=$SHARED/models/squeezenet1_0_imagenet_deepcompression/squeezenet1_0_imagenet.pth
 IMGS=$SHARED/data/sample_images
 if [ -f "$SQ" ] && [ -d "$IMGS" ]; then
-    $REF prep "$IMGS" "$T/x.npy" &&
-    $REF squeezenet "$SQ" "$T/x.npy" "$T/ref.npy" &&
+    $REF prep "$IMGS" "$T/x.npy" + squeezenet "$SQ" "$T/x.npy" "$T/ref.npy" &&
     $DEFT model import -i "$SQ" -o "$T/sq.safetensors" --arch squeezenet1_0 >/dev/null &&
     $DEFT model run -m "$T/sq.safetensors" -i "$T/x.npy" -o "$T/y.npy" >/dev/null &&
     $REF compare "$T/y.npy" "$T/ref.npy" 1e-3 && ok "squeezenet1_0 ImageNet .pth on sample_images" ||
