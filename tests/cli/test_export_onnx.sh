@@ -16,12 +16,26 @@ ARCHS=${EXPORT_ARCHS:-"resnet18:32 resnet50:32 mobilenet_v1:32 mobilenet_v2:32 s
 googlenet:64 efficientnet_b0:32 darknet19:32 cspdarknet53:64"}
 [ -n "${DEFT_ASAN:-}" ] && ARCHS="mobilenet_v2:32"
 # deft's side and onnxruntime-node per architecture; the python checks (onnx.checker,
-# OpenCV DNN, the comparisons) queued into $T/checks and run after the loop from one
-# python start (onnx and cv2 imported once, not once per file). A line: ok message, bad
-# message, export_check.py commands.
+# OpenCV DNN, the comparisons) queued into $T/checks and run from one python start (onnx
+# and cv2 imported once, not once per file) after the loop, or sooner once the files
+# waiting pass 1 GB (bench/export_archs.sh: VGG). A line: ok message, bad message,
+# export_check.py commands.
 TAB=$(printf '\t')
 q() { echo "$1$TAB$2$TAB$3" >>"$T/checks"; }
-: >"$T/checks"
+flush() {
+    [ -s "$T/checks" ] || return 0
+    $REF batch "$T/checks" >"$T/checks.out" 2>&1
+    while IFS= read -r line; do
+        case $line in
+            "RESULT ok "*) ok "${line#RESULT ok }" ;;
+            "RESULT bad "*) bad "${line#RESULT bad }" ;;
+            *) printf '%s\n' "$line" ;;
+        esac
+    done <"$T/checks.out"
+    # every queued check gave a verdict (a python that died early fails the rest)
+    [ "$(grep -c '^RESULT ' "$T/checks.out")" -eq "$(wc -l <"$T/checks")" ] || bad "export_check.py batch ended early"
+    rm -f "$T"/*.onnx "$T/checks"
+}
 for as in $ARCHS; do
     a=${as%:*} s=${as#*:}
     m=$T/$a
@@ -44,18 +58,9 @@ for a, b in zip(sys.argv[1::2], sys.argv[2::2]): np.save(b, np.load(a)[:1])" $m.
         q "$a: OpenCV DNN logits" "$a: OpenCV DNN" "opencv $m.cv.onnx $m.x1.npy $m.cv.npy ; compare $m.deft1.npy $m.cv.npy 1e-4" ||
         bad "$a: OpenCV DNN"
     rm -f $m.safetensors
+    [ "$(du -sm "$T" | cut -f1)" -lt 1000 ] || flush
 done
-$REF batch "$T/checks" >"$T/checks.out" 2>&1
-while IFS= read -r line; do
-    case $line in
-        "RESULT ok "*) ok "${line#RESULT ok }" ;;
-        "RESULT bad "*) bad "${line#RESULT bad }" ;;
-        *) printf '%s\n' "$line" ;;
-    esac
-done <"$T/checks.out"
-# every queued check gave a verdict (a python that died early fails the rest)
-[ "$(grep -c '^RESULT ' "$T/checks.out")" -eq "$(wc -l <"$T/checks")" ] || bad "export_check.py batch ended early"
-rm -f "$T"/*.onnx
+flush
 # the default graph: softmax "predictions", against softmax of deft's logits
 m=$T/p
 $DEFT model init --arch resnet18 --size 32 --classes 4 -o $m.safetensors >/dev/null &&
