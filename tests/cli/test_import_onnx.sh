@@ -13,8 +13,7 @@ M=$SHARED/models
 IMGS=$SHARED/data/sample_images
 SQ=$M/squeezenet1_0_imagenet_deepcompression/squeezenet1_0_imagenet
 if [ -f "$SQ.onnx" ] && [ -d "$IMGS" ]; then
-    $REF prep "$IMGS" "$T/x.npy" >/dev/null &&
-    $REF squeezenet "$SQ.pth" "$T/x.npy" "$T/ref.npy" &&
+    $REF prep "$IMGS" "$T/x.npy" + squeezenet "$SQ.pth" "$T/x.npy" "$T/ref.npy" >/dev/null &&
     $DEFT model import -i "$SQ.onnx" -o "$T/sq.safetensors" >/dev/null &&
     $DEFT model run -m "$T/sq.safetensors" -i "$T/x.npy" -o "$T/y.npy" >/dev/null &&
     $REF compare "$T/y.npy" "$T/ref.npy" 1e-3 && ok "squeezenet1_0 ImageNet .onnx vs torchvision" ||
@@ -46,8 +45,10 @@ else
 fi
 ARCHS="resnet18 mobilenet_v2 googlenet efficientnet_b0"
 [ -n "${DEFT_ASAN:-}" ] && ARCHS="mobilenet_v2" # make asan looks for memory errors, not numbers
+# every architecture's torch.onnx export, input and logits from one python start
+$REF random_onnx "$(echo $ARCHS | tr ' ' ,)" "$T" 2>/dev/null || bad "torch.onnx exports ($ARCHS)"
 for a in $ARCHS; do
-    $REF random_onnx $a "$T" 2>/dev/null &&
+    [ -f "$T/${a}_ref.npy" ] &&
     $DEFT model import -i "$T/$a.onnx" -o "$T/$a.safetensors" >/dev/null &&
     $DEFT model run -m "$T/$a.safetensors" -i "$T/${a}_in.npy" -o "$T/${a}_y.npy" >/dev/null &&
     $REF compare "$T/${a}_y.npy" "$T/${a}_ref.npy" 1e-3 && ok "$a exported by torch.onnx" ||

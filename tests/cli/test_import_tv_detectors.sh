@@ -20,6 +20,10 @@ CASES='ssd300_vgg16||dog.jpg eagle.jpg astronaut.png;retinanet_resnet50_fpn|320 
 [ -n "${DEFT_TV_ALL_PHOTOS:-}" ] && CASES='ssd300_vgg16||;retinanet_resnet50_fpn|320 512|;fasterrcnn_resnet50_fpn|320 512|;ssdlite320_mobilenet_v3_large||;fasterrcnn_mobilenet_v3_large_fpn|320 512|'
 # make asan looks for memory errors, not numbers: one photo each
 [ -n "${DEFT_ASAN:-}" ] && CASES='ssd300_vgg16||dog.jpg;retinanet_resnet50_fpn|320 512|dog.jpg;fasterrcnn_resnet50_fpn|320 512|dog.jpg;ssdlite320_mobilenet_v3_large||dog.jpg;fasterrcnn_mobilenet_v3_large_fpn|320 512|dog.jpg'
+# each case's photos; torchvision's side of every case (random weights (the mobilenet_v3
+# detectors' scaled on every sample photo: see make) and its detections on the case's
+# photos) from one python start (torch's import is 2 CPU-s), before deft's
+: >"$T/makerun.txt"
 IFS=';'
 set -f
 for c in $CASES; do
@@ -28,16 +32,26 @@ for c in $CASES; do
     a=${c%%|*}; sz=${c#*|}; imgs=${sz#*|}; sz=${sz%%|*}
     # DEFT_TV_ONLY=ARCH: that detector alone (while working on it)
     [ -n "${DEFT_TV_ONLY:-}" ] && [ "$a" != "$DEFT_TV_ONLY" ] && continue
+    grep -q "\"$a\"" "$SRC/src/models/tv_detection/tv_det.c" || continue
     IMGS=$SHARED/data/sample_images
     if [ -n "$imgs" ]; then
         mkdir -p "$T/img_$a" && for i in $imgs; do cp "$SHARED/data/sample_images/$i" "$T/img_$a/"; done
         IMGS=$T/img_$a
     fi
+    echo "$a $T/$a.pth $SHARED/data/sample_images $IMGS $T/ref_$a $sz" >>"$T/makerun.txt"
+done
+[ -s "$T/makerun.txt" ] && $REF makerun_list "$T/makerun.txt"
+IFS=';'
+set -f
+for c in $CASES; do
+    unset IFS
+    set +f
+    a=${c%%|*}; sz=${c#*|}; imgs=${sz#*|}; sz=${sz%%|*}
+    [ -n "${DEFT_TV_ONLY:-}" ] && [ "$a" != "$DEFT_TV_ONLY" ] && continue
+    IMGS=$SHARED/data/sample_images
+    [ -n "$imgs" ] && IMGS=$T/img_$a
     grep -q "\"$a\"" "$SRC/src/models/tv_detection/tv_det.c" || { skip_part "$a: not built yet"; continue; }
-    # random weights (the mobilenet_v3 detectors' scaled on every sample photo: see make) and
-    # torchvision's detections on the case's photos
-    # shellcheck disable=SC2086
-    $REF makerun $a "$T/$a.pth" "$SHARED/data/sample_images" "$IMGS" "$T/ref_$a" $sz || { bad "$a: torchvision model and run"; continue; }
+    [ -f "$T/ref_$a/done" ] || { bad "$a: torchvision model and run"; continue; }
     # shellcheck disable=SC2086
     $DEFT model import -i "$T/$a.pth" --arch $a -o "$T/$a.safetensors" ${sz:+--min_size ${sz% *} --max_size ${sz#* }} >"$T/imp.out" 2>&1 &&
         ok "$a: import ($(cat "$T/imp.out"))" || { bad "$a: import: $(cat "$T/imp.out")"; continue; }
@@ -54,11 +68,15 @@ for c in $CASES; do
     rm -f "$T/$a.pth"
 done
 # bad input: an ssdlite checkpoint missing a key, and one with a wrong shape, name the key
+# (one python start writes the bad ssdlite checkpoints and the resnet18 state dict)
+/usr/bin/python3 -c "
+import os, torch, torchvision
+torch.save(torchvision.models.resnet18().state_dict(), '$T/r18.pth')
+if os.path.exists('$T/lite.pth'):
+    sd = torch.load('$T/lite.pth'); k = 'backbone.features.0.4.block.2.fc1.weight'
+    sd2 = dict(sd); del sd2[k]; torch.save(sd2, '$T/lite_miss.pth')
+    sd[k] = sd[k][:, :-1]; torch.save(sd, '$T/lite_shape.pth')"
 if [ -e "$T/lite.pth" ]; then
-    /usr/bin/python3 -c "
-import torch; sd = torch.load('$T/lite.pth'); k = 'backbone.features.0.4.block.2.fc1.weight'
-sd2 = dict(sd); del sd2[k]; torch.save(sd2, '$T/lite_miss.pth')
-sd[k] = sd[k][:, :-1]; torch.save(sd, '$T/lite_shape.pth')"
     for w in miss shape; do
         $DEFT model import -i "$T/lite_$w.pth" --arch ssdlite320_mobilenet_v3_large -o "$T/no.safetensors" >"$T/b.out" 2>"$T/b.err"; rc=$?
         [ $rc -ne 0 ] && grep -q "backbone.features.0.4.block.2.fc1.weight" "$T/b.err" && [ ! -e "$T/no.safetensors" ] &&
@@ -66,8 +84,7 @@ sd[k] = sd[k][:, :-1]; torch.save(sd, '$T/lite_shape.pth')"
     done
 fi
 # bad input: a classification state dict is no detector; a classification model is not run by detect
-/usr/bin/python3 -c "
-import torch, torchvision; torch.save(torchvision.models.resnet18().state_dict(), '$T/r18.pth')" &&
+[ -f "$T/r18.pth" ] &&
 $DEFT model import -i "$T/r18.pth" --arch ssd300_vgg16 -o "$T/no.safetensors" >"$T/b.out" 2>"$T/b.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "no ssd300_vgg16 classification head" "$T/b.err" && [ ! -e "$T/no.safetensors" ] &&
     ok "resnet18 weights as ssd300_vgg16: exit $rc, $(cat "$T/b.err")" || bad "resnet18 as ssd300_vgg16: exit $rc: $(cat "$T/b.err")"

@@ -6,6 +6,10 @@
                                                     shape inference; input/output names
   export_check.py opencv MODEL.onnx IN.npy OUT.npy  OpenCV DNN forward
   export_check.py compare A.npy B.npy TOL [softmax] max abs diff (optionally softmax(A) vs B)
+  export_check.py batch FILE                        each line OK_MSG<TAB>BAD_MSG<TAB>CMD ARGS[ ; CMD
+                                                    ARGS..]: the commands above in one start
+                                                    (onnx and cv2 imported once); prints
+                                                    "RESULT ok OK_MSG" or "RESULT bad BAD_MSG"
   export_check.py calib_ref MODEL.onnx X.npy CALIB.json METHOD [PCT]
                                                     every tensor's range recomputed from
                                                     OpenCV DNN's activations on the same
@@ -199,19 +203,46 @@ def calib_ref(onnx_path, xs, js, method, pct=99.99):
           '(largest difference %.0f bins)' % (method, n, n - flat, flat, worst))
 
 
-if __name__ == '__main__':
-    c = sys.argv[1]
+def batch(path):
+    for line in open(path):
+        if not line.strip():
+            continue
+        ok_msg, bad_msg, chain = line.rstrip('\n').split('\t')
+        good = True
+        for cmd in chain.split(' ; '):
+            try:
+                main(cmd.split())
+            except SystemExit as e:
+                good = e.code in (None, 0)
+            except Exception:
+                import traceback
+                traceback.print_exc(file=sys.stdout)
+                good = False
+            if not good:
+                break
+        sys.stdout.flush()
+        print('RESULT ok ' + ok_msg if good else 'RESULT bad ' + bad_msg, flush=True)
+
+
+def main(argv):
+    c = argv[0]
     if c == 'perturb_bn':
-        perturb_bn(sys.argv[2])
+        perturb_bn(argv[1])
     elif c == 'check':
-        check(sys.argv[2])
+        check(argv[1])
     elif c == 'opencv':
-        opencv(*sys.argv[2:5])
+        opencv(*argv[1:4])
     elif c == 'compare':
-        compare(sys.argv[2], sys.argv[3], sys.argv[4], len(sys.argv) > 5)
+        compare(argv[1], argv[2], argv[3], len(argv) > 4)
     elif c == 'calib_ref':
-        calib_ref(*sys.argv[2:])
+        calib_ref(*argv[1:])
+    elif c == 'batch':
+        batch(argv[1])
     elif c == 'calcache':
-        calcache(*sys.argv[2:5])
+        calcache(*argv[1:4])
     else:
         sys.exit('unknown command ' + c)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

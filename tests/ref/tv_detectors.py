@@ -9,6 +9,9 @@ run ARCH PTH IMGDIR OUTDIR [MIN MAX]  torchvision on every image of IMGDIR: OUTD
                                   RPN's proposals and objectness before its NMS) and _dets.npy
                                   (x1 y1 x2 y2 score label after NMS), as `deft model detect --raw`
 makerun ARCH OUT.pth CALIBDIR IMGDIR OUTDIR [MIN MAX]  make (scaled on CALIBDIR), then run
+makerun_list FILE                 makerun of each line of FILE (its arguments): one torch
+                                  start-up for all; OUTDIR/done marks each one that
+                                  succeeded, a failure is printed and the others go on
 compare DEFT_DIR REF_DIR          both dirs' raw/ arrays: boxes within 1e-3 relative
                                   (|a-b| <= 1e-3 max(|b|, 1)), scores within 1e-4, same labels,
                                   before and after NMS; prints the worst differences
@@ -234,6 +237,21 @@ if __name__ == "__main__":
         make(sys.argv[2], sys.argv[3], sys.argv[4])
         mm = [int(v) for v in sys.argv[7:9]] if len(sys.argv) > 8 else [None, None]
         run(sys.argv[2], sys.argv[3], sys.argv[5], sys.argv[6], *mm)
+    elif c == "makerun_list":
+        failed = 0
+        for line in open(sys.argv[2]):
+            a = line.split()
+            if not a:
+                continue
+            try:
+                make(a[0], a[1], a[2])
+                run(a[0], a[1], a[3], a[4], *([int(v) for v in a[5:7]] if len(a) > 6 else [None, None]))
+                open(os.path.join(a[4], "done"), "w").close()
+            except Exception:
+                import traceback
+                traceback.print_exc()
+                failed = 1
+        sys.exit(failed)
     elif c == "run":
         mm = [int(v) for v in sys.argv[6:8]] if len(sys.argv) > 7 else [None, None]
         run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], *mm)
