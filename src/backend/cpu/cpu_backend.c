@@ -108,15 +108,11 @@ static enum deft_status push_step(struct cpu_node *nd, struct cpu_step **out) {
     return DEFT_OK;
 }
 
-enum deft_status cpu_add_reorder(struct cpu_prog *p, struct cpu_node *nd, int from, int to) {
-    const dnnl_memory_desc_t *a, *b;
-    DEFT_DNNL_CHECK(dnnl_memory_get_memory_desc(nd->mems[from].mem, &a));
-    DEFT_DNNL_CHECK(dnnl_memory_get_memory_desc(nd->mems[to].mem, &b));
-    dnnl_primitive_t prim;
-    enum deft_status st = deft_dnnl_reorder_create(&prim, p->eng, a, b);
-    if (st) return st;
+/* A reorder step from mems[from] to mems[to] (prim is owned by the step, or destroyed on failure). */
+static enum deft_status push_reorder_step(struct cpu_node *nd, dnnl_primitive_t prim, int from, int to) {
     struct cpu_step *s;
-    if ((st = push_step(nd, &s))) {
+    enum deft_status st = push_step(nd, &s);
+    if (st) {
         dnnl_primitive_destroy(prim);
         return st;
     }
@@ -127,6 +123,15 @@ enum deft_status cpu_add_reorder(struct cpu_prog *p, struct cpu_node *nd, int fr
     s->arg[1] = DNNL_ARG_TO;
     s->mem[1] = to;
     return DEFT_OK;
+}
+
+enum deft_status cpu_add_reorder(struct cpu_prog *p, struct cpu_node *nd, int from, int to) {
+    const dnnl_memory_desc_t *a, *b;
+    DEFT_DNNL_CHECK(dnnl_memory_get_memory_desc(nd->mems[from].mem, &a));
+    DEFT_DNNL_CHECK(dnnl_memory_get_memory_desc(nd->mems[to].mem, &b));
+    dnnl_primitive_t prim;
+    enum deft_status st = deft_dnnl_reorder_create(&prim, p->eng, a, b);
+    return st ? st : push_reorder_step(nd, prim, from, to);
 }
 
 enum deft_status cpu_add_reorder_scaled(struct cpu_prog *p, struct cpu_node *nd, int from, int to, float scale) {
@@ -144,19 +149,7 @@ enum deft_status cpu_add_reorder_scaled(struct cpu_prog *p, struct cpu_node *nd,
     ds = dnnl_primitive_create(&prim, pd);
     dnnl_primitive_desc_destroy(pd);
     if (ds != dnnl_success) return deft_dnnl_error(ds, "dnnl_primitive_create(scaled reorder)");
-    struct cpu_step *s;
-    enum deft_status st = push_step(nd, &s);
-    if (st) {
-        dnnl_primitive_destroy(prim);
-        return st;
-    }
-    s->prim = prim;
-    s->nargs = 2;
-    s->arg[0] = DNNL_ARG_FROM;
-    s->mem[0] = from;
-    s->arg[1] = DNNL_ARG_TO;
-    s->mem[1] = to;
-    return DEFT_OK;
+    return push_reorder_step(nd, prim, from, to);
 }
 
 enum deft_status cpu_bind_in_as(struct cpu_prog *p, struct cpu_node *nd, int v,
