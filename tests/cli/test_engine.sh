@@ -68,20 +68,7 @@ expect2 "engine cut in its header" "trunc.engine" $DEFT model run -m $T/trunc.en
 head -c $(($(wc -c <$m.engine) - 1000)) $m.engine >$T/trunc2.engine
 expect2 "engine cut in its weights" "trunc2.engine" $DEFT bench infer -m $T/trunc2.engine
 # the "engine" metadata entry rewritten: newer format, hostile batch, a shape that is not the graph's
-rewrite() {
-    $PY - "$m.engine" "$1" "$2" <<'PY'
-import json, struct, sys
-src, dst, edit = sys.argv[1], sys.argv[2], sys.argv[3]
-raw = open(src, 'rb').read()
-n = struct.unpack('<Q', raw[:8])[0]
-h = json.loads(raw[8:8 + n])
-e = json.loads(h['__metadata__']['engine'])
-exec(edit)
-h['__metadata__']['engine'] = json.dumps(e)
-hj = json.dumps(h).encode(); hj += b' ' * (-len(hj) % 8)
-open(dst, 'wb').write(struct.pack('<Q', len(hj)) + hj + raw[8 + n:])
-PY
-}
+rewrite() { $PY "$SRC/tests/ref/engine_meta_edit.py" "$m.engine" "$1" "$2"; }
 rewrite $T/new.engine "e['engine_format'] = 2" && expect2 "newer format" "newer" $DEFT model run -m $T/new.engine -i $m.x.npy -o $T/o.npy
 rewrite $T/huge.engine "e['batch'] = 10**12; e['input_shape'][0] = 10**12" &&
     expect2 "hostile batch" "malformed" $DEFT bench infer -m $T/huge.engine

@@ -134,20 +134,7 @@ tail -n +2 $cal >$T/nohdr.bin
 expect2 "no TRT header" "TRT-" $DEFT model convert -m $m.safetensors -o $T/x.engine --precision int8 --cal_cache $T/nohdr.bin
 [ ! -e $T/x.engine ] && ok "refused int8 converts leave no file" || bad "a refused convert left a file"
 # hostile act_scales in an int8 engine
-rewrite() {
-    $PY - "$T/resnet18.q.engine" "$1" "$2" <<'PY'
-import json, struct, sys
-src, dst, edit = sys.argv[1], sys.argv[2], sys.argv[3]
-raw = open(src, 'rb').read()
-n = struct.unpack('<Q', raw[:8])[0]
-h = json.loads(raw[8:8 + n])
-e = json.loads(h['__metadata__']['engine'])
-exec(edit)
-h['__metadata__']['engine'] = json.dumps(e)
-hj = json.dumps(h).encode(); hj += b' ' * (-len(hj) % 8)
-open(dst, 'wb').write(struct.pack('<Q', len(hj)) + hj + raw[8 + n:])
-PY
-}
+rewrite() { $PY "$SRC/tests/ref/engine_meta_edit.py" "$T/resnet18.q.engine" "$1" "$2"; }
 rewrite $T/neg.engine "e['act_scales']['layer3.0.relu1'] = -0.5" &&
     expect2 "engine: negative scale" "layer3.0.relu1" $DEFT model run -m $T/neg.engine -i $m.x.npy -o $T/o.npy
 rewrite $T/miss.engine "del e['act_scales']['layer4.1.relu1']" &&
