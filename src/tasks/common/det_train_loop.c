@@ -191,6 +191,12 @@ enum deft_status det_train_run_loop(struct det_train *dt, int64_t start, const s
     return s;
 }
 
+void det_train_print_ap(const struct det_train *dt, const char *mode, const struct deft_det_metrics *m,
+                        char *const *class_names) {
+    fprintf(dt->out, "  AP (%s):", mode);
+    for (int k = 0; k < m->n_classes; k++) fprintf(dt->out, " %s %.4f", class_names[k], m->classes[k].ap);
+}
+
 void det_train_release(struct det_train *dt) {
     if (dt->ev && deft_events_close(dt->ev)) deft_log(DEFT_LOG_WARN, "%s", deft_last_error());
     dt->ev = NULL;

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "deft/det_eval.h"
 #include "deft/det_loader.h"
 #include "deft/loop.h"
 #include "deft/trainer.h"
@@ -100,6 +101,10 @@ struct det_train_loop_opts {
 enum deft_status det_train_run_loop(struct det_train *dt, int64_t start, const struct det_train_loop_opts *o);
 /* Frees the events, trainer, loaders and datasets. */
 void det_train_release(struct det_train *dt);
+/* A validation's "  AP (<mode>): <class> <ap> ..." on dt->out, without the line's end
+ * (the caller may add a figure of its own). */
+void det_train_print_ap(const struct det_train *dt, const char *mode, const struct deft_det_metrics *m,
+                        char *const *class_names);
 /* Closes the log and the folder (removed after a failed run). */
 void det_train_finish(struct det_train *dt, enum deft_status s);
 #endif

@@ -242,10 +242,8 @@ static enum deft_status validate(void *user, int epoch, double *score) {
     if (!s) {
         r->dt.val_m[0].value = vl;
         r->dt.val_m[1].value = *score = m->map;
-        fprintf(r->dt.out, "  AP (%s):",
-                integrate(&r->d.cfg) ? "TAO DetectNet_v2 INTEGRATE" : "TAO DetectNet_v2 SAMPLE");
-        for (int k = 0; k < m->n_classes; k++)
-            fprintf(r->dt.out, " %s %.4f", r->d.cfg.class_names[k], m->classes[k].ap);
+        det_train_print_ap(&r->dt, integrate(&r->d.cfg) ? "TAO DetectNet_v2 INTEGRATE" : "TAO DetectNet_v2 SAMPLE",
+                           m, r->d.cfg.class_names);
         fprintf(r->dt.out, "\n");
     }
     deft_det_metrics_free(m);

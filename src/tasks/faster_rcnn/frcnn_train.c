@@ -257,9 +257,7 @@ static enum deft_status validate(void *user, int epoch, double *score) {
         double recall = r->val.recall_gt ? (double)r->val.recall_hits / (double)r->val.recall_gt : NAN;
         r->dt.val_m[0].value = *score = map;
         r->dt.val_m[1].value = recall;
-        fprintf(r->dt.out, "  AP (%s):", deft_ap_mode_describe(frcnn_ap_mode(&r->f)));
-        for (int k = 0; k < m->n_classes; k++)
-            fprintf(r->dt.out, " %s %.4f", r->f.cfg.dataset_config.class_names[k], m->classes[k].ap);
+        det_train_print_ap(&r->dt, deft_ap_mode_describe(frcnn_ap_mode(&r->f)), m, r->f.cfg.dataset_config.class_names);
         fprintf(r->dt.out, "; RPN recall@0.5 %.4f\n", recall);
     }
     deft_det_metrics_free(m);

@@ -232,9 +232,7 @@ static enum deft_status validate(void *user, int epoch, double *score) {
     if (!s) {
         r->dt.val_m[0].value = vl;
         r->dt.val_m[1].value = *score = m->map;
-        fprintf(r->dt.out, "  AP (%s):", deft_ap_mode_describe(ap_mode(c)));
-        for (int k = 0; k < m->n_classes; k++)
-            fprintf(r->dt.out, " %s %.4f", c->dataset_config.class_names[k], m->classes[k].ap);
+        det_train_print_ap(&r->dt, deft_ap_mode_describe(ap_mode(c)), m, c->dataset_config.class_names);
         fprintf(r->dt.out, "\n");
     }
     deft_det_metrics_free(m);
