@@ -134,6 +134,13 @@ enum deft_act_kind {
     DEFT_ACT_SWISH, DEFT_ACT_HARDSWISH,
     DEFT_ACT_MISH, /* x * tanh(softplus(x)) (YOLOv4's CSPDarknet) */
     DEFT_ACT_HARDSIGMOID, /* clip(x / 6 + 1/2, 0, 1) (MobileNetV3's squeeze-excitation) */
+    /* ONNX's element-wise math (imported models): */
+    DEFT_ACT_EXP, DEFT_ACT_LOG, DEFT_ACT_SQRT, DEFT_ACT_ABS, DEFT_ACT_NEG,
+    DEFT_ACT_RECIPROCAL,  /* 1 / x */
+    DEFT_ACT_SOFTPLUS,    /* log(1 + e^x) */
+    DEFT_ACT_SOFTSIGN,    /* x / (1 + |x|) */
+    DEFT_ACT_ELU,         /* x > 0 ? x : alpha (e^x - 1) */
+    DEFT_ACT_ERF,
     DEFT_ACT_COUNT
 };
 enum deft_bn_mode {

@@ -16,7 +16,8 @@ static const char *const op_names[] = {
 _Static_assert(sizeof op_names / sizeof op_names[0] == DEFT_OP_COUNT, "op_names incomplete");
 
 static const char *const act_names[] = {"relu", "relu6", "leaky_relu", "sigmoid", "tanh", "swish",
-                                        "hardswish", "mish", "hardsigmoid"};
+                                        "hardswish", "mish", "hardsigmoid", "exp", "log", "sqrt", "abs", "neg",
+                                        "reciprocal", "softplus", "softsign", "elu", "erf"};
 _Static_assert(sizeof act_names / sizeof act_names[0] == DEFT_ACT_COUNT, "act_names incomplete");
 
 static const char *const loss_names[] = {"softmax_ce", "bce_logits", "focal", "l1", "smooth_l1",
@@ -46,7 +47,8 @@ const char *deft_loss_name(enum deft_loss_kind k) {
 bool deft_act_bwd_uses_output(enum deft_act_kind k) {
     /* Derivatives recoverable from the output let the pre-activation buffer be
      * freed (and match oneDNN's *_use_dst_for_bwd algorithms). */
-    return k == DEFT_ACT_RELU || k == DEFT_ACT_RELU6 || k == DEFT_ACT_SIGMOID || k == DEFT_ACT_TANH;
+    return k == DEFT_ACT_RELU || k == DEFT_ACT_RELU6 || k == DEFT_ACT_SIGMOID || k == DEFT_ACT_TANH ||
+           k == DEFT_ACT_EXP || k == DEFT_ACT_SQRT;
 }
 
 int deft_op_num_outputs(enum deft_op op, const struct deft_attr *a, int n_in) {

@@ -455,8 +455,21 @@ static bool emit_act(struct ox *x, const struct deft_node *nd) {
         node(x, "Mul", nm, (const char *[]){in, th}, 2, out_name(x, v));
         return true;
     }
-    default:
-        return fail(x, DEFT_ERR_UNSUPPORTED, "%s: activation %s", nm, deft_act_name(nd->attr.act.kind));
+    case DEFT_ACT_ELU:
+        attr_f(x, node(x, "Elu", nm, &in, 1, out_name(x, v)), "alpha", nd->attr.act.alpha);
+        return true;
+    default: {
+        static const char *const math_op[DEFT_ACT_COUNT] = {
+            [DEFT_ACT_EXP] = "Exp", [DEFT_ACT_LOG] = "Log", [DEFT_ACT_SQRT] = "Sqrt", [DEFT_ACT_ABS] = "Abs",
+            [DEFT_ACT_NEG] = "Neg", [DEFT_ACT_RECIPROCAL] = "Reciprocal", [DEFT_ACT_SOFTPLUS] = "Softplus",
+            [DEFT_ACT_SOFTSIGN] = "Softsign", [DEFT_ACT_ERF] = "Erf"};
+        enum deft_act_kind k = nd->attr.act.kind;
+        if ((unsigned)k < DEFT_ACT_COUNT && math_op[k]) {
+            node(x, math_op[k], nm, &in, 1, out_name(x, v));
+            return true;
+        }
+        return fail(x, DEFT_ERR_UNSUPPORTED, "%s: activation %s", nm, deft_act_name(k));
+    }
     }
 }
 

@@ -164,6 +164,21 @@ static enum deft_status op_hardsigmoid(struct onnx_imp *im) {
 }
 /* Mish (opset 18; YOLOv4's CSPDarknet). */
 static enum deft_status op_mish(struct onnx_imp *im) { return act(im, DEFT_ACT_MISH, 0); }
+/* Element-wise math. */
+static enum deft_status op_exp(struct onnx_imp *im) { return act(im, DEFT_ACT_EXP, 0); }
+static enum deft_status op_log(struct onnx_imp *im) { return act(im, DEFT_ACT_LOG, 0); }
+static enum deft_status op_sqrt(struct onnx_imp *im) { return act(im, DEFT_ACT_SQRT, 0); }
+static enum deft_status op_abs(struct onnx_imp *im) { return act(im, DEFT_ACT_ABS, 0); }
+static enum deft_status op_neg(struct onnx_imp *im) { return act(im, DEFT_ACT_NEG, 0); }
+static enum deft_status op_reciprocal(struct onnx_imp *im) { return act(im, DEFT_ACT_RECIPROCAL, 0); }
+static enum deft_status op_softplus(struct onnx_imp *im) { return act(im, DEFT_ACT_SOFTPLUS, 0); }
+static enum deft_status op_softsign(struct onnx_imp *im) { return act(im, DEFT_ACT_SOFTSIGN, 0); }
+static enum deft_status op_erf(struct onnx_imp *im) { return act(im, DEFT_ACT_ERF, 0); }
+static enum deft_status op_elu(struct onnx_imp *im) {
+    float al = oi_attr_f(im, "alpha", 1.0f);
+    if (!isfinite(al)) return BAD("Elu alpha %g", (double)al);
+    return act(im, DEFT_ACT_ELU, al);
+}
 
 /* ReduceMean over H and W of [N, C, H, W] (squeeze-excitation, pooling
  * heads): deft's global average pool, flattened to [N, C] without keepdims. */
@@ -646,14 +661,14 @@ static enum deft_status op_constant(struct onnx_imp *im) {
 }
 
 static const struct onnx_op onnx_ops[] = {
-    {"Add", op_add}, {"AveragePool", op_avgpool}, {"BatchNormalization", op_batchnorm},
+    {"Abs", op_abs}, {"Add", op_add}, {"AveragePool", op_avgpool}, {"BatchNormalization", op_batchnorm},
     {"Clip", op_clip}, {"Concat", op_concat}, {"Constant", op_constant}, {"Conv", op_conv},
     {"ConvTranspose", op_conv_transpose}, {"Div", op_div}, {"Dropout", op_dropout},
-    {"Flatten", op_flatten}, {"Gemm", op_gemm}, {"GlobalAveragePool", op_global_avgpool},
-    {"HardSigmoid", op_hardsigmoid}, {"HardSwish", op_hardswish}, {"Identity", op_identity}, {"LeakyRelu", op_leaky_relu},
-    {"MatMul", op_matmul}, {"MaxPool", op_maxpool}, {"Mish", op_mish}, {"ReduceMean", op_reduce_mean}, {"Mul", op_mul}, {"Pad", op_pad},
-    {"Relu", op_relu}, {"Reshape", op_reshape}, {"Resize", oi_resize}, {"Sigmoid", op_sigmoid}, {"Slice", op_slice},
-    {"Softmax", op_softmax}, {"Sub", op_sub}, {"Tanh", op_tanh}, {"Upsample", oi_resize},
+    {"Elu", op_elu}, {"Erf", op_erf}, {"Exp", op_exp}, {"Flatten", op_flatten}, {"Gemm", op_gemm}, {"GlobalAveragePool", op_global_avgpool},
+    {"HardSigmoid", op_hardsigmoid}, {"HardSwish", op_hardswish}, {"Identity", op_identity}, {"LeakyRelu", op_leaky_relu}, {"Log", op_log},
+    {"MatMul", op_matmul}, {"MaxPool", op_maxpool}, {"Mish", op_mish}, {"ReduceMean", op_reduce_mean}, {"Mul", op_mul}, {"Neg", op_neg}, {"Pad", op_pad},
+    {"Reciprocal", op_reciprocal}, {"Relu", op_relu}, {"Reshape", op_reshape}, {"Resize", oi_resize}, {"Sigmoid", op_sigmoid}, {"Slice", op_slice},
+    {"Softmax", op_softmax}, {"Softplus", op_softplus}, {"Softsign", op_softsign}, {"Sqrt", op_sqrt}, {"Sub", op_sub}, {"Tanh", op_tanh}, {"Upsample", oi_resize},
 };
 
 enum deft_status oi_convert_node(struct onnx_imp *im) {
@@ -664,7 +679,7 @@ enum deft_status oi_convert_node(struct onnx_imp *im) {
         if (!strcmp(onnx_ops[i].name, n->op_type)) return onnx_ops[i].convert(im);
     for (const struct onnx_op *o = oi_shape_ops; o->name; o++)
         if (!strcmp(o->name, n->op_type)) return o->convert(im);
-    char list[700];
+    char list[1200];
     size_t l = 0;
     for (size_t i = 0; i < sizeof onnx_ops / sizeof onnx_ops[0] && l < sizeof list; i++)
         l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", onnx_ops[i].name);

@@ -1,7 +1,8 @@
 /* test_onnx.c - the ONNX importer on the seed models of tests/fuzz/corpus/onnx
  * (small graphs covering every converted op): each converts and validates;
  * an allocation failure at every step gives an error and leaks nothing;
- * truncations and byte flips never crash or leak. (Numbers against
+ * truncations and byte flips never crash or leak; the element-wise seed
+ * exported back to ONNX imports as the same graph. (Numbers against
  * onnxruntime are checked by tests/cli/test_onnx_ops.sh.) */
 #include <dirent.h>
 #include <stdlib.h>
@@ -116,6 +117,42 @@ static int replay_regressions(const char *src) {
     return n;
 }
 
+/* Export the imported graph and import it again: the same ops, activation
+ * kinds and alphas in the same order (the exporter's op names are the
+ * importer's). */
+static void check_roundtrip(const char *dir, const char *name) {
+    char path[8192], out[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(out, sizeof out, "%s/roundtrip_%s", test_tmpdir(), name);
+    void *img = NULL, *img2 = NULL;
+    size_t len = 0, len2 = 0;
+    struct deft_graph *g = NULL, *g2 = NULL;
+    struct deft_safetensors *w = NULL, *w2 = NULL;
+    CHECK_OK(deft_file_read(path, (size_t)1 << 24, &img, &len));
+    if (img) CHECK_OK(deft_onnx_parse(img, len, path, &g, &w));
+    if (g) CHECK_OK(deft_onnx_export(out, g, w, &(struct deft_onnx_export_opts){.opset = 13}, NULL));
+    if (g) CHECK_OK(deft_file_read(out, (size_t)1 << 24, &img2, &len2));
+    if (img2) CHECK_OK(deft_onnx_parse(img2, len2, out, &g2, &w2));
+    if (g && g2) {
+        int n = deft_graph_num_nodes(g), acts = 0;
+        CHECK(deft_graph_num_nodes(g2) == n, "%s: %d nodes, %d after the round trip", name, n,
+              deft_graph_num_nodes(g2));
+        for (int i = 0; i < n && i < deft_graph_num_nodes(g2); i++) {
+            const struct deft_node *a = deft_graph_node(g, i), *b = deft_graph_node(g2, i);
+            CHECK(a->op == b->op, "%s: node %d: op %d, %d after the round trip", name, i, (int)a->op, (int)b->op);
+            if (a->op != DEFT_OP_ACT || b->op != DEFT_OP_ACT) continue;
+            acts++;
+            CHECK(a->attr.act.kind == b->attr.act.kind && a->attr.act.alpha == b->attr.act.alpha,
+                  "%s: node %d: %s(%g), %s(%g) after the round trip", name, i, deft_act_name(a->attr.act.kind),
+                  (double)a->attr.act.alpha, deft_act_name(b->attr.act.kind), (double)b->attr.act.alpha);
+        }
+        CHECK(acts >= 1, "%s: no activation", name);
+    }
+    deft_graph_free(g), deft_graph_free(g2);
+    deft_safetensors_free(w), deft_safetensors_free(w2);
+    deft_free(img), deft_free(img2);
+}
+
 int main(void) {
     const char *src = getenv("DEFT_SOURCE_DIR");
     char dir[4096];
@@ -133,7 +170,8 @@ int main(void) {
         n++;
     }
     closedir(d);
-    CHECK(n >= 4, "%d seed models", n);
+    CHECK(n >= 5, "%d seed models", n);
+    check_roundtrip(dir, "elementwise_math.onnx");
     CHECK(replay_regressions(src) >= 2, "regression inputs replayed");
     return test_summary();
 }

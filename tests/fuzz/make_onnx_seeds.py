@@ -86,6 +86,20 @@ save("shape_split_reducemean", [
 save("convtranspose_same_upper", [
     h.make_node("ConvTranspose", ["x", "t.w"], ["y"], strides=[2, 2], auto_pad="SAME_UPPER")],
     [init("t.w", 3, 2, 3, 3)], [1, 3, 5, 5], [1, 2, 10, 10])
+# Element-wise math, each op's input inside its domain (softplus > 0 for Sqrt, exp > 0 for Reciprocal)
+save("elementwise_math", [
+    h.make_node("Elu", ["x"], ["e"], alpha=0.7),
+    h.make_node("Softplus", ["e"], ["sp"]),
+    h.make_node("Sqrt", ["sp"], ["sq"]),
+    h.make_node("Log", ["sq"], ["l"]),
+    h.make_node("Neg", ["l"], ["n"]),
+    h.make_node("Exp", ["n"], ["ex"]),
+    h.make_node("Reciprocal", ["ex"], ["rc"]),
+    h.make_node("Softsign", ["rc"], ["ss"]),
+    h.make_node("Erf", ["ss"], ["ef"]),
+    h.make_node("Sub", ["ef", "x"], ["d"]),
+    h.make_node("Abs", ["d"], ["y"])],
+    [], [1, 3, 4, 4], [1, 3, 4, 4])
 # Mish is opset 18, newer than the checker of Debian's python3-onnx 1.12: saved unchecked
 g = h.make_graph([h.make_node("Mish", ["x"], ["y"])], "mish",
                  [h.make_tensor_value_info("x", TP.FLOAT, [1, 3, 4, 4])],

@@ -283,6 +283,8 @@ static void act_case(enum deft_act_kind k, struct deft_shape s, bool blocked) {
     struct deft_graph *g;
     CHECK_OK(deft_graph_create(&g));
     int x = source(g, s, blocked);
+    if (k == DEFT_ACT_LOG || k == DEFT_ACT_SQRT || k == DEFT_ACT_RECIPROCAL) /* their domain: e^x > 0 */
+        x = deft_act(g, "to_positive", x, DEFT_ACT_EXP, 0);
     int y = deft_act(g, "act", x, k, 0.1f);
     if (y >= 0) {
         int dy = grad_input(g, "dy", y);

@@ -541,7 +541,7 @@ static struct gcase *case_act(enum deft_act_kind kind) {
     const char *nm = deft_act_name(kind);
     struct gcase *c = gc_new(nm, nm, "act");
     if (!c) return NULL;
-    float alpha = kind == DEFT_ACT_LEAKY_RELU ? 0.1f : 0.0f;
+    float alpha = kind == DEFT_ACT_LEAKY_RELU ? 0.1f : kind == DEFT_ACT_ELU ? 1.0f : 0.0f;
     int x = deft_input(c->g, "x", deft_shape4(2, 3, 4, 5));
     int y = deft_act(c->g, "act", x, kind, alpha);
     gc_args(c, "kind=%d alpha=%.9g", (int)kind, (double)alpha);
@@ -549,11 +549,17 @@ static struct gcase *case_act(enum deft_act_kind kind) {
     /* relu6 and hardswish: span their kinks at 6 and +-3 */
     float scale = kind == DEFT_ACT_RELU6 || kind == DEFT_ACT_HARDSWISH ? 8.0f : 4.0f;
     for (int64_t i = 0; i < numel(c, x); i++) H(c, x)[i] *= scale;
+    if (kind == DEFT_ACT_LOG || kind == DEFT_ACT_SQRT || kind == DEFT_ACT_RECIPROCAL) /* their domain */
+        for (int64_t i = 0; i < numel(c, x); i++) H(c, x)[i] = fabsf(H(c, x)[i]) + 0.5f;
+    if (kind == DEFT_ACT_EXP) /* e^4 would dominate the loss's scale */
+        for (int64_t i = 0; i < numel(c, x); i++) H(c, x)[i] *= 0.5f;
     switch (kind) {
     case DEFT_ACT_RELU:
     case DEFT_ACT_LEAKY_RELU: gc_kinks(c, K_X, x, 1, (float[]){0}); break;
     case DEFT_ACT_RELU6: gc_kinks(c, K_X, x, 2, (float[]){0, 6}); break;
     case DEFT_ACT_HARDSWISH: gc_kinks(c, K_X, x, 2, (float[]){-3, 3}); break;
+    case DEFT_ACT_ABS:
+    case DEFT_ACT_ELU: gc_kinks(c, K_X, x, 1, (float[]){0}); break;
     default: break;
     }
     return c;

@@ -370,7 +370,8 @@ static void cases_act(void) {
         snprintf(name, sizeof name, "act_%s", deft_act_name((enum deft_act_kind)kind));
         struct tcase *t = tc_new(name);
         if (!t) return;
-        float alpha = kind == DEFT_ACT_LEAKY_RELU ? 0.1f : 0.0f;
+        float alpha = kind == DEFT_ACT_LEAKY_RELU ? 0.1f : kind == DEFT_ACT_ELU ? 1.0f : 0.0f;
+        bool positive = kind == DEFT_ACT_LOG || kind == DEFT_ACT_SQRT || kind == DEFT_ACT_RECIPROCAL;
         int x = deft_input(t->g, "x", deft_shape4(2, 3, 4, 5));
         int y = deft_act(t->g, "act", x, (enum deft_act_kind)kind, alpha);
         int dy = deft_input(t->g, "dy", deft_shape4(2, 3, 4, 5));
@@ -384,6 +385,8 @@ static void cases_act(void) {
         const float kinks[] = {0.0f, 6.0f, -3.0f, 3.0f, -6.0f, 7.0f};
         for (int64_t i = 0; i < vnumel(t, x); i++) B(t, x)[i] *= 8.0f;
         for (int i = 0; i < 6; i++) B(t, x)[i] = kinks[i];
+        if (positive) /* their domain, away from the pole at 0 */
+            for (int64_t i = 0; i < vnumel(t, x); i++) B(t, x)[i] = fabsf(B(t, x)[i]) + 0.25f;
         tc_save(t, x, "x"), tc_save(t, dy, "dy");
         tc_manifest(t, "act", "kind=%d alpha=%.9g", kind, (double)alpha);
         tc_run(t, 0);

@@ -113,6 +113,16 @@ ACTS = {
     6: lambda x, al: F.hardswish(x),
     7: lambda x, al: F.mish(x),
     8: lambda x, al: F.hardsigmoid(x),
+    9: lambda x, al: torch.exp(x),
+    10: lambda x, al: torch.log(x),
+    11: lambda x, al: torch.sqrt(x),
+    12: lambda x, al: torch.abs(x),
+    13: lambda x, al: torch.neg(x),
+    14: lambda x, al: torch.reciprocal(x),
+    15: lambda x, al: F.softplus(x),
+    16: lambda x, al: F.softsign(x),
+    17: lambda x, al: F.elu(x, al),
+    18: lambda x, al: torch.erf(x),
 }
 
 

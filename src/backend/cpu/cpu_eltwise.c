@@ -42,6 +42,34 @@ bool cpu_act_alg(const struct deft_act_attr *a, bool use_dst, dnnl_alg_kind_t *a
     case DEFT_ACT_MISH:
         *alg = dnnl_eltwise_mish;
         return !use_dst;
+    case DEFT_ACT_EXP:
+        *alg = use_dst ? dnnl_eltwise_exp_use_dst_for_bwd : dnnl_eltwise_exp;
+        return true;
+    case DEFT_ACT_SQRT:
+        *alg = use_dst ? dnnl_eltwise_sqrt_use_dst_for_bwd : dnnl_eltwise_sqrt;
+        return true;
+    case DEFT_ACT_ABS:
+        *alg = dnnl_eltwise_abs;
+        return !use_dst;
+    case DEFT_ACT_NEG: /* alpha x + beta */
+        *alpha = -1.0f;
+        *alg = dnnl_eltwise_linear;
+        return !use_dst;
+    case DEFT_ACT_RECIPROCAL: /* alpha x^beta */
+        *alpha = 1.0f;
+        *beta = -1.0f;
+        *alg = dnnl_eltwise_pow;
+        return !use_dst;
+    case DEFT_ACT_SOFTPLUS: /* alpha 1: log(1 + e^x) whether or not this oneDNN reads alpha */
+        *alpha = 1.0f;
+        *alg = dnnl_eltwise_soft_relu;
+        return !use_dst;
+    case DEFT_ACT_ELU:
+        *alpha = a->alpha;
+        *alg = dnnl_eltwise_elu;
+        return !use_dst;
+    /* log: oneDNN 2.6's approximation gives log(1) = -1.4e-6 (ONNX's node test wants 0 within 1e-7);
+     * softsign, erf: no such algorithm. The reference kernel runs them. */
     default: return false;
     }
 }

@@ -47,6 +47,16 @@ CUDA_HD double ck_act_value(int kind, double alpha, double x) {
     case 6: { double r = x + 3 < 0 ? 0.0 : (x + 3 > 6 ? 6.0 : x + 3); return x * r / 6.0; }
     case 7: return x * tanh(x > 30 ? x : log1p(exp(x)));    /* mish */
     case 8: return x <= -3 ? 0.0 : (x >= 3 ? 1.0 : x / 6.0 + 0.5); /* hardsigmoid */
+    case 9: return exp(x);
+    case 10: return log(x);
+    case 11: return sqrt(x);
+    case 12: return fabs(x);
+    case 13: return -x;
+    case 14: return 1.0 / x;                                 /* reciprocal */
+    case 15: return x > 30 ? x : log1p(exp(x));              /* softplus */
+    case 16: return x / (1.0 + fabs(x));                     /* softsign */
+    case 17: return x > 0 ? x : alpha * expm1(x);            /* elu */
+    case 18: return erf(x);
     default: return x;
     }
 }
@@ -58,6 +68,8 @@ CUDA_HD double ck_act_grad(int kind, double alpha, double t, int from_y) {
         case 2: return t > 0 ? 1.0 : alpha;
         case 3: return t * (1 - t);
         case 4: return 1 - t * t;
+        case 9: return t;                                    /* exp */
+        case 11: return 0.5 / t;                             /* sqrt */
         default: return 1.0;
         }
     }
@@ -74,6 +86,16 @@ CUDA_HD double ck_act_grad(int kind, double alpha, double t, int from_y) {
         return h + t * s * (1 - h * h);
     }
     case 8: return t > -3 && t < 3 ? 1.0 / 6.0 : 0.0;
+    case 9: return exp(t);
+    case 10: return 1.0 / t;
+    case 11: return 0.5 / sqrt(t);
+    case 12: return t > 0 ? 1.0 : (t < 0 ? -1.0 : 0.0);
+    case 13: return -1.0;
+    case 14: return -1.0 / (t * t);
+    case 15: return 1.0 / (1.0 + exp(-t));
+    case 16: { double d = 1.0 + fabs(t); return 1.0 / (d * d); }
+    case 17: return t > 0 ? 1.0 : alpha * exp(t);
+    case 18: return 1.1283791670955126 * exp(-t * t);
     default: return 1.0;
     }
 }

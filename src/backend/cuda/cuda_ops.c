@@ -25,7 +25,7 @@ int64_t cuda_parts(int64_t per_channel) {
     return parts < 1 ? 1 : (parts > 128 ? 128 : parts);
 }
 
-_Static_assert(DEFT_ACT_HARDSIGMOID == 8 && DEFT_ACT_COUNT == 9,
+_Static_assert(DEFT_ACT_HARDSIGMOID == 8 && DEFT_ACT_ERF == 18 && DEFT_ACT_COUNT == 19,
                "cuda_bodies.h numbers activations as enum deft_act_kind does");
 
 OPFN(op_act) {

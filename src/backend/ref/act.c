@@ -2,7 +2,8 @@
  * semantics, including the gradient at the kinks: relu'(0) = 0, relu6 has zero
  * gradient at x <= 0 and x >= 6 like hardtanh, leaky_relu'(0) = alpha,
  * hardswish' = 0 below -3, x/3 + 1/2 on [-3, 3), 1 from 3 on; hardsigmoid' = 1/6
- * strictly inside (-3, 3), 0 elsewhere; mish is smooth).
+ * strictly inside (-3, 3), 0 elsewhere; mish is smooth; abs' = sign(x), 0 at 0;
+ * elu'(0) = alpha).
  *
  * ACT_BWD reads the forward output y instead of x for the kinds where
  * deft_act_bwd_uses_output() says so (the op table decides; this file follows).
@@ -28,6 +29,16 @@ static double act_fwd(enum deft_act_kind kind, double alpha, double x) {
     }
     case DEFT_ACT_MISH: return x * tanh(softplus(x));
     case DEFT_ACT_HARDSIGMOID: return x <= -3 ? 0.0 : (x >= 3 ? 1.0 : x / 6.0 + 0.5);
+    case DEFT_ACT_EXP: return exp(x);
+    case DEFT_ACT_LOG: return log(x);
+    case DEFT_ACT_SQRT: return sqrt(x);
+    case DEFT_ACT_ABS: return fabs(x);
+    case DEFT_ACT_NEG: return -x;
+    case DEFT_ACT_RECIPROCAL: return 1.0 / x;
+    case DEFT_ACT_SOFTPLUS: return softplus(x);
+    case DEFT_ACT_SOFTSIGN: return x / (1.0 + fabs(x));
+    case DEFT_ACT_ELU: return x > 0 ? x : alpha * expm1(x);
+    case DEFT_ACT_ERF: return erf(x);
     default: return x;
     }
 }
@@ -59,6 +70,19 @@ static double act_grad_x(enum deft_act_kind kind, double alpha, double x) {
         return t + x * s * (1 - t * t);
     }
     case DEFT_ACT_HARDSIGMOID: return x > -3 && x < 3 ? 1.0 / 6.0 : 0.0; /* PyTorch: 0 at both kinks */
+    case DEFT_ACT_EXP: return exp(x);
+    case DEFT_ACT_LOG: return 1.0 / x;
+    case DEFT_ACT_SQRT: return 0.5 / sqrt(x);
+    case DEFT_ACT_ABS: return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); /* PyTorch: sign(x) */
+    case DEFT_ACT_NEG: return -1.0;
+    case DEFT_ACT_RECIPROCAL: return -1.0 / (x * x);
+    case DEFT_ACT_SOFTPLUS: return 1.0 / (1.0 + exp(-x));
+    case DEFT_ACT_SOFTSIGN: {
+        double d = 1.0 + fabs(x);
+        return 1.0 / (d * d);
+    }
+    case DEFT_ACT_ELU: return x > 0 ? 1.0 : alpha * exp(x); /* PyTorch: alpha at 0 */
+    case DEFT_ACT_ERF: return 1.1283791670955126 * exp(-x * x); /* 2 / sqrt(pi) */
     default: return 1.0;
     }
 }
@@ -71,6 +95,8 @@ static double act_grad_y(enum deft_act_kind kind, double alpha, double y) {
     case DEFT_ACT_LEAKY_RELU: return y > 0 ? 1.0 : alpha; /* sign(y) == sign(x) for alpha > 0 */
     case DEFT_ACT_SIGMOID: return y * (1 - y);
     case DEFT_ACT_TANH: return 1 - y * y;
+    case DEFT_ACT_EXP: return y;
+    case DEFT_ACT_SQRT: return 0.5 / y;
     default: return 1.0;
     }
 }
