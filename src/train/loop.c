@@ -80,6 +80,14 @@ static int64_t fault_nan_step(void) {
     return v && *v ? strtoll(v, NULL, 10) : -1;
 }
 
+/* DEFT_FAULT_TRACE_STEPS=1 (fault tests): every rank says on stderr when it
+ * has finished an optimizer step, so bench/dist_faults.sh can kill a chosen
+ * rank at a chosen step from outside (rank 1 prints nothing else). */
+static bool trace_steps(void) {
+    const char *v = getenv("DEFT_FAULT_TRACE_STEPS");
+    return v && *v && strcmp(v, "0");
+}
+
 /* A non-finite loss: skip the batch while the spec allows, else stop. */
 static enum deft_status on_nonfinite(struct deft_loop *lp, struct progress *pg, int e, int b, int *skipped) {
     int allowed = lp->skip_nonfinite;
@@ -278,6 +286,7 @@ static enum deft_status run_epochs(struct deft_loop *lp, struct run *r, int64_t 
                                    const struct loop_state *resumed) {
     enum deft_status s = DEFT_OK;
     int64_t nan_at = fault_nan_step();
+    bool trace = trace_steps();
     int spe = lp->steps_per_epoch, nt = lp->n_loss_terms;
     struct progress pg;
     progress_init(&pg, lp->out, (int64_t)spe * lp->epochs, start_step);
@@ -309,6 +318,7 @@ static enum deft_status run_epochs(struct deft_loop *lp, struct run *r, int64_t 
             r->steps++;
             steps_here++;
             int64_t done = (int64_t)e * spe + b + 1;
+            if (trace) fprintf(stderr, "deft: rank %d: step %lld done\n", deft_dist_rank(), (long long)done);
             if (lp->events && ((s = deft_events_scalar(lp->events, "step/loss", done, loss)) ||
                                (s = deft_events_scalar(lp->events, "step/lr", done, (float)deft_lr_at(lp->lr, done - 1)))))
                 return s;
@@ -368,10 +378,13 @@ static enum deft_status restore(struct deft_loop *lp, struct run *r, int64_t sta
     return DEFT_OK;
 }
 
-static void write_end(struct deft_loop *lp, struct run *r, enum deft_status s, int64_t start_step) {
+/* rewritten: restore() rewrote status.json from the checkpoint's history, so a
+ * resumed run that had already finished (a kill after its last checkpoint)
+ * needs its end line again; without a history the old file kept its own. */
+static void write_end(struct deft_loop *lp, struct run *r, enum deft_status s, int64_t start_step, bool rewritten) {
     int done = (int)(deft_trainer_steps(lp->trainer) / lp->steps_per_epoch);
-    if (s == DEFT_OK && start_step >= (int64_t)lp->epochs * lp->steps_per_epoch) return; /* nothing ran */
-    if (!writer()) return;
+    bool nothing_ran = start_step >= (int64_t)lp->epochs * lp->steps_per_epoch;
+    if ((s == DEFT_OK && nothing_ran && !rewritten) || !writer()) return;
     struct deft_run_end end = {.status = s == DEFT_OK ? "finished" : s == DEFT_ERR_CANCELLED ? "interrupted" : "failed",
                                .message = s == DEFT_OK || s == DEFT_ERR_CANCELLED ? NULL : deft_last_error(),
                                .epoch = done < lp->epochs ? done : lp->epochs, .max_epoch = lp->epochs,
@@ -406,7 +419,7 @@ enum deft_status deft_loop_run(struct deft_loop *lp, int64_t start_step) {
     bool have = false;
     enum deft_status s = restore(lp, &r, start_step, &st, &have);
     if (!s) s = run_epochs(lp, &r, start_step, have ? &st : NULL);
-    write_end(lp, &r, s, start_step);
+    write_end(lp, &r, s, start_step, have);
     deft_free(r.h.v);
     return s;
 }

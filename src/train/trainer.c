@@ -174,10 +174,12 @@ static enum deft_status make_qat(struct deft_trainer *t) {
     return DEFT_OK;
 }
 
-/* sync_bn with more than one rank: the training BN nodes reduce their
- * statistics across the ranks (the backward nodes inherit the attribute). */
+/* sync_bn: the training BN nodes reduce their statistics across the ranks
+ * (the backward nodes inherit the attribute). One process marks them too, so
+ * it runs the same BN kernels as N ranks (the reference ones on the CPU
+ * backend) and a 1-process run is the ranks' peer to the summation order. */
 static void sync_batchnorm(struct deft_trainer *t) {
-    if (!t->o.model.sync_bn || deft_dist_size() < 2) return;
+    if (!t->o.model.sync_bn) return;
     for (int n = 0; n < deft_graph_num_nodes(t->model); n++) {
         struct deft_node *nd = deft_graph_node_mut(t->model, n);
         if (nd->op == DEFT_OP_BATCHNORM && nd->attr.bn.mode == DEFT_BN_TRAIN) nd->attr.bn.sync = true;
