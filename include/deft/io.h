@@ -66,6 +66,11 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_file_read(const char *path, size_t
 DEFT_API DEFT_NODISCARD enum deft_status deft_file_write_atomic(const char *path, const void *data,
                                                                size_t n);
 
+/* Make `to` a second name of the file `from` (a hard link placed by an
+ * atomic rename, so an existing <to> is replaced whole or not at all). Fails
+ * where the file system has no hard links: the caller then writes a copy. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_file_link_atomic(const char *from, const char *to);
+
 /* Streaming form, for files assembled from parts (a header, then tensors):
  *     deft_atomic_open(path, &w); deft_atomic_write(w, p, n) ...; deft_atomic_commit(w);
  * commit and abort free w; after a failed write call abort (or commit, which

@@ -5,11 +5,27 @@
 #include <string.h>
 #include "deft/data.h"
 #include "deft/seg_data.h"
+#include "prefetch.h"
+
+/* Batches are decoded by one worker thread a batch or two ahead of the
+ * trainer (prefetch.h), so JPEG/PNG decoding and resizing overlap the
+ * previous step's compute; what a batch holds depends only on (seed,
+ * epoch, position), as before. */
+#define SEG_SLOTS 2
+#define SEG_WORKERS 1
+
+struct seg_slot {
+    float *images;
+    int32_t *masks;
+    int *index;
+};
 
 struct deft_seg_loader {
     struct deft_seg_loader_opts o;
     const struct deft_seg_dataset *ds;
-    int *order, pos, epoch;
+    int *order, epoch;
+    struct seg_slot slots[SEG_SLOTS];
+    struct deft_prefetch *pf;
 };
 
 /* Random streams of one sample's augmentation. */
@@ -147,6 +163,34 @@ enum deft_status deft_seg_load_pair(const struct deft_seg_loader_opts *o, const 
     return load_one(o, s, &a, image, mask);
 }
 
+static void order_epoch(struct deft_seg_loader *l, int epoch) {
+    int n = l->ds->n;
+    for (int i = 0; i < n; i++) l->order[i] = i;
+    for (int i = n - 1; l->o.shuffle && i > 0; i--) { /* Fisher-Yates from (seed, epoch) */
+        int j = (int)(deft_rng_u64(l->o.seed, (uint64_t)epoch, (uint64_t)i) % (uint64_t)(i + 1));
+        int t = l->order[i];
+        l->order[i] = l->order[j];
+        l->order[j] = t;
+    }
+    l->epoch = epoch;
+}
+
+/* prefetch callbacks: the epoch's order (no worker active), one sample into its slot */
+static void prepare_epoch(void *ctx, int epoch) { order_epoch(ctx, epoch); }
+
+static enum deft_status load_item(void *ctx, int k, int i, int64_t b, int epoch, int64_t p, int *corrupt) {
+    struct deft_seg_loader *l = ctx;
+    (void)b;
+    (void)corrupt;
+    size_t plane = (size_t)l->o.width * l->o.height, per = (size_t)l->o.channels * plane;
+    int idx = l->order[p];
+    struct aug a;
+    draw(&l->o, epoch, idx, &a);
+    struct seg_slot *sl = &l->slots[k];
+    sl->index[i] = idx;
+    return load_one(&l->o, &l->ds->samples[idx], &a, sl->images + (size_t)i * per, sl->masks + (size_t)i * plane);
+}
+
 enum deft_status deft_seg_loader_create(const struct deft_seg_loader_opts *o, const struct deft_seg_dataset *ds,
                                         struct deft_seg_loader **out) {
     *out = NULL;
@@ -157,17 +201,45 @@ enum deft_status deft_seg_loader_create(const struct deft_seg_loader_opts *o, co
     struct deft_seg_loader *l = deft_calloc(1, sizeof *l);
     if (l) l->order = deft_malloc((size_t)ds->n * sizeof *l->order);
     if (!l || !l->order) {
-        deft_free(l);
+        deft_seg_loader_free(l);
         return deft_set_error(DEFT_ERR_NOMEM, "out of memory");
     }
     l->o = *o;
     l->ds = ds;
+    size_t plane = (size_t)o->width * o->height;
+    for (int k = 0; k < SEG_SLOTS; k++) {
+        struct seg_slot *sl = &l->slots[k];
+        sl->images = deft_malloc_aligned((size_t)o->batch * (size_t)o->channels * plane * sizeof(float));
+        sl->masks = deft_malloc_aligned((size_t)o->batch * plane * sizeof(int32_t));
+        sl->index = deft_malloc((size_t)o->batch * sizeof(int));
+        if (!sl->images || !sl->masks || !sl->index) {
+            deft_seg_loader_free(l);
+            return deft_set_error(DEFT_ERR_NOMEM, "segmentation loader: out of memory for batches of %d x %dx%dx%d",
+                                  o->batch, o->channels, o->height, o->width);
+        }
+    }
+    int nb = deft_seg_loader_num_batches(l);
+    struct deft_prefetch_cfg pc = {.batch_size = o->batch, .num_batches = nb,
+                                   .positions = o->drop_last ? (int64_t)nb * o->batch : ds->n, .slots = SEG_SLOTS,
+                                   .threads = SEG_WORKERS, .ctx = l, .load = load_item, .prepare = prepare_epoch};
+    enum deft_status st = deft_prefetch_create(&pc, &l->pf);
+    if (st) {
+        deft_seg_loader_free(l);
+        return st;
+    }
+    order_epoch(l, 0);
     *out = l;
-    return deft_seg_loader_start_epoch(l, 0);
+    return DEFT_OK;
 }
 
 void deft_seg_loader_free(struct deft_seg_loader *l) {
     if (!l) return;
+    deft_prefetch_free(l->pf); /* joins the worker before its buffers go */
+    for (int k = 0; k < SEG_SLOTS; k++) {
+        deft_free_aligned(l->slots[k].images);
+        deft_free_aligned(l->slots[k].masks);
+        deft_free(l->slots[k].index);
+    }
     deft_free(l->order);
     deft_free(l);
 }
@@ -178,35 +250,24 @@ int deft_seg_loader_num_batches(const struct deft_seg_loader *l) {
 }
 
 enum deft_status deft_seg_loader_start_epoch(struct deft_seg_loader *l, int epoch) {
-    int n = l->ds->n;
-    for (int i = 0; i < n; i++) l->order[i] = i;
-    for (int i = n - 1; l->o.shuffle && i > 0; i--) { /* Fisher-Yates from (seed, epoch) */
-        int j = (int)(deft_rng_u64(l->o.seed, (uint64_t)epoch, (uint64_t)i) % (uint64_t)(i + 1));
-        int t = l->order[i];
-        l->order[i] = l->order[j];
-        l->order[j] = t;
-    }
-    l->pos = 0;
-    l->epoch = epoch;
+    deft_prefetch_start_epoch(l->pf, epoch);
     return DEFT_OK;
 }
 
 enum deft_status deft_seg_loader_next(struct deft_seg_loader *l, float *images, int32_t *masks, int *index,
                                       int *n) {
     *n = 0;
-    int left = l->ds->n - l->pos, k = left < l->o.batch ? left : l->o.batch;
-    if (k <= 0 || (l->o.drop_last && k < l->o.batch)) return DEFT_OK;
+    if (!deft_prefetch_started(l->pf)) deft_prefetch_start_epoch(l->pf, 0);
+    int k = 0, size = 0;
+    int64_t b = 0;
+    enum deft_status s = deft_prefetch_acquire(l->pf, &k, &size, &b);
+    if (s || size == 0) return s;
+    const struct seg_slot *sl = &l->slots[k];
     size_t plane = (size_t)l->o.width * l->o.height, per = (size_t)l->o.channels * plane;
-    for (int i = 0; i < k; i++) {
-        int idx = l->order[l->pos + i];
-        struct aug a;
-        draw(&l->o, l->epoch, idx, &a);
-        enum deft_status s = load_one(&l->o, &l->ds->samples[idx], &a, images + (size_t)i * per,
-                                      masks ? masks + (size_t)i * plane : NULL);
-        if (s) return s;
-        if (index) index[i] = idx;
-    }
-    l->pos += k;
-    *n = k;
+    memcpy(images, sl->images, (size_t)size * per * sizeof(float));
+    if (masks) memcpy(masks, sl->masks, (size_t)size * plane * sizeof(int32_t));
+    if (index) memcpy(index, sl->index, (size_t)size * sizeof(int));
+    deft_prefetch_release(l->pf);
+    *n = size;
     return DEFT_OK;
 }

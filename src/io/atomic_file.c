@@ -271,3 +271,23 @@ int deft_atomic_sweep_stale(const char *dir) {
     closedir(dp);
     return n;
 }
+
+enum deft_status deft_file_link_atomic(const char *from, const char *to) {
+    if (!from || !to || !from[0] || !to[0]) return deft_set_error(DEFT_ERR_INVALID_ARG, "empty path to link");
+    size_t tlen = strlen(to) + 32;
+    char *t = deft_malloc(tlen);
+    if (!t) return deft_set_error(DEFT_ERR_NOMEM, "out of memory linking %s", to);
+    snprintf(t, tlen, "%s.tmp.%ld", to, (long)getpid());
+    unlink(t); /* a stale temp of a crashed run with our pid */
+    enum deft_status s = DEFT_OK;
+    if (link(from, t) != 0) s = io_error("link", to, errno);
+    else if (rename(t, to) != 0) {
+        s = io_error("rename the temporary link onto", to, errno);
+        unlink(t);
+    } else {
+        int e = fsync_dir(to);
+        if (e) s = io_error("sync the directory of", to, e);
+    }
+    deft_free(t);
+    return s;
+}

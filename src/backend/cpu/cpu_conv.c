@@ -257,6 +257,10 @@ static enum deft_status compile_fwd(struct cpu_prog *p, const struct deft_node *
     struct conv_geom cg;
     cpu_conv_geom_init(&cg, &node->attr, transposed, &cpu_val(p, x)->shape, &cpu_val(p, y)->shape,
               &cpu_val(p, w)->shape);
+    if (transposed) { /* the four-phase form when the geometry allows it (cpu_deconv_phase.c) */
+        enum deft_status ps = cpu_compile_deconv_phase(p, node, nd, &cg);
+        if (ps != DEFT_ERR_UNSUPPORTED) return ps;
+    }
     dnnl_memory_desc_t src;
     src_choice(p, x, cg.src, &src);
     dnnl_primitive_desc_t pd;

@@ -173,6 +173,11 @@ struct conv_geom {
 };
 void cpu_conv_geom_init(struct conv_geom *cg, const struct deft_attr *a, bool transposed,
                         const struct deft_shape *x, const struct deft_shape *y, const struct deft_shape *w);
+/* A stride-2 transposed convolution's forward as four phase convolutions
+ * (cpu_deconv_phase.c); DEFT_ERR_UNSUPPORTED, with nd untouched, when the
+ * geometry or oneDNN does not allow it. */
+enum deft_status cpu_compile_deconv_phase(struct cpu_prog *p, const struct deft_node *node, struct cpu_node *nd,
+                                          const struct conv_geom *cg);
 /* Append a reorder from -> to that multiplies by scale (int8 (de)quantization). */
 enum deft_status cpu_add_reorder_scaled(struct cpu_prog *p, struct cpu_node *nd, int from, int to, float scale);
 /* The int8 chain ending at node n (cpu_conv_q8.c). */
