@@ -11,7 +11,7 @@ random_onnx ARCH[,..] OUTDIR  the same, exported with torch.onnx (opset 13, dyna
 cifar_prep DIR OUT.npy      images of DIR resized to 32x32, ImageNet mean/std (the
                             cifar10_resnet20 recipe)
 opencv MODEL.onnx IN OUT    OpenCV DNN's output for the model on IN.npy
-unsupported OUT.onnx        a valid ONNX model with an op deft does not convert (Erf)
+unsupported OUT.onnx        a valid ONNX model with an op deft does not convert (Hardmax)
 compare A.npy B.npy TOL     max abs diff and top-1 agreement; exit 1 if over TOL
 
 CMD ARGS + CMD ARGS ...     several commands in one start (one torch import), in order
@@ -90,7 +90,7 @@ def run(argv):  # argv[1]: the command
         w = helper.make_tensor("conv.weight", TensorProto.FLOAT, [4, 3, 1, 1], [0.1] * 12)
         g = helper.make_graph(
             [helper.make_node("Conv", ["x", "conv.weight"], ["c"], name="/conv/Conv"),
-             helper.make_node("Erf", ["c"], ["y"], name="/act/Erf")],
+             helper.make_node("Hardmax", ["c"], ["y"], name="/act/Hardmax")],
             "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [w])
         m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
