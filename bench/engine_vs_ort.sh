@@ -7,7 +7,7 @@
 # the sample photos (2 x 4). Each row runs the four alternately $ROUNDS times
 # and keeps each one's best images/s (the machine is shared: the best is the
 # least disturbed); the load average is printed with each row.
-#   sh bench/int8_infer_ort.sh       env: THREADS=2 ROUNDS=3 ARCHS="resnet18 mobilenet_v2" BATCHES="1 16"
+#   sh bench/engine_vs_ort.sh       env: THREADS=2 ROUNDS=3 ARCHS="resnet18 mobilenet_v2" BATCHES="1 16"
 cd "$(dirname "$0")/.." || exit 1
 DEFT=${DEFT_BIN:-build/deft}
 THREADS=${THREADS:-2}
