@@ -29,10 +29,15 @@ static bool unread(const struct cpu_prog *p, const int *readers, int v) {
     return v < 0 || (readers[v] == 0 && !(cpu_val(p, v)->flags & DEFT_VF_OUTPUT));
 }
 
-/* Activations oneDNN's convolutions take as eltwise post-ops here. */
-static bool act_post_op(const struct deft_node *m, struct cpu_fuse_op *op) {
+/* Activations oneDNN's convolutions take as eltwise post-ops here. An int8
+ * chain applies its post-ops in the destination's units, where only the
+ * activations that commute with a positive scale (ReLU, leaky ReLU; ReLU6
+ * with its bound scaled) are right; float chains (fp32, bf16: scale 1) take
+ * any activation oneDNN has (swish, sigmoid, hardswish... of EfficientNet,
+ * MobileNetV3, YOLO), saving a pass over the tensor each. */
+static bool act_post_op(const struct deft_node *m, bool scaled, struct cpu_fuse_op *op) {
     enum deft_act_kind k = m->attr.act.kind;
-    if (k != DEFT_ACT_RELU && k != DEFT_ACT_RELU6 && k != DEFT_ACT_LEAKY_RELU) return false;
+    if (scaled && k != DEFT_ACT_RELU && k != DEFT_ACT_RELU6 && k != DEFT_ACT_LEAKY_RELU) return false;
     memset(op, 0, sizeof *op);
     op->value = -1;
     return cpu_act_alg(&m->attr.act, false, &op->alg, &op->alpha, &op->beta);
@@ -70,7 +75,7 @@ static void plan_chain(struct cpu_prog *p, int c, const int *readers, const int 
     while (f.nops < CPU_FUSE_MAX_OPS && (m = sole_reader(p, readers, reader_of, cur)) >= 0 && !claimed[m]) {
         const struct deft_node *nd = deft_graph_node(p->g, m);
         struct cpu_fuse_op op;
-        if (nd->op == DEFT_OP_ACT && act_post_op(nd, &op)) {
+        if (nd->op == DEFT_OP_ACT && act_post_op(nd, f.q8 && !p->bf16, &op)) {
         } else if (nd->op == DEFT_OP_ADD && !added && nd->n_in == 2 && nd->in[0] != nd->in[1]) {
             int other = nd->in[0] == cur ? nd->in[1] : nd->in[0];
             if (other < 0 || !same_shape(&cpu_val(p, other)->shape, &cpu_val(p, cur)->shape) ||
