@@ -67,7 +67,10 @@
 extern "C" {
 #endif
 
-#define DEFT_ENGINE_FORMAT_VERSION 1
+/* 2: engines with several outputs ("more_outputs"); one-output engines are
+ * still written as 1, so older readers keep reading them. */
+#define DEFT_ENGINE_FORMAT_VERSION 2
+#define DEFT_ENGINE_MAX_OUTPUTS 8
 #define DEFT_ENGINE_MAX_BATCH 65536
 
 struct deft_engine;
@@ -96,6 +99,13 @@ struct deft_engine_info {
     struct deft_shape input_shape, output_shape;
     size_t input_numel, output_numel;  /* floats per run (whole batch) */
     const char *input_name, *output_name;
+    /* Every output, in the order deft_engine_run_outputs takes them; the
+     * output_* fields above are outputs[0]'s. A classifier has one (its
+     * logits); a detector one per head (YOLOv4: one per stride). */
+    int num_outputs;
+    const char *output_names[DEFT_ENGINE_MAX_OUTPUTS];
+    struct deft_shape output_shapes[DEFT_ENGINE_MAX_OUTPUTS];
+    size_t output_numels[DEFT_ENGINE_MAX_OUTPUTS];
     const char *cpu;        /* features of the CPU it was converted on */
     bool cpu_differs;       /* ... and they are not this CPU's */
     const struct deft_graph *graph; /* meta: class_names, preprocess (deft_graph_get_meta) */
@@ -136,9 +146,15 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_engine_context_create_on(const str
                                                                       struct deft_engine_context **out);
 DEFT_API void deft_engine_context_free(struct deft_engine_context *c);
 /* One inference: n_in floats (plain NCHW, info.input_numel) in, n_out
- * floats (info.output_numel) out. */
+ * floats (info.output_numel) out; for an engine with one output (else an
+ * error: use deft_engine_run_outputs). */
 DEFT_API DEFT_NODISCARD enum deft_status deft_engine_run(struct deft_engine_context *c, const float *input,
                                                         size_t n_in, float *output, size_t n_out);
+/* The same for every output: n_outputs must be info.num_outputs, outputs[i]
+ * holds n_out[i] = info.output_numels[i] floats. */
+DEFT_API DEFT_NODISCARD enum deft_status deft_engine_run_outputs(struct deft_engine_context *c, const float *input,
+                                                                size_t n_in, float *const *outputs,
+                                                                const size_t *n_out, int n_outputs);
 /* Decode an image file (JPEG, PNG, BMP) and preprocess it as the model
  * records it ("preprocess" metadata: resize/crop, channel order, mean, std)
  * into dst: one item of the input, C*H*W floats (info.input_numel / batch). */

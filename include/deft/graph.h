@@ -318,6 +318,8 @@ DEFT_API DEFT_NODISCARD enum deft_status deft_graph_set_role(struct deft_graph *
  * model files, imported ONNX) fall back: "image" = the INPUT named "input_1",
  * else the first 4-D INPUT; "logits" = the last OUTPUT-flagged value. */
 DEFT_API int deft_graph_find_role(const struct deft_graph *g, const char *role);
+/* The value the graph declares for role (no fallback), or -1. */
+DEFT_API int deft_graph_declared_role(const struct deft_graph *g, const char *role);
 /* The model's outputs (OUTPUT-flagged node values, gradients excluded):
  * values with a declared role first, in the order the roles were set, then the
  * others by index. Writes up to max indices and returns the total count

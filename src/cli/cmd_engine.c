@@ -1,5 +1,6 @@
 /* cmd_engine.c - `deft model convert`, `deft model run -m X.engine` and
  * `deft bench infer -m X.engine` (a trtexec-like report). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,9 +111,11 @@ int cmd_model_convert(int argc, char **argv) {
     struct deft_engine_info in;
     deft_engine_get_info(e, &in);
     char a[96], c[96];
-    printf("wrote %s: %s, batch %d, input '%s' %s, output '%s' %s, for %s (%.2f s)\n", out, in.precision,
-           in.batch, in.input_name, deft_shape_str(&in.input_shape, a, sizeof a), in.output_name,
-           deft_shape_str(&in.output_shape, c, sizeof c), in.cpu, deft_time_now() - t0);
+    printf("wrote %s: %s, batch %d, input '%s' %s, output%s", out, in.precision, in.batch, in.input_name,
+           deft_shape_str(&in.input_shape, a, sizeof a), in.num_outputs > 1 ? "s" : "");
+    for (int k = 0; k < in.num_outputs; k++)
+        printf("%s '%s' %s", k ? "," : "", in.output_names[k], deft_shape_str(&in.output_shapes[k], c, sizeof c));
+    printf(", for %s (%.2f s)\n", in.cpu, deft_time_now() - t0);
     deft_engine_free(e);
     return 0;
 }
@@ -135,11 +138,28 @@ static enum deft_status open_engine(const char *path, const char *backend, struc
     return deft_engine_context_create_on(*e, backend, c);
 }
 
+/* Where output k goes: out itself for the first, OUT_<name>.npy (OUT less
+ * its .npy; characters other than [A-Za-z0-9_.-] in the name as '_') after. */
+static char *output_path(const char *out, int k, const char *name) {
+    if (k == 0) return deft_strdup(out);
+    size_t n = strlen(out), stem = n > 4 && !strcmp(out + n - 4, ".npy") ? n - 4 : n;
+    char *p = deft_malloc(stem + strlen(name) + 6);
+    if (!p) return NULL;
+    memcpy(p, out, stem);
+    char *q = p + stem;
+    *q++ = '_';
+    for (const char *c = name; *c; c++)
+        *q++ = (isalnum((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-') ? *c : '_';
+    strcpy(q, ".npy");
+    return p;
+}
+
 int cli_model_run_engine(const char *path, const struct deft_tensor *x, const char *out, const char *backend) {
     struct deft_engine *e = NULL;
     struct deft_engine_context *c = NULL;
     struct deft_engine_info in;
-    struct deft_tensor *y = NULL;
+    struct deft_tensor *y[DEFT_ENGINE_MAX_OUTPUTS] = {0};
+    float *ptr[DEFT_ENGINE_MAX_OUTPUTS];
     char want[96], got[96];
     enum deft_status s = open_engine(path, backend, &e, &c, &in);
     if (!s && (x->dtype != DEFT_F32 || !deft_shape_equal(&x->shape, &in.input_shape)))
@@ -147,12 +167,18 @@ int cli_model_run_engine(const char *path, const struct deft_tensor *x, const ch
                            "when converted: `deft model convert --batch N`)", deft_dtype_name(x->dtype),
                            deft_shape_str(&x->shape, got, sizeof got), path,
                            deft_shape_str(&in.input_shape, want, sizeof want));
-    if (!s) s = deft_tensor_create(DEFT_F32, &in.output_shape, &y);
-    if (!s) s = deft_engine_run(c, x->data, in.input_numel, y->data, in.output_numel);
-    if (!s) s = deft_npy_write(out, y);
+    for (int k = 0; !s && k < in.num_outputs; k++)
+        if (!(s = deft_tensor_create(DEFT_F32, &in.output_shapes[k], &y[k]))) ptr[k] = y[k]->data;
+    if (!s) s = deft_engine_run_outputs(c, x->data, in.input_numel, ptr, in.output_numels, in.num_outputs);
+    for (int k = 0; !s && k < in.num_outputs; k++) {
+        char *p = output_path(out, k, in.output_names[k]);
+        if (!p) s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
+        else if (!(s = deft_npy_write(p, y[k])))
+            printf("wrote %s: '%s' %s\n", p, in.output_names[k], deft_shape_str(&in.output_shapes[k], got, sizeof got));
+        deft_free(p);
+    }
     int rc = s ? cli_fail(s, NULL) : 0;
-    if (!s) printf("wrote %s: '%s' %s\n", out, in.output_name, deft_shape_str(&in.output_shape, got, sizeof got));
-    deft_tensor_free(y);
+    for (int k = 0; k < DEFT_ENGINE_MAX_OUTPUTS; k++) deft_tensor_free(y[k]);
     deft_engine_context_free(c);
     deft_engine_free(e);
     return rc;
@@ -204,7 +230,7 @@ int cli_bench_engine(const char *path, int batch, int steps, int warmup, const c
     struct deft_engine *e = NULL;
     struct deft_engine_context *c = NULL;
     struct deft_engine_info in;
-    float *x = NULL, *y = NULL;
+    float *x = NULL, *y[DEFT_ENGINE_MAX_OUTPUTS] = {0};
     double *lat = malloc((size_t)steps * sizeof *lat);
     int rc = 0;
     double t0 = deft_time_now(), load_s, first_s;
@@ -217,7 +243,9 @@ int cli_bench_engine(const char *path, int batch, int steps, int warmup, const c
                            "it again with --batch %d)", path, batch, in.batch, batch);
         goto fail;
     }
-    if (!lat || !(x = malloc(in.input_numel * sizeof *x)) || !(y = malloc(in.output_numel * sizeof *y))) {
+    bool oom = !lat || !(x = malloc(in.input_numel * sizeof *x));
+    for (int k = 0; k < in.num_outputs; k++) oom |= !(y[k] = malloc(in.output_numels[k] * sizeof *y[k]));
+    if (oom) {
         s = deft_set_error(DEFT_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -225,12 +253,13 @@ int cli_bench_engine(const char *path, int batch, int steps, int warmup, const c
     t0 = deft_time_now();
     deft_engine_free(e); /* the report's load and first run include everything a user's program does */
     e = NULL;
-    if ((s = open_engine(path, backend, &e, &c, &in)) || (s = deft_engine_run(c, x, in.input_numel, y, in.output_numel)))
+    if ((s = open_engine(path, backend, &e, &c, &in)) ||
+        (s = deft_engine_run_outputs(c, x, in.input_numel, y, in.output_numels, in.num_outputs)))
         goto fail;
     first_s = deft_time_now() - t0 - load_s;
     for (int i = 0; i < warmup + steps; i++) {
         double t1 = deft_time_now();
-        if ((s = deft_engine_run(c, x, in.input_numel, y, in.output_numel))) goto fail;
+        if ((s = deft_engine_run_outputs(c, x, in.input_numel, y, in.output_numels, in.num_outputs))) goto fail;
         if (i >= warmup) lat[i - warmup] = deft_time_now() - t1;
     }
     qsort(lat, (size_t)steps, sizeof *lat, cmp_double);
@@ -242,7 +271,7 @@ done:
     deft_engine_context_free(c);
     deft_engine_free(e);
     free(x);
-    free(y);
+    for (int k = 0; k < DEFT_ENGINE_MAX_OUTPUTS; k++) free(y[k]);
     free(lat);
     return rc;
 }

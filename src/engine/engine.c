@@ -25,7 +25,7 @@ struct deft_engine {
 struct deft_engine_context {
     const struct deft_engine *e;
     struct deft_runtime *rt;
-    int in, out;
+    int in, out[DEFT_ENGINE_MAX_OUTPUTS];
 };
 
 void deft_engine_free(struct deft_engine *e) {
@@ -71,6 +71,35 @@ static enum deft_status check_value(const struct deft_graph *g, const char *name
     return DEFT_OK;
 }
 
+/* The outputs after the first ("more_outputs": [{"name", "shape"}...]) into
+ * info's arrays from index 1; each a distinct output of the graph. */
+static enum deft_status read_more_outputs(struct deft_engine *e, const cJSON *more, const char *path) {
+    struct deft_engine_info *in = &e->info;
+    in->num_outputs = 1;
+    if (!more) return DEFT_OK;
+    int n = cJSON_IsArray(more) ? cJSON_GetArraySize(more) : -1;
+    if (n < 1 || n >= DEFT_ENGINE_MAX_OUTPUTS)
+        return deft_set_error(DEFT_ERR_FORMAT, "%s: malformed \"engine\" metadata (more_outputs: not an array of 1 "
+                              "to %d outputs)", path, DEFT_ENGINE_MAX_OUTPUTS - 1);
+    for (int k = 1; k <= n; k++) {
+        const cJSON *x = cJSON_GetArrayItem(more, k - 1), *name = cJSON_GetObjectItem(x, "name");
+        int v;
+        if (!cJSON_IsString(name) || !read_shape(cJSON_GetObjectItem(x, "shape"), &in->output_shapes[k]))
+            return deft_set_error(DEFT_ERR_FORMAT, "%s: malformed \"engine\" metadata (more_outputs[%d]: no name "
+                                  "or shape)", path, k - 1);
+        enum deft_status s = check_value(e->model->graph, name->valuestring, &in->output_shapes[k], false, path, &v);
+        if (s) return s;
+        for (int j = 0; j < k; j++)
+            if (!strcmp(in->output_names[j], deft_graph_value(e->model->graph, v)->name))
+                return deft_set_error(DEFT_ERR_FORMAT, "%s: the engine names output '%.64s' twice", path,
+                                      name->valuestring);
+        in->output_names[k] = deft_graph_value(e->model->graph, v)->name;
+        in->output_numels[k] = (size_t)deft_shape_numel(&in->output_shapes[k]);
+        in->num_outputs = k + 1;
+    }
+    return DEFT_OK;
+}
+
 static enum deft_status read_entry(struct deft_engine *e, const char *text, const char *path) {
     struct deft_engine_info *in = &e->info;
     cJSON *o = cJSON_Parse(text);
@@ -103,6 +132,8 @@ static enum deft_status read_entry(struct deft_engine *e, const char *text, cons
         if (!e->precision || !e->cpu) s = deft_set_error(DEFT_ERR_NOMEM, "%s: out of memory", path);
         in->format_version = (int)fv->valuedouble;
         in->batch = (int)b->valuedouble;
+        in->output_names[0] = deft_graph_value(e->model->graph, ov)->name;
+        if (!s) s = read_more_outputs(e, cJSON_GetObjectItem(o, "more_outputs"), path);
         if (!s && !strcmp(e->precision, "int8"))
             s = engine_scales_read(e->model->graph, cJSON_GetObjectItem(o, "act_scales"), path, &e->scales);
     }
@@ -117,6 +148,8 @@ static enum deft_status read_entry(struct deft_engine *e, const char *text, cons
     in->input_numel = (size_t)deft_shape_numel(&in->input_shape);
     in->output_numel = (size_t)deft_shape_numel(&in->output_shape);
     in->graph = g;
+    in->output_shapes[0] = in->output_shape;
+    in->output_numels[0] = in->output_numel;
     return DEFT_OK;
 }
 
@@ -200,7 +233,7 @@ enum deft_status deft_engine_context_create_on(const struct deft_engine *e, cons
     c->e = e;
     const struct deft_graph *g = e->model->graph;
     c->in = deft_graph_find_value(g, e->info.input_name);
-    c->out = deft_graph_find_value(g, e->info.output_name);
+    for (int k = 0; k < e->info.num_outputs; k++) c->out[k] = deft_graph_find_value(g, e->info.output_names[k]);
     bool bf16 = !strcmp(e->precision, "bf16") && deft_engine_bf16_native();
     enum deft_status s = deft_runtime_create(
         g, &(struct deft_runtime_opts){.backend = backend ? backend : "cpu", .int8_scales = e->scales, .bf16 = bf16},
@@ -224,20 +257,32 @@ void deft_engine_context_free(struct deft_engine_context *c) {
     deft_free(c);
 }
 
-enum deft_status deft_engine_run(struct deft_engine_context *c, const float *input, size_t n_in, float *output,
-                                 size_t n_out) {
-    if (!c || !input || !output)
+enum deft_status deft_engine_run_outputs(struct deft_engine_context *c, const float *input, size_t n_in,
+                                         float *const *outputs, const size_t *n_out, int n_outputs) {
+    if (!c || !input || !outputs || !n_out)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "engine run: NULL context, input or output");
     const struct deft_engine_info *in = &c->e->info;
-    if (n_in != in->input_numel || n_out != in->output_numel)
-        return deft_set_error(DEFT_ERR_SHAPE, "engine run: %zu input and %zu output floats given, the engine "
-                              "takes %zu and gives %zu (batch %d)", n_in, n_out, in->input_numel,
-                              in->output_numel, in->batch);
+    if (n_outputs != in->num_outputs)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "engine run: %d output buffers given, the engine has %d "
+                              "outputs%s", n_outputs, in->num_outputs,
+                              n_outputs == 1 ? " (deft_engine_run_outputs takes them all)" : "");
+    for (int k = 0; k < n_outputs; k++) {
+        if (!outputs[k]) return deft_set_error(DEFT_ERR_INVALID_ARG, "engine run: output %d is NULL", k);
+        if (n_in != in->input_numel || n_out[k] != in->output_numels[k])
+            return deft_set_error(DEFT_ERR_SHAPE, "engine run: %zu input and %zu output floats given (output "
+                                  "'%s'), the engine takes %zu and gives %zu (batch %d)", n_in, n_out[k],
+                                  in->output_names[k], in->input_numel, in->output_numels[k], in->batch);
+    }
     enum deft_status s;
-    if ((s = deft_runtime_set_input(c->rt, c->in, input, n_in)) || (s = deft_runtime_run(c->rt)) ||
-        (s = deft_runtime_read(c->rt, c->out, output, n_out)))
-        return s;
+    if ((s = deft_runtime_set_input(c->rt, c->in, input, n_in)) || (s = deft_runtime_run(c->rt))) return s;
+    for (int k = 0; k < n_outputs; k++)
+        if ((s = deft_runtime_read(c->rt, c->out[k], outputs[k], n_out[k]))) return s;
     return DEFT_OK;
+}
+
+enum deft_status deft_engine_run(struct deft_engine_context *c, const float *input, size_t n_in, float *output,
+                                 size_t n_out) {
+    return deft_engine_run_outputs(c, input, n_in, &output, &n_out, 1);
 }
 
 struct deft_runtime *deft_engine_context_runtime(struct deft_engine_context *c) {

@@ -26,6 +26,8 @@ const char *deft_engine_cpu_features(void) {
                  __builtin_cpu_supports("avx512bf16")};
     for (int i = 0; i < 5; i++)
         if (on[i]) n += (size_t)snprintf(tmp + n, sizeof tmp - n, " %s", name[i]);
+    /* AMX (int8/bf16 tiles): gcc 12 cannot test for it; oneDNN's ISA names it */
+    if (strstr(deft_engine_cpu_isa(), "amx")) snprintf(tmp + n, sizeof tmp - n, " amx");
     memcpy(buf, tmp, sizeof buf);
     return buf;
 #elif defined(__aarch64__)
@@ -49,12 +51,15 @@ bool deft_engine_int8_native(void) {
     return strstr(isa, "vnni") || strstr(isa, "amx") || strstr(isa, "bf16"); /* avx512_core_bf16 implies VNNI */
 }
 
-int deft_engine_pick_output(const struct deft_graph *g) {
-    int v = deft_graph_find_role(g, DEFT_ROLE_LOGITS);
-    if (v >= 0) return v;
-    if (deft_graph_outputs(g, &v, 1) >= 1) return v;
+int deft_engine_pick_outputs(const struct deft_graph *g, int *out, int max) {
+    int v = deft_graph_declared_role(g, DEFT_ROLE_LOGITS), n;
+    if (v < 0 && (n = deft_graph_outputs(g, out, max)) >= 1) return n;
     int nn = deft_graph_num_nodes(g);
-    return nn ? deft_graph_node(g, nn - 1)->out[0] : -1;
+    if (v < 0) v = deft_graph_find_role(g, DEFT_ROLE_LOGITS);
+    if (v < 0 && nn) v = deft_graph_node(g, nn - 1)->out[0];
+    if (v < 0 || max < 1) return 0;
+    out[0] = v;
+    return 1;
 }
 
 int deft_engine_pick_input(const struct deft_graph *g) {
@@ -72,17 +77,26 @@ static cJSON *shape_json(const struct deft_shape *s) {
 }
 
 /* The "engine" entry as JSON text (deft_free it via cJSON_free). */
-static char *entry_json(const struct deft_graph *g, int iv, int ov, const char *precision, const float *scales) {
-    const struct deft_value *i = deft_graph_value(g, iv), *o = deft_graph_value(g, ov);
+static char *entry_json(const struct deft_graph *g, int iv, const int *ov, int n_out, const char *precision,
+                        const float *scales) {
+    const struct deft_value *i = deft_graph_value(g, iv), *o = deft_graph_value(g, ov[0]);
     cJSON *e = cJSON_CreateObject();
     if (!e) return NULL;
-    cJSON_AddNumberToObject(e, "engine_format", DEFT_ENGINE_FORMAT_VERSION);
+    cJSON_AddNumberToObject(e, "engine_format", n_out > 1 ? DEFT_ENGINE_FORMAT_VERSION : 1);
     cJSON_AddStringToObject(e, "precision", precision);
     cJSON_AddNumberToObject(e, "batch", (double)i->shape.d[0]);
     cJSON_AddStringToObject(e, "input", i->name);
     cJSON_AddItemToObject(e, "input_shape", shape_json(&i->shape));
     cJSON_AddStringToObject(e, "output", o->name);
     cJSON_AddItemToObject(e, "output_shape", shape_json(&o->shape));
+    cJSON *more = n_out > 1 ? cJSON_AddArrayToObject(e, "more_outputs") : NULL;
+    for (int k = 1; more && k < n_out; k++) {
+        const struct deft_value *ok = deft_graph_value(g, ov[k]);
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", ok->name);
+        cJSON_AddItemToObject(x, "shape", shape_json(&ok->shape));
+        cJSON_AddItemToArray(more, x);
+    }
     cJSON_AddStringToObject(e, "cpu", deft_engine_cpu_features());
     cJSON_AddStringToObject(e, "deft_version", DEFT_VERSION_STRING);
     if (scales) cJSON_AddItemToObject(e, "act_scales", engine_scales_json(g, scales));
@@ -152,9 +166,15 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
         goto done;
     }
     struct deft_graph *g = m->graph;
-    int iv = deft_engine_pick_input(g), ov = deft_engine_pick_output(g);
-    if (iv < 0 || ov < 0) {
+    int ov[DEFT_ENGINE_MAX_OUTPUTS], iv = deft_engine_pick_input(g);
+    int n_out = deft_engine_pick_outputs(g, ov, DEFT_ENGINE_MAX_OUTPUTS);
+    if (iv < 0 || n_out < 1) {
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: the model has no input or output", model_path);
+        goto done;
+    }
+    if (n_out > DEFT_ENGINE_MAX_OUTPUTS) {
+        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: the model has %d outputs; an engine takes at most %d",
+                           model_path, n_out, DEFT_ENGINE_MAX_OUTPUTS);
         goto done;
     }
     if (int8) {
@@ -173,7 +193,7 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
     if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = "ref"}, &rt)) ||
         (s = deft_model_copy_to_runtime(m->file, rt, 0, NULL)))
         goto done;
-    if (!(entry = entry_json(g, iv, ov, precision, scales))) {
+    if (!(entry = entry_json(g, iv, ov, n_out, precision, scales))) {
         s = deft_set_error(DEFT_ERR_NOMEM, "convert: out of memory");
         goto done;
     }

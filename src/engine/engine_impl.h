@@ -4,10 +4,11 @@
 
 #include "deft/engine.h"
 
-/* The value a user means by "the output" (the logits role, else the first
- * OUTPUT-flagged value, else the last node's) and "the input" (the image
- * role, else the first INPUT value); -1 when none. */
-int deft_engine_pick_output(const struct deft_graph *g);
+/* The values a user means by "the outputs" (the logits role, else every
+ * OUTPUT-flagged value, else the last node's) into out[max]: their count,
+ * 0 when none, more than max when there are too many. "The input": the
+ * image role, else the first INPUT value; -1 when none. */
+int deft_engine_pick_outputs(const struct deft_graph *g, int *out, int max);
 int deft_engine_pick_input(const struct deft_graph *g);
 
 /* ---- int8 activation scales (engine_int8.c): scale[v] per value of g, 0 = none ---- */

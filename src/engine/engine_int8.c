@@ -54,9 +54,11 @@ enum deft_status engine_scales_from_cache(const struct deft_graph *g, const char
     int n;
     enum deft_status s = deft_calib_cache_read(path, &e, &n);
     if (s) return s;
-    int used = 0;
+    int used = 0, input = deft_engine_pick_input(g);
     for (int i = 0; i < n && !s; i++) {
         int v = deft_graph_find_value(g, e[i].name);
+        /* deft's detector exports name the image input 'Input', as TAO's do */
+        if (v < 0 && !strcmp(e[i].name, "Input") && deft_graph_find_value(g, "Input") < 0) v = input;
         if (v < 0) continue; /* tensors of the export that are not values here (ReLU6's x+6 ...) */
         if (!(s = check_one(path, e[i].name, e[i].scale))) scale[v] = e[i].scale > 0 ? e[i].scale : ENGINE_MIN_SCALE;
         used++;

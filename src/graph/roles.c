@@ -46,8 +46,8 @@ enum deft_status deft_graph_set_role(struct deft_graph *g, const char *role, int
     return s;
 }
 
-/* The value the metadata names for role, or -1. */
-static int declared(const struct deft_graph *g, const char *role) {
+int deft_graph_declared_role(const struct deft_graph *g, const char *role) {
+    if (!g || !role) return -1;
     cJSON *o = roles_parse(g);
     const cJSON *it = o ? cJSON_GetObjectItemCaseSensitive(o, role) : NULL;
     int v = cJSON_IsString(it) ? deft_graph_find_value(g, it->valuestring) : -1;
@@ -71,7 +71,7 @@ static int fallback_logits(const struct deft_graph *g) {
 
 int deft_graph_find_role(const struct deft_graph *g, const char *role) {
     if (!g || !role) return -1;
-    int v = declared(g, role);
+    int v = deft_graph_declared_role(g, role);
     if (v >= 0) return v;
     if (!strcmp(role, DEFT_ROLE_IMAGE)) return fallback_image(g);
     if (!strcmp(role, DEFT_ROLE_LOGITS)) return fallback_logits(g);

@@ -2,7 +2,10 @@
 # Engines (`deft model convert`, issue 22): an engine's outputs equal the
 # unconverted model's - on the reference backend (naive, unfused: the
 # oracle) and on the cpu backend - within 1e-4 of the logits' scale, for a
-# model file and for an ONNX export (against onnxruntime when installed);
+# model file (resnet18, mobilenet_v2, efficientnet_b0: swish and sigmoid
+# fused into its convolutions) and for an ONNX export (against onnxruntime
+# when installed); a graph with two outputs gives an engine with both,
+# `model run` writing OUT.npy and OUT_<name>.npy, equal to onnxruntime's;
 # `deft bench infer -m X.engine` prints the trtexec-like report and the JSON
 # line; bad engines (truncated, newer format, hostile sizes, the wrong input)
 # give one-line errors and exit 2, a refused convert leaves no file.
@@ -21,7 +24,7 @@ expect2() {
     else bad "$label: rc $rc, stderr: $(cat $T/err)"; fi
 }
 
-for as in resnet18:64 mobilenet_v2:64; do
+for as in resnet18:64 mobilenet_v2:64 efficientnet_b0:64; do
     a=${as%:*} s=${as#*:}
     m=$T/$a
     $DEFT model init --arch $a --size $s --classes 7 -o $m.safetensors >/dev/null && $REF perturb_bn $m.safetensors &&
@@ -51,8 +54,29 @@ if command -v node >/dev/null && [ -d "${DEFT_NODE_MODULES:-$SRC/node_modules}/o
         $DEFT model run -m $m.onnx.engine -i $m.x.npy -o $m.oe.npy >/dev/null &&
         node "$SRC/tests/ref/ort_run.js" $m.onnx $m.x.npy $m.ort.npy &&
         $REF compare $m.oe.npy $m.ort.npy 1e-4 && ok "ONNX -> engine == onnxruntime on the ONNX (1e-4)" || bad "ONNX engine"
+    # two outputs (a detector's heads): both in the engine, in the graph's order
+    $PY - $T/two.onnx <<'PY' &&
+import sys, numpy as np, onnx
+from onnx import helper as h, numpy_helper as nh, TensorProto as TP
+r = np.random.default_rng(5)
+w = lambda n, s: nh.from_array(r.normal(0, 0.3, s).astype(np.float32), n)
+nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["c1"], ["r1"]),
+         h.make_node("Conv", ["r1", "w2"], ["head_a"], strides=[2, 2]),
+         h.make_node("Conv", ["r1", "w3"], ["c3"]), h.make_node("Sigmoid", ["c3"], ["head_b"])]
+g = h.make_graph(nodes, "two", [h.make_tensor_value_info("x", TP.FLOAT, [2, 3, 16, 16])],
+                 [h.make_tensor_value_info("head_a", TP.FLOAT, None), h.make_tensor_value_info("head_b", TP.FLOAT, None)],
+                 [w("w1", (8, 3, 3, 3)), w("b1", (8,)), w("w2", (5, 8, 2, 2)), w("w3", (6, 8, 1, 1))])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), sys.argv[1])
+PY
+        npy $T/two.x.npy 9 "2, 3, 16, 16" && $DEFT model convert -m $T/two.onnx -o $T/two.engine >$T/out &&
+        grep -q "outputs 'head_a' \[2, 5, 8, 8\], 'head_b' \[2, 6, 16, 16\]" $T/out &&
+        $DEFT model run -m $T/two.engine -i $T/two.x.npy -o $T/two.npy >$T/out2 && grep -q "two_head_b.npy" $T/out2 &&
+        mkdir -p $T/two_ort && node "$SRC/tests/ref/ort_run.js" $T/two.onnx $T/two.x.npy $T/two_ort/ &&
+        $REF compare $T/two.npy $T/two_ort/head_a.npy 1e-4 && $REF compare $T/two_head_b.npy $T/two_ort/head_b.npy 1e-4 &&
+        $DEFT bench infer -m $T/two.engine --steps 2 --warmup 1 >/dev/null &&
+        ok "two outputs: $(cat $T/out); both == onnxruntime (1e-4)" || bad "two-output engine: $(cat $T/out $T/out2)"
 else
-    skip_part "onnxruntime-node or python3-onnx missing: the ONNX engine vs onnxruntime"
+    skip_part "onnxruntime-node or python3-onnx missing: the ONNX engines vs onnxruntime"
 fi
 
 # bench: text report and the JSON line (fields of `deft bench` kept)
@@ -69,10 +93,14 @@ head -c $(($(wc -c <$m.engine) - 1000)) $m.engine >$T/trunc2.engine
 expect2 "engine cut in its weights" "trunc2.engine" $DEFT bench infer -m $T/trunc2.engine
 # the "engine" metadata entry rewritten: newer format, hostile batch, a shape that is not the graph's
 rewrite() { $PY "$SRC/tests/ref/engine_meta_edit.py" "$m.engine" "$1" "$2"; }
-rewrite $T/new.engine "e['engine_format'] = 2" && expect2 "newer format" "newer" $DEFT model run -m $T/new.engine -i $m.x.npy -o $T/o.npy
+rewrite $T/new.engine "e['engine_format'] = 3" && expect2 "newer format" "newer" $DEFT model run -m $T/new.engine -i $m.x.npy -o $T/o.npy
 rewrite $T/huge.engine "e['batch'] = 10**12; e['input_shape'][0] = 10**12" &&
     expect2 "hostile batch" "malformed" $DEFT bench infer -m $T/huge.engine
 rewrite $T/shape.engine "e['input_shape'][2] = 4096" && expect2 "shape not the graph's" "its graph has" $DEFT model run -m $T/shape.engine -i $m.x.npy -o $T/o.npy
+rewrite $T/dup.engine "e['engine_format'] = 2; e['more_outputs'] = [{'name': e['output'], 'shape': e['output_shape']}]" &&
+    expect2 "an output named twice" "names output 'fc' twice" $DEFT model run -m $T/dup.engine -i $m.x.npy -o $T/o.npy
+rewrite $T/more.engine "e['engine_format'] = 2; e['more_outputs'] = [{'name': 'input_1', 'shape': e['input_shape']}]" &&
+    expect2 "an input as an extra output" "is not an output" $DEFT bench infer -m $T/more.engine
 rewrite $T/prec.engine "e['precision'] = 'int4'" && expect2 "unknown precision" "int4" $DEFT model run -m $T/prec.engine -i $m.x.npy -o $T/o.npy
 # converted on another CPU: runs (weights prepared here) and says so
 rewrite $T/cpu.engine "e['cpu'] = 'x86_64 avx2 fma'" &&

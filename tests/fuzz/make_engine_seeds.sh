@@ -2,7 +2,7 @@
 # make_engine_seeds.sh OUT [DEFT]: seeds for fuzz_engine, written by deft
 # itself: small ONNX graphs (make_onnx_seeds.py) converted into engines
 # (`deft model convert`), and variants of one: a newer engine_format, a
-# malformed entry, a truncated file. tests/fuzz/corpus/engine holds them.
+# malformed entry, bad extra outputs, a truncated file. tests/fuzz/corpus/engine holds them.
 set -eu
 OUT=${1:?usage: make_engine_seeds.sh OUT [DEFT]}
 DEFT=${2:-build/deft}
@@ -30,7 +30,10 @@ def write(name, edit):
     hh['__metadata__']['engine'] = json.dumps(e) if isinstance(e, dict) else e
     hj = json.dumps(hh).encode(); hj += b' ' * (-len(hj) % 8)
     open(f"{out}/{name}", 'wb').write(struct.pack('<Q', len(hj)) + hj + raw[8 + n:])
-write("newer.engine", lambda e: e.update(engine_format=2))
+write("newer.engine", lambda e: e.update(engine_format=3))
+write("more_dup.engine", lambda e: e.update(engine_format=2, more_outputs=[{"name": e['output'], "shape": e['output_shape']}]))
+write("more_input.engine", lambda e: e.update(engine_format=2, more_outputs=[{"name": e['input'], "shape": e['input_shape']}]))
+write("more_bad.engine", lambda e: e.update(engine_format=2, more_outputs=[{"name": 7}]))
 write("batch0.engine", lambda e: e.update(batch=0))
 write("shape.engine", lambda e: e['input_shape'].__setitem__(0, 1 << 30))
 write("noout.engine", lambda e: e.update(output="nothing"))

@@ -78,7 +78,9 @@ int main(void) {
     struct deft_engine_info info;
     deft_engine_get_info(e, &info);
     CHECK(info.batch == 2 && info.input_numel == 2 * 3 * 48 * 48 && info.output_numel == 2 * 5 &&
-          !strcmp(info.precision, "fp32") && info.format_version == DEFT_ENGINE_FORMAT_VERSION && !info.cpu_differs,
+          !strcmp(info.precision, "fp32") && info.format_version == 1 && !info.cpu_differs &&
+              info.num_outputs == 1 && info.output_numels[0] == info.output_numel &&
+              !strcmp(info.output_names[0], info.output_name),
           "info: batch %d, %zu in, %zu out, %s", info.batch, info.input_numel, info.output_numel, info.precision);
 
     size_t nx = info.input_numel, ny = info.output_numel;
@@ -94,6 +96,14 @@ int main(void) {
     CHECK_OK(deft_engine_context_create(e, &c));
     for (int k = 0; c && k < 2; k++) CHECK_OK(deft_engine_run(c, x[k], nx, one[k], ny));
     CHECK(c && deft_engine_run(c, x[0], nx - 1, one[0], ny) == DEFT_ERR_SHAPE, "a short input is refused");
+    {
+        float *outs[2] = {one[0], one[1]};
+        size_t ns[2] = {ny, ny};
+        CHECK(c && deft_engine_run_outputs(c, x[0], nx, outs, ns, 2) == DEFT_ERR_INVALID_ARG &&
+                  strstr(deft_last_error(), "the engine has 1 outputs"),
+              "two output buffers for a one-output engine are refused: %s", deft_last_error());
+        CHECK(c && !deft_engine_run_outputs(c, x[0], nx, outs, ns, 1), "run_outputs with its one output");
+    }
     CHECK(c && deft_engine_run(c, x[0], nx, one[0], ny + 1) == DEFT_ERR_SHAPE, "a wrong output size is refused");
     CHECK_OK(deft_engine_run(c, x[0], nx, one[0], ny));
     deft_engine_context_free(c);
