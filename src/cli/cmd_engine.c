@@ -20,7 +20,10 @@ static int convert_usage(FILE *f) {
                "  cache (--cal_cache: deft's `export --data_type int8` writes one) or of an entropy\n"
                "  calibration on images (--cal_image_dir, N x N images drawn at random, default 10 x 16;\n"
                "  --calibrator entropy|minmax|percentile [--percentile P], as `export`).\n"
-               "  bf16: convolutions in bf16 where the CPU has AVX512-BF16 or AMX, fp32 elsewhere.\n");
+               "  bf16: convolutions in bf16 where the CPU has AVX512-BF16 or AMX, fp32 elsewhere.\n"
+               "  An explicitly quantized ONNX (QuantizeLinear/DequantizeLinear: deft's --qdq_file,\n"
+               "  PyTorch's, TAO's) converts to int8 with its own ranges unless --precision says\n"
+               "  otherwise (symmetric int8: activation zero points must be 0); the default is fp32.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -36,7 +39,7 @@ static bool parse_nchw(const char *s, long long d[4]) {
 }
 
 int cmd_model_convert(int argc, char **argv) {
-    const char *model = NULL, *out = NULL, *precision = "fp32", *batch = NULL, *shape = NULL;
+    const char *model = NULL, *out = NULL, *precision = NULL, *batch = NULL, *shape = NULL;
     const char *cal_cache = NULL, *cal_dir = NULL, *cal_batches = NULL, *cal_bs = NULL, *calibrator = NULL, *pct = NULL;
     bool err = false;
     for (int i = 1; i < argc; i++) {
@@ -62,7 +65,7 @@ int cmd_model_convert(int argc, char **argv) {
         fprintf(stderr, "deft model convert: -m MODEL and -o OUT.engine are required\n");
         return 2;
     }
-    if (strcmp(precision, "fp32") && strcmp(precision, "int8") && strcmp(precision, "bf16")) {
+    if (precision && strcmp(precision, "fp32") && strcmp(precision, "int8") && strcmp(precision, "bf16")) {
         fprintf(stderr, "deft model convert: --precision %s is not available (fp32, int8, bf16)\n", precision);
         return 2;
     }

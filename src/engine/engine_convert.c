@@ -131,14 +131,12 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
     static const struct deft_engine_convert_opts none = {0};
     if (!o) o = &none;
     if (!model_path || !engine_path) return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: no model or output path");
-    const char *precision = o->precision ? o->precision : "fp32";
-    bool int8 = !strcmp(precision, "int8");
-    if (strcmp(precision, "fp32") && strcmp(precision, "bf16") && !int8)
+    if (o->precision && strcmp(o->precision, "fp32") && strcmp(o->precision, "bf16") && strcmp(o->precision, "int8"))
         return deft_set_error(DEFT_ERR_UNSUPPORTED, "convert: precision '%s' is not available (fp32, int8, bf16)",
-                              precision);
-    if (int8 && o->cal_cache && o->cal_image_dir)
+                              o->precision);
+    if (o->cal_cache && o->cal_image_dir)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: --cal_cache and --cal_image_dir: give one of them");
-    if (!int8 && (o->cal_cache || o->cal_image_dir))
+    if ((o->cal_cache || o->cal_image_dir) && (!o->precision || strcmp(o->precision, "int8")))
         return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: --cal_cache and --cal_image_dir need --precision int8");
     if (o->batch < 0 || o->height < 0 || o->width < 0 || o->channels < 0)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "convert: negative batch or input size");
@@ -149,15 +147,19 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
     struct task_qat qm = {0};
     enum deft_status s = deft_model_load(model_path, &m);
     if (s) return s;
+    /* an explicitly quantized (QDQ) ONNX model carries its int8 ranges: int8 unless told otherwise */
+    const char *qdq = deft_graph_get_meta(m->graph, "int8_act_scales");
+    const char *precision = o->precision ? o->precision : qdq ? "int8" : "fp32";
+    bool int8 = !strcmp(precision, "int8");
     /* quantization-aware: the float graph; its learned ranges are the int8 ranges */
     bool qat = deft_qat_enabled(m->graph);
     if (qat) {
         if ((s = task_qat_load(m, model_path, &qm))) goto done;
         task_qat_swap_graph(&qm, m);
     }
-    if (int8 && !qat && !o->cal_cache && !o->cal_image_dir) {
+    if (int8 && !qat && !qdq && !o->cal_cache && !o->cal_image_dir) {
         s = deft_set_error(DEFT_ERR_INVALID_ARG, "convert: an int8 engine needs its activation ranges: "
-                           "--cal_cache cal.bin or --cal_image_dir DIR (or a quantization-aware model)");
+                           "--cal_cache cal.bin or --cal_image_dir DIR (or a quantization-aware or QDQ model)");
         goto done;
     }
     if (deft_safetensors_meta(m->file, "engine")) {
@@ -185,6 +187,7 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
         deft_graph_set_training(g, false);
         if (o->cal_cache) s = engine_scales_from_cache(g, o->cal_cache, scales);
         else if (o->cal_image_dir) s = engine_scales_calibrate(m, model_path, o, scales);
+        else if (qdq) s = engine_scales_from_qdq(g, qdq, model_path, scales);
         else s = engine_scales_from_amax(g, qm.amax, model_path, scales);
         if (s) goto done;
     }

@@ -23,6 +23,9 @@ enum deft_status engine_scales_calibrate(struct deft_model *m, const char *model
 /* From ranges per value (amax, 0 none: a quantization-aware model's learned ones). */
 enum deft_status engine_scales_from_amax(const struct deft_graph *g, const float *amax, const char *from,
                                          float *scale);
+/* From an imported QDQ model's "int8_act_scales" metadata (onnx_qdq.c). */
+enum deft_status engine_scales_from_qdq(const struct deft_graph *g, const char *json, const char *from,
+                                        float *scale);
 struct cJSON *engine_scales_json(const struct deft_graph *g, const float *scale);
 /* The entry's "act_scales" object checked into a new array (deft_free). */
 enum deft_status engine_scales_read(const struct deft_graph *g, const struct cJSON *o, const char *path,

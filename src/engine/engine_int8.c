@@ -107,6 +107,18 @@ enum deft_status engine_scales_from_amax(const struct deft_graph *g, const float
     return engine_scales_check(g, scale, from);
 }
 
+enum deft_status engine_scales_from_qdq(const struct deft_graph *g, const char *json, const char *from,
+                                       float *scale) {
+    cJSON *o = cJSON_Parse(json);
+    float *got = NULL;
+    enum deft_status s = engine_scales_read(g, o, from, &got);
+    cJSON_Delete(o);
+    if (s) return s;
+    memcpy(scale, got, (size_t)deft_graph_num_values(g) * sizeof *scale);
+    deft_free(got);
+    return DEFT_OK;
+}
+
 cJSON *engine_scales_json(const struct deft_graph *g, const float *scale) {
     cJSON *o = cJSON_CreateObject();
     for (int v = 0; o && v < deft_graph_num_values(g); v++)

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include "io/io_impl.h"
 #include "io/onnx_impl.h"
 
@@ -543,7 +544,38 @@ static enum deft_status set_meta(struct onnx_imp *im, const Onnx__ModelProto *m)
     return DEFT_OK;
 }
 
+enum deft_status oi_record_scale(struct onnx_imp *im, int value, float step) {
+    for (int i = 0; i < im->n_scales; i++)
+        if (im->scales[i].value == value) return DEFT_OK;
+    if (im->n_scales == im->cap_scales) {
+        int cap = im->cap_scales ? 2 * im->cap_scales : 64;
+        struct oi_scale *p = deft_realloc(im->scales, (size_t)cap * sizeof *p);
+        if (!p) return oi_fail(im, DEFT_ERR_NOMEM, "out of memory");
+        im->scales = p;
+        im->cap_scales = cap;
+    }
+    im->scales[im->n_scales++] = (struct oi_scale){value, step};
+    return DEFT_OK;
+}
+
+/* {"value name": step, ...} of the QDQ activations, as metadata. */
+static enum deft_status set_scales_meta(struct onnx_imp *im) {
+    if (!im->n_scales) return DEFT_OK;
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; o && i < im->n_scales; i++)
+        if (!cJSON_AddNumberToObject(o, deft_graph_value(im->g, im->scales[i].value)->name, im->scales[i].step)) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+    char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    enum deft_status s = txt ? deft_graph_set_meta(im->g, "int8_act_scales", txt) : DEFT_ERR_NOMEM;
+    cJSON_free(txt);
+    return s ? oi_fail(im, s, "out of memory") : DEFT_OK;
+}
+
 static void imp_free(struct onnx_imp *im) {
+    deft_free(im->scales);
     for (int e = 0; e < im->n_ents; e++) {
         deft_free(im->ents[e].name);
         deft_tensor_free(im->ents[e].constant);
@@ -563,7 +595,7 @@ enum deft_status deft_onnx_parse(const void *buf, size_t len, const char *file,
     struct onnx_imp im = {.file = file, .opset = default_opset(m), .gp = m->graph};
     if ((s = deft_graph_create(&im.g))) goto done;
     if ((s = deft_io_tensor_list_new("onnx", &im.w))) goto done;
-    if ((s = import_graph(&im, m)) || (s = set_meta(&im, m))) goto done;
+    if ((s = import_graph(&im, m)) || (s = set_meta(&im, m)) || (s = set_scales_meta(&im))) goto done;
 done:
     imp_free(&im);
     deft_onnx_free(mv);

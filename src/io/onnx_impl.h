@@ -38,6 +38,8 @@ struct onnx_imp {
     struct deft_safetensors *w;     /* data of every PARAM/STATE value, by value name */
     const Onnx__NodeProto *node;    /* being converted (messages, names) */
     enum deft_status status;        /* first error oi_fail reported */
+    struct oi_scale { int value; float step; } *scales; /* QDQ activations (onnx_qdq.c) */
+    int n_scales, cap_scales;
 };
 
 /* Errors name the file, the op and the node. */
@@ -86,6 +88,11 @@ struct onnx_op { const char *name; enum deft_status (*convert)(struct onnx_imp *
 /* Shape, Gather, Unsqueeze, Squeeze, ConstantOfShape, Cast, Split
  * (onnx_shape_ops.c); ends with a NULL name. */
 extern const struct onnx_op oi_shape_ops[];
+/* QuantizeLinear, DequantizeLinear (onnx_qdq.c); ends with a NULL name. */
+extern const struct onnx_op oi_qdq_ops[];
+/* Record an activation's int8 step (the first one recorded for it stands);
+ * written as the graph's "int8_act_scales" metadata. */
+enum deft_status oi_record_scale(struct onnx_imp *im, int value, float step);
 
 /* Constant folding (onnx_fold.c): every given input is a constant; output 0
  * as a constant of a op b (op '+', '-', '*', '/', numpy broadcast) or the

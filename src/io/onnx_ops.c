@@ -679,11 +679,15 @@ enum deft_status oi_convert_node(struct onnx_imp *im) {
         if (!strcmp(onnx_ops[i].name, n->op_type)) return onnx_ops[i].convert(im);
     for (const struct onnx_op *o = oi_shape_ops; o->name; o++)
         if (!strcmp(o->name, n->op_type)) return o->convert(im);
-    char list[1200];
+    for (const struct onnx_op *o = oi_qdq_ops; o->name; o++)
+        if (!strcmp(o->name, n->op_type)) return o->convert(im);
+    char list[1400];
     size_t l = 0;
     for (size_t i = 0; i < sizeof onnx_ops / sizeof onnx_ops[0] && l < sizeof list; i++)
         l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", onnx_ops[i].name);
     for (const struct onnx_op *o = oi_shape_ops; o->name && l < sizeof list; o++)
+        l += (size_t)snprintf(list + l, sizeof list - l, ", %s", o->name);
+    for (const struct onnx_op *o = oi_qdq_ops; o->name && l < sizeof list; o++)
         l += (size_t)snprintf(list + l, sizeof list - l, ", %s", o->name);
     return oi_fail(im, DEFT_ERR_UNSUPPORTED, "unsupported ONNX op '%s'; deft imports %s",
                    n->op_type, list);

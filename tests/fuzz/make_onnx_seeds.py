@@ -115,4 +115,22 @@ save("transpose_softmax", [
 save("matmul_3d_const", [
     h.make_node("MatMul", ["x", "w"], ["y"])],
     [init("w", 6, 5)], [2, 4, 6], [2, 4, 5])
+# explicitly quantized (QDQ): int8 activations (zero point 0, int8 and uint8), per-channel int8 weights
+def q8(name, vals, dt=np.int8):
+    return nh.from_array(np.array(vals, dt), name)
+save("qdq_conv", [
+    h.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+    h.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+    h.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wd"], axis=0),
+    h.make_node("Conv", ["xd", "wd", "b"], ["c"], pads=[1, 1, 1, 1]),
+    h.make_node("Relu", ["c"], ["r"]),
+    h.make_node("QuantizeLinear", ["r", "rs", "rz"], ["rq"]),
+    h.make_node("DequantizeLinear", ["rq", "rs", "rz"], ["rd"]),
+    h.make_node("QuantizeLinear", ["w2", "w2s"], ["w2q"]),
+    h.make_node("DequantizeLinear", ["w2q", "w2s"], ["w2d"]),
+    h.make_node("Conv", ["rd", "w2d"], ["y"])],
+    [q8("xs", 0.02, np.float32), q8("xz", 0), q8("wq", rng.integers(-127, 128, (4, 3, 3, 3))),
+     q8("ws", [0.01, 0.02, 0.03, 0.04], np.float32), q8("wz", [0, 0, 0, 0]), init("b", 4),
+     q8("rs", 0.05, np.float32), q8("rz", 0, np.uint8), init("w2", 2, 4, 1, 1), q8("w2s", 0.01, np.float32)],
+    [1, 3, 8, 8], [1, 2, 8, 8])
 print("wrote", len(os.listdir(out)), "seeds to", out)
