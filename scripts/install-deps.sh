@@ -1,10 +1,12 @@
 #!/bin/sh
 # Install the Debian packages deft needs to build and test, only those missing.
+# libopenblas0-pthread: the PyTorch peers otherwise run their Linear layers on the
+# reference BLAS (single-threaded, several times slower), an unfair comparison.
 # Idempotent and non-interactive; run as root (or with sudo available).
 set -eu
 BUILD_PKGS="build-essential cmake pkg-config libdnnl-dev libyaml-dev libcjson-dev \
 libjpeg62-turbo-dev libpng-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libhdf5-dev libcurl4-openssl-dev libxml2-dev"
-TEST_PKGS="python3-torch python3-torchvision python3-numpy python3-onnx python3-opencv python3-h5py \
+TEST_PKGS="python3-torch python3-torchvision python3-numpy python3-onnx python3-opencv python3-h5py libopenblas0-pthread \
 openmpi-bin libopenmpi-dev libonnx-testdata"
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"
