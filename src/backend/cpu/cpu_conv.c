@@ -70,23 +70,27 @@ void cpu_conv_geom_init(struct conv_geom *cg, const struct deft_attr *a, bool tr
  * whole 16-blocks: 2.25x fewer multiplications, measured 1.3x (YOLOv4-tiny)
  * to 1.4x (YOLOv4-ResNet18) faster training steps on AVX-512 at batch 8 and
  * faster at batch 1 too (bench/yolo_speed.sh); rounding stays ~1e-6 relative
- * (test_cpu_vs_ref). DEFT_CONV_ALGO=direct turns it off. oneDNN builds
- * without the kernel (no AVX-512) refuse the pd and the direct one is used. */
-static bool winograd_enabled(void) {
-    static int on = -1;
-    if (on < 0) {
+ * (test_cpu_vs_ref). Training only by default: for inference its
+ * transformed weights and scratchpad cost more memory than it saves time
+ * (resnet18 engine, batch 16, AMX Xeon: 369 MiB peak RSS and +8% img/s
+ * against 252 MiB direct; onnxruntime 329 MiB), and at small batches it was
+ * 1.5-3x slower. DEFT_CONV_ALGO=direct turns it off, =winograd on for
+ * inference at batch >= 8 too. oneDNN builds without the kernel (no
+ * AVX-512) refuse the pd and the direct one is used. */
+static int winograd_mode(void) { /* 0 off, 1 training, 2 training and inference */
+    static int mode = -1;
+    if (mode < 0) {
         const char *v = getenv("DEFT_CONV_ALGO");
-        on = !(v && strcmp(v, "direct") == 0);
+        mode = v && !strcmp(v, "direct") ? 0 : v && !strcmp(v, "winograd") ? 2 : 1;
     }
-    return on;
+    return mode;
 }
 
 /* The algorithms to try for a (non-transposed) convolution, best first. */
 static int conv_algs(const struct conv_geom *cg, dnnl_alg_kind_t algs[2], bool inference) {
     int n = 0;
-    /* At small inference batches oneDNN's Winograd (wino_2x3 and its weight
-     * transform) measured 1.5-3x slower than the direct kernel (resnet18, b1). */
-    if (winograd_enabled() && !(inference && cg->src[0] < 8) && cg->g == 1 && cg->r == 3 && cg->s == 3 && cg->stride[0] == 1 &&
+    int wino = winograd_mode();
+    if (wino && !(inference && (wino < 2 || cg->src[0] < 8)) && cg->g == 1 && cg->r == 3 && cg->s == 3 && cg->stride[0] == 1 &&
         cg->stride[1] == 1 && cg->dil[0] == 0 && cg->dil[1] == 0 && cg->src[1] % 16 == 0 &&
         cg->dst[1] % 16 == 0)
         algs[n++] = dnnl_convolution_winograd;
