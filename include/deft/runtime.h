@@ -42,6 +42,9 @@ struct deft_runtime_opts {
                               scale (amax / 127) of that activation, 0 = none; NULL = fp32.
                               Convolutions whose input has a scale run in int8 (engine.h) */
     int bf16;              /* cpu, forward-only graphs: convolutions in bf16 (f32 accumulation) */
+    int f32_nhwc;          /* cpu, forward-only fp32 graphs: convolution chains in nhwc on oneDNN's
+                              brgconv kernels, the residual as a sum post-op (an engine's choice,
+                              timed at convert: engine.h); else blocked nChw16c */
 };
 
 /* Names of the backends this build has, comma-separated ("cpu, ref, cuda-emu"). */

@@ -52,6 +52,7 @@ struct deft_backend_opts {
     bool no_fuse;            /* inference: no BN folding / post-op fusion (tests, debugging) */
     const float *int8_scale; /* inference on cpu: per value, its int8 scale (0: none); NULL: fp32 */
     bool bf16;               /* inference on cpu: convolutions in bf16 (int8_scale NULL) */
+    bool f32_nhwc;           /* inference on cpu, fp32: chains in nhwc on the int8 path's code */
 };
 
 /* One optimizer update over a contiguous segment of the parameter block,

@@ -4,6 +4,7 @@
  * it is deft_model_parse/load (the safetensors and graph checks) followed by
  * the entry's checks here, so every size the entry declares is compared
  * with the graph before anything is allocated from it. */
+#include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "deft/engine.h"
@@ -17,6 +18,7 @@ struct deft_engine {
     struct deft_model *model;
     struct deft_engine_info info;
     char *precision, *cpu, *path;
+    bool nhwc; /* fp32: chains in nhwc ("layout", chosen at convert) */
     char **names; /* class names, when the model records them */
     int n_names;
     float *scales; /* int8: per value (engine_int8.c), else NULL */
@@ -133,6 +135,8 @@ static enum deft_status read_entry(struct deft_engine *e, const char *text, cons
         in->format_version = (int)fv->valuedouble;
         in->batch = (int)b->valuedouble;
         in->output_names[0] = deft_graph_value(e->model->graph, ov)->name;
+        const cJSON *lay = cJSON_GetObjectItem(o, "layout");
+        e->nhwc = cJSON_IsString(lay) && !strcmp(lay->valuestring, "nhwc");
         if (!s) s = read_more_outputs(e, cJSON_GetObjectItem(o, "more_outputs"), path);
         if (!s && !strcmp(e->precision, "int8"))
             s = engine_scales_read(e->model->graph, cJSON_GetObjectItem(o, "act_scales"), path, &e->scales);
@@ -235,8 +239,11 @@ enum deft_status deft_engine_context_create_on(const struct deft_engine *e, cons
     c->in = deft_graph_find_value(g, e->info.input_name);
     for (int k = 0; k < e->info.num_outputs; k++) c->out[k] = deft_graph_find_value(g, e->info.output_names[k]);
     bool bf16 = !strcmp(e->precision, "bf16") && deft_engine_bf16_native();
+    const char *lay = getenv("DEFT_ENGINE_LAYOUT"); /* overrides the engine's (comparisons) */
+    bool nhwc = !strcmp(e->precision, "fp32") && (lay ? !strcmp(lay, "nhwc") : e->nhwc);
     enum deft_status s = deft_runtime_create(
-        g, &(struct deft_runtime_opts){.backend = backend ? backend : "cpu", .int8_scales = e->scales, .bf16 = bf16},
+        g, &(struct deft_runtime_opts){.backend = backend ? backend : "cpu", .int8_scales = e->scales, .bf16 = bf16,
+                                       .f32_nhwc = nhwc},
         &c->rt);
     if (!s) s = deft_model_copy_to_runtime(e->model->file, c->rt, 0, NULL);
     if (s) {

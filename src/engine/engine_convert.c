@@ -2,6 +2,7 @@
  * in eval mode with its batch and input size fixed, its weights, and the
  * "engine" entry; plus the CPU features the entry records. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "deft/engine.h"
@@ -78,7 +79,7 @@ static cJSON *shape_json(const struct deft_shape *s) {
 
 /* The "engine" entry as JSON text (deft_free it via cJSON_free). */
 static char *entry_json(const struct deft_graph *g, int iv, const int *ov, int n_out, const char *precision,
-                        const float *scales) {
+                        const char *layout, const float *scales) {
     const struct deft_value *i = deft_graph_value(g, iv), *o = deft_graph_value(g, ov[0]);
     cJSON *e = cJSON_CreateObject();
     if (!e) return NULL;
@@ -97,6 +98,7 @@ static char *entry_json(const struct deft_graph *g, int iv, const int *ov, int n
         cJSON_AddItemToObject(x, "shape", shape_json(&ok->shape));
         cJSON_AddItemToArray(more, x);
     }
+    if (layout) cJSON_AddStringToObject(e, "layout", layout);
     cJSON_AddStringToObject(e, "cpu", deft_engine_cpu_features());
     cJSON_AddStringToObject(e, "deft_version", DEFT_VERSION_STRING);
     if (scales) cJSON_AddItemToObject(e, "act_scales", engine_scales_json(g, scales));
@@ -124,6 +126,64 @@ static enum deft_status fix_input(struct deft_graph *g, int iv, const struct def
     deft_graph_set_training(g, false);
     enum deft_status st = deft_graph_reshape_input(g, iv, &s);
     return st ? deft_wrap_error(st, "%s", path) : DEFT_OK;
+}
+
+/* Seconds per run of g (weights from file) on the cpu backend with fp32
+ * chains in nhwc or blocked: the best of `rounds` timed runs; < 0 when that
+ * layout does not compile or run here. */
+static double time_layout(const struct deft_graph *g, const struct deft_safetensors *file, int iv, bool nhwc,
+                          const float *x, size_t n, int rounds) {
+    struct deft_runtime *rt = NULL;
+    double best = -1;
+    if (deft_runtime_create(g, &(struct deft_runtime_opts){.backend = "cpu", .f32_nhwc = nhwc}, &rt) ||
+        deft_model_copy_to_runtime(file, rt, 0, NULL) || deft_runtime_set_input(rt, iv, x, n) ||
+        deft_runtime_run(rt)) { /* the first run prepares the weights */
+        deft_clear_error();
+        deft_runtime_free(rt);
+        return -1;
+    }
+    for (int r = 0; r < rounds; r++) {
+        double t0 = deft_time_now();
+        if (deft_runtime_run(rt)) {
+            deft_clear_error();
+            best = -1;
+            break;
+        }
+        double t = deft_time_now() - t0;
+        if (best < 0 || t < best) best = t;
+    }
+    deft_runtime_free(rt);
+    return best;
+}
+
+/* The fp32 engine's convolution layout: oneDNN's blocked nChw16c kernels or
+ * its nhwc brgconv ones, whichever ran this graph faster here (like
+ * TensorRT's tactic selection; neither wins everywhere: measured on an AMX
+ * Xeon, nhwc was faster for resnet18 at batch 1, blocked for mobilenet_v2,
+ * efficientnet_b0 and batch 16). DEFT_ENGINE_LAYOUT=nhwc|blocked decides
+ * without timing. NULL (blocked) when timing is not possible. */
+static const char *pick_layout(const struct deft_graph *g, const struct deft_safetensors *file, int iv,
+                               FILE *progress) {
+    const char *env = getenv("DEFT_ENGINE_LAYOUT");
+    if (env && (!strcmp(env, "nhwc") || !strcmp(env, "blocked"))) return env;
+    size_t n = (size_t)deft_shape_numel(&deft_graph_value(g, iv)->shape);
+    float *x = deft_malloc(n * sizeof *x);
+    if (!x) return NULL;
+    for (size_t i = 0; i < n; i++) x[i] = deft_rng_normal(7, 0, i);
+    double t[2] = {0, 0}; /* blocked, nhwc: the best of alternating rounds */
+    for (int round = 0; round < 2; round++)
+        for (int k = 0; k < 2; k++) {
+            double s = time_layout(g, file, iv, k == 1, x, n, 3);
+            t[k] = s < 0 ? -1 : (round == 0 || s < t[k]) ? s : t[k];
+            if (t[1] < 0) break;
+        }
+    deft_free(x);
+    const char *pick = t[1] > 0 && t[0] > 0 && t[1] < t[0] ? "nhwc" : "blocked";
+    if (progress && t[1] > 0)
+        fprintf(progress, "layout: %s (a run took %.2f ms blocked, %.2f ms nhwc)\n", pick, t[0] * 1e3, t[1] * 1e3);
+    else if (progress)
+        fprintf(progress, "layout: blocked (nhwc does not run here)\n");
+    return pick;
 }
 
 enum deft_status deft_engine_convert(const char *model_path, const char *engine_path,
@@ -196,7 +256,9 @@ enum deft_status deft_engine_convert(const char *model_path, const char *engine_
     if ((s = deft_runtime_create(g, &(struct deft_runtime_opts){.backend = "ref"}, &rt)) ||
         (s = deft_model_copy_to_runtime(m->file, rt, 0, NULL)))
         goto done;
-    if (!(entry = entry_json(g, iv, ov, n_out, precision, scales))) {
+    /* fp32: the layout that runs this graph faster here */
+    const char *layout = !strcmp(precision, "fp32") ? pick_layout(g, m->file, iv, o->progress) : NULL;
+    if (!(entry = entry_json(g, iv, ov, n_out, precision, layout, scales))) {
         s = deft_set_error(DEFT_ERR_NOMEM, "convert: out of memory");
         goto done;
     }

@@ -221,7 +221,8 @@ enum deft_status deft_runtime_create(const struct deft_graph *g, const struct de
     size_t scratch = 0;
     const struct deft_backend_opts bo = {.device_index = o ? o->device_index : 0, .amp = o ? (int)o->amp : 0,
                                          .inference = graph_is_inference(g), .no_fuse = o && (o->no_fuse || o->no_reuse),
-                                         .int8_scale = o ? o->int8_scales : NULL, .bf16 = o && o->bf16};
+                                         .int8_scale = o ? o->int8_scales : NULL, .bf16 = o && o->bf16,
+                                         .f32_nhwc = o && o->f32_nhwc};
     rt->param_version = 1;
     if ((s = be->compile(g, &bo, &rt->prog, value_bytes, &scratch))) {
         deft_wrap_error(s, "backend %s", be->name);

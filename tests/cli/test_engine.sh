@@ -3,7 +3,8 @@
 # unconverted model's - on the reference backend (naive, unfused: the
 # oracle) and on the cpu backend - within 1e-4 of the logits' scale, for a
 # model file (resnet18, mobilenet_v2, efficientnet_b0: swish and sigmoid
-# fused into its convolutions) and for an ONNX export (against onnxruntime
+# fused into its convolutions; the fp32 chains in both layouts, blocked and
+# nhwc, whichever convert timed faster) and for an ONNX export (against onnxruntime
 # when installed); a graph with two outputs gives an engine with both,
 # `model run` writing OUT.npy and OUT_<name>.npy, equal to onnxruntime's;
 # `deft bench infer -m X.engine` prints the trtexec-like report and the JSON
@@ -30,12 +31,18 @@ for as in resnet18:64 mobilenet_v2:64 efficientnet_b0:64; do
     $DEFT model init --arch $a --size $s --classes 7 -o $m.safetensors >/dev/null && $REF perturb_bn $m.safetensors &&
         npy $m.x.npy 1 "2, 3, $s, $s" || { bad "$a: setup"; continue; }
     $DEFT model convert -m $m.safetensors -o $m.engine --batch 2 >$T/out && grep -q "batch 2" $T/out &&
-        ok "$a: converted: $(cat $T/out)" || bad "$a: convert: $(cat $T/out)"
+        grep -q "^layout: \(nhwc\|blocked\) (a run took" $T/out &&
+        ok "$a: converted: $(cat $T/out | tr '\n' ' ')" || bad "$a: convert: $(cat $T/out)"
     $DEFT model run -m $m.engine -i $m.x.npy -o $m.eng.npy >/dev/null &&
         $DEFT model run -m $m.safetensors -i $m.x.npy -o $m.ref.npy --backend ref >/dev/null &&
         $DEFT model run -m $m.safetensors -i $m.x.npy -o $m.cpu.npy >/dev/null || { bad "$a: runs"; continue; }
     $REF compare $m.eng.npy $m.ref.npy 1e-4 && ok "$a: engine == unconverted model on ref (1e-4)" || bad "$a: engine vs ref"
     $REF compare $m.eng.npy $m.cpu.npy 1e-4 && ok "$a: engine == unconverted model on cpu (1e-4)" || bad "$a: engine vs cpu"
+    # both fp32 layouts, whichever convert picked (DEFT_ENGINE_LAYOUT overrides the engine's)
+    for lay in blocked nhwc; do
+        DEFT_ENGINE_LAYOUT=$lay $DEFT model run -m $m.engine -i $m.x.npy -o $m.$lay.npy >/dev/null &&
+            $REF compare $m.$lay.npy $m.ref.npy 1e-4 && ok "$a: engine with $lay chains == ref (1e-4)" || bad "$a: $lay engine vs ref"
+    done
 done
 
 m=$T/resnet18

@@ -440,13 +440,14 @@ static enum deft_status cpu_compile(const struct deft_graph *g, const struct def
     p->inference = o && o->inference;
     p->fuse = p->inference && !o->no_fuse;
     p->q8_scale = p->inference && o->int8_scale ? o->int8_scale : NULL;
-    p->bf16 = p->inference && o->bf16 && !p->q8_scale;
-    if (p->bf16 && (p->ones = deft_malloc(nv1 * sizeof *p->ones)))
+    p->fchain = p->inference && (o->bf16 || o->f32_nhwc) && !p->q8_scale;
+    p->fchain_dt = o && o->bf16 ? dnnl_bf16 : dnnl_f32;
+    if (p->fchain && (p->ones = deft_malloc(nv1 * sizeof *p->ones)))
         for (size_t v = 0; v < nv1; v++) p->ones[v] = 1.0f;
-    if (p->bf16) p->q8_scale = p->ones;
+    if (p->fchain) p->q8_scale = p->ones;
     enum deft_status st = DEFT_OK;
     if (!p->md || !p->md_set || !p->native_opaque || !p->ptr_tmp || !p->nodes || !p->fused_into ||
-        !p->fusion || !p->last_use || !p->fused_away || !p->q8 || (p->bf16 && !p->ones)) {
+        !p->fusion || !p->last_use || !p->fused_away || !p->q8 || (p->fchain && !p->ones)) {
         st = deft_set_error(DEFT_ERR_NOMEM, "out of memory compiling for cpu");
         goto fail;
     }

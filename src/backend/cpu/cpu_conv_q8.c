@@ -19,9 +19,12 @@
  * an f32 input is quantized by a scaled reorder. Layout: nhwc, which the
  * int8 brgconv kernels take.
  *
- * bf16 (p->bf16) takes the same path with every scale 1: bf16 source,
- * weights and chain outputs between bf16 chains, f32 bias, no output
- * scales (the weights are folded in f32 and reordered to bf16).
+ * bf16 and f32-nhwc (p->fchain) take the same path with every scale 1:
+ * bf16 (f32) source, weights and chain outputs between such chains, f32
+ * bias, no output scales (the weights are folded in f32 and reordered to
+ * the chain's type). f32-nhwc is the fp32 engines' alternative to the
+ * blocked chains of cpu_conv.c: oneDNN's nhwc brgconv kernels, faster on
+ * some networks (resnet18 at batch 1), slower on others.
  */
 #include <math.h>
 #include <string.h>
@@ -61,7 +64,7 @@ static bool nonneg(const struct cpu_prog *p, int v, int depth) {
 }
 
 static dnnl_data_type_t q8_type(const struct cpu_prog *p, int v) {
-    if (p->bf16) return dnnl_bf16;
+    if (p->fchain) return p->fchain_dt;
     return nonneg(p, v, 0) ? dnnl_u8 : dnnl_s8;
 }
 
@@ -109,7 +112,7 @@ static dnnl_status_t q8_pd(struct cpu_prog *p, const struct q8_priv *q, dnnl_pri
     dnnl_post_ops_t po = NULL;
     dnnl_status_t st = deft_dnnl_user_scratchpad_attr(&attr);
     if (st != dnnl_success) return st;
-    if (!p->bf16) st = dnnl_primitive_attr_set_output_scales(attr, q->k, 1 << 1, q->oscale);
+    if (!p->fchain) st = dnnl_primitive_attr_set_output_scales(attr, q->k, 1 << 1, q->oscale);
     if (st == dnnl_success) st = q8_post_ops(q, &po);
     if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, po);
     if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, &q->desc, attr, p->eng, NULL);
@@ -134,7 +137,7 @@ static void fold_quantize(const struct cpu_prog *p, struct cpu_node *nd, struct 
         double sc = g ? (double)g[k] / sqrt((double)var[k] + (double)q->eps) : 1.0;
         double bias = g ? ((b ? (double)b[k] : 0.0) - mean[k]) * sc + be[k] : (b ? (double)b[k] : 0.0);
         const float *wk = w + k * q->per_k;
-        if (p->bf16) { /* folded f32 weights, reordered to bf16 by the next step */
+        if (p->fchain) { /* folded f32 weights, reordered to the chain's type by the next step */
             float *wf = (float *)(void *)wq + k * q->per_k;
             for (int64_t i = 0; i < q->per_k; i++) wf[i] = (float)(wk[i] * sc);
             bq[k] = (float)bias;
@@ -159,7 +162,7 @@ static enum deft_status q8_prepare(struct cpu_prog *p, struct cpu_node *nd, cons
     (void)s; (void)rc;
     struct q8_priv *q = nd->priv;
     fold_quantize(p, nd, q, ptr, scratch);
-    if (p->bf16) return DEFT_OK; /* no scales: the compiled primitive stands */
+    if (p->fchain) return DEFT_OK; /* no scales: the compiled primitive stands */
     dnnl_primitive_desc_t pd;
     dnnl_status_t ds = q8_pd(p, q, &pd);
     if (ds != dnnl_success) return deft_dnnl_error(ds, "int8 convolution");
@@ -185,7 +188,7 @@ static enum deft_status bind_weights(struct cpu_prog *p, struct cpu_node *nd, co
                                      const_dnnl_primitive_desc_t pd, int *mw, int *mb) {
     struct q8_priv *q = nd->priv;
     dnnl_memory_desc_t cmd = cg->b_plain, wq = cg->w_plain;
-    wq.data_type = p->bf16 ? dnnl_f32 : dnnl_s8;
+    wq.data_type = p->fchain ? dnnl_f32 : dnnl_s8;
     /* the plain weights' strides stay valid for s8: oneDNN counts them in elements */
     int b = conv->n_in > 2 ? conv->in[2] : -1;
     enum deft_status st;
@@ -279,7 +282,7 @@ enum deft_status cpu_compile_conv_q8(struct cpu_prog *p, const struct cpu_fusion
     nhwc(&dst, cg.dst, p->q8[y] ? q8_type(p, y) : dnnl_f32);
     q->dst_u8 = dst.data_type == dnnl_u8;
     w = cg.w_any;
-    w.data_type = p->bf16 ? dnnl_bf16 : dnnl_s8;
+    w.data_type = p->fchain ? p->fchain_dt : dnnl_s8;
     dnnl_status_t ds = dnnl_dilated_convolution_forward_desc_init(&q->desc, dnnl_forward_inference,
                                                                  dnnl_convolution_direct, &src, &w, &bias, &dst,
                                                                  cg.stride, cg.dil, cg.pad_l, cg.pad_r);
@@ -289,7 +292,8 @@ enum deft_status cpu_compile_conv_q8(struct cpu_prog *p, const struct cpu_fusion
         return deft_set_error(DEFT_ERR_BACKEND, "cpu: %s: oneDNN has no int8 convolution for it (%s)", node->name,
                               deft_dnnl_status_str(ds));
     static const char *const tn[] = {[dnnl_u8] = "u8", [dnnl_s8] = "s8", [dnnl_bf16] = "bf16", [dnnl_f32] = "f32"};
-    deft_log(DEFT_LOG_DEBUG, "cpu: %s %s conv (%s -> %s): %s", node->name, p->bf16 ? "bf16" : "int8",
+    deft_log(DEFT_LOG_DEBUG, "cpu: %s %s conv (%s -> %s): %s", node->name,
+             !p->fchain ? "int8" : p->fchain_dt == dnnl_bf16 ? "bf16" : "f32-nhwc",
              tn[src.data_type], tn[dst.data_type], deft_dnnl_pd_impl(pd));
     q->w_md_copy = *deft_dnnl_pd_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *spmd = deft_dnnl_pd_md(pd, dnnl_query_scratchpad_md, 0);

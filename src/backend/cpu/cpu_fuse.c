@@ -75,7 +75,7 @@ static void plan_chain(struct cpu_prog *p, int c, const int *readers, const int 
     while (f.nops < CPU_FUSE_MAX_OPS && (m = sole_reader(p, readers, reader_of, cur)) >= 0 && !claimed[m]) {
         const struct deft_node *nd = deft_graph_node(p->g, m);
         struct cpu_fuse_op op;
-        if (nd->op == DEFT_OP_ACT && act_post_op(nd, f.q8 && !p->bf16, &op)) {
+        if (nd->op == DEFT_OP_ACT && act_post_op(nd, f.q8 && !p->fchain, &op)) {
         } else if (nd->op == DEFT_OP_ADD && !added && nd->n_in == 2 && nd->in[0] != nd->in[1]) {
             int other = nd->in[0] == cur ? nd->in[1] : nd->in[0];
             if (other < 0 || !same_shape(&cpu_val(p, other)->shape, &cpu_val(p, cur)->shape) ||

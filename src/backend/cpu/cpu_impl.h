@@ -90,8 +90,9 @@ struct cpu_prog {
     int *last_use;                  /* per value: read by a chain ending later (-1: no) */
     bool *fused_away;               /* per value: a chain's intermediate, never materialized */
     const float *q8_scale;          /* int8 inference: per value, its scale (0: none); NULL: fp32 */
-    bool bf16;                      /* bf16 inference: the int8 path with bf16 and every scale 1 */
-    float *ones;                    /* bf16: q8_scale (owned) */
+    bool fchain;                    /* bf16 or f32-nhwc inference: the int8 path with every scale 1 */
+    dnnl_data_type_t fchain_dt;     /* ... and its data type (dnnl_bf16, dnnl_f32) */
+    float *ones;                    /* fchain: q8_scale (owned) */
     bool *q8;                       /* per value: stored as u8/s8 (made and read by int8 chains only) */
     dnnl_engine_t eng;
     dnnl_stream_t stream;
