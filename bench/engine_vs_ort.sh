@@ -50,7 +50,7 @@ for a, b in ((sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])):
 
 hdr="%-15s %5s %9s %9s %9s %9s %9s %7s %7s %7s %7s %7s %7s  %s\n"
 printf "$hdr" arch batch fp32 bf16 int8 "ort fp32" "ort qdq" "f/ortf" "b/ortf" "b/f" "i/ortf" "i/ortq" "MiB f" \
-    "ort MiB / load / isa"
+    "ort MiB / load / isa / fp32 layout"
 for a in $ARCHS; do
     m=$T/$a
     size=224
@@ -83,7 +83,7 @@ for a in $ARCHS; do
         done
         f=$(best $T/fp32); bf=$(best $T/bf16); q=$(best $T/int8); o=$(best $T/o); oq=$(best $T/oq)
         printf "$hdr" $a $b "$f" "$bf" "$q" "$o" "$oq" "$(ratio $f $o)" "$(ratio $bf $o)" "$(ratio $bf $f)" \
-            "$(ratio $q $o)" "$(ratio $q $oq)" "$(rss $T/fp32)" "$(rss $T/o) / $load/ $(field isa $T/int8 | head -1)"
+            "$(ratio $q $o)" "$(ratio $q $oq)" "$(rss $T/fp32)" "$(rss $T/o) / $load/ $(field isa $T/int8 | head -1) / $(field layout $T/fp32 | head -1)"
     done
 done
 echo "(images/s, best of $ROUNDS; f/ortf: fp32 engine / onnxruntime fp32, b: bf16 engine, i: int8 engine,"

@@ -108,6 +108,8 @@ struct deft_engine_info {
     size_t output_numels[DEFT_ENGINE_MAX_OUTPUTS];
     const char *cpu;        /* features of the CPU it was converted on */
     bool cpu_differs;       /* ... and they are not this CPU's */
+    const char *layout;     /* fp32: "nhwc" or "blocked" convolution chains (timed at convert;
+                               DEFT_ENGINE_LAYOUT overrides); NULL for int8/bf16 */
     const struct deft_graph *graph; /* meta: class_names, preprocess (deft_graph_get_meta) */
 };
 

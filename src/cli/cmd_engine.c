@@ -222,10 +222,12 @@ static void engine_report(const char *path, const struct deft_engine_info *in, c
     printf("{\"tool\": \"deft\", \"mode\": \"infer\", \"engine\": \"%s\", \"precision\": \"%s\", \"size\": %lld, "
            "\"batch\": %d, \"threads\": %d, \"steps\": %d, \"images_per_s\": %.2f, \"latency_ms\": %.2f, "
            "\"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f, \"min_ms\": %.2f, \"max_ms\": %.2f, "
-           "\"first_ms\": %.2f, \"load_ms\": %.2f, \"peak_rss_mib\": %.1f, \"arena_mib\": %.1f, \"isa\": \"%s\"}\n",
+           "\"first_ms\": %.2f, \"load_ms\": %.2f, \"peak_rss_mib\": %.1f, \"arena_mib\": %.1f, \"isa\": \"%s\", "
+           "\"layout\": \"%s\"}\n",
            path, in->precision, (long long)in->input_shape.d[2], in->batch, deft_get_threads(), steps, ips,
            p50 * 1e3, p50 * 1e3, p90 * 1e3, p99 * 1e3, lat[0] * 1e3, lat[steps - 1] * 1e3, first_s * 1e3,
-           load_s * 1e3, rss, (double)rs.arena_bytes / (1 << 20), deft_engine_cpu_isa());
+           load_s * 1e3, rss, (double)rs.arena_bytes / (1 << 20), deft_engine_cpu_isa(),
+           in->layout ? in->layout : in->precision);
     if (profile) deft_runtime_print_profile(rt, stderr);
 }
 

@@ -153,6 +153,9 @@ static enum deft_status read_entry(struct deft_engine *e, const char *text, cons
     in->output_numel = (size_t)deft_shape_numel(&in->output_shape);
     in->graph = g;
     in->output_shapes[0] = in->output_shape;
+    const char *lay = getenv("DEFT_ENGINE_LAYOUT");
+    if (!strcmp(e->precision, "fp32"))
+        in->layout = (lay ? !strcmp(lay, "nhwc") : e->nhwc) ? "nhwc" : "blocked";
     in->output_numels[0] = in->output_numel;
     return DEFT_OK;
 }
@@ -239,8 +242,7 @@ enum deft_status deft_engine_context_create_on(const struct deft_engine *e, cons
     c->in = deft_graph_find_value(g, e->info.input_name);
     for (int k = 0; k < e->info.num_outputs; k++) c->out[k] = deft_graph_find_value(g, e->info.output_names[k]);
     bool bf16 = !strcmp(e->precision, "bf16") && deft_engine_bf16_native();
-    const char *lay = getenv("DEFT_ENGINE_LAYOUT"); /* overrides the engine's (comparisons) */
-    bool nhwc = !strcmp(e->precision, "fp32") && (lay ? !strcmp(lay, "nhwc") : e->nhwc);
+    bool nhwc = e->info.layout && !strcmp(e->info.layout, "nhwc");
     enum deft_status s = deft_runtime_create(
         g, &(struct deft_runtime_opts){.backend = backend ? backend : "cpu", .int8_scales = e->scales, .bf16 = bf16,
                                        .f32_nhwc = nhwc},
