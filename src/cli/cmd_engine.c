@@ -23,7 +23,10 @@ static int convert_usage(FILE *f) {
                "  bf16: convolutions in bf16 where the CPU has AVX512-BF16 or AMX, fp32 elsewhere.\n"
                "  An explicitly quantized ONNX (QuantizeLinear/DequantizeLinear: deft's --qdq_file,\n"
                "  PyTorch's, TAO's) converts to int8 with its own ranges unless --precision says\n"
-               "  otherwise (symmetric int8: activation zero points must be 0); the default is fp32.\n");
+               "  otherwise (symmetric int8: activation zero points must be 0); the default is fp32.\n"
+               "  fp32: the graph is timed with oneDNN's blocked and nhwc convolution kernels and the\n"
+               "  faster is recorded (\"layout\"; DEFT_ENGINE_LAYOUT=nhwc|blocked decides instead).\n"
+               "  A model with several outputs (a detector's heads) keeps them all.\n");
     return f == stdout ? 0 : 2;
 }
 

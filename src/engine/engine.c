@@ -18,7 +18,6 @@ struct deft_engine {
     struct deft_model *model;
     struct deft_engine_info info;
     char *precision, *cpu, *path;
-    bool nhwc; /* fp32: chains in nhwc ("layout", chosen at convert) */
     char **names; /* class names, when the model records them */
     int n_names;
     float *scales; /* int8: per value (engine_int8.c), else NULL */
@@ -110,6 +109,7 @@ static enum deft_status read_entry(struct deft_engine *e, const char *text, cons
                 *oname = cJSON_GetObjectItem(o, "output"), *cpu = cJSON_GetObjectItem(o, "cpu");
     enum deft_status s = DEFT_OK;
     int iv = -1, ov = -1;
+    bool nhwc = false; /* fp32: chains in nhwc ("layout", chosen at convert) */
     if (!cJSON_IsObject(o) || !cJSON_IsNumber(fv) || fv->valuedouble < 1 || fv->valuedouble != (int)fv->valuedouble) {
         s = deft_set_error(DEFT_ERR_FORMAT, "%s: malformed \"engine\" metadata (no engine_format)", path);
     } else if (fv->valuedouble > DEFT_ENGINE_FORMAT_VERSION) {
@@ -136,7 +136,7 @@ static enum deft_status read_entry(struct deft_engine *e, const char *text, cons
         in->batch = (int)b->valuedouble;
         in->output_names[0] = deft_graph_value(e->model->graph, ov)->name;
         const cJSON *lay = cJSON_GetObjectItem(o, "layout");
-        e->nhwc = cJSON_IsString(lay) && !strcmp(lay->valuestring, "nhwc");
+        nhwc = cJSON_IsString(lay) && !strcmp(lay->valuestring, "nhwc");
         if (!s) s = read_more_outputs(e, cJSON_GetObjectItem(o, "more_outputs"), path);
         if (!s && !strcmp(e->precision, "int8"))
             s = engine_scales_read(e->model->graph, cJSON_GetObjectItem(o, "act_scales"), path, &e->scales);
@@ -153,9 +153,8 @@ static enum deft_status read_entry(struct deft_engine *e, const char *text, cons
     in->output_numel = (size_t)deft_shape_numel(&in->output_shape);
     in->graph = g;
     in->output_shapes[0] = in->output_shape;
-    const char *lay = getenv("DEFT_ENGINE_LAYOUT");
-    if (!strcmp(e->precision, "fp32"))
-        in->layout = (lay ? !strcmp(lay, "nhwc") : e->nhwc) ? "nhwc" : "blocked";
+    const char *lay = getenv("DEFT_ENGINE_LAYOUT"); /* overrides the entry's (comparisons) */
+    if (!strcmp(e->precision, "fp32")) in->layout = (lay ? !strcmp(lay, "nhwc") : nhwc) ? "nhwc" : "blocked";
     in->output_numels[0] = in->output_numel;
     return DEFT_OK;
 }

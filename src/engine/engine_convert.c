@@ -128,34 +128,30 @@ static enum deft_status fix_input(struct deft_graph *g, int iv, const struct def
     return st ? deft_wrap_error(st, "%s", path) : DEFT_OK;
 }
 
-/* Seconds per run of g (weights from file) on the cpu backend with fp32
- * chains in nhwc or blocked: the best of `rounds` timed runs (one when a run
- * takes over 0.2 s: big graphs convert in seconds); < 0 when that layout
- * does not compile or run here. */
-static double time_layout(const struct deft_graph *g, const struct deft_safetensors *file, int iv, bool nhwc,
-                          const float *x, size_t n, int rounds) {
+/* A cpu runtime of g with file's weights, fp32 chains in nhwc or blocked,
+ * run once (the first run prepares the weights); NULL when that layout does
+ * not compile or run here. */
+static struct deft_runtime *layout_runtime(const struct deft_graph *g, const struct deft_safetensors *file, int iv,
+                                           bool nhwc, const float *x, size_t n) {
     struct deft_runtime *rt = NULL;
-    double best = -1;
     if (deft_runtime_create(g, &(struct deft_runtime_opts){.backend = "cpu", .f32_nhwc = nhwc}, &rt) ||
         deft_model_copy_to_runtime(file, rt, 0, NULL) || deft_runtime_set_input(rt, iv, x, n) ||
-        deft_runtime_run(rt)) { /* the first run prepares the weights */
+        deft_runtime_run(rt)) {
         deft_clear_error();
         deft_runtime_free(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+/* Seconds of one run of rt, < 0 when it fails. */
+static double time_run(struct deft_runtime *rt) {
+    double t0 = deft_time_now();
+    if (deft_runtime_run(rt)) {
+        deft_clear_error();
         return -1;
     }
-    for (int r = 0; r < rounds; r++) {
-        double t0 = deft_time_now();
-        if (deft_runtime_run(rt)) {
-            deft_clear_error();
-            best = -1;
-            break;
-        }
-        double t = deft_time_now() - t0;
-        if (best < 0 || t < best) best = t;
-        if (t > 0.2) break;
-    }
-    deft_runtime_free(rt);
-    return best;
+    return deft_time_now() - t0;
 }
 
 /* The fp32 engine's convolution layout: oneDNN's blocked nChw16c kernels or
@@ -172,13 +168,17 @@ static const char *pick_layout(const struct deft_graph *g, const struct deft_saf
     float *x = deft_malloc(n * sizeof *x);
     if (!x) return NULL;
     for (size_t i = 0; i < n; i++) x[i] = deft_rng_normal(7, 0, i);
-    double t[2] = {0, 0}; /* blocked, nhwc: the best of alternating rounds */
-    for (int round = 0; round < 2; round++)
+    struct deft_runtime *rt[2] = {layout_runtime(g, file, iv, false, x, n), layout_runtime(g, file, iv, true, x, n)};
+    double t[2] = {-1, -1}; /* blocked, nhwc: the best of alternating runs (3; 1 when a run takes 0.2 s) */
+    for (int r = 0; r < 3 && rt[0] && rt[1]; r++) {
         for (int k = 0; k < 2; k++) {
-            double s = time_layout(g, file, iv, k == 1, x, n, 3);
-            t[k] = s < 0 ? -1 : (round == 0 || s < t[k]) ? s : t[k];
-            if (t[1] < 0) break;
+            double s = time_run(rt[k]);
+            if (s >= 0 && (t[k] < 0 || s < t[k])) t[k] = s;
         }
+        if (t[0] > 0.2) break;
+    }
+    deft_runtime_free(rt[0]);
+    deft_runtime_free(rt[1]);
     deft_free(x);
     const char *pick = t[1] > 0 && t[0] > 0 && t[1] < t[0] ? "nhwc" : "blocked";
     if (progress && t[1] > 0)
