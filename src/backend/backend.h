@@ -53,6 +53,7 @@ struct deft_backend_opts {
     const float *int8_scale; /* inference on cpu: per value, its int8 scale (0: none); NULL: fp32 */
     bool bf16;               /* inference on cpu: convolutions in bf16 (int8_scale NULL) */
     bool f32_nhwc;           /* inference on cpu, fp32: chains in nhwc on the int8 path's code */
+    bool winograd;           /* inference on cpu at batch >= 8: Winograd 3x3 convolutions too */
 };
 
 /* One optimizer update over a contiguous segment of the parameter block,
@@ -95,6 +96,10 @@ struct deft_backend_vtable {
     /* Optional: the last node that reads value v when the backend runs a
      * fused chain later than the graph says (-1: as the graph says). */
     int (*last_use)(struct deft_program *p, int v);
+    /* Optional: the value whose buffer value v takes over (-1: none). The
+     * backend writes v in place over that value, which nothing reads after
+     * v's producer; the runtime must give both one buffer. */
+    int (*alias_of)(struct deft_program *p, int v);
 };
 
 /* Registered backends. */

@@ -134,6 +134,19 @@ static enum deft_status layout_blocks(struct deft_runtime *rt) {
     return DEFT_OK;
 }
 
+/* The value whose buffer v ends up in (v itself unless the backend writes
+ * v in place over another value; -1 on a cycle). */
+static int alias_root(const struct deft_runtime *rt, int v) {
+    if (!rt->be->alias_of) return v;
+    int nv = deft_graph_num_values(rt->g);
+    for (int hops = 0; hops <= nv; hops++) {
+        int a = rt->be->alias_of(rt->prog, v);
+        if (a < 0) return v;
+        v = a;
+    }
+    return -1;
+}
+
 static enum deft_status plan_arena(struct deft_runtime *rt, const size_t *value_bytes, bool no_reuse) {
     const struct deft_graph *g = rt->g;
     int nv = deft_graph_num_values(g), nn = deft_graph_num_nodes(g);
@@ -148,11 +161,26 @@ static enum deft_status plan_arena(struct deft_runtime *rt, const size_t *value_
     for (int v = 0; v < nv; v++) {
         const struct deft_value *val = deft_graph_value(g, v);
         item_of[v] = -1;
-        if (val->kind != DEFT_VALUE_NODE || is_param_grad(g, val)) continue;
+        if (val->kind != DEFT_VALUE_NODE || is_param_grad(g, val) || alias_root(rt, v) != v) continue;
         item_of[v] = ni;
         int last = (val->flags & DEFT_VF_OUTPUT) ? nn - 1 : val->producer;
         items[ni++] = (struct deft_plan_item){.bytes = value_bytes[v], .first = val->producer, .last = last};
         rt->stats.naive_bytes += (value_bytes[v] + 63) / 64 * 64;
+    }
+    /* A value written in place over another shares its item, which then
+     * lives as long as either. */
+    for (int v = 0; v < nv; v++) {
+        const struct deft_value *val = deft_graph_value(g, v);
+        int r = alias_root(rt, v);
+        if (r == v || val->kind != DEFT_VALUE_NODE) continue;
+        if (r < 0 || item_of[r] < 0 || value_bytes[v] > items[item_of[r]].bytes) {
+            s = deft_set_error(DEFT_ERR_BACKEND, "runtime: value %d cannot take over value %d's buffer", v, r);
+            goto done;
+        }
+        item_of[v] = item_of[r];
+        struct deft_plan_item *it = &items[item_of[r]];
+        int last = (val->flags & DEFT_VF_OUTPUT) ? nn - 1 : val->producer;
+        if (last > it->last) it->last = last;
     }
     for (int n = 0; n < nn; n++) {
         const struct deft_node *nd = deft_graph_node(g, n);
@@ -222,7 +250,7 @@ enum deft_status deft_runtime_create(const struct deft_graph *g, const struct de
     const struct deft_backend_opts bo = {.device_index = o ? o->device_index : 0, .amp = o ? (int)o->amp : 0,
                                          .inference = graph_is_inference(g), .no_fuse = o && (o->no_fuse || o->no_reuse),
                                          .int8_scale = o ? o->int8_scales : NULL, .bf16 = o && o->bf16,
-                                         .f32_nhwc = o && o->f32_nhwc};
+                                         .f32_nhwc = o && o->f32_nhwc, .winograd = o && o->winograd};
     rt->param_version = 1;
     if ((s = be->compile(g, &bo, &rt->prog, value_bytes, &scratch))) {
         deft_wrap_error(s, "backend %s", be->name);

@@ -355,6 +355,7 @@ static void cpu_free_program(struct deft_program *prog) {
     deft_free(p->fused_into);
     deft_free(p->fusion);
     deft_free(p->last_use);
+    deft_free(p->alias);
     deft_free(p->fused_away);
     deft_free(p->q8);
     deft_free(p->ones);
@@ -435,10 +436,14 @@ static enum deft_status cpu_compile(const struct deft_graph *g, const struct def
     p->fused_into = deft_malloc(((size_t)p->nn + 1) * sizeof *p->fused_into);
     p->fusion = deft_calloc((size_t)p->nn + 1, sizeof *p->fusion);
     p->last_use = deft_malloc(nv1 * sizeof *p->last_use);
+    p->alias = deft_malloc(nv1 * sizeof *p->alias);
+    if (p->alias)
+        for (size_t v = 0; v < nv1; v++) p->alias[v] = -1;
     p->fused_away = deft_calloc(nv1, sizeof *p->fused_away);
     p->q8 = deft_calloc(nv1, sizeof *p->q8);
     p->inference = o && o->inference;
     p->fuse = p->inference && !o->no_fuse;
+    p->winograd = p->inference && o->winograd;
     p->q8_scale = p->inference && o->int8_scale ? o->int8_scale : NULL;
     p->fchain = p->inference && (o->bf16 || o->f32_nhwc) && !p->q8_scale;
     p->fchain_dt = o && o->bf16 ? dnnl_bf16 : dnnl_f32;
@@ -447,7 +452,7 @@ static enum deft_status cpu_compile(const struct deft_graph *g, const struct def
     if (p->fchain) p->q8_scale = p->ones;
     enum deft_status st = DEFT_OK;
     if (!p->md || !p->md_set || !p->native_opaque || !p->ptr_tmp || !p->nodes || !p->fused_into ||
-        !p->fusion || !p->last_use || !p->fused_away || !p->q8 || (p->fchain && !p->ones)) {
+        !p->fusion || !p->last_use || !p->alias || !p->fused_away || !p->q8 || (p->fchain && !p->ones)) {
         st = deft_set_error(DEFT_ERR_NOMEM, "out of memory compiling for cpu");
         goto fail;
     }
@@ -475,6 +480,7 @@ static enum deft_status cpu_compile(const struct deft_graph *g, const struct def
             free_node(nd);
             for (int i = 0; i < node->n_out; i++)
                 if (node->out[i] >= 0) {
+                    p->alias[node->out[i]] = -1;
                     p->md_set[node->out[i]] = false;
                     p->native_opaque[node->out[i]] = false;
                 }
@@ -539,6 +545,11 @@ static enum deft_status cpu_run_node(struct deft_program *prog, int n, void *con
     return DEFT_OK;
 }
 
+static int cpu_alias_of(struct deft_program *prog, int v) {
+    struct cpu_prog *p = (struct cpu_prog *)prog;
+    return v >= 0 && v < p->nv ? p->alias[v] : -1;
+}
+
 static int cpu_last_use(struct deft_program *prog, int v) {
     const struct cpu_prog *p = (const struct cpu_prog *)prog;
     return v >= 0 && v < p->nv ? p->last_use[v] : -1;
@@ -598,4 +609,5 @@ const struct deft_backend_vtable deft_backend_cpu = {
     .read_plain = cpu_read_plain,
     .free_program = cpu_free_program,
     .last_use = cpu_last_use,
+    .alias_of = cpu_alias_of,
 };

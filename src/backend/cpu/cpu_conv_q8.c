@@ -245,9 +245,36 @@ static void plan_residual(const struct cpu_prog *p, struct q8_priv *q, int y) {
     }
 }
 
-/* The residual's copy into the destination buffer (viewed as res_dt). */
-static enum deft_status bind_residual(struct cpu_prog *p, struct cpu_node *nd, struct q8_priv *q, int y, int my) {
+/* Can the chain writing y (at node n, reading x) accumulate in place over
+ * the residual r's buffer? r must already hold the destination's bytes
+ * (same type and layout, no rescale), be an activation nothing reads after
+ * this chain, and not be the convolution's own input. */
+static bool residual_in_place(const struct cpu_prog *p, const struct q8_priv *q, int n, int x, int y) {
+    int r = q->res;
+    const struct deft_value *rv = cpu_val(p, r);
+    if (r == x || !p->q8[y] || !p->q8[r] || q->res_scale != 1.0f || rv->kind != DEFT_VALUE_NODE ||
+        (rv->flags & DEFT_VF_OUTPUT) || p->last_use[r] > n || !deft_dnnl_md_equal(&p->md[r], &p->md[y]))
+        return false;
+    for (int m = n + 1; m < p->nn; m++) {
+        const struct deft_node *nm = deft_graph_node(p->g, m);
+        for (int i = 0; i < nm->n_in; i++)
+            if (nm->in[i] == r) return false;
+    }
+    for (int v = 0; v < p->nv; v++)
+        if (p->alias[v] == r) return false;
+    return true;
+}
+
+/* The residual's copy into the destination buffer (viewed as res_dt), or
+ * none where y takes over r's buffer (the runtime plans them as one). */
+static enum deft_status bind_residual(struct cpu_prog *p, struct cpu_node *nd, struct q8_priv *q, int x, int y,
+                                      int my) {
     if (q->res < 0) return DEFT_OK;
+    if (residual_in_place(p, q, (int)(nd - p->nodes), x, y)) {
+        p->alias[y] = q->res;
+        deft_log(DEFT_LOG_DEBUG, "cpu: %s accumulates in place over its residual", q->name);
+        return DEFT_OK;
+    }
     int mr, mview = my;
     enum deft_status st = cpu_mem_value(p, nd, q->res, &p->md[q->res], &mr);
     if (!st && p->q8[y]) {
@@ -315,7 +342,7 @@ enum deft_status cpu_compile_conv_q8(struct cpu_prog *p, const struct cpu_fusion
     } else if (!st) {
         st = cpu_bind_out(p, nd, y, &dst, &my);
     }
-    if (!st) st = bind_residual(p, nd, q, y, my);
+    if (!st) st = bind_residual(p, nd, q, x, y, my);
     q->conv_step = nd->nsteps;
     int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST}, mems[4] = {ms, mw, mb, my};
     if (!st) st = cpu_add_prim(p, nd, pd, 4, args, mems);

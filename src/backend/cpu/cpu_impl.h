@@ -85,10 +85,12 @@ struct cpu_prog {
     const struct deft_graph *g;
     bool inference;                 /* forward-only graph (backend_opts.inference) */
     bool fuse;                      /* inference fusions on */
+    bool winograd;                  /* inference: Winograd convolutions at batch >= 8 too */
     int *fused_into;                /* per node: the chain's last node, or -1 */
     struct cpu_fusion *fusion;      /* per node: valid where fusion[n].conv >= 0 (chain ends at n) */
     int *last_use;                  /* per value: read by a chain ending later (-1: no) */
     bool *fused_away;               /* per value: a chain's intermediate, never materialized */
+    int *alias;                     /* per value: the value whose buffer it takes over (-1: its own) */
     const float *q8_scale;          /* int8 inference: per value, its scale (0: none); NULL: fp32 */
     bool fchain;                    /* bf16 or f32-nhwc inference: the int8 path with every scale 1 */
     dnnl_data_type_t fchain_dt;     /* ... and its data type (dnnl_bf16, dnnl_f32) */
