@@ -342,7 +342,8 @@ static enum deft_status run_eval(struct deft_trainer *t, const float *images, in
         if ((s = deft_graph_clone(t->model, &t->eval))) return s;
         deft_graph_set_training(t->eval, false);
         if ((s = deft_runtime_create(t->eval, &(struct deft_runtime_opts){.backend = t->o.backend,
-                                   .device_index = t->o.device_index, .amp = t->o.amp}, &t->eval_rt)))
+                                   .device_index = t->o.device_index, .amp = t->o.amp,
+                                   .winograd = 1}, &t->eval_rt)))
             return s;
     }
     if (t->eval_synced_at != deft_optim_steps(t->opt) && (s = sync_eval(t))) return s;

@@ -74,8 +74,10 @@ void cpu_conv_geom_init(struct conv_geom *cg, const struct deft_attr *a, bool tr
  * transformed weights and scratchpad cost more memory than it saves time
  * (resnet18 engine, batch 16, AMX Xeon: 369 MiB peak RSS and +8% img/s
  * against 252 MiB direct; onnxruntime 329 MiB), and at small batches it was
- * 1.5-3x slower. DEFT_CONV_ALGO=direct turns it off, =winograd on for
- * inference at batch >= 8 too. oneDNN builds without the kernel (no
+ * 1.5-3x slower. A trainer's validation runtime asks for it at batch >= 8
+ * (runtime opts .winograd: DetectNet_v2's 512-channel 26x20 layers at batch 8,
+ * Zen 4: 32 ms against 91 ms direct). DEFT_CONV_ALGO=direct turns it off,
+ * =winograd on for every inference at batch >= 8. oneDNN builds without the kernel (no
  * AVX-512) refuse the pd and the direct one is used. */
 static int winograd_mode(void) { /* 0 off, 1 training, 2 training and inference */
     static int mode = -1;
@@ -87,15 +89,25 @@ static int winograd_mode(void) { /* 0 off, 1 training, 2 training and inference 
 }
 
 /* The algorithms to try for a (non-transposed) convolution, best first. */
-static int conv_algs(const struct conv_geom *cg, dnnl_alg_kind_t algs[2], bool inference) {
+static int conv_algs(const struct cpu_prog *p, const struct conv_geom *cg, dnnl_alg_kind_t algs[2]) {
     int n = 0;
     int wino = winograd_mode();
-    if (wino && !(inference && (wino < 2 || cg->src[0] < 8)) && cg->g == 1 && cg->r == 3 && cg->s == 3 && cg->stride[0] == 1 &&
+    if (wino && !(p->inference && ((wino < 2 && !p->winograd) || cg->src[0] < 8)) && cg->g == 1 && cg->r == 3 && cg->s == 3 && cg->stride[0] == 1 &&
         cg->stride[1] == 1 && cg->dil[0] == 0 && cg->dil[1] == 0 && cg->src[1] % 16 == 0 &&
         cg->dst[1] % 16 == 0)
         algs[n++] = dnnl_convolution_winograd;
     algs[n++] = dnnl_convolution_direct;
     return n;
+}
+
+bool cpu_conv_node_winograd(const struct cpu_prog *p, const struct deft_node *conv) {
+    if (conv->op != DEFT_OP_CONV2D || conv->n_in < 2 || conv->in[1] < 0 || cpu_val(p, conv->in[0])->shape.ndim != 4)
+        return false;
+    struct conv_geom cg;
+    cpu_conv_geom_init(&cg, &conv->attr, false, &cpu_val(p, conv->in[0])->shape, &cpu_val(p, conv->out[0])->shape,
+                       &cpu_val(p, conv->in[1])->shape);
+    dnnl_alg_kind_t algs[2];
+    return conv_algs(p, &cg, algs) > 1 && algs[0] == dnnl_convolution_winograd;
 }
 
 /* src md for a conv reading value x: plain for a small-C plain input, any otherwise. */
@@ -146,7 +158,7 @@ static dnnl_status_t fwd_pd_po(struct cpu_prog *p, const struct conv_geom *cg,
     if (!cg->transposed) {
         dnnl_alg_kind_t algs[2];
         st = dnnl_unimplemented;
-        for (int i = 0, n = conv_algs(cg, algs, p->inference); i < n && st != dnnl_success; i++) {
+        for (int i = 0, n = conv_algs(p, cg, algs); i < n && st != dnnl_success; i++) {
             dnnl_convolution_desc_t d;
             st = dnnl_dilated_convolution_forward_desc_init(
                 &d, cpu_fwd_prop(p), algs[i], src, &cg->w_any, bias ? &cg->b_plain : NULL, &dst, cg->stride, cg->dil, cg->pad_l,
@@ -314,7 +326,7 @@ static enum deft_status compile_bwd_data(struct cpu_prog *p, const struct deft_n
     if (!transposed) {
         dnnl_alg_kind_t algs[2];
         ds = dnnl_unimplemented;
-        for (int i = 0, n = conv_algs(&cg, algs, p->inference); i < n && ds != dnnl_success; i++) {
+        for (int i = 0, n = conv_algs(p, &cg, algs); i < n && ds != dnnl_success; i++) {
             dnnl_convolution_desc_t d;
             ds = dnnl_dilated_convolution_backward_data_desc_init(
                 &d, algs[i], &dsrc, &cg.w_any,
@@ -360,7 +372,7 @@ static enum deft_status compile_bwd_weights(struct cpu_prog *p, const struct def
     if (!transposed) {
         dnnl_alg_kind_t algs[2];
         ds = dnnl_unimplemented;
-        for (int i = 0, n = conv_algs(&cg, algs, p->inference); i < n && ds != dnnl_success; i++) {
+        for (int i = 0, n = conv_algs(p, &cg, algs); i < n && ds != dnnl_success; i++) {
             dnnl_convolution_desc_t d;
             ds = dnnl_dilated_convolution_backward_weights_desc_init(
                 &d, algs[i], &src, &cg.w_any,

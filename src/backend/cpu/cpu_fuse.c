@@ -76,7 +76,8 @@ static void plan_chain(struct cpu_prog *p, int c, const int *readers, const int 
         const struct deft_node *nd = deft_graph_node(p->g, m);
         struct cpu_fuse_op op;
         if (nd->op == DEFT_OP_ACT && act_post_op(nd, f.q8 && !p->fchain, &op)) {
-        } else if (nd->op == DEFT_OP_ADD && !added && nd->n_in == 2 && nd->in[0] != nd->in[1]) {
+        } else if (nd->op == DEFT_OP_ADD && !added && nd->n_in == 2 && nd->in[0] != nd->in[1] &&
+                   (f.q8 || !cpu_conv_node_winograd(p, conv))) { /* oneDNN's Winograd takes no binary post-op */
             int other = nd->in[0] == cur ? nd->in[1] : nd->in[0];
             if (other < 0 || !same_shape(&cpu_val(p, other)->shape, &cpu_val(p, cur)->shape) ||
                 !same_shape(&cpu_val(p, nd->out[0])->shape, &cpu_val(p, cur)->shape))

@@ -176,6 +176,9 @@ struct conv_geom {
 };
 void cpu_conv_geom_init(struct conv_geom *cg, const struct deft_attr *a, bool transposed,
                         const struct deft_shape *x, const struct deft_shape *y, const struct deft_shape *w);
+/* Would convolution node conv run as Winograd here (its geometry, batch and
+ * the program's choice)? Such a chain leaves its residual add unfused. */
+bool cpu_conv_node_winograd(const struct cpu_prog *p, const struct deft_node *conv);
 /* A stride-2 transposed convolution's forward as four phase convolutions
  * (cpu_deconv_phase.c); DEFT_ERR_UNSUPPORTED, with nd untouched, when the
  * geometry or oneDNN does not allow it. */
