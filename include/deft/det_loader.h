@@ -152,6 +152,13 @@ struct deft_det_loader_opts {
     bool strict;      /* a corrupt image is an error instead of skipped */
     uint64_t seed;
     struct deft_det_transform transform;
+    /* Data parallel (training, drop_last): this loader is rank `rank` of
+     * `world` (0: one process). Local position q is global position
+     * q * world + rank of an epoch cut to whole global batches of
+     * batch_size * world, and every draw is keyed by the global position,
+     * so the ranks' batch b together are batch b of one process with the
+     * global batch. */
+    int rank, world;
 };
 /* batch 8, 2 threads, shuffle, seed 0, deft_det_transform_defaults. */
 DEFT_API void deft_det_loader_opts_defaults(struct deft_det_loader_opts *o);

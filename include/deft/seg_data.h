@@ -87,6 +87,8 @@ struct deft_seg_loader_opts {
     int filter;                          /* the image's enum deft_resample_filter (0: AUTO); masks: nearest */
     bool pad;                            /* TAO's resize_padding: keep the aspect ratio, centre, pad */
     uint64_t seed;
+    int rank, world;                     /* data parallel (drop_last only): local position q reads
+                                            global position q * world + rank (0: one process) */
 };
 /* Where a w x h image (or crop) lands in the network input: with o->pad, scaled to fit and
  * centred as TensorFlow's resize_with_pad places it (the rest is black image and ignored mask);

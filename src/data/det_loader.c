@@ -37,6 +37,7 @@ struct deft_det_loader {
     struct deft_det_loader_opts o;
     const struct deft_det_dataset *ds;
     int n, B, nb, K, maxW, maxH;
+    int rank, world;     /* distributed sampler: local position q is global q*world+rank */
     int64_t positions;
     int *perm;
     atomic_uchar *bad;
@@ -142,8 +143,9 @@ static void mark_bad(struct deft_det_loader *l, int s) {
         deft_log(DEFT_LOG_WARN, "skipping unreadable image: %s", deft_last_error());
 }
 
-static enum deft_status load_item(void *ctx, int k, int i, int64_t b, int epoch, int64_t p, int *corrupt) {
+static enum deft_status load_item(void *ctx, int k, int i, int64_t b, int epoch, int64_t q, int *corrupt) {
     struct deft_det_loader *l = ctx;
+    int64_t p = q * l->world + l->rank; /* the global position: what the draws are keyed by */
     const struct deft_det_transform *t = &l->o.transform;
     struct slot *sl = &l->slots[k];
     int w, h;
@@ -265,10 +267,16 @@ static enum deft_status check_opts(const struct deft_det_loader_opts *o, const s
         return deft_set_error(DEFT_ERR_INVALID_ARG, "detection augmentation: mosaic_min_ratio must be in (0, 0.5)");
     if (a->randomize_input_shape_period < 0)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "detection augmentation: randomize_input_shape_period >= 0");
-    if (o->drop_last && t->train && ds->n < o->batch_size)
+    if (o->world < 0 || o->rank < 0 || (o->world > 0 && o->rank >= o->world) || (o->world == 0 && o->rank))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "detection loader: rank %d of a world of %d", o->rank, o->world);
+    int world = o->world > 1 ? o->world : 1;
+    if (world > 1 && !(o->drop_last && t->train))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "detection loader: only training with drop_last is sharded "
+                              "over ranks");
+    if (o->drop_last && t->train && ds->n < o->batch_size * world)
         return deft_set_error(DEFT_ERR_INVALID_ARG,
-                              "detection loader: %d samples is less than one batch of %d with drop_last", ds->n,
-                              o->batch_size);
+                              "detection loader: %d samples is less than one batch of %d%s with drop_last", ds->n,
+                              o->batch_size * world, world > 1 ? " (the global batch of every rank)" : "");
     for (int i = 0; i < ds->n; i++) {
         const struct deft_det_sample *s = &ds->samples[i];
         if (!s->image || s->n_boxes < 0 || (s->n_boxes > 0 && !s->boxes))
@@ -291,8 +299,10 @@ enum deft_status deft_det_loader_create(const struct deft_det_loader_opts *o, co
     l->ds = ds;
     l->n = ds->n;
     l->B = o->batch_size;
+    l->world = o->world > 1 ? o->world : 1;
+    l->rank = l->world > 1 ? o->rank : 0;
     bool drop = o->drop_last && t->train;
-    l->nb = drop ? l->n / l->B : (l->n + l->B - 1) / l->B;
+    l->nb = drop ? l->n / (l->B * l->world) : (l->n + l->B - 1) / l->B;
     l->positions = drop ? (int64_t)l->nb * l->B : l->n;
     deft_det_max_input_size(t, &l->maxW, &l->maxH);
     l->K = o->prefetch > 0 ? o->prefetch : 2 * o->num_threads + 1;

@@ -183,7 +183,8 @@ static enum deft_status load_item(void *ctx, int k, int i, int64_t b, int epoch,
     (void)b;
     (void)corrupt;
     size_t plane = (size_t)l->o.width * l->o.height, per = (size_t)l->o.channels * plane;
-    int idx = l->order[p];
+    int world = l->o.world > 1 ? l->o.world : 1;
+    int idx = l->order[p * world + (world > 1 ? l->o.rank : 0)]; /* draws are keyed by the sample */
     struct aug a;
     draw(&l->o, epoch, idx, &a);
     struct seg_slot *sl = &l->slots[k];
@@ -198,6 +199,13 @@ enum deft_status deft_seg_loader_create(const struct deft_seg_loader_opts *o, co
         (o->channels != 1 && o->channels != 3) || !o->labels)
         return deft_set_error(DEFT_ERR_INVALID_ARG, "segmentation loader: bad options (batch %d, %dx%dx%d)",
                               o ? o->batch : 0, o ? o->width : 0, o ? o->height : 0, o ? o->channels : 0);
+    if (o->world < 0 || o->rank < 0 || (o->world > 0 && o->rank >= o->world) || (o->world == 0 && o->rank) ||
+        (o->world > 1 && !o->drop_last))
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "segmentation loader: rank %d of a world of %d (sharded: "
+                              "training with drop_last only)", o->rank, o->world);
+    if (o->world > 1 && ds->n < o->batch * o->world)
+        return deft_set_error(DEFT_ERR_INVALID_ARG, "segmentation loader: %d samples, less than one global batch of "
+                              "%d x %d ranks", ds->n, o->batch, o->world);
     struct deft_seg_loader *l = deft_calloc(1, sizeof *l);
     if (l) l->order = deft_malloc((size_t)ds->n * sizeof *l->order);
     if (!l || !l->order) {
@@ -245,8 +253,8 @@ void deft_seg_loader_free(struct deft_seg_loader *l) {
 }
 
 int deft_seg_loader_num_batches(const struct deft_seg_loader *l) {
-    int n = l->ds->n, b = l->o.batch;
-    return l->o.drop_last ? n / b : (n + b - 1) / b;
+    int n = l->ds->n, b = l->o.batch, world = l->o.world > 1 ? l->o.world : 1;
+    return l->o.drop_last ? n / (b * world) : (n + b - 1) / b;
 }
 
 enum deft_status deft_seg_loader_start_epoch(struct deft_seg_loader *l, int epoch) {

@@ -3,7 +3,11 @@
 #include <math.h>
 #include <string.h>
 #include "tasks/common/det_results.h"
+#include "deft/dist.h"
 #include "deft/models.h"
+
+/* Data parallel: rank 0 alone writes the results folder, prints and validates. */
+static bool writer(void) { return deft_dist_rank() == 0; }
 
 void det_train_init(struct det_train *dt, const struct deft_task_args *a, const struct det_train_net *net,
                     const char *network, void *user) {
@@ -12,16 +16,26 @@ void det_train_init(struct det_train *dt, const struct deft_task_args *a, const 
 
 enum deft_status det_train_open_dir(struct det_train *dt, const char *results_dir, const char *resume_from) {
     const struct deft_task_args *a = dt->a;
-    enum deft_status s = deft_run_dir_open(
-        &(struct deft_run_dir_opts){.network = dt->network,
-                                    .requested = a->results_dir && a->results_dir[0] ? a->results_dir : results_dir,
-                                    .resume = a->resume, .resume_from = resume_from, .overwrite = a->overwrite,
-                                    .out = dt->out},
-        dt->dir, sizeof dt->dir);
-    if (s) return s;
-    dt->dir_opened = true;
-    if ((s = deft_run_log_open(dt->dir, a->log_file, dt->out, &dt->log))) return s;
-    dt->out = deft_run_log_stream(dt->log);
+    enum deft_status s = DEFT_OK;
+    if (!writer()) {
+        if ((dt->quiet = fopen("/dev/null", "w"))) dt->out = dt->quiet;
+    } else {
+        s = deft_run_dir_open(
+            &(struct deft_run_dir_opts){.network = dt->network,
+                                        .requested = a->results_dir && a->results_dir[0] ? a->results_dir
+                                                                                         : results_dir,
+                                        .resume = a->resume, .resume_from = resume_from, .overwrite = a->overwrite,
+                                        .out = dt->out},
+            dt->dir, sizeof dt->dir);
+        if (s) return s;
+        dt->dir_opened = true;
+        if ((s = deft_run_log_open(dt->dir, a->log_file, dt->out, &dt->log))) return s;
+        dt->out = deft_run_log_stream(dt->log);
+    }
+    if (deft_dist_size() > 1) {
+        if ((s = deft_dist_broadcast(dt->dir, sizeof dt->dir, 0))) return s; /* the automatic trainN of rank 0 */
+        if (!writer() && (s = deft_run_log_open_rank(dt->dir, deft_dist_rank(), &dt->log))) return s;
+    }
     snprintf(dt->wdir, sizeof dt->wdir, "%s/weights", dt->dir);
     if (a->threads > 0) deft_set_threads(a->threads);
     return DEFT_OK;
@@ -39,10 +53,13 @@ enum deft_status det_train_loaders(struct det_train *dt, int batch, int workers,
     lo.strict = dt->a->fatal_corrupt;
     lo.seed = seed;
     lo.transform = *train_tf;
+    lo.rank = deft_dist_rank(); /* each rank its share of every epoch */
+    lo.world = deft_dist_size();
     enum deft_status s = deft_det_loader_create(&lo, &dt->train_ds, &dt->train_ld);
     if (s) return s;
     dt->spe = deft_det_loader_num_batches(dt->train_ld);
-    if (!dt->have_val || !val_tf) return DEFT_OK;
+    if (!dt->have_val || !val_tf || !writer()) return DEFT_OK; /* rank 0 validates on the whole set */
+    lo.rank = lo.world = 0;
     lo.shuffle = false;
     lo.drop_last = false;
     lo.transform = *val_tf;
@@ -112,21 +129,24 @@ enum deft_status det_train_weights(struct det_train *dt, const char *from, const
     snprintf(ck, sizeof ck, "%s/latest.safetensors", dt->wdir);
     if (dt->a->resume) from = ck;
     *start = 0;
+    enum deft_status s = DEFT_OK;
     if (from) {
-        enum deft_status s = deft_trainer_resume(dt->t, from);
-        if (s) return s;
+        if ((s = deft_trainer_resume(dt->t, from))) return s;
         *start = deft_trainer_steps(dt->t);
         fprintf(dt->out, "resumed from %s at step %lld", from, (long long)*start);
         if (dt->net->resume_epoch) fprintf(dt->out, " (epoch %lld)", (long long)(*start / dt->spe) + 1);
         fprintf(dt->out, "%s\n", dt->net->resume_note ? dt->net->resume_note : "");
-        return DEFT_OK;
+    } else if (pretrained && pretrained[0]) {
+        s = deft_trainer_load_pretrained(dt->t, pretrained, dt->out);
+    } else if (pruned && pruned[0]) {
+        s = deft_trainer_load_pretrained(dt->t, pruned, dt->out);
     }
-    if (pretrained && pretrained[0]) return deft_trainer_load_pretrained(dt->t, pretrained, dt->out);
-    if (pruned && pruned[0]) return deft_trainer_load_pretrained(dt->t, pruned, dt->out);
-    return DEFT_OK;
+    if (!s && deft_dist_size() > 1) s = deft_trainer_broadcast(dt->t); /* every rank starts from rank 0's weights */
+    return s;
 }
 
 enum deft_status det_train_record(struct det_train *dt, deft_spec_print_fn print, const void *cfg) {
+    if (!writer()) return DEFT_OK;
     enum deft_status s = deft_run_dir_record_spec(dt->dir, dt->a->argc, dt->a->argv, print, cfg);
     return s ? s : deft_events_open(dt->dir, &dt->ev);
 }
@@ -158,9 +178,20 @@ static enum deft_status hook_train_step(void *ctx, int n, float *loss) {
     return deft_trainer_step_targets(dt->t, dt->batch.images, &dt->batch, loss);
 }
 
+/* Data parallel: rank 0 validates on the whole validation set while the
+ * others wait for its figures (every rank needs the same score). */
 static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
     struct det_train *dt = ctx;
-    return dt->net->validate(dt->user, epoch, score);
+    enum deft_status s = writer() ? dt->net->validate(dt->user, epoch, score) : DEFT_OK;
+    if (deft_dist_size() < 2) return s;
+    double fig[4] = {s ? 1 : 0, *score, dt->val_m[0].value, dt->val_m[1].value};
+    enum deft_status b = deft_dist_broadcast(fig, sizeof fig, 0);
+    if (s || b) return s ? s : b;
+    if (fig[0] != 0) return deft_set_error(DEFT_ERR_BACKEND, "rank 0's validation failed (its log says why)");
+    *score = fig[1];
+    dt->val_m[0].value = fig[2];
+    dt->val_m[1].value = fig[3];
+    return DEFT_OK;
 }
 
 static void say_done(const struct det_train *dt, int64_t start, const struct deft_loop *lp, const char *ap) {
@@ -186,7 +217,18 @@ enum deft_status det_train_run_loop(struct det_train *dt, int64_t start, const s
         .events = dt->ev, .stop = dt->a->stop, .out = dt->out, .ctx = dt,
         .start_epoch = hook_start_epoch, .next_batch = hook_next_batch, .poison_batch = hook_poison,
         .train_step = hook_train_step, .validate = dt->have_val && net->validate ? hook_validate : NULL};
+    int world = deft_dist_size();
+    if (world > 1)
+        fprintf(dt->out, "data parallel: %d ranks x batch %d = global batch %d, %d threads per rank; the learning "
+                "rate is the spec's, not scaled; rank 0 validates\n", world, dt->bs, dt->bs * world,
+                deft_get_threads());
+    double t0 = deft_time_now();
     enum deft_status s = deft_loop_run(&lp, start);
+    if (!s && world > 1) {
+        double wall = deft_time_now() - t0, comm = deft_dist_comm_seconds();
+        fprintf(dt->out, "data parallel: all-reduce %.1f s of %.1f s on rank 0 (%.1f%%), %.1f s of it not hidden "
+                "behind backward\n", comm, wall, wall > 0 ? 100 * comm / wall : 0, deft_dist_exposed_seconds());
+    }
     if (!s) say_done(dt, start, &lp, o->ap);
     return s;
 }
@@ -212,6 +254,8 @@ void det_train_release(struct det_train *dt) {
 void det_train_finish(struct det_train *dt, enum deft_status s) {
     deft_run_log_close(dt->log, s);
     dt->log = NULL;
+    if (dt->quiet) fclose(dt->quiet);
+    dt->quiet = NULL;
     if (dt->dir_opened) deft_run_dir_unlock(dt->dir);
     if (s && dt->dir_opened) deft_run_dir_close(dt->dir);
 }

@@ -48,6 +48,7 @@ struct det_train {
     void *user;
     const char *network;                        /* results folder and checkpoint names */
     FILE *out;                                  /* through the run log once the folder is open */
+    FILE *quiet;                                /* data parallel, ranks above 0: out is /dev/null */
     struct deft_det_dataset train_ds, val_ds;
     bool have_val;                              /* validate (val_ld is open) */
     struct deft_det_loader *train_ld, *val_ld;

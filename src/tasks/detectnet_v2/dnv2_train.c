@@ -269,8 +269,8 @@ static enum deft_status check_trainable(const struct dnv2_setup *d) {
                               "early_stopping_annealing_schedule is not finished yet (issue 20): use "
                               "soft_start_annealing_schedule", c->source_path);
     if (deft_dist_size() > 1)
-        return deft_set_error(DEFT_ERR_UNSUPPORTED, "data-parallel training (mpirun, --gpus N) is classification's "
-                              "for now: train this network in one process");
+        return deft_set_error(DEFT_ERR_UNSUPPORTED, "data-parallel training (mpirun, --gpus N) of DetectNet_v2 is not "
+                              "finished (its cost auto-weighting is each process's own): train it in one process");
     const struct deft_dnv2_model_config *mc = &c->model_config;
     if (mc->load_graph && !mc->pretrained_model_file[0])
         return deft_set_error(DEFT_ERR_INVALID_ARG, "%s: model_config.load_graph needs pretrained_model_file (the "

@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "deft/dist.h"
 #include "deft/loop.h"
 #include "deft/models.h"
 #include "deft/report.h"
@@ -243,11 +242,6 @@ enum deft_status ssd_train_net(const struct deft_task_args *a, bool retina) {
     if (r.s.cfg.training_config.enable_qat) {
         s = deft_set_error(DEFT_ERR_UNSUPPORTED, "%s: training_config.enable_qat: %s %s", r.s.cfg.source_path,
                            ssd_net_name(retina), DEFT_SSD_NOT_FINISHED);
-        goto done;
-    }
-    if (deft_dist_size() > 1) {
-        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "data-parallel training is classification's for now: train %s in one "
-                           "process", ssd_net_name(retina));
         goto done;
     }
     const char *tc_resume = r.s.cfg.training_config.resume_model_path;

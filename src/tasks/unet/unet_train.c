@@ -15,6 +15,7 @@
 struct run {
     const struct deft_task_args *a;
     FILE *out;
+    FILE *quiet;                       /* data parallel, ranks above 0: out is /dev/null */
     struct unet_setup u;
     struct deft_seg_dataset train_ds, val_ds;
     bool have_val;
@@ -38,10 +39,12 @@ static enum deft_status open_data(struct run *r) {
             r->train_ds.missing_masks ? " (pairs without an image or mask skipped)" : "");
     if (u->batch > r->train_ds.n) u->batch = r->train_ds.n;
     u->train_lo.batch = u->val_lo.batch = u->batch;
+    u->train_lo.rank = deft_dist_rank(); /* each rank its share of every epoch */
+    u->train_lo.world = deft_dist_size();
     if ((s = deft_seg_loader_create(&u->train_lo, &r->train_ds, &r->train_ld))) return s;
     r->spe = deft_seg_loader_num_batches(r->train_ld);
     r->have_val = unet_has_split(u, true);
-    if (r->have_val) {
+    if (r->have_val && deft_dist_rank() == 0) { /* rank 0 validates on the whole set */
         if ((s = unet_open_split(u, true, &r->val_ds, &what))) return s;
         fprintf(r->out, "val:   %d image/mask pairs from %s\n", r->val_ds.n, what);
         if ((s = deft_seg_loader_create(&u->val_lo, &r->val_ds, &r->val_ld))) return s;
@@ -153,12 +156,25 @@ static enum deft_status validate_set(struct run *r, struct deft_seg_confusion *c
     return s;
 }
 
+/* Data parallel: the others take rank 0's figures (every rank needs the same score). */
+static enum deft_status share_validation(struct run *r, enum deft_status s, double *score) {
+    if (deft_dist_size() < 2) return s;
+    double fig[6] = {s ? 1 : 0, *score, r->val_m[0].value, r->val_m[1].value, r->val_m[2].value, r->val_m[3].value};
+    enum deft_status b = deft_dist_broadcast(fig, sizeof fig, 0);
+    if (s || b) return s ? s : b;
+    if (fig[0] != 0) return deft_set_error(DEFT_ERR_BACKEND, "rank 0's validation failed (its log says why)");
+    *score = fig[1];
+    for (int i = 0; i < 4; i++) r->val_m[i].value = fig[2 + i];
+    return DEFT_OK;
+}
+
 static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
     struct run *r = ctx;
     struct deft_seg_confusion c = {0};
     struct deft_seg_metrics m = {0};
     double vl = NAN;
     (void)epoch;
+    if (deft_dist_rank() != 0) return share_validation(r, DEFT_OK, score);
     enum deft_status s = validate_set(r, &c, &vl);
     if (!s) s = deft_seg_metrics_compute(&c, &m);
     if (!s) {
@@ -172,7 +188,7 @@ static enum deft_status hook_validate(void *ctx, int epoch, double *score) {
     }
     deft_seg_metrics_free(&m);
     deft_seg_confusion_free(&c);
-    return s;
+    return share_validation(r, s, score);
 }
 
 static enum deft_status train_loop(struct run *r, int64_t start, double *best, int *best_epoch) {
@@ -253,19 +269,20 @@ enum deft_status unet_train(const struct deft_task_args *a) {
         goto done;
     }
     if ((s = deft_unet_config_validate_paths(&r.u.cfg, true))) goto done;
-    if (deft_dist_size() > 1) { /* its loader has no distributed sampler yet (issue 23) */
-        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "data-parallel training (mpirun, --gpus N) is classification's "
-                           "for now: train this network in one process");
+    bool writer = deft_dist_rank() == 0; /* rank 0 alone writes the results folder, prints and validates */
+    if (!writer) {
+        if ((r.quiet = fopen("/dev/null", "w"))) r.out = r.quiet;
+    } else if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
+                    .network = "unet", .requested = a->results_dir && a->results_dir[0] ? a->results_dir : NULL,
+                    .resume = a->resume, .resume_from = a->resume_from, .overwrite = a->overwrite, .out = r.out},
+                    r.dir, sizeof r.dir))) {
         goto done;
     }
-    if ((s = deft_run_dir_open(&(struct deft_run_dir_opts){
-             .network = "unet", .requested = a->results_dir && a->results_dir[0] ? a->results_dir : NULL,
-             .resume = a->resume, .resume_from = a->resume_from, .overwrite = a->overwrite, .out = r.out},
-             r.dir, sizeof r.dir)))
-        goto done;
-    dir_opened = true;
-    if ((s = deft_run_log_open(r.dir, a->log_file, r.out, &r.log))) goto done;
-    r.out = deft_run_log_stream(r.log);
+    dir_opened = writer;
+    if (writer && (s = deft_run_log_open(r.dir, a->log_file, r.out, &r.log))) goto done;
+    if (writer) r.out = deft_run_log_stream(r.log);
+    if (deft_dist_size() > 1 && (s = deft_dist_broadcast(r.dir, sizeof r.dir, 0))) goto done;
+    if (!writer && (s = deft_run_log_open_rank(r.dir, deft_dist_rank(), &r.log))) goto done;
     snprintf(r.wdir, sizeof r.wdir, "%s/weights", r.dir);
     if (a->threads > 0) deft_set_threads(a->threads);
     if ((s = open_data(&r)) || (s = make_trainer(&r))) goto done;
@@ -284,7 +301,8 @@ enum deft_status unet_train(const struct deft_task_args *a) {
                (s = deft_trainer_load_pretrained(r.t, r.u.cfg.model_config.pruned_model_path, r.out))) {
         goto done;
     }
-    if ((s = record_run(&r)) || (s = deft_events_open(r.dir, &r.ev))) goto done;
+    if (deft_dist_size() > 1 && (s = deft_trainer_broadcast(r.t))) goto done; /* rank 0's weights everywhere */
+    if (writer && ((s = record_run(&r)) || (s = deft_events_open(r.dir, &r.ev)))) goto done;
     struct deft_graph_stats gs;
     deft_graph_stats(deft_trainer_model_graph(r.t), &gs);
     fprintf(r.out, "training unet-%s (%lld params, %.2f GFLOPs/image) on %d images of %d classes, %d epoch%s x %d "
@@ -292,7 +310,17 @@ enum deft_status unet_train(const struct deft_task_args *a) {
             (double)gs.flops / 1e9 / r.u.batch, r.train_ds.n, r.u.n_classes, r.u.epochs, r.u.epochs == 1 ? "" : "s",
             r.spe, r.spe == 1 ? "" : "s", r.u.batch, r.u.model.channels, r.u.model.height, r.u.model.width,
             deft_seg_loss_kind_name(r.u.loss.kind), deft_get_threads(), r.dir);
+    if (deft_dist_size() > 1)
+        fprintf(r.out, "data parallel: %d ranks x batch %d = global batch %d, %d threads per rank; the learning rate "
+                "is the spec's, not scaled; rank 0 validates\n", deft_dist_size(), r.u.batch,
+                r.u.batch * deft_dist_size(), deft_get_threads());
+    double t_train = deft_time_now();
     s = train_loop(&r, start, &best, &best_epoch);
+    if (!s && deft_dist_size() > 1) {
+        double wall = deft_time_now() - t_train, comm = deft_dist_comm_seconds();
+        fprintf(r.out, "data parallel: all-reduce %.1f s of %.1f s on rank 0 (%.1f%%), %.1f s of it not hidden "
+                "behind backward\n", comm, wall, wall > 0 ? 100 * comm / wall : 0, deft_dist_exposed_seconds());
+    }
     if (!s && best < 0) fprintf(r.out, "done (no validation set); weights in %s\n", r.wdir);
     else if (!s) fprintf(r.out, "done: best val mIoU %.4f (epoch %d, best.safetensors); weights in %s\n", best,
                          best_epoch, r.wdir);
@@ -301,5 +329,6 @@ done:
     deft_run_log_close(r.log, s);
     if (dir_opened) deft_run_dir_unlock(r.dir);
     if (s && dir_opened) deft_run_dir_close(r.dir);
+    if (r.quiet) fclose(r.quiet);
     return s;
 }

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "deft/dist.h"
 #include "deft/loop.h"
 #include "deft/models.h"
 #include "deft/report.h"
@@ -295,11 +294,6 @@ static enum deft_status yolo_train_spec(const struct deft_task_args *a, const ch
         goto done;
     }
     if ((s = deft_yolo_config_validate_paths(&r.y.cfg, true))) goto done;
-    if (deft_dist_size() > 1) { /* its loader has no distributed sampler yet (issue 23) */
-        s = deft_set_error(DEFT_ERR_UNSUPPORTED, "data-parallel training (mpirun, --gpus N) is classification's "
-                           "for now: train this network in one process");
-        goto done;
-    }
     const struct deft_yolo_training_config *tc = &r.y.cfg.training_config;
     const char *resume_from = a->resume_from ? a->resume_from : !a->resume && tc->resume_model_path[0]
                                                                     ? tc->resume_model_path : NULL;
