@@ -65,22 +65,8 @@ else bad "val loss: 2 ranks '$v2', 1 process '$v1'"; fi
 
 # the final weights, per tensor max|a-b| / max|b| (tensors at rounding level,
 # max|b| < 1e-6, compared absolutely)
-/usr/bin/python3 - "$T/two/weights/latest.safetensors" "$T/one/weights/latest.safetensors" \
-<<'PY' >"$T/cmp.txt" 2>&1
-import sys, json, struct, numpy as np
-def load(p):
-    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); d = b[8 + n:]
-    return {k: np.frombuffer(d[v["data_offsets"][0]:v["data_offsets"][1]], np.float32)
-            for k, v in h.items() if k != "__metadata__" and not k.startswith("__optim__")}, h["__metadata__"]["train_state"]
-(a, st), (b, _) = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys() and len(a) > 20, "different tensors"
-worst, name, tiny = 0.0, "", 0.0
-for k in a:
-    m = float(np.abs(b[k]).max()); d = float(np.abs(a[k] - b[k]).max())
-    if m < 1e-6: tiny = max(tiny, d); continue
-    if d / m > worst: worst, name = d / m, k
-print(f"worst {worst:.3e} {name} tiny_abs {tiny:.1e} tensors {len(a)} state {st}")
-PY
+/usr/bin/python3 "$SRC/tests/harness/weights_diff.py" "$T/two/weights/latest.safetensors" \
+    "$T/one/weights/latest.safetensors" >"$T/cmp.txt" 2>&1
 cat "$T/cmp.txt"
 worst=$(awk '/^worst/ {print $2}' "$T/cmp.txt")
 if [ -n "$worst" ] && awk "BEGIN {exit !($worst <= 1e-4)}" && grep -q '"step": 1' "$T/cmp.txt"; then
@@ -135,17 +121,8 @@ if [ -d "$I/image" ]; then
     rc2=$?
     if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && grep -q "data parallel: 2 ranks x batch 2 = global batch 4" "$T/u2.log"; then
         ok "unet: mpirun -np 2 training finished"
-        /usr/bin/python3 - "$T/u2/weights/latest.safetensors" "$T/u1/weights/latest.safetensors" <<'PY' >"$T/ucmp.txt" 2>&1
-import sys, json, struct, numpy as np
-def load(p):
-    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); d = b[8 + n:]
-    return {k: np.frombuffer(d[v["data_offsets"][0]:v["data_offsets"][1]], np.float32)
-            for k, v in h.items() if k != "__metadata__" and not k.startswith("__optim__")}, h["__metadata__"]["train_state"]
-(a, st), (b, _) = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys() and len(a) > 20, "different tensors"
-worst, name = max((float(np.abs(a[k] - b[k]).max()) / max(float(np.abs(b[k]).max()), 1e-30), k) for k in a)
-print(f"worst {worst:.3e} {name} tensors {len(a)} state {st}")
-PY
+        /usr/bin/python3 "$SRC/tests/harness/weights_diff.py" --tiny 0 "$T/u2/weights/latest.safetensors" \
+            "$T/u1/weights/latest.safetensors" >"$T/ucmp.txt" 2>&1
         cat "$T/ucmp.txt"
         worst=$(awk '/^worst/ {print $2}' "$T/ucmp.txt")
         if [ -n "$worst" ] && awk "BEGIN {exit !($worst <= 1e-4)}" && grep -q '"step": 1' "$T/ucmp.txt"; then

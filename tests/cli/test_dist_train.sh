@@ -112,22 +112,8 @@ grep -q "data parallel: 2 ranks x batch 8 = global batch 16" "$T/two.log" &&
 # level (max|b| < 1e-6: batch-norm biases that get ~1e-12 gradients) are
 # compared absolutely (their relative error is that of the summation order)
 compare() { # $1: ranks' folder, $2: what, $3: the 1-process folder (one)
-    /usr/bin/python3 - "$T/$1/weights/latest.safetensors" "$T/${3:-one}/weights/latest.safetensors" <<'PY' >"$T/cmp_$1.txt" 2>&1
-import sys, json, struct, numpy as np
-def load(p):
-    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); d = b[8 + n:]
-    t = {k: np.frombuffer(d[v["data_offsets"][0]:v["data_offsets"][1]], np.float32)
-         for k, v in h.items() if k != "__metadata__" and not k.startswith("__optim__")}
-    return t, h["__metadata__"]["train_state"]
-(a, st), (b, _) = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys() and len(a) > 100, "different tensors"
-worst, name, tiny = 0.0, "", 0.0
-for k in a:
-    m = float(np.abs(b[k]).max()); d = float(np.abs(a[k] - b[k]).max())
-    if m < 1e-6: tiny = max(tiny, d); continue
-    if d / m > worst: worst, name = d / m, k
-print(f"worst {worst:.3e} {name} tiny_abs {tiny:.1e} tensors {len(a)} state {st}")
-PY
+    /usr/bin/python3 "$SRC/tests/harness/weights_diff.py" --min-tensors 100 "$T/$1/weights/latest.safetensors" \
+        "$T/${3:-one}/weights/latest.safetensors" >"$T/cmp_$1.txt" 2>&1
     cat "$T/cmp_$1.txt"
     worst=$(awk '/^worst/ {print $2}' "$T/cmp_$1.txt")
     tiny=$(awk '/^worst/ {print $5}' "$T/cmp_$1.txt")
